@@ -1,0 +1,37 @@
+import type { RolloutEvent, RolloutView, Revision } from './types.js';
+
+/** Who asked for an action; recorded on its event. */
+export interface Actor {
+  actor: string;
+}
+
+export interface ApplyResult {
+  name: string;
+  /** "created", "configured" (new revision), "unchanged". */
+  result: 'created' | 'configured' | 'unchanged';
+  revision: number;
+}
+
+/**
+ * Everything users can do to rollouts. The HTTP API (api/server.ts) exposes exactly this,
+ * and the CLI calls it through api/client.ts. Implemented by engine/controller.ts.
+ * Unknown names throw NotFoundError; bad input throws UserError (both one-line messages).
+ */
+export interface RolloutActions {
+  /** YAML text with one or more Rollout documents; `file` names it in error messages. All or nothing. */
+  apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]>;
+  list(): Promise<RolloutView[]>;
+  get(name: string): Promise<RolloutView>;
+  history(name: string): Promise<Revision[]>;
+  events(name: string, options?: { afterId?: number; limit?: number }): Promise<RolloutEvent[]>;
+  promote(name: string, options: { full?: boolean }, by: Actor): Promise<void>;
+  abort(name: string, by: Actor): Promise<void>;
+  retry(name: string, by: Actor): Promise<void>;
+  pause(name: string, by: Actor): Promise<void>;
+  resume(name: string, by: Actor): Promise<void>;
+  undo(name: string, options: { toRevision?: number }, by: Actor): Promise<ApplyResult>;
+  restart(name: string, by: Actor): Promise<void>;
+  /** Change the template's version and/or env without editing the file; makes a new revision. */
+  set(name: string, changes: { version?: string; env?: Record<string, string | null> }, by: Actor): Promise<ApplyResult>;
+  delete(name: string, by: Actor): Promise<void>;
+}

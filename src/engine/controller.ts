@@ -1,0 +1,361 @@
+import { createHash } from 'node:crypto';
+import { parseDocument } from 'yaml';
+import type { Clock } from '../util/clock.js';
+import { NotFoundError, UserError } from '../util/errors.js';
+import type { Platform } from '../platform/platform.js';
+import type { Store } from '../store/store.js';
+import { loadRollouts, type LoadedRollout } from '../spec/load.js';
+import type { RolloutSpec, Template } from '../spec/types.js';
+import type { Actor, ApplyResult, RolloutActions } from './actions.js';
+import type { Reconciler } from './reconciler.js';
+import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from './types.js';
+
+/** How many recent events a rollout view carries. */
+const VIEW_EVENTS = 20;
+
+export function templateHash(template: Template): string {
+  return createHash('sha256').update(canonicalJson(template)).digest('hex').slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function initialStatus(revision: number, now: number): RolloutStatus {
+  return {
+    phase: 'Progressing',
+    reason: 'NewRevision',
+    message: `revision ${revision} created`,
+    stableRevision: null,
+    currentRevision: revision,
+    stepIndex: 0,
+    pauses: [],
+    aborted: false,
+    promoteFull: false,
+    progressAt: now,
+    activeRevision: null,
+    weights: [],
+    restartGeneration: 0,
+    updatedAt: now,
+  };
+}
+
+/**
+ * The user's actions on rollouts. Each one validates first (throwing a one-line UserError
+ * and changing nothing), then records its decision as an event with the actor, persists
+ * status, and asks the reconciler for a pass.
+ */
+export class Controller implements RolloutActions {
+  constructor(
+    private readonly store: Store,
+    private readonly reconciler: Reconciler,
+    private readonly platform: Platform,
+    private readonly clock: Clock,
+  ) {}
+
+  async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
+    const docs = loadRollouts(yamlText, file);
+    return this.mutate(() => {
+      for (const doc of docs) this.checkListenConflicts(doc);
+      return this.store.transaction(() => docs.map((doc) => this.applyOne(doc, by)));
+    });
+  }
+
+  async list(): Promise<RolloutView[]> {
+    return this.store.listRollouts().map((r) => this.view(r));
+  }
+
+  async get(name: string): Promise<RolloutView> {
+    return this.view(this.record(name));
+  }
+
+  async history(name: string): Promise<Revision[]> {
+    this.record(name);
+    return this.store.listRevisions(name);
+  }
+
+  async events(name: string, options: { afterId?: number; limit?: number } = {}) {
+    this.record(name);
+    return this.store.listEvents(name, options);
+  }
+
+  async promote(name: string, options: { full?: boolean }, by: Actor): Promise<void> {
+    await this.act(name, by, (r, s) => {
+      this.requireInProgress(r, 'promote');
+      const strategy = r.spec.strategy;
+      if (options.full || strategy.type === 'blueGreen' || strategy.type === 'rolling' || strategy.type === 'recreate') {
+        s.promoteFull = true;
+        s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+        return { reason: 'PromotedFull', message: `promote --full: revision ${s.currentRevision} skips the remaining steps and pauses` };
+      }
+      const steps = strategy.steps;
+      const from = s.stepIndex;
+      s.pauses = s.pauses.filter((p) => p.reason !== 'CanaryPauseStep');
+      s.stepIndex = Math.min(from + 1, steps.length);
+      return { reason: 'Promoted', message: `promoted past step ${from + 1}/${steps.length}` };
+    });
+  }
+
+  async abort(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (r, s) => {
+      this.requireInProgress(r, 'abort');
+      if (s.stableRevision === null) throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
+      s.aborted = true;
+      s.promoteFull = false;
+      s.phase = 'Degraded';
+      s.reason = 'RolloutAborted';
+      s.message = `aborted by ${by.actor}: traffic back on revision ${s.stableRevision}; \`sluice retry ${name}\` tries revision ${s.currentRevision} again`;
+      return { reason: 'RolloutAborted', message: s.message, type: 'Warning' };
+    });
+  }
+
+  async retry(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (r, s) => {
+      if (!s.aborted) throw new UserError(`rollout ${name} is not aborted — retry restarts an aborted release`, 'conflict', 409);
+      this.restartRelease(s);
+      return { reason: 'Retry', message: `retrying revision ${s.currentRevision} from the first step` };
+    });
+  }
+
+  async pause(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (_r, s) => {
+      if (s.pauses.some((p) => p.reason === 'Manual')) throw new UserError(`rollout ${name} is already paused — \`sluice resume ${name}\` continues it`, 'conflict', 409);
+      s.pauses.push({ reason: 'Manual', startedAt: this.clock.now() });
+      return { reason: 'Paused', message: `paused by ${by.actor}` };
+    });
+  }
+
+  async resume(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (_r, s) => {
+      if (!s.pauses.some((p) => p.reason === 'Manual')) {
+        throw new UserError(`rollout ${name} is not paused by a user — to pass a pause step use \`sluice promote ${name}\``, 'conflict', 409);
+      }
+      s.pauses = s.pauses.filter((p) => p.reason !== 'Manual');
+      s.progressAt = this.clock.now();
+      return { reason: 'Resumed', message: `resumed by ${by.actor}` };
+    });
+  }
+
+  async undo(name: string, options: { toRevision?: number }, by: Actor): Promise<ApplyResult> {
+    return this.mutate(() => {
+      const r = this.record(name);
+      const revisions = this.store.listRevisions(name);
+      const current = r.status.currentRevision;
+      let target: Revision | undefined;
+      if (options.toRevision !== undefined) {
+        target = revisions.find((v) => v.number === options.toRevision);
+        if (!target) {
+          throw new UserError(`rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`);
+        }
+      } else {
+        const currentHash = revisions.find((v) => v.number === current)?.hash;
+        target = [...revisions].reverse().find((v) => v.number < current && v.hash !== currentHash);
+        if (!target) throw new UserError(`rollout ${name} has no earlier revision to undo to`);
+      }
+      return this.store.transaction(() => this.switchTemplate(r, target.template, `undo to revision ${target.number}`, by));
+    });
+  }
+
+  async restart(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (r, s) => {
+      if (s.stableRevision === null || s.currentRevision !== s.stableRevision) {
+        throw new UserError(`rollout ${name} has a release in progress — restart once it is Healthy (\`sluice status ${name} --watch\`)`, 'conflict', 409);
+      }
+      s.restartGeneration = (s.restartGeneration ?? 0) + 1;
+      return { reason: 'Restart', message: `rolling restart of revision ${s.currentRevision} (generation ${s.restartGeneration}), one instance at a time` };
+    });
+  }
+
+  async set(name: string, changes: { version?: string; env?: Record<string, string | null> }, by: Actor): Promise<ApplyResult> {
+    if (changes.version === undefined && changes.env === undefined) throw new UserError('sluice set needs --version or --env');
+    if (changes.version !== undefined && changes.version.trim() === '') throw new UserError('--version must not be empty');
+    return this.mutate(() => {
+      const r = this.record(name);
+      const spec: RolloutSpec = structuredClone(r.spec);
+      const doc = parseDocument(r.source);
+      if (changes.version !== undefined) {
+        spec.template.version = changes.version;
+        doc.setIn(['spec', 'template', 'version'], changes.version);
+      }
+      for (const [key, value] of Object.entries(changes.env ?? {})) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UserError(`--env ${key}: not a valid environment variable name`);
+        if (value === null) delete spec.template.env[key];
+        else spec.template.env[key] = value;
+      }
+      if (changes.env) doc.setIn(['spec', 'template', 'env'], spec.template.env);
+      return this.store.transaction(() => {
+        this.store.putRollout({ ...r, spec, source: doc.toString() });
+        return this.switchTemplate({ ...r, spec }, spec.template, `set ${describeSet(changes)}`, by);
+      });
+    });
+  }
+
+  async delete(name: string, by: Actor): Promise<void> {
+    await this.mutate(() => {
+      this.record(name);
+      this.store.transaction(() => {
+        this.store.appendEvent(name, { type: 'Normal', reason: 'Deleted', message: `rollout deleted; its instances are drained and stopped` }, by.actor, this.clock.now());
+        this.store.deleteRollout(name);
+      });
+    });
+  }
+
+  private view(record: RolloutRecord): RolloutView {
+    return {
+      ...record,
+      revisions: this.store.listRevisions(record.name),
+      instances: this.platform.list(record.name),
+      events: this.store.lastEvents(record.name, VIEW_EVENTS),
+    };
+  }
+
+  private record(name: string): RolloutRecord {
+    const r = this.store.getRollout(name);
+    if (!r) {
+      const known = this.store.listRollouts().map((x) => x.name);
+      throw new NotFoundError(`rollout "${name}" not found — ${known.length ? `known rollouts: ${known.join(', ')}` : 'no rollouts yet: `sluice apply -f FILE` creates one'}`);
+    }
+    return r;
+  }
+
+  private requireInProgress(r: RolloutRecord, verb: string): void {
+    const s = r.status;
+    if (s.aborted) throw new UserError(`rollout ${r.name} was aborted — \`sluice retry ${r.name}\` starts the release again`, 'conflict', 409);
+    if (s.stableRevision !== null && s.currentRevision === s.stableRevision) {
+      throw new UserError(`rollout ${r.name} has no release in progress — nothing to ${verb}`, 'conflict', 409);
+    }
+  }
+
+  /** Runs a state change between reconcile passes, then asks for a pass. */
+  private async mutate<T>(fn: () => T): Promise<T> {
+    const result = await this.reconciler.exclusive(fn);
+    this.reconciler.trigger();
+    return result;
+  }
+
+  private async act(
+    name: string,
+    by: Actor,
+    change: (r: RolloutRecord, s: RolloutStatus) => { reason: string; message: string; type?: 'Normal' | 'Warning' },
+  ): Promise<void> {
+    await this.mutate(() => {
+      const r = this.record(name);
+      const s = structuredClone(r.status);
+      const e = change(r, s);
+      const now = this.clock.now();
+      s.updatedAt = now;
+      this.store.transaction(() => {
+        this.store.saveStatus(name, s);
+        this.store.appendEvent(name, { type: e.type ?? 'Normal', reason: e.reason, message: e.message, revision: s.currentRevision }, by.actor, now);
+      });
+    });
+  }
+
+  private checkListenConflicts(doc: LoadedRollout): void {
+    const mine = listenAddresses(doc.spec);
+    for (const other of this.store.listRollouts()) {
+      if (other.name === doc.spec.name) continue;
+      const clash = listenAddresses(other.spec).find((a) => mine.includes(a));
+      if (clash) {
+        throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${clash} is already used by rollout ${other.name} — pick another port`);
+      }
+    }
+  }
+
+  private applyOne(doc: LoadedRollout, by: Actor): ApplyResult {
+    const name = doc.spec.name;
+    const now = this.clock.now();
+    const existing = this.store.getRollout(name);
+    if (!existing) {
+      this.store.putRollout({ name, spec: doc.spec, source: doc.source, status: initialStatus(1, now), createdAt: now });
+      this.store.addRevision({ rollout: name, number: 1, template: doc.spec.template, hash: templateHash(doc.spec.template), createdAt: now, cause: 'apply' });
+      this.store.appendEvent(name, { type: 'Normal', reason: 'Created', message: `rollout created with revision 1 (${doc.spec.template.version})`, revision: 1 }, by.actor, now);
+      return { name, result: 'created', revision: 1 };
+    }
+    const specChanged = JSON.stringify(existing.spec) !== JSON.stringify(doc.spec);
+    this.store.putRollout({ ...existing, spec: doc.spec, source: doc.source });
+    const result = this.switchTemplate({ ...existing, spec: doc.spec }, doc.spec.template, 'apply', by);
+    if (result.result === 'unchanged' && specChanged) {
+      this.store.appendEvent(name, { type: 'Normal', reason: 'SpecUpdated', message: 'spec changed without a template change: same revision' }, by.actor, now);
+      return { ...result, result: 'configured' };
+    }
+    return result;
+  }
+
+  /**
+   * Point the rollout at a template: the current revision if identical, the stable one if
+   * identical to it (traffic goes straight back, no steps), or a new revision.
+   */
+  private switchTemplate(r: RolloutRecord, template: Template, cause: string, by: Actor): ApplyResult {
+    const now = this.clock.now();
+    const name = r.name;
+    const hash = templateHash(template);
+    const revisions = this.store.listRevisions(name);
+    const s = structuredClone(r.status);
+    const current = revisions.find((v) => v.number === s.currentRevision);
+    if (current?.hash === hash && !s.aborted) return { name, result: 'unchanged', revision: current.number };
+
+    const stable = revisions.find((v) => v.number === s.stableRevision);
+    let number: number;
+    if (stable && stable.hash === hash) {
+      number = stable.number;
+      this.store.appendEvent(name, { type: 'Normal', reason: 'BackToStable', message: `${cause}: template matches stable revision ${number}; traffic returns to it at once, without steps`, revision: number }, by.actor, now);
+    } else if (current?.hash === hash) {
+      number = current.number;
+      this.store.appendEvent(name, { type: 'Normal', reason: 'Retry', message: `${cause}: same template as the aborted revision ${number}; releasing it again`, revision: number }, by.actor, now);
+    } else {
+      number = Math.max(0, ...revisions.map((v) => v.number)) + 1;
+      this.store.addRevision({ rollout: name, number, template, hash, createdAt: now, cause });
+      this.store.appendEvent(name, { type: 'Normal', reason: 'NewRevision', message: `${cause}: revision ${number} (${template.version}) created; ${r.spec.strategy.type} release starts`, revision: number }, by.actor, now);
+    }
+    s.currentRevision = number;
+    this.restartRelease(s);
+    s.updatedAt = now;
+    this.store.saveStatus(name, s);
+    this.pruneHistory(r, s);
+    return { name, result: 'configured', revision: number };
+  }
+
+  private restartRelease(s: RolloutStatus): void {
+    const now = this.clock.now();
+    s.aborted = false;
+    s.stepIndex = 0;
+    s.promoteFull = false;
+    s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+    s.progressAt = now;
+    s.progressKey = undefined;
+    s.batchPauseUntil = undefined;
+    s.batchAvailable = undefined;
+    s.phase = 'Progressing';
+    s.reason = 'NewRevision';
+    s.message = `releasing revision ${s.currentRevision}`;
+  }
+
+  private pruneHistory(r: RolloutRecord, s: RolloutStatus): void {
+    const keep = new Set([s.currentRevision, s.stableRevision, s.scaleDownRevision]);
+    const old = this.store.listRevisions(r.name).filter((v) => !keep.has(v.number));
+    const excess = old.length - r.spec.revisionHistoryLimit;
+    for (const v of old.slice(0, Math.max(0, excess))) this.store.deleteRevision(r.name, v.number);
+  }
+}
+
+function listenAddresses(spec: RolloutSpec): string[] {
+  const out = [spec.traffic.listen];
+  if (spec.strategy.type === 'blueGreen' && spec.strategy.previewListen) out.push(spec.strategy.previewListen);
+  if (spec.strategy.type === 'canary' && spec.strategy.canaryListen) out.push(spec.strategy.canaryListen);
+  return out;
+}
+
+function describeSet(changes: { version?: string; env?: Record<string, string | null> }): string {
+  const parts: string[] = [];
+  if (changes.version !== undefined) parts.push(`version=${changes.version}`);
+  for (const [k, v] of Object.entries(changes.env ?? {})) parts.push(v === null ? `-${k}` : `${k}=${v}`);
+  return parts.join(' ');
+}

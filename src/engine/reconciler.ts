@@ -1,0 +1,264 @@
+import type { Clock } from '../util/clock.js';
+import type { InstanceStatus, Platform } from '../platform/platform.js';
+import type { TrafficRouter } from '../router/port.js';
+import type { Store } from '../store/store.js';
+import type { Revision, RolloutRecord } from './types.js';
+import type { Plan, RevisionObservation } from './strategies/planner.js';
+import { plannerFor } from './strategies/index.js';
+import { buildRouteTable, type RolloutRoutes } from './routes.js';
+
+/** Plan again at least this often, even when nothing reports a change. */
+const RESYNC_MS = 2000;
+/** After a failed route-table apply, try again this soon. */
+const RETRY_MS = 500;
+
+export interface ReconcilerDeps {
+  store: Store;
+  platform: Platform;
+  router: TrafficRouter;
+  clock: Clock;
+  log?: (line: string) => void;
+}
+
+const GONE = new Set(['Terminating', 'Stopped']);
+
+/**
+ * Makes the world match the planners. One pass: plan every rollout (pure), persist status
+ * and events, push the route table (instances chosen for stopping already left it), then
+ * start and stop instances. Passes never overlap; triggers during a pass coalesce into one
+ * more pass. Actions run between passes through `exclusive`.
+ */
+export class Reconciler {
+  private readonly stopping = new Set<string>();
+  private generation = 0;
+  private lastTable = '';
+  private running: Promise<void> | undefined;
+  private queued = false;
+  private timer: { cancel(): void } | undefined;
+  private closed = false;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    deps.platform.onChange(() => this.trigger());
+  }
+
+  /** Start reconciling; `generation` continues the data plane's route-table generations. */
+  start(generation: number): void {
+    this.generation = generation;
+    this.trigger();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.timer?.cancel();
+    await this.running;
+  }
+
+  /** Plan again as soon as the current pass (if any) ends. */
+  trigger(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.queued = true;
+      return;
+    }
+    this.running = this.exclusive(() => this.pass())
+      .catch((err) => this.deps.log?.(`reconcile failed: ${(err as Error).stack ?? err}`))
+      .finally(() => {
+        this.running = undefined;
+        if (this.queued) {
+          this.queued = false;
+          this.trigger();
+        }
+      });
+  }
+
+  /** Run fn with no reconcile pass in progress (actions mutate status through this). */
+  exclusive<T>(fn: () => Promise<T> | T): Promise<T> {
+    const result = this.lock.then(fn);
+    this.lock = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Resolves once a full pass has run after this call. */
+  async settle(): Promise<void> {
+    this.trigger();
+    while (this.running) await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    if (this.closed) return;
+    const { store, platform, clock } = this.deps;
+    const now = clock.now();
+    const records = store.listRollouts();
+    const instances = platform.list();
+    let wakeAt = now + RESYNC_MS;
+
+    const planned: (RolloutRoutes & { record: RolloutRecord; plan: Plan })[] = [];
+    for (const record of records) {
+      const mine = instances.filter((i) => i.rollout === record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
+      const { observed, nextAvailableAt } = observe(mine, record.spec.minReadySeconds, now);
+      if (nextAvailableAt !== undefined) wakeAt = Math.min(wakeAt, nextAvailableAt);
+      const plan = plannerFor(record.spec.strategy.type)({ spec: record.spec, status: record.status, observed, now });
+      if (plan.wakeAt !== undefined) wakeAt = Math.min(wakeAt, Math.max(plan.wakeAt, now + 10));
+      plan.status.updatedAt = record.status.updatedAt;
+      if (JSON.stringify(plan.status) !== JSON.stringify(record.status) || plan.events.length > 0) {
+        plan.status.updatedAt = now;
+        store.transaction(() => {
+          store.saveStatus(record.name, plan.status);
+          for (const e of plan.events) store.appendEvent(record.name, e, 'engine', now);
+        });
+      }
+      planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions: store.listRevisions(record.name) });
+    }
+
+    // Choose what to start and stop before touching the route table, so that instances
+    // about to stop are already out of it when it is applied.
+    const starts: { rollout: string; revision: Revision; generation: number }[] = [];
+    const victims: InstanceStatus[] = [];
+    const known = new Set(records.map((r) => r.name));
+    for (const i of instances) {
+      if (!known.has(i.rollout) && !GONE.has(i.phase) && !this.stopping.has(i.id)) victims.push(i);
+    }
+    for (const p of planned) {
+      const mine = instances.filter((i) => i.rollout === p.record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
+      const revisionNumbers = new Set([...p.plan.scale.keys(), ...mine.map((i) => i.revision)]);
+      for (const number of revisionNumbers) {
+        const live = mine.filter((i) => i.revision === number);
+        const want = p.plan.scale.get(number) ?? 0;
+        const revision = p.revisions.find((r) => r.number === number);
+        const generation = p.plan.status.restartGeneration ?? 0;
+        const steady = number === p.plan.status.stableRevision && number === p.plan.status.currentRevision;
+        const change = steady ? restartOrScale(live, want, generation) : scale(live, want);
+        if (change.start > 0 && !revision) {
+          this.deps.log?.(`rollout ${p.record.name}: revision ${number} has no stored template; not starting it`);
+        } else {
+          for (let k = 0; k < change.start; k++) starts.push({ rollout: p.record.name, revision: revision as Revision, generation });
+        }
+        victims.push(...change.stop);
+        if (change.start > 0 || change.stop.length > 0) {
+          const after = live.length + change.start - change.stop.length;
+          store.appendEvent(
+            p.record.name,
+            {
+              type: 'Normal',
+              reason: change.start > 0 ? 'ScalingUp' : 'ScalingDown',
+              message: `revision ${number}: ${change.start > 0 ? `starting ${change.start}` : `stopping ${change.stop.length}`} instance(s), ${live.length} → ${after} (want ${want})`,
+              revision: number,
+            },
+            'engine',
+            now,
+          );
+        }
+      }
+    }
+    for (const v of victims) this.stopping.add(v.id);
+    const drainMs = (v: InstanceStatus) =>
+      (planned.find((p) => p.record.name === v.rollout)?.revisions.find((r) => r.number === v.revision)?.template.shutdown.drainSeconds ?? 30) * 1000;
+
+    const endpoints = instances.filter((i) => i.phase === 'Ready' && !this.stopping.has(i.id));
+    const applied = await this.applyRoutes(planned, endpoints);
+    if (!applied) {
+      // The old table may still route to the victims: keep them running until it took effect.
+      for (const v of victims) this.stopping.delete(v.id);
+      wakeAt = Math.min(wakeAt, now + RETRY_MS);
+    } else {
+      for (const v of victims) this.stop(v, drainMs(v));
+    }
+    for (const s of starts) {
+      await platform
+        .start({ id: newInstanceId(s.rollout, s.revision.number), rollout: s.rollout, revision: s.revision.number, generation: s.generation }, s.revision.template)
+        .catch((err) => this.deps.log?.(`rollout ${s.rollout}: starting an instance of revision ${s.revision.number} failed: ${(err as Error).message}`));
+    }
+    this.schedule(wakeAt);
+  }
+
+  private async applyRoutes(planned: RolloutRoutes[], endpoints: InstanceStatus[]): Promise<boolean> {
+    const table = buildRouteTable(this.generation + 1, planned, endpoints);
+    const key = JSON.stringify(table.listeners);
+    if (key === this.lastTable) return true;
+    try {
+      this.deps.store.saveRouteTable(table);
+      await this.deps.router.apply(table);
+      this.generation = table.generation;
+      this.lastTable = key;
+      return true;
+    } catch (err) {
+      this.deps.log?.(`route table ${table.generation} not applied: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private stop(instance: InstanceStatus, drainMs: number): void {
+    const { platform, router } = this.deps;
+    platform
+      .stop(instance.id, { drain: async () => void (await router.waitIdle(instance.id, drainMs).catch(() => false)) })
+      .catch((err) => this.deps.log?.(`stopping ${instance.id} failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.stopping.delete(instance.id);
+        this.trigger();
+      });
+  }
+
+  private schedule(at: number): void {
+    this.timer?.cancel();
+    if (this.closed) return;
+    this.timer = this.deps.clock.setTimeout(() => this.trigger(), Math.max(0, at - this.deps.clock.now()));
+  }
+}
+
+/** Counts per revision, as planners see them; also when the next instance becomes available. */
+export function observe(
+  instances: InstanceStatus[],
+  minReadySeconds: number,
+  now: number,
+): { observed: Map<number, RevisionObservation>; nextAvailableAt?: number } {
+  const observed = new Map<number, RevisionObservation>();
+  let nextAvailableAt: number | undefined;
+  for (const i of instances) {
+    const o = observed.get(i.revision) ?? { revision: i.revision, total: 0, ready: 0, available: 0 };
+    o.total++;
+    if (i.phase === 'Ready') {
+      o.ready++;
+      const availableAt = (i.readySince ?? now) + minReadySeconds * 1000;
+      if (availableAt <= now) o.available++;
+      else nextAvailableAt = Math.min(nextAvailableAt ?? Infinity, availableAt);
+    }
+    observed.set(i.revision, o);
+  }
+  return { observed, nextAvailableAt };
+}
+
+/** Instances to stop first: not ready before ready, then the youngest. */
+function byStopPreference(a: InstanceStatus, b: InstanceStatus): number {
+  const ra = a.phase === 'Ready' ? 1 : 0;
+  const rb = b.phase === 'Ready' ? 1 : 0;
+  return ra - rb || b.startedAt - a.startedAt;
+}
+
+function scale(live: InstanceStatus[], want: number): { start: number; stop: InstanceStatus[] } {
+  if (live.length < want) return { start: want - live.length, stop: [] };
+  return { start: 0, stop: [...live].sort(byStopPreference).slice(0, live.length - want) };
+}
+
+/**
+ * `sluice restart`: replace instances of an older generation one at a time, never going
+ * below `want` ready instances (one extra instance at most while replacing).
+ */
+function restartOrScale(live: InstanceStatus[], want: number, generation: number): { start: number; stop: InstanceStatus[] } {
+  const stale = live.filter((i) => i.generation < generation);
+  if (stale.length === 0 || want === 0) return scale(live, want);
+  const fresh = live.filter((i) => i.generation >= generation);
+  const freshReady = fresh.filter((i) => i.phase === 'Ready').length;
+  if (freshReady + stale.length > want) {
+    return { start: 0, stop: [...stale].sort(byStopPreference).slice(0, freshReady + stale.length - want) };
+  }
+  if (fresh.length === freshReady && live.length <= want) return { start: 1, stop: [] };
+  return { start: 0, stop: [] };
+}
+
+function newInstanceId(rollout: string, revision: number): string {
+  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let suffix = '';
+  for (let k = 0; k < 5; k++) suffix += chars[Math.floor(Math.random() * chars.length)];
+  return `${rollout}-r${revision}-${suffix}`;
+}

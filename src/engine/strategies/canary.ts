@@ -1,0 +1,88 @@
+import type { CanaryStep, CanaryStrategy } from '../../spec/types.js';
+import { only, planRelease, split, type PlanContext } from './common.js';
+import type { Planner } from './planner.js';
+
+/** Weight and canary instance count in effect while step `index` runs (the step included). */
+export function canaryStateAt(steps: CanaryStep[], index: number, replicas: number): { weight: number; scale: number } {
+  let weight = 0;
+  let fixed: { replicas?: number; weight?: number } | undefined;
+  for (let i = 0; i <= Math.min(index, steps.length - 1); i++) {
+    const step = steps[i];
+    if ('setWeight' in step) weight = step.setWeight;
+    else if ('setCanaryScale' in step) fixed = step.setCanaryScale.matchTrafficWeight ? undefined : step.setCanaryScale;
+  }
+  const pct = (w: number) => (w <= 0 ? 0 : Math.max(1, Math.ceil((replicas * w) / 100)));
+  const scale = fixed?.replicas ?? pct(fixed?.weight ?? weight);
+  return { weight, scale };
+}
+
+function describe(step: CanaryStep): string {
+  if ('setWeight' in step) return `setWeight ${step.setWeight}%`;
+  if ('pause' in step) return step.pause.duration === undefined ? 'pause (until promoted)' : `pause ${step.pause.duration}s`;
+  const c = step.setCanaryScale;
+  return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
+}
+
+/**
+ * Argo Rollouts' canary with traffic routing: the stable revision keeps its full scale,
+ * the canary is scaled to its share, and the router gives it exactly the step's weight.
+ * A step that sets weight or scale completes once the canary has that many available
+ * instances; a pause completes at its deadline or on promote.
+ */
+function canaryRelease(ctx: PlanContext): void {
+  const strategy = ctx.spec.strategy as CanaryStrategy;
+  const steps = strategy.steps;
+  const s = ctx.status;
+  const stable = s.stableRevision as number;
+  const canary = s.currentRevision;
+  const n = steps.length;
+  const held = Boolean(ctx.pausedBy('Manual'));
+
+  while (!held && !s.promoteFull && s.stepIndex < n) {
+    const step = steps[s.stepIndex];
+    if ('pause' in step) {
+      ctx.addPause('CanaryPauseStep', step.pause.duration);
+      const until = ctx.pausedBy('CanaryPauseStep')?.until;
+      if (until === undefined || ctx.now < until) {
+        ctx.wake(until);
+        break;
+      }
+      ctx.clearPause('CanaryPauseStep');
+    } else if (ctx.observed(canary).available < canaryStateAt(steps, s.stepIndex, ctx.replicas).scale) {
+      break;
+    }
+    ctx.event('Normal', 'StepCompleted', `step ${s.stepIndex + 1}/${n} done: ${describe(step)}`, canary);
+    s.stepIndex++;
+  }
+
+  const { weight, scale } = canaryStateAt(steps, s.stepIndex, ctx.replicas);
+  const o = ctx.observed(canary);
+  ctx.scale.set(stable, ctx.replicas);
+
+  if (s.promoteFull || s.stepIndex >= n) {
+    ctx.scale.set(canary, ctx.replicas);
+    if (o.available >= ctx.replicas) {
+      ctx.scale.delete(stable);
+      ctx.routes = { main: only(canary), preview: only(canary), canary: [] };
+      ctx.complete(`revision ${canary} promoted: it serves all traffic`);
+      ctx.phase('Healthy', 'Available', `revision ${canary} serves all traffic`);
+      return;
+    }
+    ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+    ctx.phase('Progressing', 'Promoting', `scaling revision ${canary} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+    return;
+  }
+
+  ctx.scale.set(canary, scale);
+  ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+  const where = `step ${s.stepIndex + 1}/${n} (${describe(steps[s.stepIndex])}), canary weight ${weight}%`;
+  const pause = ctx.pausedBy('CanaryPauseStep');
+  if (pause) {
+    const left = pause.until === undefined ? '`sluice promote` continues' : `continues in ${Math.ceil((pause.until - ctx.now) / 1000)}s`;
+    ctx.phase('Paused', 'CanaryPauseStep', `${where}: paused, ${left}`);
+  } else {
+    ctx.phase('Progressing', 'CanaryStep', `${where}: ${o.available}/${scale} canary instances available`);
+  }
+}
+
+export const planCanary: Planner = (input) => planRelease(input, canaryRelease);

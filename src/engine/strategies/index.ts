@@ -1,0 +1,17 @@
+import type { StrategyType } from '../../spec/types.js';
+import { planBlueGreen } from './blue-green.js';
+import { planCanary } from './canary.js';
+import type { Planner } from './planner.js';
+import { planRecreate } from './recreate.js';
+import { planRolling } from './rolling.js';
+
+const planners: Record<StrategyType, Planner> = {
+  recreate: planRecreate,
+  rolling: planRolling,
+  blueGreen: planBlueGreen,
+  canary: planCanary,
+};
+
+export function plannerFor(type: StrategyType): Planner {
+  return planners[type];
+}

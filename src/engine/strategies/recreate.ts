@@ -1,0 +1,28 @@
+import { only, planRelease, type PlanContext } from './common.js';
+import type { Planner } from './planner.js';
+
+/**
+ * Recreate: every old instance is drained and stopped before the new revision starts. In
+ * between the router answers with the rollout's maintenance page (503 + Retry-After).
+ */
+function recreateRelease(ctx: PlanContext): void {
+  const s = ctx.status;
+  const cur = s.currentRevision;
+  const oldTotal = ctx.others(cur).reduce((t, o) => t + o.total, 0);
+  ctx.routes = { main: only(cur), preview: only(cur), canary: [] };
+  if (oldTotal > 0) {
+    ctx.scale.set(cur, 0);
+    ctx.phase('Progressing', 'StoppingOld', `stopping ${oldTotal} old instance(s); the maintenance page answers meanwhile`);
+    return;
+  }
+  ctx.scale.set(cur, ctx.replicas);
+  const n = ctx.observed(cur);
+  if (n.available >= ctx.replicas) {
+    ctx.complete(`revision ${cur} is available (${n.available}/${ctx.replicas})`);
+    ctx.phase('Healthy', 'Available', `revision ${cur} serves all traffic`);
+    return;
+  }
+  ctx.phase('Progressing', 'StartingNew', `revision ${cur}: ${n.available}/${ctx.replicas} available`);
+}
+
+export const planRecreate: Planner = (input) => planRelease(input, recreateRelease);

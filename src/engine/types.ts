@@ -1,0 +1,91 @@
+import type { RolloutSpec, Template } from '../spec/types.js';
+import type { InstanceStatus } from '../platform/platform.js';
+import type { WeightedTarget } from '../router/route-table.js';
+
+export type Phase = 'Healthy' | 'Progressing' | 'Paused' | 'Degraded';
+
+export interface Revision {
+  rollout: string;
+  number: number;
+  template: Template;
+  /** Hash of the template: an apply with an identical template makes no new revision. */
+  hash: string;
+  createdAt: number;
+  /** Why it exists: "apply", "set", "undo to revision 2"... */
+  cause: string;
+}
+
+export interface PauseCondition {
+  reason: 'CanaryPauseStep' | 'BlueGreenPause' | 'Manual';
+  startedAt: number;
+  /** For a timed pause: when it ends. Absolute, so a restart keeps the remaining time. */
+  until?: number;
+}
+
+/** Everything the engine remembers about a rollout between reconciles. Persisted as JSON. */
+export interface RolloutStatus {
+  phase: Phase;
+  /** Short CamelCase reason, e.g. "CanaryPauseStep", "ProgressDeadlineExceeded". */
+  reason: string;
+  message: string;
+  /** Revision serving production traffic when no release is in progress. */
+  stableRevision: number | null;
+  /** Revision the spec asks for (the newest, or the one undo chose). */
+  currentRevision: number;
+  /** Canary: index of the step being executed (== steps.length when all are done). */
+  stepIndex: number;
+  pauses: PauseCondition[];
+  /** Set by abort; cleared by retry, a new revision, or undo. */
+  aborted: boolean;
+  /** promote --full: skip remaining steps / pauses. */
+  promoteFull: boolean;
+  /** Last time the release made progress (ms); the progress deadline counts from here. */
+  progressAt: number;
+  /** Blue-green: revision the main listener serves. */
+  activeRevision: number | null;
+  /** Blue-green / canary: when the old revision's instances may be scaled down. */
+  scaleDownAt?: number;
+  /** Revision being scaled down after a switch (blue-green). */
+  scaleDownRevision?: number | null;
+  /** Rolling: no new batch before this time. */
+  batchPauseUntil?: number;
+  /** Rolling: the new revision's available count when the last batch pause was set. */
+  batchAvailable?: number;
+  /** What progress looked like at progressAt; a change means progress. */
+  progressKey?: string;
+  /** The main listener's split as last applied (for status views). */
+  weights: WeightedTarget[];
+  restartGeneration: number;
+  updatedAt: number;
+}
+
+export interface RolloutEventDraft {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  revision?: number;
+}
+
+export interface RolloutEvent extends RolloutEventDraft {
+  id: number;
+  rollout: string;
+  at: number;
+  /** Who caused it: "engine", or the user/CLI that acted. */
+  actor: string;
+}
+
+export interface RolloutRecord {
+  name: string;
+  spec: RolloutSpec;
+  /** The raw YAML document as applied, kept for `get -o yaml` and history. */
+  source: string;
+  status: RolloutStatus;
+  createdAt: number;
+}
+
+/** A rollout as status views show it. */
+export interface RolloutView extends RolloutRecord {
+  revisions: Revision[];
+  instances: InstanceStatus[];
+  events: RolloutEvent[];
+}

@@ -1,0 +1,119 @@
+/**
+ * The Rollout resource after loading: every default filled in, durations in seconds,
+ * percentages resolved to `{ percent }` or `{ count }`. The engine only ever sees this
+ * shape; `spec/load.ts` turns YAML into it (or fails with a positioned error).
+ */
+
+export const API_VERSION = 'sluice.dev/v1alpha1';
+
+/** "25%" or a plain count, as Kubernetes accepts for maxSurge / maxUnavailable. */
+export type IntOrPercent = { count: number } | { percent: number };
+
+export interface HttpGetAction {
+  path: string;
+  /** Defaults to the instance's $PORT. */
+  port?: number;
+  scheme: 'http';
+  headers: Record<string, string>;
+}
+
+export interface Probe {
+  httpGet?: HttpGetAction;
+  tcpSocket?: { port?: number };
+  exec?: { command: string[] };
+  initialDelaySeconds: number;
+  periodSeconds: number;
+  timeoutSeconds: number;
+  successThreshold: number;
+  failureThreshold: number;
+}
+
+export interface Probes {
+  readiness: Probe;
+  liveness?: Probe;
+  startup?: Probe;
+}
+
+export interface Shutdown {
+  /** Longest wait for in-flight requests to finish once the instance left the route table. */
+  drainSeconds: number;
+  /** Wait after draining and before SIGTERM (Kubernetes' preStop sleep). */
+  preStopDelaySeconds: number;
+  /** After SIGTERM, how long before SIGKILL. */
+  terminationGracePeriodSeconds: number;
+}
+
+/** What one instance runs. A change to any of it makes a new revision. */
+export interface Template {
+  version: string;
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  probes: Probes;
+  shutdown: Shutdown;
+}
+
+export interface Traffic {
+  /** host:port the router serves this rollout on. */
+  listen: string;
+  balancer: 'round-robin' | 'least-requests';
+}
+
+export interface RecreateStrategy {
+  type: 'recreate';
+  maintenance: { status: number; body: string; retryAfterSeconds: number };
+}
+
+export interface RollingStrategy {
+  type: 'rolling';
+  maxSurge: IntOrPercent;
+  maxUnavailable: IntOrPercent;
+  /** Wait between batches, after each batch became available. 0 = no pause. */
+  pauseSeconds: number;
+}
+
+export interface BlueGreenStrategy {
+  type: 'blueGreen';
+  /** host:port reaching only the new (preview) revision. */
+  previewListen?: string;
+  autoPromotionEnabled: boolean;
+  autoPromotionSeconds: number;
+  previewReplicaCount?: number;
+  scaleDownDelaySeconds: number;
+}
+
+export type CanaryStep =
+  | { setWeight: number }
+  | { pause: { duration?: number } }
+  | { setCanaryScale: { replicas?: number; weight?: number; matchTrafficWeight?: boolean } };
+
+export interface CanaryStrategy {
+  type: 'canary';
+  steps: CanaryStep[];
+  /** host:port reaching only the canary revision, for direct testing. */
+  canaryListen?: string;
+  maxSurge: IntOrPercent;
+  maxUnavailable: IntOrPercent;
+}
+
+export type Strategy = RecreateStrategy | RollingStrategy | BlueGreenStrategy | CanaryStrategy;
+export type StrategyType = Strategy['type'];
+
+export interface RolloutSpec {
+  name: string;
+  labels: Record<string, string>;
+  replicas: number;
+  minReadySeconds: number;
+  revisionHistoryLimit: number;
+  progressDeadlineSeconds: number;
+  template: Template;
+  traffic: Traffic;
+  strategy: Strategy;
+}
+
+/** Where a loaded document came from, so later errors can point at it. */
+export interface SpecSource {
+  file: string;
+  line: number;
+}

@@ -1,0 +1,73 @@
+import type { Store } from './store.js';
+import type { InstanceRecord } from '../platform/platform.js';
+import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
+import type { RouteTable } from '../router/route-table.js';
+
+/** A Store in memory, for the engine's unit tests and the control-plane benchmark. */
+export class MemoryStore implements Store {
+  private rollouts = new Map<string, RolloutRecord>();
+  private revisions: Revision[] = [];
+  private events: RolloutEvent[] = [];
+  private instances = new Map<string, InstanceRecord>();
+  private table: RouteTable | undefined;
+  private nextEventId = 1;
+
+  listRollouts(): RolloutRecord[] {
+    return [...this.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => structuredClone(r));
+  }
+  getRollout(name: string): RolloutRecord | undefined {
+    const r = this.rollouts.get(name);
+    return r && structuredClone(r);
+  }
+  putRollout(record: RolloutRecord): void {
+    const existing = this.rollouts.get(record.name);
+    this.rollouts.set(record.name, structuredClone(existing ? { ...record, status: existing.status, createdAt: existing.createdAt } : record));
+  }
+  saveStatus(name: string, status: RolloutStatus): void {
+    const r = this.rollouts.get(name);
+    if (r) r.status = structuredClone(status);
+  }
+  deleteRollout(name: string): void {
+    this.rollouts.delete(name);
+    this.revisions = this.revisions.filter((r) => r.rollout !== name);
+  }
+  listRevisions(rollout: string): Revision[] {
+    return this.revisions.filter((r) => r.rollout === rollout).sort((a, b) => a.number - b.number).map((r) => structuredClone(r));
+  }
+  addRevision(revision: Revision): void {
+    this.revisions.push(structuredClone(revision));
+  }
+  deleteRevision(rollout: string, number: number): void {
+    this.revisions = this.revisions.filter((r) => !(r.rollout === rollout && r.number === number));
+  }
+  appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent {
+    const e = { id: this.nextEventId++, rollout, at, actor, ...event };
+    this.events.push(e);
+    return e;
+  }
+  listEvents(rollout: string, options: { afterId?: number; limit?: number } = {}): RolloutEvent[] {
+    return this.events.filter((e) => e.rollout === rollout && e.id > (options.afterId ?? 0)).slice(0, options.limit ?? 1000);
+  }
+  lastEvents(rollout: string, limit: number): RolloutEvent[] {
+    return this.events.filter((e) => e.rollout === rollout).slice(-limit);
+  }
+  saveInstance(record: InstanceRecord): void {
+    this.instances.set(record.id, structuredClone(record));
+  }
+  deleteInstance(id: string): void {
+    this.instances.delete(id);
+  }
+  listInstances(): InstanceRecord[] {
+    return [...this.instances.values()];
+  }
+  saveRouteTable(table: RouteTable): void {
+    this.table = structuredClone(table);
+  }
+  loadRouteTable(): RouteTable | undefined {
+    return this.table;
+  }
+  transaction<T>(fn: () => T): T {
+    return fn();
+  }
+  close(): void {}
+}

@@ -1,0 +1,222 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Store } from './store.js';
+import type { InstanceRecord } from '../platform/platform.js';
+import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
+import type { RouteTable } from '../router/route-table.js';
+
+const SCHEMA_VERSION = 1;
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE rollouts (
+     name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     source TEXT NOT NULL,
+     status TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE revisions (
+     rollout TEXT NOT NULL,
+     number INTEGER NOT NULL,
+     template TEXT NOT NULL,
+     hash TEXT NOT NULL,
+     cause TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (rollout, number)
+   );
+   CREATE TABLE events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     rollout TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     message TEXT NOT NULL,
+     revision INTEGER,
+     actor TEXT NOT NULL
+   );
+   CREATE INDEX events_by_rollout ON events (rollout, id);
+   CREATE TABLE instances (
+     id TEXT PRIMARY KEY,
+     rollout TEXT NOT NULL,
+     record TEXT NOT NULL
+   );
+   CREATE TABLE kv (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );`,
+];
+
+/**
+ * The Store on an SQLite file (WAL mode, synchronous=FULL: a write that returned survives
+ * a crash of the process or the machine). better-sqlite3 is synchronous, which keeps
+ * every engine step a simple sequence of reads and writes.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`state database schema ${current} is newer than this sluice understands (${SCHEMA_VERSION}) — upgrade sluice`);
+    }
+    this.transaction(() => {
+      for (let v = current; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
+    });
+  }
+
+  listRollouts(): RolloutRecord[] {
+    return (this.db.prepare('SELECT * FROM rollouts ORDER BY name').all() as RolloutRow[]).map(toRollout);
+  }
+
+  getRollout(name: string): RolloutRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM rollouts WHERE name = ?').get(name) as RolloutRow | undefined;
+    return row && toRollout(row);
+  }
+
+  putRollout(r: RolloutRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO rollouts (name, spec, source, status, created_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source`,
+      )
+      .run(r.name, JSON.stringify(r.spec), r.source, JSON.stringify(r.status), r.createdAt);
+  }
+
+  saveStatus(name: string, status: RolloutStatus): void {
+    this.db.prepare('UPDATE rollouts SET status = ? WHERE name = ?').run(JSON.stringify(status), name);
+  }
+
+  deleteRollout(name: string): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM rollouts WHERE name = ?').run(name);
+      this.db.prepare('DELETE FROM revisions WHERE rollout = ?').run(name);
+    });
+  }
+
+  listRevisions(rollout: string): Revision[] {
+    const rows = this.db.prepare('SELECT * FROM revisions WHERE rollout = ? ORDER BY number').all(rollout) as RevisionRow[];
+    return rows.map((r) => ({
+      rollout: r.rollout,
+      number: r.number,
+      template: JSON.parse(r.template),
+      hash: r.hash,
+      cause: r.cause,
+      createdAt: r.created_at,
+    }));
+  }
+
+  addRevision(r: Revision): void {
+    this.db
+      .prepare('INSERT INTO revisions (rollout, number, template, hash, cause, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(r.rollout, r.number, JSON.stringify(r.template), r.hash, r.cause, r.createdAt);
+  }
+
+  deleteRevision(rollout: string, number: number): void {
+    this.db.prepare('DELETE FROM revisions WHERE rollout = ? AND number = ?').run(rollout, number);
+  }
+
+  appendEvent(rollout: string, e: RolloutEventDraft, actor: string, at: number): RolloutEvent {
+    const info = this.db
+      .prepare('INSERT INTO events (rollout, at, type, reason, message, revision, actor) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(rollout, at, e.type, e.reason, e.message, e.revision ?? null, actor);
+    return { id: Number(info.lastInsertRowid), rollout, at, actor, ...e };
+  }
+
+  listEvents(rollout: string, options: { afterId?: number; limit?: number } = {}): RolloutEvent[] {
+    const rows = this.db
+      .prepare('SELECT * FROM events WHERE rollout = ? AND id > ? ORDER BY id LIMIT ?')
+      .all(rollout, options.afterId ?? 0, options.limit ?? 1000) as EventRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      rollout: r.rollout,
+      at: r.at,
+      type: r.type as RolloutEvent['type'],
+      reason: r.reason,
+      message: r.message,
+      ...(r.revision === null ? {} : { revision: r.revision }),
+      actor: r.actor,
+    }));
+  }
+
+  /** The newest `limit` events, oldest first. */
+  lastEvents(rollout: string, limit: number): RolloutEvent[] {
+    const rows = this.db
+      .prepare('SELECT id FROM events WHERE rollout = ? ORDER BY id DESC LIMIT 1 OFFSET ?')
+      .get(rollout, Math.max(0, limit - 1)) as { id: number } | undefined;
+    return this.listEvents(rollout, { afterId: rows ? rows.id - 1 : 0, limit });
+  }
+
+  saveInstance(record: InstanceRecord): void {
+    this.db
+      .prepare('INSERT INTO instances (id, rollout, record) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record')
+      .run(record.id, record.rollout, JSON.stringify(record));
+  }
+
+  deleteInstance(id: string): void {
+    this.db.prepare('DELETE FROM instances WHERE id = ?').run(id);
+  }
+
+  listInstances(): InstanceRecord[] {
+    return (this.db.prepare('SELECT record FROM instances ORDER BY id').all() as { record: string }[]).map((r) => JSON.parse(r.record));
+  }
+
+  saveRouteTable(table: RouteTable): void {
+    this.db
+      .prepare("INSERT INTO kv (key, value) VALUES ('routeTable', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(JSON.stringify(table));
+  }
+
+  loadRouteTable(): RouteTable | undefined {
+    const row = this.db.prepare("SELECT value FROM kv WHERE key = 'routeTable'").get() as { value: string } | undefined;
+    return row && JSON.parse(row.value);
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+interface RolloutRow {
+  name: string;
+  spec: string;
+  source: string;
+  status: string;
+  created_at: number;
+}
+interface RevisionRow {
+  rollout: string;
+  number: number;
+  template: string;
+  hash: string;
+  cause: string;
+  created_at: number;
+}
+interface EventRow {
+  id: number;
+  rollout: string;
+  at: number;
+  type: string;
+  reason: string;
+  message: string;
+  revision: number | null;
+  actor: string;
+}
+
+function toRollout(r: RolloutRow): RolloutRecord {
+  return { name: r.name, spec: JSON.parse(r.spec), source: r.source, status: JSON.parse(r.status), createdAt: r.created_at };
+}

@@ -1,0 +1,31 @@
+import type { InstanceRecordStore } from '../platform/platform.js';
+import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
+import type { RouteTable } from '../router/route-table.js';
+
+/** Persistence port. SQLite today (store/sqlite.ts); every write is durable when it returns. */
+export interface Store extends InstanceRecordStore {
+  listRollouts(): RolloutRecord[];
+  getRollout(name: string): RolloutRecord | undefined;
+  /** Insert or replace spec + source (status untouched if the rollout exists). */
+  putRollout(record: RolloutRecord): void;
+  saveStatus(name: string, status: RolloutStatus): void;
+  deleteRollout(name: string): void;
+
+  listRevisions(rollout: string): Revision[];
+  addRevision(revision: Revision): void;
+  deleteRevision(rollout: string, number: number): void;
+
+  appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent;
+  /** Events after `afterId`, oldest first, at most `limit`. */
+  listEvents(rollout: string, options?: { afterId?: number; limit?: number }): RolloutEvent[];
+  /** The newest `limit` events, oldest first. */
+  lastEvents(rollout: string, limit: number): RolloutEvent[];
+
+  /** The last route table sent to the data plane. */
+  saveRouteTable(table: RouteTable): void;
+  loadRouteTable(): RouteTable | undefined;
+
+  /** Run fn in one transaction. */
+  transaction<T>(fn: () => T): T;
+  close(): void;
+}

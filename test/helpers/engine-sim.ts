@@ -1,0 +1,182 @@
+import type { Clock } from '../../src/util/clock.js';
+import type { InstanceRef, InstanceStatus, Platform, StopOptions } from '../../src/platform/platform.js';
+import type { RevisionTraffic, TrafficRouter } from '../../src/router/port.js';
+import type { RouteTable } from '../../src/router/route-table.js';
+import type { Template } from '../../src/spec/types.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { Reconciler } from '../../src/engine/reconciler.js';
+import { Controller } from '../../src/engine/controller.js';
+
+/** A clock that moves only when told; timers fire in order during advance(). */
+export class FakeClock implements Clock {
+  private t = 1_000_000;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private seq = 0;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number) {
+    const timer = { at: this.t + ms, fn, id: this.seq++ };
+    this.timers.push(timer);
+    return { cancel: () => void (this.timers = this.timers.filter((x) => x !== timer)) };
+  }
+  /** Fire due timers one by one; returns how many fired. */
+  advanceTo(at: number): number {
+    let fired = 0;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
+      const next = this.timers[0];
+      if (!next || next.at > at) break;
+      this.timers.shift();
+      this.t = Math.max(this.t, next.at);
+      next.fn();
+      fired++;
+    }
+    this.t = Math.max(this.t, at);
+    return fired;
+  }
+}
+
+/**
+ * Instances that become Ready `readyMs` after start (never when env READY=false) and stop
+ * once drained. Records every start and stop for assertions.
+ */
+export class FakePlatform implements Platform {
+  readonly instances = new Map<string, InstanceStatus>();
+  readonly started: InstanceRef[] = [];
+  readonly stopped: string[] = [];
+  private listeners: ((i: InstanceStatus) => void)[] = [];
+  private nextPort = 20000;
+  constructor(private readonly clock: FakeClock, private readonly readyMs = 1000) {}
+
+  async start(ref: InstanceRef, template: Template): Promise<InstanceStatus> {
+    const i: InstanceStatus = { ...ref, phase: 'Starting', port: this.nextPort++, startedAt: this.clock.now(), restarts: 0, logFile: '/dev/null' };
+    this.instances.set(ref.id, i);
+    this.started.push(ref);
+    if (template.env.READY !== 'false') {
+      this.clock.setTimeout(() => {
+        if (i.phase !== 'Starting') return;
+        i.phase = 'Ready';
+        i.readySince = this.clock.now();
+        this.emit(i);
+      }, this.readyMs);
+    }
+    return { ...i };
+  }
+  async stop(id: string, options?: StopOptions): Promise<void> {
+    const i = this.instances.get(id);
+    if (!i) return;
+    i.phase = 'Terminating';
+    this.emit(i);
+    await options?.drain?.();
+    i.phase = 'Stopped';
+    this.instances.delete(id);
+    this.stopped.push(id);
+    this.emit(i);
+  }
+  list(rollout?: string): InstanceStatus[] {
+    return [...this.instances.values()].filter((i) => !rollout || i.rollout === rollout).map((i) => ({ ...i }));
+  }
+  async adopt(): Promise<string[]> {
+    return [];
+  }
+  onChange(listener: (i: InstanceStatus) => void): void {
+    this.listeners.push(listener);
+  }
+  async detach(): Promise<void> {}
+  private emit(i: InstanceStatus) {
+    for (const l of this.listeners) l({ ...i });
+  }
+}
+
+export class FakeRouter implements TrafficRouter {
+  readonly tables: RouteTable[] = [];
+  get current(): RouteTable | undefined {
+    return this.tables.at(-1);
+  }
+  async apply(table: RouteTable): Promise<void> {
+    this.tables.push(structuredClone(table));
+  }
+  async waitIdle(): Promise<boolean> {
+    return true;
+  }
+  async traffic(): Promise<RevisionTraffic[]> {
+    return [];
+  }
+  /** The main listener's split of a rollout as {version: weight}, counting only revisions with endpoints. */
+  split(rollout: string, role = 'main'): Record<string, number> {
+    const l = this.current?.listeners.find((x) => x.rollout === rollout && x.role === role);
+    const out: Record<string, number> = {};
+    for (const t of l?.split ?? []) {
+      const b = l?.backends.find((x) => x.revision === t.revision);
+      if (b && b.endpoints.length > 0) out[b.version] = t.weight;
+    }
+    return out;
+  }
+}
+
+export function makeSim(readyMs = 1000) {
+  const clock = new FakeClock();
+  const store = new MemoryStore();
+  const platform = new FakePlatform(clock, readyMs);
+  const router = new FakeRouter();
+  const reconciler = new Reconciler({ store, platform, router, clock });
+  const controller = new Controller(store, reconciler, platform, clock);
+  reconciler.start(0);
+  const by = { actor: 'test' };
+  return {
+    clock,
+    store,
+    platform,
+    router,
+    reconciler,
+    controller,
+    by,
+    /** Let every pending pass run, then advance time in steps of `stepMs`, settling after each. */
+    async run(ms: number, stepMs = 100) {
+      await reconciler.settle();
+      const end = clock.now() + ms;
+      while (clock.now() < end) {
+        clock.advanceTo(Math.min(end, clock.now() + stepMs));
+        await reconciler.settle();
+        await new Promise((r) => setImmediate(r));
+        await reconciler.settle();
+      }
+    },
+    async status(name: string) {
+      return (await controller.get(name)).status;
+    },
+    versions(name: string) {
+      const counts: Record<string, number> = {};
+      for (const i of platform.list(name)) {
+        const rev = store.listRevisions(name).find((r) => r.number === i.revision);
+        const v = rev?.template.version ?? `r${i.revision}`;
+        counts[v] = (counts[v] ?? 0) + 1;
+      }
+      return counts;
+    },
+  };
+}
+
+/** A minimal Rollout manifest; `strategy` is YAML for spec.strategy (indented 4). */
+export function manifest(opts: { name?: string; version: string; replicas?: number; strategy: string; extra?: string; env?: Record<string, string>; deadline?: number }): string {
+  const env = { VERSION: opts.version, ...(opts.env ?? {}) };
+  return `apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: ${opts.name ?? 'web'}
+spec:
+  replicas: ${opts.replicas ?? 3}
+  progressDeadlineSeconds: ${opts.deadline ?? 60}
+${opts.extra ?? ''}  template:
+    version: ${opts.version}
+    command: node
+    args: [server.js]
+    env:
+${Object.entries(env).map(([k, v]) => `      ${k}: "${v}"`).join('\n')}
+  traffic:
+    listen: 127.0.0.1:18080
+  strategy:
+${opts.strategy}
+`;
+}
