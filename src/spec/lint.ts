@@ -1,0 +1,73 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { UserError } from '../util/errors.js';
+import { loadRollouts, type LoadedRollout } from './load.js';
+import { resolveSurgeAndUnavailable } from './resolve.js';
+
+export interface LintResult {
+  /** The file loaded without error (warnings do not make it fail). */
+  ok: boolean;
+  rollouts: LoadedRollout[];
+  warnings: string[];
+  /** The one-line load error when `ok` is false. */
+  error?: string;
+}
+
+/** Load a manifest file and list what is valid but risky. Never throws a UserError. */
+export function lintFile(path: string): LintResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    return { ok: false, rollouts: [], warnings: [], error: `${path}: cannot read: ${reason} — check the path` };
+  }
+  try {
+    const rollouts = loadRollouts(text, path);
+    return { ok: true, rollouts, warnings: rollouts.flatMap(lintRollout) };
+  } catch (err) {
+    if (err instanceof UserError) return { ok: false, rollouts: [], warnings: [], error: err.message };
+    throw err;
+  }
+}
+
+/** Warnings for one loaded rollout, each "file:line: name: what is risky — what to do". */
+export function lintRollout(r: LoadedRollout): string[] {
+  const { spec } = r;
+  const out: string[] = [];
+  const warn = (field: string, risk: string, fix: string) => out.push(`${r.file}:${r.line}: rollout "${spec.name}": ${field}: ${risk} — ${fix}`);
+  const s = spec.strategy;
+
+  if (spec.replicas === 0) warn('spec.replicas', 'is 0, so nothing will serve traffic', 'set replicas to 1 or more');
+  if (!spec.template.probes.readiness.httpGet && !spec.template.probes.readiness.exec && spec.template.probes.readiness.tcpSocket) {
+    warn('spec.template.probes.readiness', 'only checks that the port is open, not that the app works', 'add httpGet: {path: /healthz} (or your health path)');
+  }
+  if (spec.template.cwd && !existsSync(spec.template.cwd)) {
+    warn('spec.template.cwd', `${spec.template.cwd} does not exist (yet)`, 'create it or fix the path; it is relative to this file');
+  }
+
+  if (s.type === 'rolling' && spec.replicas > 0) {
+    const { unavailable } = resolveSurgeAndUnavailable(s.maxSurge, s.maxUnavailable, spec.replicas);
+    if (unavailable >= spec.replicas) {
+      warn(
+        'spec.strategy.rolling.maxUnavailable',
+        `lets all ${spec.replicas} instance(s) be down at once, so the update can cause downtime`,
+        'set maxUnavailable: 0 and maxSurge: 1, or raise replicas',
+      );
+    }
+  }
+  if (s.type === 'canary') {
+    if (s.steps.length === 0) {
+      warn('spec.strategy.canary.steps', 'is empty, so a new version gets 100% of traffic at once', 'add steps, e.g. [{setWeight: 20}, {pause: {}}]');
+    } else if (!s.steps.some((step) => 'pause' in step)) {
+      warn('spec.strategy.canary.steps', 'has no pause, so traffic reaches 100% before anyone can look at the canary', 'add a pause step, e.g. {pause: {duration: 1m}}');
+    }
+  }
+  if (s.type === 'blueGreen' && s.autoPromotionEnabled && !s.previewListen) {
+    warn(
+      'spec.strategy.blueGreen',
+      'promotes automatically and has no previewListen, so the new version takes all traffic untested',
+      'set previewListen, or autoPromotionEnabled: false to promote by hand',
+    );
+  }
+  return out;
+}

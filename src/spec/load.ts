@@ -1,0 +1,119 @@
+import { isMap, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import type { Document, Node, Scalar } from 'yaml';
+import { UserError } from '../util/errors.js';
+import { rolloutDocument } from './rollout.js';
+import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
+import { API_VERSION, type RolloutSpec } from './types.js';
+
+export interface LoadedRollout {
+  spec: RolloutSpec;
+  /** The document's own YAML text. */
+  source: string;
+  file: string;
+  line: number;
+}
+
+/** One decoder per kind; a new resource kind (AnalysisTemplate…) is one more entry. */
+const KINDS = {
+  Rollout: rolloutDocument,
+} satisfies Record<string, (file: string) => Decoder<unknown>>;
+
+type Kind = keyof typeof KINDS;
+type Decoded<K extends Kind> = ReturnType<(typeof KINDS)[K]> extends Decoder<infer T> ? T : never;
+
+export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source: string; file: string; line: number } }[Kind];
+
+/**
+ * Parse every document of a YAML file, each checked against its kind's schema with all
+ * defaults applied. All or nothing: the first problem (documents in order) throws a
+ * one-line UserError "file:line:col: field: what is wrong — what to do".
+ */
+export function loadResources(text: string, file: string): LoadedResource[] {
+  const lines = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  const out: LoadedResource[] = [];
+  const listens: Array<ListenUse & { owner: string }> = [];
+  const at = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return { line, col, where: `${file}:${line}:${col}` };
+  };
+  for (const doc of Array.isArray(docs) ? docs : []) {
+    const syntax = doc.errors[0];
+    if (syntax) {
+      const message = syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      throw new UserError(`${at(syntax.pos[0]).where}: YAML syntax error: ${message} — fix the YAML syntax`);
+    }
+    const root = doc.contents as Node | null;
+    if (root === null || (isScalar(root) && root.value === null)) continue;
+    const ctx: Ctx = new Ctx(doc as Document, file, lines);
+    const kind = checkHeader(root, ctx);
+    const value = KINDS[kind](file)(root, ctx);
+    const start = root.range?.[0] ?? 0;
+    const owner = `${kind.toLowerCase()} "${(value as { name: string }).name}"`;
+    for (const use of ctx.listens) {
+      const clash = listens.find((l) => sameSocket(l.address, use.address));
+      if (clash) {
+        throw new UserError(
+          `${at(use.offset).where}: ${use.path}: ${use.address} is already used by ${clash.path} of ${clash.owner} at line ${at(clash.offset).line} — give each listener its own port`,
+        );
+      }
+      listens.push({ ...use, owner });
+    }
+    out.push({ kind, value, source: documentText(text, doc as Document), file, line: at(start).line } as LoadedResource);
+  }
+  if (out.length === 0) {
+    throw new UserError(`${file}:1:1: the file has no documents — add a Rollout (see examples/ and docs/spec.md)`);
+  }
+  return out;
+}
+
+/**
+ * Parse one or more YAML documents into Rollout specs with every default applied.
+ * Relative `template.cwd` is resolved against the file's directory (the default cwd).
+ * Throws UserError with a one-line "file:line:col: field: what is wrong — what to do".
+ */
+export function loadRollouts(text: string, file: string): LoadedRollout[] {
+  return loadResources(text, file)
+    .filter((r) => r.kind === 'Rollout')
+    .map(({ value, source, file: f, line }) => ({ spec: value, source, file: f, line }));
+}
+
+function checkHeader(root: Node, ctx: Ctx): Kind {
+  if (!isMap(root)) ctx.fail(root, `a document must be a mapping, got ${describe(root)}`, 'start it with apiVersion, kind, metadata and spec');
+  const field = (name: string) => {
+    const pair = root.items.find((p) => isScalar(p.key) && p.key.value === name);
+    if (!pair) return ctx.key(name).fail(root, 'missing required field', `add ${name}: ${name === 'kind' ? 'Rollout' : API_VERSION}`);
+    return pair.value as Node;
+  };
+  const apiVersion = field('apiVersion');
+  if (!isScalar(apiVersion) || apiVersion.value !== API_VERSION) {
+    ctx.key('apiVersion').fail(apiVersion, `must be ${API_VERSION}, got ${describe(apiVersion)}`, `write apiVersion: ${API_VERSION}`);
+  }
+  const kind = field('kind');
+  const known = Object.keys(KINDS);
+  if (!isScalar(kind) || typeof kind.value !== 'string' || !Object.hasOwn(KINDS, kind.value)) {
+    const hint = isScalar(kind) && typeof kind.value === 'string' ? suggest(kind.value, known) : undefined;
+    ctx.key('kind').fail(kind, `must be ${known.join(' or ')}, got ${describe(kind)}`, hint ? `did you mean "${hint}"?` : `sluice reads kind: ${known.join(', ')}`);
+  }
+  return (kind as Scalar).value as Kind;
+}
+
+/** Two listeners clash on the same port when their hosts are equal or one is a wildcard. */
+function sameSocket(a: string, b: string): boolean {
+  const split = (s: string) => {
+    const i = s.lastIndexOf(':');
+    const host = s.slice(0, i).toLowerCase();
+    return { host: host === 'localhost' ? '127.0.0.1' : host, port: s.slice(i + 1) };
+  };
+  const x = split(a);
+  const y = split(b);
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '[::]';
+  return x.port === y.port && (x.host === y.host || wildcard(x.host) || wildcard(y.host));
+}
+
+/** The document's text without its `---` marker line. */
+function documentText(text: string, doc: Document): string {
+  const [start, , end] = doc.range!;
+  const body = text.slice(start, end).replace(/^---[ \t]*\r?\n/, '');
+  return body.endsWith('\n') ? body : `${body}\n`;
+}

@@ -1,0 +1,261 @@
+import { dirname, resolve as resolvePath } from 'node:path';
+import {
+  boolean,
+  duration,
+  integer,
+  intOrPercent,
+  listenAddress,
+  listOf,
+  map,
+  nameValueMap,
+  object,
+  oneKey,
+  oneOf,
+  optional,
+  percent,
+  refine,
+  required,
+  string,
+  text,
+  withDefault,
+  type Decoder,
+} from './schema.js';
+import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
+
+/**
+ * The Rollout resource's schema: field names, types, defaults and cross-field rules.
+ * docs/spec.md is its reference; keep the two in step.
+ */
+
+const LISTEN_FIX = 'write host:port, e.g. 127.0.0.1:8080';
+const PORT = integer({ min: 1, max: 65535, fix: 'use a TCP port from 1 to 65535' });
+const COUNT = (what: string) => integer({ min: 0, fix: `write a whole number of ${what}, e.g. 3` });
+const THRESHOLD = integer({ min: 1, fix: 'write a whole number ≥ 1' });
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const ENV_NAME = /^[^=\0]+$/;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const INT_OR_PERCENT_FIX = 'write a whole count like 1 or a percentage like 25%';
+
+function notBothZero(surge: IntOrPercent, unavailable: IntOrPercent): boolean {
+  const zero = (v: IntOrPercent) => ('count' in v ? v.count : v.percent) === 0;
+  return zero(surge) && zero(unavailable);
+}
+
+const probeActions = {
+  httpGet: optional(
+    object({
+      path: withDefault(string({ fix: 'write an absolute URL path, e.g. /healthz', pattern: /^\//, patternProblem: 'must start with /' }), '/'),
+      port: optional(PORT),
+      scheme: withDefault(
+        map(oneOf(['http', 'HTTP'], 'only plain HTTP is probed; leave scheme out'), () => 'http' as const),
+        'http' as const,
+      ),
+      headers: withDefault(nameValueMap('header', HEADER_NAME, 'write headers as Name: value'), {}),
+    }),
+  ),
+  tcpSocket: optional(object({ port: optional(PORT) })),
+  exec: optional(
+    object({
+      command: required(
+        refine(listOf(text('write the command as a list of strings'), 'write the command as a list, e.g. [sh, -c, "test -f ready"]'), (v, fail) => {
+          if (v.length === 0) fail('must not be empty', 'give the program and its arguments, e.g. [sh, -c, "test -f ready"]');
+        }),
+        '[program, arg…]',
+      ),
+    }),
+  ),
+};
+
+/** Probe timings follow Kubernetes except periodSeconds, whose default depends on the probe. */
+function probe(kind: 'readiness' | 'liveness' | 'startup', periodSeconds: number): Decoder<Probe> {
+  return refine(
+    object({
+      ...probeActions,
+      initialDelaySeconds: withDefault(duration(), 0),
+      periodSeconds: withDefault(duration({ min: 0, above: true }), periodSeconds),
+      timeoutSeconds: withDefault(duration({ min: 0, above: true }), 1),
+      successThreshold: withDefault(
+        kind === 'readiness' ? THRESHOLD : integer({ min: 1, max: 1, fix: `a ${kind} probe succeeds on the first success, as in Kubernetes; leave it out` }),
+        1,
+      ),
+      failureThreshold: withDefault(THRESHOLD, 3),
+    }),
+    (p, fail) => {
+      const actions = (['httpGet', 'tcpSocket', 'exec'] as const).filter((a) => p[a] !== undefined);
+      if (actions.length !== 1) {
+        fail(
+          actions.length === 0 ? 'needs a check' : `sets ${actions.join(' and ')}; only one check is allowed`,
+          'use exactly one of httpGet, tcpSocket, exec',
+        );
+      }
+    },
+  );
+}
+
+/**
+ * A port that is bound is the least a local process must show before it gets traffic;
+ * Kubernetes' "ready as soon as started" would route to a process still starting up.
+ */
+function defaultReadiness(): Probe {
+  return { tcpSocket: {}, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
+}
+
+const template = (file: string) =>
+  object({
+    version: required(
+      string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
+      'v1 (the version label of what this template runs)',
+    ),
+    command: required(string({ fix: 'write the program to run, e.g. command: node' }), 'the program to run, e.g. node'),
+    args: withDefault(listOf(text('write each argument as a string'), 'write args as a list, e.g. [server.js]'), []),
+    env: withDefault(nameValueMap('environment variable', ENV_NAME, 'write env as NAME: value lines'), {}),
+    cwd: withDefault(
+      map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
+      () => dirname(resolvePath(file)),
+    ),
+    probes: withDefault(
+      object({
+        readiness: withDefault(probe('readiness', 1), defaultReadiness),
+        liveness: optional(probe('liveness', 10)),
+        startup: optional(probe('startup', 10)),
+      }),
+      () => ({ readiness: defaultReadiness() }),
+    ),
+    shutdown: withDefault(
+      object({
+        drainSeconds: withDefault(duration(), 30),
+        preStopDelaySeconds: withDefault(duration(), 0),
+        terminationGracePeriodSeconds: withDefault(duration(), 30),
+      }),
+      { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
+    ),
+  });
+
+const DEFAULT_MAINTENANCE = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };
+
+const recreate = object({
+  maintenance: withDefault(
+    object({
+      status: withDefault(integer({ min: 200, max: 599, fix: 'use an HTTP status, e.g. 503' }), DEFAULT_MAINTENANCE.status),
+      body: withDefault(text('write the response body as a string'), DEFAULT_MAINTENANCE.body),
+      // Retry-After is whole seconds.
+      retryAfterSeconds: withDefault(map(duration(), Math.ceil), DEFAULT_MAINTENANCE.retryAfterSeconds),
+    }),
+    DEFAULT_MAINTENANCE,
+  ),
+});
+
+const surgeFields = {
+  maxSurge: withDefault(intOrPercent(INT_OR_PERCENT_FIX), { percent: 25 } as IntOrPercent),
+  maxUnavailable: withDefault(intOrPercent(INT_OR_PERCENT_FIX), { percent: 25 } as IntOrPercent),
+};
+
+function surgeCheck<T extends { maxSurge: IntOrPercent; maxUnavailable: IntOrPercent }>(d: Decoder<T>): Decoder<T> {
+  return refine(d, (v, fail) => {
+    if (notBothZero(v.maxSurge, v.maxUnavailable)) {
+      fail('maxSurge and maxUnavailable are both 0, so no instance could ever be replaced', 'set maxSurge or maxUnavailable above 0');
+    }
+  });
+}
+
+const rolling = surgeCheck(object({ ...surgeFields, pauseSeconds: withDefault(duration(), 0) }));
+
+const blueGreen = object({
+  previewListen: optional(listenAddress(LISTEN_FIX)),
+  autoPromotionEnabled: withDefault(boolean('write true or false'), true),
+  autoPromotionSeconds: withDefault(duration(), 0),
+  previewReplicaCount: optional(integer({ min: 1, fix: 'write a whole number ≥ 1, or leave it out to preview at full size' })),
+  scaleDownDelaySeconds: withDefault(duration(), 30),
+});
+
+const WEIGHT = percent({ min: 0, max: 100, fix: 'use a percentage of traffic from 0 to 100' });
+
+const canaryStep: Decoder<CanaryStep> = map(
+  oneKey(
+    {
+      setWeight: WEIGHT,
+      pause: object({ duration: optional(duration()) }),
+      setCanaryScale: refine(
+        object({
+          replicas: optional(COUNT('canary instances')),
+          weight: optional(percent({ min: 0, max: 100, fix: 'use a percentage of replicas from 0 to 100' })),
+          matchTrafficWeight: optional(
+            refine(boolean('write matchTrafficWeight: true'), (v, fail) => {
+              if (!v) fail('false has no meaning here', 'write matchTrafficWeight: true, or use replicas or weight');
+            }),
+          ),
+        }),
+        (v, fail) => {
+          const set = Object.keys(v);
+          if (set.length !== 1) {
+            fail(set.length === 0 ? 'sets nothing' : `sets ${set.join(' and ')}`, 'set exactly one of replicas, weight, matchTrafficWeight');
+          }
+        },
+      ),
+    },
+    'step type',
+  ),
+  ({ key, value }) => ({ [key]: value }) as CanaryStep,
+);
+
+const canary = surgeCheck(
+  object({
+    canaryListen: optional(listenAddress(LISTEN_FIX)),
+    ...surgeFields,
+    steps: withDefault(listOf(canaryStep, 'write steps as a list, e.g. [{setWeight: 20}, {pause: {}}]'), []),
+  }),
+);
+
+const strategy: Decoder<Strategy> = map(
+  oneKey({ recreate, rolling, blueGreen, canary }, 'strategy'),
+  ({ key, value }) => ({ type: key, ...value }) as Strategy,
+);
+
+const NAME_FIX = 'use a lowercase DNS label: a-z, 0-9 and "-", starting and ending with a letter or digit, at most 63 characters';
+
+/** The whole Rollout document (apiVersion and kind already checked by load.ts). */
+export function rolloutDocument(file: string): Decoder<RolloutSpec> {
+  return map(
+    object({
+      apiVersion: required(text(''), ''),
+      kind: required(text(''), ''),
+      metadata: required(
+        object({
+          name: required(string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }), 'web (a lowercase DNS label)'),
+          labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
+        }),
+        '{name: web}',
+      ),
+      spec: required(
+        refine(
+          object({
+            replicas: withDefault(COUNT('instances'), 1),
+            minReadySeconds: withDefault(duration(), 0),
+            revisionHistoryLimit: withDefault(COUNT('old revisions to keep'), 10),
+            progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
+            template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
+            traffic: required(
+              object({
+                listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
+                balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
+              }),
+              '{listen: 127.0.0.1:8080}',
+            ),
+            strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary)'),
+          }),
+          (s, fail) => {
+            if (s.progressDeadlineSeconds <= s.minReadySeconds) {
+              fail(
+                `must be greater than minReadySeconds (${s.minReadySeconds}), got ${s.progressDeadlineSeconds}`,
+                'raise progressDeadlineSeconds or lower minReadySeconds',
+                'progressDeadlineSeconds',
+              );
+            }
+          },
+        ),
+        '{template: …, traffic: …, strategy: …}',
+      ),
+    }),
+    (d) => ({ name: d.metadata.name, labels: d.metadata.labels, ...d.spec }),
+  );
+}

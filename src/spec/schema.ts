@@ -1,0 +1,415 @@
+import { isAlias, isMap, isScalar, isSeq, Scalar } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { UserError } from '../util/errors.js';
+import { parseDuration, parseIntOrPercent, parsePercent } from './duration.js';
+import type { IntOrPercent } from './types.js';
+
+/**
+ * A compact typed validator over yaml's syntax tree, so that every complaint points at a
+ * line and column. A Decoder turns one node into a typed value or fails with
+ * `file:line:col: path: what is wrong — what to do`.
+ */
+
+/** A listening address seen while decoding; load.ts checks them for clashes. */
+export interface ListenUse {
+  address: string;
+  path: string;
+  offset: number;
+}
+
+export class Ctx {
+  constructor(
+    readonly doc: Document,
+    readonly file: string,
+    readonly lines: LineCounter,
+    readonly path: string = '',
+    readonly listens: ListenUse[] = [],
+  ) {}
+
+  key(name: string): Ctx {
+    return new Ctx(this.doc, this.file, this.lines, this.path ? `${this.path}.${name}` : name, this.listens);
+  }
+
+  index(i: number): Ctx {
+    return new Ctx(this.doc, this.file, this.lines, `${this.path}[${i}]`, this.listens);
+  }
+
+  where(at: Node | number | undefined | null): string {
+    const offset = typeof at === 'number' ? at : (at?.range?.[0] ?? 0);
+    const { line, col } = this.lines.linePos(offset);
+    return `${this.file}:${line}:${col}`;
+  }
+
+  fail(at: Node | number | undefined | null, problem: string, fix: string): never {
+    throw new UserError(`${this.where(at)}: ${this.path || '(document)'}: ${problem} — ${fix}`);
+  }
+}
+
+export type Decoder<T> = (node: Node, ctx: Ctx) => T;
+
+export interface Field<T> {
+  decode: Decoder<T>;
+  /** What an absent field becomes; `required` fails with the example as the fix. */
+  absent: { required: string } | { value: () => T } | 'omit';
+}
+
+export function required<T>(decode: Decoder<T>, example: string): Field<T> {
+  return { decode, absent: { required: example } };
+}
+export function optional<T>(decode: Decoder<T>): Field<T | undefined> {
+  return { decode, absent: 'omit' };
+}
+export function withDefault<T>(decode: Decoder<T>, value: T | (() => T)): Field<T> {
+  return { decode, absent: { value: typeof value === 'function' ? (value as () => T) : () => structuredClone(value) } };
+}
+
+type Shape<F> = { [K in keyof F]: F[K] extends Field<infer T> ? T : never };
+
+/** How a node looks, for "got …" in messages. */
+export function describe(node: Node): string {
+  if (isScalar(node)) {
+    if (node.value === null) return 'nothing (null)';
+    if (typeof node.value === 'string') return JSON.stringify(node.value);
+    return String(node.source ?? node.value);
+  }
+  if (isMap(node)) return 'a mapping';
+  if (isSeq(node)) return 'a list';
+  return 'an unsupported YAML node';
+}
+
+function resolve(node: Node | null | undefined, ctx: Ctx, fallback: number): Node {
+  if (node == null) return Object.assign(new Scalar(null), { range: [fallback, fallback, fallback] as [number, number, number] });
+  if (isAlias(node)) {
+    const target = node.resolve(ctx.doc);
+    if (!target) ctx.fail(node, `alias *${node.source} points at no anchor`, `define &${node.source} before using it`);
+    return target as Node;
+  }
+  return node;
+}
+
+/** Levenshtein distance, case-insensitive, for "did you mean" suggestions. */
+function distance(a: string, b: string): number {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The closest known name within edit distance 2, if any. */
+export function suggest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = distance(name, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function keyName(key: unknown, ctx: Ctx): { name: string; node: Node } {
+  const node = resolve(key as Node, ctx, 0);
+  if (!isScalar(node) || typeof node.value !== 'string') {
+    ctx.fail(node, `field names must be plain strings, got ${describe(node)}`, 'use a name like "replicas"');
+  }
+  return { name: node.value, node };
+}
+
+function entries(node: Node, ctx: Ctx, what: string): Array<{ name: string; keyNode: Node; value: Node }> {
+  if (isScalar(node) && node.value === null) return [];
+  if (!isMap(node)) ctx.fail(node, `must be a mapping (key: value lines), got ${describe(node)}`, what);
+  return node.items.map((pair) => {
+    const { name, node: keyNode } = keyName(pair.key, ctx);
+    const value = resolve(pair.value as Node, ctx, keyNode.range?.[0] ?? 0);
+    // An empty value (`metadata:`) has no position of its own worth showing: use the key's.
+    const empty = isScalar(value) && value.value === null && value.range?.[0] === value.range?.[1];
+    return { name, keyNode, value: empty ? resolve(null, ctx, keyNode.range?.[0] ?? 0) : value };
+  });
+}
+
+function unknownField(ctx: Ctx, name: string, keyNode: Node, known: readonly string[]): never {
+  const hint = suggest(name, known);
+  return ctx.key(name).fail(
+    keyNode,
+    `unknown field "${name}"`,
+    hint ? `did you mean "${hint}"?` : known.length ? `remove it; known fields here: ${known.join(', ')}` : 'remove it',
+  );
+}
+
+/**
+ * A mapping with known fields; unknown ones are errors. A null value (`key:` with nothing)
+ * counts as an empty mapping, so `pause:` and `pause: {}` mean the same.
+ */
+export function object<F extends Record<string, Field<unknown>>>(
+  fields: F,
+  what = 'write the fields as key: value lines',
+): Decoder<Shape<F>> {
+  const known = Object.keys(fields);
+  return (node: Node, ctx: Ctx) => {
+    const present = new Map<string, { keyNode: Node; value: Node }>();
+    for (const e of entries(node, ctx, what)) {
+      if (!Object.hasOwn(fields, e.name)) unknownField(ctx, e.name, e.keyNode, known);
+      present.set(e.name, e);
+    }
+    const out: Record<string, unknown> = {};
+    for (const [name, field] of Object.entries(fields)) {
+      const hit = present.get(name);
+      if (hit) out[name] = field.decode(hit.value, ctx.key(name));
+      else if (field.absent === 'omit') continue;
+      else if ('required' in field.absent) ctx.key(name).fail(node, 'missing required field', `add ${name}: ${field.absent.required}`);
+      else out[name] = field.absent.value();
+    }
+    return out as Shape<F>;
+  };
+}
+
+type OneOf<O> = { [K in keyof O & string]: { key: K; value: O[K] extends Decoder<infer T> ? T : never } }[keyof O & string];
+
+/** A mapping with exactly one key out of several (a strategy, a canary step). */
+export function oneKey<O extends Record<string, Decoder<unknown>>>(options: O, noun: string): Decoder<OneOf<O>> {
+  const known = Object.keys(options);
+  const list = known.join(', ');
+  return (node: Node, ctx: Ctx) => {
+    const found = entries(node, ctx, `write one of ${list}`);
+    for (const e of found) if (!Object.hasOwn(options, e.name)) unknownField(ctx, e.name, e.keyNode, known);
+    if (found.length === 0) ctx.fail(node, `must set one ${noun}`, `add one of ${list}`);
+    if (found.length > 1) {
+      const [first, second] = found as [(typeof found)[0], (typeof found)[0]];
+      ctx.key(second.name).fail(second.keyNode, `only one ${noun} may be set, but ${first.name} is set too`, `keep exactly one of ${list}`);
+    }
+    const { name, value } = found[0]!;
+    return { key: name, value: options[name]!(value, ctx.key(name)) } as OneOf<O>;
+  };
+}
+
+export function listOf<T>(item: Decoder<T>, what: string): Decoder<T[]> {
+  return (node: Node, ctx: Ctx) => {
+    if (isScalar(node) && node.value === null) return [];
+    if (!isSeq(node)) ctx.fail(node, `must be a list, got ${describe(node)}`, what);
+    return node.items.map((n, i) => item(resolve(n as Node, ctx, node.range?.[0] ?? 0), ctx.index(i)));
+  };
+}
+
+/**
+ * Checks on an already decoded value. `fail` points at the node being decoded, or, given
+ * a field name, at that field's value (the mapping itself when the field is absent).
+ */
+export function refine<T>(
+  decode: Decoder<T>,
+  check: (value: T, fail: (problem: string, fix: string, field?: string) => never) => void,
+): Decoder<T> {
+  return (node: Node, ctx: Ctx) => {
+    const value = decode(node, ctx);
+    check(value, (problem, fix, field) => {
+      if (field === undefined) return ctx.fail(node, problem, fix);
+      const pair = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === field) : undefined;
+      return ctx.key(field).fail((pair?.value as Node | undefined) ?? node, problem, fix);
+    });
+    return value;
+  };
+}
+
+export function map<A, B>(decode: Decoder<A>, f: (a: A, node: Node, ctx: Ctx) => B): Decoder<B> {
+  return (node: Node, ctx: Ctx) => f(decode(node, ctx), node, ctx);
+}
+
+function scalarValue(node: Node, ctx: Ctx, expected: string, fix: string): unknown {
+  if (!isScalar(node)) ctx.fail(node, `must be ${expected}, got ${describe(node)}`, fix);
+  return node.value;
+}
+
+interface Bounds {
+  min?: number;
+  max?: number;
+  /** `min` itself not allowed (e.g. a period must be > 0). */
+  above?: boolean;
+  fix: string;
+}
+
+function checkBounds(n: number, b: Bounds, node: Node, ctx: Ctx, shown: string = String(n)): void {
+  const { min, max } = b;
+  const low = min !== undefined && (b.above ? n <= min : n < min);
+  const high = max !== undefined && n > max;
+  if (!low && !high) return;
+  const range =
+    min !== undefined && min === max
+      ? String(min)
+      : min !== undefined && max !== undefined
+        ? `between ${min} and ${max}` : min !== undefined ? (b.above ? `> ${min}` : `≥ ${min}`) : `≤ ${max}`;
+  ctx.fail(node, `must be ${range}, got ${shown}`, b.fix);
+}
+
+/** A whole number written as a YAML number (a quoted "3" is a mistake worth pointing out). */
+export function integer(b: Bounds): Decoder<number> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'a whole number', b.fix);
+    if (typeof v !== 'number' || !Number.isInteger(v)) {
+      const quoted = typeof v === 'string' && /^-?\d+$/.test(v.trim());
+      ctx.fail(node, `must be a whole number, got ${describe(node)}`, quoted ? 'write the number without quotes' : b.fix);
+    }
+    checkBounds(v, b, node, ctx);
+    return v;
+  };
+}
+
+export function boolean(fix: string): Decoder<boolean> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'true or false', fix);
+    if (typeof v !== 'boolean') ctx.fail(node, `must be true or false, got ${describe(node)}`, fix);
+    return v;
+  };
+}
+
+/** A string; YAML numbers and booleans are refused (a version 1.10 would read as 1.1). */
+export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: string; maxLength?: number }): Decoder<string> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'a string', opts.fix);
+    if (typeof v !== 'string') {
+      const hint = isScalar(node) && v !== null ? `quote it: "${node.source ?? String(v)}"` : opts.fix;
+      ctx.fail(node, `must be a string, got ${describe(node)}`, hint);
+    }
+    if (v.length === 0) ctx.fail(node, 'must not be empty', opts.fix);
+    if (opts.maxLength !== undefined && v.length > opts.maxLength) {
+      ctx.fail(node, `must be at most ${opts.maxLength} characters, got ${v.length}`, opts.fix);
+    }
+    if (opts.pattern && !opts.pattern.test(v)) ctx.fail(node, `${opts.patternProblem ?? 'is not valid'}, got ${describe(node)}`, opts.fix);
+    return v;
+  };
+}
+
+/**
+ * Any scalar as text: numbers keep their written form (`1.10` stays "1.10"), null is "".
+ * For env values, labels and args, where Kubernetes would make users quote numbers.
+ */
+export function text(fix: string): Decoder<string> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'a single value', fix);
+    if (v === null) return '';
+    if (typeof v === 'string') return v;
+    return (node as Scalar).source ?? String(v);
+  };
+}
+
+export function oneOf<const T extends string>(values: readonly T[], fix?: string): Decoder<T> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, `one of ${values.join(', ')}`, `use one of ${values.join(', ')}`);
+    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+    const hint = typeof v === 'string' ? suggest(v, values) : undefined;
+    ctx.fail(node, `must be one of ${values.join(', ')}, got ${describe(node)}`, hint ? `did you mean "${hint}"?` : (fix ?? `use one of ${values.join(', ')}`));
+  };
+}
+
+const DURATION_FORMS = 'like 30s, 5m, 1h30m, 500ms or a number of seconds';
+
+/** Seconds, from a duration (`30s`, `1h30m`, `500ms`) or a plain number of seconds. */
+export function duration(b: Omit<Bounds, 'fix'> & { fix?: string } = { min: 0 }): Decoder<number> {
+  return (node: Node, ctx: Ctx) => {
+    const fix = b.fix ?? `write a duration ${DURATION_FORMS}`;
+    const v = scalarValue(node, ctx, `a duration ${DURATION_FORMS}`, fix);
+    if (typeof v === 'number' && v < 0) checkBounds(v, { min: 0, ...b, fix }, node, ctx);
+    let seconds: number;
+    try {
+      if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not a duration');
+      seconds = parseDuration(v);
+    } catch {
+      const example = typeof v === 'string' ? durationExample(v) : undefined;
+      ctx.fail(node, `must be a duration ${DURATION_FORMS}, got ${describe(node)}`, example ? `write ${example}` : fix);
+    }
+    checkBounds(seconds, { min: 0, ...b, fix }, node, ctx, describe(node));
+    return seconds;
+  };
+}
+
+/** "10 minutes" → "10m": a best guess at what was meant, for the fix hint. */
+function durationExample(v: string): string | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|milli\w*|s\w*|m\w*|h\w*)\s*$/i.exec(v);
+  if (!m) return undefined;
+  const unit = m[2]!.toLowerCase();
+  const short = unit.startsWith('mi') && unit.length > 2 ? (unit.startsWith('mil') ? 'ms' : 'm') : unit === 'ms' ? 'ms' : unit[0]!;
+  return `${m[1]}${short}`;
+}
+
+/** A percentage `25%` or `25`, within bounds. */
+export function percent(b: Bounds): Decoder<number> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'a percentage', b.fix);
+    let p: number;
+    try {
+      if (typeof v === 'number' && v < 0) throw new RangeError('negative');
+      if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not a percentage');
+      p = parsePercent(v);
+    } catch {
+      if (typeof v === 'number') checkBounds(v, b, node, ctx);
+      ctx.fail(node, `must be a percentage like 25% or 25, got ${describe(node)}`, b.fix);
+    }
+    checkBounds(p, b, node, ctx, describe(node).replace(/^"(.*)"$/, '$1'));
+    return p;
+  };
+}
+
+/** Kubernetes' int-or-string: `2` (a count) or `"25%"`. */
+export function intOrPercent(fix: string): Decoder<IntOrPercent> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'a count or a percentage', fix);
+    try {
+      if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not int-or-percent');
+      return parseIntOrPercent(v);
+    } catch {
+      ctx.fail(node, `must be a whole count (2) or a whole percentage (25%), got ${describe(node)}`, fix);
+    }
+  };
+}
+
+/** `host:port`; records the use for the clash check in load.ts. */
+export function listenAddress(fix: string): Decoder<string> {
+  return (node: Node, ctx: Ctx) => {
+    const v = scalarValue(node, ctx, 'host:port', fix);
+    const m = typeof v === 'string' ? /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(v.trim()) : null;
+    if (!m) {
+      const asPort = typeof v === 'number' && Number.isInteger(v) ? `write 127.0.0.1:${v}` : fix;
+      ctx.fail(node, `must be host:port, got ${describe(node)}`, asPort);
+    }
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) ctx.fail(node, `port must be between 1 and 65535, got ${port}`, fix);
+    const address = `${m[1]}:${port}`;
+    ctx.listens.push({ address, path: ctx.path, offset: node.range?.[0] ?? 0 });
+    return address;
+  };
+}
+
+/**
+ * `{KEY: value}` or the Kubernetes list form `[{name: KEY, value: v}]`, values stringified.
+ * Used for env and HTTP probe headers.
+ */
+export function nameValueMap(noun: string, namePattern: RegExp, fix: string): Decoder<Record<string, string>> {
+  const value = text(fix);
+  const listItem = object({ name: required(string({ fix }), 'NAME'), value: withDefault(text(fix), '') });
+  return (node: Node, ctx: Ctx) => {
+    const out: Record<string, string> = {};
+    const add = (name: string, v: string, at: Node, c: Ctx) => {
+      if (!namePattern.test(name)) c.fail(at, `${JSON.stringify(name)} is not a valid ${noun} name`, fix);
+      if (Object.hasOwn(out, name)) c.fail(at, `${noun} ${name} is set twice`, 'keep one of them');
+      out[name] = v;
+    };
+    if (isSeq(node)) {
+      node.items.forEach((n, i) => {
+        const item = resolve(n as Node, ctx, node.range?.[0] ?? 0);
+        const c = ctx.index(i);
+        const { name, value: v } = listItem(item, c);
+        add(name, v, item, c);
+      });
+      return out;
+    }
+    for (const e of entries(node, ctx, `write ${noun}s as NAME: value lines, or a list of {name, value}`)) {
+      const c = ctx.key(e.name);
+      add(e.name, value(e.value, c), e.keyNode, c);
+    }
+    return out;
+  };
+}
