@@ -6,6 +6,7 @@ import type { Revision, RolloutRecord } from './types.js';
 import type { Plan, RevisionObservation } from './strategies/planner.js';
 import { plannerFor } from './strategies/index.js';
 import { buildRouteTable, type RolloutRoutes } from './routes.js';
+import { newInstanceId } from '../platform/instance-id.js';
 
 /** Plan again at least this often, even when nothing reports a change. */
 const RESYNC_MS = 2000;
@@ -254,11 +255,4 @@ function restartOrScale(live: InstanceStatus[], want: number, generation: number
   }
   if (fresh.length === freshReady && live.length <= want) return { start: 1, stop: [] };
   return { start: 0, stop: [] };
-}
-
-function newInstanceId(rollout: string, revision: number): string {
-  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  let suffix = '';
-  for (let k = 0; k < 5; k++) suffix += chars[Math.floor(Math.random() * chars.length)];
-  return `${rollout}-r${revision}-${suffix}`;
 }

@@ -1,0 +1,129 @@
+import http from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { InstanceRecord, InstanceRecordStore, InstanceStatus } from '../../src/platform/platform.js';
+import type { Probe, Template } from '../../src/spec/types.js';
+
+/** The repository root, from dist/test/helpers/ where this file runs compiled. */
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const demoApp = join(repoRoot, 'examples/demo-app/server.js');
+export const fixture = (name: string): string => join(repoRoot, 'test/helpers/platform-fixtures', name);
+
+/** InstanceRecordStore in a Map, as the SQLite store would keep them. */
+export class MemoryRecords implements InstanceRecordStore {
+  readonly records = new Map<string, InstanceRecord>();
+  saveInstance(record: InstanceRecord): void {
+    this.records.set(record.id, structuredClone(record));
+  }
+  deleteInstance(id: string): void {
+    this.records.delete(id);
+  }
+  listInstances(): InstanceRecord[] {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+}
+
+export function httpProbe(path = '/healthz', overrides: Partial<Probe> = {}): Probe {
+  return {
+    httpGet: { path, scheme: 'http', headers: {} },
+    initialDelaySeconds: 0,
+    periodSeconds: 0.2,
+    timeoutSeconds: 1,
+    successThreshold: 1,
+    failureThreshold: 3,
+    ...overrides,
+  };
+}
+
+/** The demo app with a fast readiness probe and short shutdown timings; override any part. */
+export function demoTemplate(overrides: Partial<Template> = {}): Template {
+  return {
+    version: 'v1',
+    command: process.execPath,
+    args: [demoApp],
+    env: {},
+    probes: { readiness: httpProbe() },
+    shutdown: { drainSeconds: 2, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 5 },
+    ...overrides,
+  };
+}
+
+export async function waitUntil<T>(check: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+/** GET http://127.0.0.1:port/path without keep-alive. */
+export function get(port: number, path = '/', timeoutMs = 10_000): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
+    req.on('error', reject);
+  });
+}
+
+/** Whether pid is running; a zombie waiting for its new parent (init) to reap it counts as gone. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Remembers every pid the tests saw, and kills their process groups at the end. */
+export class ProcessReaper {
+  private readonly pids = new Set<number>();
+  private readonly dirs: string[] = [];
+
+  watch(status: InstanceStatus): void {
+    if (status.pid) this.pids.add(status.pid);
+  }
+
+  track(pid: number | undefined): void {
+    if (pid) this.pids.add(pid);
+  }
+
+  tempDir(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-platform-'));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  killAll(): void {
+    for (const pid of this.pids) {
+      if (pid === process.pid) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
