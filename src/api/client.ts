@@ -1,0 +1,190 @@
+/**
+ * Typed client of the control-plane API (api/server.ts): the CLI's only way to act on
+ * rollouts. Implements RolloutActions, so code written against the engine works remotely.
+ */
+import { request } from 'node:http';
+import { hostname, userInfo } from 'node:os';
+import type { Actor, ApplyResult, RolloutActions } from '../engine/actions.js';
+import type { Revision, RolloutEvent, RolloutView } from '../engine/types.js';
+import { UserError } from '../util/errors.js';
+import { ACTOR_HEADER } from './server.js';
+import { readApiInfo, readToken } from './token.js';
+
+export interface ApiClientOptions {
+  /** host:port */
+  address: string;
+  token: string;
+  /** Recorded on the events of actions; default: see defaultActor(). */
+  actor?: string;
+  /** Per-request timeout in ms (default 60s: an apply may wait for the store). */
+  timeoutMs?: number;
+}
+
+/** `$USER@hostname`, or "cli" when the user cannot be told. */
+export function defaultActor(): string {
+  let user = process.env.USER || process.env.USERNAME || '';
+  if (!user) {
+    try {
+      user = userInfo().username;
+    } catch {
+      user = '';
+    }
+  }
+  return user ? `${user}@${hostname()}` : 'cli';
+}
+
+export class ApiClient implements RolloutActions {
+  readonly address: string;
+  private readonly token: string;
+  private readonly actor: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: ApiClientOptions) {
+    this.address = options.address;
+    this.token = options.token;
+    this.actor = options.actor ?? defaultActor();
+    this.timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  /** Address from `<stateDir>/api.json`, token from `<stateDir>/token`. */
+  static fromStateDir(stateDir: string, actor?: string): ApiClient {
+    const token = readToken(stateDir);
+    const { address } = readApiInfo(stateDir);
+    return new ApiClient({ address, token, actor });
+  }
+
+  apply(yamlText: string, file: string, by?: Actor): Promise<ApplyResult[]> {
+    return this.call('POST', '/v1/apply', { yaml: yamlText, file }, by);
+  }
+  list(): Promise<RolloutView[]> {
+    return this.call('GET', '/v1/rollouts');
+  }
+  get(name: string): Promise<RolloutView> {
+    return this.call('GET', rolloutPath(name));
+  }
+  history(name: string): Promise<Revision[]> {
+    return this.call('GET', rolloutPath(name, 'history'));
+  }
+  events(name: string, options: { afterId?: number; limit?: number } = {}): Promise<RolloutEvent[]> {
+    const query = new URLSearchParams();
+    if (options.afterId !== undefined) query.set('afterId', String(options.afterId));
+    if (options.limit !== undefined) query.set('limit', String(options.limit));
+    const qs = query.toString();
+    return this.call('GET', rolloutPath(name, 'events') + (qs ? `?${qs}` : ''));
+  }
+  async promote(name: string, options: { full?: boolean } = {}, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'promote'), { full: options.full ?? false }, by);
+  }
+  async abort(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'abort'), {}, by);
+  }
+  async retry(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'retry'), {}, by);
+  }
+  async pause(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'pause'), {}, by);
+  }
+  async resume(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'resume'), {}, by);
+  }
+  undo(name: string, options: { toRevision?: number } = {}, by?: Actor): Promise<ApplyResult> {
+    return this.call('POST', rolloutPath(name, 'undo'), { toRevision: options.toRevision }, by);
+  }
+  async restart(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'restart'), {}, by);
+  }
+  set(name: string, changes: { version?: string; env?: Record<string, string | null> }, by?: Actor): Promise<ApplyResult> {
+    return this.call('POST', rolloutPath(name, 'set'), changes, by);
+  }
+  async delete(name: string, by?: Actor): Promise<void> {
+    await this.call('DELETE', rolloutPath(name), undefined, by);
+  }
+
+  /** Ask the control plane to stop; `everything` also stops instances and the router. */
+  async shutdown(options: { everything: boolean }, by?: Actor): Promise<void> {
+    await this.call('POST', '/v1/shutdown', options, by);
+  }
+
+  /** True when the API answers its health check (no token needed). */
+  async healthy(): Promise<boolean> {
+    try {
+      await this.call('GET', '/v1/healthz', undefined, undefined, 2000);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private call<T>(method: string, path: string, body?: unknown, by?: Actor, timeoutMs = this.timeoutMs): Promise<T> {
+    const { host, port } = splitAddress(this.address);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        {
+          host,
+          port,
+          method,
+          path,
+          // One request per CLI call: a kept-alive socket would only delay the exit.
+          agent: false,
+          headers: {
+            authorization: `Bearer ${this.token}`,
+            [ACTOR_HEADER]: by?.actor ?? this.actor,
+            accept: 'application/json',
+            ...(payload !== undefined
+              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+              : {}),
+          },
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown;
+            try {
+              parsed = text ? JSON.parse(text) : undefined;
+            } catch {
+              parsed = undefined;
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) {
+              resolve(parsed as T);
+              return;
+            }
+            const err = parsed as { error?: unknown; code?: unknown } | undefined;
+            const message =
+              typeof err?.error === 'string' ? err.error : `the sluice API at ${this.address} answered ${status} to ${method} ${path}`;
+            reject(new UserError(message, typeof err?.code === 'string' ? err.code : 'api', status));
+          });
+        },
+      );
+      req.on('timeout', () => {
+        req.destroy(new UserError(`the sluice API at ${this.address} did not answer ${method} ${path} within ${Math.round(timeoutMs / 1000)}s`, 'timeout', 504));
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err instanceof UserError) reject(err);
+        else if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EHOSTUNREACH') {
+          reject(new UserError(`cannot reach the sluice API at ${this.address}: ${err.code} — start it with \`sluice up\``, 'unreachable', 503));
+        } else reject(new UserError(`cannot reach the sluice API at ${this.address}: ${err.message}`, 'unreachable', 503));
+      });
+      req.end(payload);
+    });
+  }
+}
+
+function rolloutPath(name: string, sub?: string): string {
+  return `/v1/rollouts/${encodeURIComponent(name)}${sub ? `/${sub}` : ''}`;
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const m = /^(?:(.*):)?(\d+)$/.exec(address);
+  if (!m) throw new UserError(`invalid API address "${address}" — expected host:port`);
+  let host = (m[1] || '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
+  // A server listening on every interface is reached through loopback.
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  if (host === '::') host = '::1';
+  return { host, port: Number(m[2]) };
+}

@@ -1,0 +1,108 @@
+/** Commands that act on one rollout: promote, abort, retry, pause, resume, undo, restart, set, delete. */
+import { boolFlag, listFlag, positionals, positiveIntFlag, stringFlag, UsageError, type Command } from './command.js';
+import { renderApplyResult } from './render.js';
+import type { ApiClient } from '../api/client.js';
+
+/** A command taking only NAME and printing `rollout/NAME <done>`. */
+function simpleAction(name: string, summary: string, done: string, act: (client: ApiClient, rollout: string) => Promise<void>, details?: string): Command {
+  return {
+    name,
+    summary,
+    usage: 'NAME',
+    details,
+    async run(ctx) {
+      const [rollout] = positionals(ctx, ['NAME']);
+      await act(ctx.client(), rollout!);
+      ctx.out(`rollout/${rollout} ${done}`);
+      return 0;
+    },
+  };
+}
+
+export const promoteCommand: Command = {
+  name: 'promote',
+  summary: 'end the current pause and go on to the next step (or, with --full, straight to the end)',
+  usage: 'NAME [--full]',
+  flags: [['--full', 'skip all remaining steps, pauses and analysis: make the new revision stable now']],
+  options: { full: { type: 'boolean' } },
+  async run(ctx) {
+    const [rollout] = positionals(ctx, ['NAME']);
+    const full = boolFlag(ctx, 'full');
+    await ctx.client().promote(rollout!, { full });
+    ctx.out(`rollout/${rollout} promoted${full ? ' (full)' : ''}`);
+    return 0;
+  },
+};
+
+export const abortCommand = simpleAction(
+  'abort',
+  'stop the release and send all traffic back to the stable revision',
+  'aborted',
+  (c, n) => c.abort(n),
+  'The rollout becomes Degraded until `sluice retry`, a new apply or `sluice undo`.',
+);
+export const retryCommand = simpleAction('retry', 'start an aborted release again from its first step', 'retrying', (c, n) => c.retry(n));
+export const pauseCommand = simpleAction('pause', 'pause the release where it is (until `sluice resume`)', 'paused', (c, n) => c.pause(n));
+export const resumeCommand = simpleAction('resume', 'lift a manual pause', 'resumed', (c, n) => c.resume(n));
+export const restartCommand = simpleAction(
+  'restart',
+  'replace every instance of the rollout, a few at a time',
+  'restarting',
+  (c, n) => c.restart(n),
+);
+export const deleteCommand = simpleAction(
+  'delete',
+  "delete a rollout: stop its instances and remove its routes and history",
+  'deleted',
+  (c, n) => c.delete(n),
+);
+
+export const undoCommand: Command = {
+  name: 'undo',
+  summary: 'roll back to the previous revision (or to --to-revision N) as a new revision',
+  usage: 'NAME [--to-revision N]',
+  flags: [['--to-revision N', 'the revision to go back to (default: the one before the current)']],
+  options: { 'to-revision': { type: 'string' } },
+  async run(ctx) {
+    const [rollout] = positionals(ctx, ['NAME']);
+    const result = await ctx.client().undo(rollout!, { toRevision: positiveIntFlag(ctx, 'to-revision') });
+    ctx.out(renderApplyResult(result));
+    return 0;
+  },
+};
+
+export const setCommand: Command = {
+  name: 'set',
+  summary: "change a rollout's version and/or environment without editing its file (makes a new revision)",
+  usage: 'NAME [--version V] [--env K=V ...] [--unset-env K ...]',
+  flags: [
+    ['--version V', 'the template version to release'],
+    ['--env K=V', 'set an environment variable (repeatable)'],
+    ['--unset-env K', 'remove an environment variable (repeatable)'],
+  ],
+  options: {
+    version: { type: 'string' },
+    env: { type: 'string', multiple: true },
+    'unset-env': { type: 'string', multiple: true },
+  },
+  async run(ctx) {
+    const [rollout] = positionals(ctx, ['NAME']);
+    const version = stringFlag(ctx, 'version');
+    const env: Record<string, string | null> = {};
+    for (const pair of listFlag(ctx, 'env')) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--env takes KEY=VALUE, got "${pair}"`);
+      env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    for (const key of listFlag(ctx, 'unset-env')) {
+      if (!key || key.includes('=')) throw new UsageError(`--unset-env takes a variable name, got "${key}"`);
+      if (key in env) throw new UsageError(`${key} is both set with --env and removed with --unset-env`);
+      env[key] = null;
+    }
+    const hasEnv = Object.keys(env).length > 0;
+    if (version === undefined && !hasEnv) throw new UsageError('nothing to set: give --version, --env or --unset-env');
+    const result = await ctx.client().set(rollout!, { version, env: hasEnv ? env : undefined });
+    ctx.out(renderApplyResult(result));
+    return 0;
+  },
+};

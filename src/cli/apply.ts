@@ -1,0 +1,98 @@
+/** `sluice apply` (through the API) and `sluice lint` (local, no daemon needed). */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { lintFile } from '../spec/lint.js';
+import { loadRollouts } from '../spec/load.js';
+import { UserError } from '../util/errors.js';
+import { listFlag, UsageError, type Command, type Context } from './command.js';
+import { renderApplyResult } from './render.js';
+
+interface SourceFile {
+  /** What error messages and the store call it: an absolute path, or "<stdin>". */
+  file: string;
+  text: string;
+}
+
+const YAML_FILE = /\.ya?ml$/i;
+
+/** `-f FILE`, `-f DIR` (its *.yaml / *.yml files, sorted) and `-f -` (stdin). */
+function readSources(ctx: Context): SourceFile[] {
+  const args = listFlag(ctx, 'filename');
+  if (args.length === 0) throw new UsageError('missing -f FILE');
+  if (ctx.positionals.length > 0) throw new UsageError(`unexpected argument "${ctx.positionals[0]}" — name files with -f`);
+  const out: SourceFile[] = [];
+  for (const arg of args) {
+    if (arg === '-') {
+      out.push({ file: '<stdin>', text: readFileSync(0, 'utf8') });
+      continue;
+    }
+    const path = resolve(arg);
+    let isDir: boolean;
+    try {
+      isDir = statSync(path).isDirectory();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UserError(code === 'ENOENT' ? `${arg}: no such file` : `${arg}: cannot read: ${(err as Error).message}`);
+    }
+    const files = isDir
+      ? readdirSync(path)
+          .filter((f) => YAML_FILE.test(f))
+          .sort()
+          .map((f) => join(path, f))
+      : [path];
+    if (isDir && files.length === 0) throw new UserError(`${arg}: directory has no .yaml or .yml files`);
+    for (const file of files) out.push({ file, text: readFileSync(file, 'utf8') });
+  }
+  return out;
+}
+
+const FILE_OPTION = { filename: { type: 'string', short: 'f', multiple: true } } as const;
+
+export const applyCommand: Command = {
+  name: 'apply',
+  summary: 'create or update rollouts from YAML files',
+  usage: '-f FILE [-f FILE ...]',
+  flags: [['-f, --filename FILE', 'a rollout file, a directory of them, or - for stdin (repeatable)']],
+  details:
+    'Each file is applied all or nothing. Prints one line per rollout:\n' +
+    '  rollout/web created (revision 1) | configured (revision 3) | unchanged (revision 3)',
+  options: FILE_OPTION,
+  async run(ctx) {
+    const sources = readSources(ctx);
+    const client = ctx.client();
+    for (const { file, text } of sources) {
+      const results = await client.apply(text, file);
+      for (const r of results) ctx.out(renderApplyResult(r));
+    }
+    return 0;
+  },
+};
+
+export const lintCommand: Command = {
+  name: 'lint',
+  summary: 'check rollout files without applying them (no running sluice needed)',
+  usage: '-f FILE [-f FILE ...]',
+  flags: [['-f, --filename FILE', 'a rollout file, a directory of them, or - for stdin (repeatable)']],
+  details:
+    'Prints "FILE: ok (N rollouts)" and any warnings per file. Exit codes: 0 all files valid\n' +
+    '(warnings allowed), 1 a file is invalid: the one-line error names file:line:col and the field.',
+  options: FILE_OPTION,
+  async run(ctx) {
+    const sources = readSources(ctx);
+    for (const { file, text } of sources) {
+      const shown = file === '<stdin>' ? file : relativeOrAbsolute(file);
+      // lintFile reads the file itself; stdin can only be loaded.
+      const report = file === '<stdin>' ? { ok: true, rollouts: loadRollouts(text, shown), warnings: [] } : lintFile(shown);
+      if (!report.ok) throw new UserError(report.error ?? `${shown}: invalid`);
+      const count = report.rollouts.length;
+      ctx.out(`${shown}: ok (${count} rollout${count === 1 ? '' : 's'})`);
+      for (const w of report.warnings) ctx.out(`warning: ${w}`);
+    }
+    return 0;
+  },
+};
+
+function relativeOrAbsolute(file: string): string {
+  const cwd = process.cwd() + '/';
+  return file.startsWith(cwd) ? file.slice(cwd.length) : file;
+}

@@ -1,0 +1,217 @@
+/** `sluice up` (start the control plane, in the foreground or detached) and `sluice down`. */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiClient } from '../api/client.js';
+import { readApiInfo, readToken, removeApiInfo, writeApiInfo, type ApiInfo } from '../api/token.js';
+import type { ControlPlaneOptions, RunningControlPlane } from '../daemon/control-plane.js';
+import { UserError } from '../util/errors.js';
+import { boolFlag, positionals, sleep, stringFlag, type Command, type Context } from './command.js';
+
+export const DEFAULT_API = '127.0.0.1:7070';
+export const DEFAULT_ROUTER_ADMIN = '127.0.0.1:9901';
+const DETACH_TIMEOUT_MS = 20_000;
+const DOWN_TIMEOUT_MS = 120_000;
+const LOG_FILE = 'control-plane.log';
+
+/** Loaded on demand: the control plane pulls in the store, platform and router, which no other command needs. */
+async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const { startControlPlane: start } = await import('../daemon/control-plane.js');
+  return start(options);
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function tryReadApiInfo(stateDir: string): ApiInfo | undefined {
+  try {
+    return readApiInfo(stateDir);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The control plane named by api.json if it is alive and its API answers. */
+async function liveControlPlane(stateDir: string): Promise<ApiInfo | undefined> {
+  const info = tryReadApiInfo(stateDir);
+  if (!info || !pidAlive(info.pid)) return undefined;
+  let token: string;
+  try {
+    token = readToken(stateDir);
+  } catch {
+    return undefined;
+  }
+  return (await new ApiClient({ address: info.address, token }).healthy()) ? info : undefined;
+}
+
+async function refuseIfUp(stateDir: string): Promise<void> {
+  const live = await liveControlPlane(stateDir);
+  if (live) {
+    throw new UserError(`sluice is already up (pid ${live.pid}, API at ${live.address}, state in ${stateDir}) — \`sluice down\` stops it`, 'already-up', 409);
+  }
+}
+
+function lastLine(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    return lines[lines.length - 1]?.trim() ?? '';
+  } catch {
+    return '';
+  }
+}
+
+async function runForeground(ctx: Context, apiListen: string, routerAdmin: string): Promise<number> {
+  const stateDir = ctx.stateDir;
+  await refuseIfUp(stateDir);
+  const running: RunningControlPlane = await startControlPlane({ stateDir, apiListen, routerAdmin });
+  // The control plane writes api.json itself; this covers one that does not, so clients find it.
+  if (tryReadApiInfo(stateDir)?.pid !== process.pid) writeApiInfo(stateDir, { address: running.apiAddress, pid: process.pid });
+  ctx.out(
+    `sluice is up: API on http://${running.apiAddress}, router admin on ${routerAdmin}, state in ${stateDir}\n` +
+      'Ctrl-C stops the control plane (instances and the router keep running); `sluice down` stops everything.',
+  );
+
+  let stopping = false;
+  const reason = await new Promise<string>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      // A second Ctrl-C while closing: stop waiting.
+      if (stopping) process.exit(130);
+      stopping = true;
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    // `sluice down` closes the control plane through the API; then this process is done.
+    running.closed.then(
+      () => resolve('shutdown'),
+      () => resolve('shutdown'),
+    );
+  });
+  if (reason !== 'shutdown') {
+    ctx.out(`${reason}: stopping the control plane; instances and the router keep running for the next \`sluice up\``);
+    await running.close();
+  }
+  removeApiInfo(stateDir);
+  // Whatever the adapters left behind (sockets, timers) must not keep a stopped control plane alive.
+  process.exit(0);
+}
+
+async function runDetached(ctx: Context, apiListen: string, routerAdmin: string): Promise<number> {
+  const stateDir = ctx.stateDir;
+  await refuseIfUp(stateDir);
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const logFile = join(stateDir, LOG_FILE);
+  const log = openSync(logFile, 'a', 0o600);
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, process.argv[1]!, 'up', '--state-dir', stateDir, '--api', apiListen, '--router-admin', routerAdmin],
+    { detached: true, stdio: ['ignore', log, log], cwd: process.cwd(), env: process.env },
+  );
+  closeSync(log);
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => {
+    exit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  });
+  child.on('error', (err) => {
+    exit = `could not start: ${err.message}`;
+  });
+  child.unref();
+
+  const deadline = Date.now() + DETACH_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    await sleep(200);
+    if (exit) {
+      const last = lastLine(logFile);
+      throw new UserError(`the control plane ${exit}${last ? `: ${last}` : ''} — see ${logFile}`, 'up-failed', 500);
+    }
+    const info = tryReadApiInfo(stateDir);
+    if (!info || info.pid !== child.pid) continue;
+    const client = new ApiClient({ address: info.address, token: readToken(stateDir) });
+    if (await client.healthy()) {
+      ctx.out(`sluice is up in the background (pid ${child.pid}): API on http://${info.address}, log in ${logFile}`);
+      return 0;
+    }
+  }
+  throw new UserError(`the control plane (pid ${child.pid}) did not answer on ${apiListen} within ${DETACH_TIMEOUT_MS / 1000}s — see ${logFile}`, 'up-timeout', 504);
+}
+
+export const upCommand: Command = {
+  name: 'up',
+  summary: 'start the control plane (API, engine; starts the router if needed)',
+  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT]',
+  flags: [
+    ['-d, --detach', `run in the background, logging to <state-dir>/${LOG_FILE}; returns once the API answers`],
+    ['--api HOST:PORT', `where the control-plane API listens (default ${DEFAULT_API})`],
+    ['--router-admin HOST:PORT', `the router's admin API (default ${DEFAULT_ROUTER_ADMIN})`],
+  ],
+  details:
+    'In the foreground, Ctrl-C (or SIGTERM) stops the control plane only: app instances and the router keep\n' +
+    'serving, and the next `sluice up` adopts them. `sluice down` stops everything.\n' +
+    'The API address and pid go to <state-dir>/api.json, its token to <state-dir>/token (mode 0600).',
+  options: {
+    detach: { type: 'boolean', short: 'd' },
+    api: { type: 'string' },
+    'router-admin': { type: 'string' },
+  },
+  async run(ctx) {
+    positionals(ctx, []);
+    const apiListen = stringFlag(ctx, 'api') ?? DEFAULT_API;
+    const routerAdmin = stringFlag(ctx, 'router-admin') ?? DEFAULT_ROUTER_ADMIN;
+    return boolFlag(ctx, 'detach') ? runDetached(ctx, apiListen, routerAdmin) : runForeground(ctx, apiListen, routerAdmin);
+  },
+};
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+  return true;
+}
+
+export const downCommand: Command = {
+  name: 'down',
+  summary: 'stop everything: app instances, the router and the control plane',
+  usage: '[--router-admin HOST:PORT]',
+  flags: [['--router-admin HOST:PORT', `used only when no control plane runs (default ${DEFAULT_ROUTER_ADMIN})`]],
+  details:
+    'Asks the running control plane to stop everything and waits until its process is gone. When no\n' +
+    'control plane runs (say `sluice up` was stopped with Ctrl-C) but instances or the router are still\n' +
+    'running, starts one just long enough to stop them.',
+  options: { 'router-admin': { type: 'string' } },
+  async run(ctx) {
+    positionals(ctx, []);
+    const stateDir = ctx.stateDir;
+    const info = tryReadApiInfo(stateDir);
+    if (info && pidAlive(info.pid)) {
+      await ApiClient.fromStateDir(stateDir).shutdown({ everything: true });
+      ctx.out(`stopping sluice (control plane pid ${info.pid}, instances and router)…`);
+      if (!(await waitForExit(info.pid, DOWN_TIMEOUT_MS))) {
+        throw new UserError(`the control plane (pid ${info.pid}) is still running ${DOWN_TIMEOUT_MS / 1000}s after being asked to stop — see ${join(stateDir, LOG_FILE)}`, 'down-timeout', 504);
+      }
+      removeApiInfo(stateDir, info.pid);
+      ctx.out('sluice is down');
+      return 0;
+    }
+    if (!existsSync(join(stateDir, 'token'))) {
+      ctx.out(`sluice is not up (no state in ${stateDir})`);
+      return 0;
+    }
+    const running = await startControlPlane({
+      stateDir,
+      apiListen: '127.0.0.1:0',
+      routerAdmin: stringFlag(ctx, 'router-admin') ?? DEFAULT_ROUTER_ADMIN,
+    });
+    await running.close({ everything: true });
+    removeApiInfo(stateDir);
+    ctx.out('sluice is down');
+    return 0;
+  },
+};

@@ -1,0 +1,94 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { systemClock } from '../util/clock.js';
+import { SqliteStore } from '../store/sqlite.js';
+import { LocalPlatform } from '../platform/local/local-platform.js';
+import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
+import { Reconciler } from '../engine/reconciler.js';
+import { Controller } from '../engine/controller.js';
+import { startApiServer } from '../api/server.js';
+import { ensureToken, writeApiInfo } from '../api/token.js';
+
+/** Wires one control plane together: store, platform, router process, engine, API server. */
+export interface ControlPlaneOptions {
+  /** Default ".sluice" in the working directory. */
+  stateDir: string;
+  /** host:port for the API; default 127.0.0.1:7070. */
+  apiListen: string;
+  /** host:port of the router's admin API; default 127.0.0.1:9901. */
+  routerAdmin: string;
+}
+
+export interface RunningControlPlane {
+  apiAddress: string;
+  /** Stop the API and engine. `everything`: also stop all instances and the router (`sluice down`). */
+  close(options?: { everything?: boolean }): Promise<void>;
+  /** Resolves once close() has finished (however it was called: signal or `sluice down`). */
+  closed: Promise<void>;
+}
+
+/** How long a restarted control plane waits for adopted instances' first probe before routing. */
+const ADOPT_SETTLE_MS = 10_000;
+
+export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const { stateDir } = options;
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  // `sluice up -d` sends stderr to <state-dir>/control-plane.log.
+  const log = (line: string) => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const token = ensureToken(stateDir);
+  const store = new SqliteStore(join(stateDir, 'sluice.db'));
+
+  if (!(await isRouterUp(options.routerAdmin))) {
+    log(`starting the router (admin ${options.routerAdmin})`);
+    await startRouterProcess({ stateDir, admin: options.routerAdmin, logFile: join(stateDir, 'router', 'router.log') });
+  } else {
+    log(`router already running at ${options.routerAdmin}: re-using it`);
+  }
+  const router = new HttpTrafficRouter(options.routerAdmin);
+  const routerGeneration = (await router.routes()).generation;
+  const storedGeneration = store.loadRouteTable()?.generation ?? 0;
+
+  const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock });
+  const adopted = await platform.adopt();
+  if (adopted.length > 0) log(`re-adopted ${adopted.length} running instance(s)`);
+  await waitForFirstProbes(platform, adopted);
+
+  const reconciler = new Reconciler({ store, platform, router, clock: systemClock, log });
+  const controller = new Controller(store, reconciler, platform, systemClock);
+  reconciler.start(Math.max(routerGeneration, storedGeneration));
+
+  let closing: Promise<void> | undefined;
+  let markClosed: () => void = () => undefined;
+  const closed = new Promise<void>((r) => (markClosed = r));
+  const close = (opts: { everything?: boolean } = {}) => {
+    closing ??= (async () => {
+      await api.close();
+      await reconciler.close();
+      if (opts.everything) {
+        log('stopping every instance and the router');
+        await Promise.all(platform.list().filter((i) => i.phase !== 'Stopped').map((i) => platform.stop(i.id).catch(() => undefined)));
+        await router.shutdown().catch(() => undefined);
+      } else {
+        await platform.detach();
+      }
+      store.close();
+      markClosed();
+    })();
+    return closing;
+  };
+
+  const api = await startApiServer({ listen: options.apiListen, token, actions: controller, shutdown: (o) => close(o) });
+  writeApiInfo(stateDir, { address: api.address, pid: process.pid });
+  log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);
+  return { apiAddress: api.address, close, closed };
+}
+
+/** Adopted instances report Starting until probed; routing before that would empty the table. */
+async function waitForFirstProbes(platform: LocalPlatform, ids: string[]): Promise<void> {
+  const deadline = Date.now() + ADOPT_SETTLE_MS;
+  while (Date.now() < deadline) {
+    const pending = platform.list().filter((i) => ids.includes(i.id) && i.phase === 'Starting');
+    if (pending.length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,112 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Router } from './router.js';
+import { RouteTableError } from './validate.js';
+
+/** Largest PUT /routes body accepted; a table is a few KB, this only stops runaway clients. */
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Longest wait a GET /endpoints/:id/idle may ask for. */
+const MAX_IDLE_WAIT_MS = 10 * 60_000;
+
+export interface AdminHooks {
+  /** POST /shutdown: called after the 200 is sent. */
+  shutdown(): void;
+}
+
+/** The admin API of src/router/admin-protocol.ts. */
+export function createAdminServer(router: Router, hooks: AdminHooks): http.Server {
+  const server = http.createServer((req, res) => {
+    handle(router, hooks, req, res).catch((e: Error) => {
+      if (!res.headersSent) sendJson(res, 500, { error: oneLine(e.message) });
+      else res.destroy();
+    });
+  });
+  return server;
+}
+
+async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  if (path === '/healthz') {
+    if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, method, path);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 2 });
+    res.end('ok');
+    return;
+  }
+  if (path === '/routes') {
+    if (method === 'GET') return sendJson(res, 200, router.table);
+    if (method !== 'PUT') return notAllowed(res, method, path);
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch (e) {
+      return sendJson(res, 400, { error: `PUT /routes: body is not JSON: ${oneLine((e as Error).message)}` });
+    }
+    try {
+      sendJson(res, 200, await router.apply(body));
+    } catch (e) {
+      if (e instanceof RouteTableError) {
+        return sendJson(res, e.status, e.status === 409 ? { error: e.message, generation: e.currentGeneration } : { error: oneLine(e.message) });
+      }
+      throw e;
+    }
+    return;
+  }
+  const idle = /^\/endpoints\/([^/]+)\/idle$/.exec(path);
+  if (idle !== null) {
+    if (method !== 'GET') return notAllowed(res, method, path);
+    const raw = url.searchParams.get('timeoutMs') ?? '0';
+    const timeoutMs = Number(raw);
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return sendJson(res, 400, { error: `timeoutMs=${raw}: must be a non-negative number of milliseconds` });
+    return sendJson(res, 200, await router.waitIdle(decodeURIComponent(idle[1]), Math.min(timeoutMs, MAX_IDLE_WAIT_MS)));
+  }
+  if (path === '/traffic') {
+    if (method !== 'GET') return notAllowed(res, method, path);
+    return sendJson(res, 200, router.traffic());
+  }
+  if (path === '/metrics') {
+    if (method !== 'GET') return notAllowed(res, method, path);
+    const text = router.metricsText();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return;
+  }
+  if (path === '/shutdown') {
+    if (method !== 'POST') return notAllowed(res, method, path);
+    res.on('finish', () => hooks.shutdown());
+    return sendJson(res, 200, { shuttingDown: true });
+  }
+  sendJson(res, 404, { error: `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts` });
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error(`larger than ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function notAllowed(res: ServerResponse, method: string, path: string): void {
+  sendJson(res, 405, { error: `${method} is not allowed on ${path}` });
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, ' ');
+}

@@ -1,0 +1,92 @@
+import { createBalancer, type Balancer, type CompiledEndpoint } from './balancer.js';
+import type { EndpointLoad, InflightRegistry } from './inflight.js';
+import type { RevisionSeries, RouterMetrics } from './metrics.js';
+import { compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
+import type { ListenerRoutes, RouteTable } from './route-table.js';
+
+/** A revision ready to serve: it has at least one endpoint, hence a balancer. */
+export interface CompiledBackend {
+  revision: number;
+  version: string;
+  balancer: Balancer;
+  series: RevisionSeries;
+}
+
+export interface CompiledRule {
+  test: RequestTest;
+  /** Undefined when the rule's revision has no endpoint: the request falls to the split. */
+  backend: CompiledBackend | undefined;
+}
+
+/** The answer when no revision can serve, prepared once per table. */
+export interface PreparedAnswer {
+  status: number;
+  headers: Record<string, string | number>;
+  body: Buffer;
+}
+
+export interface CompiledListener {
+  routes: ListenerRoutes;
+  rules: CompiledRule[];
+  split: SmoothWeightedSplit<CompiledBackend>;
+  maintenance: PreparedAnswer;
+  /** Where requests that found no revision are counted: the top-weighted revision, if any. */
+  unservedSeries: RevisionSeries;
+}
+
+export interface CompiledTable {
+  table: RouteTable;
+  listeners: Map<string, CompiledListener>;
+  loads: EndpointLoad[];
+}
+
+/** Turns a validated table into the structures the hot path reads; touches nothing live. */
+export function compileTable(table: RouteTable, registry: InflightRegistry, metrics: RouterMetrics): CompiledTable {
+  const listeners = new Map<string, CompiledListener>();
+  const loads = new Map<string, EndpointLoad>();
+  table.listeners.forEach((l, li) => {
+    const backends = new Map<number, CompiledBackend>();
+    for (const b of l.backends) {
+      if (b.endpoints.length === 0) continue;
+      const endpoints: CompiledEndpoint[] = b.endpoints.map((e) => {
+        const load = registry.load(e.id);
+        loads.set(e.id, load);
+        return { id: e.id, host: e.host, port: e.port, load };
+      });
+      backends.set(b.revision, {
+        revision: b.revision,
+        version: b.version,
+        balancer: createBalancer(l.balancer, endpoints),
+        series: metrics.seriesFor({ listen: l.listen, rollout: l.rollout, role: l.role, revision: b.revision, version: b.version }),
+      });
+    }
+    const split = new SmoothWeightedSplit(
+      l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
+    );
+    const rules = l.rules.map((r, ri) => ({ test: compileRule(r, `listeners[${li}].rules[${ri}]`), backend: backends.get(r.revision) }));
+    const top = [...l.split].sort((a, b) => b.weight - a.weight)[0];
+    const topBackend = top === undefined ? undefined : l.backends.find((b) => b.revision === top.revision);
+    const unservedSeries = metrics.seriesFor({
+      listen: l.listen,
+      rollout: l.rollout,
+      role: l.role,
+      revision: topBackend?.revision,
+      version: topBackend?.version ?? '',
+    });
+    listeners.set(l.listen, { routes: l, rules, split, maintenance: maintenanceAnswer(l), unservedSeries });
+  });
+  return { table, listeners, loads: [...loads.values()] };
+}
+
+function maintenanceAnswer(l: ListenerRoutes): PreparedAnswer {
+  const m = l.maintenance;
+  const body = Buffer.from(m?.body ?? `503 Service Unavailable: no ready instance of ${l.rollout} behind ${l.listen}\n`);
+  const html = /^\s*</.test(body.toString('utf8', 0, 64));
+  const headers: Record<string, string | number> = {
+    'content-type': html ? 'text/html; charset=utf-8' : 'text/plain; charset=utf-8',
+    'content-length': body.length,
+    'cache-control': 'no-store',
+  };
+  if (m !== undefined) headers['retry-after'] = m.retryAfterSeconds;
+  return { status: m?.status ?? 503, headers, body };
+}

@@ -1,0 +1,190 @@
+import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../util/errors.js';
+import { parseHostPort } from './address.js';
+import { DEFAULT_ROUTER_ADMIN } from './admin-protocol.js';
+import type { RevisionTraffic, TrafficRouter } from './port.js';
+import type { RouteTable } from './route-table.js';
+
+/** Admin calls other than waitIdle should answer at once; this only catches a wedged router. */
+const ADMIN_TIMEOUT_MS = 15_000;
+
+interface AdminAnswer {
+  status: number;
+  body: string;
+}
+
+/** TrafficRouter over the builtin router's admin API (src/router/admin-protocol.ts). */
+export class HttpTrafficRouter implements TrafficRouter {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly host: string;
+  private readonly port: number;
+
+  constructor(readonly admin: string = DEFAULT_ROUTER_ADMIN) {
+    const addr = parseHostPort(admin);
+    if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
+    this.host = addr.host;
+    this.port = addr.port;
+  }
+
+  async apply(table: RouteTable): Promise<void> {
+    const r = await this.call('PUT', '/routes', JSON.stringify(table));
+    if (r.status !== 200) throw this.refused('PUT /routes', r);
+  }
+
+  async waitIdle(endpointId: string, timeoutMs: number): Promise<boolean> {
+    const path = `/endpoints/${encodeURIComponent(endpointId)}/idle?timeoutMs=${Math.max(0, Math.round(timeoutMs))}`;
+    const r = await this.call('GET', path, undefined, timeoutMs + ADMIN_TIMEOUT_MS);
+    if (r.status !== 200) throw this.refused('GET /endpoints/:id/idle', r);
+    return (JSON.parse(r.body) as { idle: boolean }).idle;
+  }
+
+  async traffic(): Promise<RevisionTraffic[]> {
+    const r = await this.call('GET', '/traffic');
+    if (r.status !== 200) throw this.refused('GET /traffic', r);
+    return JSON.parse(r.body) as RevisionTraffic[];
+  }
+
+  /** The table in effect. */
+  async routes(): Promise<RouteTable> {
+    const r = await this.call('GET', '/routes');
+    if (r.status !== 200) throw this.refused('GET /routes', r);
+    return JSON.parse(r.body) as RouteTable;
+  }
+
+  /** Prometheus text. */
+  async metrics(): Promise<string> {
+    const r = await this.call('GET', '/metrics');
+    if (r.status !== 200) throw this.refused('GET /metrics', r);
+    return r.body;
+  }
+
+  /** Asks the router to stop accepting, drain and exit. */
+  async shutdown(): Promise<void> {
+    const r = await this.call('POST', '/shutdown');
+    if (r.status !== 200) throw this.refused('POST /shutdown', r);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private refused(what: string, r: AdminAnswer): UserError {
+    let message = r.body;
+    try {
+      message = (JSON.parse(r.body) as { error?: string }).error ?? r.body;
+    } catch {
+      // not JSON: keep the raw text
+    }
+    return new UserError(`router admin ${this.admin} refused ${what}: ${message}`, r.status === 409 ? 'conflict' : 'invalid', r.status);
+  }
+
+  private call(method: string, path: string, body?: string, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
+    return adminRequest(this.host, this.port, this.admin, method, path, body, timeoutMs, this.agent);
+  }
+}
+
+function adminRequest(
+  host: string,
+  port: number,
+  admin: string,
+  method: string,
+  path: string,
+  body: string | undefined,
+  timeoutMs: number,
+  agent: http.Agent | false,
+  retried = false,
+): Promise<AdminAnswer> {
+  return new Promise((resolve, reject) => {
+    const headers: http.OutgoingHttpHeaders = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const req = http.request({ host, port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { code: 'ETIMEDOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // A pooled connection the router closed as we reused it; every admin call is idempotent.
+      if (req.reusedSocket && e.code === 'ECONNRESET' && !retried) {
+        resolve(adminRequest(host, port, admin, method, path, body, timeoutMs, agent, true));
+        return;
+      }
+      reject(new UserError(`router admin ${admin} unreachable: ${e.code ?? e.message} — is \`sluice up\` running?`, 'unavailable', 503));
+    });
+    req.end(body);
+  });
+}
+
+/** True when a router answers /healthz at this admin address. */
+export async function isRouterUp(admin: string = DEFAULT_ROUTER_ADMIN, timeoutMs = 1000): Promise<boolean> {
+  const addr = parseHostPort(admin);
+  if (addr === undefined) return false;
+  try {
+    const r = await adminRequest(addr.host, addr.port, admin, 'GET', '/healthz', undefined, timeoutMs, false);
+    return r.status === 200 && r.body === 'ok';
+  } catch {
+    return false;
+  }
+}
+
+export interface StartRouterOptions {
+  stateDir: string;
+  admin?: string;
+  /** The router's stdout and stderr are appended here. */
+  logFile: string;
+  /** How long to wait for /healthz. */
+  readyTimeoutMs?: number;
+  /** Extra command-line options for main.js, e.g. ['--drain-timeout-ms', '5000']. */
+  extraArgs?: string[];
+}
+
+/**
+ * Starts the router as its own process group with its output in a file and no handle held
+ * by this process, so that the control plane can die (even by SIGKILL) and leave it
+ * serving. Resolves with its pid once /healthz answers; refuses when a router already answers.
+ */
+export async function startRouterProcess(opts: StartRouterOptions): Promise<{ pid: number }> {
+  const admin = opts.admin ?? DEFAULT_ROUTER_ADMIN;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+  if (await isRouterUp(admin)) {
+    throw new UserError(`a router already answers at ${admin}; use it, or stop it first (POST /shutdown)`, 'conflict', 409);
+  }
+  const mainJs = fileURLToPath(new URL('./main.js', import.meta.url));
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  const out = openSync(opts.logFile, 'a');
+  const child = spawn(process.execPath, [mainJs, '--state-dir', opts.stateDir, '--admin', admin, ...(opts.extraArgs ?? [])], {
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => {
+    exited = signal !== null ? `signal ${signal}` : `code ${code}`;
+  });
+  child.once('error', (e) => {
+    exited = e.message;
+  });
+  child.unref();
+  const deadline = Date.now() + readyTimeoutMs;
+  while (Date.now() < deadline) {
+    if (exited !== undefined) {
+      throw new UserError(`router exited at start (${exited}): ${lastLine(opts.logFile)} (log: ${opts.logFile})`, 'unavailable', 503);
+    }
+    if (await isRouterUp(admin, 500)) return { pid: child.pid! };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new UserError(`router admin ${admin} did not answer within ${readyTimeoutMs}ms; see ${opts.logFile}`, 'unavailable', 503);
+}
+
+function lastLine(file: string): string {
+  try {
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    return lines[lines.length - 1] ?? '';
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,129 @@
+import type { RevisionTraffic } from './port.js';
+
+/** Prometheus' default buckets, in seconds. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface SeriesLabels {
+  listen: string;
+  rollout: string;
+  role: string;
+  /** Undefined for answers given before any revision was chosen (empty split). */
+  revision: number | undefined;
+  version: string;
+}
+
+/**
+ * Counters for one (listener, revision). The compiled route table holds a direct reference,
+ * so recording a request is a few increments with no lookup or allocation.
+ */
+export class RevisionSeries {
+  c2xx = 0;
+  c3xx = 0;
+  c4xx = 0;
+  c5xx = 0;
+  /** Answers the router made itself (502/503/504): the backend never answered. */
+  cError = 0;
+  /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
+  readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  sum = 0;
+  count = 0;
+  inflight = 0;
+  /** The label set, rendered once. */
+  readonly labelText: string;
+
+  constructor(readonly labels: SeriesLabels) {
+    this.labelText =
+      `listener="${esc(labels.listen)}",rollout="${esc(labels.rollout)}",role="${esc(labels.role)}",` +
+      `revision="${labels.revision ?? ''}",version="${esc(labels.version)}"`;
+  }
+
+  observe(status: number, byRouter: boolean, seconds: number): void {
+    if (byRouter) this.cError++;
+    else if (status < 300) this.c2xx++;
+    else if (status < 400) this.c3xx++;
+    else if (status < 500) this.c4xx++;
+    else this.c5xx++;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
+    this.buckets[i]++;
+    this.sum += seconds;
+    this.count++;
+  }
+}
+
+/** Every series ever used, cumulative since the router started (they survive table swaps). */
+export class RouterMetrics {
+  private readonly series = new Map<string, RevisionSeries>();
+
+  /** Called when a table is compiled, never per request. */
+  seriesFor(labels: SeriesLabels): RevisionSeries {
+    const key = `${labels.listen}\0${labels.rollout}\0${labels.role}\0${labels.revision ?? ''}\0${labels.version}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = new RevisionSeries(labels);
+      this.series.set(key, s);
+    }
+    return s;
+  }
+
+  traffic(): RevisionTraffic[] {
+    const byKey = new Map<string, RevisionTraffic>();
+    for (const s of this.series.values()) {
+      const { listen, rollout, revision } = s.labels;
+      if (revision === undefined) continue;
+      const key = `${listen}\0${rollout}\0${revision}`;
+      let t = byKey.get(key);
+      if (t === undefined) {
+        t = { listen, rollout, revision, requests: 0, errors5xx: 0 };
+        byKey.set(key, t);
+      }
+      t.requests += s.count;
+      t.errors5xx += s.c5xx + s.cError;
+    }
+    return [...byKey.values()];
+  }
+
+  /** Prometheus text exposition format 0.0.4. */
+  render(): string {
+    const all = [...this.series.values()];
+    const out: string[] = [];
+    out.push(
+      '# HELP sluice_requests_total Requests answered, by status class; "error" means the router answered itself (502/503/504) because no backend did.',
+      '# TYPE sluice_requests_total counter',
+    );
+    for (const s of all) {
+      const l = s.labelText;
+      out.push(
+        `sluice_requests_total{${l},code_class="2xx"} ${s.c2xx}`,
+        `sluice_requests_total{${l},code_class="3xx"} ${s.c3xx}`,
+        `sluice_requests_total{${l},code_class="4xx"} ${s.c4xx}`,
+        `sluice_requests_total{${l},code_class="5xx"} ${s.c5xx}`,
+        `sluice_requests_total{${l},code_class="error"} ${s.cError}`,
+      );
+    }
+    out.push(
+      '# HELP sluice_request_duration_seconds Time from request received to response finished.',
+      '# TYPE sluice_request_duration_seconds histogram',
+    );
+    for (const s of all) {
+      const l = s.labelText;
+      let cumulative = 0;
+      for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+        cumulative += s.buckets[i];
+        out.push(`sluice_request_duration_seconds_bucket{${l},le="${LATENCY_BUCKETS[i]}"} ${cumulative}`);
+      }
+      out.push(
+        `sluice_request_duration_seconds_bucket{${l},le="+Inf"} ${s.count}`,
+        `sluice_request_duration_seconds_sum{${l}} ${s.sum}`,
+        `sluice_request_duration_seconds_count{${l}} ${s.count}`,
+      );
+    }
+    out.push('# HELP sluice_inflight_requests Requests and upgraded connections in flight.', '# TYPE sluice_inflight_requests gauge');
+    for (const s of all) out.push(`sluice_inflight_requests{${s.labelText}} ${s.inflight}`);
+    return out.join('\n') + '\n';
+  }
+}
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

@@ -1,0 +1,393 @@
+import http, { type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { CompiledEndpoint } from './balancer.js';
+import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compile.js';
+import type { InflightRegistry } from './inflight.js';
+import type { RevisionSeries } from './metrics.js';
+
+/**
+ * How long an upstream may stay silent (no response yet, or a stalled body) before the
+ * client gets a 504. Generous, like nginx's proxy_read_timeout: slow endpoints are the
+ * app's business, a stuck socket is ours.
+ */
+export const UPSTREAM_TIMEOUT_MS = 60_000;
+
+/** Methods that may be sent twice (RFC 9110 §9.2.2); only these are retried. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** The connection was never made: the request cannot have reached the app. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+/** Hop-by-hop headers (RFC 9110 §7.6.1) that never cross the proxy. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+const kExchange = Symbol('sluice.exchange');
+
+export interface ProxyOptions {
+  agent: Agent;
+  upstreamTimeoutMs: number;
+  registry: InflightRegistry;
+  /** The compiled listener in effect for an address: the single point where a table swap shows. */
+  lookup(listen: string): CompiledListener | undefined;
+}
+
+/**
+ * One client request on its way through. Event handlers are shared module functions that
+ * find their exchange on the emitter, so a request costs one object, not a set of closures.
+ */
+class Exchange {
+  upstream: ClientRequest | undefined = undefined;
+  endpoint!: CompiledEndpoint;
+  holdsEndpoint = false;
+  retried = false;
+  byRouter = false;
+  timedOut = false;
+  done = false;
+  readonly start = performance.now();
+  constructor(
+    readonly proxy: Proxy,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly listener: CompiledListener,
+    readonly backend: CompiledBackend,
+    readonly hasBody: boolean,
+  ) {}
+}
+
+type WithExchange = { [kExchange]: Exchange };
+
+export class Proxy {
+  readonly registry: InflightRegistry;
+  readonly timeoutMs: number;
+  private readonly agent: Agent;
+  private readonly lookup: (listen: string) => CompiledListener | undefined;
+
+  constructor(opts: ProxyOptions) {
+    this.agent = opts.agent;
+    this.timeoutMs = opts.upstreamTimeoutMs;
+    this.registry = opts.registry;
+    this.lookup = opts.lookup;
+  }
+
+  handleRequest(listen: string, req: IncomingMessage, res: ServerResponse): void {
+    const listener = this.lookup(listen);
+    if (listener === undefined) {
+      // A keep-alive connection on a listener just removed from the table.
+      res.shouldKeepAlive = false;
+      sendText(res, 503, `503 Service Unavailable: ${listen} is no longer routed\n`);
+      return;
+    }
+    const backend = chooseBackend(listener, req);
+    if (backend === undefined) {
+      sendPrepared(res, listener.maintenance);
+      listener.unservedSeries.observe(listener.maintenance.status, true, 0);
+      return;
+    }
+    const headers = req.headers;
+    const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+    forwardedHeaders(req, listen, false);
+    const ex = new Exchange(this, req, res, listener, backend, hasBody);
+    (res as unknown as WithExchange)[kExchange] = ex;
+    res.on('close', onClientClose);
+    res.on('error', ignore);
+    backend.series.inflight++;
+    this.dispatch(ex, backend.balancer.pick());
+  }
+
+  private dispatch(ex: Exchange, endpoint: CompiledEndpoint): void {
+    ex.endpoint = endpoint;
+    ex.holdsEndpoint = true;
+    this.registry.acquire(endpoint.load);
+    const req = ex.req;
+    const up = http.request({
+      host: endpoint.host,
+      port: endpoint.port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      agent: this.agent,
+      timeout: this.timeoutMs,
+    });
+    (up as unknown as WithExchange)[kExchange] = ex;
+    ex.upstream = up;
+    up.on('response', onUpstreamResponse);
+    up.on('error', onUpstreamError);
+    up.on('timeout', onUpstreamTimeout);
+    if (ex.hasBody) req.pipe(up);
+    else up.end();
+  }
+
+  /** Second try, only for a failure that cannot have reached the app (see onUpstreamError). */
+  retry(ex: Exchange, failed: ClientRequest, err: NodeJS.ErrnoException): boolean {
+    if (ex.retried || ex.hasBody || !IDEMPOTENT.has(ex.req.method ?? '')) return false;
+    const code = err.code ?? '';
+    const neverConnected = NOT_CONNECTED.has(code);
+    // A pooled keep-alive socket the app closed just as we reused it: the request died on
+    // the wire, the classic case where every HTTP client retries.
+    const staleSocket = (code === 'ECONNRESET' || code === 'EPIPE') && failed.reusedSocket;
+    if (!neverConnected && !staleSocket) return false;
+    const other = ex.backend.balancer.pickOther(ex.endpoint) ?? (staleSocket ? ex.endpoint : undefined);
+    if (other === undefined) return false;
+    ex.retried = true;
+    this.releaseEndpoint(ex);
+    this.dispatch(ex, other);
+    return true;
+  }
+
+  releaseEndpoint(ex: Exchange): void {
+    if (ex.holdsEndpoint) {
+      ex.holdsEndpoint = false;
+      this.registry.release(ex.endpoint.load);
+    }
+  }
+
+  /**
+   * WebSocket and other upgrades: forward the handshake, then splice the two sockets. The
+   * endpoint counts as busy until both sides are closed, so draining waits for it.
+   */
+  handleUpgrade(listen: string, req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', ignore);
+    const listener = this.lookup(listen);
+    if (listener === undefined) {
+      socket.end(rawAnswer(503, `503 Service Unavailable: ${listen} is no longer routed\n`));
+      return;
+    }
+    const backend = chooseBackend(listener, req);
+    if (backend === undefined) {
+      const m = listener.maintenance;
+      socket.end(rawAnswer(m.status, m.body.toString(), m.headers['retry-after']));
+      listener.unservedSeries.observe(m.status, true, 0);
+      return;
+    }
+    forwardedHeaders(req, listen, true);
+    const start = performance.now();
+    const series = backend.series;
+    const endpoint = backend.balancer.pick();
+    this.registry.acquire(endpoint.load);
+    series.inflight++;
+    let upSocket: Socket | undefined;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.registry.release(endpoint.load);
+      series.inflight--;
+    };
+    const fail = (status: number, text: string): void => {
+      series.observe(status, true, (performance.now() - start) / 1000);
+      if (!socket.destroyed) socket.end(rawAnswer(status, text));
+      release();
+    };
+    const up = http.request({ host: endpoint.host, port: endpoint.port, method: req.method, path: req.url, headers: req.headers, agent: false, timeout: this.timeoutMs });
+    up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })));
+    up.on('error', (err: NodeJS.ErrnoException) => {
+      if (upSocket !== undefined) return;
+      fail(err.code === 'ETIMEDOUT' ? 504 : 502, upstreamErrorText(err.code === 'ETIMEDOUT' ? 504 : 502, listener, backend, endpoint, err, this.timeoutMs));
+    });
+    up.on('response', (ures: IncomingMessage) => {
+      // The app declined the upgrade: relay its answer, then close (the body is unframed here).
+      series.observe(ures.statusCode ?? 502, false, (performance.now() - start) / 1000);
+      socket.write(rawHead(ures, true));
+      ures.on('error', ignore);
+      ures.on('end', () => socket.end());
+      ures.on('close', release);
+      ures.pipe(socket, { end: false });
+    });
+    up.on('upgrade', (ures: IncomingMessage, usocket: Socket, uhead: Buffer) => {
+      upSocket = usocket;
+      series.observe(ures.statusCode ?? 101, false, (performance.now() - start) / 1000);
+      usocket.setTimeout(0);
+      usocket.on('error', ignore);
+      socket.write(rawHead(ures, false));
+      if (uhead.length > 0) socket.write(uhead);
+      if (head.length > 0) usocket.write(head);
+      usocket.pipe(socket);
+      socket.pipe(usocket);
+      let open = 2;
+      const closed = (): void => {
+        socket.destroy();
+        usocket.destroy();
+        if (--open === 0) release();
+      };
+      usocket.on('close', closed);
+      socket.on('close', closed);
+    });
+    socket.on('close', () => {
+      if (upSocket === undefined) {
+        up.destroy();
+        release();
+      }
+    });
+    up.end();
+  }
+}
+
+function chooseBackend(l: CompiledListener, req: IncomingMessage): CompiledBackend | undefined {
+  const rules = l.rules;
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i];
+    if (r.test(req)) {
+      // A rule whose revision has no ready instance defers to the split instead of failing.
+      if (r.backend !== undefined) return r.backend;
+      break;
+    }
+  }
+  return l.split.next();
+}
+
+/**
+ * Rewrites the incoming headers object in place (it is ours, and copying it per request is
+ * what we avoid). Transfer-Encoding stays on requests: Node's client then re-chunks the
+ * body, which it would not do on its own for a GET or DELETE with a body.
+ */
+function forwardedHeaders(req: IncomingMessage, listen: string, upgrade: boolean): void {
+  const h = req.headers;
+  const conn = h.connection;
+  if (conn !== undefined) {
+    if (conn !== 'keep-alive' && conn !== 'close' && conn !== 'Keep-Alive') {
+      for (const token of conn.split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name !== 'upgrade' && name !== 'transfer-encoding' && name !== '') delete h[name];
+      }
+    }
+    if (upgrade) h.connection = 'upgrade';
+    else delete h.connection;
+  }
+  if (h['keep-alive'] !== undefined) delete h['keep-alive'];
+  if (h['proxy-connection'] !== undefined) delete h['proxy-connection'];
+  if (h.te !== undefined) delete h.te;
+  if (h.trailer !== undefined) delete h.trailer;
+  if (!upgrade && h.upgrade !== undefined) delete h.upgrade;
+  let remote = req.socket.remoteAddress ?? '';
+  if (remote.startsWith('::ffff:')) remote = remote.slice(7);
+  const xff = h['x-forwarded-for'];
+  h['x-forwarded-for'] = xff === undefined ? remote : `${xff}, ${remote}`;
+  // Set, not passed through: the router is the edge here, a client cannot claim https.
+  h['x-forwarded-proto'] = 'http';
+  h['x-forwarded-host'] = h.host ?? listen;
+}
+
+function responseHeaders(raw: string[]): string[] {
+  const out: string[] = [];
+  let connTokens: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i].toLowerCase();
+    if (lower === 'connection') {
+      const v = raw[i + 1].toLowerCase();
+      if (v !== 'keep-alive' && v !== 'close') connTokens = v.split(',').map((t) => t.trim());
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  if (connTokens === undefined) return out;
+  const named = new Set(connTokens);
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i].toLowerCase())) kept.push(out[i], out[i + 1]);
+  return kept;
+}
+
+function onUpstreamResponse(this: ClientRequest, ures: IncomingMessage): void {
+  const ex = (this as unknown as WithExchange)[kExchange];
+  (ures as unknown as WithExchange)[kExchange] = ex;
+  ures.on('error', ignore);
+  ures.on('close', onUpstreamResponseClose);
+  if (ex.done) {
+    ures.resume();
+    return;
+  }
+  ex.res.writeHead(ures.statusCode ?? 502, ures.statusMessage, responseHeaders(ures.rawHeaders));
+  ures.pipe(ex.res);
+}
+
+/** The app closed mid-body: the client must see a broken response, not a short one. */
+function onUpstreamResponseClose(this: IncomingMessage): void {
+  if (!this.complete) (this as unknown as WithExchange)[kExchange].res.destroy();
+}
+
+function onUpstreamTimeout(this: ClientRequest): void {
+  (this as unknown as WithExchange)[kExchange].timedOut = true;
+  this.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' }));
+}
+
+function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void {
+  const ex = (this as unknown as WithExchange)[kExchange];
+  if (ex.upstream !== this || ex.done) return;
+  const res = ex.res;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (!ex.timedOut && ex.proxy.retry(ex, this, err)) return;
+  ex.byRouter = true;
+  const status = ex.timedOut ? 504 : 502;
+  sendText(res, status, upstreamErrorText(status, ex.listener, ex.backend, ex.endpoint, err, ex.proxy.timeoutMs));
+}
+
+function onClientClose(this: ServerResponse): void {
+  const ex = (this as unknown as WithExchange)[kExchange];
+  ex.done = true;
+  ex.proxy.releaseEndpoint(ex);
+  const series: RevisionSeries = ex.backend.series;
+  series.inflight--;
+  const finished = this.writableFinished;
+  if (!finished && ex.upstream !== undefined && !ex.upstream.destroyed) ex.upstream.destroy();
+  // A client that left before any answer is counted like nginx's 499: a 4xx, not the app's fault.
+  const status = finished || this.headersSent ? this.statusCode : 499;
+  series.observe(status, ex.byRouter, (performance.now() - ex.start) / 1000);
+}
+
+function upstreamErrorText(
+  status: number,
+  l: CompiledListener,
+  b: CompiledBackend,
+  e: CompiledEndpoint,
+  err: NodeJS.ErrnoException,
+  timeoutMs: number,
+): string {
+  const who = `${l.routes.rollout} revision ${b.revision} instance ${e.id} at ${e.host}:${e.port}`;
+  if (status === 504) return `504 Gateway Timeout: ${who} sent nothing for ${timeoutMs / 1000}s\n`;
+  const code = err.code ?? '';
+  const why =
+    code === 'ECONNREFUSED'
+      ? 'refused the connection (ECONNREFUSED)'
+      : code === 'ECONNRESET' || code === 'EPIPE'
+        ? `closed the connection before a complete response (${code})`
+        : code.startsWith('HPE_')
+          ? `sent an invalid HTTP response (${code})`
+          : `could not be reached: ${err.message}`;
+  return `502 Bad Gateway: ${who} ${why}\n`;
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  const body = Buffer.from(text);
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function sendPrepared(res: ServerResponse, a: PreparedAnswer): void {
+  res.writeHead(a.status, a.headers);
+  res.end(a.body);
+}
+
+function rawAnswer(status: number, text: string, retryAfter?: string | number): string {
+  const len = Buffer.byteLength(text);
+  const ra = retryAfter === undefined ? '' : `Retry-After: ${retryAfter}\r\n`;
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${len}\r\n${ra}Connection: close\r\n\r\n${text}`;
+}
+
+/** Status line and headers as the app sent them; `closeDelimited` re-frames a relayed body. */
+function rawHead(ures: IncomingMessage, closeDelimited: boolean): string {
+  let head = `HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\n`;
+  const raw = ures.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (closeDelimited) {
+      const lower = raw[i].toLowerCase();
+      if (lower === 'transfer-encoding' || lower === 'content-length' || lower === 'connection' || lower === 'keep-alive') continue;
+    }
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  if (closeDelimited) head += 'Connection: close\r\n';
+  return head + '\r\n';
+}
+
+function ignore(): void {}

@@ -1,0 +1,211 @@
+import http from 'node:http';
+import { join } from 'node:path';
+import { compileTable, type CompiledListener, type CompiledTable } from './compile.js';
+import { InflightRegistry, type IdleResult } from './inflight.js';
+import { ListenerServer } from './listeners.js';
+import { RouterMetrics } from './metrics.js';
+import { readJsonFile, writeFileAtomic } from './persist.js';
+import { Proxy, UPSTREAM_TIMEOUT_MS } from './proxy.js';
+import { emptyRouteTable, type RouteTable } from './route-table.js';
+import { ROUTES_FILE } from './admin-protocol.js';
+import type { RevisionTraffic } from './port.js';
+import { RouteTableError, validateRouteTable } from './validate.js';
+
+/** How long a removed listener, or the whole router at shutdown, waits for in-flight requests. */
+export const DRAIN_TIMEOUT_MS = 30_000;
+
+export interface RouterOptions {
+  /** The router keeps its files in <stateDir>/router/. */
+  stateDir: string;
+  upstreamTimeoutMs?: number;
+  drainTimeoutMs?: number;
+  /** One line per lifecycle event (never per request). */
+  log?: (line: string) => void;
+}
+
+/**
+ * The builtin data plane: owns the compiled route table, the listening sockets and the
+ * counters. A request reads `this.compiled` once, so a swap (one assignment) is atomic.
+ */
+export class Router {
+  readonly routesFile: string;
+  private compiled: CompiledTable;
+  /** The table being applied: lets a freshly opened listener serve before the swap. */
+  private pending: CompiledTable | undefined;
+  private readonly servers = new Map<string, ListenerServer>();
+  private readonly registry = new InflightRegistry();
+  private readonly metrics = new RouterMetrics();
+  private readonly agent: http.Agent;
+  private readonly proxy: Proxy;
+  private readonly drainMs: number;
+  private readonly log: (line: string) => void;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(opts: RouterOptions) {
+    this.routesFile = join(opts.stateDir, 'router', ROUTES_FILE);
+    this.drainMs = opts.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
+    this.log = opts.log ?? (() => {});
+    // One pool for all endpoints (Node keys idle sockets by host:port). Sized so that a
+    // benchmark's concurrency reuses connections instead of queueing behind maxSockets.
+    // Idle pooled sockets are closed after 4 s, before Node apps close them (their default
+    // keepAliveTimeout is 5 s): reusing a socket the app is closing would fail the request.
+    this.agent = new http.Agent({
+      keepAlive: true,
+      keepAliveMsecs: 1000,
+      maxSockets: 1024,
+      maxFreeSockets: 256,
+      scheduling: 'lifo',
+      timeout: 4000,
+      noDelay: true,
+    } as http.AgentOptions);
+    this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics);
+    this.proxy = new Proxy({
+      agent: this.agent,
+      upstreamTimeoutMs: opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS,
+      registry: this.registry,
+      lookup: (listen) => this.lookup(listen),
+    });
+  }
+
+  get table(): RouteTable {
+    return this.compiled.table;
+  }
+
+  /**
+   * Serves the table persisted by a previous run, so a restarted router routes at once. A
+   * listener that cannot bind is logged and retried at the next apply rather than fatal:
+   * the control plane must still be able to reach the admin API and fix things.
+   */
+  async start(): Promise<void> {
+    let saved: unknown;
+    try {
+      saved = await readJsonFile(this.routesFile);
+    } catch (e) {
+      this.log(`ignoring unreadable ${this.routesFile}: ${(e as Error).message}; starting with no routes`);
+      return;
+    }
+    if (saved === undefined) {
+      this.log(`no saved routes at ${this.routesFile}; starting with no routes`);
+      return;
+    }
+    let table: RouteTable;
+    try {
+      table = validateRouteTable(saved);
+    } catch (e) {
+      this.log(`ignoring invalid ${this.routesFile}: ${(e as Error).message}; starting with no routes`);
+      return;
+    }
+    const next = compileTable(table, this.registry, this.metrics);
+    this.pending = next;
+    for (const l of table.listeners) {
+      try {
+        await this.openListener(l.listen);
+      } catch (e) {
+        this.log(`${(e as Error).message}; will retry at the next route update`);
+      }
+    }
+    this.swap(next);
+    this.log(`loaded routes generation ${table.generation} (${table.listeners.length} listener(s)) from ${this.routesFile}`);
+  }
+
+  /**
+   * Validates, compiles, opens new listeners, persists, then swaps. Resolves once the next
+   * request is routed by the new table; rejects with RouteTableError (400/409) and changes
+   * nothing when the table is refused. Applies run one at a time.
+   */
+  apply(input: unknown): Promise<{ generation: number }> {
+    const run = this.queue.then(() => this.applyNow(input));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async applyNow(input: unknown): Promise<{ generation: number }> {
+    if (this.closed) throw new RouteTableError('router is shutting down', 409, this.table.generation);
+    const table = validateRouteTable(input);
+    if (table.generation < this.table.generation) {
+      throw new RouteTableError(
+        `route table generation ${table.generation} is older than generation ${this.table.generation} in effect`,
+        409,
+        this.table.generation,
+      );
+    }
+    const next = compileTable(table, this.registry, this.metrics);
+    const opened: string[] = [];
+    this.pending = next;
+    try {
+      for (const l of table.listeners) {
+        if (this.servers.has(l.listen)) continue;
+        await this.openListener(l.listen).catch((e: Error) => {
+          throw new RouteTableError(e.message, 400);
+        });
+        opened.push(l.listen);
+      }
+      await writeFileAtomic(this.routesFile, JSON.stringify(table, null, 2) + '\n').catch((e: Error) => {
+        throw new RouteTableError(`cannot save routes to ${this.routesFile}: ${e.message}`, 500);
+      });
+    } catch (e) {
+      this.pending = undefined;
+      for (const listen of opened) void this.closeListener(listen, 0);
+      throw e;
+    }
+    const previous = this.compiled;
+    this.swap(next);
+    for (const listen of previous.listeners.keys()) {
+      if (!next.listeners.has(listen)) void this.closeListener(listen, this.drainMs);
+    }
+    if (opened.length > 0) this.log(`listening on ${opened.join(', ')}`);
+    return { generation: table.generation };
+  }
+
+  private swap(next: CompiledTable): void {
+    this.compiled = next;
+    this.pending = undefined;
+    this.registry.adopt(next.loads);
+  }
+
+  private lookup(listen: string): CompiledListener | undefined {
+    return this.compiled.listeners.get(listen) ?? this.pending?.listeners.get(listen);
+  }
+
+  private async openListener(listen: string): Promise<void> {
+    const server = new ListenerServer(listen, this.proxy);
+    await server.open();
+    this.servers.set(listen, server);
+  }
+
+  private async closeListener(listen: string, drainMs: number): Promise<void> {
+    const server = this.servers.get(listen);
+    if (server === undefined) return;
+    this.servers.delete(listen);
+    await server.close(drainMs);
+    this.log(`stopped listening on ${listen}`);
+  }
+
+  waitIdle(endpointId: string, timeoutMs: number): Promise<IdleResult> {
+    return this.registry.waitIdle(endpointId, timeoutMs);
+  }
+
+  traffic(): RevisionTraffic[] {
+    return this.metrics.traffic();
+  }
+
+  metricsText(): string {
+    return this.metrics.render();
+  }
+
+  /** Requests and upgraded connections in flight, all endpoints together. */
+  get inflight(): number {
+    return this.registry.total;
+  }
+
+  /** Stops accepting on every listener, waits (bounded) for in-flight requests, then cuts the rest. */
+  async close(drainMs = this.drainMs): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    const closing = [...this.servers.keys()].map((listen) => this.closeListener(listen, drainMs));
+    await this.registry.waitAllIdle(drainMs);
+    await Promise.all(closing);
+    this.agent.destroy();
+  }
+}

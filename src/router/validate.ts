@@ -1,0 +1,116 @@
+import { UserError } from '../util/errors.js';
+import { parseHostPort } from './address.js';
+import { compileRule } from './split.js';
+import type { RouteTable } from './route-table.js';
+
+/** A route table the router refused; `status` is what the admin API answers (400 or 409). */
+export class RouteTableError extends UserError {
+  constructor(
+    message: string,
+    status = 400,
+    /** For 409: the generation in effect. */
+    readonly currentGeneration?: number,
+  ) {
+    super(message, status === 409 ? 'conflict' : 'invalid', status);
+    this.name = 'RouteTableError';
+  }
+}
+
+const ROLES = new Set(['main', 'preview', 'canary']);
+const BALANCERS = new Set(['round-robin', 'least-requests']);
+
+/**
+ * Checks everything the router relies on, so that compiling and serving never meet a
+ * malformed table. The first problem found is reported with its path in the table.
+ */
+export function validateRouteTable(input: unknown): RouteTable {
+  const fail = (where: string, what: string): never => {
+    throw new RouteTableError(`route table ${where}: ${what}`);
+  };
+  if (!isObject(input)) fail('', 'must be a JSON object {generation, listeners}');
+  const t = input as Record<string, unknown>;
+  if (!Number.isSafeInteger(t.generation) || (t.generation as number) < 0) fail('generation', 'must be a non-negative integer');
+  if (!Array.isArray(t.listeners)) fail('listeners', 'must be an array');
+  const listens = new Set<string>();
+  const endpointAddr = new Map<string, string>();
+  (t.listeners as unknown[]).forEach((raw, li) => {
+    const at = `listeners[${li}]`;
+    if (!isObject(raw)) fail(at, 'must be an object');
+    const l = raw as Record<string, unknown>;
+    if (typeof l.listen !== 'string' || parseHostPort(l.listen) === undefined) {
+      fail(`${at}.listen`, `${JSON.stringify(l.listen)} is not host:port (e.g. 127.0.0.1:8080)`);
+    }
+    if (listens.has(l.listen as string)) fail(`${at}.listen`, `${l.listen} is used by another listener`);
+    listens.add(l.listen as string);
+    if (typeof l.rollout !== 'string' || l.rollout === '') fail(`${at}.rollout`, 'must be a non-empty string');
+    if (!ROLES.has(l.role as string)) fail(`${at}.role`, `must be one of ${[...ROLES].join(', ')}`);
+    if (!BALANCERS.has(l.balancer as string)) fail(`${at}.balancer`, `must be one of ${[...BALANCERS].join(', ')}`);
+    if (!Array.isArray(l.backends)) fail(`${at}.backends`, 'must be an array');
+    const revisions = new Set<number>();
+    (l.backends as unknown[]).forEach((rawB, bi) => {
+      const bat = `${at}.backends[${bi}]`;
+      if (!isObject(rawB)) fail(bat, 'must be an object');
+      const b = rawB as Record<string, unknown>;
+      if (!Number.isSafeInteger(b.revision)) fail(`${bat}.revision`, 'must be an integer');
+      if (revisions.has(b.revision as number)) fail(`${bat}.revision`, `revision ${b.revision} has two backends`);
+      revisions.add(b.revision as number);
+      if (typeof b.version !== 'string') fail(`${bat}.version`, 'must be a string');
+      if (!Array.isArray(b.endpoints)) fail(`${bat}.endpoints`, 'must be an array');
+      const ids = new Set<string>();
+      (b.endpoints as unknown[]).forEach((rawE, ei) => {
+        const eat = `${bat}.endpoints[${ei}]`;
+        if (!isObject(rawE)) fail(eat, 'must be an object');
+        const e = rawE as Record<string, unknown>;
+        if (typeof e.id !== 'string' || e.id === '') fail(`${eat}.id`, 'must be a non-empty string');
+        if (ids.has(e.id as string)) fail(`${eat}.id`, `endpoint ${e.id} is listed twice`);
+        ids.add(e.id as string);
+        if (typeof e.host !== 'string' || e.host === '') fail(`${eat}.host`, 'must be a non-empty string');
+        if (!Number.isInteger(e.port) || (e.port as number) < 1 || (e.port as number) > 65535) fail(`${eat}.port`, 'must be 1..65535');
+        // One id is one instance, whichever listeners list it: its in-flight count is shared.
+        const addr = `${e.host}:${e.port}`;
+        const seen = endpointAddr.get(e.id as string);
+        if (seen !== undefined && seen !== addr) fail(`${eat}`, `endpoint ${e.id} is ${addr} here but ${seen} elsewhere`);
+        endpointAddr.set(e.id as string, addr);
+      });
+    });
+    if (!Array.isArray(l.split)) fail(`${at}.split`, 'must be an array');
+    const inSplit = new Set<number>();
+    let sum = 0;
+    (l.split as unknown[]).forEach((rawW, wi) => {
+      const wat = `${at}.split[${wi}]`;
+      if (!isObject(rawW)) fail(wat, 'must be an object');
+      const w = rawW as Record<string, unknown>;
+      if (!revisions.has(w.revision as number)) fail(`${wat}.revision`, `revision ${w.revision} has no backend in this listener`);
+      if (inSplit.has(w.revision as number)) fail(`${wat}.revision`, `revision ${w.revision} appears twice`);
+      inSplit.add(w.revision as number);
+      if (typeof w.weight !== 'number' || !(w.weight >= 0 && w.weight <= 100)) fail(`${wat}.weight`, 'must be a number in 0..100');
+      sum += w.weight as number;
+    });
+    if ((l.split as unknown[]).length > 0 && Math.abs(sum - 100) > 1e-9) fail(`${at}.split`, `weights sum to ${sum}, must sum to 100`);
+    if (!Array.isArray(l.rules)) fail(`${at}.rules`, 'must be an array (possibly empty)');
+    (l.rules as unknown[]).forEach((rawR, ri) => {
+      const rat = `${at}.rules[${ri}]`;
+      if (!isObject(rawR)) fail(rat, 'must be an object');
+      const r = rawR as Record<string, unknown>;
+      if (!revisions.has(r.revision as number)) fail(`${rat}.revision`, `revision ${r.revision} has no backend in this listener`);
+      try {
+        compileRule(r as never, rat);
+      } catch (e) {
+        throw new RouteTableError(`route table ${(e as Error).message}`);
+      }
+    });
+    if (l.maintenance !== undefined) {
+      const mat = `${at}.maintenance`;
+      if (!isObject(l.maintenance)) fail(mat, 'must be an object');
+      const m = l.maintenance as Record<string, unknown>;
+      if (!Number.isInteger(m.status) || (m.status as number) < 200 || (m.status as number) > 599) fail(`${mat}.status`, 'must be an HTTP status 200..599');
+      if (typeof m.body !== 'string') fail(`${mat}.body`, 'must be a string');
+      if (!Number.isInteger(m.retryAfterSeconds) || (m.retryAfterSeconds as number) < 0) fail(`${mat}.retryAfterSeconds`, 'must be a non-negative integer');
+    }
+  });
+  return input as RouteTable;
+}
+
+function isObject(x: unknown): boolean {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}

@@ -1,0 +1,142 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/ports.js';
+import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
+import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
+
+const mainJs = fileURLToPath(new URL('../../src/router/main.js', import.meta.url));
+const httpClientJs = fileURLToPath(new URL('../../src/router/http-client.js', import.meta.url));
+const pids = new Set<number>();
+const dirs: string[] = [];
+const backends: Backend[] = [];
+const clients: HttpTrafficRouter[] = [];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+function stateDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'sluice-router-proc-'));
+  dirs.push(d);
+  return d;
+}
+function client(admin: string): HttpTrafficRouter {
+  const c = new HttpTrafficRouter(admin);
+  clients.push(c);
+  return c;
+}
+
+after(async () => {
+  for (const c of clients) c.close();
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  await Promise.all(backends.map((b) => b.close()));
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test('a router killed with SIGKILL serves its persisted routes as soon as it is restarted', async () => {
+  const b = await startBackend('persisted');
+  backends.push(b);
+  const dir = stateDir();
+  const admin = `127.0.0.1:${await freePort()}`;
+  const logFile = join(dir, 'router.log');
+  const first = await startRouterProcess({ stateDir: dir, admin, logFile });
+  pids.add(first.pid);
+  assert.equal(readFileSync(join(dir, 'router', 'router.pid'), 'utf8').trim(), String(first.pid));
+  const { listen, port } = await listenAddr();
+  const routes = table(7, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }));
+  await client(admin).apply(routes);
+  assert.equal((await request(port)).body, 'persisted');
+
+  process.kill(first.pid, 'SIGKILL');
+  await until(() => !alive(first.pid), 5000, 'the router to die');
+  assert.equal(await isRouterUp(admin), false);
+
+  const second = await startRouterProcess({ stateDir: dir, admin, logFile });
+  pids.add(second.pid);
+  const a = await request(port);
+  assert.equal(a.status, 200);
+  assert.equal(a.body, 'persisted');
+  assert.deepEqual(await client(admin).routes(), routes);
+  assert.match(readFileSync(logFile, 'utf8'), /loaded routes generation 7 \(1 listener\(s\)\)/);
+  process.kill(second.pid, 'SIGTERM');
+  await until(() => !alive(second.pid), 5000, 'the router to stop');
+});
+
+test('SIGTERM: stops accepting, lets the request in flight finish, exits 0', async () => {
+  const b = await startBackend('draining');
+  backends.push(b);
+  const dir = stateDir();
+  const adminPort = await freePort();
+  const admin = `127.0.0.1:${adminPort}`;
+  const child = spawn(process.execPath, [mainJs, '--state-dir', dir, '--admin', admin], { stdio: ['ignore', 'ignore', 'pipe'] });
+  pids.add(child.pid!);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await until(() => stderr.includes('admin API on'), 5000, 'the router to start');
+  const { listen, port } = await listenAddr();
+  await client(admin).apply(table(1, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 })));
+  const slow = request(port, { path: '/slow?ms=700' });
+  await until(() => b.active.get('/slow') === 1, 3000, 'the slow request at the app');
+  child.kill('SIGTERM');
+  await sleep(100);
+  await assert.rejects(request(port), /ECONNREFUSED/, 'no new connections while draining');
+  const a = await slow;
+  assert.equal(a.status, 200);
+  assert.equal(a.body, 'draining');
+  assert.equal(await exited, 0);
+  assert.match(stderr, /SIGTERM: no longer accepting; draining 1 request\(s\) in flight/);
+});
+
+test('the router started by a control plane outlives it, even when it is SIGKILLed', async () => {
+  const dir = stateDir();
+  const admin = `127.0.0.1:${await freePort()}`;
+  const script = `
+    import { startRouterProcess } from ${JSON.stringify(httpClientJs)};
+    const { pid } = await startRouterProcess({ stateDir: ${JSON.stringify(dir)}, admin: ${JSON.stringify(admin)}, logFile: ${JSON.stringify(join(dir, 'router.log'))} });
+    console.log(pid);
+    setInterval(() => {}, 1000);
+  `;
+  const controlPlane = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  pids.add(controlPlane.pid!);
+  const routerPid = await new Promise<number>((resolve, reject) => {
+    controlPlane.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    controlPlane.once('exit', (code) => reject(new Error(`control plane exited with ${code}`)));
+  });
+  pids.add(routerPid);
+  const gone = new Promise((r) => controlPlane.once('exit', r));
+  controlPlane.kill('SIGKILL');
+  await gone;
+  await sleep(100);
+  assert.equal(await isRouterUp(admin), true);
+  await client(admin).shutdown();
+  await until(() => !alive(routerPid), 5000, 'the router to exit after POST /shutdown');
+});
+
+test('an unreachable router gives a clear error', async () => {
+  const admin = `127.0.0.1:${await freePort()}`;
+  await assert.rejects(client(admin).apply(table(1)), (e: Error) => {
+    assert.equal(e.message, `router admin ${admin} unreachable: ECONNREFUSED — is \`sluice up\` running?`);
+    return true;
+  });
+  assert.equal(await isRouterUp(admin), false);
+});
+
+test('a router that cannot take its admin address says so and exits 1', async () => {
+  const dir = stateDir();
+  const taken = await startBackend('taken');
+  backends.push(taken);
+  await assert.rejects(
+    startRouterProcess({ stateDir: dir, admin: `127.0.0.1:${taken.port}`, logFile: join(dir, 'router.log'), readyTimeoutMs: 5000 }),
+    /exited at start \(code 1\): .*cannot listen for admin on 127\.0\.0\.1:\d+: address in use/,
+  );
+});
