@@ -1,0 +1,107 @@
+/**
+ * Acceptance: a v2 whose readiness never passes gets no traffic (rolling, blue-green,
+ * canary) and the progress deadline aborts it while v1 serves with zero errors; abort and
+ * undo bring v1 back with zero failed requests.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LoadGenerator, describe } from '../helpers/load.js';
+import { SluiceUnderTest, demoManifest, sleep } from '../helpers/sluice.js';
+import { freePort } from '../helpers/ports.js';
+import type { RolloutView } from '../../src/engine/types.js';
+
+let sluice: SluiceUnderTest;
+before(async () => {
+  sluice = await SluiceUnderTest.start();
+});
+after(async () => {
+  await sluice?.down();
+});
+
+const healthyOn = (revision: number) => (v: RolloutView) =>
+  v.status.phase === 'Healthy' &&
+  v.status.stableRevision === revision &&
+  v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
+  v.instances.filter((i) => i.phase === 'Ready').length === 3;
+
+const strategies: Record<string, (extra: number) => string> = {
+  rolling: () => `    rolling: {maxSurge: 1, maxUnavailable: 0}\n`,
+  'blue-green': (p) => `    blueGreen: {previewListen: "127.0.0.1:${p}", scaleDownDelaySeconds: 0}\n`,
+  canary: (p) => `    canary:\n      canaryListen: 127.0.0.1:${p}\n      steps: [{setWeight: 20}, {pause: {}}]\n`,
+};
+
+for (const [kind, strategy] of Object.entries(strategies)) {
+  test(`${kind}: a v2 that never becomes ready gets no traffic; the progress deadline aborts it; v1 serves throughout`, async () => {
+    const name = `never-${kind}`;
+    const port = await freePort();
+    const s = strategy(await freePort());
+    await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy: s, deadline: 6 }));
+    await sluice.waitFor(name, 'v1 healthy', healthyOn(1));
+    const load = new LoadGenerator(port, 100, 60);
+    await sleep(500);
+    await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v2', listen: port, strategy: s, deadline: 6, env: { READY: 'false' } }));
+    const v = await sluice.waitFor(name, 'aborted by the deadline', (x) => x.status.phase === 'Degraded', 30_000);
+    assert.equal(v.status.reason, 'ProgressDeadlineExceeded');
+    assert.match(v.status.message, /revision 2 made no progress for 6s/);
+    await sluice.waitFor(name, 'v2 scaled down', (x) => x.instances.every((i) => i.revision === 1));
+    await sleep(500);
+    const report = await load.stop();
+    assert.equal(report.ok2xx, report.sent, describe(report));
+    assert.deepEqual(Object.keys(report.byVersion), ['v1'], 'v2 never answered');
+    const status = await sluice.cli(['status', name]);
+    assert.equal(status.code, 1, 'status exits non-zero when Degraded');
+  });
+}
+
+test('abort and undo bring v1 back with zero failed requests', async () => {
+  const name = 'undo';
+  const port = await freePort();
+  const strategy = `    canary:\n      steps: [{setWeight: 50}, {pause: {}}]\n`;
+  const v1 = demoManifest({ name, version: 'v1', listen: port, strategy });
+  const v2 = demoManifest({ name, version: 'v2', listen: port, strategy });
+  await sluice.apply(`${name}.yaml`, v1);
+  await sluice.waitFor(name, 'v1 healthy', healthyOn(1));
+  const load = new LoadGenerator(port, 200, 120);
+
+  // abort during the canary
+  await sluice.apply(`${name}.yaml`, v2);
+  await sluice.waitFor(name, 'canary paused at 50%', (v) => v.status.reason === 'CanaryPauseStep');
+  await sleep(1500);
+  let r = await sluice.cli(['abort', name]);
+  assert.equal(r.code, 0, r.stderr);
+  const abortedAt = load.now();
+  await sluice.waitFor(name, 'aborted, v2 gone', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1));
+  await sleep(1000);
+  const afterAbort = load.samples.filter((s) => s.sentAt > abortedAt + 200);
+  assert.ok(afterAbort.length > 100 && afterAbort.every((s) => s.version === 'v1'), 'only v1 after the abort');
+
+  // undo during a canary: straight back to stable
+  r = await sluice.cli(['retry', name]);
+  assert.equal(r.code, 0, r.stderr);
+  await sluice.waitFor(name, 'canary paused again', (v) => v.status.reason === 'CanaryPauseStep' && !v.status.aborted);
+  r = await sluice.cli(['undo', name]);
+  assert.equal(r.code, 0, r.stderr);
+  await sluice.waitFor(name, 'back on v1', healthyOn(1));
+
+  // undo after a full promotion: rolls forward to v1's template through the steps
+  await sluice.apply(`${name}.yaml`, v2);
+  await sluice.waitFor(name, 'canary paused', (v) => v.status.reason === 'CanaryPauseStep');
+  r = await sluice.cli(['promote', name, '--full']);
+  assert.equal(r.code, 0, r.stderr);
+  const promoted = await sluice.waitFor(name, 'v2 healthy', (v) => v.status.phase === 'Healthy' && v.instances.every((i) => i.revision === v.status.stableRevision) && v.status.stableRevision !== 1);
+  r = await sluice.cli(['undo', name]);
+  assert.equal(r.code, 0, r.stderr);
+  await sluice.waitFor(name, 'undo paused at 50%', (v) => v.status.reason === 'CanaryPauseStep' && v.status.currentRevision > promoted.status.stableRevision!);
+  r = await sluice.cli(['promote', name]);
+  assert.equal(r.code, 0, r.stderr);
+  const done = await sluice.waitFor(name, 'v1 template healthy', (v) => v.status.phase === 'Healthy' && v.status.stableRevision === v.status.currentRevision && v.instances.filter((i) => i.phase === 'Ready').length === 3 && v.instances.every((i) => i.revision === v.status.stableRevision));
+  const stable = done.revisions.find((x) => x.number === done.status.stableRevision)!;
+  assert.equal(stable.template.version, 'v1');
+  assert.match(stable.cause, /^undo to revision 1/);
+  await sleep(1000);
+  const report = await load.stop();
+  assert.equal(report.ok2xx, report.sent, describe(report));
+  const tail = report.samples.slice(-100);
+  assert.ok(tail.every((s) => s.version === 'v1'));
+  console.log(`abort/undo: ${describe(report)}`);
+});

@@ -1,0 +1,199 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../src/api/client.js';
+import type { RolloutView } from '../../src/engine/types.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { freePort } from './ports.js';
+
+export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
+export const BIN = join(REPO, 'bin', 'sluice.js');
+export const DEMO_APP = join(REPO, 'examples', 'demo-app', 'server.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * A real sluice on this machine for end-to-end tests: `sluice up` as a child process with
+ * its own state directory and ports, the router and instances as real processes.
+ */
+export class SluiceUnderTest {
+  readonly dir = mkdtempSync(join(tmpdir(), 'sluice-e2e-'));
+  readonly stateDir = join(this.dir, '.sluice');
+  private child: ChildProcess | undefined;
+  private output = '';
+  apiPort = 0;
+  routerAdminPort = 0;
+
+  static async start(): Promise<SluiceUnderTest> {
+    const s = new SluiceUnderTest();
+    s.apiPort = await freePort();
+    s.routerAdminPort = await freePort();
+    await s.up();
+    return s;
+  }
+
+  /** Start the control plane (again) in the foreground as a child process. */
+  async up(): Promise<void> {
+    this.child = spawn(
+      process.execPath,
+      [BIN, 'up', '--state-dir', this.stateDir, '--api', `127.0.0.1:${this.apiPort}`, '--router-admin', `127.0.0.1:${this.routerAdminPort}`],
+      { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child.stdout!.on('data', (d) => (this.output += d));
+    this.child.stderr!.on('data', (d) => (this.output += d));
+    const until = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await this.client().list();
+        return;
+      } catch {
+        if (Date.now() > until || this.child.exitCode !== null) throw new Error(`sluice up did not come up:\n${this.output}`);
+        await sleep(100);
+      }
+    }
+  }
+
+  /** kill -9 of the control plane only (router and instances are separate processes). */
+  kill9(): Promise<void> {
+    const c = this.child!;
+    return new Promise((r) => {
+      if (c.exitCode !== null || c.signalCode !== null) return r();
+      c.once('exit', () => r());
+      c.kill('SIGKILL');
+    });
+  }
+
+  client(): ApiClient {
+    return ApiClient.fromStateDir(this.stateDir);
+  }
+
+  cli(args: string[], input?: string): Promise<CliResult> {
+    return runCli(['--state-dir', this.stateDir, ...args], this.dir, input);
+  }
+
+  /** Write a manifest into the test's directory and apply it through the CLI. */
+  async apply(fileName: string, yaml: string): Promise<CliResult> {
+    const file = join(this.dir, fileName);
+    writeFileSync(file, yaml);
+    const r = await this.cli(['apply', '-f', file]);
+    if (r.code !== 0) throw new Error(`apply failed: ${r.stderr}`);
+    return r;
+  }
+
+  async get(name: string): Promise<RolloutView> {
+    return this.client().get(name);
+  }
+
+  /** Poll until pred(view) holds; fails with the last view after timeoutMs. */
+  async waitFor(name: string, what: string, pred: (v: RolloutView) => boolean, timeoutMs = 60_000): Promise<RolloutView> {
+    const until = Date.now() + timeoutMs;
+    let last: RolloutView | undefined;
+    for (;;) {
+      last = await this.get(name);
+      if (pred(last)) return last;
+      if (Date.now() > until) {
+        throw new Error(`timed out waiting for ${name}: ${what}; status ${JSON.stringify(last.status)}\nevents:\n${last.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  log(): string {
+    return this.output;
+  }
+
+  /** Stop everything this test started: instances, router, control plane. */
+  async down(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      const r = await this.cli(['down']).catch(() => undefined);
+      if (r?.code === 0) {
+        await new Promise<void>((res) => (this.child!.exitCode !== null ? res() : this.child!.once('exit', () => res())));
+        return;
+      }
+    }
+    await this.kill9().catch(() => undefined);
+    killLeftovers(this.stateDir);
+  }
+}
+
+/** Last resort after a failed test: SIGKILL the router and every recorded instance group. */
+export function killLeftovers(stateDir: string): void {
+  const pidFile = join(stateDir, 'router', 'router.pid');
+  const pids: number[] = [];
+  if (existsSync(pidFile)) pids.push(Number(readFileSync(pidFile, 'utf8')));
+  if (existsSync(join(stateDir, 'sluice.db'))) {
+    const store = new SqliteStore(join(stateDir, 'sluice.db'));
+    pids.push(...store.listInstances().map((r) => r.pid));
+    store.close();
+  }
+  for (const pid of pids) {
+    for (const target of [-pid, pid]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export function runCli(args: string[], cwd: string, input?: string): Promise<CliResult> {
+  return new Promise((resolveRun) => {
+    const c = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('exit', (code) => resolveRun({ code: code ?? 1, stdout, stderr }));
+    c.stdin.end(input ?? '');
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A Rollout manifest running the demo app, for end-to-end tests. */
+export function demoManifest(o: {
+  name?: string;
+  version: string;
+  listen: number;
+  strategy: string;
+  replicas?: number;
+  env?: Record<string, string>;
+  deadline?: number;
+}): string {
+  const env = { VERSION: o.version, ...(o.env ?? {}) };
+  return `apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: ${o.name ?? 'web'}
+spec:
+  replicas: ${o.replicas ?? 3}
+  progressDeadlineSeconds: ${o.deadline ?? 60}
+  template:
+    version: ${o.version}
+    command: ${JSON.stringify(process.execPath)}
+    args: [${JSON.stringify(DEMO_APP)}]
+    env:
+${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n')}
+    probes:
+      readiness:
+        httpGet: {path: /healthz}
+        periodSeconds: 0.2
+        failureThreshold: 2
+    shutdown:
+      drainSeconds: 10
+      terminationGracePeriodSeconds: 5
+  traffic:
+    listen: 127.0.0.1:${o.listen}
+  strategy:
+${o.strategy}
+`;
+}
