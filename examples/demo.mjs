@@ -2,7 +2,7 @@
 // puts load on it, walks a canary to v2 live in the terminal, then undoes it back to v1,
 // and stops everything. Traffic goes only to 127.0.0.1; it ends by itself in ~2 minutes.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -120,11 +120,13 @@ async function main() {
   writeFileSync(manifest, doc.toString());
 
   say(`starting sluice (state in ${stateDir})`);
+  // Its output goes to a file, not a pipe: a pipe nobody reads (while the demo waits in
+  // spawnSync) would block the control plane's writes.
+  const logFile = join(stateDir, 'control-plane.log');
+  const logFd = openSync(logFile, 'a');
   const up = spawn(process.execPath, [bin, 'up', '--state-dir', stateDir, '--api', `127.0.0.1:${api}`, '--router-admin', `127.0.0.1:${admin}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', logFd, logFd],
   });
-  let upLog = '';
-  up.stderr.on('data', (d) => (upLog += d));
   let client;
   for (let i = 0; ; i++) {
     try {
@@ -132,7 +134,7 @@ async function main() {
       await client.list();
       break;
     } catch (err) {
-      if (i > 150 || up.exitCode !== null) throw new Error(`sluice up did not start:\n${upLog || err.message}`);
+      if (i > 150 || up.exitCode !== null) throw new Error(`sluice up did not start (${err.message}); see ${logFile}`);
       await sleep(100);
     }
   }
