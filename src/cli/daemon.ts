@@ -1,4 +1,5 @@
 /** `sluice up` (start the control plane, in the foreground or detached) and `sluice down`. */
+import { isProcessAlive } from '../platform/local/process-control.js';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,14 +21,8 @@ async function startControlPlane(options: ControlPlaneOptions): Promise<RunningC
   return start(options);
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** A zombie (exited, not yet reaped by its parent) counts as gone. */
+export const pidAlive = isProcessAlive;
 
 function tryReadApiInfo(stateDir: string): ApiInfo | undefined {
   try {

@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { freePort } from './ports.js';
+
+const CANDIDATES = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'];
+const READY_TIMEOUT_MS = 30_000;
+
+/** The Prometheus server binary (Debian package `prometheus`), or undefined when it is not installed. */
+export function prometheusBinary(): string | undefined {
+  const fromEnv = process.env.PROMETHEUS_BIN;
+  for (const path of fromEnv ? [fromEnv, ...CANDIDATES] : CANDIDATES) {
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // Try the next one.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The binary, or undefined after skipping the test loudly. In CI (CI set) a missing
+ * binary fails the test instead: .ci/run installs it, so its absence is a broken setup.
+ */
+export function prometheusOrSkip(t: TestContext): string | undefined {
+  const bin = prometheusBinary();
+  if (bin !== undefined) return bin;
+  const message = 'prometheus not installed — apt-get install prometheus';
+  if (process.env.CI) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
+  console.error(`\n*** SKIPPED: ${message} ***\n`);
+  t.skip(`SKIPPED: ${message}`);
+  return undefined;
+}
+
+export interface RunningPrometheus {
+  /** e.g. http://127.0.0.1:41234 */
+  address: string;
+  /** Resolves once every scrape target has been scraped successfully at least once. */
+  waitForTargetsUp(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir. */
+export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeIntervalSeconds: number; binary?: string }): Promise<RunningPrometheus> {
+  const binary = opts.binary ?? prometheusBinary();
+  if (binary === undefined) throw new Error('prometheus not installed — apt-get install prometheus');
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-prometheus-'));
+  const interval = `${opts.scrapeIntervalSeconds}s`;
+  const targets = opts.scrapeTargets.map((t) => `'${t}'`).join(', ');
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    [
+      'global:',
+      `  scrape_interval: ${interval}`,
+      `  scrape_timeout: ${interval}`,
+      `  evaluation_interval: ${interval}`,
+      'scrape_configs:',
+      '  - job_name: test',
+      '    static_configs:',
+      `      - targets: [${targets}]`,
+      '',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const address = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    binary,
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+      '--storage.tsdb.retention.time=1h',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => {
+    stderr = (stderr + b.toString('utf8')).slice(-8000);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await killAndWait(child, exited);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode} before it was ready: ${stderr.trim()}`);
+      const r = await fetch(`${address}/-/ready`).catch(() => undefined);
+      return r?.status === 200;
+    }, READY_TIMEOUT_MS, () => `prometheus at ${address} was not ready within ${READY_TIMEOUT_MS} ms: ${stderr.trim()}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    address,
+    stop,
+    waitForTargetsUp: (timeoutMs = 20_000) =>
+      waitFor(async () => {
+        const r = await fetch(`${address}/api/v1/targets`);
+        const body = (await r.json()) as { data: { activeTargets: { health: string }[] } };
+        const active = body.data.activeTargets;
+        return active.length === opts.scrapeTargets.length && active.every((t) => t.health === 'up');
+      }, timeoutMs, () => `prometheus targets were not all up within ${timeoutMs} ms`),
+  };
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, message: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(message());
+}
+
+async function killAndWait(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
