@@ -172,3 +172,32 @@ export interface Measurement {
 }
 
 export type RunPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
+
+/** Where a rollout asks for analysis: templates by name and/or inline metrics, with args. */
+export interface AnalysisRef {
+  templates: { templateName: string }[];
+  metrics: MetricSpec[];
+  args: AnalysisArg[];
+}
+
+/** An analysis ready to run: templates merged, args resolved. Stored with the run. */
+export interface ConcreteAnalysis {
+  metrics: MetricSpec[];
+  args: Record<string, string>;
+  onFailure: 'abort' | 'pause';
+}
+
+/** A metric's state within a run, derived from its measurements. */
+export interface MetricRunStatus {
+  name: string;
+  phase: RunPhase;
+  measured: number;
+  successful: number;
+  failed: number;
+  inconclusive: number;
+  errors: number;
+  consecutiveErrors: number;
+  dryRun: boolean;
+  last?: Measurement;
+  message?: string;
+}

@@ -4,6 +4,7 @@
  */
 import { request } from 'node:http';
 import { hostname, userInfo } from 'node:os';
+import type { AnalysisView } from '../engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../engine/actions.js';
 import type { Revision, RolloutEvent, RolloutView } from '../engine/types.js';
 import { UserError } from '../util/errors.js';
@@ -89,6 +90,12 @@ export class ApiClient implements RolloutActions {
   }
   undo(name: string, options: { toRevision?: number } = {}, by?: Actor): Promise<ApplyResult> {
     return this.call('POST', rolloutPath(name, 'undo'), { toRevision: options.toRevision }, by);
+  }
+  analysis(name: string): Promise<AnalysisView[]> {
+    return this.call('GET', rolloutPath(name, 'analysis'));
+  }
+  async approve(name: string, by?: Actor): Promise<number> {
+    return ((await this.call('POST', rolloutPath(name, 'approve'), {}, by)) as { approved: number }).approved;
   }
   async restart(name: string, by?: Actor): Promise<void> {
     await this.call('POST', rolloutPath(name, 'restart'), {}, by);

@@ -146,6 +146,7 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, Handler>
     pause: async (req, _url, name) => (await actions.pause(name, actorOf(req)), done),
     resume: async (req, _url, name) => (await actions.resume(name, actorOf(req)), done),
     restart: async (req, _url, name) => (await actions.restart(name, actorOf(req)), done),
+    approve: async (req, _url, name) => ({ body: { approved: await actions.approve(name, actorOf(req)) } }),
     undo: async (req, _url, name) => {
       const body = await readJson(req);
       const toRevision = optional(body, 'toRevision', isPositiveInt, 'a revision number (a positive integer)');
@@ -231,6 +232,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       if (sub === 'history') {
         if (method !== 'GET') notAllowed('GET');
         return reply({ body: await actions.history(name) });
+      }
+      if (sub === 'analysis') {
+        if (method !== 'GET') notAllowed('GET');
+        return reply({ body: await actions.analysis(name) });
       }
       if (sub === 'events') {
         if (method !== 'GET') notAllowed('GET');

@@ -6,6 +6,12 @@ import { LocalPlatform } from '../platform/local/local-platform.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
 import { Reconciler } from '../engine/reconciler.js';
 import { Controller } from '../engine/controller.js';
+import { JobRunner } from '../engine/job-runner.js';
+import { BuiltinProvider } from '../analysis/providers/builtin.js';
+import { JudgeProvider } from '../analysis/providers/judge.js';
+import { PrometheusProvider } from '../analysis/providers/prometheus.js';
+import { WebProvider } from '../analysis/providers/web.js';
+import { JobProvider } from '../analysis/providers/job.js';
 import { startApiServer } from '../api/server.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
 
@@ -53,8 +59,22 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   if (adopted.length > 0) log(`re-adopted ${adopted.length} running instance(s)`);
   await waitForFirstProbes(platform, adopted);
 
-  const reconciler = new Reconciler({ store, platform, router, clock: systemClock, log });
-  const controller = new Controller(store, reconciler, platform, systemClock);
+  let reconciler: Reconciler | undefined;
+  const jobs = new JobRunner({
+    store,
+    clock: systemClock,
+    providers: {
+      builtin: new BuiltinProvider(router),
+      judge: new JudgeProvider(router),
+      prometheus: new PrometheusProvider(),
+      web: new WebProvider(),
+      job: new JobProvider(),
+    },
+    onChange: () => reconciler?.trigger(),
+    log,
+  });
+  reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });
+  const controller = new Controller(store, reconciler, platform, systemClock, jobs);
   reconciler.start(Math.max(routerGeneration, storedGeneration));
 
   let closing: Promise<void> | undefined;
@@ -64,6 +84,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     closing ??= (async () => {
       await api.close();
       await reconciler.close();
+      jobs.close();
       if (opts.everything) {
         log('stopping every instance and the router');
         await Promise.all(platform.list().filter((i) => i.phase !== 'Stopped').map((i) => platform.stop(i.id).catch(() => undefined)));

@@ -1,4 +1,13 @@
 import type { RolloutEvent, RolloutView, Revision } from './types.js';
+import type { DesiredJob, JobStatus } from './jobs.js';
+import type { Measurement } from '../analysis/types.js';
+
+/** One job of a rollout (analysis run, hook, smoke test) with its recent measurements. */
+export interface AnalysisView {
+  job: DesiredJob;
+  status: JobStatus;
+  measurements: Measurement[];
+}
 
 /** Who asked for an action; recorded on its event. */
 export interface Actor {
@@ -7,6 +16,8 @@ export interface Actor {
 
 export interface ApplyResult {
   name: string;
+  /** Rollout when absent. */
+  kind?: 'Rollout' | 'AnalysisTemplate';
   /** "created", "configured" (new revision), "unchanged". */
   result: 'created' | 'configured' | 'unchanged';
   revision: number;
@@ -34,4 +45,8 @@ export interface RolloutActions {
   /** Change the template's version and/or env without editing the file; makes a new revision. */
   set(name: string, changes: { version?: string; env?: Record<string, string | null> }, by: Actor): Promise<ApplyResult>;
   delete(name: string, by: Actor): Promise<void>;
+  /** Analysis runs, hooks and smoke tests of a rollout, oldest first, with recent measurements. */
+  analysis(name: string): Promise<AnalysisView[]>;
+  /** Pass the rollout's waiting approval gates; returns how many. */
+  approve(name: string, by: Actor): Promise<number>;
 }

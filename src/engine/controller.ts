@@ -4,7 +4,9 @@ import type { Clock } from '../util/clock.js';
 import { NotFoundError, UserError } from '../util/errors.js';
 import type { Platform } from '../platform/platform.js';
 import type { Store } from '../store/store.js';
-import { loadRollouts, type LoadedRollout } from '../spec/load.js';
+import { loadResources, type LoadedRollout } from '../spec/load.js';
+import type { AnalysisRef } from '../analysis/types.js';
+import type { AnalysisView } from './actions.js';
 import type { RolloutSpec, Template } from '../spec/types.js';
 import type { Actor, ApplyResult, RolloutActions } from './actions.js';
 import type { Reconciler } from './reconciler.js';
@@ -58,13 +60,31 @@ export class Controller implements RolloutActions {
     private readonly reconciler: Reconciler,
     private readonly platform: Platform,
     private readonly clock: Clock,
+    private readonly jobs?: { approve(rollout: string, actor: string): number },
   ) {}
 
   async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
-    const docs = loadRollouts(yamlText, file);
+    const resources = loadResources(yamlText, file);
+    const docs: LoadedRollout[] = [];
+    const templates = resources.flatMap((r) => (r.kind === 'AnalysisTemplate' ? [r] : []));
+    for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });
     return this.mutate(() => {
-      for (const doc of docs) this.checkListenConflicts(doc);
-      return this.store.transaction(() => docs.map((doc) => this.applyOne(doc, by)));
+      const known = new Set([...this.store.listTemplates().map((t) => t.name), ...templates.map((t) => t.value.name)]);
+      for (const doc of docs) {
+        this.checkListenConflicts(doc);
+        for (const name of templateRefs(doc.spec)) {
+          if (!known.has(name)) {
+            throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: AnalysisTemplate "${name}" not found — apply it first or put it in the same file`);
+          }
+        }
+      }
+      return this.store.transaction(() => [
+        ...templates.map((t) => {
+          this.store.putTemplate({ name: t.value.name, spec: t.value, source: t.source });
+          return { name: t.value.name, kind: 'AnalysisTemplate' as const, result: 'configured' as const, revision: 0 };
+        }),
+        ...docs.map((doc) => this.applyOne(doc, by)),
+      ]);
     });
   }
 
@@ -94,6 +114,15 @@ export class Controller implements RolloutActions {
         s.promoteFull = true;
         s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
         return { reason: 'PromotedFull', message: `promote --full: revision ${s.currentRevision} skips the remaining steps and pauses` };
+      }
+      const jobPauses = s.pauses.filter((p) => p.job);
+      if (jobPauses.length > 0) {
+        for (const p of jobPauses) {
+          if (p.job!.includes('/background.')) s.analysisRound = (s.analysisRound ?? 0) + 1;
+          else s.waived = [...(s.waived ?? []), p.job!];
+        }
+        s.pauses = s.pauses.filter((p) => !p.job);
+        return { reason: 'Promoted', message: `promoted past ${jobPauses.map((p) => p.reason).join(', ')} (${jobPauses.map((p) => p.job).join(', ')})` };
       }
       const steps = strategy.steps;
       const from = s.stepIndex;
@@ -205,6 +234,24 @@ export class Controller implements RolloutActions {
         this.store.deleteRollout(name);
       });
     });
+  }
+
+  async analysis(name: string): Promise<AnalysisView[]> {
+    this.record(name);
+    return this.store.listJobs(name).map(({ job, status }) => ({
+      job,
+      status,
+      measurements: job.spec.kind === 'analysis' ? this.store.listMeasurements(job.key).slice(-50) : [],
+    }));
+  }
+
+  async approve(name: string, by: Actor): Promise<number> {
+    this.record(name);
+    const n = this.jobs?.approve(name, by.actor) ?? 0;
+    if (n === 0) throw new UserError(`rollout ${name} has no approval waiting`, 'conflict', 409);
+    this.store.appendEvent(name, { type: 'Normal', reason: 'Approved', message: `approved by ${by.actor}` }, by.actor, this.clock.now());
+    this.reconciler.trigger();
+    return n;
   }
 
   private view(record: RolloutRecord): RolloutView {
@@ -325,6 +372,9 @@ export class Controller implements RolloutActions {
 
   private restartRelease(s: RolloutStatus): void {
     const now = this.clock.now();
+    s.attempt = (s.attempt ?? 0) + 1;
+    s.analysisRound = 0;
+    s.waived = [];
     s.aborted = false;
     s.stepIndex = 0;
     s.promoteFull = false;
@@ -344,6 +394,20 @@ export class Controller implements RolloutActions {
     const excess = old.length - r.spec.revisionHistoryLimit;
     for (const v of old.slice(0, Math.max(0, excess))) this.store.deleteRevision(r.name, v.number);
   }
+}
+
+function templateRefs(spec: RolloutSpec): string[] {
+  const refs: AnalysisRef[] = [];
+  const st = spec.strategy;
+  if (st.type === 'canary') {
+    for (const step of st.steps) if ('analysis' in step) refs.push(step.analysis);
+    if (st.analysis) refs.push(st.analysis);
+  }
+  if (st.type === 'blueGreen') {
+    if (st.prePromotionAnalysis) refs.push(st.prePromotionAnalysis);
+    if (st.postPromotionAnalysis) refs.push(st.postPromotionAnalysis);
+  }
+  return refs.flatMap((r) => r.templates.map((t) => t.templateName));
 }
 
 function listenAddresses(spec: RolloutSpec): string[] {

@@ -7,6 +7,7 @@ import type { Plan, RevisionObservation } from './strategies/planner.js';
 import { plannerFor } from './strategies/index.js';
 import { buildRouteTable, type RolloutRoutes } from './routes.js';
 import { newInstanceId } from '../platform/instance-id.js';
+import type { JobRunner } from './job-runner.js';
 
 /** Plan again at least this often, even when nothing reports a change. */
 const RESYNC_MS = 2000;
@@ -18,6 +19,8 @@ export interface ReconcilerDeps {
   platform: Platform;
   router: TrafficRouter;
   clock: Clock;
+  /** Runs the analysis, hooks and smoke tests planners ask for. */
+  jobs: JobRunner;
   log?: (line: string) => void;
 }
 
@@ -95,11 +98,21 @@ export class Reconciler {
     let wakeAt = now + RESYNC_MS;
 
     const planned: (RolloutRoutes & { record: RolloutRecord; plan: Plan })[] = [];
+    const templates = new Map(store.listTemplates().map((t) => [t.name, t.spec]));
     for (const record of records) {
+      const revisions = store.listRevisions(record.name);
       const mine = instances.filter((i) => i.rollout === record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
       const { observed, nextAvailableAt } = observe(mine, record.spec.minReadySeconds, now);
       if (nextAvailableAt !== undefined) wakeAt = Math.min(wakeAt, nextAvailableAt);
-      const plan = plannerFor(record.spec.strategy.type)({ spec: record.spec, status: record.status, observed, now });
+      const plan = plannerFor(record.spec.strategy.type)({
+        spec: record.spec,
+        status: record.status,
+        observed,
+        now,
+        jobs: this.deps.jobs.statusFor(record.name),
+        templates,
+        version: revisions.find((r) => r.number === record.status.currentRevision)?.template.version ?? '',
+      });
       if (plan.wakeAt !== undefined) wakeAt = Math.min(wakeAt, Math.max(plan.wakeAt, now + 10));
       plan.status.updatedAt = record.status.updatedAt;
       if (JSON.stringify(plan.status) !== JSON.stringify(record.status) || plan.events.length > 0) {
@@ -109,8 +122,10 @@ export class Reconciler {
           for (const e of plan.events) store.appendEvent(record.name, e, 'engine', now);
         });
       }
-      planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions: store.listRevisions(record.name) });
+      this.deps.jobs.sync(record.name, plan.jobs);
+      planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions });
     }
+    this.deps.jobs.forget(new Set(records.map((r) => r.name)));
 
     // Choose what to start and stop before touching the route table, so that instances
     // about to stop are already out of it when it is applied.

@@ -16,7 +16,10 @@ export interface Revision {
 }
 
 export interface PauseCondition {
-  reason: 'CanaryPauseStep' | 'BlueGreenPause' | 'Manual';
+  /** Inconclusive / AnalysisFailed: an analysis or check stopped the release for a human. */
+  reason: 'CanaryPauseStep' | 'BlueGreenPause' | 'Manual' | 'Inconclusive' | 'AnalysisFailed';
+  /** The job whose result paused the release; `sluice promote` waives it. */
+  job?: string;
   startedAt: number;
   /** For a timed pause: when it ends. Absolute, so a restart keeps the remaining time. */
   until?: number;
@@ -57,6 +60,12 @@ export interface RolloutStatus {
   weights: WeightedTarget[];
   restartGeneration: number;
   updatedAt: number;
+  /** Bumped by every new release, retry or undo: job keys include it, so each attempt runs its own analysis. */
+  attempt?: number;
+  /** Bumped when a user promotes past an inconclusive background analysis: a fresh run starts. */
+  analysisRound?: number;
+  /** Jobs a user waived with `sluice promote` after they paused the release. */
+  waived?: string[];
 }
 
 export interface RolloutEventDraft {

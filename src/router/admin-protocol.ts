@@ -1,3 +1,5 @@
+import type { ListenerRole } from './route-table.js';
+
 /**
  * The builtin router's admin HTTP API (default 127.0.0.1:9901, set by --admin):
  *
@@ -9,11 +11,61 @@
  *                                     200 {idle: boolean, inflight: number} as soon as no request
  *                                     is in flight to that endpoint, or after timeoutMs
  *   GET  /traffic                     200 RevisionTraffic[] (cumulative counters)
+ *   GET  /window?rollout=R&revision=N&sinceMs=T[&role=main|canary|preview]
+ *                                     200 WindowStats over the requests of revision N of rollout R
+ *                                     that ended at or after T (epoch ms); 400 {error} on bad input
+ *   GET  /samples?rollout=R&revision=N&sinceMs=T[&max=M][&role=…]
+ *                                     200 RevisionSampleList: the M (default 5000, at most the
+ *                                     ring capacity) most recent of those requests, oldest first
  *   GET  /metrics                     200 Prometheus text format
  *   POST /shutdown                    200, then stops listening and exits once drained
  *
  * Every route-table change is written to <state-dir>/router/routes.json (atomically) before
  * it is acknowledged, and loaded from there at start.
+ *
+ * Windows and samples come from a ring of the most recent requests per (rollout, revision)
+ * (65,536 by default, --sample-capacity), counted across all listeners that route to the
+ * revision (main, canary and preview serve the same code) unless `role` narrows it. A
+ * request counts when its response finishes (or the client leaves), with the status the
+ * client got: the router's own 502/503/504 are errors like the app's 5xx; a client that
+ * left before any answer has status 0 and is not an error. A revision the router has not
+ * routed to (yet) answers with zero requests, not 404. A revision that leaves the route
+ * table keeps its samples for 10 minutes.
  */
 export const DEFAULT_ROUTER_ADMIN = '127.0.0.1:9901';
 export const ROUTES_FILE = 'routes.json';
+
+/**
+ * GET /window. Rates over [from, to] (epoch ms; `to` is the router's clock at the query,
+ * `from` is sinceMs, or later when `truncated`). errorRate is the 5xx share, successRate the
+ * non-5xx share (Flagger's request-success-rate); both 0 with no request. Latencies are in
+ * seconds, exact over the samples, percentiles by linear interpolation between closest
+ * ranks (numpy's default); null with no request.
+ */
+export interface WindowStats {
+  rollout: string;
+  revision: number;
+  /** Present when the query narrowed to one listener role. */
+  role?: ListenerRole;
+  from: number;
+  to: number;
+  requests: number;
+  errors5xx: number;
+  /** Requests per second over [from, to]. */
+  requestRate: number;
+  errorRate: number;
+  successRate: number;
+  latency: { p50: number | null; p90: number | null; p95: number | null; p99: number | null; mean: number | null };
+  /** The ring no longer holds every request since sinceMs: the stats cover [from, to] only. */
+  truncated: boolean;
+}
+
+/** GET /samples: one entry per request, oldest first, in both arrays. */
+export interface RevisionSampleList {
+  /** Seconds from request received to response finished. */
+  latencies: number[];
+  /** 1 for a 5xx (the router's own included), else 0. */
+  errors: number[];
+  /** Some requests since sinceMs are missing: more than `max` matched, or the ring overwrote them. */
+  truncated: boolean;
+}

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { ListenerRole } from './route-table.js';
 import type { Router } from './router.js';
+import { DEFAULT_SAMPLE_MAX } from './samples.js';
 import { RouteTableError } from './validate.js';
 
 /** Largest PUT /routes body accepted; a table is a few KB, this only stops runaway clients. */
@@ -64,6 +66,13 @@ async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, r
     if (method !== 'GET') return notAllowed(res, method, path);
     return sendJson(res, 200, router.traffic());
   }
+  if (path === '/window' || path === '/samples') {
+    if (method !== 'GET') return notAllowed(res, method, path);
+    const q = sampleQuery(url.searchParams, path === '/samples');
+    if (typeof q === 'string') return sendJson(res, 400, { error: `GET ${path}: ${q}` });
+    if (path === '/window') return sendJson(res, 200, router.window(q.rollout, q.revision, q.sinceMs, q.role));
+    return sendJson(res, 200, router.sampleList(q.rollout, q.revision, q.sinceMs, q.max, q.role));
+  }
   if (path === '/metrics') {
     if (method !== 'GET') return notAllowed(res, method, path);
     const text = router.metricsText();
@@ -77,6 +86,35 @@ async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, r
     return sendJson(res, 200, { shuttingDown: true });
   }
   sendJson(res, 404, { error: `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts` });
+}
+
+interface SampleQuery {
+  rollout: string;
+  revision: number;
+  sinceMs: number;
+  max: number;
+  role: ListenerRole | undefined;
+}
+
+/** The query of GET /window and /samples, or what is wrong with it. */
+function sampleQuery(p: URLSearchParams, withMax: boolean): SampleQuery | string {
+  const rollout = p.get('rollout');
+  if (rollout === null || rollout === '') return 'rollout=NAME is required';
+  const rawRevision = p.get('revision');
+  const revision = Number(rawRevision);
+  if (rawRevision === null || rawRevision === '' || !Number.isInteger(revision) || revision < 0) return `revision=${rawRevision ?? ''}: must be a revision number`;
+  const rawSince = p.get('sinceMs');
+  const sinceMs = Number(rawSince);
+  if (rawSince === null || rawSince === '' || !Number.isFinite(sinceMs)) return `sinceMs=${rawSince ?? ''}: must be a time in milliseconds since the epoch`;
+  const rawMax = p.get('max');
+  let max = DEFAULT_SAMPLE_MAX;
+  if (withMax && rawMax !== null) {
+    max = Number(rawMax);
+    if (rawMax === '' || !Number.isInteger(max) || max < 1) return `max=${rawMax}: must be a positive whole number of samples`;
+  }
+  const role = p.get('role') ?? undefined;
+  if (role !== undefined && role !== 'main' && role !== 'canary' && role !== 'preview') return `role=${role}: must be main, canary or preview`;
+  return { rollout, revision, sinceMs, max, role };
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -1,6 +1,7 @@
 import { createBalancer, type Balancer, type CompiledEndpoint } from './balancer.js';
 import type { EndpointLoad, InflightRegistry } from './inflight.js';
 import type { RevisionSeries, RouterMetrics } from './metrics.js';
+import type { SampleStore } from './samples.js';
 import { compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
 import type { ListenerRoutes, RouteTable } from './route-table.js';
 
@@ -41,7 +42,7 @@ export interface CompiledTable {
 }
 
 /** Turns a validated table into the structures the hot path reads; touches nothing live. */
-export function compileTable(table: RouteTable, registry: InflightRegistry, metrics: RouterMetrics): CompiledTable {
+export function compileTable(table: RouteTable, registry: InflightRegistry, metrics: RouterMetrics, samples: SampleStore): CompiledTable {
   const listeners = new Map<string, CompiledListener>();
   const loads = new Map<string, EndpointLoad>();
   table.listeners.forEach((l, li) => {
@@ -53,12 +54,11 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
         loads.set(e.id, load);
         return { id: e.id, host: e.host, port: e.port, load };
       });
-      backends.set(b.revision, {
-        revision: b.revision,
-        version: b.version,
-        balancer: createBalancer(l.balancer, endpoints),
-        series: metrics.seriesFor({ listen: l.listen, rollout: l.rollout, role: l.role, revision: b.revision, version: b.version }),
-      });
+      const series = metrics.seriesFor({ listen: l.listen, rollout: l.rollout, role: l.role, revision: b.revision, version: b.version });
+      // Assigned even on a series already live: a revision back in the table after its ring
+      // was freed gets a fresh one.
+      series.samples = samples.ringFor(l.rollout, b.revision);
+      backends.set(b.revision, { revision: b.revision, version: b.version, balancer: createBalancer(l.balancer, endpoints), series });
     }
     const split = new SmoothWeightedSplit(
       l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
@@ -73,6 +73,7 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       revision: topBackend?.revision,
       version: topBackend?.version ?? '',
     });
+    if (topBackend !== undefined) unservedSeries.samples = samples.ringFor(l.rollout, topBackend.revision);
     listeners.set(l.listen, { routes: l, rules, split, maintenance: maintenanceAnswer(l), unservedSeries });
   });
   return { table, listeners, loads: [...loads.values()] };

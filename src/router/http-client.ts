@@ -5,9 +5,9 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
-import { DEFAULT_ROUTER_ADMIN } from './admin-protocol.js';
+import { DEFAULT_ROUTER_ADMIN, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
 import type { RevisionTraffic, TrafficRouter } from './port.js';
-import type { RouteTable } from './route-table.js';
+import type { ListenerRole, RouteTable } from './route-table.js';
 
 /** Admin calls other than waitIdle should answer at once; this only catches a wedged router. */
 const ADMIN_TIMEOUT_MS = 15_000;
@@ -48,6 +48,20 @@ export class HttpTrafficRouter implements TrafficRouter {
     return JSON.parse(r.body) as RevisionTraffic[];
   }
 
+  /** Aggregates over one revision's requests that ended at or after sinceMs (epoch ms). */
+  async window(rollout: string, revision: number, sinceMs: number, role?: ListenerRole): Promise<WindowStats> {
+    const r = await this.call('GET', `/window?${sampleQuery(rollout, revision, sinceMs, undefined, role)}`);
+    if (r.status !== 200) throw this.refused('GET /window', r);
+    return JSON.parse(r.body) as WindowStats;
+  }
+
+  /** One revision's most recent per-request samples since sinceMs, at most `max` (router default 5000). */
+  async samples(rollout: string, revision: number, sinceMs: number, max?: number, role?: ListenerRole): Promise<RevisionSampleList> {
+    const r = await this.call('GET', `/samples?${sampleQuery(rollout, revision, sinceMs, max, role)}`);
+    if (r.status !== 200) throw this.refused('GET /samples', r);
+    return JSON.parse(r.body) as RevisionSampleList;
+  }
+
   /** The table in effect. */
   async routes(): Promise<RouteTable> {
     const r = await this.call('GET', '/routes');
@@ -85,6 +99,13 @@ export class HttpTrafficRouter implements TrafficRouter {
   private call(method: string, path: string, body?: string, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
     return adminRequest(this.host, this.port, this.admin, method, path, body, timeoutMs, this.agent);
   }
+}
+
+function sampleQuery(rollout: string, revision: number, sinceMs: number, max: number | undefined, role: ListenerRole | undefined): string {
+  const q = new URLSearchParams({ rollout, revision: String(revision), sinceMs: String(Math.floor(sinceMs)) });
+  if (max !== undefined) q.set('max', String(max));
+  if (role !== undefined) q.set('role', role);
+  return q.toString();
 }
 
 function adminRequest(

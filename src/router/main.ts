@@ -1,6 +1,6 @@
 /**
  * The router process: node dist/src/router/main.js --state-dir DIR [--admin 127.0.0.1:9901]
- *   [--drain-timeout-ms N] [--upstream-timeout-ms N]
+ *   [--drain-timeout-ms N] [--upstream-timeout-ms N] [--sample-capacity N]
  * Runs apart from the control plane so that restarting or killing the control plane never
  * drops a request; it serves its last persisted table from the moment it starts.
  */
@@ -10,6 +10,7 @@ import { parseHostPort } from './address.js';
 import { createAdminServer } from './admin.js';
 import { DEFAULT_ROUTER_ADMIN } from './admin-protocol.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
+import { DEFAULT_SAMPLE_CAPACITY } from './samples.js';
 
 export const ROUTER_PID_FILE = 'router.pid';
 
@@ -22,14 +23,14 @@ function fail(message: string): never {
   process.exit(1);
 }
 
-function parseArgs(argv: string[]): { stateDir: string; admin: string; drainMs: number; upstreamMs?: number } {
+function parseArgs(argv: string[]): { stateDir: string; admin: string; drainMs: number; upstreamMs?: number; sampleCapacity: number } {
   const opts: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
     if (m === null) fail(`unexpected argument ${argv[i]}; usage: main.js --state-dir DIR [--admin host:port]`);
     opts[m[1]] = m[2] ?? argv[++i] ?? fail(`--${m[1]} needs a value`);
   }
-  const known = new Set(['state-dir', 'admin', 'drain-timeout-ms', 'upstream-timeout-ms']);
+  const known = new Set(['state-dir', 'admin', 'drain-timeout-ms', 'upstream-timeout-ms', 'sample-capacity']);
   for (const k of Object.keys(opts)) if (!known.has(k)) fail(`unknown option --${k}; known: ${[...known].map((x) => '--' + x).join(', ')}`);
   if (opts['state-dir'] === undefined) fail('--state-dir DIR is required');
   const num = (k: string): number | undefined => {
@@ -38,7 +39,15 @@ function parseArgs(argv: string[]): { stateDir: string; admin: string; drainMs: 
     if (!Number.isFinite(n) || n < 0) fail(`--${k} ${opts[k]}: must be a non-negative number`);
     return n;
   };
-  return { stateDir: opts['state-dir'], admin: opts.admin ?? DEFAULT_ROUTER_ADMIN, drainMs: num('drain-timeout-ms') ?? DRAIN_TIMEOUT_MS, upstreamMs: num('upstream-timeout-ms') };
+  const sampleCapacity = num('sample-capacity') ?? DEFAULT_SAMPLE_CAPACITY;
+  if (sampleCapacity < 1 || !Number.isInteger(Math.log2(sampleCapacity))) fail(`--sample-capacity ${sampleCapacity}: must be a power of two (requests kept per revision)`);
+  return {
+    stateDir: opts['state-dir'],
+    admin: opts.admin ?? DEFAULT_ROUTER_ADMIN,
+    drainMs: num('drain-timeout-ms') ?? DRAIN_TIMEOUT_MS,
+    upstreamMs: num('upstream-timeout-ms'),
+    sampleCapacity,
+  };
 }
 
 async function main(): Promise<void> {
@@ -48,7 +57,7 @@ async function main(): Promise<void> {
   mkdirSync(routerDir, { recursive: true });
   const pidFile = join(routerDir, ROUTER_PID_FILE);
 
-  const router = new Router({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, upstreamTimeoutMs: args.upstreamMs, log });
+  const router = new Router({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, upstreamTimeoutMs: args.upstreamMs, sampleCapacity: args.sampleCapacity, log });
   await router.start();
 
   let stopping = false;

@@ -1,4 +1,6 @@
 import type { RevisionTraffic } from './port.js';
+import type { ListenerRole } from './route-table.js';
+import { ROLE_CODES, type RevisionSamples } from './samples.js';
 
 /** Prometheus' default buckets, in seconds. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -13,8 +15,9 @@ export interface SeriesLabels {
 }
 
 /**
- * Counters for one (listener, revision). The compiled route table holds a direct reference,
- * so recording a request is a few increments with no lookup or allocation.
+ * Counters for one (listener, revision), and the revision's sample ring. The compiled route
+ * table holds a direct reference, so recording a request is a few increments and stores
+ * with no lookup or allocation.
  */
 export class RevisionSeries {
   c2xx = 0;
@@ -30,8 +33,12 @@ export class RevisionSeries {
   inflight = 0;
   /** The label set, rendered once. */
   readonly labelText: string;
+  /** The revision's ring (shared by its listeners), set when a table is compiled. */
+  samples: RevisionSamples | undefined = undefined;
+  private readonly roleCode: number;
 
   constructor(readonly labels: SeriesLabels) {
+    this.roleCode = ROLE_CODES[labels.role as ListenerRole] ?? 255;
     this.labelText =
       `listener="${esc(labels.listen)}",rollout="${esc(labels.rollout)}",role="${esc(labels.role)}",` +
       `revision="${labels.revision ?? ''}",version="${esc(labels.version)}"`;
@@ -43,6 +50,18 @@ export class RevisionSeries {
     else if (status < 400) this.c3xx++;
     else if (status < 500) this.c4xx++;
     else this.c5xx++;
+    this.time(seconds);
+    if (this.samples !== undefined) this.samples.record(status, seconds, this.roleCode);
+  }
+
+  /** A client that left before any answer: counted like nginx's 499, sampled as status 0. */
+  observeAbandoned(seconds: number): void {
+    this.c4xx++;
+    this.time(seconds);
+    if (this.samples !== undefined) this.samples.record(0, seconds, this.roleCode);
+  }
+
+  private time(seconds: number): void {
     let i = 0;
     while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]) i++;
     this.buckets[i]++;

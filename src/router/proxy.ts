@@ -331,9 +331,10 @@ function onClientClose(this: ServerResponse): void {
   series.inflight--;
   const finished = this.writableFinished;
   if (!finished && ex.upstream !== undefined && !ex.upstream.destroyed) ex.upstream.destroy();
+  const seconds = (performance.now() - ex.start) / 1000;
   // A client that left before any answer is counted like nginx's 499: a 4xx, not the app's fault.
-  const status = finished || this.headersSent ? this.statusCode : 499;
-  series.observe(status, ex.byRouter, (performance.now() - ex.start) / 1000);
+  if (finished || this.headersSent) series.observe(this.statusCode, ex.byRouter, seconds);
+  else series.observeAbandoned(seconds);
 }
 
 function upstreamErrorText(

@@ -7,8 +7,10 @@ import { RouterMetrics } from './metrics.js';
 import { readJsonFile, writeFileAtomic } from './persist.js';
 import { Proxy, UPSTREAM_TIMEOUT_MS } from './proxy.js';
 import { emptyRouteTable, type RouteTable } from './route-table.js';
-import { ROUTES_FILE } from './admin-protocol.js';
+import { ROUTES_FILE, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
 import type { RevisionTraffic } from './port.js';
+import type { ListenerRole } from './route-table.js';
+import { DEFAULT_SAMPLE_CAPACITY, SampleStore } from './samples.js';
 import { RouteTableError, validateRouteTable } from './validate.js';
 
 /** How long a removed listener, or the whole router at shutdown, waits for in-flight requests. */
@@ -19,6 +21,8 @@ export interface RouterOptions {
   stateDir: string;
   upstreamTimeoutMs?: number;
   drainTimeoutMs?: number;
+  /** Requests kept per (rollout, revision) for windows and samples; a power of two. */
+  sampleCapacity?: number;
   /** One line per lifecycle event (never per request). */
   log?: (line: string) => void;
 }
@@ -35,6 +39,7 @@ export class Router {
   private readonly servers = new Map<string, ListenerServer>();
   private readonly registry = new InflightRegistry();
   private readonly metrics = new RouterMetrics();
+  private readonly samples: SampleStore;
   private readonly agent: http.Agent;
   private readonly proxy: Proxy;
   private readonly drainMs: number;
@@ -46,6 +51,7 @@ export class Router {
     this.routesFile = join(opts.stateDir, 'router', ROUTES_FILE);
     this.drainMs = opts.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
     this.log = opts.log ?? (() => {});
+    this.samples = new SampleStore(opts.sampleCapacity ?? DEFAULT_SAMPLE_CAPACITY);
     // One pool for all endpoints (Node keys idle sockets by host:port). Sized so that a
     // benchmark's concurrency reuses connections instead of queueing behind maxSockets.
     // Idle pooled sockets are closed after 4 s, before Node apps close them (their default
@@ -59,7 +65,7 @@ export class Router {
       timeout: 4000,
       noDelay: true,
     } as http.AgentOptions);
-    this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics);
+    this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics, this.samples);
     this.proxy = new Proxy({
       agent: this.agent,
       upstreamTimeoutMs: opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS,
@@ -96,7 +102,7 @@ export class Router {
       this.log(`ignoring invalid ${this.routesFile}: ${(e as Error).message}; starting with no routes`);
       return;
     }
-    const next = compileTable(table, this.registry, this.metrics);
+    const next = compileTable(table, this.registry, this.metrics, this.samples);
     this.pending = next;
     for (const l of table.listeners) {
       try {
@@ -130,7 +136,7 @@ export class Router {
         this.table.generation,
       );
     }
-    const next = compileTable(table, this.registry, this.metrics);
+    const next = compileTable(table, this.registry, this.metrics, this.samples);
     const opened: string[] = [];
     this.pending = next;
     try {
@@ -162,6 +168,7 @@ export class Router {
     this.compiled = next;
     this.pending = undefined;
     this.registry.adopt(next.loads);
+    this.samples.retain(next.table);
   }
 
   private lookup(listen: string): CompiledListener | undefined {
@@ -188,6 +195,16 @@ export class Router {
 
   traffic(): RevisionTraffic[] {
     return this.metrics.traffic();
+  }
+
+  /** Aggregates over one revision's requests that ended at or after sinceMs (GET /window). */
+  window(rollout: string, revision: number, sinceMs: number, role?: ListenerRole): WindowStats {
+    return this.samples.window(rollout, revision, sinceMs, role);
+  }
+
+  /** One revision's most recent raw samples since sinceMs (GET /samples). */
+  sampleList(rollout: string, revision: number, sinceMs: number, max?: number, role?: ListenerRole): RevisionSampleList {
+    return this.samples.samples(rollout, revision, sinceMs, max, role);
   }
 
   metricsText(): string {

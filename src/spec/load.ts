@@ -2,6 +2,7 @@ import { isMap, isScalar, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node, Scalar } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { rolloutDocument } from './rollout.js';
+import { analysisTemplateDocument } from './analysis.js';
 import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
 import { API_VERSION, type RolloutSpec } from './types.js';
 
@@ -16,6 +17,7 @@ export interface LoadedRollout {
 /** One decoder per kind; a new resource kind (AnalysisTemplate…) is one more entry. */
 const KINDS = {
   Rollout: rolloutDocument,
+  AnalysisTemplate: () => analysisTemplateDocument(),
 } satisfies Record<string, (file: string) => Decoder<unknown>>;
 
 type Kind = keyof typeof KINDS;

@@ -21,6 +21,7 @@ import {
   type Decoder,
 } from './schema.js';
 import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
+import { analysisRef, backgroundAnalysis, hooksField, notificationsField, smokeTestsField } from './analysis.js';
 
 /**
  * The Rollout resource's schema: field names, types, defaults and cross-field rules.
@@ -166,6 +167,8 @@ const blueGreen = object({
   autoPromotionSeconds: withDefault(duration(), 0),
   previewReplicaCount: optional(integer({ min: 1, fix: 'write a whole number ≥ 1, or leave it out to preview at full size' })),
   scaleDownDelaySeconds: withDefault(duration(), 30),
+  prePromotionAnalysis: optional(analysisRef),
+  postPromotionAnalysis: optional(analysisRef),
 });
 
 const WEIGHT = percent({ min: 0, max: 100, fix: 'use a percentage of traffic from 0 to 100' });
@@ -192,6 +195,7 @@ const canaryStep: Decoder<CanaryStep> = map(
           }
         },
       ),
+      analysis: analysisRef,
     },
     'step type',
   ),
@@ -203,6 +207,7 @@ const canary = surgeCheck(
     canaryListen: optional(listenAddress(LISTEN_FIX)),
     ...surgeFields,
     steps: withDefault(listOf(canaryStep, 'write steps as a list, e.g. [{setWeight: 20}, {pause: {}}]'), []),
+    analysis: optional(backgroundAnalysis),
   }),
 );
 
@@ -242,6 +247,9 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
               '{listen: 127.0.0.1:8080}',
             ),
             strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary)'),
+            hooks: hooksField,
+            smokeTests: smokeTestsField,
+            notifications: notificationsField,
           }),
           (s, fail) => {
             if (s.progressDeadlineSeconds <= s.minReadySeconds) {

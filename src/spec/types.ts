@@ -4,6 +4,9 @@
  * shape; `spec/load.ts` turns YAML into it (or fails with a positioned error).
  */
 
+import type { AnalysisRef } from '../analysis/types.js';
+import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
+
 export const API_VERSION = 'sluice.dev/v1alpha1';
 
 /** "25%" or a plain count, as Kubernetes accepts for maxSurge / maxUnavailable. */
@@ -81,12 +84,17 @@ export interface BlueGreenStrategy {
   autoPromotionSeconds: number;
   previewReplicaCount?: number;
   scaleDownDelaySeconds: number;
+  /** Must succeed (against the preview) before the switch. */
+  prePromotionAnalysis?: AnalysisRef;
+  /** Runs after the switch; failure switches back to the old revision. */
+  postPromotionAnalysis?: AnalysisRef;
 }
 
 export type CanaryStep =
   | { setWeight: number }
   | { pause: { duration?: number } }
-  | { setCanaryScale: { replicas?: number; weight?: number; matchTrafficWeight?: boolean } };
+  | { setCanaryScale: { replicas?: number; weight?: number; matchTrafficWeight?: boolean } }
+  | { analysis: AnalysisRef };
 
 export interface CanaryStrategy {
   type: 'canary';
@@ -95,6 +103,8 @@ export interface CanaryStrategy {
   canaryListen?: string;
   maxSurge: IntOrPercent;
   maxUnavailable: IntOrPercent;
+  /** Background analysis for the whole release, from step `startingStep` on. */
+  analysis?: AnalysisRef & { startingStep: number };
 }
 
 export type Strategy = RecreateStrategy | RollingStrategy | BlueGreenStrategy | CanaryStrategy;
@@ -110,6 +120,11 @@ export interface RolloutSpec {
   template: Template;
   traffic: Traffic;
   strategy: Strategy;
+  /** Webhooks and exec hooks by kind (Flagger's kinds); see hooks/types.ts. */
+  hooks: { webhooks: WebhookSpec[]; exec: ExecHookSpec[] };
+  /** HTTP checks run before the new revision gets live traffic. */
+  smokeTests: SmokeTestSpec[];
+  notifications: NotificationSpec[];
 }
 
 /** Where a loaded document came from, so later errors can point at it. */

@@ -1,4 +1,6 @@
-import type { Store } from './store.js';
+import type { Store, TemplateRecord } from './store.js';
+import type { DesiredJob, JobStatus } from '../engine/jobs.js';
+import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
@@ -11,6 +13,30 @@ export class MemoryStore implements Store {
   private instances = new Map<string, InstanceRecord>();
   private table: RouteTable | undefined;
   private nextEventId = 1;
+  private templates = new Map<string, TemplateRecord>();
+  private jobs = new Map<string, { job: DesiredJob; status: JobStatus }>();
+  private measurements = new Map<string, Measurement[]>();
+
+  listTemplates(): TemplateRecord[] {
+    return [...this.templates.values()].map((t) => structuredClone(t));
+  }
+  putTemplate(t: TemplateRecord): void {
+    this.templates.set(t.name, structuredClone(t));
+  }
+  saveJob(job: DesiredJob, status: JobStatus): void {
+    this.jobs.set(job.key, structuredClone({ job, status }));
+  }
+  listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[] {
+    return [...this.jobs.values()].filter((j) => rollout === undefined || j.status.rollout === rollout).map((j) => structuredClone(j));
+  }
+  appendMeasurement(key: string, m: Measurement): void {
+    const list = this.measurements.get(key) ?? [];
+    list.push(structuredClone(m));
+    this.measurements.set(key, list);
+  }
+  listMeasurements(key: string): Measurement[] {
+    return structuredClone(this.measurements.get(key) ?? []);
+  }
 
   listRollouts(): RolloutRecord[] {
     return [...this.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => structuredClone(r));

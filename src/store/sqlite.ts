@@ -1,12 +1,14 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Store } from './store.js';
+import type { Store, TemplateRecord } from './store.js';
+import type { DesiredJob, JobStatus } from '../engine/jobs.js';
+import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE rollouts (
@@ -45,6 +47,24 @@ const MIGRATIONS: string[] = [
      key TEXT PRIMARY KEY,
      value TEXT NOT NULL
    );`,
+  `CREATE TABLE templates (
+     name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     source TEXT NOT NULL
+   );
+   CREATE TABLE jobs (
+     key TEXT PRIMARY KEY,
+     rollout TEXT NOT NULL,
+     job TEXT NOT NULL,
+     status TEXT NOT NULL
+   );
+   CREATE INDEX jobs_by_rollout ON jobs (rollout);
+   CREATE TABLE measurements (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     job TEXT NOT NULL,
+     measurement TEXT NOT NULL
+   );
+   CREATE INDEX measurements_by_job ON measurements (job, id);`,
 ];
 
 /**
@@ -169,6 +189,45 @@ export class SqliteStore implements Store {
 
   listInstances(): InstanceRecord[] {
     return (this.db.prepare('SELECT record FROM instances ORDER BY id').all() as { record: string }[]).map((r) => JSON.parse(r.record));
+  }
+
+  listTemplates(): TemplateRecord[] {
+    return (this.db.prepare('SELECT * FROM templates ORDER BY name').all() as { name: string; spec: string; source: string }[]).map((r) => ({
+      name: r.name,
+      spec: JSON.parse(r.spec),
+      source: r.source,
+    }));
+  }
+
+  putTemplate(t: TemplateRecord): void {
+    this.db
+      .prepare('INSERT INTO templates (name, spec, source) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source')
+      .run(t.name, JSON.stringify(t.spec), t.source);
+  }
+
+  saveJob(job: DesiredJob, status: JobStatus): void {
+    this.db
+      .prepare('INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET status = excluded.status')
+      .run(job.key, status.rollout, JSON.stringify(job), JSON.stringify(status));
+  }
+
+  listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[] {
+    const rows = (
+      rollout === undefined
+        ? this.db.prepare('SELECT job, status FROM jobs ORDER BY rowid').all()
+        : this.db.prepare('SELECT job, status FROM jobs WHERE rollout = ? ORDER BY rowid').all(rollout)
+    ) as { job: string; status: string }[];
+    return rows.map((r) => ({ job: JSON.parse(r.job), status: JSON.parse(r.status) }));
+  }
+
+  appendMeasurement(key: string, m: Measurement): void {
+    this.db.prepare('INSERT INTO measurements (job, measurement) VALUES (?, ?)').run(key, JSON.stringify(m));
+  }
+
+  listMeasurements(key: string): Measurement[] {
+    return (this.db.prepare('SELECT measurement FROM measurements WHERE job = ? ORDER BY id').all(key) as { measurement: string }[]).map((r) =>
+      JSON.parse(r.measurement),
+    );
   }
 
   saveRouteTable(table: RouteTable): void {

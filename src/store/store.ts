@@ -1,9 +1,17 @@
 import type { InstanceRecordStore } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
+import type { JobStore } from '../engine/job-runner.js';
+import type { AnalysisTemplateSpec } from '../analysis/types.js';
+
+export interface TemplateRecord {
+  name: string;
+  spec: AnalysisTemplateSpec;
+  source: string;
+}
 
 /** Persistence port. SQLite today (store/sqlite.ts); every write is durable when it returns. */
-export interface Store extends InstanceRecordStore {
+export interface Store extends InstanceRecordStore, JobStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;
   /** Insert or replace spec + source (status untouched if the rollout exists). */
@@ -20,6 +28,9 @@ export interface Store extends InstanceRecordStore {
   listEvents(rollout: string, options?: { afterId?: number; limit?: number }): RolloutEvent[];
   /** The newest `limit` events, oldest first. */
   lastEvents(rollout: string, limit: number): RolloutEvent[];
+
+  listTemplates(): TemplateRecord[];
+  putTemplate(t: TemplateRecord): void;
 
   /** The last route table sent to the data plane. */
   saveRouteTable(table: RouteTable): void;

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { writeApiInfo } from '../../src/api/token.js';
+import type { AnalysisView } from '../../src/engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../../src/engine/actions.js';
 import type { Phase, Revision, RolloutEvent, RolloutView } from '../../src/engine/types.js';
 import type { Template } from '../../src/spec/types.js';
@@ -62,6 +63,9 @@ export function canaryView(name = 'web', phase: Phase = 'Paused', logDir = '/non
         maxSurge: { percent: 25 },
         maxUnavailable: { count: 0 },
       },
+      hooks: { webhooks: [], exec: [] },
+      smokeTests: [],
+      notifications: [],
     },
     source: `apiVersion: sluice.dev/v1alpha1\nkind: Rollout\nmetadata:\n  name: ${name}\n`,
     status: {
@@ -186,6 +190,15 @@ export class FakeActions implements RolloutActions {
     this.view(name);
     this.record('undo', name, options, by);
     return { name, result: 'configured', revision: 3 };
+  }
+  async analysis(name: string): Promise<AnalysisView[]> {
+    this.view(name);
+    return [];
+  }
+  async approve(name: string, by: Actor): Promise<number> {
+    this.view(name);
+    this.record('approve', name, by);
+    return 1;
   }
   async restart(name: string, by: Actor): Promise<void> {
     this.view(name);

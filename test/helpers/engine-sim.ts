@@ -6,6 +6,7 @@ import type { Template } from '../../src/spec/types.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Controller } from '../../src/engine/controller.js';
+import { JobRunner, type ProviderRegistry } from '../../src/engine/job-runner.js';
 
 /** A clock that moves only when told; timers fire in order during advance(). */
 export class FakeClock implements Clock {
@@ -115,13 +116,15 @@ export class FakeRouter implements TrafficRouter {
   }
 }
 
-export function makeSim(readyMs = 1000) {
+export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}) {
   const clock = new FakeClock();
   const store = new MemoryStore();
   const platform = new FakePlatform(clock, readyMs);
   const router = new FakeRouter();
-  const reconciler = new Reconciler({ store, platform, router, clock });
-  const controller = new Controller(store, reconciler, platform, clock);
+  let reconciler: Reconciler | undefined;
+  const jobs = new JobRunner({ store, clock, providers, onChange: () => reconciler?.trigger() });
+  reconciler = new Reconciler({ store, platform, router, clock, jobs });
+  const controller = new Controller(store, reconciler, platform, clock, jobs);
   reconciler.start(0);
   const by = { actor: 'test' };
   return {
@@ -131,6 +134,7 @@ export function makeSim(readyMs = 1000) {
     router,
     reconciler,
     controller,
+    jobs,
     by,
     /** Let every pending pass run, then advance time in steps of `stepMs`, settling after each. */
     async run(ms: number, stepMs = 100) {

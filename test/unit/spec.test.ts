@@ -76,6 +76,9 @@ test('recreate: every default filled in', () => {
       type: 'recreate',
       maintenance: { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 },
     },
+    hooks: { webhooks: [], exec: [] },
+    smokeTests: [],
+    notifications: [],
   });
 });
 
@@ -293,9 +296,9 @@ test('error: duplicate listen address, across documents and within one', () => {
 test('error: wrong kind and apiVersion', () => {
   fails(
     doc('    recreate: {}').replace('kind: Rollout', 'kind: Deployment'),
-    `${FILE}:2:7: kind: must be Rollout, got "Deployment" — sluice reads kind: Rollout`,
+    `${FILE}:2:7: kind: must be Rollout or AnalysisTemplate, got "Deployment" — sluice reads kind: Rollout, AnalysisTemplate`,
   );
-  fails(doc('    recreate: {}').replace('kind: Rollout', 'kind: Rolout'), `${FILE}:2:7: kind: must be Rollout, got "Rolout" — did you mean "Rollout"?`);
+  fails(doc('    recreate: {}').replace('kind: Rollout', 'kind: Rolout'), `${FILE}:2:7: kind: must be Rollout or AnalysisTemplate, got "Rolout" — did you mean "Rollout"?`);
   fails(
     doc('    recreate: {}').replace('sluice.dev/v1alpha1', 'argoproj.io/v1alpha1'),
     `${FILE}:1:13: apiVersion: must be sluice.dev/v1alpha1, got "argoproj.io/v1alpha1" — write apiVersion: sluice.dev/v1alpha1`,

@@ -18,6 +18,22 @@ function blueGreenRelease(ctx: PlanContext): void {
 
   ctx.scale.set(stable, ctx.replicas);
   ctx.routes = { main: only(stable), preview: only(next), canary: [] };
+
+  // Post-promotion: the switch happened; the old revision stays up until analysis passes.
+  if (s.activeRevision === next) {
+    ctx.scale.set(next, ctx.replicas);
+    ctx.routes = sameEverywhere(ctx, next);
+    const post = bg.postPromotionAnalysis;
+    if (post) {
+      const { job, onFailure } = ctx.analysis('post-promotion', 'post-promotion analysis', post);
+      if (ctx.outcome(job, 'post-promotion analysis', onFailure) !== 'pass') {
+        if (s.aborted) s.activeRevision = stable;
+        return;
+      }
+    }
+    finishSwitch(ctx, bg, stable, next);
+    return;
+  }
   s.activeRevision = stable;
 
   if (!s.promoteFull) {
@@ -26,6 +42,16 @@ function blueGreenRelease(ctx: PlanContext): void {
       ctx.phase('Progressing', 'PreviewStarting', `preview revision ${next}: ${o.available}/${previewCount} available`);
       return;
     }
+  }
+  // The preview must pass its smoke tests and pre-promotion analysis before any switch.
+  if (ctx.smokeTests('preview', 'preview') !== 'pass') return;
+  const pre = bg.prePromotionAnalysis;
+  if (pre) {
+    const { job, onFailure } = ctx.analysis('pre-promotion', 'pre-promotion analysis', pre);
+    if (ctx.outcome(job, 'pre-promotion analysis', onFailure) !== 'pass') return;
+  }
+
+  if (!s.promoteFull) {
     if (ctx.pausedBy('Manual')) return;
     if (!bg.autoPromotionEnabled) {
       ctx.addPause('BlueGreenPause');
@@ -47,15 +73,26 @@ function blueGreenRelease(ctx: PlanContext): void {
   }
 
   ctx.scale.set(next, ctx.replicas);
+  if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') return;
   if (o.available < ctx.replicas) {
     ctx.phase('Progressing', 'ScalingPreview', `revision ${next}: ${o.available}/${ctx.replicas} available before the switch`);
     return;
   }
   ctx.routes = sameEverywhere(ctx, next);
+  s.activeRevision = next;
+  ctx.event('Normal', 'Switched', `all traffic switched from revision ${stable} to revision ${next}`, next);
+  if (bg.postPromotionAnalysis) {
+    ctx.phase('Progressing', 'PostPromotionAnalysis', `revision ${next} is active; revision ${stable} stays up until post-promotion analysis passes`);
+    return;
+  }
+  finishSwitch(ctx, bg, stable, next);
+}
+
+function finishSwitch(ctx: PlanContext, bg: BlueGreenStrategy, stable: number, next: number): void {
+  const s = ctx.status;
   s.scaleDownRevision = stable;
   s.scaleDownAt = ctx.now + bg.scaleDownDelaySeconds * 1000;
   ctx.wake(s.scaleDownAt);
-  ctx.event('Normal', 'Switched', `all traffic switched from revision ${stable} to revision ${next}`, next);
   ctx.complete(`revision ${next} is active`);
   ctx.phase('Healthy', 'Available', `revision ${next} serves all traffic; revision ${stable} scales down in ${bg.scaleDownDelaySeconds}s`);
 }

@@ -1,6 +1,7 @@
 import type { CanaryStep, CanaryStrategy } from '../../spec/types.js';
 import { only, planRelease, split, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
+import { isDone } from '../jobs.js';
 
 /** Weight and canary instance count in effect while step `index` runs (the step included). */
 export function canaryStateAt(steps: CanaryStep[], index: number, replicas: number): { weight: number; scale: number } {
@@ -19,6 +20,7 @@ export function canaryStateAt(steps: CanaryStep[], index: number, replicas: numb
 function describe(step: CanaryStep): string {
   if ('setWeight' in step) return `setWeight ${step.setWeight}%`;
   if ('pause' in step) return step.pause.duration === undefined ? 'pause (until promoted)' : `pause ${step.pause.duration}s`;
+  if ('analysis' in step) return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
   const c = step.setCanaryScale;
   return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
 }
@@ -38,8 +40,13 @@ function canaryRelease(ctx: PlanContext): void {
   const n = steps.length;
   const held = Boolean(ctx.pausedBy('Manual'));
 
+  // Weight to route while a weight step waits for its instances, gates or smoke tests.
+  let holdWeight: number | undefined;
+  let blocked = false;
   while (!held && !s.promoteFull && s.stepIndex < n) {
-    const step = steps[s.stepIndex];
+    const i = s.stepIndex;
+    const step = steps[i];
+    const where = `step${i}`;
     if ('pause' in step) {
       ctx.addPause('CanaryPauseStep', step.pause.duration);
       const until = ctx.pausedBy('CanaryPauseStep')?.until;
@@ -48,18 +55,56 @@ function canaryRelease(ctx: PlanContext): void {
         break;
       }
       ctx.clearPause('CanaryPauseStep');
-    } else if (ctx.observed(canary).available < canaryStateAt(steps, s.stepIndex, ctx.replicas).scale) {
-      break;
+    } else if ('analysis' in step) {
+      const { job, onFailure } = ctx.analysis(`${where}.analysis`, `analysis at step ${i + 1}/${n}`, step.analysis);
+      if (ctx.outcome(job, `analysis at step ${i + 1}/${n}`, onFailure) !== 'pass') {
+        blocked = true;
+        break;
+      }
+    } else {
+      const target = canaryStateAt(steps, i, ctx.replicas);
+      const before = i > 0 ? canaryStateAt(steps, i - 1, ctx.replicas).weight : 0;
+      if (ctx.observed(canary).available < target.scale) {
+        holdWeight = before;
+        break;
+      }
+      const raises = 'setWeight' in step && step.setWeight > before;
+      const checks = [
+        () => (raises && before === 0 ? ctx.smokeTests('canary', where) : 'pass'),
+        () => (raises ? ctx.hooks('confirm-traffic-increase', where) : 'pass'),
+        () => ctx.hooks('rollout', where),
+      ];
+      if (checks.some((check) => check() !== 'pass')) {
+        holdWeight = before;
+        blocked = true;
+        break;
+      }
     }
-    ctx.event('Normal', 'StepCompleted', `step ${s.stepIndex + 1}/${n} done: ${describe(step)}`, canary);
+    ctx.event('Normal', 'StepCompleted', `step ${i + 1}/${n} done: ${describe(step)}`, canary);
     s.stepIndex++;
   }
+  if (s.aborted) return;
 
-  const { weight, scale } = canaryStateAt(steps, s.stepIndex, ctx.replicas);
+  const background = strategy.analysis;
+  if (background && s.stepIndex >= background.startingStep) {
+    const { job, onFailure } = ctx.analysis(`background.${s.analysisRound ?? 0}`, 'background analysis', background);
+    if (job && isDone(job.phase) && job.phase !== 'Successful' && ctx.outcome(job, 'background analysis', onFailure) !== 'pass') {
+      if (s.aborted) return;
+      blocked = true;
+    }
+  }
+
+  const { weight: stepWeight, scale } = canaryStateAt(steps, s.stepIndex, ctx.replicas);
+  const weight = holdWeight ?? stepWeight;
   const o = ctx.observed(canary);
   ctx.scale.set(stable, ctx.replicas);
 
-  if (s.promoteFull || s.stepIndex >= n) {
+  if (!blocked && (s.promoteFull || s.stepIndex >= n)) {
+    if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
+      ctx.scale.set(canary, Math.max(scale, o.total));
+      ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+      return;
+    }
     ctx.scale.set(canary, ctx.replicas);
     if (o.available >= ctx.replicas) {
       ctx.scale.delete(stable);
@@ -75,6 +120,7 @@ function canaryRelease(ctx: PlanContext): void {
 
   ctx.scale.set(canary, scale);
   ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+  if (blocked) return;
   const where = `step ${s.stepIndex + 1}/${n} (${describe(steps[s.stepIndex])}), canary weight ${weight}%`;
   const pause = ctx.pausedBy('CanaryPauseStep');
   if (pause) {

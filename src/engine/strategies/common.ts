@@ -1,6 +1,11 @@
 import type { WeightedTarget } from '../../router/route-table.js';
 import type { Phase, RolloutEventDraft, RolloutStatus } from '../types.js';
 import type { Plan, PlanInput, PlannedRoutes, RevisionObservation } from './planner.js';
+import type { AnalysisRef } from '../../analysis/types.js';
+import type { ExecHookSpec, WebhookKind, WebhookSpec } from '../../hooks/types.js';
+import { isGateKind } from '../../hooks/types.js';
+import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../jobs.js';
+import { resolveAnalysis } from '../../analysis/resolve.js';
 
 const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0 };
 
@@ -46,6 +51,7 @@ export class PlanContext {
   readonly status: RolloutStatus;
   readonly events: RolloutEventDraft[] = [];
   readonly scale = new Map<number, number>();
+  readonly jobs: DesiredJob[] = [];
   routes: PlannedRoutes = { main: [] };
   wakeAt?: number;
 
@@ -110,8 +116,113 @@ export class PlanContext {
     this.status.pauses = this.status.pauses.filter((p) => p.reason !== reason);
   }
 
+  jobContext(): JobContext {
+    const spec = this.spec;
+    const st = spec.strategy;
+    return {
+      rollout: spec.name,
+      canaryRevision: this.status.currentRevision,
+      stableRevision: this.status.stableRevision,
+      version: this.input.version,
+      addresses: {
+        main: spec.traffic.listen,
+        ...(st.type === 'canary' && st.canaryListen ? { canary: st.canaryListen } : {}),
+        ...(st.type === 'blueGreen' && st.previewListen ? { preview: st.previewListen } : {}),
+      },
+    };
+  }
+
+  /** Ask for a job (by where it belongs in this release attempt) and read its status. */
+  job(where: string, title: string, spec: JobSpec, detached = false): JobStatus | undefined {
+    const s = this.status;
+    const key = `${this.spec.name}/r${s.currentRevision}/a${s.attempt ?? 0}/${where}`;
+    this.jobs.push({ key, title, spec, context: this.jobContext(), ...(detached ? { detached } : {}) });
+    if (s.waived?.includes(key)) {
+      return { key, rollout: this.spec.name, title, kind: spec.kind, phase: 'Successful', message: 'waived by a user', startedAt: this.now };
+    }
+    return this.input.jobs.get(key);
+  }
+
+  /** An analysis run for `ref`; a reference that cannot be resolved is an Error at once. */
+  analysis(where: string, title: string, ref: AnalysisRef): { job: JobStatus | undefined; onFailure: 'abort' | 'pause' } {
+    const resolved = resolveAnalysis(ref, this.input.templates, {
+      rollout: this.spec.name,
+      canaryRevision: String(this.status.currentRevision),
+      stableRevision: String(this.status.stableRevision ?? ''),
+    });
+    if ('error' in resolved) {
+      const job: JobStatus = { key: where, rollout: this.spec.name, title, kind: 'analysis', phase: 'Error', message: resolved.error, startedAt: this.now };
+      return { job, onFailure: 'abort' };
+    }
+    return { job: this.job(where, title, { kind: 'analysis', analysis: resolved }), onFailure: resolved.onFailure };
+  }
+
+  /**
+   * What a job's result means for the release: 'pass' to go on, 'wait' while it runs,
+   * 'stopped' when it aborted the release or paused it for a human (Inconclusive, or a
+   * failure with onFailure: pause). `sluice promote` waives a pausing job.
+   */
+  outcome(job: JobStatus | undefined, title: string, onFailure: 'abort' | 'pause' = 'abort'): 'pass' | 'wait' | 'stopped' {
+    const s = this.status;
+    if (!job || job.phase === 'Running' || job.phase === 'Pending') {
+      this.phase('Progressing', 'Checking', `${title}: ${job?.message || 'starting'}`);
+      return 'wait';
+    }
+    if (job.phase === 'Successful') return 'pass';
+    if (s.pauses.some((p) => p.job === job.key)) return 'stopped';
+    const why = `${title} ${job.phase === 'Error' ? 'could not measure' : job.phase === 'Failed' ? 'failed' : 'was inconclusive'}: ${job.message}`;
+    if (job.phase === 'Inconclusive' || (job.phase === 'Failed' && onFailure === 'pause')) {
+      const reason = job.phase === 'Inconclusive' ? 'Inconclusive' : 'AnalysisFailed';
+      s.pauses.push({ reason, job: job.key, startedAt: this.now });
+      this.phase('Paused', job.phase === 'Inconclusive' ? 'AnalysisInconclusive' : 'AnalysisFailed', `${why} — \`sluice promote ${this.spec.name}\` continues, \`sluice abort ${this.spec.name}\` rolls back`, 'Warning');
+      return 'stopped';
+    }
+    abort(this, job.phase === 'Error' ? 'AnalysisError' : 'AnalysisFailed', why);
+    return 'stopped';
+  }
+
+  hooksOf(kind: WebhookKind): ({ kind: 'webhook'; hook: WebhookSpec } | { kind: 'exec'; hook: ExecHookSpec })[] {
+    return [
+      ...this.spec.hooks.webhooks.filter((h) => h.kind === kind).map((hook) => ({ kind: 'webhook' as const, hook })),
+      ...this.spec.hooks.exec.filter((h) => h.kind === kind).map((hook) => ({ kind: 'exec' as const, hook })),
+    ];
+  }
+
+  /** Runs every hook of a kind (at `where`); gates wait for 2xx, other hooks must succeed. */
+  hooks(kind: WebhookKind, where: string): 'pass' | 'wait' | 'stopped' {
+    for (const spec of this.hooksOf(kind)) {
+      const title = `${kind} hook "${spec.hook.name}"`;
+      const job = this.job(`${where}/hook.${spec.hook.name}`, title, spec);
+      if (isGateKind(kind) && (!job || job.phase !== 'Successful')) {
+        this.phase('Paused', 'WaitingForConfirmation', `${title} has not confirmed yet (${job?.message || 'asking'})`);
+        return 'wait';
+      }
+      const r = this.outcome(job, title);
+      if (r !== 'pass') return r;
+    }
+    return 'pass';
+  }
+
+  /** Fire-and-forget hooks (post-rollout, rollback): started now, never waited on. */
+  notifyHooks(kind: WebhookKind): void {
+    for (const spec of this.hooksOf(kind)) this.job(`${kind}/hook.${spec.hook.name}`, `${kind} hook "${spec.hook.name}"`, spec, true);
+  }
+
+  /** Smoke tests aimed at `target`, run against its listener; 'pass' when there are none. */
+  smokeTests(target: 'preview' | 'canary', where: string): 'pass' | 'wait' | 'stopped' {
+    const address = this.jobContext().addresses[target];
+    for (const smoke of this.spec.smokeTests.filter((t) => t.target === target)) {
+      if (!address) continue;
+      const title = `smoke test "${smoke.name}"`;
+      const r = this.outcome(this.job(`${where}/smoke.${smoke.name}`, title, { kind: 'smoke', smoke, baseUrl: `http://${address}` }), title);
+      if (r !== 'pass') return r;
+    }
+    return 'pass';
+  }
+
   /** The release reached its goal: the current revision becomes stable. */
   complete(message: string): void {
+    this.notifyHooks('post-rollout');
     const s = this.status;
     s.stableRevision = s.currentRevision;
     s.activeRevision = s.currentRevision;
@@ -124,7 +235,7 @@ export class PlanContext {
 
   finish(): Plan {
     this.status.weights = this.routes.main;
-    return { status: this.status, scale: this.scale, routes: this.routes, events: this.events, wakeAt: this.wakeAt };
+    return { status: this.status, scale: this.scale, routes: this.routes, events: this.events, jobs: this.jobs, wakeAt: this.wakeAt };
   }
 }
 
@@ -147,7 +258,9 @@ export function planRelease(input: PlanInput, release: ReleaseStep): Plan {
   } else if (s.aborted) {
     aborted(ctx);
   } else {
-    release(ctx);
+    const ready = preflight(ctx);
+    if (ready === 'pass') release(ctx);
+    else if (!s.aborted) hold(ctx);
     if (s.currentRevision !== s.stableRevision && !s.aborted) checkDeadline(ctx);
     if (s.aborted) {
       ctx.scale.clear();
@@ -158,6 +271,19 @@ export function planRelease(input: PlanInput, release: ReleaseStep): Plan {
     ctx.phase('Paused', 'Manual', 'paused by a user; `sluice resume` continues');
   }
   return ctx.finish();
+}
+
+/** Before a release moves anything: confirm-rollout gates, then pre-rollout hooks. */
+function preflight(ctx: PlanContext): 'pass' | 'wait' | 'stopped' {
+  const gate = ctx.hooks('confirm-rollout', 'start');
+  return gate === 'pass' ? ctx.hooks('pre-rollout', 'start') : gate;
+}
+
+/** Nothing moves: stable keeps its scale and all traffic. */
+function hold(ctx: PlanContext): void {
+  const stable = ctx.status.stableRevision as number;
+  ctx.scale.set(stable, ctx.replicas);
+  ctx.routes = sameEverywhere(ctx, stable);
 }
 
 function firstDeploy(ctx: PlanContext): void {
@@ -205,6 +331,14 @@ function aborted(ctx: PlanContext): void {
   const stable = s.stableRevision as number;
   ctx.scale.set(stable, ctx.replicas);
   ctx.routes = sameEverywhere(ctx, stable);
+  // Strategies that shrank stable (rolling, recreate) keep the new revision serving
+  // beside it until stable is back at full strength, so an abort never empties the pool.
+  const so = ctx.observed(stable);
+  const co = ctx.observed(s.currentRevision);
+  if (so.available < ctx.replicas && co.ready > 0) {
+    ctx.scale.set(s.currentRevision, co.total);
+    ctx.routes = { main: byReadyInstances([so, co], stable), preview: only(stable), canary: [] };
+  }
   s.activeRevision = stable;
   s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
   if (s.phase !== 'Degraded') {
@@ -226,6 +360,7 @@ export function abort(ctx: PlanContext, reason: string, message: string): void {
   s.reason = reason;
   s.phase = 'Degraded';
   ctx.event('Warning', reason, message, s.currentRevision);
+  ctx.notifyHooks('rollback');
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { RolloutSpec } from '../../spec/types.js';
 import type { WeightedTarget } from '../../router/route-table.js';
 import type { RolloutEventDraft, RolloutStatus } from '../types.js';
+import type { AnalysisTemplateSpec } from '../../analysis/types.js';
+import type { DesiredJob, JobStatus } from '../jobs.js';
 
 /** What the platform shows of one revision's instances (Terminating ones excluded). */
 export interface RevisionObservation {
@@ -19,6 +21,12 @@ export interface PlanInput {
   /** Keyed by revision number; a revision with no instances may be absent. */
   observed: ReadonlyMap<number, RevisionObservation>;
   now: number;
+  /** Status of the jobs (analysis, hooks, smoke tests) planned earlier, by key. */
+  jobs: ReadonlyMap<string, JobStatus>;
+  /** AnalysisTemplates by name, for analysis references. */
+  templates: ReadonlyMap<string, AnalysisTemplateSpec>;
+  /** The version label of the revision being released. */
+  version: string;
 }
 
 /** Weighted splits per listener role; a missing role has no listener (or serves nothing). */
@@ -37,6 +45,8 @@ export interface Plan {
   scale: Map<number, number>;
   routes: PlannedRoutes;
   events: RolloutEventDraft[];
+  /** Jobs that should be running (or have run) now; others of this rollout are stopped. */
+  jobs: DesiredJob[];
   /** When to plan again even if nothing is observed to change. */
   wakeAt?: number;
 }

@@ -1,0 +1,341 @@
+import { isScalar, type Node } from 'yaml';
+import { checkCondition } from '../analysis/condition.js';
+import type {
+  AnalysisRef,
+  AnalysisTemplateSpec,
+  BuiltinMetric,
+  JudgeMetricConfig,
+  MetricSpec,
+  ProviderConfig,
+} from '../analysis/types.js';
+import {
+  DEFAULT_EXEC_TIMEOUT_SECONDS,
+  DEFAULT_SMOKE_TIMEOUT_SECONDS,
+  DEFAULT_WEBHOOK_RETRIES,
+  DEFAULT_WEBHOOK_TIMEOUT_SECONDS,
+  WEBHOOK_KINDS,
+  type ExecHookSpec,
+  type NotificationSpec,
+  type SmokeTestSpec,
+  type WebhookSpec,
+} from '../hooks/types.js';
+import {
+  boolean,
+  describe,
+  duration,
+  integer,
+  listOf,
+  map,
+  nameValueMap,
+  object,
+  oneKey,
+  oneOf,
+  optional,
+  refine,
+  required,
+  string,
+  text,
+  withDefault,
+  type Ctx,
+  type Decoder,
+} from './schema.js';
+
+/**
+ * AnalysisTemplate documents, the places a Rollout asks for analysis, and hooks. Defaults
+ * follow Argo Rollouts (failureLimit 0, inconclusiveLimit 0, consecutiveErrorLimit 4) and
+ * Flagger (webhook kinds); docs/analysis.md is the reference.
+ */
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const NAME_FIX = 'use a lowercase name: a-z, 0-9 and "-"';
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function number(b: { min?: number; max?: number; fix: string }): Decoder<number> {
+  return (node: Node, ctx: Ctx) => {
+    const v = isScalar(node) ? node.value : undefined;
+    if (typeof v !== 'number' || Number.isNaN(v)) ctx.fail(node, `must be a number, got ${describe(node)}`, b.fix);
+    if ((b.min !== undefined && v < b.min) || (b.max !== undefined && v > b.max)) {
+      ctx.fail(node, `must be between ${b.min ?? '-∞'} and ${b.max ?? '∞'}, got ${v}`, b.fix);
+    }
+    return v;
+  };
+}
+
+/** Any YAML value as plain JSON (bodies, expected JSON). */
+const anyValue: Decoder<unknown> = (node: Node) => (node as { toJSON(): unknown }).toJSON();
+
+const url = string({ fix: 'write an http:// URL', pattern: /^https?:\/\/\S+$/, patternProblem: 'must be an http:// or https:// URL' });
+
+function condition(label: string): Decoder<string> {
+  return refine(text(`write an expression over result, e.g. result <= 0.01`), (v, fail) => {
+    const problem = checkCondition(v, label);
+    if (problem) fail(problem, 'fix the expression (see docs/analysis.md)');
+  });
+}
+
+const BUILTIN_METRICS: readonly BuiltinMetric[] = [
+  'request-rate',
+  'requests',
+  'error-rate',
+  'success-rate',
+  'latency-p50',
+  'latency-p90',
+  'latency-p95',
+  'latency-p99',
+];
+
+const headers = withDefault(nameValueMap('header', HEADER_NAME, 'write headers as Name: value'), {});
+const timeout = (seconds: number) => withDefault(duration({ min: 0, above: true }), seconds);
+
+const judgeMetric: Decoder<JudgeMetricConfig> = object({
+  name: required(text('write a metric name'), 'latency'),
+  source: required(oneOf(['latency', 'error'] as const), 'latency (or error)'),
+  direction: withDefault(oneOf(['increase', 'decrease', 'either'] as const), 'increase' as const),
+  tolerance: withDefault(number({ min: 0, fix: 'write a fraction, e.g. 0.1 for 10 %' }), 0.1),
+  weight: withDefault(number({ min: 0, fix: 'write a weight ≥ 0' }), 1),
+  critical: withDefault(boolean('write true or false'), false),
+  minSamples: withDefault(integer({ min: 1, fix: 'write a whole number ≥ 1' }), 50),
+});
+
+const DEFAULT_JUDGE_METRICS: JudgeMetricConfig[] = [
+  { name: 'latency', source: 'latency', direction: 'increase', tolerance: 0.1, weight: 1, critical: false, minSamples: 50 },
+  { name: 'errors', source: 'error', direction: 'increase', tolerance: 0, weight: 1, critical: true, minSamples: 50 },
+];
+
+const provider: Decoder<ProviderConfig> = map(
+  oneKey(
+    {
+      builtin: object({
+        metric: required(oneOf(BUILTIN_METRICS), 'error-rate'),
+        revision: withDefault(oneOf(['canary', 'stable'] as const), 'canary' as const),
+        windowSeconds: withDefault(duration({ min: 0, above: true }), 30),
+        compare: optional(oneOf(['difference', 'ratio'] as const)),
+        minRequests: withDefault(integer({ min: 0, fix: 'write a whole number of requests' }), 20),
+      }),
+      prometheus: object({
+        address: required(url, 'http://127.0.0.1:9090'),
+        query: required(text('write a PromQL query'), 'sum(rate(sluice_requests_total[1m]))'),
+        timeoutSeconds: timeout(10),
+        onEmpty: withDefault(
+          map(
+            oneKey(
+              {
+                error: object({}),
+                inconclusive: object({}),
+                value: number({ fix: 'write the number an empty result stands for' }),
+              },
+              'onEmpty choice',
+            ),
+            ({ key, value }) => (key === 'value' ? { value: value as number } : key),
+          ),
+          'error' as const,
+        ),
+        headers,
+      }),
+      web: object({
+        url: required(url, 'http://127.0.0.1:9000/check'),
+        method: withDefault(oneOf(['GET', 'POST'] as const), 'GET' as const),
+        headers,
+        body: optional(anyValue),
+        jsonPath: optional(text('write a JSONPath, e.g. $.data.ok')),
+        timeoutSeconds: timeout(10),
+      }),
+      job: object({
+        command: required(listOf(text('write each argument as a string'), 'write the command as a list'), '[./check.sh]'),
+        cwd: optional(text('write a directory')),
+        env: withDefault(nameValueMap('environment variable', /^[^=\0]+$/, 'write env as NAME: value lines'), {}),
+        timeoutSeconds: timeout(60),
+      }),
+      judge: object({
+        metrics: withDefault(listOf(judgeMetric, 'write judge metrics as a list'), DEFAULT_JUDGE_METRICS),
+        thresholds: withDefault(
+          object({
+            pass: withDefault(number({ min: 0, max: 100, fix: 'write a score from 0 to 100' }), 95),
+            marginal: withDefault(number({ min: 0, max: 100, fix: 'write a score from 0 to 100' }), 75),
+          }),
+          { pass: 95, marginal: 75 },
+        ),
+        confidence: withDefault(number({ min: 0.5, max: 0.9999, fix: 'write a confidence level like 0.95' }), 0.95),
+        windowSeconds: withDefault(duration({ min: 0, above: true }), 60),
+      }),
+    },
+    'provider',
+  ),
+  ({ key, value }) => ({ [key]: value }) as ProviderConfig,
+);
+
+const metric: Decoder<MetricSpec> = map(
+  object({
+    name: required(string({ fix: NAME_FIX, pattern: NAME, patternProblem: 'must be a lowercase name' }), 'error-rate'),
+    provider: required(provider, '{builtin: {metric: error-rate}}'),
+    interval: optional(duration({ min: 0, above: true })),
+    count: optional(integer({ min: 0, fix: 'write a whole number of measurements (0 = until stopped)' })),
+    initialDelay: withDefault(duration(), 0),
+    successCondition: optional(condition('successCondition')),
+    failureCondition: optional(condition('failureCondition')),
+    failureLimit: withDefault(integer({ min: 0, fix: 'write a whole number ≥ 0' }), 0),
+    inconclusiveLimit: withDefault(integer({ min: 0, fix: 'write a whole number ≥ 0' }), 0),
+    consecutiveErrorLimit: withDefault(integer({ min: 0, fix: 'write a whole number ≥ 0' }), 4),
+    dryRun: withDefault(boolean('write true or false'), false),
+  }),
+  (m) => {
+    // Argo: no interval means one measurement; an interval without count runs until stopped.
+    const out: MetricSpec = { ...m, interval: m.interval ?? 5, count: m.count ?? (m.interval === undefined ? 1 : 0) };
+    if ('judge' in m.provider && !m.successCondition && !m.failureCondition) {
+      // Kayenta: Pass at or above `pass`, Fail below `marginal`; Marginal is Inconclusive.
+      out.successCondition = `result >= ${m.provider.judge.thresholds.pass}`;
+      out.failureCondition = `result < ${m.provider.judge.thresholds.marginal}`;
+    }
+    return out;
+  },
+);
+
+const args = withDefault(
+  listOf(
+    object({
+      name: required(text('write the argument name'), 'service'),
+      value: optional(map(anyValue, (v) => String(v))),
+    }),
+    'write args as a list of {name, value}',
+  ),
+  [],
+);
+
+const metricsList = listOf(metric, 'write metrics as a list');
+
+/** `analysis:` in a canary step, background analysis, blue-green pre/post promotion. */
+export const analysisRef: Decoder<AnalysisRef> = refine(
+  object({
+    templates: withDefault(
+      listOf(object({ templateName: required(text('write the AnalysisTemplate name'), 'error-rate') }), 'write templates as a list of {templateName}'),
+      [],
+    ),
+    metrics: withDefault(metricsList, []),
+    args,
+  }),
+  (v, fail) => {
+    if (v.templates.length === 0 && v.metrics.length === 0) fail('names no template and no metric', 'add templates: [{templateName: NAME}] or metrics: [...]');
+  },
+);
+
+export const backgroundAnalysis = map(
+  object({
+    templates: withDefault(
+      listOf(object({ templateName: required(text('write the AnalysisTemplate name'), 'error-rate') }), 'write templates as a list of {templateName}'),
+      [],
+    ),
+    metrics: withDefault(metricsList, []),
+    args,
+    startingStep: withDefault(integer({ min: 0, fix: 'write a step index from 0' }), 0),
+  }),
+  (v) => v,
+);
+
+/** The AnalysisTemplate document (apiVersion and kind checked by load.ts). */
+export function analysisTemplateDocument(): Decoder<AnalysisTemplateSpec> {
+  return map(
+    object({
+      apiVersion: required(text(''), ''),
+      kind: required(text(''), ''),
+      metadata: required(
+        object({
+          name: required(string({ fix: NAME_FIX, pattern: NAME, patternProblem: 'must be a lowercase name', maxLength: 63 }), 'error-rate'),
+          labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
+        }),
+        '{name: error-rate}',
+      ),
+      spec: required(
+        object({
+          args: withDefault(
+            listOf(object({ name: required(text('write the argument name'), 'service'), value: optional(map(anyValue, (v) => String(v))) }), 'write args as a list'),
+            [],
+          ),
+          metrics: required(
+            refine(metricsList, (v, fail) => {
+              if (v.length === 0) fail('is empty', 'add at least one metric');
+            }),
+            '[{name: error-rate, provider: {builtin: {metric: error-rate}}, successCondition: result <= 0.01}]',
+          ),
+          onFailure: withDefault(oneOf(['abort', 'pause'] as const), 'abort' as const),
+        }),
+        '{metrics: [...]}',
+      ),
+    }),
+    (d) => ({ name: d.metadata.name, ...d.spec }),
+  );
+}
+
+const hookKind = oneOf(WEBHOOK_KINDS);
+
+const webhook: Decoder<WebhookSpec> = object({
+  name: required(text('write a name'), 'notify'),
+  kind: required(hookKind, 'pre-rollout'),
+  url: required(url, 'http://127.0.0.1:9000/hook'),
+  timeoutSeconds: timeout(DEFAULT_WEBHOOK_TIMEOUT_SECONDS),
+  secret: optional(text('write the HMAC key (or use secretEnv)')),
+  secretEnv: optional(text('write an environment variable name')),
+  headers,
+  metadata: withDefault(nameValueMap('metadata key', /^\S+$/, 'write metadata as key: value lines'), {}),
+  retries: withDefault(integer({ min: 0, max: 10, fix: 'write 0 to 10' }), DEFAULT_WEBHOOK_RETRIES),
+});
+
+const execHook: Decoder<ExecHookSpec> = object({
+  name: required(text('write a name'), 'migrate'),
+  kind: required(hookKind, 'pre-rollout'),
+  command: required(listOf(text('write each argument as a string'), 'write the command as a list'), '[./hook.sh]'),
+  cwd: optional(text('write a directory')),
+  env: withDefault(nameValueMap('environment variable', /^[^=\0]+$/, 'write env as NAME: value lines'), {}),
+  timeoutSeconds: timeout(DEFAULT_EXEC_TIMEOUT_SECONDS),
+});
+
+const smokeCheck = object({
+  name: optional(text('write a name')),
+  method: withDefault(oneOf(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH'] as const), 'GET' as const),
+  path: required(string({ fix: 'write a path starting with /', pattern: /^\//, patternProblem: 'must start with /' }), '/healthz'),
+  headers,
+  jsonBody: optional(anyValue),
+  expectStatus: withDefault(
+    map(anyValue, (v, node, ctx) => {
+      const ok = (x: unknown) => Number.isInteger(x) && (x as number) >= 100 && (x as number) <= 599;
+      if (ok(v)) return v as number;
+      if (Array.isArray(v) && v.length > 0 && v.every(ok)) return v as number[];
+      return ctx.fail(node, `must be an HTTP status or a list of them, got ${describe(node)}`, 'write e.g. 200 or [200, 204]');
+    }),
+    200 as number | number[],
+  ),
+  expectJson: optional(map(anyValue, (v, node, ctx) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : ctx.fail(node, 'must be a mapping', 'write path: expected value lines')))),
+  expectBodyContains: optional(text('write the text the body must contain')),
+  maxLatencyMs: optional(number({ min: 0, fix: 'write milliseconds' })),
+  timeoutSeconds: timeout(DEFAULT_SMOKE_TIMEOUT_SECONDS),
+});
+
+const smokeTest: Decoder<SmokeTestSpec> = object({
+  name: required(text('write a name'), 'api'),
+  target: withDefault(oneOf(['preview', 'canary', 'main'] as const), 'preview' as const),
+  checks: required(
+    refine(listOf(smokeCheck, 'write checks as a list'), (v, fail) => {
+      if (v.length === 0) fail('is empty', 'add at least one check');
+    }),
+    '[{path: /healthz}]',
+  ),
+});
+
+const notification: Decoder<NotificationSpec> = object({
+  name: required(text('write a name'), 'team-channel'),
+  type: required(oneOf(['slack', 'webhook'] as const), 'slack'),
+  url: required(url, 'https://hooks.slack.com/services/…'),
+  events: optional(listOf(text('write event reasons'), 'write events as a list of reasons')),
+  secret: optional(text('write the HMAC key')),
+  secretEnv: optional(text('write an environment variable name')),
+  headers: optional(nameValueMap('header', HEADER_NAME, 'write headers as Name: value')),
+});
+
+export const hooksField = withDefault(
+  object({
+    webhooks: withDefault(listOf(webhook, 'write webhooks as a list'), []),
+    exec: withDefault(listOf(execHook, 'write exec hooks as a list'), []),
+  }),
+  { webhooks: [], exec: [] },
+);
+export const smokeTestsField = withDefault(listOf(smokeTest, 'write smoke tests as a list'), []);
+export const notificationsField = withDefault(listOf(notification, 'write notifications as a list'), []);
