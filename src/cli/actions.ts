@@ -34,6 +34,10 @@ export const promoteCommand: Command = {
   },
 };
 
+export const approveCommand = simpleAction('approve', 'pass the approval gates the rollout waits on (your name and the time are recorded)', 'approved', async (c, n) => {
+  await c.approve(n);
+});
+
 export const abortCommand = simpleAction(
   'abort',
   'stop the release and send all traffic back to the stable revision',

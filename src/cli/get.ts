@@ -1,5 +1,6 @@
 /** Read commands: get, status, history, events. */
 import type { RolloutView } from '../engine/types.js';
+import { renderAnalysis } from './render.js';
 import {
   boolFlag,
   durationFlag,
@@ -47,7 +48,7 @@ const ROLLOUT_KINDS = new Set(['rollout', 'rollouts', 'ro']);
 export const getCommand: Command = {
   name: 'get',
   summary: 'list rollouts, or show one rollout in detail',
-  usage: 'rollouts | rollout NAME [--watch] [-o json|yaml]',
+  usage: 'rollouts | rollout NAME [--watch] | analysis NAME [-o json|yaml]',
   flags: [
     ['-w, --watch', 'redraw every second until Ctrl-C'],
     ['-o, --output json|yaml', 'print the raw data instead of the view'],
@@ -55,11 +56,18 @@ export const getCommand: Command = {
   details:
     '`get rollouts` prints a table: NAME STRATEGY PHASE STEP WEIGHT STABLE CURRENT AGE, where WEIGHT is the\n' +
     "share of traffic on the revision being released (the canary's weight). `get rollout NAME` shows\n" +
-    'phase, revisions, traffic weights as bars, instances and the last events.',
+    'phase, revisions, traffic weights as bars, instances, analysis and the last events. `get analysis NAME`\n' +
+    "lists the rollout's analysis runs, hooks and smoke tests with each metric's recent values and conditions.",
   options: { watch: { type: 'boolean', short: 'w' } },
   output: true,
   async run(ctx) {
     const [kind, name, extra] = ctx.positionals;
+    if (kind === 'analysis' || kind === 'analyses') {
+      if (!name) throw new UsageError('missing rollout name: sluice get analysis NAME');
+      const runs = await ctx.client().analysis(name);
+      if (!printStructured(ctx, runs)) ctx.out(renderAnalysis(runs, Date.now()));
+      return 0;
+    }
     if (!kind || !ROLLOUT_KINDS.has(kind)) throw new UsageError(kind ? `unknown resource "${kind}" — sluice has rollouts` : 'missing what to get: rollouts or rollout NAME');
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
     const client = ctx.client();

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { UserError } from '../util/errors.js';
 import {
   abortCommand,
+  approveCommand,
   deleteCommand,
   pauseCommand,
   promoteCommand,
@@ -67,6 +68,7 @@ export const COMMANDS: Command[] = [
   eventsCommand,
   logsCommand,
   promoteCommand,
+  approveCommand,
   abortCommand,
   retryCommand,
   pauseCommand,

@@ -2,6 +2,8 @@
  * Pure text rendering for the CLI: tables, ages, traffic bars and the rollout view.
  * Everything takes `now` explicitly so it can be tested without a clock.
  */
+import type { AnalysisView } from '../engine/actions.js';
+import type { MetricRunStatus } from '../analysis/types.js';
 import type { ApplyResult } from '../engine/actions.js';
 import type { Revision, RolloutEvent, RolloutView } from '../engine/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
@@ -190,6 +192,15 @@ export function renderRolloutView(view: RolloutView, now: number, options: { eve
     out.push(indent(renderTable(['ID', 'REVISION', 'PHASE', 'RESTARTS', 'PID', 'PORT', 'AGE'], rows)));
   }
 
+  const jobs = (view.jobs ?? []).filter((j) => j.key.includes(`/r${s.currentRevision}/a${s.attempt ?? 0}/`));
+  if (jobs.length > 0) {
+    out.push('', 'Analysis and checks:');
+    for (const j of jobs) {
+      out.push(`  ${j.title}: ${j.phase} — ${j.message}`);
+      for (const m of j.metrics ?? []) out.push(`    ${metricLine(m)}`);
+    }
+  }
+
   const limit = options.events ?? 8;
   const events = [...view.events].sort((a, b) => a.id - b.id).slice(-limit);
   out.push('', 'Events:');
@@ -220,4 +231,36 @@ export function viewFingerprint(view: RolloutView): string {
     revisions: view.revisions.map((r) => r.number),
     lastEvent: view.events.reduce((max, e) => Math.max(max, e.id), 0),
   });
+}
+
+function metricLine(m: MetricRunStatus): string {
+  const last = m.last ? ` last ${showValue(m.last.value)} (${m.last.phase})` : '';
+  return `${m.name}: ${m.phase}, ${m.measured} measured (${m.successful} ok, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.errors} errors)${last}${m.dryRun ? ' [dry run]' : ''}`;
+}
+
+function showValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  return JSON.stringify(v) ?? 'none';
+}
+
+/** `sluice get analysis NAME`: every run, hook and smoke test, with each metric's recent values against its conditions. */
+export function renderAnalysis(views: AnalysisView[], now: number): string {
+  if (views.length === 0) return '(no analysis, hooks or smoke tests have run for this rollout)';
+  const out: string[] = [];
+  for (const v of views) {
+    const st = v.status;
+    const age = formatAge(now - st.startedAt);
+    out.push(`${st.title} [${st.key}] ${st.phase} (${age} ago${st.actor ? `, by ${st.actor}` : ''})`, `  ${st.message}`);
+    if (v.job.spec.kind !== 'analysis') continue;
+    for (const metric of v.job.spec.analysis.metrics) {
+      const ms = v.measurements.filter((x) => x.metric === metric.name).slice(-10);
+      const status = st.metrics?.find((x) => x.name === metric.name);
+      const conds = [metric.successCondition && `success: ${metric.successCondition}`, metric.failureCondition && `failure: ${metric.failureCondition}`].filter(Boolean).join(', ');
+      out.push(`  ${metric.name} (${Object.keys(metric.provider)[0]}, every ${metric.interval}s${metric.count ? `, ${metric.count} times` : ''}; ${conds || 'no condition'}): ${status?.phase ?? 'Pending'}`);
+      out.push(`    recent: ${ms.map((x) => `${showValue(x.value)}${x.phase === 'Successful' ? '✓' : x.phase === 'Failed' ? '✗' : x.phase === 'Inconclusive' ? '?' : '!'}`).join(' ') || '(none yet)'}`);
+      const problem = [...ms].reverse().find((x) => x.phase !== 'Successful' && x.message);
+      if (problem) out.push(`    last problem: ${problem.message}`);
+    }
+  }
+  return out.join('\n');
 }

@@ -260,6 +260,7 @@ export class Controller implements RolloutActions {
       revisions: this.store.listRevisions(record.name),
       instances: this.platform.list(record.name),
       events: this.store.lastEvents(record.name, VIEW_EVENTS),
+      jobs: this.store.listJobs(record.name).slice(-20).map((j) => j.status),
     };
   }
 

@@ -1,6 +1,7 @@
 import type { RolloutSpec, Template } from '../spec/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
 import type { WeightedTarget } from '../router/route-table.js';
+import type { JobStatus } from './jobs.js';
 
 export type Phase = 'Healthy' | 'Progressing' | 'Paused' | 'Degraded';
 
@@ -97,4 +98,6 @@ export interface RolloutView extends RolloutRecord {
   revisions: Revision[];
   instances: InstanceStatus[];
   events: RolloutEvent[];
+  /** Recent analysis runs, hooks and smoke tests. */
+  jobs?: JobStatus[];
 }

@@ -196,6 +196,7 @@ const canaryStep: Decoder<CanaryStep> = map(
         },
       ),
       analysis: analysisRef,
+      approval: object({}),
     },
     'step type',
   ),

@@ -94,7 +94,9 @@ export type CanaryStep =
   | { setWeight: number }
   | { pause: { duration?: number } }
   | { setCanaryScale: { replicas?: number; weight?: number; matchTrafficWeight?: boolean } }
-  | { analysis: AnalysisRef };
+  | { analysis: AnalysisRef }
+  /** Waits for `sluice approve NAME`; the approver and time are recorded. */
+  | { approval: Record<string, never> };
 
 export interface CanaryStrategy {
   type: 'canary';

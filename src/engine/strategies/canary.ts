@@ -20,6 +20,7 @@ export function canaryStateAt(steps: CanaryStep[], index: number, replicas: numb
 function describe(step: CanaryStep): string {
   if ('setWeight' in step) return `setWeight ${step.setWeight}%`;
   if ('pause' in step) return step.pause.duration === undefined ? 'pause (until promoted)' : `pause ${step.pause.duration}s`;
+  if ('approval' in step) return 'approval';
   if ('analysis' in step) return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
   const c = step.setCanaryScale;
   return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
@@ -55,6 +56,13 @@ function canaryRelease(ctx: PlanContext): void {
         break;
       }
       ctx.clearPause('CanaryPauseStep');
+    } else if ('approval' in step) {
+      const job = ctx.job(`${where}.approval`, `approval at step ${i + 1}/${n}`, { kind: 'approval', gate: where });
+      if (job?.phase !== 'Successful') {
+        ctx.phase('Paused', 'WaitingForApproval', `step ${i + 1}/${n}: waiting for \`sluice approve ${ctx.spec.name}\``);
+        blocked = true;
+        break;
+      }
     } else if ('analysis' in step) {
       const { job, onFailure } = ctx.analysis(`${where}.analysis`, `analysis at step ${i + 1}/${n}`, step.analysis);
       if (ctx.outcome(job, `analysis at step ${i + 1}/${n}`, onFailure) !== 'pass') {

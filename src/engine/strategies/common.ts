@@ -374,12 +374,14 @@ function checkDeadline(ctx: PlanContext): void {
     s.activeRevision,
     [...ctx.input.observed.values()].map((o) => [o.revision, o.total, o.ready, o.available]),
   ]);
-  if (ctx.isPaused() || s.progressKey !== key || !s.progressAt) {
+  // Waiting on a person (paused, approval, gate) or on a job that is measuring is not a stall.
+  const waiting = ctx.isPaused() || s.phase === 'Paused' || ctx.jobs.some((j) => !j.detached && ctx.input.jobs.get(j.key)?.phase === 'Running');
+  if (waiting || s.progressKey !== key || !s.progressAt) {
     s.progressAt = ctx.now;
     s.progressKey = key;
   }
   const deadline = s.progressAt + ctx.spec.progressDeadlineSeconds * 1000;
-  if (ctx.isPaused()) return;
+  if (waiting) return;
   if (ctx.now >= deadline) {
     const o = ctx.observed(s.currentRevision);
     abort(
