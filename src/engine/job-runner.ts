@@ -201,7 +201,8 @@ export class JobRunner {
     const provider = this.deps.providers[kind] as MetricProvider<unknown> | undefined;
     while (!signal.aborted && metricStatus(metric, list).phase === 'Running') {
       const last = list.at(-1);
-      const due = last ? last.startedAt + metric.interval * 1000 : a.status.startedAt + metric.initialDelay * 1000;
+      // The first measurement waits one interval too, so that a window has traffic in it.
+      const due = (last ? last.startedAt : a.status.startedAt + metric.initialDelay * 1000) + metric.interval * 1000;
       await sleep(clock, due - clock.now(), signal);
       if (signal.aborted) return;
       const ctx: MeasurementContext = {

@@ -168,6 +168,8 @@ export function demoManifest(o: {
   replicas?: number;
   env?: Record<string, string>;
   deadline?: number;
+  /** YAML appended at spec level (2-space indent): hooks, smokeTests… */
+  extra?: string;
 }): string {
   const env = { VERSION: o.version, ...(o.env ?? {}) };
   return `apiVersion: sluice.dev/v1alpha1
@@ -194,6 +196,6 @@ ${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('
   traffic:
     listen: 127.0.0.1:${o.listen}
   strategy:
-${o.strategy}
+${o.strategy}${o.extra ?? ''}
 `;
 }

@@ -133,7 +133,7 @@ test('blue-green: a failing pre-promotion analysis keeps the switch from happeni
             provider: {builtin: {metric: error-rate}}
 `;
   const sim = await start(provider, strategy);
-  await sim.run(5000);
+  await sim.run(10_000);
   const s = await sim.status('web');
   assert.equal(s.phase, 'Degraded');
   assert.match(s.message, /pre-promotion analysis failed/);

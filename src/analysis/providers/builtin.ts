@@ -8,10 +8,10 @@
  *   requests: the count; error-rate: the 5xx share (the router's own 502/503/504 count),
  *   0..1; success-rate: the non-5xx share, 0..1; latency-p50/p90/p95/p99: seconds, exact
  *   over the requests (linear interpolation between closest ranks, like numpy).
- * - With `compare`, the canary against the stable revision over the same window:
- *   difference = canary − stable, ratio = canary / stable. A ratio over a stable value of
- *   0 is 1 when the canary is 0 too, else Infinity (a canary that errs where stable never
- *   does is infinitely worse, and `result < 2` must fail).
+ * - With `compare`, the canary against the stable revision over the same window (whatever
+ *   `revision` says): difference = canary − stable, ratio = canary / stable. A ratio over
+ *   a stable value of 0 is 1 when the canary is 0 too, else Infinity (a canary that errs
+ *   where stable never does is infinitely worse, and `result < 2` must fail).
  * - Rates and latencies of fewer than `minRequests` requests (on either side when
  *   comparing) are not a measurement: `{value: null, details.inconclusive}`. Counts
  *   (requests, request-rate) are measured at any volume, since no traffic is itself the
@@ -21,23 +21,18 @@ import type { BuiltinMetric, BuiltinProviderConfig, MeasurementContext, MetricPr
 import { windowStart, type TrafficWindows, type WindowStats } from '../window.js';
 import { MeasurementError } from './web.js';
 
-const DEFAULT_WINDOW_SECONDS = 30;
-const DEFAULT_MIN_REQUESTS = 20;
-
 export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
   readonly kind = 'builtin' as const;
 
   constructor(private readonly windows: TrafficWindows) {}
 
   async measure(config: BuiltinProviderConfig, ctx: MeasurementContext, signal: AbortSignal): Promise<ProviderResult> {
-    const windowSeconds = config.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
-    const minRequests = config.minRequests ?? DEFAULT_MIN_REQUESTS;
-    const sinceMs = windowStart(ctx.now, windowSeconds, ctx.runStartedAt);
+    const minRequests = config.minRequests;
+    const sinceMs = windowStart(ctx.now, config.windowSeconds, ctx.runStartedAt);
     const gated = config.metric !== 'requests' && config.metric !== 'request-rate';
 
     if (config.compare === undefined) {
-      const which = config.revision ?? 'canary';
-      const revision = which === 'canary' ? ctx.canaryRevision : ctx.stableRevision;
+      const revision = config.revision === 'stable' ? ctx.stableRevision : ctx.canaryRevision;
       if (revision === null) throw new MeasurementError(`builtin metric ${config.metric}: no stable revision to measure (${ctx.rollout} has none before this release); measure revision: canary`);
       const w = await this.windows.window(ctx.rollout, revision, sinceMs);
       signal.throwIfAborted();
