@@ -8,7 +8,8 @@ import type { Measurement, MeasurementPhase, MetricRunStatus, MetricSpec, Provid
  *   Successful, false → Failed (Inconclusive when a failureCondition exists and neither
  *   holds); with no condition a value of `false` is Failed, anything else Successful;
  * - one metric: more Failed than failureLimit → Failed; more Inconclusive than
- *   inconclusiveLimit → Inconclusive; more consecutive Errors than consecutiveErrorLimit
+ *   inconclusiveLimit → Inconclusive (not counting those taken while the provider's
+ *   window was still filling up); more consecutive Errors than consecutiveErrorLimit
  *   → Error; `count` measurements taken → Successful; otherwise Running;
  * - one run: Failed beats Error beats Inconclusive beats Running beats Successful.
  *   dryRun metrics are measured and shown but never decide.
@@ -57,12 +58,16 @@ export function metricStatus(metric: MetricSpec, measurements: Measurement[]): M
   for (const x of measurements) {
     if (x.phase === 'Successful') s.successful++;
     else if (x.phase === 'Failed') s.failed++;
-    else if (x.phase === 'Inconclusive') s.inconclusive++;
+    else if (x.phase === 'Inconclusive') {
+      // While a provider's window is still filling, too little data is no verdict yet.
+      if (!x.details?.windowFilling) s.inconclusive++;
+    }
     else s.errors++;
     s.consecutiveErrors = x.phase === 'Error' ? s.consecutiveErrors + 1 : 0;
   }
   const last = measurements.at(-1);
   if (last) s.last = last;
+  // Measurements taken while the window was filling count toward neither limit nor count.
   if (s.failed > metric.failureLimit) {
     s.phase = 'Failed';
     s.message = `${metric.name}: ${s.failed} failed measurement(s) (limit ${metric.failureLimit}); last: ${lastMessage(measurements, 'Failed')}`;
@@ -72,7 +77,7 @@ export function metricStatus(metric: MetricSpec, measurements: Measurement[]): M
   } else if (s.consecutiveErrors > metric.consecutiveErrorLimit) {
     s.phase = 'Error';
     s.message = `${metric.name}: ${s.consecutiveErrors} consecutive measurement errors (limit ${metric.consecutiveErrorLimit}); last: ${last?.message}`;
-  } else if (metric.count > 0 && s.measured >= metric.count) {
+  } else if (metric.count > 0 && measurements.filter((x) => !x.details?.windowFilling).length >= metric.count) {
     s.phase = 'Successful';
   }
   return s;

@@ -1,4 +1,5 @@
 /** `sluice apply` (through the API) and `sluice lint` (local, no daemon needed). */
+import { stringify } from 'yaml';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { lintFile } from '../spec/lint.js';
@@ -87,6 +88,12 @@ export const lintCommand: Command = {
       const count = report.rollouts.length;
       ctx.out(`${shown}: ok (${count} rollout${count === 1 ? '' : 's'})`);
       for (const w of report.warnings) ctx.out(`warning: ${w}`);
+      for (const { spec } of report.rollouts) {
+        const st = spec.strategy;
+        if (st.type !== 'canary' || st.expandedFrom !== 'flagger') continue;
+        const expansion = stringify({ steps: st.steps, analysis: st.analysis }).trimEnd().replace(/^/gm, '  ');
+        ctx.out(`${spec.name}: the Flagger-style analysis expands to:\n${expansion}`);
+      }
     }
     return 0;
   },

@@ -7,6 +7,7 @@ import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/htt
 import { Reconciler } from '../engine/reconciler.js';
 import { Controller } from '../engine/controller.js';
 import { JobRunner } from '../engine/job-runner.js';
+import { EventDispatcher } from '../engine/event-dispatch.js';
 import { BuiltinProvider } from '../analysis/providers/builtin.js';
 import { JudgeProvider } from '../analysis/providers/judge.js';
 import { PrometheusProvider } from '../analysis/providers/prometheus.js';
@@ -43,6 +44,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const log = (line: string) => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   const token = ensureToken(stateDir);
   const store = new SqliteStore(join(stateDir, 'sluice.db'));
+  const dispatcher = new EventDispatcher(store, systemClock, log);
+  store.onEvent = (e) => dispatcher.dispatch(e);
 
   if (!(await isRouterUp(options.routerAdmin))) {
     log(`starting the router (admin ${options.routerAdmin})`);
@@ -85,6 +88,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       await api.close();
       await reconciler.close();
       jobs.close();
+      store.onEvent = undefined;
+      dispatcher.close();
       if (opts.everything) {
         log('stopping every instance and the router');
         await Promise.all(platform.list().filter((i) => i.phase !== 'Stopped').map((i) => platform.stop(i.id).catch(() => undefined)));

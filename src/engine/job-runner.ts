@@ -223,6 +223,11 @@ export class JobRunner {
         result = err instanceof Error ? err : new Error(String(err));
       }
       if (signal.aborted) return;
+      // Too little data while the provider's window is still filling up is not yet a verdict.
+      const windowSeconds = (config as { windowSeconds?: number }).windowSeconds;
+      if (!(result instanceof Error) && result.details?.inconclusive && windowSeconds && t0 - a.status.startedAt < windowSeconds * 1000) {
+        result = { ...result, details: { ...result.details, windowFilling: true } };
+      }
       const m = judgeMeasurement(metric, result, t0, clock.now());
       list.push(m);
       this.deps.store.appendMeasurement(a.job.key, m);

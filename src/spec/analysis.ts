@@ -1,4 +1,4 @@
-import { isScalar, type Node } from 'yaml';
+import { isMap, isScalar, type Node } from 'yaml';
 import { checkCondition } from '../analysis/condition.js';
 import type {
   AnalysisRef,
@@ -218,7 +218,7 @@ export const analysisRef: Decoder<AnalysisRef> = refine(
   },
 );
 
-export const backgroundAnalysis = map(
+const sluiceBackground = map(
   object({
     templates: withDefault(
       listOf(object({ templateName: required(text('write the AnalysisTemplate name'), 'error-rate') }), 'write templates as a list of {templateName}'),
@@ -339,3 +339,93 @@ export const hooksField = withDefault(
 );
 export const smokeTestsField = withDefault(listOf(smokeTest, 'write smoke tests as a list'), []);
 export const notificationsField = withDefault(listOf(notification, 'write notifications as a list'), []);
+
+/** Flagger's canary analysis, which sluice expands into steps plus a background analysis. */
+export interface FlaggerAnalysis {
+  interval: number;
+  threshold: number;
+  stepWeights: number[];
+  metrics: { name: 'request-success-rate' | 'request-duration'; min?: number; max?: number }[];
+}
+
+const flaggerAnalysis: Decoder<FlaggerAnalysis> = refine(
+  map(
+    object({
+      interval: withDefault(duration({ min: 0, above: true }), 60),
+      threshold: withDefault(integer({ min: 1, fix: 'write how many failed checks roll back, e.g. 5' }), 5),
+      stepWeight: optional(number({ min: 0.01, max: 100, fix: 'write a weight step, e.g. 10' })),
+      stepWeights: optional(listOf(number({ min: 0.01, max: 100, fix: 'write weights from 0 to 100' }), 'write stepWeights as a list, e.g. [1, 10, 50]')),
+      maxWeight: withDefault(number({ min: 0.01, max: 100, fix: 'write the last weight before promotion, e.g. 50' }), 50),
+      metrics: withDefault(
+        listOf(
+          object({
+            name: required(oneOf(['request-success-rate', 'request-duration'] as const, 'sluice knows request-success-rate and request-duration here; use a full analysis for others'), 'request-success-rate'),
+            min: optional(number({ fix: 'write the minimum, e.g. 99 (percent)' })),
+            max: optional(number({ fix: 'write the maximum, e.g. 500 (ms)' })),
+            interval: optional(duration({ min: 0, above: true })),
+          }),
+          'write metrics as a list',
+        ),
+        [],
+      ),
+    }),
+    (v) => {
+      const weights: number[] = v.stepWeights ?? [];
+      if (!v.stepWeights) for (let w = v.stepWeight ?? 10; w <= v.maxWeight + 1e-9; w += v.stepWeight ?? 10) weights.push(Math.round(w * 100) / 100);
+      return { interval: v.interval, threshold: v.threshold, stepWeights: weights, metrics: v.metrics.map(({ name, min, max }) => ({ name, min, max })) };
+    },
+  ),
+  (v, fail) => {
+    if (v.stepWeights.length === 0) fail('gives no weights', 'set stepWeight (with maxWeight) or stepWeights');
+    if (v.stepWeights.some((w, i) => i > 0 && w <= v.stepWeights[i - 1]!)) fail('stepWeights must increase', 'list increasing weights, e.g. [5, 10, 50]');
+    for (const m of v.metrics) {
+      if (m.name === 'request-success-rate' && m.min === undefined) fail('request-success-rate needs min', 'add min: 99 (percent of non-5xx answers)');
+      if (m.name === 'request-duration' && m.max === undefined) fail('request-duration needs max', 'add max: 500 (p99 in milliseconds)');
+    }
+  },
+);
+
+const FLAGGER_KEYS = ['threshold', 'stepWeight', 'stepWeights', 'maxWeight', 'interval'];
+
+/**
+ * `strategy.canary.analysis`: sluice's background analysis (templates/metrics/startingStep),
+ * or Flagger's shorthand (interval, threshold, stepWeight(s), maxWeight, metrics by name),
+ * told apart by Flagger's keys.
+ */
+export const backgroundAnalysis: Decoder<
+  { kind: 'sluice'; value: AnalysisRef & { startingStep: number } } | { kind: 'flagger'; value: FlaggerAnalysis }
+> = (node, ctx) => {
+  const keys = isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : '')) : [];
+  if (keys.some((k) => FLAGGER_KEYS.includes(k))) return { kind: 'flagger', value: flaggerAnalysis(node, ctx) };
+  const value = refine(sluiceBackground, (v, fail) => {
+    if (v.templates.length === 0 && v.metrics.length === 0) fail('names no template and no metric', 'add templates: [{templateName: NAME}] or metrics: [...]');
+  })(node, ctx);
+  return { kind: 'sluice', value };
+};
+
+/** Flagger's shorthand as sluice steps and a background analysis (what `sluice lint` prints). */
+export function expandFlagger(f: FlaggerAnalysis): { steps: CanaryStepLike[]; analysis: AnalysisRef & { startingStep: number } } {
+  const steps: CanaryStepLike[] = f.stepWeights.flatMap((w) => [{ setWeight: w }, { pause: { duration: f.interval } }]);
+  const metrics: MetricSpec[] = f.metrics.map((m) => ({
+    name: m.name,
+    interval: f.interval,
+    count: 0,
+    initialDelay: 0,
+    successCondition: m.name === 'request-success-rate' ? `result >= ${(m.min as number) / 100}` : `result <= ${(m.max as number) / 1000}`,
+    failureLimit: f.threshold - 1,
+    inconclusiveLimit: f.threshold - 1,
+    consecutiveErrorLimit: 4,
+    dryRun: false,
+    provider: {
+      builtin: {
+        metric: m.name === 'request-success-rate' ? 'success-rate' : 'latency-p99',
+        revision: 'canary',
+        windowSeconds: f.interval,
+        minRequests: 20,
+      },
+    },
+  }));
+  return { steps, analysis: { templates: [], metrics, args: [], startingStep: 0 } };
+}
+
+type CanaryStepLike = { setWeight: number } | { pause: { duration?: number } };

@@ -21,7 +21,7 @@ import {
   type Decoder,
 } from './schema.js';
 import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
-import { analysisRef, backgroundAnalysis, hooksField, notificationsField, smokeTestsField } from './analysis.js';
+import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, smokeTestsField } from './analysis.js';
 
 /**
  * The Rollout resource's schema: field names, types, defaults and cross-field rules.
@@ -203,13 +203,29 @@ const canaryStep: Decoder<CanaryStep> = map(
   ({ key, value }) => ({ [key]: value }) as CanaryStep,
 );
 
-const canary = surgeCheck(
-  object({
-    canaryListen: optional(listenAddress(LISTEN_FIX)),
-    ...surgeFields,
-    steps: withDefault(listOf(canaryStep, 'write steps as a list, e.g. [{setWeight: 20}, {pause: {}}]'), []),
-    analysis: optional(backgroundAnalysis),
-  }),
+const canary = map(
+  refine(
+    surgeCheck(
+      object({
+        canaryListen: optional(listenAddress(LISTEN_FIX)),
+        ...surgeFields,
+        steps: optional(listOf(canaryStep, 'write steps as a list, e.g. [{setWeight: 20}, {pause: {}}]')),
+        analysis: optional(backgroundAnalysis),
+      }),
+    ),
+    (v, fail) => {
+      if (v.analysis?.kind === 'flagger' && v.steps !== undefined) {
+        fail('sets both steps and a Flagger-style analysis (stepWeight…), which makes its own steps', 'keep one of them', 'steps');
+      }
+    },
+  ),
+  ({ analysis, steps, ...rest }) => {
+    if (analysis?.kind === 'flagger') {
+      const expanded = expandFlagger(analysis.value);
+      return { ...rest, steps: expanded.steps as CanaryStep[], analysis: expanded.analysis, expandedFrom: 'flagger' as const };
+    }
+    return { ...rest, steps: steps ?? [], ...(analysis ? { analysis: analysis.value } : {}) };
+  },
 );
 
 const strategy: Decoder<Strategy> = map(

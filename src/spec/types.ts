@@ -107,6 +107,8 @@ export interface CanaryStrategy {
   maxUnavailable: IntOrPercent;
   /** Background analysis for the whole release, from step `startingStep` on. */
   analysis?: AnalysisRef & { startingStep: number };
+  /** Set when steps and analysis were expanded from Flagger's shorthand. */
+  expandedFrom?: 'flagger';
 }
 
 export type Strategy = RecreateStrategy | RollingStrategy | BlueGreenStrategy | CanaryStrategy;

@@ -75,6 +75,9 @@ const MIGRATIONS: string[] = [
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
+  /** Called after an event is recorded (notifications subscribe here). */
+  onEvent: ((event: RolloutEvent) => void) | undefined;
+
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
@@ -150,7 +153,9 @@ export class SqliteStore implements Store {
     const info = this.db
       .prepare('INSERT INTO events (rollout, at, type, reason, message, revision, actor) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(rollout, at, e.type, e.reason, e.message, e.revision ?? null, actor);
-    return { id: Number(info.lastInsertRowid), rollout, at, actor, ...e };
+    const event = { id: Number(info.lastInsertRowid), rollout, at, actor, ...e };
+    if (this.onEvent) setImmediate(() => this.onEvent?.(event));
+    return event;
   }
 
   listEvents(rollout: string, options: { afterId?: number; limit?: number } = {}): RolloutEvent[] {

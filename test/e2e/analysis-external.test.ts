@@ -106,7 +106,7 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
 
 /** A webhook receiver that checks every signature, and answers per hook kind. */
 async function receiver(secret: string, answer: (kind: string) => number) {
-  const calls: { kind: string; valid: boolean; body: { name: string; revision: number } }[] = [];
+  const calls: { kind: string; valid: boolean; body: { name: string; revision: number; event?: { reason: string; message: string } } }[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -126,12 +126,14 @@ async function receiver(secret: string, answer: (kind: string) => number) {
 const hooksYaml = (url: string, kinds: string[]) =>
   `  hooks:\n    webhooks:\n${kinds.map((k) => `      - {name: ${k}, kind: ${k}, url: "${url}", secret: s3cret, retries: 1, timeoutSeconds: 2}\n`).join('')}`;
 
-test('a failing pre-rollout hook aborts before any traffic moves; signatures check out', async () => {
-  const r = await receiver('s3cret', () => 500);
+test('a failing pre-rollout hook aborts before any traffic moves; signatures check out; the abort is notified', async () => {
+  const r = await receiver('s3cret', (kind) => (kind === 'event' ? 200 : 500));
   try {
     const port = await freePort();
     const strategy = `    canary:\n      steps: [{setWeight: 50}, {pause: {}}]\n`;
-    const extra = hooksYaml(r.url, ['pre-rollout']);
+    const extra =
+      hooksYaml(r.url, ['pre-rollout']) +
+      `  notifications:\n    - {name: ops, type: webhook, url: "${r.url}", secret: s3cret, events: [RolloutAborted]}\n`;
     await deployV1('hooked', port, strategy, extra);
     const load = new LoadGenerator(port, 50, 60);
     await sluice.apply('hooked.yaml', demoManifest({ name: 'hooked', version: 'v2', listen: port, strategy, extra }));
@@ -144,6 +146,11 @@ test('a failing pre-rollout hook aborts before any traffic moves; signatures che
     assert.ok(!v.events.some((e) => e.reason === 'ScalingUp' && e.revision === 2), 'no instance of v2 was started');
     assert.deepEqual(Object.keys(report.byVersion), ['v1']);
     assert.equal(report.ok2xx, report.sent);
+    for (let i = 0; i < 50 && !r.calls.some((c) => c.kind === 'event'); i++) await sleep(100);
+    const note = r.calls.find((c) => c.kind === 'event');
+    assert.equal(note?.body.event?.reason, 'RolloutAborted', 'the abort was notified');
+    assert.match(note!.body.event!.message, /pre-rollout/);
+    assert.ok(note!.valid, 'notification signed');
   } finally {
     await r.close();
   }

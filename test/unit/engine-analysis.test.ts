@@ -25,7 +25,7 @@ const stepAnalysis = (extra = '') => `    canary:
                 interval: 1s
                 count: 3
                 successCondition: result <= 0.01
-                provider: {builtin: {metric: error-rate}}
+                provider: {builtin: {metric: error-rate, windowSeconds: 2}}
 ${extra}        - setWeight: 60
         - pause: {duration: 2s}
 `;
