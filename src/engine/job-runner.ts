@@ -1,6 +1,8 @@
 import type { Clock } from '../util/clock.js';
 import type { Measurement, MeasurementContext, MetricProvider, MetricSpec, ProviderKind } from '../analysis/types.js';
 import { judgeMeasurement, metricStatus, runPhase } from '../analysis/evaluate.js';
+import { judgeWatch, type PostDeployWatch, type WatchSample } from '../analysis/watch.js';
+import type { BuiltinProviderConfig } from '../analysis/types.js';
 import { callWebhook, pollGate } from '../hooks/webhook.js';
 import { runExecHook } from '../hooks/exec.js';
 import { runSmokeTests } from '../hooks/smoke.js';
@@ -147,6 +149,8 @@ export class JobRunner {
     switch (spec.kind) {
       case 'analysis':
         return this.runAnalysis(a);
+      case 'watch':
+        return this.runWatch(a, spec.watch);
       case 'approval':
         this.update(a, { message: `waiting for \`sluice approve ${context.rollout}\`` }, false);
         return;
@@ -232,6 +236,45 @@ export class JobRunner {
       list.push(m);
       this.deps.store.appendMeasurement(a.job.key, m);
       this.recompute(a, all);
+    }
+  }
+
+  /** Post-deploy watch: builtin error rate and p95 of the new revision every interval. */
+  private async runWatch(a: Active, w: PostDeployWatch): Promise<void> {
+    const { clock } = this.deps;
+    const signal = a.abort.signal;
+    const provider = this.deps.providers.builtin as MetricProvider<BuiltinProviderConfig> | undefined;
+    if (!provider) throw new Error('no builtin provider is configured in this control plane');
+    const samples: WatchSample[] = [];
+    const end = a.status.startedAt + w.duration * 1000;
+    for (;;) {
+      await sleep(clock, Math.min(end, (samples.at(-1)?.at ?? a.status.startedAt) + w.interval * 1000) - clock.now(), signal);
+      if (signal.aborted) return;
+      const ctx: MeasurementContext = {
+        rollout: a.job.context.rollout,
+        canaryRevision: a.job.context.canaryRevision,
+        stableRevision: a.job.context.stableRevision,
+        args: {},
+        addresses: a.job.context.addresses,
+        runStartedAt: a.status.startedAt,
+        now: clock.now(),
+      };
+      const cfg = (metric: BuiltinProviderConfig['metric']): BuiltinProviderConfig => ({ metric, revision: 'canary', windowSeconds: w.interval, minRequests: 0 });
+      try {
+        const [errors, p95] = await Promise.all([provider.measure(cfg('error-rate'), ctx, signal), provider.measure(cfg('latency-p95'), ctx, signal)]);
+        samples.push({
+          at: ctx.now,
+          requests: Number(errors.details?.requests ?? 0),
+          errorRate: typeof errors.value === 'number' ? errors.value : 0,
+          p95: typeof p95.value === 'number' ? p95.value : null,
+        });
+      } catch (err) {
+        if (signal.aborted) return;
+        return this.finish(a, { phase: 'Error', message: `post-deploy watch could not measure: ${(err as Error).message}` });
+      }
+      const verdict = judgeWatch(w, samples, clock.now() >= end);
+      if (verdict.phase !== 'Running') return this.finish(a, verdict);
+      this.update(a, { message: verdict.message }, false);
     }
   }
 

@@ -1,5 +1,6 @@
 import type { ConcreteAnalysis, MetricRunStatus, RunPhase } from '../analysis/types.js';
 import type { ExecHookSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
+import type { PostDeployWatch } from '../analysis/watch.js';
 
 /**
  * Work a planner asks for and then waits on: analysis runs, hooks, smoke tests, approvals.
@@ -11,7 +12,8 @@ export type JobSpec =
   | { kind: 'webhook'; hook: WebhookSpec }
   | { kind: 'exec'; hook: ExecHookSpec }
   | { kind: 'smoke'; smoke: SmokeTestSpec; baseUrl: string }
-  | { kind: 'approval'; gate: string };
+  | { kind: 'approval'; gate: string }
+  | { kind: 'watch'; watch: PostDeployWatch };
 
 /** Facts a job needs about the release it serves. */
 export interface JobContext {

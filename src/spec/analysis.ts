@@ -1,5 +1,6 @@
 import { isMap, isScalar, type Node } from 'yaml';
 import { checkCondition } from '../analysis/condition.js';
+import { DEFAULT_WATCH, type PostDeployWatch } from '../analysis/watch.js';
 import type {
   AnalysisRef,
   AnalysisTemplateSpec,
@@ -264,6 +265,27 @@ export function analysisTemplateDocument(): Decoder<AnalysisTemplateSpec> {
     (d) => ({ name: d.metadata.name, ...d.spec }),
   );
 }
+
+const fraction = (what: string) => number({ min: 0, max: 1, fix: `write ${what} as a fraction, e.g. 0.05 for 5 %` });
+
+/** `postDeploy` of rolling and recreate; defaults from the playbooks' rollback monitor. */
+export const postDeployWatch: Decoder<PostDeployWatch> = object({
+  interval: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.interval),
+  duration: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.duration),
+  minRequests: withDefault(integer({ min: 0, fix: 'write a whole number of requests' }), DEFAULT_WATCH.minRequests),
+  immediate: withDefault(
+    object({ errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.immediate.errorRate), p95: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.immediate.p95) }),
+    DEFAULT_WATCH.immediate,
+  ),
+  average: withDefault(
+    object({ errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.average.errorRate), p95: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.average.p95) }),
+    DEFAULT_WATCH.average,
+  ),
+  badSample: withDefault(
+    object({ errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.badSample.errorRate), maxShare: withDefault(fraction('a share of samples'), DEFAULT_WATCH.badSample.maxShare) }),
+    DEFAULT_WATCH.badSample,
+  ),
+});
 
 const hookKind = oneOf(WEBHOOK_KINDS);
 

@@ -21,7 +21,7 @@ import {
   type Decoder,
 } from './schema.js';
 import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
-import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, smokeTestsField } from './analysis.js';
+import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
  * The Rollout resource's schema: field names, types, defaults and cross-field rules.
@@ -144,6 +144,7 @@ const recreate = object({
     }),
     DEFAULT_MAINTENANCE,
   ),
+  postDeploy: optional(postDeployWatch),
 });
 
 const surgeFields = {
@@ -159,7 +160,7 @@ function surgeCheck<T extends { maxSurge: IntOrPercent; maxUnavailable: IntOrPer
   });
 }
 
-const rolling = surgeCheck(object({ ...surgeFields, pauseSeconds: withDefault(duration(), 0) }));
+const rolling = surgeCheck(object({ ...surgeFields, pauseSeconds: withDefault(duration(), 0), postDeploy: optional(postDeployWatch) }));
 
 const blueGreen = object({
   previewListen: optional(listenAddress(LISTEN_FIX)),

@@ -5,6 +5,7 @@
  */
 
 import type { AnalysisRef } from '../analysis/types.js';
+import type { PostDeployWatch } from '../analysis/watch.js';
 import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
 
 export const API_VERSION = 'sluice.dev/v1alpha1';
@@ -66,6 +67,8 @@ export interface Traffic {
 export interface RecreateStrategy {
   type: 'recreate';
   maintenance: { status: number; body: string; retryAfterSeconds: number };
+  /** Watch the new revision after it took over; roll back on the thresholds. */
+  postDeploy?: PostDeployWatch;
 }
 
 export interface RollingStrategy {
@@ -74,6 +77,8 @@ export interface RollingStrategy {
   maxUnavailable: IntOrPercent;
   /** Wait between batches, after each batch became available. 0 = no pause. */
   pauseSeconds: number;
+  /** Watch the new revision after it took over; roll back on the thresholds. */
+  postDeploy?: PostDeployWatch;
 }
 
 export interface BlueGreenStrategy {

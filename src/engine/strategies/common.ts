@@ -220,6 +220,20 @@ export class PlanContext {
     return 'pass';
   }
 
+  /**
+   * Rolling and recreate: once the new revision has taken over, watch it before it
+   * becomes stable. 'pass' with no watch configured.
+   */
+  postDeploy(): 'pass' | 'wait' | 'stopped' {
+    const st = this.spec.strategy;
+    const watch = st.type === 'rolling' || st.type === 'recreate' ? st.postDeploy : undefined;
+    if (!watch) return 'pass';
+    const job = this.job('post-deploy', 'post-deploy watch', { kind: 'watch', watch });
+    const r = this.outcome(job, 'post-deploy watch');
+    if (r === 'wait') this.phase('Progressing', 'PostDeployWatch', `revision ${this.status.currentRevision} took over; ${job?.message ?? 'watching'} for up to ${watch.duration}s`);
+    return r;
+  }
+
   /** The release reached its goal: the current revision becomes stable. */
   complete(message: string): void {
     this.notifyHooks('post-rollout');

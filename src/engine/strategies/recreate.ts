@@ -18,6 +18,7 @@ function recreateRelease(ctx: PlanContext): void {
   ctx.scale.set(cur, ctx.replicas);
   const n = ctx.observed(cur);
   if (n.available >= ctx.replicas) {
+    if (ctx.postDeploy() !== 'pass') return;
     ctx.complete(`revision ${cur} is available (${n.available}/${ctx.replicas})`);
     ctx.phase('Healthy', 'Available', `revision ${cur} serves all traffic`);
     return;

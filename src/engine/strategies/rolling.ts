@@ -26,6 +26,7 @@ function rollingRelease(ctx: PlanContext): void {
   if (n.available >= R && oldTotal === 0) {
     ctx.scale.set(cur, R);
     ctx.routes = { main: only(cur), preview: only(cur), canary: [] };
+    if (ctx.postDeploy() !== 'pass') return;
     ctx.complete(`revision ${cur} rolled out: ${R}/${R} available`);
     ctx.phase('Healthy', 'Available', `revision ${cur} serves all traffic`);
     return;
