@@ -373,7 +373,8 @@ export function abort(ctx: PlanContext, reason: string, message: string): void {
   s.message = message;
   s.reason = reason;
   s.phase = 'Degraded';
-  ctx.event('Warning', reason, message, s.currentRevision);
+  // One event kind for every abort, so notifications can subscribe to it; the cause leads the message.
+  ctx.event('Warning', 'RolloutAborted', `${reason}: ${message}`, s.currentRevision);
   ctx.notifyHooks('rollback');
 }
 
