@@ -146,3 +146,73 @@ test('an analysis naming a template that does not exist is refused at apply', as
   await assert.rejects(sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
   assert.equal((await sim.controller.list()).length, 0);
 });
+
+test('an approval step waits for `sluice approve`, recording who approved', async () => {
+  const sim = makeSim(500);
+  const strategy = `    canary:\n      steps:\n        - setWeight: 50\n        - approval: {}\n`;
+  await sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.run(2000);
+  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.run(60_000, 1000);
+  let s = await sim.status('web');
+  assert.equal(s.reason, 'WaitingForApproval');
+  assert.equal(s.phase, 'Paused', 'waits without tripping the progress deadline');
+  await sim.controller.approve('web', { actor: 'alice@example' });
+  await sim.run(5000);
+  s = await sim.status('web');
+  assert.equal(s.phase, 'Healthy', s.message);
+  const approved = sim.store.listEvents('web').find((e) => e.reason === 'Approved');
+  assert.equal(approved?.actor, 'alice@example');
+  await assert.rejects(sim.controller.approve('web', sim.by), /no approval waiting/);
+});
+
+test('blue-green: a failing post-promotion analysis switches traffic back to the old revision', async () => {
+  let value = 0;
+  const provider = new ScriptedProvider(() => ({ value }));
+  const strategy = `    blueGreen:
+      scaleDownDelaySeconds: 30
+      postPromotionAnalysis:
+        metrics:
+          - name: errors
+            interval: 1s
+            count: 5
+            successCondition: result < 0.05
+            provider: {builtin: {metric: error-rate}}
+`;
+  const sim = await start(provider, strategy);
+  await sim.run(3000);
+  assert.deepEqual(sim.router.split('web'), { v2: 100 }, 'switched');
+  assert.equal((await sim.status('web')).stableRevision, 1, 'not stable until post-promotion analysis passes');
+  value = 0.3;
+  await sim.run(3000);
+  const s = await sim.status('web');
+  assert.equal(s.phase, 'Degraded');
+  assert.match(s.message, /post-promotion analysis failed/);
+  assert.deepEqual(sim.router.split('web'), { v1: 100 }, 'switched back');
+});
+
+test('a template with onFailure: pause pauses instead of aborting; promote waives the run', async () => {
+  const provider = new ScriptedProvider(() => ({ value: 0.5 }));
+  const sim = makeSim(500, { builtin: provider as never });
+  const template = `apiVersion: sluice.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: soft}
+spec:
+  onFailure: pause
+  metrics:
+    - {name: errors, interval: 1s, count: 2, successCondition: result < 0.05, provider: {builtin: {metric: error-rate}}}
+---
+`;
+  const strategy = `    canary:\n      steps:\n        - setWeight: 20\n        - analysis: {templates: [{templateName: soft}]}\n`;
+  await sim.controller.apply(template + manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.run(2000);
+  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.run(5000);
+  let s = await sim.status('web');
+  assert.equal(s.phase, 'Paused');
+  assert.equal(s.reason, 'AnalysisFailed');
+  await sim.controller.promote('web', {}, sim.by);
+  await sim.run(5000);
+  s = await sim.status('web');
+  assert.equal(s.phase, 'Healthy', s.message);
+});
