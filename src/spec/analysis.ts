@@ -37,6 +37,7 @@ import {
   string,
   text,
   withDefault,
+  documentHeader,
   type Ctx,
   type Decoder,
 } from './schema.js';
@@ -236,21 +237,10 @@ const sluiceBackground = map(
 export function analysisTemplateDocument(): Decoder<AnalysisTemplateSpec> {
   return map(
     object({
-      apiVersion: required(text(''), ''),
-      kind: required(text(''), ''),
-      metadata: required(
-        object({
-          name: required(string({ fix: NAME_FIX, pattern: NAME, patternProblem: 'must be a lowercase name', maxLength: 63 }), 'error-rate'),
-          labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
-        }),
-        '{name: error-rate}',
-      ),
+      ...documentHeader('error-rate'),
       spec: required(
         object({
-          args: withDefault(
-            listOf(object({ name: required(text('write the argument name'), 'service'), value: optional(map(anyValue, (v) => String(v))) }), 'write args as a list'),
-            [],
-          ),
+          args,
           metrics: required(
             refine(metricsList, (v, fail) => {
               if (v.length === 0) fail('is empty', 'add at least one metric');

@@ -18,6 +18,7 @@ import {
   string,
   text,
   withDefault,
+  documentHeader,
   type Decoder,
 } from './schema.js';
 import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
@@ -32,7 +33,6 @@ const LISTEN_FIX = 'write host:port, e.g. 127.0.0.1:8080';
 const PORT = integer({ min: 1, max: 65535, fix: 'use a TCP port from 1 to 65535' });
 const COUNT = (what: string) => integer({ min: 0, fix: `write a whole number of ${what}, e.g. 3` });
 const THRESHOLD = integer({ min: 1, fix: 'write a whole number ≥ 1' });
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const ENV_NAME = /^[^=\0]+$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const INT_OR_PERCENT_FIX = 'write a whole count like 1 or a percentage like 25%';
@@ -234,21 +234,11 @@ const strategy: Decoder<Strategy> = map(
   ({ key, value }) => ({ type: key, ...value }) as Strategy,
 );
 
-const NAME_FIX = 'use a lowercase DNS label: a-z, 0-9 and "-", starting and ending with a letter or digit, at most 63 characters';
-
 /** The whole Rollout document (apiVersion and kind already checked by load.ts). */
 export function rolloutDocument(file: string): Decoder<RolloutSpec> {
   return map(
     object({
-      apiVersion: required(text(''), ''),
-      kind: required(text(''), ''),
-      metadata: required(
-        object({
-          name: required(string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }), 'web (a lowercase DNS label)'),
-          labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
-        }),
-        '{name: web}',
-      ),
+      ...documentHeader('web'),
       spec: required(
         refine(
           object({

@@ -188,6 +188,24 @@ export function oneKey<O extends Record<string, Decoder<unknown>>>(options: O, n
   };
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const NAME_FIX = 'use a lowercase DNS label: a-z, 0-9 and "-", starting and ending with a letter or digit, at most 63 characters';
+
+/** apiVersion and kind (checked by load.ts) and metadata {name, labels}: what every document has. */
+export function documentHeader(exampleName: string) {
+  return {
+    apiVersion: required(text(''), ''),
+    kind: required(text(''), ''),
+    metadata: required(
+      object({
+        name: required(string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }), `${exampleName} (a lowercase DNS label)`),
+        labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
+      }),
+      `{name: ${exampleName}}`,
+    ),
+  };
+}
+
 export function listOf<T>(item: Decoder<T>, what: string): Decoder<T[]> {
   return (node: Node, ctx: Ctx) => {
     if (isScalar(node) && node.value === null) return [];

@@ -10,11 +10,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
 import { prometheusOrSkip, startPrometheus } from '../helpers/prometheus.js';
 import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/hooks/webhook.js';
-import type { RolloutView } from '../../src/engine/types.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -24,8 +23,6 @@ after(async () => {
   await sluice?.down();
 });
 
-const healthyOn = (revision: number) => (v: RolloutView) =>
-  v.status.phase === 'Healthy' && v.status.stableRevision === revision && v.instances.every((i) => i.revision === revision) && v.instances.filter((i) => i.phase === 'Ready').length === 3;
 
 async function deployV1(name: string, port: number, strategy: string, extra = '') {
   await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy, extra }));

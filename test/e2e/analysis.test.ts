@@ -8,9 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
-import type { RolloutView } from '../../src/engine/types.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -20,8 +19,6 @@ after(async () => {
   await sluice?.down();
 });
 
-const healthyOn = (revision: number) => (v: RolloutView) =>
-  v.status.phase === 'Healthy' && v.status.stableRevision === revision && v.instances.every((i) => i.revision === revision) && v.instances.filter((i) => i.phase === 'Ready').length === 3;
 
 const errorRateCanary = `    canary:
       analysis:

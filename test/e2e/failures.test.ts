@@ -6,9 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
-import type { RolloutView } from '../../src/engine/types.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -18,11 +17,6 @@ after(async () => {
   await sluice?.down();
 });
 
-const healthyOn = (revision: number) => (v: RolloutView) =>
-  v.status.phase === 'Healthy' &&
-  v.status.stableRevision === revision &&
-  v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
-  v.instances.filter((i) => i.phase === 'Ready').length === 3;
 
 const strategies: Record<string, (extra: number) => string> = {
   rolling: () => `    rolling: {maxSurge: 1, maxUnavailable: 0}\n`,

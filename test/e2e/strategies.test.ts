@@ -6,9 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe, type Sample } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
-import type { RolloutView } from '../../src/engine/types.js';
 
 const RATE = 200;
 let sluice: SluiceUnderTest;
@@ -20,11 +19,6 @@ after(async () => {
   await sluice?.down();
 });
 
-const healthyOn = (revision: number) => (v: RolloutView) =>
-  v.status.phase === 'Healthy' &&
-  v.status.stableRevision === revision &&
-  v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
-  v.instances.filter((i) => i.phase === 'Ready').length === 3;
 
 async function deployV1(name: string, port: number, strategy: string) {
   await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy }));

@@ -155,6 +155,15 @@ export function runCli(args: string[], cwd: string, input?: string): Promise<Cli
   });
 }
 
+/** The rollout is Healthy on `revision`, with only that revision's instances, all ready. */
+export const healthyOn =
+  (revision: number, replicas = 3) =>
+  (v: RolloutView): boolean =>
+    v.status.phase === 'Healthy' &&
+    v.status.stableRevision === revision &&
+    v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
+    v.instances.filter((i) => i.phase === 'Ready').length === replicas;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

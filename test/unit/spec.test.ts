@@ -222,7 +222,7 @@ test('error: unknown field, with and without a suggestion', () => {
   );
   fails(
     doc('    recreate: {colour: blue}'),
-    `${FILE}:13:16: spec.strategy.recreate.colour: unknown field "colour" — remove it; known fields here: maintenance`,
+    `${FILE}:13:16: spec.strategy.recreate.colour: unknown field "colour" — remove it; known fields here: maintenance, postDeploy`,
   );
 });
 
