@@ -28,16 +28,21 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
           .sort((a, b) => a.id.localeCompare(b.id))
           .map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port })),
       }));
-    const listener = (listen: string, role: ListenerRoutes['role'], split: WeightedTarget[]): ListenerRoutes => ({
-      listen,
-      rollout: spec.name,
-      role,
-      balancer: spec.traffic.balancer,
-      rules: [],
-      split,
-      backends: backendsFor(split),
-      ...(spec.strategy.type === 'recreate' && role === 'main' ? { maintenance: spec.strategy.maintenance } : {}),
-    });
+    const listener = (listen: string, role: ListenerRoutes['role'], split: WeightedTarget[]): ListenerRoutes => {
+      // Match rules (canary header routes) apply on the main listener; their revisions need backends too.
+      const rules = role === 'main' ? (routes.rules ?? []) : [];
+      const ruleOnly = [...new Set(rules.map((r) => r.revision))].filter((rev) => !split.some((t) => t.revision === rev));
+      return {
+        listen,
+        rollout: spec.name,
+        role,
+        balancer: spec.traffic.balancer,
+        rules,
+        split,
+        backends: backendsFor([...split, ...ruleOnly.map((revision) => ({ revision, weight: 0 }))]),
+        ...(spec.strategy.type === 'recreate' && role === 'main' ? { maintenance: spec.strategy.maintenance } : {}),
+      };
+    };
     listeners.push(listener(spec.traffic.listen, 'main', routes.main));
     const strategy = spec.strategy;
     if (strategy.type === 'blueGreen' && strategy.previewListen) {

@@ -1,4 +1,4 @@
-import type { RolloutSpec, Template } from '../spec/types.js';
+import type { HeaderMatch, RolloutSpec, Template } from '../spec/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
 import type { WeightedTarget } from '../router/route-table.js';
 import type { JobStatus } from './jobs.js';
@@ -67,6 +67,8 @@ export interface RolloutStatus {
   analysisRound?: number;
   /** Jobs a user waived with `sluice promote` after they paused the release. */
   waived?: string[];
+  /** Canary header routes set by setHeaderRoute steps; removed at promotion and abort. */
+  headerRoutes?: { name: string; match: HeaderMatch }[];
 }
 
 export interface RolloutEventDraft {

@@ -2,7 +2,8 @@ import { createBalancer, type Balancer, type CompiledEndpoint } from './balancer
 import type { EndpointLoad, InflightRegistry } from './inflight.js';
 import type { RevisionSeries, RouterMetrics } from './metrics.js';
 import type { SampleStore } from './samples.js';
-import { compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
+import { BucketSplit, compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
+import { StickySplit } from './sticky.js';
 import type { ListenerRoutes, RouteTable } from './route-table.js';
 
 /** A revision ready to serve: it has at least one endpoint, hence a balancer. */
@@ -30,6 +31,8 @@ export interface CompiledListener {
   routes: ListenerRoutes;
   rules: CompiledRule[];
   split: SmoothWeightedSplit<CompiledBackend>;
+  /** Present only with `sticky` in the routes; it then chooses instead of `split`. */
+  sticky: StickySplit<CompiledBackend> | undefined;
   maintenance: PreparedAnswer;
   /** Where requests that found no revision are counted: the top-weighted revision, if any. */
   unservedSeries: RevisionSeries;
@@ -63,6 +66,10 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
     const split = new SmoothWeightedSplit(
       l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
     );
+    const sticky =
+      l.sticky === undefined
+        ? undefined
+        : new StickySplit(l.sticky, l.rollout, new BucketSplit(l.split.map((w) => ({ ...w, item: backends.get(w.revision) }))), split);
     const rules = l.rules.map((r, ri) => ({ test: compileRule(r, `listeners[${li}].rules[${ri}]`), backend: backends.get(r.revision) }));
     const top = [...l.split].sort((a, b) => b.weight - a.weight)[0];
     const topBackend = top === undefined ? undefined : l.backends.find((b) => b.revision === top.revision);
@@ -74,7 +81,7 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       version: topBackend?.version ?? '',
     });
     if (topBackend !== undefined) unservedSeries.samples = samples.ringFor(l.rollout, topBackend.revision);
-    listeners.set(l.listen, { routes: l, rules, split, maintenance: maintenanceAnswer(l), unservedSeries });
+    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance: maintenanceAnswer(l), unservedSeries });
   });
   return { table, listeners, loads: [...loads.values()] };
 }

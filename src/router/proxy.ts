@@ -39,6 +39,8 @@ class Exchange {
   endpoint!: CompiledEndpoint;
   holdsEndpoint = false;
   retried = false;
+  /** Set-Cookie added to the app's response: a new client's sticky bucket. */
+  setCookie: string | undefined = undefined;
   byRouter = false;
   timedOut = false;
   done = false;
@@ -86,6 +88,7 @@ export class Proxy {
     const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
     forwardedHeaders(req, listen, false);
     const ex = new Exchange(this, req, res, listener, backend, hasBody);
+    ex.setCookie = assignedCookie;
     (res as unknown as WithExchange)[kExchange] = ex;
     res.on('close', onClientClose);
     res.on('error', ignore);
@@ -158,6 +161,7 @@ export class Proxy {
       listener.unservedSeries.observe(m.status, true, 0);
       return;
     }
+    const setCookie = assignedCookie;
     forwardedHeaders(req, listen, true);
     const start = performance.now();
     const series = backend.series;
@@ -186,7 +190,7 @@ export class Proxy {
     up.on('response', (ures: IncomingMessage) => {
       // The app declined the upgrade: relay its answer, then close (the body is unframed here).
       series.observe(ures.statusCode ?? 502, false, (performance.now() - start) / 1000);
-      socket.write(rawHead(ures, true));
+      socket.write(rawHead(ures, true, setCookie));
       ures.on('error', ignore);
       ures.on('end', () => socket.end());
       ures.on('close', release);
@@ -197,7 +201,7 @@ export class Proxy {
       series.observe(ures.statusCode ?? 101, false, (performance.now() - start) / 1000);
       usocket.setTimeout(0);
       usocket.on('error', ignore);
-      socket.write(rawHead(ures, false));
+      socket.write(rawHead(ures, false, setCookie));
       if (uhead.length > 0) socket.write(uhead);
       if (head.length > 0) usocket.write(head);
       usocket.pipe(socket);
@@ -221,7 +225,14 @@ export class Proxy {
   }
 }
 
+/**
+ * The Set-Cookie value for the request chooseBackend just routed (a new client of cookie
+ * stickiness), else undefined. Written by every call; read right after it.
+ */
+let assignedCookie: string | undefined;
+
 function chooseBackend(l: CompiledListener, req: IncomingMessage): CompiledBackend | undefined {
+  assignedCookie = undefined;
   const rules = l.rules;
   for (let i = 0; i < rules.length; i++) {
     const r = rules[i];
@@ -231,7 +242,11 @@ function chooseBackend(l: CompiledListener, req: IncomingMessage): CompiledBacke
       break;
     }
   }
-  return l.split.next();
+  const sticky = l.sticky;
+  if (sticky === undefined) return l.split.next();
+  const backend = sticky.choose(req);
+  assignedCookie = sticky.assigned;
+  return backend;
 }
 
 /**
@@ -295,7 +310,9 @@ function onUpstreamResponse(this: ClientRequest, ures: IncomingMessage): void {
     ures.resume();
     return;
   }
-  ex.res.writeHead(ures.statusCode ?? 502, ures.statusMessage, responseHeaders(ures.rawHeaders));
+  const headers = responseHeaders(ures.rawHeaders);
+  if (ex.setCookie !== undefined) headers.push('Set-Cookie', ex.setCookie);
+  ex.res.writeHead(ures.statusCode ?? 502, ures.statusMessage, headers);
   ures.pipe(ex.res);
 }
 
@@ -376,8 +393,11 @@ function rawAnswer(status: number, text: string, retryAfter?: string | number): 
   return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${len}\r\n${ra}Connection: close\r\n\r\n${text}`;
 }
 
-/** Status line and headers as the app sent them; `closeDelimited` re-frames a relayed body. */
-function rawHead(ures: IncomingMessage, closeDelimited: boolean): string {
+/**
+ * Status line and headers as the app sent them, plus the router's Set-Cookie if any;
+ * `closeDelimited` re-frames a relayed body.
+ */
+function rawHead(ures: IncomingMessage, closeDelimited: boolean, setCookie: string | undefined): string {
   let head = `HTTP/1.1 ${ures.statusCode} ${ures.statusMessage}\r\n`;
   const raw = ures.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -387,6 +407,7 @@ function rawHead(ures: IncomingMessage, closeDelimited: boolean): string {
     }
     head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   }
+  if (setCookie !== undefined) head += `Set-Cookie: ${setCookie}\r\n`;
   if (closeDelimited) head += 'Connection: close\r\n';
   return head + '\r\n';
 }

@@ -48,6 +48,21 @@ export interface Maintenance {
 
 export type ListenerRole = 'main' | 'preview' | 'canary';
 
+/**
+ * Keeps a user on one revision of the weighted split (match rules still come first).
+ * Exactly one key: `cookie`, a bucket the router draws for a new client and sets in that
+ * cookie (Max-Age defaults to 86400 s, Flagger's default); `header`, a hash of that request
+ * header's value (a user id); `hashCookie`, a hash of that application cookie's value (a
+ * session id). A request without its key gets the plain weighted split. How buckets map
+ * to revisions, so that raising a canary's weight only moves users onto the canary: see
+ * BucketSplit in split.ts.
+ */
+export interface Stickiness {
+  cookie?: { name: string; maxAgeSeconds?: number };
+  header?: string;
+  hashCookie?: string;
+}
+
 /** Everything one listening address does. */
 export interface ListenerRoutes {
   /** host:port */
@@ -61,6 +76,8 @@ export interface ListenerRoutes {
   backends: Backend[];
   /** Served (instead of a bare 503) when the chosen revision has no ready instance. */
   maintenance?: Maintenance;
+  /** Sticky split; absent, each request is split on its own. */
+  sticky?: Stickiness;
 }
 
 export interface RouteTable {

@@ -168,3 +168,76 @@ export function cookieValue(header: string | undefined, name: string): string | 
   }
   return undefined;
 }
+
+/** Buckets a sticky user can hold, 0..9999: a weight of w % owns w × 100 of them. */
+export const BUCKETS = 10_000;
+
+/**
+ * Maps a sticky user's bucket (0..9999) to a revision so that a weight change moves as few
+ * users as it must, and always in the direction of the change. The rule:
+ *
+ *  - The split's targets are laid out in one fixed order, by revision number, highest
+ *    first: the release's new revision (the canary) takes the low buckets, then the others
+ *    from newest to oldest.
+ *  - Each target owns the buckets b with (cumulative weight before it) × 100 ≤ b <
+ *    (cumulative weight through it) × 100. At 10 % the canary owns 0..999, at 25 % 0..2499:
+ *    a user on the canary at 10 % is still on it at 25 %, and a raise only moves users from
+ *    stable to canary, never back; lowering it (an abort) only moves canary users off.
+ *  - A target with no ready instance keeps its buckets, and they are served by the next
+ *    target in that order that has one (wrapping around to the first), so nobody else moves.
+ *
+ * Ranges are compiled once per table; a lookup walks them (a split has a handful).
+ */
+export class BucketSplit<T> {
+  /** Exclusive upper bucket of each range, ascending; the last is BUCKETS. */
+  private readonly ends: number[] = [];
+  private readonly starts: number[] = [];
+  private readonly owners: T[] = [];
+
+  /** `item` undefined: the revision has no ready instance. */
+  constructor(targets: { revision: number; weight: number; item: T | undefined }[]) {
+    const ordered = targets.filter((t) => t.weight > 0).sort((a, b) => b.revision - a.revision);
+    const live = ordered.filter((t) => t.item !== undefined);
+    if (live.length === 0) return;
+    let cumulative = 0;
+    let start = 0;
+    ordered.forEach((t, i) => {
+      cumulative += t.weight;
+      // Rounded first so that float noise (10.1 + …) cannot shift a boundary by a bucket.
+      const end = i === ordered.length - 1 ? BUCKETS : Math.min(BUCKETS, Math.ceil(Math.round(cumulative * 100 * 1e6) / 1e6));
+      if (end <= start) return;
+      let owner = t.item;
+      for (let k = 1; owner === undefined; k++) owner = ordered[(i + k) % ordered.length].item;
+      const last = this.owners.length - 1;
+      if (last >= 0 && this.owners[last] === owner) this.ends[last] = end;
+      else {
+        this.starts.push(start);
+        this.ends.push(end);
+        this.owners.push(owner);
+      }
+      start = end;
+    });
+  }
+
+  /** The target serving `bucket`; undefined only when no target has a ready instance. */
+  at(bucket: number): T | undefined {
+    const ends = this.ends;
+    for (let i = 0; i < ends.length; i++) if (bucket < ends[i]) return this.owners[i];
+    return undefined;
+  }
+
+  /** A bucket drawn uniformly among those `item` serves; undefined if it serves none. */
+  draw(item: T): number | undefined {
+    let size = 0;
+    for (let i = 0; i < this.owners.length; i++) if (this.owners[i] === item) size += this.ends[i] - this.starts[i];
+    if (size === 0) return undefined;
+    let offset = Math.floor(Math.random() * size);
+    for (let i = 0; i < this.owners.length; i++) {
+      if (this.owners[i] !== item) continue;
+      const n = this.ends[i] - this.starts[i];
+      if (offset < n) return this.starts[i] + offset;
+      offset -= n;
+    }
+    return undefined;
+  }
+}

@@ -18,6 +18,9 @@ export class RouteTableError extends UserError {
 
 const ROLES = new Set(['main', 'preview', 'canary']);
 const BALANCERS = new Set(['round-robin', 'least-requests']);
+/** RFC 9110 token: what a header name, and (RFC 6265) a cookie name, may be made of. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const STICKY_KEYS = ['cookie', 'header', 'hashCookie'];
 
 /**
  * Checks everything the router relies on, so that compiling and serving never meet a
@@ -107,8 +110,32 @@ export function validateRouteTable(input: unknown): RouteTable {
       if (typeof m.body !== 'string') fail(`${mat}.body`, 'must be a string');
       if (!Number.isInteger(m.retryAfterSeconds) || (m.retryAfterSeconds as number) < 0) fail(`${mat}.retryAfterSeconds`, 'must be a non-negative integer');
     }
+    if (l.sticky !== undefined) validateSticky(l.sticky, `${at}.sticky`, fail);
   });
   return input as RouteTable;
+}
+
+function validateSticky(raw: unknown, at: string, fail: (where: string, what: string) => never): void {
+  const one = 'needs exactly one of cookie: {name, maxAgeSeconds?} (a bucket cookie the router sets), header: NAME or hashCookie: NAME (a hash of that value)';
+  if (!isObject(raw)) fail(at, `must be an object; it ${one}`);
+  const s = raw as Record<string, unknown>;
+  const given = STICKY_KEYS.filter((k) => s[k] !== undefined);
+  if (given.length !== 1) fail(at, given.length === 0 ? one : `has ${given.join(' and ')}: it ${one}`);
+  const token = (where: string, v: unknown, what: string): void => {
+    if (typeof v !== 'string' || !TOKEN.test(v)) {
+      fail(where, `${JSON.stringify(v)} is not a valid ${what} name (letters, digits and !#$%&'*+-.^_\`|~, not empty)`);
+    }
+  };
+  if (s.header !== undefined) token(`${at}.header`, s.header, 'header');
+  if (s.hashCookie !== undefined) token(`${at}.hashCookie`, s.hashCookie, 'cookie');
+  if (s.cookie !== undefined) {
+    if (!isObject(s.cookie)) fail(`${at}.cookie`, 'must be an object {name, maxAgeSeconds?}');
+    const c = s.cookie as Record<string, unknown>;
+    token(`${at}.cookie.name`, c.name, 'cookie');
+    if (c.maxAgeSeconds !== undefined && (!Number.isSafeInteger(c.maxAgeSeconds) || (c.maxAgeSeconds as number) < 1)) {
+      fail(`${at}.cookie.maxAgeSeconds`, 'must be a positive whole number of seconds');
+    }
+  }
 }
 
 function isObject(x: unknown): boolean {

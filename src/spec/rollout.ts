@@ -174,6 +174,14 @@ const blueGreen = object({
 
 const WEIGHT = percent({ min: 0, max: 100, fix: 'use a percentage of traffic from 0 to 100' });
 
+const regexText = refine(text('write a regular expression'), (v, fail) => {
+  try {
+    new RegExp(v);
+  } catch (err) {
+    fail(`is not a valid regular expression: ${(err as Error).message}`, 'fix the pattern (JavaScript syntax; it must match the whole value)');
+  }
+});
+
 const canaryStep: Decoder<CanaryStep> = map(
   oneKey(
     {
@@ -198,6 +206,34 @@ const canaryStep: Decoder<CanaryStep> = map(
       ),
       analysis: analysisRef,
       approval: object({}),
+      setHeaderRoute: object({
+        name: required(text('write a route name'), 'testers'),
+        match: optional(
+          map(
+            refine(
+              listOf(
+                object({
+                  headerName: required(string({ fix: 'write a header name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be an HTTP header name' }), 'X-Canary'),
+                  headerValue: required(
+                    refine(
+                      object({ exact: optional(text('write the value')), prefix: optional(text('write the prefix')), regex: optional(regexText) }),
+                      (v, fail) => {
+                        if (Object.keys(v).length !== 1) fail('must set exactly one of exact, prefix, regex', 'e.g. headerValue: {exact: "true"}');
+                      },
+                    ),
+                    '{exact: "true"}',
+                  ),
+                }),
+                'write match as a list with one header condition',
+              ),
+              (v, fail) => {
+                if (v.length !== 1) fail(`has ${v.length} conditions; sluice supports exactly one header per route`, 'keep one header condition, or use two routes');
+              },
+            ),
+            (v) => v[0]!,
+          ),
+        ),
+      }),
     },
     'step type',
   ),

@@ -101,7 +101,15 @@ export type CanaryStep =
   | { setCanaryScale: { replicas?: number; weight?: number; matchTrafficWeight?: boolean } }
   | { analysis: AnalysisRef }
   /** Waits for `sluice approve NAME`; the approver and time are recorded. */
-  | { approval: Record<string, never> };
+  | { approval: Record<string, never> }
+  /** Argo's header route: requests matching go to the canary whatever the weight; without `match` it is removed. */
+  | { setHeaderRoute: { name: string; match?: HeaderMatch } };
+
+/** One header condition; exactly one of exact / prefix / regex (regex matches the whole value). */
+export interface HeaderMatch {
+  headerName: string;
+  headerValue: { exact?: string; prefix?: string; regex?: string };
+}
 
 export interface CanaryStrategy {
   type: 'canary';

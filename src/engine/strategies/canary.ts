@@ -1,4 +1,5 @@
-import type { CanaryStep, CanaryStrategy } from '../../spec/types.js';
+import type { CanaryStep, CanaryStrategy, HeaderMatch } from '../../spec/types.js';
+import type { MatchRule } from '../../router/route-table.js';
 import { only, planRelease, split, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 import { isDone } from '../jobs.js';
@@ -7,13 +8,20 @@ import { isDone } from '../jobs.js';
 export function canaryStateAt(steps: CanaryStep[], index: number, replicas: number): { weight: number; scale: number } {
   let weight = 0;
   let fixed: { replicas?: number; weight?: number } | undefined;
+  let headerRoutes = new Set<string>();
   for (let i = 0; i <= Math.min(index, steps.length - 1); i++) {
     const step = steps[i];
+    if ('setHeaderRoute' in step) {
+      headerRoutes = new Set(headerRoutes);
+      if (step.setHeaderRoute.match) headerRoutes.add(step.setHeaderRoute.name);
+      else headerRoutes.delete(step.setHeaderRoute.name);
+    }
     if ('setWeight' in step) weight = step.setWeight;
     else if ('setCanaryScale' in step) fixed = step.setCanaryScale.matchTrafficWeight ? undefined : step.setCanaryScale;
   }
   const pct = (w: number) => (w <= 0 ? 0 : Math.max(1, Math.ceil((replicas * w) / 100)));
-  const scale = fixed?.replicas ?? pct(fixed?.weight ?? weight);
+  // A header route needs at least one canary instance to send its requests to.
+  const scale = fixed?.replicas ?? Math.max(pct(fixed?.weight ?? weight), headerRoutes.size > 0 ? 1 : 0);
   return { weight, scale };
 }
 
@@ -21,6 +29,7 @@ function describe(step: CanaryStep): string {
   if ('setWeight' in step) return `setWeight ${step.setWeight}%`;
   if ('pause' in step) return step.pause.duration === undefined ? 'pause (until promoted)' : `pause ${step.pause.duration}s`;
   if ('approval' in step) return 'approval';
+  if ('setHeaderRoute' in step) return `setHeaderRoute ${step.setHeaderRoute.name}${step.setHeaderRoute.match ? '' : ' (removed)'}`;
   if ('analysis' in step) return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
   const c = step.setCanaryScale;
   return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
@@ -56,6 +65,12 @@ function canaryRelease(ctx: PlanContext): void {
         break;
       }
       ctx.clearPause('CanaryPauseStep');
+    } else if ('setHeaderRoute' in step) {
+      const { name, match } = step.setHeaderRoute;
+      const others = (s.headerRoutes ?? []).filter((r) => r.name !== name);
+      s.headerRoutes = match ? [...others, { name, match }] : others;
+      // The step is done once the canary can answer the routed requests.
+      if (ctx.observed(canary).available < canaryStateAt(steps, i, ctx.replicas).scale) break;
     } else if ('approval' in step) {
       const job = ctx.job(`${where}.approval`, `approval at step ${i + 1}/${n}`, { kind: 'approval', gate: where });
       if (job?.phase !== 'Successful') {
@@ -110,7 +125,7 @@ function canaryRelease(ctx: PlanContext): void {
   if (!blocked && (s.promoteFull || s.stepIndex >= n)) {
     if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
       ctx.scale.set(canary, Math.max(scale, o.total));
-      ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+      ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary) };
       return;
     }
     ctx.scale.set(canary, ctx.replicas);
@@ -121,13 +136,13 @@ function canaryRelease(ctx: PlanContext): void {
       ctx.phase('Healthy', 'Available', `revision ${canary} serves all traffic`);
       return;
     }
-    ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+    ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary) };
     ctx.phase('Progressing', 'Promoting', `scaling revision ${canary} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
     return;
   }
 
   ctx.scale.set(canary, scale);
-  ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary) };
+  ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary) };
   if (blocked) return;
   const where = `step ${s.stepIndex + 1}/${n} (${describe(steps[s.stepIndex])}), canary weight ${weight}%`;
   const pause = ctx.pausedBy('CanaryPauseStep');
@@ -137,6 +152,11 @@ function canaryRelease(ctx: PlanContext): void {
   } else {
     ctx.phase('Progressing', 'CanaryStep', `${where}: ${o.available}/${scale} canary instances available`);
   }
+}
+
+/** Header routes set by setHeaderRoute steps, as route-table rules to the canary. */
+function headerRules(routes: { name: string; match: HeaderMatch }[] | undefined, canary: number): MatchRule[] {
+  return (routes ?? []).map(({ name, match }) => ({ name, header: { name: match.headerName, ...match.headerValue }, revision: canary }));
 }
 
 export const planCanary: Planner = (input) => planRelease(input, canaryRelease);

@@ -244,6 +244,7 @@ export class PlanContext {
     s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
     s.batchPauseUntil = undefined;
     s.batchAvailable = undefined;
+    s.headerRoutes = [];
     this.event('Normal', 'RolloutCompleted', message, s.currentRevision);
   }
 
@@ -370,6 +371,7 @@ export function abort(ctx: PlanContext, reason: string, message: string): void {
   const s = ctx.status;
   s.aborted = true;
   s.promoteFull = false;
+  s.headerRoutes = [];
   s.message = message;
   s.reason = reason;
   s.phase = 'Degraded';

@@ -1,5 +1,5 @@
 import type { RolloutSpec } from '../../spec/types.js';
-import type { WeightedTarget } from '../../router/route-table.js';
+import type { MatchRule, WeightedTarget } from '../../router/route-table.js';
 import type { RolloutEventDraft, RolloutStatus } from '../types.js';
 import type { AnalysisTemplateSpec } from '../../analysis/types.js';
 import type { DesiredJob, JobStatus } from '../jobs.js';
@@ -32,6 +32,8 @@ export interface PlanInput {
 /** Weighted splits per listener role; a missing role has no listener (or serves nothing). */
 export interface PlannedRoutes {
   main: WeightedTarget[];
+  /** Match rules tried before the main listener's split (canary header routes). */
+  rules?: MatchRule[];
   preview?: WeightedTarget[];
   canary?: WeightedTarget[];
 }
