@@ -1,6 +1,6 @@
 import type { RolloutSpec } from '../spec/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
-import type { Backend, ListenerRoutes, RouteTable, WeightedTarget } from '../router/route-table.js';
+import type { Backend, ListenerRoutes, RouteTable, Stickiness, WeightedTarget } from '../router/route-table.js';
 import type { Revision } from './types.js';
 import type { PlannedRoutes } from './strategies/planner.js';
 
@@ -40,6 +40,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         rules,
         split,
         backends: backendsFor([...split, ...ruleOnly.map((revision) => ({ revision, weight: 0 }))]),
+        ...(role === 'main' && spec.traffic.sticky ? { sticky: stickiness(spec.traffic.sticky, spec.name) } : {}),
         ...(spec.strategy.type === 'recreate' && role === 'main' ? { maintenance: spec.strategy.maintenance } : {}),
       };
     };
@@ -54,4 +55,9 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
   }
   listeners.sort((a, b) => a.listen.localeCompare(b.listen));
   return { generation, listeners };
+}
+
+/** The router's cookie is per rollout, so two rollouts never put the same users on their canaries. */
+function stickiness(s: Stickiness, rollout: string): Stickiness {
+  return s.cookie ? { cookie: { ...s.cookie, name: s.cookie.name ?? `sluice-${rollout}` } } : s;
 }

@@ -22,6 +22,7 @@ import {
   type Decoder,
 } from './schema.js';
 import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
+import type { Stickiness } from '../router/route-table.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
@@ -287,6 +288,22 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
               object({
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
+                sticky: optional(
+                  map(
+                    oneKey(
+                      {
+                        cookie: object({
+                          name: optional(string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' })),
+                          maxAgeSeconds: optional(duration({ min: 0, above: true })),
+                        }),
+                        header: string({ fix: 'write the header that identifies a user, e.g. x-user-id', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a header name' }),
+                        hashCookie: string({ fix: 'write the application cookie that identifies a session', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
+                      },
+                      'stickiness key',
+                    ),
+                    ({ key, value }) => ({ [key]: value }) as Stickiness,
+                  ),
+                ),
               }),
               '{listen: 127.0.0.1:8080}',
             ),

@@ -6,6 +6,7 @@
 
 import type { AnalysisRef } from '../analysis/types.js';
 import type { PostDeployWatch } from '../analysis/watch.js';
+import type { Stickiness } from '../router/route-table.js';
 import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
 
 export const API_VERSION = 'sluice.dev/v1alpha1';
@@ -62,6 +63,8 @@ export interface Traffic {
   /** host:port the router serves this rollout on. */
   listen: string;
   balancer: 'round-robin' | 'least-requests';
+  /** Keep each user on one revision (see router/split.ts BucketSplit for the rule). */
+  sticky?: Stickiness;
 }
 
 export interface RecreateStrategy {

@@ -16,9 +16,9 @@ after(async () => {
   await sluice?.down();
 });
 
-async function versionFor(port: number, headers: Record<string, string>): Promise<string[]> {
+async function versionFor(port: number, headers: Record<string, string>, times = 20): Promise<string[]> {
   const seen: string[] = [];
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < times; i++) {
     const r = await fetch(`http://127.0.0.1:${port}/`, { headers });
     await r.text();
     seen.push(r.headers.get('x-version') ?? '?');
@@ -79,4 +79,40 @@ test('a header route is removed at abort', async () => {
   assert.equal(r.code, 0, r.stderr);
   await sluice.waitFor('aborted', 'canary gone', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1));
   assert.deepEqual(await versionFor(port, { 'X-Canary': 'true' }), ['v1']);
+});
+
+test('traffic.sticky by header: each user keeps one revision, and a raised weight never moves a canary user back', async () => {
+  const port = await freePort();
+  const strategy = `    canary:
+      steps:
+        - setWeight: 10
+        - pause: {}
+        - setWeight: 25
+        - pause: {}
+`;
+  const sticky = (v: string) => demoManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`);
+  await sluice.apply('sticky.yaml', sticky('v1'));
+  await sluice.waitFor('sticky', 'v1 healthy', healthyOn(1));
+  await sluice.apply('sticky.yaml', sticky('v2'));
+  await sluice.waitFor('sticky', 'at 10 %', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1);
+  const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+  const seen = async () => {
+    const out = new Map<string, string>();
+    for (const u of users) {
+      const versions = await versionFor(port, { 'x-user': u }, 3);
+      assert.equal(versions.length, 1, `${u} saw ${versions}`);
+      out.set(u, versions[0]);
+    }
+    return out;
+  };
+  const at10 = await seen();
+  const canary10 = [...at10.values()].filter((v) => v === 'v2').length;
+  assert.ok(canary10 > 10 && canary10 < 55, `about 10 % of 300 users on the canary: ${canary10}`);
+  const r = await sluice.cli(['promote', 'sticky']);
+  assert.equal(r.code, 0, r.stderr);
+  await sluice.waitFor('sticky', 'at 25 %', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3);
+  const at25 = await seen();
+  for (const [u, v] of at10) if (v === 'v2') assert.equal(at25.get(u), 'v2', `${u} moved back to stable`);
+  const canary25 = [...at25.values()].filter((v) => v === 'v2').length;
+  assert.ok(canary25 > canary10, `more users on the canary at 25 % (${canary25} > ${canary10})`);
 });
