@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/util/clock.js';
+import { FakeClock } from './fake-clock.js';
 import type { InstanceRef, InstanceStatus, Platform, StopOptions } from '../../src/platform/platform.js';
 import type { RevisionTraffic, TrafficRouter } from '../../src/router/port.js';
 import type { RouteTable } from '../../src/router/route-table.js';
@@ -7,36 +7,6 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Controller } from '../../src/engine/controller.js';
 import { JobRunner, type ProviderRegistry } from '../../src/engine/job-runner.js';
-
-/** A clock that moves only when told; timers fire in order during advance(). */
-export class FakeClock implements Clock {
-  private t = 1_000_000;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private seq = 0;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number) {
-    const timer = { at: this.t + ms, fn, id: this.seq++ };
-    this.timers.push(timer);
-    return { cancel: () => void (this.timers = this.timers.filter((x) => x !== timer)) };
-  }
-  /** Fire due timers one by one; returns how many fired. */
-  advanceTo(at: number): number {
-    let fired = 0;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at || a.id - b.id);
-      const next = this.timers[0];
-      if (!next || next.at > at) break;
-      this.timers.shift();
-      this.t = Math.max(this.t, next.at);
-      next.fn();
-      fired++;
-    }
-    this.t = Math.max(this.t, at);
-    return fired;
-  }
-}
 
 /**
  * Instances that become Ready `readyMs` after start (never when env READY=false) and stop

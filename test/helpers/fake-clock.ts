@@ -20,6 +20,21 @@ export class FakeClock implements Clock {
     return { cancel: () => (this.timers = this.timers.filter((t) => t !== timer)) };
   }
 
+  /** Fire due timers one by one, synchronously; returns how many fired. */
+  advanceTo(at: number): number {
+    let fired = 0;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= at).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.current = Math.max(this.current, due.at);
+      due.fn();
+      fired++;
+    }
+    this.current = Math.max(this.current, at);
+    return fired;
+  }
+
   get pending(): number {
     return this.timers.length;
   }
