@@ -393,7 +393,10 @@ export class Controller implements RolloutActions {
     const keep = new Set([s.currentRevision, s.stableRevision, s.scaleDownRevision]);
     const old = this.store.listRevisions(r.name).filter((v) => !keep.has(v.number));
     const excess = old.length - r.spec.revisionHistoryLimit;
-    for (const v of old.slice(0, Math.max(0, excess))) this.store.deleteRevision(r.name, v.number);
+    for (const v of old.slice(0, Math.max(0, excess))) {
+      this.store.deleteRevision(r.name, v.number);
+      this.store.deleteJobsOf(r.name, v.number);
+    }
   }
 }
 

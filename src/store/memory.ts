@@ -29,6 +29,11 @@ export class MemoryStore implements Store {
   listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[] {
     return [...this.jobs.values()].filter((j) => rollout === undefined || j.status.rollout === rollout).map((j) => structuredClone(j));
   }
+  deleteJobsOf(rollout: string, revision: number): void {
+    const prefix = `${rollout}/r${revision}/`;
+    for (const key of [...this.jobs.keys()]) if (key.startsWith(prefix)) this.jobs.delete(key);
+    for (const key of [...this.measurements.keys()]) if (key.startsWith(prefix)) this.measurements.delete(key);
+  }
   appendMeasurement(key: string, m: Measurement): void {
     const list = this.measurements.get(key) ?? [];
     list.push(structuredClone(m));

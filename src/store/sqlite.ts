@@ -124,6 +124,8 @@ export class SqliteStore implements Store {
     this.transaction(() => {
       this.db.prepare('DELETE FROM rollouts WHERE name = ?').run(name);
       this.db.prepare('DELETE FROM revisions WHERE rollout = ?').run(name);
+      this.db.prepare('DELETE FROM measurements WHERE job LIKE ?').run(`${name}/%`);
+      this.db.prepare('DELETE FROM jobs WHERE rollout = ?').run(name);
     });
   }
 
@@ -223,6 +225,14 @@ export class SqliteStore implements Store {
         : this.db.prepare('SELECT job, status FROM jobs WHERE rollout = ? ORDER BY rowid').all(rollout)
     ) as { job: string; status: string }[];
     return rows.map((r) => ({ job: JSON.parse(r.job), status: JSON.parse(r.status) }));
+  }
+
+  deleteJobsOf(rollout: string, revision: number): void {
+    const prefix = `${rollout}/r${revision}/%`;
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM measurements WHERE job LIKE ?').run(prefix);
+      this.db.prepare('DELETE FROM jobs WHERE rollout = ? AND key LIKE ?').run(rollout, prefix);
+    });
   }
 
   appendMeasurement(key: string, m: Measurement): void {

@@ -29,6 +29,8 @@ export interface Store extends InstanceRecordStore, JobStore {
   /** The newest `limit` events, oldest first. */
   lastEvents(rollout: string, limit: number): RolloutEvent[];
 
+  /** Forget the jobs (and their measurements) of a revision that left the history. */
+  deleteJobsOf(rollout: string, revision: number): void;
   listTemplates(): TemplateRecord[];
   putTemplate(t: TemplateRecord): void;
 

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import { initialStatus } from '../../src/engine/controller.js';
+import type { DesiredJob, JobStatus } from '../../src/engine/jobs.js';
+
+const file = () => join(mkdtempSync(join(tmpdir(), 'sluice-store-')), 'state', 'sluice.db');
+
+test('everything written is there after reopening the file', () => {
+  const path = file();
+  let store = new SqliteStore(path);
+  const spec = { name: 'web' } as never;
+  store.putRollout({ name: 'web', spec, source: 'yaml', status: initialStatus(1, 5), createdAt: 5 });
+  store.addRevision({ rollout: 'web', number: 1, template: { version: 'v1' } as never, hash: 'h', createdAt: 5, cause: 'apply' });
+  const e = store.appendEvent('web', { type: 'Normal', reason: 'Created', message: 'hi', revision: 1 }, 'ana', 6);
+  store.saveStatus('web', { ...initialStatus(1, 5), phase: 'Healthy' });
+  store.saveRouteTable({ generation: 7, listeners: [] });
+  store.close();
+
+  store = new SqliteStore(path);
+  assert.equal(store.getRollout('web')?.status.phase, 'Healthy');
+  assert.equal(store.listRevisions('web')[0].hash, 'h');
+  assert.deepEqual(store.listEvents('web'), [{ ...e }]);
+  assert.equal(store.lastEvents('web', 5)[0].actor, 'ana');
+  assert.equal(store.loadRouteTable()?.generation, 7);
+  store.close();
+});
+
+test('jobs and measurements follow their revision out of the history, and their rollout out of the store', () => {
+  const store = new SqliteStore(file());
+  const job = (key: string) => ({ key, title: key, spec: { kind: 'approval', gate: 'x' }, context: {} }) as unknown as DesiredJob;
+  const status = (key: string): JobStatus => ({ key, rollout: 'web', title: key, kind: 'approval', phase: 'Running', message: '', startedAt: 1 });
+  for (const key of ['web/r1/a1/step0.analysis', 'web/r2/a1/step0.analysis', 'web/r12/a1/x']) {
+    store.saveJob(job(key), status(key));
+    store.appendMeasurement(key, { metric: 'm', phase: 'Successful', value: 1, startedAt: 1, finishedAt: 2 });
+  }
+  store.saveJob(job('web/r1/a1/step0.analysis'), { ...status('web/r1/a1/step0.analysis'), phase: 'Successful' });
+  assert.equal(store.listJobs('web').find((j) => j.job.key === 'web/r1/a1/step0.analysis')?.status.phase, 'Successful', 'saving again updates');
+  store.deleteJobsOf('web', 1);
+  assert.deepEqual(store.listJobs('web').map((j) => j.job.key), ['web/r2/a1/step0.analysis', 'web/r12/a1/x'], 'r1 only, not r12');
+  assert.equal(store.listMeasurements('web/r1/a1/step0.analysis').length, 0);
+  assert.equal(store.listMeasurements('web/r12/a1/x').length, 1);
+  store.deleteRollout('web');
+  assert.equal(store.listJobs('web').length, 0);
+  store.close();
+});
