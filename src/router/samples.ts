@@ -23,6 +23,9 @@ export const ROLE_CODES: Readonly<Record<ListenerRole, number>> = { main: 0, can
  * End times come from Date.now() so that they compare with the control plane's clock; a
  * wall-clock step backwards can hide samples from a window until the clock catches up.
  */
+/** Rings start this small and double while they fill (up to their capacity). */
+const INITIAL_RING = 1024;
+
 export class RevisionSamples {
   private end: Float64Array;
   private seconds: Float64Array;
@@ -34,20 +37,26 @@ export class RevisionSamples {
   /** End time of the most recently overwritten sample; −Infinity until the ring wraps. */
   private droppedEndMs = -Infinity;
 
+  /** Grows by doubling up to this; a revision with little traffic stays small. */
+  private maxCapacity: number;
+
   constructor(capacity: number) {
     if (!Number.isInteger(Math.log2(capacity))) throw new RangeError(`sample capacity ${capacity} must be a power of two`);
-    this.end = new Float64Array(capacity).fill(-Infinity);
-    this.seconds = new Float64Array(capacity);
-    this.status = new Uint16Array(capacity);
-    this.role = new Uint8Array(capacity);
-    this.mask = capacity - 1;
+    this.maxCapacity = capacity;
+    const initial = Math.min(capacity, INITIAL_RING);
+    this.end = new Float64Array(initial).fill(-Infinity);
+    this.seconds = new Float64Array(initial);
+    this.status = new Uint16Array(initial);
+    this.role = new Uint8Array(initial);
+    this.mask = initial - 1;
   }
 
   get capacity(): number {
-    return this.mask + 1;
+    return this.maxCapacity;
   }
 
   record(status: number, seconds: number, role: number): void {
+    if (this.recorded === this.mask + 1 && this.recorded < this.maxCapacity) this.grow();
     const i = this.recorded & this.mask;
     this.droppedEndMs = this.end[i];
     this.end[i] = Date.now();
@@ -55,6 +64,20 @@ export class RevisionSamples {
     this.status[i] = status;
     this.role[i] = role;
     this.recorded++;
+  }
+
+  /** Before the first wrap the slots are in order, so doubling is a plain copy. */
+  private grow(): void {
+    const size = (this.mask + 1) * 2;
+    const end = new Float64Array(size).fill(-Infinity);
+    end.set(this.end);
+    const seconds = new Float64Array(size);
+    seconds.set(this.seconds);
+    const status = new Uint16Array(size);
+    status.set(this.status);
+    const role = new Uint8Array(size);
+    role.set(this.role);
+    [this.end, this.seconds, this.status, this.role, this.mask] = [end, seconds, status, role, size - 1];
   }
 
   /**
@@ -67,6 +90,7 @@ export class RevisionSamples {
     this.status = new Uint16Array(1);
     this.role = new Uint8Array(1);
     this.mask = 0;
+    this.maxCapacity = 1;
     this.recorded = 0;
     this.droppedEndMs = -Infinity;
   }
