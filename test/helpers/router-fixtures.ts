@@ -199,3 +199,44 @@ export async function until(check: () => boolean, timeoutMs = 5000, what = 'cond
     await sleep(10);
   }
 }
+
+/**
+ * An app whose answers are a function of its request count: every `failEvery`-th answers
+ * 500; `/?ms=N` answers after N ms; `/hang` never answers.
+ */
+export interface CountingApp {
+  endpoint: Endpoint;
+  close(): Promise<void>;
+}
+
+export async function startCountingApp(name: string, failEvery = 0): Promise<CountingApp> {
+  let n = 0;
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    n++;
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/hang') return;
+    const status = failEvery > 0 && n % failEvery === 0 ? 500 : 200;
+    const ms = Number(url.searchParams.get('ms') ?? '0');
+    const answer = (): void => {
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(name);
+    };
+    if (ms > 0) setTimeout(answer, ms);
+    else answer();
+  });
+  server.on('connection', (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    endpoint: { id: name, host: '127.0.0.1', port },
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}

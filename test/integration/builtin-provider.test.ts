@@ -1,50 +1,14 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { Socket } from 'node:net';
 import { BuiltinProvider } from '../../src/analysis/providers/builtin.js';
 import { JudgeProvider } from '../../src/analysis/providers/judge.js';
 import type { BuiltinProviderConfig, JudgeMetricConfig, JudgeProviderConfig, MeasurementContext } from '../../src/analysis/types.js';
 import type { TrafficWindows } from '../../src/analysis/window.js';
 import type { Endpoint } from '../../src/router/route-table.js';
-import { listenAddr, listener, request, sleep, startRouter, table, type RouterHarness } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, sleep, startCountingApp, startRouter, table, type CountingApp, type RouterHarness } from '../helpers/router-fixtures.js';
 
 /** An app where every `failEvery`-th request answers 500 and `/?ms=N` answers after N ms. */
-interface App {
-  endpoint: Endpoint;
-  close(): Promise<void>;
-}
-
-async function startApp(name: string, failEvery = 0): Promise<App> {
-  let n = 0;
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    n++;
-    const status = failEvery > 0 && n % failEvery === 0 ? 500 : 200;
-    const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? '0');
-    const answer = (): void => {
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(name);
-    };
-    if (ms > 0) setTimeout(answer, ms);
-    else answer();
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    endpoint: { id: name, host: '127.0.0.1', port },
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        for (const s of sockets) s.destroy();
-      }),
-  };
-}
-
 /** `count` GETs with at most `concurrency` in flight. */
 async function send(port: number, count: number, concurrency: number, path = '/'): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
@@ -61,7 +25,7 @@ async function send(port: number, count: number, concurrency: number, path = '/'
 
 let h: RouterHarness;
 let windows: TrafficWindows;
-const apps: App[] = [];
+const apps: CountingApp[] = [];
 let generation = 1;
 const signal = new AbortController().signal;
 
@@ -79,8 +43,8 @@ after(async () => {
  * behind a canary listener. Returns the two ports and when traffic may start.
  */
 async function release(rollout: string, stableFailEvery = 0, canaryFailEvery = 0): Promise<{ stable: number; canary: number; t0: number }> {
-  const s = await startApp(`${rollout}-v1`, stableFailEvery);
-  const c = await startApp(`${rollout}-v2`, canaryFailEvery);
+  const s = await startCountingApp(`${rollout}-v1`, stableFailEvery);
+  const c = await startCountingApp(`${rollout}-v2`, canaryFailEvery);
   apps.push(s, c);
   const main = await listenAddr();
   const side = await listenAddr();

@@ -4,7 +4,6 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
 import { Router } from '../../src/router/router.js';
 import { createAdminServer } from '../../src/router/admin.js';
 import { HttpTrafficRouter } from '../../src/router/http-client.js';
@@ -12,48 +11,7 @@ import { percentile } from '../../src/router/samples.js';
 import type { TrafficWindows } from '../../src/analysis/window.js';
 import type { Endpoint } from '../../src/router/route-table.js';
 import { freePort } from '../helpers/ports.js';
-import { listenAddr, listener, request, sleep, table } from '../helpers/router-fixtures.js';
-
-/**
- * An app whose answers are a function of its request count: every `failEvery`-th answers
- * 500; `/?ms=N` answers after N ms; `/hang` never answers.
- */
-interface App {
-  endpoint: Endpoint;
-  close(): Promise<void>;
-}
-
-async function startApp(name: string, failEvery = 0): Promise<App> {
-  let n = 0;
-  const sockets = new Set<Socket>();
-  const server = http.createServer((req, res) => {
-    n++;
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname === '/hang') return;
-    const status = failEvery > 0 && n % failEvery === 0 ? 500 : 200;
-    const ms = Number(url.searchParams.get('ms') ?? '0');
-    const answer = (): void => {
-      res.writeHead(status, { 'content-type': 'text/plain' });
-      res.end(name);
-    };
-    if (ms > 0) setTimeout(answer, ms);
-    else answer();
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  return {
-    endpoint: { id: name, host: '127.0.0.1', port },
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        for (const s of sockets) s.destroy();
-      }),
-  };
-}
+import { listenAddr, listener, request, sleep, startCountingApp, table, type CountingApp } from '../helpers/router-fixtures.js';
 
 interface Harness {
   router: Router;
@@ -101,11 +59,11 @@ async function send(port: number, count: number, concurrency: number, path = '/'
 }
 
 let h: Harness;
-const apps: App[] = [];
+const apps: CountingApp[] = [];
 let generation = 1;
 
-async function app(name: string, failEvery = 0): Promise<App> {
-  const a = await startApp(name, failEvery);
+async function app(name: string, failEvery = 0): Promise<CountingApp> {
+  const a = await startCountingApp(name, failEvery);
   apps.push(a);
   return a;
 }
