@@ -146,7 +146,7 @@ export class Controller implements RolloutActions {
   }
 
   async retry(name: string, by: Actor): Promise<void> {
-    await this.act(name, by, (r, s) => {
+    await this.act(name, by, (_r, s) => {
       if (!s.aborted) throw new UserError(`rollout ${name} is not aborted — retry restarts an aborted release`, 'conflict', 409);
       this.restartRelease(s);
       return { reason: 'Retry', message: `retrying revision ${s.currentRevision} from the first step` };
@@ -193,7 +193,7 @@ export class Controller implements RolloutActions {
   }
 
   async restart(name: string, by: Actor): Promise<void> {
-    await this.act(name, by, (r, s) => {
+    await this.act(name, by, (_r, s) => {
       if (s.stableRevision === null || s.currentRevision !== s.stableRevision) {
         throw new UserError(`rollout ${name} has a release in progress — restart once it is Healthy (\`sluice status ${name} --watch\`)`, 'conflict', 409);
       }

@@ -22,7 +22,7 @@ function blueGreenRelease(ctx: PlanContext): void {
   // Post-promotion: the switch happened; the old revision stays up until analysis passes.
   if (s.activeRevision === next) {
     ctx.scale.set(next, ctx.replicas);
-    ctx.routes = sameEverywhere(ctx, next);
+    ctx.routes = sameEverywhere(next);
     const post = bg.postPromotionAnalysis;
     if (post) {
       const { job, onFailure } = ctx.analysis('post-promotion', 'post-promotion analysis', post);
@@ -78,7 +78,7 @@ function blueGreenRelease(ctx: PlanContext): void {
     ctx.phase('Progressing', 'ScalingPreview', `revision ${next}: ${o.available}/${ctx.replicas} available before the switch`);
     return;
   }
-  ctx.routes = sameEverywhere(ctx, next);
+  ctx.routes = sameEverywhere(next);
   s.activeRevision = next;
   ctx.event('Normal', 'Switched', `all traffic switched from revision ${stable} to revision ${next}`, next);
   if (bg.postPromotionAnalysis) {

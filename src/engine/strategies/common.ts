@@ -298,14 +298,14 @@ function preflight(ctx: PlanContext): 'pass' | 'wait' | 'stopped' {
 function hold(ctx: PlanContext): void {
   const stable = ctx.status.stableRevision as number;
   ctx.scale.set(stable, ctx.replicas);
-  ctx.routes = sameEverywhere(ctx, stable);
+  ctx.routes = sameEverywhere(stable);
 }
 
 function firstDeploy(ctx: PlanContext): void {
   const s = ctx.status;
   const o = ctx.observed(s.currentRevision);
   ctx.scale.set(s.currentRevision, ctx.replicas);
-  ctx.routes = sameEverywhere(ctx, s.currentRevision);
+  ctx.routes = sameEverywhere(s.currentRevision);
   if (o.available >= ctx.replicas) {
     ctx.complete(`revision ${s.currentRevision} is available (${o.available}/${ctx.replicas})`);
     ctx.phase('Healthy', 'Available', `revision ${s.currentRevision} serves all traffic`);
@@ -334,7 +334,7 @@ export function steady(ctx: PlanContext): void {
   }
   s.aborted = false;
   s.stepIndex = 0;
-  ctx.routes = sameEverywhere(ctx, stable);
+  ctx.routes = sameEverywhere(stable);
   const o = ctx.observed(stable);
   if (o.available >= ctx.replicas) ctx.phase('Healthy', 'Available', `revision ${stable} serves all traffic`);
   else ctx.phase('Progressing', 'ScalingUp', `revision ${stable}: ${o.available}/${ctx.replicas} available`);
@@ -345,7 +345,7 @@ function aborted(ctx: PlanContext): void {
   const s = ctx.status;
   const stable = s.stableRevision as number;
   ctx.scale.set(stable, ctx.replicas);
-  ctx.routes = sameEverywhere(ctx, stable);
+  ctx.routes = sameEverywhere(stable);
   // Strategies that shrank stable (rolling, recreate) keep the new revision serving
   // beside it until stable is back at full strength, so an abort never empties the pool.
   const so = ctx.observed(stable);
@@ -362,7 +362,7 @@ function aborted(ctx: PlanContext): void {
 }
 
 /** Main and preview listeners to one revision; the canary listener serves nothing. */
-export function sameEverywhere(ctx: PlanContext, revision: number): PlannedRoutes {
+export function sameEverywhere(revision: number): PlannedRoutes {
   return { main: only(revision), preview: only(revision), canary: [] };
 }
 
