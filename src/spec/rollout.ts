@@ -175,6 +175,52 @@ const blueGreen = object({
 
 const WEIGHT = percent({ min: 0, max: 100, fix: 'use a percentage of traffic from 0 to 100' });
 
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function valueMatch<K extends 'exact' | 'prefix' | 'regex'>(kinds: readonly K[]) {
+  const fields = {
+    name: required(string({ fix: 'write the name to match', pattern: TOKEN, patternProblem: 'must be a header, cookie or parameter name' }), 'X-Canary'),
+    exact: optional(text('write the value')),
+    prefix: optional(text('write the prefix')),
+    regex: optional(
+      refine(text('write a regular expression'), (v, fail) => {
+        try {
+          new RegExp(v);
+        } catch (err) {
+          fail(`is not a valid regular expression: ${(err as Error).message}`, 'fix the pattern (it must match the whole value)');
+        }
+      }),
+    ),
+  };
+  return refine(object(fields), (v, fail) => {
+    const set = (['exact', 'prefix', 'regex'] as const).filter((k) => v[k] !== undefined);
+    const allowed = set.filter((k) => (kinds as readonly string[]).includes(k));
+    if (set.length !== 1 || allowed.length !== 1) fail(`must set exactly one of ${kinds.join(', ')}`, `e.g. {name: ${v.name}, exact: "true"}`);
+  });
+}
+
+const trafficRoute = object({
+  name: required(text('write a route name'), 'testers'),
+  match: required(
+    refine(
+      object({
+        header: optional(valueMatch(['exact', 'prefix', 'regex'] as const)),
+        cookie: optional(valueMatch(['exact', 'regex'] as const)),
+        query: optional(valueMatch(['exact', 'regex'] as const)),
+        pathPrefix: optional(string({ fix: 'write a path starting with /', pattern: /^\//, patternProblem: 'must start with /' })),
+        source: optional(
+          string({ fix: 'write an IPv4 address or CIDR, e.g. 10.0.0.0/8', pattern: /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, patternProblem: 'must be an IPv4 address or CIDR' }),
+        ),
+      }),
+      (v, fail) => {
+        if (Object.keys(v).length === 0) fail('matches nothing', 'add header, cookie, query, pathPrefix or source');
+      },
+    ),
+    '{header: {name: X-Canary, exact: "true"}}',
+  ),
+  to: required(oneOf(['canary', 'stable'] as const), 'canary'),
+});
+
 const regexText = refine(text('write a regular expression'), (v, fail) => {
   try {
     new RegExp(v);
@@ -288,6 +334,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
               object({
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
+                routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}'), []),
                 sticky: optional(
                   map(
                     oneKey(

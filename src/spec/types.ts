@@ -65,6 +65,21 @@ export interface Traffic {
   balancer: 'round-robin' | 'least-requests';
   /** Keep each user on one revision (see router/split.ts BucketSplit for the rule). */
   sticky?: Stickiness;
+  /** Match rules tried in order before the split, while a release is in progress. */
+  routes: TrafficRoute[];
+}
+
+/** Requests matching `match` go to `to`: the revision being released (canary / preview) or stable. */
+export interface TrafficRoute {
+  name: string;
+  match: {
+    header?: { name: string; exact?: string; prefix?: string; regex?: string };
+    cookie?: { name: string; exact?: string; regex?: string };
+    query?: { name: string; exact?: string; regex?: string };
+    pathPrefix?: string;
+    source?: string;
+  };
+  to: 'canary' | 'stable';
 }
 
 export interface RecreateStrategy {

@@ -116,3 +116,29 @@ test('traffic.sticky by header: each user keeps one revision, and a raised weigh
   const canary25 = [...at25.values()].filter((v) => v === 'v2').length;
   assert.ok(canary25 > canary10, `more users on the canary at 25 % (${canary25} > ${canary10})`);
 });
+
+test('traffic.routes: during a blue-green release, testers reach the new revision on the main address by header or cookie', async () => {
+  const port = await freePort();
+  const strategy = `    blueGreen: {autoPromotionEnabled: false, scaleDownDelaySeconds: 0}\n`;
+  const routes = (v: string) =>
+    demoManifest({ name: 'bg-routes', version: v, listen: port, strategy }).replace(
+      `listen: 127.0.0.1:${port}`,
+      `listen: 127.0.0.1:${port}
+    routes:
+      - {name: testers, match: {header: {name: x-user-segment, exact: beta}}, to: canary}
+      - {name: beta-cookie, match: {cookie: {name: beta, exact: "1"}}, to: canary}
+      - {name: api-stays, match: {pathPrefix: /api}, to: stable}`,
+    );
+  await sluice.apply('bg-routes.yaml', routes('v1'));
+  await sluice.waitFor('bg-routes', 'v1 healthy', healthyOn(1));
+  await sluice.apply('bg-routes.yaml', routes('v2'));
+  await sluice.waitFor('bg-routes', 'preview ready', (v) => v.status.reason === 'BlueGreenPause');
+  assert.deepEqual(await versionFor(port, {}), ['v1']);
+  assert.deepEqual(await versionFor(port, { 'x-user-segment': 'beta' }), ['v2']);
+  assert.deepEqual(await versionFor(port, { 'x-user-segment': 'premium' }), ['v1']);
+  assert.deepEqual(await versionFor(port, { cookie: 'session=abc; beta=1' }), ['v2']);
+  const r = await sluice.cli(['promote', 'bg-routes']);
+  assert.equal(r.code, 0, r.stderr);
+  await sluice.waitFor('bg-routes', 'v2 healthy', healthyOn(2));
+  assert.deepEqual(await versionFor(port, {}), ['v2'], 'after the switch everyone is on v2; the routes are idle');
+});

@@ -56,7 +56,7 @@ export function canaryView(name = 'web', phase: Phase = 'Paused', logDir = '/non
       revisionHistoryLimit: 10,
       progressDeadlineSeconds: 600,
       template: template('v2'),
-      traffic: { listen: '127.0.0.1:8080', balancer: 'round-robin' },
+      traffic: { listen: '127.0.0.1:8080', balancer: 'round-robin', routes: [] },
       strategy: {
         type: 'canary',
         steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: 60 } }],

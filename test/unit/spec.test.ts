@@ -71,7 +71,7 @@ test('recreate: every default filled in', () => {
       probes: DEFAULT_PROBES,
       shutdown: { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
     },
-    traffic: { listen: '127.0.0.1:8080', balancer: 'round-robin' },
+    traffic: { listen: '127.0.0.1:8080', balancer: 'round-robin', routes: [] },
     strategy: {
       type: 'recreate',
       maintenance: { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 },

@@ -5,6 +5,7 @@ import type { AnalysisRef } from '../../analysis/types.js';
 import type { ExecHookSpec, WebhookKind, WebhookSpec } from '../../hooks/types.js';
 import { isGateKind } from '../../hooks/types.js';
 import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../jobs.js';
+import type { MatchRule } from '../../router/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
 
 const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0 };
@@ -250,6 +251,16 @@ export class PlanContext {
 
   finish(): Plan {
     this.status.weights = this.routes.main;
+    const s = this.status;
+    if (this.spec.traffic.routes.length > 0 && s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted) {
+      // The spec's routes apply while a release is in progress, ahead of any canary header routes.
+      const target = (to: 'canary' | 'stable') => (to === 'canary' ? s.currentRevision : (s.stableRevision as number));
+      const rules: MatchRule[] = this.spec.traffic.routes.map(({ name, match, to }) => {
+        const { source, ...rest } = match;
+        return { name, ...rest, ...(source ? { sourceCidr: source.includes('/') ? source : `${source}/32` } : {}), revision: target(to) };
+      });
+      this.routes = { ...this.routes, rules: [...rules, ...(this.routes.rules ?? [])] };
+    }
     return { status: this.status, scale: this.scale, routes: this.routes, events: this.events, jobs: this.jobs, wakeAt: this.wakeAt };
   }
 }
