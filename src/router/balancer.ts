@@ -1,3 +1,4 @@
+import type { Pool } from 'undici';
 import type { EndpointLoad } from './inflight.js';
 
 /** An endpoint as the hot path uses it: address plus its shared in-flight counter. */
@@ -6,6 +7,8 @@ export interface CompiledEndpoint {
   host: string;
   port: number;
   load: EndpointLoad;
+  /** Its connection pool, looked up on first use (UpstreamPools). */
+  pool?: Pool | undefined;
 }
 
 /** Chooses one of a revision's ready endpoints for each request. */

@@ -55,7 +55,7 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       const endpoints: CompiledEndpoint[] = b.endpoints.map((e) => {
         const load = registry.load(e.id);
         loads.set(e.id, load);
-        return { id: e.id, host: e.host, port: e.port, load };
+        return { id: e.id, host: e.host, port: e.port, load, pool: undefined };
       });
       const series = metrics.seriesFor({ listen: l.listen, rollout: l.rollout, role: l.role, revision: b.revision, version: b.version });
       // Assigned even on a series already live: a revision back in the table after its ring

@@ -1,10 +1,12 @@
-import http, { type Agent, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
 import type { CompiledEndpoint } from './balancer.js';
 import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compile.js';
 import type { InflightRegistry } from './inflight.js';
 import type { RevisionSeries } from './metrics.js';
+import type { UpstreamPools } from './upstream.js';
 
 /**
  * How long an upstream may stay silent (no response yet, or a stalled body) before the
@@ -23,7 +25,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 const kExchange = Symbol('sluice.exchange');
 
 export interface ProxyOptions {
-  agent: Agent;
+  pools: UpstreamPools;
   upstreamTimeoutMs: number;
   registry: InflightRegistry;
   /** The compiled listener in effect for an address: the single point where a table swap shows. */
@@ -31,19 +33,23 @@ export interface ProxyOptions {
 }
 
 /**
- * One client request on its way through. Event handlers are shared module functions that
- * find their exchange on the emitter, so a request costs one object, not a set of closures.
+ * One client request on its way through, and the undici handler of its upstream request:
+ * a request costs this one object, not a set of closures. Event handlers on the client's
+ * response are shared module functions that find their exchange on the emitter.
  */
-class Exchange {
-  upstream: ClientRequest | undefined = undefined;
+class Exchange implements Dispatcher.DispatchHandlers {
   endpoint!: CompiledEndpoint;
   holdsEndpoint = false;
   retried = false;
   /** Set-Cookie added to the app's response: a new client's sticky bucket. */
   setCookie: string | undefined = undefined;
   byRouter = false;
-  timedOut = false;
   done = false;
+  /** The app's response head arrived (for the request in progress). */
+  answered = false;
+  /** Cancels the upstream request in progress; set by undici once it is being sent. */
+  abort: ((err?: Error) => void) | undefined = undefined;
+  resume: (() => void) | undefined = undefined;
   readonly start = performance.now();
   constructor(
     readonly proxy: Proxy,
@@ -51,8 +57,56 @@ class Exchange {
     readonly res: ServerResponse,
     readonly listener: CompiledListener,
     readonly backend: CompiledBackend,
+    /** The request head to send upstream, as a flat name/value list. */
+    readonly headers: string[],
     readonly hasBody: boolean,
   ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    // The client left while the request waited for a connection.
+    if (this.done) abort();
+    else this.abort = abort;
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (status < 200) return true; // 100 Continue, 103 Early Hints: not relayed
+    this.answered = true;
+    if (this.done) return true;
+    this.resume = resume;
+    const headers = responseHeaders(raw);
+    if (this.setCookie !== undefined) headers.push('Set-Cookie', this.setCookie);
+    this.res.writeHead(status, statusText, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.done) return true;
+    if (this.res.write(chunk)) return true;
+    // Backpressure: undici stops reading the app's socket until the client drains.
+    this.res.once('drain', onClientDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    if (!this.done) this.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    const e = err as NodeJS.ErrnoException & { socket?: { bytesRead?: number } };
+    const res = this.res;
+    if (this.answered || res.headersSent) {
+      // The app (or the upstream timeout) broke the response: the client must see a broken
+      // response, not a short one.
+      res.destroy();
+      return;
+    }
+    const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT';
+    if (!timedOut && this.proxy.retry(this, e)) return;
+    this.byRouter = true;
+    const status = timedOut ? 504 : 502;
+    sendText(res, status, upstreamErrorText(status, this.listener, this.backend, this.endpoint, e, this.proxy.timeoutMs));
+  }
 }
 
 type WithExchange = { [kExchange]: Exchange };
@@ -60,11 +114,11 @@ type WithExchange = { [kExchange]: Exchange };
 export class Proxy {
   readonly registry: InflightRegistry;
   readonly timeoutMs: number;
-  private readonly agent: Agent;
+  private readonly pools: UpstreamPools;
   private readonly lookup: (listen: string) => CompiledListener | undefined;
 
   constructor(opts: ProxyOptions) {
-    this.agent = opts.agent;
+    this.pools = opts.pools;
     this.timeoutMs = opts.upstreamTimeoutMs;
     this.registry = opts.registry;
     this.lookup = opts.lookup;
@@ -84,10 +138,8 @@ export class Proxy {
       listener.unservedSeries.observe(listener.maintenance.status, true, 0);
       return;
     }
-    const headers = req.headers;
-    const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
-    forwardedHeaders(req, listen, false);
-    const ex = new Exchange(this, req, res, listener, backend, hasBody);
+    const headers = requestHeaders(req, listen);
+    const ex = new Exchange(this, req, res, listener, backend, headers, requestHasBody);
     ex.setCookie = assignedCookie;
     (res as unknown as WithExchange)[kExchange] = ex;
     res.on('close', onClientClose);
@@ -99,34 +151,27 @@ export class Proxy {
   private dispatch(ex: Exchange, endpoint: CompiledEndpoint): void {
     ex.endpoint = endpoint;
     ex.holdsEndpoint = true;
+    ex.abort = undefined;
     this.registry.acquire(endpoint.load);
+    let pool = endpoint.pool;
+    if (pool === undefined || pool.closed) pool = endpoint.pool = this.pools.get(endpoint.host, endpoint.port);
     const req = ex.req;
-    const up = http.request({
-      host: endpoint.host,
-      port: endpoint.port,
-      method: req.method,
-      path: req.url,
-      headers: req.headers,
-      agent: this.agent,
-      timeout: this.timeoutMs,
-    });
-    (up as unknown as WithExchange)[kExchange] = ex;
-    ex.upstream = up;
-    up.on('response', onUpstreamResponse);
-    up.on('error', onUpstreamError);
-    up.on('timeout', onUpstreamTimeout);
-    if (ex.hasBody) req.pipe(up);
-    else up.end();
+    const path = req.url ?? '/';
+    if (path === '*') {
+      asteriskRequest(ex, endpoint);
+      return;
+    }
+    pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body: ex.hasBody ? req : null }, ex);
   }
 
-  /** Second try, only for a failure that cannot have reached the app (see onUpstreamError). */
-  retry(ex: Exchange, failed: ClientRequest, err: NodeJS.ErrnoException): boolean {
+  /** Second try, only for a failure that cannot have reached the app (see Exchange.onError). */
+  retry(ex: Exchange, err: NodeJS.ErrnoException & { socket?: { bytesRead?: number } }): boolean {
     if (ex.retried || ex.hasBody || !IDEMPOTENT.has(ex.req.method ?? '')) return false;
     const code = err.code ?? '';
     const neverConnected = NOT_CONNECTED.has(code);
-    // A pooled keep-alive socket the app closed just as we reused it: the request died on
-    // the wire, the classic case where every HTTP client retries.
-    const staleSocket = (code === 'ECONNRESET' || code === 'EPIPE') && failed.reusedSocket;
+    // A pooled keep-alive socket the app closed just as we reused it (it had carried earlier
+    // responses): the request died on the wire, the classic case where every HTTP client retries.
+    const staleSocket = (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && (err.socket?.bytesRead ?? 0) > 0;
     if (!neverConnected && !staleSocket) return false;
     const other = ex.backend.balancer.pickOther(ex.endpoint) ?? (staleSocket ? ex.endpoint : undefined);
     if (other === undefined) return false;
@@ -250,9 +295,8 @@ function chooseBackend(l: CompiledListener, req: IncomingMessage): CompiledBacke
 }
 
 /**
- * Rewrites the incoming headers object in place (it is ours, and copying it per request is
- * what we avoid). Transfer-Encoding stays on requests: Node's client then re-chunks the
- * body, which it would not do on its own for a GET or DELETE with a body.
+ * For upgrades (sent with node:http): rewrites the incoming headers object in place (it is
+ * ours, and copying it per request is what we avoid).
  */
 function forwardedHeaders(req: IncomingMessage, listen: string, upgrade: boolean): void {
   const h = req.headers;
@@ -281,18 +325,118 @@ function forwardedHeaders(req: IncomingMessage, listen: string, upgrade: boolean
   h['x-forwarded-host'] = h.host ?? listen;
 }
 
-function responseHeaders(raw: string[]): string[] {
+/** Whether the request requestHeaders just read has a body. Written by every call; read right after it. */
+let requestHasBody = false;
+
+/**
+ * The request head for the app, as a flat name/value list built from the raw headers (no
+ * headers object, duplicates and case kept): hop-by-hop headers and those named in
+ * Connection dropped, X-Forwarded-* set. Transfer-Encoding is dropped too: undici re-chunks
+ * a body of unknown length. Expect is dropped: Node's server has already answered
+ * 100 Continue to the client, and undici does not send it.
+ */
+function requestHeaders(req: IncomingMessage, listen: string): string[] {
+  const raw = req.rawHeaders;
+  const out: string[] = [];
+  let host: string | undefined;
+  let xff: string | undefined;
+  let conn: string | undefined;
+  let hasBody = false;
+  let sawLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    switch (name.length) {
+      case 2:
+        if (name.toLowerCase() === 'te') continue;
+        break;
+      case 4:
+        if (name.toLowerCase() === 'host') {
+          if (host !== undefined) continue;
+          host = value;
+        }
+        break;
+      case 6:
+        if (name.toLowerCase() === 'expect') continue;
+        break;
+      case 7: {
+        const lower = name.toLowerCase();
+        if (lower === 'trailer' || lower === 'upgrade') continue;
+        break;
+      }
+      case 10: {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') {
+          conn = conn === undefined ? value : `${conn}, ${value}`;
+          continue;
+        }
+        if (lower === 'keep-alive') continue;
+        break;
+      }
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          if (sawLength) continue;
+          sawLength = true;
+          if (value !== '0') hasBody = true;
+        }
+        break;
+      case 15:
+        if (name.toLowerCase() === 'x-forwarded-for') {
+          xff = xff === undefined ? value : `${xff}, ${value}`;
+          continue;
+        }
+        break;
+      case 16: {
+        const lower = name.toLowerCase();
+        if (lower === 'proxy-connection' || lower === 'x-forwarded-host') continue;
+        break;
+      }
+      case 17: {
+        const lower = name.toLowerCase();
+        if (lower === 'transfer-encoding') {
+          hasBody = true;
+          continue;
+        }
+        if (lower === 'x-forwarded-proto') continue;
+        break;
+      }
+    }
+    out.push(name, value);
+  }
+  requestHasBody = hasBody;
+  let remote = req.socket.remoteAddress ?? '';
+  if (remote.startsWith('::ffff:')) remote = remote.slice(7);
+  // Set, not passed through: the router is the edge here, a client cannot claim https.
+  out.push('x-forwarded-for', xff === undefined ? remote : `${xff}, ${remote}`, 'x-forwarded-proto', 'http', 'x-forwarded-host', host ?? listen);
+  if (conn === undefined) return out;
+  const v = conn.toLowerCase();
+  if (v === 'keep-alive' || v === 'close') return out;
+  const named = new Set<string>();
+  for (const token of v.split(',')) {
+    const t = token.trim();
+    if (t !== '' && t !== 'x-forwarded-for' && t !== 'x-forwarded-proto' && t !== 'x-forwarded-host') named.add(t);
+  }
+  if (named.size === 0) return out;
+  const kept: string[] = [];
+  for (let i = 0; i < out.length; i += 2) if (!named.has(out[i].toLowerCase())) kept.push(out[i], out[i + 1]);
+  return kept;
+}
+
+/** The app's response head without hop-by-hop headers (and those it named in Connection). */
+function responseHeaders(rawBuffers: Buffer[]): string[] {
   const out: string[] = [];
   let connTokens: string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i].toLowerCase();
+  for (let i = 0; i < rawBuffers.length; i += 2) {
+    const name = rawBuffers[i].toString('latin1');
+    const value = rawBuffers[i + 1].toString('latin1');
+    const lower = name.toLowerCase();
     if (lower === 'connection') {
-      const v = raw[i + 1].toLowerCase();
+      const v = value.toLowerCase();
       if (v !== 'keep-alive' && v !== 'close') connTokens = v.split(',').map((t) => t.trim());
       continue;
     }
     if (HOP_BY_HOP.has(lower)) continue;
-    out.push(raw[i], raw[i + 1]);
+    out.push(name, value);
   }
   if (connTokens === undefined) return out;
   const named = new Set(connTokens);
@@ -301,43 +445,32 @@ function responseHeaders(raw: string[]): string[] {
   return kept;
 }
 
-function onUpstreamResponse(this: ClientRequest, ures: IncomingMessage): void {
+/**
+ * `OPTIONS * HTTP/1.1` (asterisk-form), which undici refuses to send: node:http on a fresh
+ * connection, driving the same handler.
+ */
+function asteriskRequest(ex: Exchange, endpoint: CompiledEndpoint): void {
+  const up = http.request({ host: endpoint.host, port: endpoint.port, method: ex.req.method, path: '*', headers: ex.headers, agent: false, timeout: ex.proxy.timeoutMs });
+  let answered = false;
+  ex.onConnect((err) => up.destroy(err));
+  up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timeout'), { code: answered ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT' })));
+  up.on('error', (err) => ex.onError(err));
+  up.on('response', (ures: IncomingMessage) => {
+    answered = true;
+    ex.onHeaders(ures.statusCode ?? 502, ures.rawHeaders.map((h) => Buffer.from(h, 'latin1')), () => ures.resume(), ures.statusMessage ?? '');
+    ures.on('data', (chunk: Buffer) => {
+      if (!ex.onData(chunk)) ures.pause();
+    });
+    ures.on('end', () => ex.onComplete());
+    ures.on('error', (err) => ex.onError(err));
+  });
+  if (ex.hasBody) ex.req.pipe(up);
+  else up.end();
+}
+
+function onClientDrain(this: ServerResponse): void {
   const ex = (this as unknown as WithExchange)[kExchange];
-  (ures as unknown as WithExchange)[kExchange] = ex;
-  ures.on('error', ignore);
-  ures.on('close', onUpstreamResponseClose);
-  if (ex.done) {
-    ures.resume();
-    return;
-  }
-  const headers = responseHeaders(ures.rawHeaders);
-  if (ex.setCookie !== undefined) headers.push('Set-Cookie', ex.setCookie);
-  ex.res.writeHead(ures.statusCode ?? 502, ures.statusMessage, headers);
-  ures.pipe(ex.res);
-}
-
-/** The app closed mid-body: the client must see a broken response, not a short one. */
-function onUpstreamResponseClose(this: IncomingMessage): void {
-  if (!this.complete) (this as unknown as WithExchange)[kExchange].res.destroy();
-}
-
-function onUpstreamTimeout(this: ClientRequest): void {
-  (this as unknown as WithExchange)[kExchange].timedOut = true;
-  this.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' }));
-}
-
-function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void {
-  const ex = (this as unknown as WithExchange)[kExchange];
-  if (ex.upstream !== this || ex.done) return;
-  const res = ex.res;
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  if (!ex.timedOut && ex.proxy.retry(ex, this, err)) return;
-  ex.byRouter = true;
-  const status = ex.timedOut ? 504 : 502;
-  sendText(res, status, upstreamErrorText(status, ex.listener, ex.backend, ex.endpoint, err, ex.proxy.timeoutMs));
+  if (!ex.done && ex.resume !== undefined) ex.resume();
 }
 
 function onClientClose(this: ServerResponse): void {
@@ -347,7 +480,7 @@ function onClientClose(this: ServerResponse): void {
   const series: RevisionSeries = ex.backend.series;
   series.inflight--;
   const finished = this.writableFinished;
-  if (!finished && ex.upstream !== undefined && !ex.upstream.destroyed) ex.upstream.destroy();
+  if (!finished && ex.abort !== undefined) ex.abort();
   const seconds = (performance.now() - ex.start) / 1000;
   // A client that left before any answer is counted like nginx's 499: a 4xx, not the app's fault.
   if (finished || this.headersSent) series.observe(this.statusCode, ex.byRouter, seconds);

@@ -1,4 +1,3 @@
-import http from 'node:http';
 import { join } from 'node:path';
 import { compileTable, type CompiledListener, type CompiledTable } from './compile.js';
 import { InflightRegistry, type IdleResult } from './inflight.js';
@@ -11,6 +10,7 @@ import { ROUTES_FILE, type RevisionSampleList, type WindowStats } from './admin-
 import type { RevisionTraffic } from './port.js';
 import type { ListenerRole } from './route-table.js';
 import { DEFAULT_SAMPLE_CAPACITY, SampleStore } from './samples.js';
+import { UpstreamPools } from './upstream.js';
 import { RouteTableError, validateRouteTable } from './validate.js';
 
 /** How long a removed listener, or the whole router at shutdown, waits for in-flight requests. */
@@ -40,7 +40,7 @@ export class Router {
   private readonly registry = new InflightRegistry();
   private readonly metrics = new RouterMetrics();
   private readonly samples: SampleStore;
-  private readonly agent: http.Agent;
+  private readonly pools: UpstreamPools;
   private readonly proxy: Proxy;
   private readonly drainMs: number;
   private readonly log: (line: string) => void;
@@ -52,23 +52,12 @@ export class Router {
     this.drainMs = opts.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
     this.log = opts.log ?? (() => {});
     this.samples = new SampleStore(opts.sampleCapacity ?? DEFAULT_SAMPLE_CAPACITY);
-    // One pool for all endpoints (Node keys idle sockets by host:port). Sized so that a
-    // benchmark's concurrency reuses connections instead of queueing behind maxSockets.
-    // Idle pooled sockets are closed after 4 s, before Node apps close them (their default
-    // keepAliveTimeout is 5 s): reusing a socket the app is closing would fail the request.
-    this.agent = new http.Agent({
-      keepAlive: true,
-      keepAliveMsecs: 1000,
-      maxSockets: 1024,
-      maxFreeSockets: 256,
-      scheduling: 'lifo',
-      timeout: 4000,
-      noDelay: true,
-    } as http.AgentOptions);
+    const upstreamTimeoutMs = opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
+    this.pools = new UpstreamPools(upstreamTimeoutMs);
     this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics, this.samples);
     this.proxy = new Proxy({
-      agent: this.agent,
-      upstreamTimeoutMs: opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS,
+      pools: this.pools,
+      upstreamTimeoutMs,
       registry: this.registry,
       lookup: (listen) => this.lookup(listen),
     });
@@ -169,6 +158,7 @@ export class Router {
     this.pending = undefined;
     this.registry.adopt(next.loads);
     this.samples.retain(next.table);
+    this.pools.retain(next.table);
   }
 
   private lookup(listen: string): CompiledListener | undefined {
@@ -223,6 +213,6 @@ export class Router {
     const closing = [...this.servers.keys()].map((listen) => this.closeListener(listen, drainMs));
     await this.registry.waitAllIdle(drainMs);
     await Promise.all(closing);
-    this.agent.destroy();
+    await this.pools.destroy();
   }
 }

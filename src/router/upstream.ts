@@ -1,0 +1,56 @@
+import { Pool } from 'undici';
+import type { RouteTable } from './route-table.js';
+
+/**
+ * Keep-alive connection pools to the endpoints, one undici Pool per host:port. undici is
+ * the HTTP client behind Node's fetch; for a proxy it costs about half of node:http's
+ * client per request (no ClientRequest/IncomingMessage objects, no Agent bookkeeping, no
+ * per-request listeners). Upgrades stay on node:http.
+ *
+ * Idle connections are closed after at most 4 s, before Node apps close them (their default
+ * keepAliveTimeout is 5 s, and undici also honours a shorter `Keep-Alive: timeout=` hint):
+ * reusing a socket the app is closing would fail the request.
+ */
+export class UpstreamPools {
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(private readonly timeoutMs: number) {}
+
+  get(host: string, port: number): Pool {
+    const key = `${host}:${port}`;
+    let pool = this.pools.get(key);
+    if (pool === undefined || pool.closed || pool.destroyed) {
+      pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, {
+        connections: 1024,
+        pipelining: 1,
+        keepAliveTimeout: 4000,
+        keepAliveMaxTimeout: 4000,
+        // Like node:http's socket timeout before: the app may stay silent this long before
+        // its response starts, and between two chunks of it.
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        strictContentLength: true,
+      });
+      this.pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  /** After a table swap: pools of endpoints no longer routed close once their requests are done. */
+  retain(table: RouteTable): void {
+    const keep = new Set<string>();
+    for (const l of table.listeners) for (const b of l.backends) for (const e of b.endpoints) keep.add(`${e.host}:${e.port}`);
+    for (const [key, pool] of this.pools) {
+      if (keep.has(key)) continue;
+      this.pools.delete(key);
+      pool.close().catch(() => {});
+    }
+  }
+
+  /** At shutdown, after draining: cuts whatever is left. */
+  async destroy(): Promise<void> {
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.destroy().catch(() => {})));
+  }
+}
