@@ -232,8 +232,12 @@ try {
 
   // 100 rollouts: one listener each (one revision, two instances), replacing the table.
   const many = [];
+  const taken = new Set(Object.values(listen));
   for (let i = 0; i < MANY_LISTENERS; i++) {
-    const port = await freePort();
+    // The kernel may hand out a port twice in a row once it is closed again: skip repeats.
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
     const name = `bench-${String(i).padStart(3, '0')}`;
     many.push({ port, l: { ...listener(port, name, [], false), backends: [backend(1, `${name}-`)] } });
   }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 export function nginxConfig(dir, { rev1, rev2, listen, rules }) {
   const tmp = join(dir, 'tmp');
   const servers = (ports, weight) => ports.map((p) => `    server 127.0.0.1:${p}${weight ? ` weight=${weight}` : ''};`).join('\n');
-  // Keep-alive pools like the router's agent: idle upstream sockets closed after 4 s,
+  // Keep-alive pools like the router's upstream pools: idle upstream sockets closed after 4 s,
   // before the Node app's own 5 s keepAliveTimeout, and no cap on requests per connection.
   const pool = '    keepalive 64;\n    keepalive_timeout 4s;\n    keepalive_requests 1000000;';
   // Rules in order, the first that matches wins, else the split: chained maps. The router
