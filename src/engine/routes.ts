@@ -31,7 +31,8 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
     const listener = (listen: string, role: ListenerRoutes['role'], split: WeightedTarget[]): ListenerRoutes => {
       // Match rules (canary header routes) apply on the main listener; their revisions need backends too.
       const rules = role === 'main' ? (routes.rules ?? []) : [];
-      const ruleOnly = [...new Set(rules.map((r) => r.revision))].filter((rev) => !split.some((t) => t.revision === rev));
+      const ruleRevisions = rules.flatMap((r) => (r.split ? r.split.map((t) => t.revision) : r.revision !== undefined ? [r.revision] : []));
+      const ruleOnly = [...new Set(ruleRevisions)].filter((rev) => !split.some((t) => t.revision === rev));
       return {
         listen,
         rollout: spec.name,

@@ -70,7 +70,7 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       l.sticky === undefined
         ? undefined
         : new StickySplit(l.sticky, l.rollout, new BucketSplit(l.split.map((w) => ({ ...w, item: backends.get(w.revision) }))), split);
-    const rules = l.rules.map((r, ri) => ({ test: compileRule(r, `listeners[${li}].rules[${ri}]`), backend: backends.get(r.revision) }));
+    const rules = l.rules.map((r, ri) => ({ test: compileRule(r, `listeners[${li}].rules[${ri}]`), backend: r.revision === undefined ? undefined : backends.get(r.revision) }));
     const top = [...l.split].sort((a, b) => b.weight - a.weight)[0];
     const topBackend = top === undefined ? undefined : l.backends.find((b) => b.revision === top.revision);
     const unservedSeries = metrics.seriesFor({

@@ -17,6 +17,8 @@ export interface Backend {
   revision: number;
   /** The revision's version label (for metrics and headers). */
   version: string;
+  /** A/B: the variant this revision plays ("a", "b"...), sent in `variantHeader` and counted as exposures. */
+  variant?: string;
   endpoints: Endpoint[];
 }
 
@@ -26,18 +28,78 @@ export interface WeightedTarget {
   weight: number;
 }
 
-/**
- * Ordered match rules, tried before the weighted split; the first that matches picks the
- * revision. The builtin router evaluates them; the core engine emits none yet.
- */
-export interface MatchRule {
-  name: string;
+/** Request conditions; every one given must hold (an empty match matches everything). */
+export interface RequestMatch {
   header?: { name: string; exact?: string; prefix?: string; regex?: string };
   cookie?: { name: string; exact?: string; regex?: string };
   query?: { name: string; exact?: string; regex?: string };
   pathPrefix?: string;
+  /** Client address or CIDR (IPv4 or IPv6). */
   sourceCidr?: string;
+  /** Request methods (upper case); absent = any. */
+  methods?: string[];
+}
+
+/**
+ * Ordered match rules, tried before the weighted split; the first that matches picks the
+ * target. Exactly one of `revision` (everything matching goes there) or `split` (matching
+ * requests are split by these weights — sticky like the default split when the listener
+ * is — e.g. premium users 50/50 while everyone else stays on stable).
+ */
+export interface MatchRule extends RequestMatch {
+  name: string;
+  revision?: number;
+  split?: WeightedTarget[];
+}
+
+/**
+ * Copies a share of requests to another revision (Argo's setMirrorRoute, the shadow
+ * strategy). The client always gets the primary's answer; copies are sent asynchronously
+ * from a bounded queue (overflow is dropped and counted) and never delay the primary.
+ */
+export interface MirrorRoute {
+  name: string;
+  /** Revision receiving the copies; it needs a backend in `backends`. */
   revision: number;
+  /** Share of matching requests copied, 0..100. */
+  percent: number;
+  /** Which requests may be copied. `methods` defaults to GET, HEAD, OPTIONS (idempotent only). */
+  match?: RequestMatch;
+  /** Copies waiting or in flight at most; beyond it a copy is dropped (and counted). */
+  queueLimit: number;
+  /** Largest request body copied (bytes); a larger request is not mirrored (counted). */
+  maxBodyBytes: number;
+  /**
+   * Compare the copy's response with the primary's: status, then the JSON body (when both
+   * are JSON) except `ignorePaths` (JSONPath-like `$.a.b`, `$.items[*].id`), else the raw
+   * bytes. A mismatch is counted per revision (metric `shadowMismatchRate` for analysis).
+   * Absent: copies are sent and their status/latency recorded, not compared.
+   */
+  compare?: { ignorePaths: string[] };
+}
+
+/** How the router shields clients from a bad instance. Every field optional; absent = off / default. */
+export interface Resilience {
+  /**
+   * Passive outlier ejection: `consecutiveFailures` 5xx answers or connect errors in a row
+   * take an endpoint out of rotation for `baseEjectionMs` × (times ejected), never more than
+   * `maxEjectedPercent` of a revision's endpoints at once (at least one may always be ejected
+   * if the revision has 2+ endpoints). It returns on its own when the time is up.
+   */
+  outlier?: { consecutiveFailures: number; baseEjectionMs: number; maxEjectedPercent: number };
+  /**
+   * Circuit breaking: at most `maxConnections` requests in flight per endpoint; beyond that
+   * a request waits in a queue of at most `maxPending` per revision, for at most
+   * `queueTimeoutMs`, then gets 503 (counted as overflow).
+   */
+  limits?: { maxConnections: number; maxPending: number; queueTimeoutMs: number };
+  /** Upstream timeouts: connect, and silence while waiting for the response head / body. */
+  timeouts?: { connectMs?: number; responseMs?: number };
+  /**
+   * Read the whole request body (up to `maxBytes`, else 413) before choosing an endpoint,
+   * so a slow upload never holds an instance that is about to drain.
+   */
+  bufferRequests?: { maxBytes: number };
 }
 
 export interface Maintenance {
@@ -78,6 +140,18 @@ export interface ListenerRoutes {
   maintenance?: Maintenance;
   /** Sticky split; absent, each request is split on its own. */
   sticky?: Stickiness;
+  /** Copies of requests to other revisions (shadow / setMirrorRoute). */
+  mirrors?: MirrorRoute[];
+  /** A/B: response header naming the variant that answered (from `Backend.variant`). */
+  variantHeader?: string;
+  resilience?: Resilience;
+  /**
+   * Operator override. `stopped`: every request gets the maintenance answer (`sluice
+   * stop-traffic`). `paused`: new requests wait (up to `pauseTimeoutMs`, then the
+   * maintenance answer) until a table without the pause arrives (kamal-proxy's pause);
+   * requests already in flight finish. Absent: serving.
+   */
+  hold?: { mode: 'stopped' | 'paused'; pauseTimeoutMs?: number };
 }
 
 export interface RouteTable {
