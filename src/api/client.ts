@@ -73,8 +73,17 @@ export class ApiClient implements RolloutActions {
     const qs = query.toString();
     return this.call('GET', rolloutPath(name, 'events') + (qs ? `?${qs}` : ''));
   }
-  async promote(name: string, options: { full?: boolean } = {}, by?: Actor): Promise<void> {
-    await this.call('POST', rolloutPath(name, 'promote'), { full: options.full ?? false }, by);
+  async promote(name: string, options: { full?: boolean; variant?: string } = {}, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'promote'), { full: options.full ?? false, ...(options.variant !== undefined ? { variant: options.variant } : {}) }, by);
+  }
+  async stopTraffic(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'stop-traffic'), {}, by);
+  }
+  async pauseTraffic(name: string, options: { timeoutSeconds?: number } = {}, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'pause-traffic'), options.timeoutSeconds !== undefined ? { timeoutSeconds: options.timeoutSeconds } : {}, by);
+  }
+  async resumeTraffic(name: string, by?: Actor): Promise<void> {
+    await this.call('POST', rolloutPath(name, 'resume-traffic'), {}, by);
   }
   async abort(name: string, by?: Actor): Promise<void> {
     await this.call('POST', rolloutPath(name, 'abort'), {}, by);

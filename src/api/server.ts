@@ -109,6 +109,7 @@ function optional<T>(body: Record<string, unknown>, field: string, check: (v: un
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
+const isPositiveNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 const isEnvChanges = (v: unknown): v is Record<string, string | null> =>
   v !== null &&
   typeof v === 'object' &&
@@ -138,9 +139,18 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, Handler>
   return {
     promote: async (req, _url, name) => {
       const body = await readJson(req);
-      await actions.promote(name, { full: optional(body, 'full', isBoolean, 'true or false') ?? false }, actorOf(req));
+      const variant = optional(body, 'variant', isString, 'a variant name');
+      await actions.promote(name, { full: optional(body, 'full', isBoolean, 'true or false') ?? false, ...(variant !== undefined ? { variant } : {}) }, actorOf(req));
       return done;
     },
+    'stop-traffic': async (req, _url, name) => (await actions.stopTraffic(name, actorOf(req)), done),
+    'pause-traffic': async (req, _url, name) => {
+      const body = await readJson(req);
+      const timeoutSeconds = optional(body, 'timeoutSeconds', isPositiveNumber, 'seconds (a number above 0)');
+      await actions.pauseTraffic(name, { timeoutSeconds }, actorOf(req));
+      return done;
+    },
+    'resume-traffic': async (req, _url, name) => (await actions.resumeTraffic(name, actorOf(req)), done),
     abort: async (req, _url, name) => (await actions.abort(name, actorOf(req)), done),
     retry: async (req, _url, name) => (await actions.retry(name, actorOf(req)), done),
     pause: async (req, _url, name) => (await actions.pause(name, actorOf(req)), done),

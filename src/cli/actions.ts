@@ -1,6 +1,7 @@
 /** Commands that act on one rollout: promote, abort, retry, pause, resume, undo, restart, set, delete. */
 import { boolFlag, listFlag, positionals, positiveIntFlag, stringFlag, UsageError, type Command } from './command.js';
 import { renderApplyResult } from './render.js';
+import { parseDuration } from '../spec/duration.js';
 import type { ApiClient } from '../api/client.js';
 
 /** A command taking only NAME and printing `rollout/NAME <done>`. */
@@ -22,17 +23,56 @@ function simpleAction(name: string, summary: string, done: string, act: (client:
 export const promoteCommand: Command = {
   name: 'promote',
   summary: 'end the current pause and go on to the next step (or, with --full, straight to the end)',
-  usage: 'NAME [--full]',
-  flags: [['--full', 'skip all remaining steps, pauses and analysis: make the new revision stable now']],
-  options: { full: { type: 'boolean' } },
+  usage: 'NAME [--full] [--variant X]',
+  flags: [
+    ['--full', 'skip all remaining steps, pauses and analysis: make the new revision stable now'],
+    ['--variant X', 'end an A/B test: variant X wins (the control keeps the stable revision; the other is promoted)'],
+  ],
+  options: { full: { type: 'boolean' }, variant: { type: 'string' } },
   async run(ctx) {
     const [rollout] = positionals(ctx, ['NAME']);
     const full = boolFlag(ctx, 'full');
-    await ctx.client().promote(rollout!, { full });
-    ctx.out(`rollout/${rollout} promoted${full ? ' (full)' : ''}`);
+    const variant = stringFlag(ctx, 'variant');
+    await ctx.client().promote(rollout!, { full, ...(variant !== undefined ? { variant } : {}) });
+    ctx.out(`rollout/${rollout} promoted${full ? ' (full)' : ''}${variant !== undefined ? ` (variant ${variant} wins)` : ''}`);
     return 0;
   },
 };
+
+export const stopTrafficCommand = simpleAction(
+  'stop-traffic',
+  'maintenance: answer every request with the maintenance page (503 + Retry-After) until resume-traffic',
+  'traffic stopped',
+  (c, n) => c.stopTraffic(n),
+  'The answer is traffic.maintenance (status, body, retryAfter) from the spec. Instances keep running.',
+);
+
+export const pauseTrafficCommand: Command = {
+  name: 'pause-traffic',
+  summary: 'hold new requests (each up to --timeout, then the maintenance page) until resume-traffic',
+  usage: 'NAME [--timeout 30s]',
+  flags: [['--timeout D', 'longest a request waits before it gets the maintenance answer (default 30s, at most 1h)']],
+  options: { timeout: { type: 'string' } },
+  async run(ctx) {
+    const [rollout] = positionals(ctx, ['NAME']);
+    const raw = stringFlag(ctx, 'timeout');
+    let timeoutSeconds: number | undefined;
+    if (raw !== undefined) {
+      try {
+        timeoutSeconds = parseDuration(raw);
+      } catch (e) {
+        throw new UsageError(`--timeout ${raw}: ${(e as Error).message}`);
+      }
+    }
+    await ctx.client().pauseTraffic(rollout!, timeoutSeconds !== undefined ? { timeoutSeconds } : {});
+    ctx.out(`rollout/${rollout} traffic paused`);
+    return 0;
+  },
+};
+
+export const resumeTrafficCommand = simpleAction('resume-traffic', 'serve traffic again after stop-traffic or pause-traffic (held requests proceed)', 'traffic resumed', (c, n) =>
+  c.resumeTraffic(n),
+);
 
 export const approveCommand = simpleAction('approve', 'pass the approval gates the rollout waits on (your name and the time are recorded)', 'approved', async (c, n) => {
   await c.approve(n);

@@ -4,6 +4,7 @@ import { systemClock } from '../util/clock.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
+import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
 import { Reconciler } from '../engine/reconciler.js';
 import { Controller } from '../engine/controller.js';
 import { JobRunner } from '../engine/job-runner.js';
@@ -79,6 +80,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });
   const controller = new Controller(store, reconciler, platform, systemClock, jobs);
   reconciler.start(Math.max(routerGeneration, storedGeneration));
+  const exposures = new ExposureCollector(store, () => router.traffic(), systemClock);
+  const collectTimer = setInterval(() => {
+    exposures.collect().catch((e: Error) => log(`exposures: cannot read the router's counters: ${e.message}`));
+  }, EXPOSURE_INTERVAL_MS);
 
   let closing: Promise<void> | undefined;
   let markClosed: () => void = () => undefined;
@@ -86,6 +91,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const close = (opts: { everything?: boolean } = {}) => {
     closing ??= (async () => {
       await api.close();
+      clearInterval(collectTimer);
+      await exposures.collect().catch(() => []);
       await reconciler.close();
       jobs.close();
       store.onEvent = undefined;

@@ -35,11 +35,17 @@ export interface RolloutActions {
   get(name: string): Promise<RolloutView>;
   history(name: string): Promise<Revision[]>;
   events(name: string, options?: { afterId?: number; limit?: number }): Promise<RolloutEvent[]>;
-  promote(name: string, options: { full?: boolean }, by: Actor): Promise<void>;
+  /** `variant`: an A/B test's winner. */
+  promote(name: string, options: { full?: boolean; variant?: string }, by: Actor): Promise<void>;
   abort(name: string, by: Actor): Promise<void>;
   retry(name: string, by: Actor): Promise<void>;
   pause(name: string, by: Actor): Promise<void>;
   resume(name: string, by: Actor): Promise<void>;
+  /** Maintenance: every request to the rollout's listeners gets the maintenance answer until resumeTraffic. */
+  stopTraffic(name: string, by: Actor): Promise<void>;
+  /** New requests wait (each up to timeoutSeconds, default 30) until resumeTraffic; in-flight ones finish. */
+  pauseTraffic(name: string, options: { timeoutSeconds?: number }, by: Actor): Promise<void>;
+  resumeTraffic(name: string, by: Actor): Promise<void>;
   undo(name: string, options: { toRevision?: number }, by: Actor): Promise<ApplyResult>;
   restart(name: string, by: Actor): Promise<void>;
   /** Change the template's version and/or env without editing the file; makes a new revision. */

@@ -5,9 +5,10 @@ import { NotFoundError, UserError } from '../util/errors.js';
 import type { Platform } from '../platform/platform.js';
 import type { Store } from '../store/store.js';
 import { loadResources, type LoadedRollout } from '../spec/load.js';
+import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
 import type { AnalysisRef } from '../analysis/types.js';
 import type { AnalysisView } from './actions.js';
-import type { RolloutSpec, Template } from '../spec/types.js';
+import type { CanaryStrategy, RolloutSpec, Template } from '../spec/types.js';
 import type { Actor, ApplyResult, RolloutActions } from './actions.js';
 import type { Reconciler } from './reconciler.js';
 import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from './types.js';
@@ -106,11 +107,22 @@ export class Controller implements RolloutActions {
     return this.store.listEvents(name, options);
   }
 
-  async promote(name: string, options: { full?: boolean }, by: Actor): Promise<void> {
+  async promote(name: string, options: { full?: boolean; variant?: string }, by: Actor): Promise<void> {
     await this.act(name, by, (r, s) => {
       this.requireInProgress(r, 'promote');
       const strategy = r.spec.strategy;
-      if (options.full || strategy.type === 'blueGreen' || strategy.type === 'rolling' || strategy.type === 'recreate') {
+      if (strategy.type === 'abTest') {
+        const names = strategy.variants.map((v) => v.name);
+        if (options.variant === undefined) {
+          throw new UserError(`rollout ${name} runs an A/B test — say which variant wins: \`sluice promote ${name} --variant ${names.join('|')}\``);
+        }
+        if (!names.includes(options.variant)) throw new UserError(`rollout ${name} has no variant "${options.variant}" — its variants are ${names.join(', ')}`);
+        s.winner = options.variant;
+        s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+        return { reason: 'VariantChosen', message: `variant ${options.variant} chosen by ${by.actor}` };
+      }
+      if (options.variant !== undefined) throw new UserError(`--variant is for A/B tests; rollout ${name} uses the ${strategy.type} strategy`);
+      if (options.full || strategy.type === 'blueGreen' || strategy.type === 'rolling' || strategy.type === 'recreate' || strategy.type === 'shadow') {
         s.promoteFull = true;
         s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
         return { reason: 'PromotedFull', message: `promote --full: revision ${s.currentRevision} skips the remaining steps and pauses` };
@@ -124,7 +136,7 @@ export class Controller implements RolloutActions {
         s.pauses = s.pauses.filter((p) => !p.job);
         return { reason: 'Promoted', message: `promoted past ${jobPauses.map((p) => p.reason).join(', ')} (${jobPauses.map((p) => p.job).join(', ')})` };
       }
-      const steps = strategy.steps;
+      const steps = (strategy as CanaryStrategy).steps;
       const from = s.stepIndex;
       s.pauses = s.pauses.filter((p) => p.reason !== 'CanaryPauseStep');
       s.stepIndex = Math.min(from + 1, steps.length);
@@ -169,6 +181,34 @@ export class Controller implements RolloutActions {
       s.pauses = s.pauses.filter((p) => p.reason !== 'Manual');
       s.progressAt = this.clock.now();
       return { reason: 'Resumed', message: `resumed by ${by.actor}` };
+    });
+  }
+
+  async stopTraffic(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (r, s) => {
+      if (s.trafficHold?.mode === 'stopped') throw new UserError(`traffic to ${name} is already stopped — \`sluice resume-traffic ${name}\` serves it again`, 'conflict', 409);
+      s.trafficHold = { mode: 'stopped', since: this.clock.now(), by: by.actor };
+      const m = r.spec.traffic.maintenance ?? DEFAULT_MAINTENANCE;
+      return { reason: 'TrafficStopped', message: `traffic stopped by ${by.actor}: every request gets the maintenance answer (${m.status}, Retry-After ${m.retryAfterSeconds}s)`, type: 'Warning' };
+    });
+  }
+
+  async pauseTraffic(name: string, options: { timeoutSeconds?: number }, by: Actor): Promise<void> {
+    const timeoutSeconds = options.timeoutSeconds ?? 30;
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) throw new UserError(`--timeout ${timeoutSeconds}: must be a duration above 0 and at most 1h`);
+    await this.act(name, by, (_r, s) => {
+      if (s.trafficHold?.mode === 'paused') throw new UserError(`traffic to ${name} is already paused — \`sluice resume-traffic ${name}\` releases it`, 'conflict', 409);
+      s.trafficHold = { mode: 'paused', since: this.clock.now(), by: by.actor, pauseTimeoutMs: Math.round(timeoutSeconds * 1000) };
+      return { reason: 'TrafficPaused', message: `traffic paused by ${by.actor}: new requests wait (up to ${timeoutSeconds}s each) until \`sluice resume-traffic ${name}\``, type: 'Warning' };
+    });
+  }
+
+  async resumeTraffic(name: string, by: Actor): Promise<void> {
+    await this.act(name, by, (_r, s) => {
+      if (!s.trafficHold) throw new UserError(`traffic to ${name} is neither stopped nor paused`, 'conflict', 409);
+      const was = s.trafficHold.mode;
+      s.trafficHold = undefined;
+      return { reason: 'TrafficResumed', message: `traffic resumed by ${by.actor} (was ${was})` };
     });
   }
 
@@ -255,8 +295,10 @@ export class Controller implements RolloutActions {
   }
 
   private view(record: RolloutRecord): RolloutView {
+    const exposures = this.store.listExposures(record.name);
     return {
       ...record,
+      ...(exposures.length > 0 ? { exposures } : {}),
       revisions: this.store.listRevisions(record.name),
       instances: this.platform.list(record.name),
       events: this.store.lastEvents(record.name, VIEW_EVENTS),

@@ -123,7 +123,7 @@ export class Reconciler {
         });
       }
       this.deps.jobs.sync(record.name, plan.jobs);
-      planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions });
+      planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions, hold: plan.status.trafficHold });
     }
     this.deps.jobs.forget(new Set(records.map((r) => r.name)));
 

@@ -1,13 +1,16 @@
-import type { RolloutSpec } from '../spec/types.js';
+import type { Maintenance, RolloutSpec } from '../spec/types.js';
+import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
 import type { InstanceStatus } from '../platform/platform.js';
-import type { Backend, ListenerRoutes, RouteTable, Stickiness, WeightedTarget } from '../router/route-table.js';
-import type { Revision } from './types.js';
+import type { Backend, ListenerRoutes, Resilience, RouteTable, Stickiness, WeightedTarget } from '../router/route-table.js';
+import type { Revision, TrafficHold } from './types.js';
 import type { PlannedRoutes } from './strategies/planner.js';
 
 export interface RolloutRoutes {
   spec: RolloutSpec;
   routes: PlannedRoutes;
   revisions: Revision[];
+  /** `sluice stop-traffic` / `pause-traffic`, on every listener of the rollout. */
+  hold?: TrafficHold;
 }
 
 /**
@@ -17,12 +20,13 @@ export interface RolloutRoutes {
  */
 export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], endpoints: InstanceStatus[]): RouteTable {
   const listeners: ListenerRoutes[] = [];
-  for (const { spec, routes, revisions } of rollouts) {
+  for (const { spec, routes, revisions, hold } of rollouts) {
     const mine = endpoints.filter((i) => i.rollout === spec.name);
     const backendsFor = (split: WeightedTarget[]): Backend[] =>
       split.map(({ revision }) => ({
         revision,
         version: revisions.find((r) => r.number === revision)?.template.version ?? `rev${revision}`,
+        ...variantOf(routes, revision),
         endpoints: mine
           .filter((i) => i.revision === revision)
           .sort((a, b) => a.id.localeCompare(b.id))
@@ -32,7 +36,10 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
       // Match rules (canary header routes) apply on the main listener; their revisions need backends too.
       const rules = role === 'main' ? (routes.rules ?? []) : [];
       const ruleRevisions = rules.flatMap((r) => (r.split ? r.split.map((t) => t.revision) : r.revision !== undefined ? [r.revision] : []));
-      const ruleOnly = [...new Set(ruleRevisions)].filter((rev) => !split.some((t) => t.revision === rev));
+      const mirrors = role === 'main' ? (routes.mirrors ?? []) : [];
+      const ruleOnly = [...new Set([...ruleRevisions, ...mirrors.map((m) => m.revision)])].filter((rev) => !split.some((t) => t.revision === rev));
+      const sticky = spec.traffic.sticky ?? (spec.strategy.type === 'abTest' ? { cookie: { name: `sluice-${spec.name}` } } : undefined);
+      const resilience = resilienceOf(spec);
       return {
         listen,
         rollout: spec.name,
@@ -41,8 +48,12 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         rules,
         split,
         backends: backendsFor([...split, ...ruleOnly.map((revision) => ({ revision, weight: 0 }))]),
-        ...(role === 'main' && spec.traffic.sticky ? { sticky: stickiness(spec.traffic.sticky, spec.name) } : {}),
-        ...(spec.strategy.type === 'recreate' && role === 'main' ? { maintenance: spec.strategy.maintenance } : {}),
+        ...(role === 'main' && sticky ? { sticky: stickiness(sticky, spec.name) } : {}),
+        ...maintenanceOf(spec, role, hold),
+        ...(mirrors.length > 0 ? { mirrors } : {}),
+        ...(routes.variantHeader ? { variantHeader: routes.variantHeader } : {}),
+        ...(resilience ? { resilience } : {}),
+        ...(hold ? { hold: hold.mode === 'paused' ? { mode: 'paused' as const, pauseTimeoutMs: hold.pauseTimeoutMs } : { mode: 'stopped' as const } } : {}),
       };
     };
     listeners.push(listener(spec.traffic.listen, 'main', routes.main));
@@ -61,4 +72,38 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
 /** The router's cookie is per rollout, so two rollouts never put the same users on their canaries. */
 function stickiness(s: Stickiness, rollout: string): Stickiness {
   return s.cookie ? { cookie: { ...s.cookie, name: s.cookie.name ?? `sluice-${rollout}` } } : s;
+}
+
+/** Recreate's gap answer on the main listener; else the spec's, if any (a hold needs one: the default). */
+function maintenanceOf(spec: RolloutSpec, role: ListenerRoutes['role'], hold: TrafficHold | undefined): { maintenance?: Maintenance } {
+  if (spec.strategy.type === 'recreate' && role === 'main') return { maintenance: spec.strategy.maintenance };
+  const m = spec.traffic.maintenance ?? (hold ? DEFAULT_MAINTENANCE : undefined);
+  return m ? { maintenance: m } : {};
+}
+
+function variantOf(routes: PlannedRoutes, revision: number): { variant?: string } {
+  const v = routes.variants?.find((x) => x.revision === revision);
+  return v ? { variant: v.name } : {};
+}
+
+/** The spec's traffic resilience settings in the route table's units; undefined when none is set. */
+function resilienceOf(spec: RolloutSpec): Resilience | undefined {
+  const t = spec.traffic;
+  const r: Resilience = {};
+  if (t.outlierDetection) {
+    const o = t.outlierDetection;
+    r.outlier = { consecutiveFailures: o.consecutiveErrors, baseEjectionMs: Math.round(o.baseEjectionSeconds * 1000), maxEjectedPercent: o.maxEjectionPercent };
+  }
+  if (t.connectionLimits) {
+    const l = t.connectionLimits;
+    r.limits = { maxConnections: l.maxConnections, maxPending: l.maxPending, queueTimeoutMs: Math.round(l.queueTimeoutSeconds * 1000) };
+  }
+  if (t.timeouts) {
+    r.timeouts = {
+      ...(t.timeouts.connectSeconds !== undefined ? { connectMs: Math.round(t.timeouts.connectSeconds * 1000) } : {}),
+      ...(t.timeouts.responseSeconds !== undefined ? { responseMs: Math.round(t.timeouts.responseSeconds * 1000) } : {}),
+    };
+  }
+  if (t.bufferRequests) r.bufferRequests = { maxBytes: t.bufferRequests.maxBytes };
+  return Object.keys(r).length > 0 ? r : undefined;
 }

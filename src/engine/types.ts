@@ -1,7 +1,8 @@
-import type { HeaderMatch, RolloutSpec, Template } from '../spec/types.js';
+import type { HeaderMatch, MirrorRouteSpec, RolloutSpec, Template } from '../spec/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
 import type { WeightedTarget } from '../router/route-table.js';
 import type { JobStatus } from './jobs.js';
+import type { ExposureRecord } from '../store/store.js';
 
 export type Phase = 'Healthy' | 'Progressing' | 'Paused' | 'Degraded';
 
@@ -69,6 +70,22 @@ export interface RolloutStatus {
   waived?: string[];
   /** Canary header routes set by setHeaderRoute steps; removed at promotion and abort. */
   headerRoutes?: { name: string; match: HeaderMatch }[];
+  /** Canary mirror routes set by setMirrorRoute steps; removed at promotion and abort. */
+  mirrorRoutes?: MirrorRouteSpec[];
+  /** Shadow: when copies of live traffic started reaching the new revision. */
+  shadowSince?: number;
+  /** A/B: the variant `sluice promote --variant` chose. */
+  winner?: string;
+  /** Operator hold on the rollout's listeners (`sluice stop-traffic` / `pause-traffic`), until `resume-traffic`. */
+  trafficHold?: TrafficHold;
+}
+
+export interface TrafficHold {
+  mode: 'stopped' | 'paused';
+  since: number;
+  by: string;
+  /** paused: how long a request waits before it gets the maintenance answer. */
+  pauseTimeoutMs?: number;
 }
 
 export interface RolloutEventDraft {
@@ -102,4 +119,6 @@ export interface RolloutView extends RolloutRecord {
   events: RolloutEvent[];
   /** Recent analysis runs, hooks and smoke tests. */
   jobs?: JobStatus[];
+  /** A/B tests: what each variant was shown. */
+  exposures?: ExposureRecord[];
 }

@@ -7,6 +7,8 @@ export interface RevisionTraffic {
   revision: number;
   requests: number;
   errors5xx: number;
+  /** Clients newly assigned to this revision (the router set its sticky cookie). */
+  newUsers?: number;
 }
 
 /**

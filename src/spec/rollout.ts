@@ -19,10 +19,12 @@ import {
   text,
   withDefault,
   documentHeader,
+  scalarOrMap,
   type Decoder,
 } from './schema.js';
-import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
-import type { Stickiness } from '../router/route-table.js';
+import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, Strategy } from './types.js';
+import { parsePercent } from './duration.js';
+import type { RequestMatch, Stickiness } from '../router/route-table.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
@@ -133,18 +135,18 @@ const template = (file: string) =>
     ),
   });
 
-const DEFAULT_MAINTENANCE = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };
+export const DEFAULT_MAINTENANCE: Maintenance = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };
 
+const maintenance: Decoder<Maintenance> = object({
+  status: withDefault(integer({ min: 200, max: 599, fix: 'use an HTTP status, e.g. 503' }), DEFAULT_MAINTENANCE.status),
+  body: withDefault(text('write the response body as a string'), DEFAULT_MAINTENANCE.body),
+  // Retry-After is whole seconds.
+  retryAfterSeconds: withDefault(map(duration(), Math.ceil), DEFAULT_MAINTENANCE.retryAfterSeconds),
+});
+
+/** Recreate's own maintenance answer; absent, traffic.maintenance is used (filled in by rolloutDocument). */
 const recreate = object({
-  maintenance: withDefault(
-    object({
-      status: withDefault(integer({ min: 200, max: 599, fix: 'use an HTTP status, e.g. 503' }), DEFAULT_MAINTENANCE.status),
-      body: withDefault(text('write the response body as a string'), DEFAULT_MAINTENANCE.body),
-      // Retry-After is whole seconds.
-      retryAfterSeconds: withDefault(map(duration(), Math.ceil), DEFAULT_MAINTENANCE.retryAfterSeconds),
-    }),
-    DEFAULT_MAINTENANCE,
-  ),
+  maintenance: optional(maintenance),
   postDeploy: optional(postDeployWatch),
 });
 
@@ -174,6 +176,7 @@ const blueGreen = object({
 });
 
 const WEIGHT = percent({ min: 0, max: 100, fix: 'use a percentage of traffic from 0 to 100' });
+const WEIGHT_OF_USERS = percent({ min: 0, max: 100, fix: 'use a percentage of users from 0 to 100' });
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -199,6 +202,32 @@ function valueMatch<K extends 'exact' | 'prefix' | 'regex'>(kinds: readonly K[])
   });
 }
 
+const PATH_PREFIX = string({ fix: 'write a path starting with /', pattern: /^\//, patternProblem: 'must start with /' });
+const SOURCE = string({ fix: 'write an IPv4 address or CIDR, e.g. 10.0.0.0/8', pattern: /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, patternProblem: 'must be an IPv4 address or CIDR' });
+const METHODS = map(
+  listOf(string({ fix: 'write an HTTP method, e.g. GET', pattern: /^[A-Za-z]+$/, patternProblem: 'must be an HTTP method' }), 'write methods as a list, e.g. [GET, HEAD]'),
+  (ms) => ms.map((m) => m.toUpperCase()),
+);
+const TARGET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const TARGET_FIX = 'write canary, stable or an A/B variant name';
+
+/** `to: canary` or `to: {canary: 50, stable: 50}` (weights summing to 100). */
+const routeTarget: Decoder<RouteTarget> = scalarOrMap(
+  string({ fix: TARGET_FIX, pattern: TARGET_NAME, patternProblem: 'must be canary, stable or a variant name' }),
+  refine(
+    map(nameValueMap('target', TARGET_NAME, 'write weights as target: percent lines, e.g. {canary: 50, stable: 50}'), (m) => {
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(m)) out[k] = parsePercent(v);
+      return out;
+    }),
+    (v, fail) => {
+      const sum = Object.values(v).reduce((a, b) => a + b, 0);
+      if (Object.values(v).some((w) => !Number.isFinite(w) || w < 0 || w > 100)) fail('has a weight outside 0..100', 'write each weight as a percentage from 0 to 100');
+      if (Math.abs(sum - 100) > 1e-9) fail(`weights sum to ${sum}`, 'make the weights sum to 100, e.g. {canary: 50, stable: 50}');
+    },
+  ),
+);
+
 const trafficRoute = object({
   name: required(text('write a route name'), 'testers'),
   match: required(
@@ -207,10 +236,8 @@ const trafficRoute = object({
         header: optional(valueMatch(['exact', 'prefix', 'regex'] as const)),
         cookie: optional(valueMatch(['exact', 'regex'] as const)),
         query: optional(valueMatch(['exact', 'regex'] as const)),
-        pathPrefix: optional(string({ fix: 'write a path starting with /', pattern: /^\//, patternProblem: 'must start with /' })),
-        source: optional(
-          string({ fix: 'write an IPv4 address or CIDR, e.g. 10.0.0.0/8', pattern: /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, patternProblem: 'must be an IPv4 address or CIDR' }),
-        ),
+        pathPrefix: optional(PATH_PREFIX),
+        source: optional(SOURCE),
       }),
       (v, fail) => {
         if (Object.keys(v).length === 0) fail('matches nothing', 'add header, cookie, query, pathPrefix or source');
@@ -218,8 +245,32 @@ const trafficRoute = object({
     ),
     '{header: {name: X-Canary, exact: "true"}}',
   ),
-  to: required(oneOf(['canary', 'stable'] as const), 'canary'),
+  to: required(routeTarget, 'canary (or stable, a variant name, or {canary: 50, stable: 50})'),
 });
+
+/** Conditions of a mirror route; every one given must hold. */
+const requestMatch: Decoder<RequestMatch> = map(
+  object({
+    methods: optional(METHODS),
+    header: optional(valueMatch(['exact', 'prefix', 'regex'] as const)),
+    pathPrefix: optional(PATH_PREFIX),
+    source: optional(SOURCE),
+  }),
+  ({ source, ...rest }) => ({ ...rest, ...(source ? { sourceCidr: source.includes('/') ? source : `${source}/32` } : {}) }),
+);
+
+const IGNORE_PATH = string({ fix: 'write a JSON path like $.timestamp or $.items[*].id', pattern: /^\$(\.[^.[\]]+|\[(\*|\d+|"[^"]*"|'[^']*')\])*$/, patternProblem: 'must be a JSON path starting with $' });
+
+function mirrorFields() {
+  return {
+    name: required(text('write a route name'), 'shadow'),
+    percentage: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of requests from 0 to 100' }), 100),
+    match: optional(requestMatch),
+    compare: optional(object({ ignorePaths: withDefault(listOf(IGNORE_PATH, 'write ignorePaths as a list, e.g. [$.timestamp]'), []) })),
+    queueLimit: withDefault(integer({ min: 1, max: 100000, fix: 'write how many copies may wait or be in flight, e.g. 100' }), 100),
+    maxBodyBytes: withDefault(integer({ min: 0, fix: 'write the largest request body to copy, in bytes, e.g. 1048576' }), 1 << 20),
+  };
+}
 
 const regexText = refine(text('write a regular expression'), (v, fail) => {
   try {
@@ -281,6 +332,7 @@ const canaryStep: Decoder<CanaryStep> = map(
           ),
         ),
       }),
+      setMirrorRoute: object(mirrorFields()) as Decoder<MirrorRouteSpec>,
     },
     'step type',
   ),
@@ -312,8 +364,36 @@ const canary = map(
   },
 );
 
+const shadow = object({
+  mirror: withDefault(object({ ...mirrorFields(), match: withDefault(requestMatch, {}) }), () => ({ name: 'shadow', percentage: 100, match: {}, queueLimit: 100, maxBodyBytes: 1 << 20 })),
+  shadowReplicas: optional(integer({ min: 1, fix: 'write a whole number ≥ 1' })),
+  durationSeconds: optional(duration({ min: 0, above: true })),
+  analysis: optional(analysisRef),
+});
+
+const VARIANT_NAME = string({ fix: 'write a short lowercase name, e.g. a or checkout-v2', pattern: TARGET_NAME, patternProblem: 'must be a lowercase name (a-z, 0-9, -)' });
+
+const abTest = object({
+  variants: required(
+    refine(
+      listOf(object({ name: required(VARIANT_NAME, 'a'), weight: required(WEIGHT_OF_USERS, '50') }), 'write variants as a list of {name, weight}'),
+      (v, fail) => {
+        if (v.length !== 2) fail(`has ${v.length} variants; sluice runs two: the stable revision first, then this template`, 'list exactly two variants, e.g. [{name: a, weight: 50}, {name: b, weight: 50}]');
+        if (v[0]!.name === v[1]!.name) fail(`names variant ${v[0]!.name} twice`, 'give each variant its own name');
+        if (['canary', 'stable'].includes(v[0]!.name) || ['canary', 'stable'].includes(v[1]!.name)) fail('uses canary or stable as a variant name', 'pick other names, e.g. a and b');
+        const sum = v[0]!.weight + v[1]!.weight;
+        if (Math.abs(sum - 100) > 1e-9) fail(`weights sum to ${sum}`, 'make the two weights sum to 100');
+      },
+    ),
+    '[{name: a, weight: 50}, {name: b, weight: 50}]',
+  ),
+  variantHeader: withDefault(string({ fix: 'write a header name', pattern: HEADER_NAME, patternProblem: 'must be an HTTP header name' }), 'x-sluice-variant'),
+  replicas: optional(integer({ min: 1, fix: 'write a whole number ≥ 1' })),
+  analysis: optional(analysisRef),
+});
+
 const strategy: Decoder<Strategy> = map(
-  oneKey({ recreate, rolling, blueGreen, canary }, 'strategy'),
+  oneKey({ recreate, rolling, blueGreen, canary, shadow, abTest }, 'strategy'),
   ({ key, value }) => ({ type: key, ...value }) as Strategy,
 );
 
@@ -335,6 +415,23 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
                 routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}'), []),
+                maintenance: optional(maintenance),
+                outlierDetection: optional(
+                  object({
+                    consecutiveErrors: withDefault(THRESHOLD, 5),
+                    baseEjectionSeconds: withDefault(duration({ min: 0, above: true }), 30),
+                    maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
+                  }),
+                ),
+                connectionLimits: optional(
+                  object({
+                    maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
+                    maxPending: withDefault(COUNT('requests that may wait'), 100),
+                    queueTimeoutSeconds: withDefault(duration(), 5),
+                  }),
+                ),
+                timeouts: optional(object({ connectSeconds: optional(duration({ min: 0, above: true })), responseSeconds: optional(duration({ min: 0, above: true })) })),
+                bufferRequests: optional(object({ maxBytes: withDefault(integer({ min: 1, fix: 'write the largest body to buffer, in bytes, e.g. 10485760' }), 10 << 20) })),
                 sticky: optional(
                   map(
                     oneKey(
@@ -354,12 +451,20 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
               }),
               '{listen: 127.0.0.1:8080}',
             ),
-            strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary)'),
+            strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),
             hooks: hooksField,
             smokeTests: smokeTestsField,
             notifications: notificationsField,
           }),
           (s, fail) => {
+            const targets = s.strategy.type === 'abTest' ? ['canary', 'stable', ...s.strategy.variants.map((v) => v.name)] : ['canary', 'stable'];
+            for (const r of s.traffic.routes) {
+              const named = typeof r.to === 'string' ? [r.to] : Object.keys(r.to);
+              const unknown = named.find((t) => !targets.includes(t));
+              if (unknown !== undefined) {
+                fail(`route ${r.name} sends to "${unknown}", which is not a target here`, `use ${targets.join(', ')}`, 'traffic');
+              }
+            }
             if (s.progressDeadlineSeconds <= s.minReadySeconds) {
               fail(
                 `must be greater than minReadySeconds (${s.minReadySeconds}), got ${s.progressDeadlineSeconds}`,
@@ -372,6 +477,10 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
         '{template: …, traffic: …, strategy: …}',
       ),
     }),
-    (d) => ({ name: d.metadata.name, labels: d.metadata.labels, ...d.spec }),
+    (d) => {
+      const spec = { name: d.metadata.name, labels: d.metadata.labels, ...d.spec };
+      if (spec.strategy.type === 'recreate' && spec.strategy.maintenance === undefined) spec.strategy = { ...spec.strategy, maintenance: spec.traffic.maintenance ?? DEFAULT_MAINTENANCE };
+      return spec as RolloutSpec;
+    },
   );
 }

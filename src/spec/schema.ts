@@ -233,6 +233,11 @@ export function refine<T>(
   };
 }
 
+/** A scalar decoded one way, a mapping another (e.g. `to: canary` or `to: {canary: 50, stable: 50}`). */
+export function scalarOrMap<A, B>(scalar: Decoder<A>, mapping: Decoder<B>): Decoder<A | B> {
+  return (node: Node, ctx: Ctx) => (isMap(node) ? mapping(node, ctx) : scalar(node, ctx));
+}
+
 export function map<A, B>(decode: Decoder<A>, f: (a: A, node: Node, ctx: Ctx) => B): Decoder<B> {
   return (node: Node, ctx: Ctx) => f(decode(node, ctx), node, ctx);
 }

@@ -6,7 +6,7 @@
 
 import type { AnalysisRef } from '../analysis/types.js';
 import type { PostDeployWatch } from '../analysis/watch.js';
-import type { Stickiness } from '../router/route-table.js';
+import type { RequestMatch, Stickiness } from '../router/route-table.js';
 import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
 
 export const API_VERSION = 'sluice.dev/v1alpha1';
@@ -67,7 +67,29 @@ export interface Traffic {
   sticky?: Stickiness;
   /** Match rules tried in order before the split, while a release is in progress. */
   routes: TrafficRoute[];
+  /** Served by `sluice stop-traffic`, after a `pause-traffic` times out, and by recreate's gap. */
+  maintenance?: Maintenance;
+  /** Passive outlier ejection: take an instance that keeps failing out of rotation for a while. */
+  outlierDetection?: { consecutiveErrors: number; baseEjectionSeconds: number; maxEjectionPercent: number };
+  /** Circuit breaking: requests in flight per instance, and a bounded wait beyond it. */
+  connectionLimits?: { maxConnections: number; maxPending: number; queueTimeoutSeconds: number };
+  /** Upstream timeouts (defaults: the router's, 60 s for a response). */
+  timeouts?: { connectSeconds?: number; responseSeconds?: number };
+  /** Read a request's whole body before choosing an instance (slow uploads never pin a draining one). */
+  bufferRequests?: { maxBytes: number };
 }
+
+export interface Maintenance {
+  status: number;
+  body: string;
+  retryAfterSeconds: number;
+}
+
+/**
+ * Where matching requests go: a target (`canary` = the revision being released, `stable`,
+ * or an A/B variant's name), or a weighted split between targets summing to 100.
+ */
+export type RouteTarget = string | Record<string, number>;
 
 /** Requests matching `match` go to `to`: the revision being released (canary / preview) or stable. */
 export interface TrafficRoute {
@@ -79,12 +101,13 @@ export interface TrafficRoute {
     pathPrefix?: string;
     source?: string;
   };
-  to: 'canary' | 'stable';
+  to: RouteTarget;
 }
 
 export interface RecreateStrategy {
   type: 'recreate';
-  maintenance: { status: number; body: string; retryAfterSeconds: number };
+  /** Defaults to `traffic.maintenance`. */
+  maintenance: Maintenance;
   /** Watch the new revision after it took over; roll back on the thresholds. */
   postDeploy?: PostDeployWatch;
 }
@@ -121,7 +144,22 @@ export type CanaryStep =
   /** Waits for `sluice approve NAME`; the approver and time are recorded. */
   | { approval: Record<string, never> }
   /** Argo's header route: requests matching go to the canary whatever the weight; without `match` it is removed. */
-  | { setHeaderRoute: { name: string; match?: HeaderMatch } };
+  | { setHeaderRoute: { name: string; match?: HeaderMatch } }
+  /** Argo's mirror route: copies of matching requests go to the canary; without `match` it is removed. */
+  | { setMirrorRoute: MirrorRouteSpec };
+
+/** A mirror route as the spec writes it (setMirrorRoute step, shadow strategy). */
+export interface MirrorRouteSpec {
+  name: string;
+  /** Share of matching requests copied, 1..100. */
+  percentage: number;
+  /** Conditions; methods default to GET, HEAD, OPTIONS. Absent on a step: remove the route. */
+  match?: RequestMatch;
+  /** Compare the copy's response with the primary's, ignoring these JSON paths. */
+  compare?: { ignorePaths: string[] };
+  queueLimit: number;
+  maxBodyBytes: number;
+}
 
 /** One header condition; exactly one of exact / prefix / regex (regex matches the whole value). */
 export interface HeaderMatch {
@@ -142,7 +180,46 @@ export interface CanaryStrategy {
   expandedFrom?: 'flagger';
 }
 
-export type Strategy = RecreateStrategy | RollingStrategy | BlueGreenStrategy | CanaryStrategy;
+/**
+ * Shadow release: the new revision gets copies of live requests (the client always gets
+ * stable's answer), its answers are compared with stable's, and after `durationSeconds`
+ * without a failed analysis (or on `sluice promote` when no duration is set) it takes over.
+ */
+export interface ShadowStrategy {
+  type: 'shadow';
+  mirror: MirrorRouteSpec & { match: RequestMatch };
+  /** Instances of the shadow revision while it shadows (default: replicas). */
+  shadowReplicas?: number;
+  /** Shadow this long, then promote; absent: wait for `sluice promote`. */
+  durationSeconds?: number;
+  /** Runs while shadowing (e.g. builtin mismatch-rate of the shadow revision). Failing aborts. */
+  analysis?: AnalysisRef;
+}
+
+/** One arm of an A/B test. */
+export interface Variant {
+  name: string;
+  weight: number;
+}
+
+/**
+ * A/B test: the stable revision (first variant, the control) and the new template
+ * (second variant) serve side by side by weight, users stick to their variant, every
+ * response names its variant, exposures are counted per variant. Runs until `sluice
+ * promote NAME --variant X` or abort.
+ */
+export interface AbTestStrategy {
+  type: 'abTest';
+  variants: [Variant, Variant];
+  /** Response header naming the variant (default x-sluice-variant). */
+  variantHeader: string;
+  /** Instances of the new variant (default: in proportion to its weight, at least 1). */
+  replicas?: number;
+  /** Runs during the test; failing aborts it. */
+  analysis?: AnalysisRef;
+}
+
+export type Strategy = RecreateStrategy | RollingStrategy | BlueGreenStrategy | CanaryStrategy | ShadowStrategy | AbTestStrategy;
 export type StrategyType = Strategy['type'];
 
 export interface RolloutSpec {

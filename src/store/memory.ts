@@ -1,4 +1,4 @@
-import type { Store, TemplateRecord } from './store.js';
+import type { ExposureRecord, Store, TemplateRecord } from './store.js';
 import type { DesiredJob, JobStatus } from '../engine/jobs.js';
 import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
@@ -16,6 +16,18 @@ export class MemoryStore implements Store {
   private templates = new Map<string, TemplateRecord>();
   private jobs = new Map<string, { job: DesiredJob; status: JobStatus }>();
   private measurements = new Map<string, Measurement[]>();
+
+  private exposures = new Map<string, ExposureRecord>();
+
+  listExposures(rollout: string): ExposureRecord[] {
+    return [...this.exposures.values()]
+      .filter((e) => e.rollout === rollout)
+      .map((e) => structuredClone(e))
+      .sort((a, b) => a.startedAt - b.startedAt || a.revision - b.revision);
+  }
+  putExposure(e: ExposureRecord): void {
+    this.exposures.set(`${e.rollout}\0${e.experiment}\0${e.variant}`, structuredClone(e));
+  }
 
   listTemplates(): TemplateRecord[] {
     return [...this.templates.values()].map((t) => structuredClone(t));

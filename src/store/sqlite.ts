@@ -1,14 +1,14 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Store, TemplateRecord } from './store.js';
+import type { ExposureRecord, Store, TemplateRecord } from './store.js';
 import type { DesiredJob, JobStatus } from '../engine/jobs.js';
 import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE rollouts (
@@ -65,6 +65,13 @@ const MIGRATIONS: string[] = [
      measurement TEXT NOT NULL
    );
    CREATE INDEX measurements_by_job ON measurements (job, id);`,
+  `CREATE TABLE exposures (
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     record TEXT NOT NULL,
+     PRIMARY KEY (rollout, experiment, variant)
+   );`,
 ];
 
 /**
@@ -204,6 +211,17 @@ export class SqliteStore implements Store {
       spec: JSON.parse(r.spec),
       source: r.source,
     }));
+  }
+
+  listExposures(rollout: string): ExposureRecord[] {
+    const rows = this.db.prepare('SELECT record FROM exposures WHERE rollout = ?').all(rollout) as { record: string }[];
+    return rows.map((r) => JSON.parse(r.record) as ExposureRecord).sort((a, b) => a.startedAt - b.startedAt || a.revision - b.revision);
+  }
+
+  putExposure(e: ExposureRecord): void {
+    this.db
+      .prepare('INSERT INTO exposures (rollout, experiment, variant, record) VALUES (?, ?, ?, ?) ON CONFLICT (rollout, experiment, variant) DO UPDATE SET record = excluded.record')
+      .run(e.rollout, e.experiment, e.variant, JSON.stringify(e));
   }
 
   putTemplate(t: TemplateRecord): void {

@@ -10,6 +10,25 @@ export interface TemplateRecord {
   source: string;
 }
 
+/**
+ * What one A/B variant was shown: requests served to clients and users newly assigned to
+ * it (the router's sticky cookie), summed over the experiment. `seen*` are the router's
+ * cumulative counters at the last collection (a lower reading means the router restarted).
+ */
+export interface ExposureRecord {
+  rollout: string;
+  /** The A/B test: `r<revision>a<attempt>`. */
+  experiment: string;
+  variant: string;
+  revision: number;
+  requests: number;
+  users: number;
+  seenRequests: number;
+  seenUsers: number;
+  startedAt: number;
+  updatedAt: number;
+}
+
 /** Persistence port. SQLite today (store/sqlite.ts); every write is durable when it returns. */
 export interface Store extends InstanceRecordStore, JobStore {
   listRollouts(): RolloutRecord[];
@@ -32,6 +51,9 @@ export interface Store extends InstanceRecordStore, JobStore {
   /** Forget the jobs (and their measurements) of a revision that left the history. */
   deleteJobsOf(rollout: string, revision: number): void;
   listTemplates(): TemplateRecord[];
+  /** Exposures of a rollout's A/B tests, oldest experiment first. Kept when the rollout is deleted. */
+  listExposures(rollout: string): ExposureRecord[];
+  putExposure(e: ExposureRecord): void;
   putTemplate(t: TemplateRecord): void;
 
   /** The last route table sent to the data plane. */

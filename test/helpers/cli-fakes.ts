@@ -166,7 +166,7 @@ export class FakeActions implements RolloutActions {
       .events.filter((e) => e.id > after)
       .slice(0, options.limit ?? Infinity);
   }
-  async promote(name: string, options: { full?: boolean }, by: Actor): Promise<void> {
+  async promote(name: string, options: { full?: boolean; variant?: string }, by: Actor): Promise<void> {
     this.view(name);
     this.record('promote', name, options, by);
   }
@@ -185,6 +185,18 @@ export class FakeActions implements RolloutActions {
   async resume(name: string, by: Actor): Promise<void> {
     this.view(name);
     this.record('resume', name, by);
+  }
+  async stopTraffic(name: string, by: Actor): Promise<void> {
+    this.view(name);
+    this.record('stopTraffic', name, by);
+  }
+  async pauseTraffic(name: string, options: { timeoutSeconds?: number }, by: Actor): Promise<void> {
+    this.view(name);
+    this.record('pauseTraffic', name, options, by);
+  }
+  async resumeTraffic(name: string, by: Actor): Promise<void> {
+    this.view(name);
+    this.record('resumeTraffic', name, by);
   }
   async undo(name: string, options: { toRevision?: number }, by: Actor): Promise<ApplyResult> {
     this.view(name);

@@ -220,7 +220,7 @@ describe('sluice CLI against the API', () => {
   test('usage errors exit 2 with the usage line', async () => {
     let r = await sluice(['promote'], { stateDir: api.stateDir });
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'error: missing NAME\nusage: sluice promote NAME [--full]\n');
+    assert.equal(r.stderr, 'error: missing NAME\nusage: sluice promote NAME [--full] [--variant X]\n');
     r = await sluice(['promote', 'web', '--fast'], { stateDir: api.stateDir });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^error: unknown flag --fast\nusage: sluice promote/);

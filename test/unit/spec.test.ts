@@ -277,7 +277,7 @@ test('error: bad duration', () => {
 test('error: two strategies at once', () => {
   fails(
     doc('    rolling: {}\n    canary: {}'),
-    `${FILE}:14:5: spec.strategy.canary: only one strategy may be set, but rolling is set too — keep exactly one of recreate, rolling, blueGreen, canary`,
+    `${FILE}:14:5: spec.strategy.canary: only one strategy may be set, but rolling is set too — keep exactly one of recreate, rolling, blueGreen, canary, shadow, abTest`,
   );
 });
 
@@ -419,4 +419,38 @@ test('lint: warnings for risky but valid specs; errors reported, not thrown', ()
 
   const clean = lintFile(join(EXAMPLES, 'blue-green.yaml'));
   assert.deepEqual([clean.ok, clean.warnings], [true, []]);
+});
+
+test('shadow, abTest, setMirrorRoute and traffic resilience: defaults and one-line errors', () => {
+  const shadow = load(doc('    shadow: {durationSeconds: 5m}'));
+  assert.deepEqual(shadow.strategy, {
+    type: 'shadow',
+    mirror: { name: 'shadow', percentage: 100, match: {}, queueLimit: 100, maxBodyBytes: 1048576 },
+    durationSeconds: 300,
+  });
+  const ab = load(doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 50}]}'));
+  assert.deepEqual(ab.strategy, { type: 'abTest', variants: [{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }], variantHeader: 'x-sluice-variant' });
+
+  fails(
+    doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 25}, {name: c, weight: 25}]}'),
+    `${FILE}:13:24: spec.strategy.abTest.variants: has 3 variants; sluice runs two: the stable revision first, then this template — list exactly two variants, e.g. [{name: a, weight: 50}, {name: b, weight: 50}]`,
+  );
+  fails(
+    doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 40}]}'),
+    `${FILE}:13:24: spec.strategy.abTest.variants: weights sum to 90 — make the two weights sum to 100`,
+  );
+  fails(
+    doc('    canary: {steps: [{setMirrorRoute: {name: m, match: {}, compare: {ignorePaths: [timestamp]}}}]}'),
+    `${FILE}:13:84: spec.strategy.canary.steps[0].setMirrorRoute.compare.ignorePaths[0]: must be a JSON path starting with $, got "timestamp" — write a JSON path like $.timestamp or $.items[*].id`,
+  );
+  const routed = (to: string) =>
+    doc('    canary: {}').replace('    listen: 127.0.0.1:8080\n', `    listen: 127.0.0.1:8080\n    routes: [{name: premium, match: {header: {name: x-user-segment, exact: premium}}, to: ${to}}]\n`);
+  const spec = load(routed('{canary: 50, stable: 50}'));
+  assert.deepEqual(spec.traffic.routes[0]!.to, { canary: 50, stable: 50 });
+  fails(routed('{canary: 50, stable: 40}'), `${FILE}:12:91: spec.traffic.routes[0].to: weights sum to 90 — make the weights sum to 100, e.g. {canary: 50, stable: 50}`);
+  fails(routed('b'), `${FILE}:11:5: spec.traffic: route premium sends to "b", which is not a target here — use canary, stable`);
+  fails(
+    doc('    rolling: {}').replace('    listen: 127.0.0.1:8080\n', '    listen: 127.0.0.1:8080\n    outlierDetection: {consecutiveErrors: 0}\n'),
+    `${FILE}:12:43: spec.traffic.outlierDetection.consecutiveErrors: must be ≥ 1, got 0 — write a whole number ≥ 1`,
+  );
 });

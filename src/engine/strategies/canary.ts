@@ -1,5 +1,5 @@
-import type { CanaryStep, CanaryStrategy, HeaderMatch } from '../../spec/types.js';
-import type { MatchRule } from '../../router/route-table.js';
+import type { CanaryStep, CanaryStrategy, HeaderMatch, MirrorRouteSpec } from '../../spec/types.js';
+import type { MatchRule, MirrorRoute } from '../../router/route-table.js';
 import { only, planRelease, split, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 import { isDone } from '../jobs.js';
@@ -16,11 +16,17 @@ export function canaryStateAt(steps: CanaryStep[], index: number, replicas: numb
       if (step.setHeaderRoute.match) headerRoutes.add(step.setHeaderRoute.name);
       else headerRoutes.delete(step.setHeaderRoute.name);
     }
+    if ('setMirrorRoute' in step) {
+      headerRoutes = new Set(headerRoutes);
+      const key = `mirror:${step.setMirrorRoute.name}`;
+      if (step.setMirrorRoute.match) headerRoutes.add(key);
+      else headerRoutes.delete(key);
+    }
     if ('setWeight' in step) weight = step.setWeight;
     else if ('setCanaryScale' in step) fixed = step.setCanaryScale.matchTrafficWeight ? undefined : step.setCanaryScale;
   }
   const pct = (w: number) => (w <= 0 ? 0 : Math.max(1, Math.ceil((replicas * w) / 100)));
-  // A header route needs at least one canary instance to send its requests to.
+  // A header or mirror route needs at least one canary instance to send its requests to.
   const scale = fixed?.replicas ?? Math.max(pct(fixed?.weight ?? weight), headerRoutes.size > 0 ? 1 : 0);
   return { weight, scale };
 }
@@ -30,6 +36,7 @@ function describe(step: CanaryStep): string {
   if ('pause' in step) return step.pause.duration === undefined ? 'pause (until promoted)' : `pause ${step.pause.duration}s`;
   if ('approval' in step) return 'approval';
   if ('setHeaderRoute' in step) return `setHeaderRoute ${step.setHeaderRoute.name}${step.setHeaderRoute.match ? '' : ' (removed)'}`;
+  if ('setMirrorRoute' in step) return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? ` ${step.setMirrorRoute.percentage}%` : ' (removed)'}`;
   if ('analysis' in step) return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
   const c = step.setCanaryScale;
   return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
@@ -70,6 +77,11 @@ function canaryRelease(ctx: PlanContext): void {
       const others = (s.headerRoutes ?? []).filter((r) => r.name !== name);
       s.headerRoutes = match ? [...others, { name, match }] : others;
       // The step is done once the canary can answer the routed requests.
+      if (ctx.observed(canary).available < canaryStateAt(steps, i, ctx.replicas).scale) break;
+    } else if ('setMirrorRoute' in step) {
+      const route = step.setMirrorRoute;
+      const others = (s.mirrorRoutes ?? []).filter((r) => r.name !== route.name);
+      s.mirrorRoutes = route.match ? [...others, route] : others;
       if (ctx.observed(canary).available < canaryStateAt(steps, i, ctx.replicas).scale) break;
     } else if ('approval' in step) {
       const job = ctx.job(`${where}.approval`, `approval at step ${i + 1}/${n}`, { kind: 'approval', gate: where });
@@ -125,7 +137,7 @@ function canaryRelease(ctx: PlanContext): void {
   if (!blocked && (s.promoteFull || s.stepIndex >= n)) {
     if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
       ctx.scale.set(canary, Math.max(scale, o.total));
-      ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary) };
+      ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
       return;
     }
     ctx.scale.set(canary, ctx.replicas);
@@ -136,13 +148,13 @@ function canaryRelease(ctx: PlanContext): void {
       ctx.phase('Healthy', 'Available', `revision ${canary} serves all traffic`);
       return;
     }
-    ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary) };
+    ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
     ctx.phase('Progressing', 'Promoting', `scaling revision ${canary} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
     return;
   }
 
   ctx.scale.set(canary, scale);
-  ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary) };
+  ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
   if (blocked) return;
   const where = `step ${s.stepIndex + 1}/${n} (${describe(steps[s.stepIndex])}), canary weight ${weight}%`;
   const pause = ctx.pausedBy('CanaryPauseStep');
@@ -157,6 +169,24 @@ function canaryRelease(ctx: PlanContext): void {
 /** Header routes set by setHeaderRoute steps, as route-table rules to the canary. */
 function headerRules(routes: { name: string; match: HeaderMatch }[] | undefined, canary: number): MatchRule[] {
   return (routes ?? []).map(({ name, match }) => ({ name, header: { name: match.headerName, ...match.headerValue }, revision: canary }));
+}
+
+/** Mirror routes set by setMirrorRoute steps, copying to the canary. */
+function mirrorRoutes(routes: MirrorRouteSpec[] | undefined, canary: number): MirrorRoute[] {
+  return (routes ?? []).map((r) => mirrorRoute(r, canary));
+}
+
+/** A spec's mirror route as the route table's; copies go to `revision`. */
+export function mirrorRoute(r: MirrorRouteSpec, revision: number): MirrorRoute {
+  return {
+    name: r.name,
+    revision,
+    percent: r.percentage,
+    match: { methods: ['GET', 'HEAD', 'OPTIONS'], ...r.match },
+    queueLimit: r.queueLimit,
+    maxBodyBytes: r.maxBodyBytes,
+    ...(r.compare ? { compare: { ignorePaths: r.compare.ignorePaths } } : {}),
+  };
 }
 
 export const planCanary: Planner = (input) => planRelease(input, canaryRelease);

@@ -246,7 +246,20 @@ export class PlanContext {
     s.batchPauseUntil = undefined;
     s.batchAvailable = undefined;
     s.headerRoutes = [];
+    s.mirrorRoutes = [];
+    s.shadowSince = undefined;
     this.event('Normal', 'RolloutCompleted', message, s.currentRevision);
+  }
+
+  /** A route target's revision: canary = the revision being released, stable, or an A/B variant. */
+  target(name: string): number {
+    const s = this.status;
+    const st = this.spec.strategy;
+    if (st.type === 'abTest') {
+      if (name === st.variants[0].name) return s.stableRevision as number;
+      if (name === st.variants[1].name) return s.currentRevision;
+    }
+    return name === 'stable' ? (s.stableRevision as number) : s.currentRevision;
   }
 
   finish(): Plan {
@@ -254,10 +267,10 @@ export class PlanContext {
     const s = this.status;
     if (this.spec.traffic.routes.length > 0 && s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted) {
       // The spec's routes apply while a release is in progress, ahead of any canary header routes.
-      const target = (to: 'canary' | 'stable') => (to === 'canary' ? s.currentRevision : (s.stableRevision as number));
       const rules: MatchRule[] = this.spec.traffic.routes.map(({ name, match, to }) => {
         const { source, ...rest } = match;
-        return { name, ...rest, ...(source ? { sourceCidr: source.includes('/') ? source : `${source}/32` } : {}), revision: target(to) };
+        const where = typeof to === 'string' ? { revision: this.target(to) } : { split: Object.entries(to).filter(([, w]) => w > 0).map(([t, weight]) => ({ revision: this.target(t), weight })) };
+        return { name, ...rest, ...(source ? { sourceCidr: source.includes('/') ? source : `${source}/32` } : {}), ...where };
       });
       this.routes = { ...this.routes, rules: [...rules, ...(this.routes.rules ?? [])] };
     }
@@ -383,6 +396,8 @@ export function abort(ctx: PlanContext, reason: string, message: string): void {
   s.aborted = true;
   s.promoteFull = false;
   s.headerRoutes = [];
+  s.mirrorRoutes = [];
+  s.shadowSince = undefined;
   s.message = message;
   s.reason = reason;
   s.phase = 'Degraded';

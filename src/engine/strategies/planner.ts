@@ -1,5 +1,5 @@
 import type { RolloutSpec } from '../../spec/types.js';
-import type { MatchRule, WeightedTarget } from '../../router/route-table.js';
+import type { MatchRule, MirrorRoute, WeightedTarget } from '../../router/route-table.js';
 import type { RolloutEventDraft, RolloutStatus } from '../types.js';
 import type { AnalysisTemplateSpec } from '../../analysis/types.js';
 import type { DesiredJob, JobStatus } from '../jobs.js';
@@ -36,6 +36,11 @@ export interface PlannedRoutes {
   rules?: MatchRule[];
   preview?: WeightedTarget[];
   canary?: WeightedTarget[];
+  /** Copies of main-listener requests (setMirrorRoute, shadow). */
+  mirrors?: MirrorRoute[];
+  /** A/B: variant name per revision, named in `variantHeader` on every response. */
+  variants?: { revision: number; name: string }[];
+  variantHeader?: string;
 }
 
 /**
