@@ -182,6 +182,23 @@ export function renderRolloutView(view: RolloutView, now: number, options: { eve
     const width = Math.max(...labels.map((l) => l.length));
     split.forEach((w, i) => out.push(`  ${labels[i]!.padEnd(width)} ${weightBar(w.weight)} ${w.weight}%`));
   }
+  const hold = s.trafficHold;
+  if (hold) {
+    const what = hold.mode === 'stopped' ? 'STOPPED: every request gets the maintenance answer' : `PAUSED: new requests wait up to ${Math.round((hold.pauseTimeoutMs ?? 0) / 1000)}s each`;
+    out.push(`  ${what} (by ${hold.by}, ${formatAge(now - hold.since)} ago) — \`sluice resume-traffic ${view.name}\``);
+  }
+  for (const m of s.mirrorRoutes ?? []) out.push(`  mirror ${m.name}: ${m.percentage}% of matching requests copied to revision ${s.currentRevision}`);
+  if (s.shadowSince !== undefined && view.spec.strategy.type === 'shadow') {
+    out.push(`  shadow: ${view.spec.strategy.mirror.percentage}% of requests copied to revision ${s.currentRevision} for ${formatAge(now - s.shadowSince)}`);
+  }
+
+  const experiment = `r${s.currentRevision}a${s.attempt ?? 0}`;
+  const exposures = (view.exposures ?? []).filter((e) => e.experiment === experiment || s.currentRevision === s.stableRevision);
+  const latest = exposures.filter((e) => e.experiment === exposures.at(-1)?.experiment);
+  if (latest.length > 0) {
+    out.push('', `Exposures (A/B test ${latest[0]!.experiment}, since ${formatAge(now - latest[0]!.startedAt)} ago):`);
+    out.push(indent(renderTable(['VARIANT', 'REVISION', 'REQUESTS', 'NEW USERS'], latest.map((e) => [e.variant, String(e.revision), String(e.requests), String(e.users)]))));
+  }
 
   out.push('', 'Instances:');
   if (live.length === 0) out.push('  (none)');
