@@ -43,6 +43,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         backends: backendsFor([...split, ...ruleOnly.map((revision) => ({ revision, weight: 0 }))]),
         ...(role === 'main' && spec.traffic.sticky ? { sticky: stickiness(spec.traffic.sticky, spec.name) } : {}),
         ...(spec.strategy.type === 'recreate' && role === 'main' ? { maintenance: spec.strategy.maintenance } : {}),
+        ...(spec.traffic.router === 'nginx' ? { dataPlane: 'nginx' as const, nginx: spec.traffic.nginx } : {}),
       };
     };
     listeners.push(listener(spec.traffic.listen, 'main', routes.main));

@@ -23,6 +23,7 @@ import {
 } from './schema.js';
 import type { CanaryStep, IntOrPercent, Probe, RolloutSpec, Strategy } from './types.js';
 import type { Stickiness } from '../router/route-table.js';
+import { dataPlaneRouter, nginxSettings, withDataPlane, type DataPlaneChoice } from '../dataplane/nginx/spec.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
@@ -331,7 +332,9 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
             progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
             template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
             traffic: required(
-              object({
+              withDataPlane(object({
+                router: withDefault(dataPlaneRouter, { router: 'builtin' } as DataPlaneChoice),
+                nginx: optional(nginxSettings),
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
                 routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}'), []),
@@ -351,7 +354,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                     ({ key, value }) => ({ [key]: value }) as Stickiness,
                   ),
                 ),
-              }),
+              })),
               '{listen: 127.0.0.1:8080}',
             ),
             strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary)'),

@@ -7,6 +7,7 @@
 import type { AnalysisRef } from '../analysis/types.js';
 import type { PostDeployWatch } from '../analysis/watch.js';
 import type { Stickiness } from '../router/route-table.js';
+import type { NginxSettings } from '../dataplane/nginx/settings.js';
 import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
 
 export const API_VERSION = 'sluice.dev/v1alpha1';
@@ -67,6 +68,10 @@ export interface Traffic {
   sticky?: Stickiness;
   /** Match rules tried in order before the split, while a release is in progress. */
   routes: TrafficRoute[];
+  /** The data plane serving this rollout's listeners: the builtin router (also when absent), or nginx. */
+  router?: 'builtin' | 'nginx';
+  /** With router nginx: how sluice drives it (src/dataplane/nginx/settings.ts). */
+  nginx?: NginxSettings;
 }
 
 /** Requests matching `match` go to `to`: the revision being released (canary / preview) or stable. */
