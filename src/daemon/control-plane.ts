@@ -5,6 +5,8 @@ import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
 import { Reconciler } from '../engine/reconciler.js';
+import { DataPlanes } from '../dataplane/planes.js';
+import { NginxDataPlane } from '../dataplane/nginx/data-plane.js';
 import { Controller } from '../engine/controller.js';
 import { JobRunner } from '../engine/job-runner.js';
 import { EventDispatcher } from '../engine/event-dispatch.js';
@@ -53,8 +55,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   } else {
     log(`router already running at ${options.routerAdmin}: re-using it`);
   }
-  const router = new HttpTrafficRouter(options.routerAdmin);
-  const routerGeneration = (await router.routes()).generation;
+  const builtinRouter = new HttpTrafficRouter(options.routerAdmin);
+  const routerGeneration = (await builtinRouter.routes()).generation;
+  // Rollouts with traffic.router: nginx are served by nginx (src/dataplane/nginx).
+  const nginx = new NginxDataPlane(stateDir, log);
+  nginx.adopt();
+  const router = new DataPlanes(builtinRouter, nginx);
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
 
   const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock });
@@ -97,6 +103,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       } else {
         await platform.detach();
       }
+      router.close();
       store.close();
       markClosed();
     })();
