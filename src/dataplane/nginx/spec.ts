@@ -32,16 +32,16 @@ export const dataPlaneRouter: Decoder<DataPlaneChoice> = (node: Node, ctx: Ctx) 
     ? map(oneKey({ nginx: nginxSettings }, 'data plane'), ({ value }) => ({ router: 'nginx' as const, nginx: value }))(node, ctx)
     : { router: oneOf(['builtin', 'nginx'] as const)(node, ctx) };
 
-/** Folds `router` and `nginx` into `{router, nginx?}`; nginx settings without `router: nginx` are an error. */
+/** Folds `router` and `nginx` into `{router: 'nginx', nginx}` (nothing for builtin); nginx settings without `router: nginx` are an error. */
 export function withDataPlane<T extends { router: DataPlaneChoice; nginx?: NginxSettings }>(
   d: Decoder<T>,
-): Decoder<Omit<T, 'router' | 'nginx'> & { router: 'builtin' | 'nginx'; nginx?: NginxSettings }> {
+): Decoder<Omit<T, 'router' | 'nginx'> & { router?: 'nginx'; nginx?: NginxSettings }> {
   return map(
     refine(d, (v, fail) => {
       if (v.nginx !== undefined && v.router.router !== 'nginx') fail('sets nginx settings but the router is builtin', 'add router: nginx, or remove nginx', 'nginx');
       if (v.nginx !== undefined && v.router.router === 'nginx' && v.router.nginx !== undefined) fail('sets nginx settings twice (router.nginx and nginx)', 'keep one of them', 'nginx');
     }),
     ({ router, nginx, ...rest }) =>
-      router.router === 'nginx' ? { ...rest, router: 'nginx' as const, nginx: router.nginx ?? nginx ?? { ...D } } : { ...rest, router: 'builtin' as const },
+      router.router === 'nginx' ? { ...rest, router: 'nginx' as const, nginx: router.nginx ?? nginx ?? { ...D } } : rest, // builtin: left out, as in specs written before the nginx data plane
   );
 }
