@@ -6,6 +6,8 @@ import { LocalPlatform } from '../platform/local/local-platform.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
 import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
 import { Reconciler } from '../engine/reconciler.js';
+import { DataPlanes } from '../dataplane/planes.js';
+import { NginxDataPlane } from '../dataplane/nginx/data-plane.js';
 import { Controller } from '../engine/controller.js';
 import { JobRunner } from '../engine/job-runner.js';
 import { EventDispatcher } from '../engine/event-dispatch.js';
@@ -54,8 +56,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   } else {
     log(`router already running at ${options.routerAdmin}: re-using it`);
   }
-  const router = new HttpTrafficRouter(options.routerAdmin);
-  const routerGeneration = (await router.routes()).generation;
+  const builtinRouter = new HttpTrafficRouter(options.routerAdmin);
+  const routerGeneration = (await builtinRouter.routes()).generation;
+  // Rollouts with traffic.router: nginx are served by nginx (src/dataplane/nginx).
+  const nginx = new NginxDataPlane(stateDir, log);
+  nginx.adopt();
+  const router = new DataPlanes(builtinRouter, nginx);
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
 
   const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock });
@@ -104,6 +110,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       } else {
         await platform.detach();
       }
+      router.close();
       store.close();
       markClosed();
     })();

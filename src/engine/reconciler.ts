@@ -98,6 +98,8 @@ export class Reconciler {
     let wakeAt = now + RESYNC_MS;
 
     const planned: (RolloutRoutes & { record: RolloutRecord; plan: Plan })[] = [];
+    // Status is published once the data plane acknowledged the table that goes with it.
+    const saves: (() => void)[] = [];
     const templates = new Map(store.listTemplates().map((t) => [t.name, t.spec]));
     for (const record of records) {
       const revisions = store.listRevisions(record.name);
@@ -117,10 +119,12 @@ export class Reconciler {
       plan.status.updatedAt = record.status.updatedAt;
       if (JSON.stringify(plan.status) !== JSON.stringify(record.status) || plan.events.length > 0) {
         plan.status.updatedAt = now;
-        store.transaction(() => {
-          store.saveStatus(record.name, plan.status);
-          for (const e of plan.events) store.appendEvent(record.name, e, 'engine', now);
-        });
+        saves.push(() =>
+          store.transaction(() => {
+            store.saveStatus(record.name, plan.status);
+            for (const e of plan.events) store.appendEvent(record.name, e, 'engine', now);
+          }),
+        );
       }
       this.deps.jobs.sync(record.name, plan.jobs);
       planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions, hold: plan.status.trafficHold });
@@ -173,6 +177,7 @@ export class Reconciler {
 
     const endpoints = instances.filter((i) => i.phase === 'Ready' && !this.stopping.has(i.id));
     const applied = await this.applyRoutes(planned, endpoints);
+    for (const save of saves) save();
     if (!applied) {
       // The old table may still route to the victims: keep them running until it took effect.
       for (const v of victims) this.stopping.delete(v.id);

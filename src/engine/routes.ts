@@ -54,6 +54,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         ...(routes.variantHeader ? { variantHeader: routes.variantHeader } : {}),
         ...(resilience ? { resilience } : {}),
         ...(hold ? { hold: hold.mode === 'paused' ? { mode: 'paused' as const, pauseTimeoutMs: hold.pauseTimeoutMs } : { mode: 'stopped' as const } } : {}),
+        ...(spec.traffic.router === 'nginx' ? { dataPlane: 'nginx' as const, nginx: spec.traffic.nginx } : {}),
       };
     };
     listeners.push(listener(spec.traffic.listen, 'main', routes.main));

@@ -3,6 +3,7 @@
  * nginx and Gateway API later). The engine computes a RouteTable; a data plane makes the
  * network behave like it. Plain JSON so it can be persisted and sent over HTTP as is.
  */
+import type { NginxSettings } from '../dataplane/nginx/settings.js';
 
 export interface Endpoint {
   /** Instance id; stable for the instance's life, used for draining. */
@@ -152,6 +153,10 @@ export interface ListenerRoutes {
    * requests already in flight finish. Absent: serving.
    */
   hold?: { mode: 'stopped' | 'paused'; pauseTimeoutMs?: number };
+  /** The data plane serving this listener; absent = the builtin router. */
+  dataPlane?: 'nginx';
+  /** With dataPlane nginx: how sluice drives nginx (spec.traffic.nginx). */
+  nginx?: NginxSettings;
 }
 
 export interface RouteTable {

@@ -55,11 +55,12 @@ export class RevisionSamples {
     return this.maxCapacity;
   }
 
-  record(status: number, seconds: number, role: number): void {
+  /** `endMs`: when the request ended, if not now (a data plane whose log is read later). */
+  record(status: number, seconds: number, role: number, endMs = Date.now()): void {
     if (this.recorded === this.mask + 1 && this.recorded < this.maxCapacity) this.grow();
     const i = this.recorded & this.mask;
     this.droppedEndMs = this.end[i];
-    this.end[i] = Date.now();
+    this.end[i] = endMs;
     this.seconds[i] = seconds;
     this.status[i] = status;
     this.role[i] = role;

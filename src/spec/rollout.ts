@@ -25,6 +25,7 @@ import {
 import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, Strategy } from './types.js';
 import { parsePercent } from './duration.js';
 import type { RequestMatch, Stickiness } from '../router/route-table.js';
+import { dataPlaneRouter, nginxSettings, withDataPlane, type DataPlaneChoice } from '../dataplane/nginx/spec.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
@@ -411,7 +412,9 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
             progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
             template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
             traffic: required(
-              object({
+              withDataPlane(object({
+                router: withDefault(dataPlaneRouter, { router: 'builtin' } as DataPlaneChoice),
+                nginx: optional(nginxSettings),
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
                 routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}'), []),
@@ -448,7 +451,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                     ({ key, value }) => ({ [key]: value }) as Stickiness,
                   ),
                 ),
-              }),
+              })),
               '{listen: 127.0.0.1:8080}',
             ),
             strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),

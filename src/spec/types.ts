@@ -7,6 +7,7 @@
 import type { AnalysisRef } from '../analysis/types.js';
 import type { PostDeployWatch } from '../analysis/watch.js';
 import type { RequestMatch, Stickiness } from '../router/route-table.js';
+import type { NginxSettings } from '../dataplane/nginx/settings.js';
 import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
 
 export const API_VERSION = 'sluice.dev/v1alpha1';
@@ -77,6 +78,10 @@ export interface Traffic {
   timeouts?: { connectSeconds?: number; responseSeconds?: number };
   /** Read a request's whole body before choosing an instance (slow uploads never pin a draining one). */
   bufferRequests?: { maxBytes: number };
+  /** The data plane serving this rollout's listeners: the builtin router (also when absent), or nginx. */
+  router?: 'builtin' | 'nginx';
+  /** With router nginx: how sluice drives it (src/dataplane/nginx/settings.ts). */
+  nginx?: NginxSettings;
 }
 
 export interface Maintenance {

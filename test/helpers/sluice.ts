@@ -108,12 +108,22 @@ export class SluiceUnderTest {
     return this.output;
   }
 
+  /** With the nginx data plane, the traffic really went through nginx (its access log has it). */
+  private checkDataPlane(): void {
+    if (DATA_PLANE !== 'nginx') return;
+    const file = join(this.stateDir, 'nginx', 'logs', 'access.log');
+    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"ro":')).length : 0;
+    if (lines === 0) throw new Error(`SLUICE_TEST_DATA_PLANE=nginx but nginx's access log ${file} has no request`);
+    console.log(`nginx data plane: ${lines} requests in ${file}`);
+  }
+
   /** Stop everything this test started: instances, router, control plane. */
   async down(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
       const r = await this.cli(['down']).catch(() => undefined);
       if (r?.code === 0) {
         await new Promise<void>((res) => (this.child!.exitCode !== null ? res() : this.child!.once('exit', () => res())));
+        this.checkDataPlane();
         return;
       }
     }
@@ -124,9 +134,10 @@ export class SluiceUnderTest {
 
 /** Last resort after a failed test: SIGKILL the router and every recorded instance group. */
 export function killLeftovers(stateDir: string): void {
-  const pidFile = join(stateDir, 'router', 'router.pid');
   const pids: number[] = [];
-  if (existsSync(pidFile)) pids.push(Number(readFileSync(pidFile, 'utf8')));
+  for (const pidFile of [join(stateDir, 'router', 'router.pid'), join(stateDir, 'nginx', 'nginx.pid')]) {
+    if (existsSync(pidFile)) pids.push(Number(readFileSync(pidFile, 'utf8')));
+  }
   if (existsSync(join(stateDir, 'sluice.db'))) {
     const store = new SqliteStore(join(stateDir, 'sluice.db'));
     pids.push(...store.listInstances().map((r) => r.pid));
@@ -168,6 +179,12 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * The data plane end-to-end tests run against: SLUICE_TEST_DATA_PLANE=nginx gives every
+ * demoManifest `traffic.router: nginx` (sluice-managed), so the same scenarios test nginx.
+ */
+export const DATA_PLANE = process.env.SLUICE_TEST_DATA_PLANE === 'nginx' ? 'nginx' : 'builtin';
+
 /** A Rollout manifest running the demo app, for end-to-end tests. */
 export function demoManifest(o: {
   name?: string;
@@ -203,7 +220,7 @@ ${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('
       drainSeconds: 10
       terminationGracePeriodSeconds: 5
   traffic:
-    listen: 127.0.0.1:${o.listen}
+    listen: 127.0.0.1:${o.listen}${DATA_PLANE === 'nginx' ? '\n    router: nginx\n    nginx: {manage: true}' : ''}
   strategy:
 ${o.strategy}${o.extra ?? ''}
 `;

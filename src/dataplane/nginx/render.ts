@@ -1,0 +1,194 @@
+/**
+ * RouteTable listeners → one nginx configuration file at `http {}` level. Per listener i
+ * (prefix `sl<i>`): one upstream per revision with endpoints, `map`s that evaluate each
+ * match rule, `split_clients` for the weighted split (and each rule's split), and a server
+ * whose `$sl_t` names the chosen upstream (`sl<i>_r<rev>`) or the maintenance answer
+ * (`sl<i>_m<rev>` / `sl<i>_m`). The JSON access log records rollout, role, revision,
+ * status and timings per request for the analysis (see access-log.ts).
+ */
+import type { Backend, ListenerRoutes, MatchRule, RequestMatch, WeightedTarget } from '../../router/route-table.js';
+import { escapeRegex, headerVariable, literal, ms, q } from './quote.js';
+
+export interface RenderOptions {
+  generation: number;
+  /** host:port of the status server (generation for apply; stub_status). */
+  statusListen: string;
+  accessLog: string;
+  keepaliveSeconds: number;
+}
+
+export const GENERATION_PATH = '/sluice/generation';
+
+/** Fields of one access-log line (see LOG_FORMAT). */
+export const LOG_FORMAT =
+  '{"t":$msec,"s":$status,"rt":$request_time,"ut":"$upstream_response_time","ua":"$upstream_addr",' +
+  '"ro":"$sl_rollout","rv":"$sl_rev","role":"$sl_role","l":"$sl_listen"}';
+
+export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): string {
+  const out: string[] = [
+    `# Written by sluice: route table generation ${o.generation}. Do not edit; the next change overwrites it.`,
+    `log_format sluice_json escape=json '${LOG_FORMAT}';`,
+    'geo $sl_dollar { default "$"; }',
+    '# The revision a request went to, from the chosen upstream (or maintenance) name.',
+    'map $sl_t $sl_rev { "~_[rm](?<sl_r>\\d+)$" $sl_r; default ""; }',
+    'map $http_upgrade $sl_connection { "" ""; default upgrade; }',
+    `keepalive_timeout ${Math.max(0, Math.round(o.keepaliveSeconds))}s;`,
+    'keepalive_requests 1000000;',
+    'client_max_body_size 0;',
+    'server_tokens off;',
+    '',
+    'server {',
+    `  listen ${o.statusListen};`,
+    '  access_log off;',
+    `  location = ${GENERATION_PATH} { default_type text/plain; return 200 "${o.generation}"; }`,
+    '  location = /sluice/stub_status { stub_status; }',
+    '  location / { return 404; }',
+    '}',
+  ];
+  listeners.forEach((l, i) => out.push('', ...renderListener(l, `sl${i}`, o)));
+  return out.join('\n') + '\n';
+}
+
+function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[] {
+  const out: string[] = [`# ${l.listen}: rollout ${l.rollout}, ${l.role}`];
+  const withEndpoints = new Map<number, Backend>();
+  for (const b of l.backends) if (b.endpoints.length > 0) withEndpoints.set(b.revision, b);
+  const target = (revision: number) => (withEndpoints.has(revision) ? `${p}_r${revision}` : `${p}_m${revision}`);
+
+  for (const b of withEndpoints.values()) out.push(...upstream(l, `${p}_r${b.revision}`, b));
+
+  // The split key: random per request, or the stickiness key when there is one.
+  let key = '${request_id}';
+  let setCookie: string | undefined;
+  const s = l.sticky;
+  if (s?.cookie || s?.hashCookie) {
+    const name = s.cookie?.name ?? s.hashCookie!;
+    out.push(`map $http_cookie $${p}_sk { ${q(`~(?:^|;\\s*)${escapeRegex(name)}=(?<${p}_skv>[^;]*)`)} $${p}_skv; default ""; }`);
+    out.push(`map $${p}_sk $${p}_key { "" $request_id; default $${p}_sk; }`);
+    key = `\${${p}_key}`;
+    if (s.cookie) {
+      const cookie = `${name}=$request_id; Path=/; Max-Age=${Math.round(s.cookie.maxAgeSeconds ?? 86400)}; HttpOnly`;
+      out.push(`map $${p}_sk $${p}_setck { "" ${q(cookie)}; default ""; }`);
+      setCookie = `${p}_setck`;
+    }
+  } else if (s?.header) {
+    out.push(`map ${headerVariable(s.header)} $${p}_key { "" $request_id; default ${headerVariable(s.header)}; }`);
+    key = `\${${p}_key}`;
+  }
+  const split = (name: string, targets: WeightedTarget[]): string => {
+    const live = targets.filter((t) => t.weight > 0).sort((a, b) => b.revision - a.revision);
+    if (live.length === 0) return `${p}_m`;
+    if (live.length === 1) return target(live[0].revision);
+    // Newest revision first: raising its weight only moves (sticky) users onto it.
+    const lines = live.map((t, k) => `  ${k === live.length - 1 ? '*' : `${Math.round(t.weight * 100) / 100}%`} ${target(t.revision)};`);
+    out.push(`split_clients "${key}" $${name} {`, ...lines, '}');
+    return `$${name}`;
+  };
+
+  const stopped = l.hold?.mode === 'stopped';
+  const ruleVars: string[] = [];
+  const ruleTargets: string[] = [];
+  l.rules.forEach((r, j) => {
+    ruleVars.push(ruleMatch(r, `${p}_${j}`, out));
+    ruleTargets.push(r.split ? split(`${p}_${j}_split`, r.split) : target(r.revision!));
+  });
+  const fallback = split(`${p}_split`, l.split);
+  out.push(`map "x${ruleVars.join('')}" $${p}_t {`);
+  ruleTargets.forEach((t, j) => out.push(`  "~^x.{${j}}1" ${t};`));
+  out.push(`  default ${fallback};`, '}');
+
+  const variants = l.backends.filter((b) => b.variant !== undefined);
+  if (l.variantHeader && variants.length > 0) {
+    out.push(`map $sl_t ${p}_variant {`, ...variants.map((b) => `  ${q(`${p}_r${b.revision}`)} ${q(b.variant!)};`), '  default "";', '}');
+  }
+
+  const m = l.maintenance;
+  const t = l.resilience?.timeouts;
+  const buffer = l.resilience?.bufferRequests;
+  out.push(
+    'server {',
+    `  listen ${l.listen};`,
+    `  access_log ${o.accessLog} sluice_json;`,
+    `  set $sl_rollout ${q(l.rollout)};`,
+    `  set $sl_role ${l.role};`,
+    `  set $sl_listen ${q(l.listen)};`,
+    `  set $sl_t ${stopped ? `${p}_m` : `$${p}_t`};`,
+    '  error_page 418 = @maintenance;',
+    '  location / {',
+    '    if ($sl_t ~ "_m\\d*$") { return 418; }',
+    '    proxy_pass http://$sl_t;',
+    '    proxy_http_version 1.1;',
+    '    proxy_set_header Host $http_host;',
+    '    proxy_set_header Upgrade $http_upgrade;',
+    '    proxy_set_header Connection $sl_connection;',
+    '    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+    '    proxy_set_header X-Forwarded-Proto $scheme;',
+    '    proxy_set_header X-Forwarded-Host $http_host;',
+    '    proxy_buffering off;',
+    `    proxy_request_buffering ${buffer ? 'on' : 'off'};`,
+    ...(buffer ? [`    client_max_body_size ${buffer.maxBytes};`] : []),
+    // A failed connect (or a kept-alive connection the app had closed) is tried on the
+    // next endpoint; nginx never retries a non-idempotent request once it was sent.
+    '    proxy_next_upstream error timeout;',
+    ...(t?.connectMs !== undefined ? [`    proxy_connect_timeout ${ms(t.connectMs)};`] : []),
+    ...(t?.responseMs !== undefined ? [`    proxy_read_timeout ${ms(t.responseMs)};`] : []),
+    ...(setCookie ? [`    add_header Set-Cookie $${setCookie};`] : []),
+    ...(l.variantHeader && variants.length > 0 ? [`    add_header ${l.variantHeader} $${p}_variant always;`] : []),
+    '  }',
+    '  location @maintenance {',
+    ...(m
+      ? ['    default_type text/plain;', `    add_header Retry-After ${m.retryAfterSeconds} always;`, `    return ${m.status} ${literal(m.body)};`]
+      : ['    return 503;']),
+    '  }',
+    '}',
+  );
+  return out;
+}
+
+function upstream(l: ListenerRoutes, name: string, b: Backend): string[] {
+  const outlier = l.resilience?.outlier;
+  const limits = l.resilience?.limits;
+  const params = [
+    outlier ? `max_fails=${outlier.consecutiveFailures} fail_timeout=${ms(outlier.baseEjectionMs)}` : 'max_fails=0',
+    ...(limits ? [`max_conns=${limits.maxConnections}`] : []),
+  ].join(' ');
+  return [
+    `upstream ${name} {`,
+    ...(l.balancer === 'least-requests' ? ['  least_conn;'] : []),
+    ...b.endpoints.map((e) => `  server ${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port} ${params}; # ${e.id}`),
+    // Idle connections close before the Node app's 5 s keepAliveTimeout would close them.
+    '  keepalive 32;',
+    '  keepalive_timeout 4s;',
+    '  keepalive_requests 1000000;',
+    '}',
+  ];
+}
+
+/** Maps that make `$<v>` "1" when every condition of the rule holds; returns the variable to concatenate. */
+function ruleMatch(r: MatchRule, v: string, out: string[]): string {
+  const parts: string[] = [];
+  const cond = (source: string, regex: string, name: string) => {
+    out.push(`map ${source} $${name} { ${q(`~${regex}`)} 1; default 0; }`);
+    parts.push(`\${${name}}`);
+  };
+  const value = (m: { exact?: string; prefix?: string; regex?: string }) =>
+    m.exact !== undefined ? `^${escapeRegex(m.exact)}$` : m.prefix !== undefined ? `^${escapeRegex(m.prefix)}` : `^(?:${m.regex})$`;
+  const extract = (source: string, regex: string, name: string) => {
+    out.push(`map ${source} $${name} { ${q(`~${regex.replace('(?<v>', `(?<${name}_v>`)}`)} $${name}_v; default ""; }`);
+    return `$${name}`;
+  };
+  const m: RequestMatch = r;
+  if (m.header) cond(headerVariable(m.header.name), value(m.header), `${v}_h`);
+  if (m.cookie) cond(extract('$http_cookie', `(?:^|;\\s*)${escapeRegex(m.cookie.name)}=(?<v>[^;]*)`, `${v}_cv`), value(m.cookie), `${v}_c`);
+  if (m.query) cond(extract('$args', `(?:^|&)${escapeRegex(m.query.name)}=(?<v>[^&]*)`, `${v}_qv`), value(m.query), `${v}_q`);
+  if (m.pathPrefix) cond('$uri', `^${escapeRegex(m.pathPrefix.replace(/\/$/, ''))}(?:/|$)`, `${v}_p`);
+  if (m.methods && m.methods.length > 0) cond('$request_method', `^(?:${m.methods.map(escapeRegex).join('|')})$`, `${v}_m`);
+  if (m.sourceCidr) {
+    out.push(`geo $${v}_s { default 0; ${m.sourceCidr} 1; }`);
+    parts.push(`\${${v}_s}`);
+  }
+  if (parts.length === 0) return '1';
+  if (parts.length === 1) return parts[0];
+  out.push(`map "${parts.join('')}" $${v} { "${'1'.repeat(parts.length)}" 1; default 0; }`);
+  return `\${${v}}`;
+}

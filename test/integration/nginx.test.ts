@@ -1,0 +1,199 @@
+/**
+ * nginx as a data plane, against a real (managed, non-root) nginx: the rendered config
+ * passes `nginx -t`, routes by weight, rules, stickiness and maintenance; a table nginx
+ * refuses is rejected and changes nothing; reloads under load lose no request; windows
+ * come from the JSON access log.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NginxDataPlane } from '../../src/dataplane/nginx/data-plane.js';
+import { isNginxMaster } from '../../src/dataplane/nginx/procfs.js';
+import type { ListenerRoutes } from '../../src/router/route-table.js';
+import { nginxMissing } from '../helpers/nginx.js';
+import { freePort } from '../helpers/ports.js';
+
+const skip = nginxMissing();
+const dir = mkdtempSync(join(tmpdir(), 'sluice-nginx-'));
+let dp: NginxDataPlane;
+let port = 0;
+let generation = 0;
+const apps: http.Server[] = [];
+const appPorts: Record<number, number> = {};
+
+/** An app answering its version; /fail answers 500. */
+async function app(version: string): Promise<number> {
+  const s = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(req.url === '/fail' ? 500 : 200, { 'x-version': version });
+    res.end(version);
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  apps.push(s);
+  return (s.address() as { port: number }).port;
+}
+
+function listener(extra: Partial<ListenerRoutes> = {}): ListenerRoutes {
+  return {
+    listen: `127.0.0.1:${port}`,
+    rollout: 'web',
+    role: 'main',
+    balancer: 'round-robin',
+    rules: [],
+    split: [{ revision: 1, weight: 100 }],
+    backends: [1, 2].map((revision) => ({ revision, version: `v${revision}`, endpoints: [{ id: `web-${revision}`, host: '127.0.0.1', port: appPorts[revision] }] })),
+    dataPlane: 'nginx',
+    ...extra,
+  };
+}
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function get(path = '/', headers: http.OutgoingHttpHeaders = {}, agent: http.Agent | false = false): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+async function versions(n: number, headers: http.OutgoingHttpHeaders = {}): Promise<Record<string, number>> {
+  const seen: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const a = await get('/', headers);
+    seen[a.body] = (seen[a.body] ?? 0) + 1;
+  }
+  return seen;
+}
+
+before(async () => {
+  if (skip) return;
+  appPorts[1] = await app('v1');
+  appPorts[2] = await app('v2');
+  port = await freePort();
+  dp = new NginxDataPlane(dir);
+});
+
+after(async () => {
+  await dp?.shutdown();
+  for (const s of apps) s.close();
+});
+
+test('a single revision, then an 80/20 split with a header rule ahead of it', { skip }, async () => {
+  await dp.apply(++generation, [listener()]);
+  assert.deepEqual(await versions(20), { v1: 20 });
+  await dp.apply(++generation, [
+    listener({
+      split: [{ revision: 1, weight: 80 }, { revision: 2, weight: 20 }],
+      rules: [{ name: 'testers', header: { name: 'X-Canary', exact: 'yes' }, revision: 2 }],
+    }),
+  ]);
+  const split = await versions(500);
+  assert.ok(Math.abs((split.v2 ?? 0) / 500 - 0.2) < 0.06, `v2 share ≈ 20 %: ${JSON.stringify(split)}`);
+  assert.deepEqual(await versions(20, { 'x-canary': 'yes' }), { v2: 20 });
+  assert.ok((await versions(100, { 'x-canary': 'no' })).v1! > 60, 'a different value takes the split');
+});
+
+test('rules on cookie, query and path prefix, all conditions of a rule must hold', { skip }, async () => {
+  await dp.apply(++generation, [
+    listener({
+      rules: [
+        { name: 'beta-api', cookie: { name: 'beta-user', exact: '1' }, pathPrefix: '/api', revision: 2 },
+        { name: 'q', query: { name: 'canary', regex: 'y(es)?' }, revision: 2 },
+      ],
+    }),
+  ]);
+  assert.equal((await get('/api/x', { cookie: 'a=b; beta-user=1' })).body, 'v2');
+  assert.equal((await get('/apix', { cookie: 'beta-user=1' })).body, 'v1', 'a prefix matches whole segments');
+  assert.equal((await get('/api', { cookie: 'beta-user=2' })).body, 'v1');
+  assert.equal((await get('/?canary=yes')).body, 'v2');
+  assert.equal((await get('/?canary=yess')).body, 'v1', 'a regex matches the whole value');
+});
+
+test('sticky cookie: a new client gets a cookie and then always the same revision', { skip }, async () => {
+  await dp.apply(++generation, [listener({ split: [{ revision: 1, weight: 50 }, { revision: 2, weight: 50 }], sticky: { cookie: { name: 'sluice-web' } } })]);
+  const first = await get('/');
+  const cookie = String(first.headers['set-cookie']?.[0] ?? '').split(';')[0];
+  assert.match(cookie, /^sluice-web=\w+/);
+  for (let i = 0; i < 20; i++) {
+    const a = await get('/', { cookie });
+    assert.equal(a.body, first.body);
+    assert.equal(a.headers['set-cookie'], undefined, 'no new cookie for a known client');
+  }
+});
+
+test('maintenance answer when the chosen revision has no ready instance', { skip }, async () => {
+  await dp.apply(++generation, [
+    listener({
+      split: [{ revision: 3, weight: 100 }],
+      backends: [{ revision: 3, version: 'v3', endpoints: [] }],
+      maintenance: { status: 503, body: 'back soon, costs $5', retryAfterSeconds: 7 },
+    }),
+  ]);
+  const a = await get('/');
+  assert.equal(a.status, 503);
+  assert.equal(a.body, 'back soon, costs $5');
+  assert.equal(a.headers['retry-after'], '7');
+});
+
+test('a table nginx refuses (nginx -t) is rejected and the one in effect keeps serving', { skip }, async () => {
+  await dp.apply(++generation, [listener()]);
+  const good = readFileSync(join(dir, 'nginx', 'routes.conf'), 'utf8');
+  // JavaScript accepts a class range starting at an escape; PCRE refuses it.
+  const bad = listener({ rules: [{ name: 'bad', header: { name: 'x-a', regex: '[\\d-z]' }, revision: 2 }] });
+  await assert.rejects(dp.apply(generation + 1, [bad]), /nginx refused route table/);
+  assert.equal(readFileSync(join(dir, 'nginx', 'routes.conf'), 'utf8'), good, 'the previous file is back');
+  assert.deepEqual(await versions(10), { v1: 10 });
+});
+
+test('reloads under keep-alive load lose no request; windows come from the access log', { skip }, async () => {
+  const since = Date.now();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  let stop = false;
+  let ok = 0;
+  const failures: string[] = [];
+  const loop = async () => {
+    while (!stop) {
+      await get(Math.random() < 0.1 ? '/fail' : '/', {}, agent).then(
+        (a) => (a.status === 200 || a.status === 500 ? ok++ : failures.push(String(a.status))),
+        (e: Error) => failures.push(e.message),
+      );
+    }
+  };
+  const loops = Array.from({ length: 4 }, loop);
+  for (let i = 0; i < 10; i++) {
+    const w = i % 2 === 0 ? 30 : 70;
+    await dp.apply(++generation, [listener({ split: [{ revision: 1, weight: 100 - w }, { revision: 2, weight: w }] })]);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  stop = true;
+  await Promise.all(loops);
+  agent.destroy();
+  assert.deepEqual(failures, [], `no failed request during 10 reloads (${ok} answered)`);
+  assert.equal(await dp.waitIdle('web-1', 10_000), true, 'old workers finished');
+  const w1 = dp.window('web', 1, since);
+  const w2 = dp.window('web', 2, since);
+  assert.ok(w1.requests + w2.requests >= ok * 0.95, `the log has the requests: ${w1.requests}+${w2.requests} of ${ok}`);
+  assert.ok(Math.abs(w2.errorRate - 0.1) < 0.05, `≈10 % 5xx on revision 2: ${w2.errorRate}`);
+  assert.ok(w2.latency.p50 !== null && w2.latency.p50 < 1);
+  const t = dp.traffic().find((x) => x.revision === 2);
+  assert.ok(t && t.requests >= w2.requests && t.listen === `127.0.0.1:${port}`);
+});
+
+test('shutdown stops the managed nginx', { skip }, async () => {
+  const pid = Number(readFileSync(join(dir, 'nginx', 'nginx.pid'), 'utf8'));
+  assert.ok(isNginxMaster(pid));
+  await dp.shutdown();
+  assert.equal(isNginxMaster(pid), false);
+});
