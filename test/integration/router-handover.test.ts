@@ -137,3 +137,37 @@ test('a successor that fails to start: one-line error, the old router keeps serv
   await client.shutdown();
   await until(() => !alive(ok.newPid) && !alive(pid), 15_000, 'both routers to exit');
 });
+
+test('keep-alive clients: the old router answers on open connections with Connection: close, closes idle ones only after the grace', async () => {
+  const { client, pid, ports } = await setup();
+  const http = await import('node:http');
+  const net = await import('node:net');
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const first = await request(ports[0], { agent });
+  assert.equal(first.headers.connection, 'keep-alive');
+  // An idle keep-alive connection that nobody uses again.
+  const idle = net.connect(ports[0], '127.0.0.1');
+  await new Promise<void>((r) => idle.once('connect', () => r()));
+  idle.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise<void>((r) => idle.once('data', () => r()));
+  let idleClosedAt = 0;
+  idle.on('close', () => (idleClosedAt = Date.now()));
+  idle.on('error', () => {});
+
+  const r = await client.restart();
+  pids.add(r.newPid);
+  const handedAt = Date.now();
+  // The pooled connection still reaches the old process: answered, and told to close.
+  const second = await request(ports[0], { agent });
+  assert.equal(second.status, 200);
+  assert.equal(second.headers.connection, 'close');
+  const third = await request(ports[0], { agent });
+  assert.equal(third.status, 200);
+  assert.equal(third.headers.connection, 'keep-alive', 'a new connection reaches the new router');
+  agent.destroy();
+  await until(() => !alive(pid), 15_000, 'the old router to exit');
+  assert.ok(idleClosedAt > 0, 'the idle connection was closed');
+  assert.ok(idleClosedAt - handedAt >= 800, `the idle connection was kept through the grace (closed after ${idleClosedAt - handedAt} ms)`);
+  await client.shutdown();
+  await until(() => !alive(r.newPid), 10_000, 'the new router to exit');
+});
