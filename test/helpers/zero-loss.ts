@@ -138,7 +138,9 @@ export const SCENARIOS: Scenario[] = [
       await ctx.sluice.waitFor(ctx.name, 'v2 healthy alone', healthyOn(2));
       await sleep(500);
       const report = await l.stop();
-      const problems = onlyVersion(report.samples.filter((s) => s.sentAt > switchedAt), 'v2', 'after the switch');
+      // The status shows the switch a moment before the router acknowledges the table (and this
+      // poll may see it late on a busy machine): strategies.test.ts checks the exact switch.
+      const problems = onlyVersion(report.samples.filter((s) => s.sentAt > switchedAt + 1000), 'v2', '1 s after the switch');
       if (switched.status.activeRevision !== 2) problems.push(`active revision ${switched.status.activeRevision} after the switch`);
       return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
     },
