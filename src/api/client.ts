@@ -121,6 +121,11 @@ export class ApiClient implements RolloutActions {
     await this.call('POST', '/v1/shutdown', options, by);
   }
 
+  /** `sluice router restart`: the router process is replaced without closing its sockets. */
+  routerRestart(by?: Actor): Promise<{ oldPid: number; newPid: number; generation: number; listeners: number }> {
+    return this.call('POST', '/v1/router/restart', {}, by);
+  }
+
   /** True when the API answers its health check (no token needed). */
   async healthy(): Promise<boolean> {
     try {

@@ -22,6 +22,8 @@ export interface ApiServerOptions {
    * that route answers 501.
    */
   shutdown?: (options: { everything: boolean }) => void | Promise<void>;
+  /** `POST /v1/router/restart` (`sluice router restart`): hand the router over to a new process. Without it, 501. */
+  routerRestart?: () => Promise<unknown>;
 }
 
 export interface RunningApiServer {
@@ -217,6 +219,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
           .catch((err: unknown) => console.error(`sluice: shutdown failed: ${(err as Error).stack ?? String(err)}`));
       });
       return reply({ status: 202, body: { ok: true, everything } });
+    }
+    if (path === '/v1/router/restart') {
+      if (method !== 'POST') notAllowed('POST');
+      req.resume();
+      if (!options.routerRestart) throw new BadRequest('this server cannot restart the router', 501, 'not-implemented');
+      return reply({ body: await options.routerRestart() });
     }
     if (path === '/v1/rollouts') {
       if (method !== 'GET') notAllowed('GET');

@@ -25,6 +25,7 @@ import { GLOBAL_FLAG_HELP, GLOBAL_OPTIONS, makeContext, OUTPUT_OPTION, UsageErro
 import { downCommand, upCommand } from './daemon.js';
 import { eventsCommand, getCommand, historyCommand, statusCommand } from './get.js';
 import { logsCommand } from './logs.js';
+import { routerCommand } from './router.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -83,6 +84,7 @@ export const COMMANDS: Command[] = [
   resumeTrafficCommand,
   setCommand,
   deleteCommand,
+  routerCommand,
   versionCommand,
   helpCommand,
 ];

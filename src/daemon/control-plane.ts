@@ -117,7 +117,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     return closing;
   };
 
-  const api = await startApiServer({ listen: options.apiListen, token, actions: controller, shutdown: (o) => close(o) });
+  const restartRouter = async () => {
+    const r = await router.restart();
+    log(`router restarted: pid ${r.oldPid} → ${r.newPid} (routes generation ${r.generation}, ${r.listeners} listener(s))`);
+    return r;
+  };
+  const api = await startApiServer({ listen: options.apiListen, token, actions: controller, shutdown: (o) => close(o), routerRestart: () => restartRouter() });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
   log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);
   return { apiAddress: api.address, close, closed };

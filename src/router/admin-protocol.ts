@@ -19,6 +19,14 @@ import type { ListenerRole } from './route-table.js';
  *                                     ring capacity) most recent of those requests, oldest first
  *   GET  /metrics                     200 Prometheus text format
  *   POST /shutdown                    200, then stops listening and exits once drained
+ *   POST /handover     body {args?: string[]}
+ *                                     restarts the router without closing its sockets: starts a
+ *                                     successor (same options, then `args`) that serves the table
+ *                                     in effect on the same listening sockets, admin included;
+ *                                     200 HandoverResult once it serves, then this process stops
+ *                                     accepting, drains and exits. 409 if a handover is already
+ *                                     under way; 500 {error} if the successor failed (this
+ *                                     process keeps serving). PUT /routes answers 503 meanwhile.
  *
  * Every route-table change is written to <state-dir>/router/routes.json (atomically) before
  * it is acknowledged, and loaded from there at start.
@@ -33,6 +41,21 @@ import type { ListenerRole } from './route-table.js';
  * table keeps its samples for 10 minutes.
  */
 export const DEFAULT_ROUTER_ADMIN = '127.0.0.1:9901';
+/**
+ * After a handover, a request that still reaches the old process (on a keep-alive connection
+ * opened before) gets 503 with this header (the successor's pid) and `Connection: close`:
+ * it did nothing, ask again.
+ */
+export const SUCCESSOR_HEADER = 'x-sluice-router-successor';
+
+/** POST /handover. */
+export interface HandoverResult {
+  oldPid: number;
+  newPid: number;
+  /** Generation of the table the successor serves. */
+  generation: number;
+  listeners: number;
+}
 export const ROUTES_FILE = 'routes.json';
 
 /**

@@ -1,6 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { ConnectionTracker } from './listeners.js';
 import type { ListenerRole } from './route-table.js';
 import type { Router } from './router.js';
+import { SUCCESSOR_HEADER, type HandoverResult } from './admin-protocol.js';
 import { DEFAULT_SAMPLE_MAX } from './samples.js';
 import { RouteTableError } from './validate.js';
 
@@ -12,23 +14,55 @@ const MAX_IDLE_WAIT_MS = 10 * 60_000;
 export interface AdminHooks {
   /** POST /shutdown: called after the 200 is sent. */
   shutdown(): void;
+  /**
+   * POST /handover: starts a successor on the same sockets; resolves once it serves. Rejects
+   * with an error whose `status` is the HTTP status (409 busy, 500 the successor failed).
+   * Without it, the route answers 501.
+   */
+  handover?(args: string[]): Promise<HandoverResult>;
+  /** After a handover: the successor's pid. Requests that still reach this process are sent there. */
+  successor?(): number | undefined;
 }
+
+const trackers = new WeakMap<http.Server, ConnectionTracker>();
 
 /** The admin API of src/router/admin-protocol.ts. */
 export function createAdminServer(router: Router, hooks: AdminHooks): http.Server {
   const server = http.createServer((req, res) => {
+    tracker.onRequest(res);
     handle(router, hooks, req, res).catch((e: Error) => {
       if (!res.headersSent) sendJson(res, 500, { error: oneLine(e.message) });
       else res.destroy();
     });
   });
+  const tracker = new ConnectionTracker(server);
+  trackers.set(server, tracker);
   return server;
+}
+
+/**
+ * Handover, old side: the admin server stops accepting (the successor accepts on the same
+ * socket), answers what is in flight (long GET /endpoints/:id/idle included) with
+ * `Connection: close`, and closes idle connections after the grace (ConnectionTracker.retire).
+ */
+export function retireAdminServer(server: http.Server, drainMs: number, idleGraceMs: number): Promise<void> {
+  const tracker = trackers.get(server);
+  if (tracker === undefined) throw new Error('not an admin server');
+  return tracker.retire(drainMs, idleGraceMs);
 }
 
 async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
+  const successor = hooks.successor?.();
+  if (successor !== undefined) {
+    // A request on a keep-alive connection opened before the handover: this process no longer
+    // holds the state (its table is frozen, its samples stop), the successor answers it.
+    req.resume();
+    res.setHeader(SUCCESSOR_HEADER, String(successor));
+    return sendJson(res, 503, { error: `this router process handed over to pid ${successor}; ask again on a new connection` });
+  }
   if (path === '/healthz') {
     if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, method, path);
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 2 });
@@ -84,6 +118,31 @@ async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, r
     if (method !== 'POST') return notAllowed(res, method, path);
     res.on('finish', () => hooks.shutdown());
     return sendJson(res, 200, { shuttingDown: true });
+  }
+  if (path === '/handover') {
+    if (method !== 'POST') return notAllowed(res, method, path);
+    if (hooks.handover === undefined) return sendJson(res, 501, { error: 'this router cannot hand over (not started by main.js)' });
+    let args: string[] = [];
+    const text = await readBody(req);
+    if (text.trim() !== '') {
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        return sendJson(res, 400, { error: `POST /handover: body is not JSON: ${oneLine((e as Error).message)}` });
+      }
+      const a = (body as { args?: unknown } | null)?.args;
+      if (a !== undefined && (!Array.isArray(a) || !a.every((x) => typeof x === 'string'))) {
+        return sendJson(res, 400, { error: 'POST /handover: "args" must be a list of strings (extra options for the new router)' });
+      }
+      args = (a as string[] | undefined) ?? [];
+    }
+    try {
+      return sendJson(res, 200, await hooks.handover(args));
+    } catch (e) {
+      const status = (e as { status?: number }).status ?? 500;
+      return sendJson(res, status, { error: oneLine((e as Error).message) });
+    }
   }
   sendJson(res, 404, { error: `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts` });
 }

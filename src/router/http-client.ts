@@ -5,12 +5,14 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
-import { DEFAULT_ROUTER_ADMIN, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
+import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type HandoverResult, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
 import type { RevisionTraffic, TrafficRouter } from './port.js';
 import type { ListenerRole, RouteTable } from './route-table.js';
 
 /** Admin calls other than waitIdle should answer at once; this only catches a wedged router. */
 const ADMIN_TIMEOUT_MS = 15_000;
+/** POST /handover waits for a new process to start (each of its steps is bounded at 15 s). */
+const HANDOVER_TIMEOUT_MS = 60_000;
 
 interface AdminAnswer {
   status: number;
@@ -82,6 +84,27 @@ export class HttpTrafficRouter implements TrafficRouter {
     if (r.status !== 200) throw this.refused('POST /shutdown', r);
   }
 
+  /**
+   * Restarts the router process without closing its sockets (POST /handover): resolves with
+   * the old and new pids once the new process serves; the old one then drains and exits.
+   * `args` are extra options for the new process. Rejects in one line when the new process
+   * failed, and the old one keeps serving.
+   */
+  async restart(args: string[] = []): Promise<HandoverResult> {
+    // A fresh connection and no retry: unlike the other calls, this one is not idempotent.
+    const r = await adminRequest(this.host, this.port, this.admin, 'POST', '/handover', JSON.stringify({ args }), HANDOVER_TIMEOUT_MS, false, true);
+    if (r.status !== 200) {
+      let message = r.body;
+      try {
+        message = (JSON.parse(r.body) as { error?: string }).error ?? r.body;
+      } catch {
+        // not JSON: keep the raw text
+      }
+      throw new UserError(`router restart failed: ${message}`, r.status === 409 ? 'conflict' : 'router-restart-failed', r.status === 409 ? 409 : 502);
+    }
+    return JSON.parse(r.body) as HandoverResult;
+  }
+
   close(): void {
     this.agent.destroy();
   }
@@ -124,7 +147,16 @@ function adminRequest(
     const req = http.request({ host, port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => {
+        // A router process that handed over to a successor, reached on a connection opened
+        // before: it did nothing; ask again (the answer closed the connection, so the next
+        // one reaches the successor).
+        if (res.statusCode === 503 && res.headers[SUCCESSOR_HEADER] !== undefined && !retried) {
+          resolve(adminRequest(host, port, admin, method, path, body, timeoutMs, agent, true));
+          return;
+        }
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs}ms`), { code: 'ETIMEDOUT' })));

@@ -3,29 +3,88 @@
  *   [--drain-timeout-ms N] [--upstream-timeout-ms N] [--sample-capacity N]
  * Runs apart from the control plane so that restarting or killing the control plane never
  * drops a request; it serves its last persisted table from the moment it starts.
+ *
+ * POST /handover restarts it without closing a socket: this process starts its successor
+ * (same options, `--takeover`) with an IPC channel and passes it every listening socket, admin
+ * included; see the protocol below and src/router/README.md.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import type http from 'node:http';
+import type net from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseHostPort } from './address.js';
-import { createAdminServer } from './admin.js';
-import { DEFAULT_ROUTER_ADMIN } from './admin-protocol.js';
+import { createAdminServer, retireAdminServer } from './admin.js';
+import { DEFAULT_ROUTER_ADMIN, type HandoverResult } from './admin-protocol.js';
+import { HANDOVER_IDLE_GRACE_MS } from './listeners.js';
+import type { RouteTable } from './route-table.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
 import { DEFAULT_SAMPLE_CAPACITY } from './samples.js';
 
 export const ROUTER_PID_FILE = 'router.pid';
+/** How long each step of a handover may take the successor before it counts as failed. */
+const HANDOVER_STEP_TIMEOUT_MS = 15_000;
+
+/**
+ * Handover protocol over the IPC channel (old = the running router, new = its successor):
+ *   new → old  hello                    started, options parsed
+ *   old → new  table {table}            the table in effect (applies are refused from now)
+ *   new → old  table-ok                 compiled; listeners prepared, not accepting
+ *   old → new  listener {listen} +server   one per listening socket: new accepts on it at once
+ *   old → new  admin +server            the admin socket
+ *   old → new  sent                     every socket sent; new binds any the old did not have
+ *   new → old  serving {generation, listeners}
+ *   old → new  released                 old stopped accepting: new writes the pid file
+ *   old → new  drained                  old finished its requests and exits: new disconnects
+ * Failure: new → old `failed {error}` (or it exits, or a step times out): the old router
+ * keeps serving and takes applies again; it sends `abort` and the new one drains what it
+ * accepted on the shared sockets and exits.
+ */
+type ToNew =
+  | { t: 'table'; table: RouteTable }
+  | { t: 'listener'; listen: string }
+  | { t: 'admin' }
+  | { t: 'sent' }
+  | { t: 'released' }
+  | { t: 'drained' }
+  | { t: 'abort' };
+type ToOld = { t: 'hello' } | { t: 'table-ok' } | { t: 'serving'; generation: number; listeners: number } | { t: 'failed'; error: string };
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} sluice-router[${process.pid}] ${line}\n`);
 }
 
+/** A reason the process cannot start; main() logs it (and tells the predecessor) and exits 1. */
+class StartError extends Error {}
+
 function fail(message: string): never {
+  throw new StartError(message);
+}
+
+/** Outside main()'s promise chain (event handlers): log and exit at once. */
+function exitWith(message: string): never {
   log(message);
   process.exit(1);
 }
 
-function parseArgs(argv: string[]): { stateDir: string; admin: string; drainMs: number; upstreamMs?: number; sampleCapacity: number } {
+interface Args {
+  stateDir: string;
+  admin: string;
+  drainMs: number;
+  upstreamMs?: number;
+  sampleCapacity: number;
+  takeover: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
   const opts: Record<string, string> = {};
+  let takeover = false;
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--takeover') {
+      takeover = true;
+      continue;
+    }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
     if (m === null) fail(`unexpected argument ${argv[i]}; usage: main.js --state-dir DIR [--admin host:port]`);
     opts[m[1]] = m[2] ?? argv[++i] ?? fail(`--${m[1]} needs a value`);
@@ -47,10 +106,18 @@ function parseArgs(argv: string[]): { stateDir: string; admin: string; drainMs: 
     drainMs: num('drain-timeout-ms') ?? DRAIN_TIMEOUT_MS,
     upstreamMs: num('upstream-timeout-ms'),
     sampleCapacity,
+    takeover,
   };
 }
 
+function toOld(m: ToOld, then?: () => void): void {
+  if (process.send === undefined || !process.connected) return then?.();
+  process.send(m, undefined, {}, () => then?.());
+}
+
 async function main(): Promise<void> {
+  const takeoverMode = process.argv.includes('--takeover');
+  if (takeoverMode && process.send === undefined) fail('--takeover: only a running router starts its successor this way (POST /handover)');
   const args = parseArgs(process.argv.slice(2));
   const adminAddr = parseHostPort(args.admin) ?? fail(`--admin ${args.admin}: must be host:port`);
   const routerDir = join(args.stateDir, 'router');
@@ -58,9 +125,10 @@ async function main(): Promise<void> {
   const pidFile = join(routerDir, ROUTER_PID_FILE);
 
   const router = new Router({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, upstreamTimeoutMs: args.upstreamMs, sampleCapacity: args.sampleCapacity, log });
-  await router.start();
 
   let stopping = false;
+  let handingOver = false;
+  let successor: number | undefined;
   const shutdown = (why: string): void => {
     if (stopping) return;
     stopping = true;
@@ -74,17 +142,221 @@ async function main(): Promise<void> {
     });
   };
 
-  const admin = createAdminServer(router, { shutdown: () => shutdown('POST /shutdown') });
-  await new Promise<void>((resolve) => {
-    admin.once('error', (e: NodeJS.ErrnoException) =>
-      fail(`cannot listen for admin on ${args.admin}: ${e.code === 'EADDRINUSE' ? 'address in use — is another router running?' : e.message}`),
-    );
-    admin.listen(adminAddr.port, adminAddr.host, resolve);
-  });
-  writeFileSync(pidFile, `${process.pid}\n`);
-  log(`admin API on http://${args.admin}, state in ${routerDir}`);
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  /** Old side of the protocol above. */
+  const handover = async (extra: string[]): Promise<HandoverResult> => {
+    if (stopping) throw Object.assign(new Error('the router is stopping'), { status: 503 });
+    if (handingOver) throw Object.assign(new Error('a handover is already under way'), { status: 409 });
+    handingOver = true;
+    let table: RouteTable;
+    try {
+      table = await router.freeze();
+    } catch (e) {
+      handingOver = false;
+      throw e;
+    }
+    const base = process.argv.slice(2).filter((a) => a !== '--takeover');
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...base, ...extra, '--takeover'], {
+      detached: true,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const pid = child.pid ?? 0;
+    log(`handover: started pid ${pid}`);
+    let serving: { generation: number; listeners: number };
+    try {
+      await step(child, 'hello');
+      child.send({ t: 'table', table } satisfies ToNew);
+      await step(child, 'table-ok');
+      for (const [listen, server] of router.listeningServers()) child.send({ t: 'listener', listen } satisfies ToNew, server);
+      child.send({ t: 'admin' } satisfies ToNew, admin);
+      child.send({ t: 'sent' } satisfies ToNew);
+      serving = (await step(child, 'serving')) as { generation: number; listeners: number };
+    } catch (e) {
+      // It may have accepted connections on the shared sockets: it drains them, then exits.
+      if (child.exitCode === null && child.signalCode === null && child.connected) {
+        child.send({ t: 'abort' } satisfies ToNew, (err: Error | null) => void (err && child.kill('SIGKILL')));
+        setTimeout(() => child.kill('SIGKILL'), args.drainMs + 1000).unref();
+        child.once('exit', () => child.connected && child.disconnect());
+      } else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child.unref();
+      router.thaw();
+      handingOver = false;
+      const message = `the new router (pid ${pid}) ${(e as Error).message}; this router (pid ${process.pid}) keeps serving`;
+      log(`handover failed: ${message}`);
+      throw Object.assign(new Error(message), { status: 500 });
+    }
+    stopping = true;
+    successor = pid;
+    child.send({ t: 'released' } satisfies ToNew);
+    log(`handed over to pid ${pid}: no longer accepting; draining ${router.inflight} request(s) in flight (up to ${args.drainMs / 1000}s)`);
+    void Promise.all([router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS), retireAdminServer(admin, args.drainMs, HANDOVER_IDLE_GRACE_MS)]).then(() => {
+      log(`stopped after handover to pid ${pid} (${router.inflight} request(s) cut)`);
+      // The pid file is the successor's now.
+      const exit = (): never => process.exit(0);
+      if (!child.connected) exit();
+      child.send({ t: 'drained' } satisfies ToNew, () => {
+        if (child.connected) child.disconnect();
+        exit();
+      });
+      setTimeout(exit, 1000).unref();
+    });
+    return { oldPid: process.pid, newPid: pid, generation: serving.generation, listeners: serving.listeners };
+  };
+
+  const admin = createAdminServer(router, { shutdown: () => shutdown('POST /shutdown'), handover, successor: () => successor });
+  const serve = (): void => {
+    writeFileSync(pidFile, `${process.pid}\n`);
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  };
+  const bindAdmin = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      admin.once('error', (e: NodeJS.ErrnoException) =>
+        exitWith(`cannot listen for admin on ${args.admin}: ${e.code === 'EADDRINUSE' ? 'address in use — is another router running?' : e.message}`),
+      );
+      admin.listen(adminAddr.port, adminAddr.host, resolve);
+    });
+
+  if (!args.takeover) {
+    await router.start();
+    await bindAdmin();
+    serve();
+    log(`admin API on http://${args.admin}, state in ${routerDir}`);
+    return;
+  }
+  takeOver(router, admin, args, serve, bindAdmin);
 }
 
-main().catch((e: Error) => fail(`failed to start: ${e.message}`));
+/** Waits for the successor's next message of kind `want`; rejects on `failed`, exit or timeout. */
+function step(child: ChildProcess, want: ToOld['t']): Promise<ToOld> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    const onMessage = (m: ToOld): void => {
+      if (m.t === want) {
+        done();
+        resolve(m);
+      } else if (m.t === 'failed') {
+        done();
+        reject(new Error(`failed: ${m.error}`));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void => {
+      done();
+      reject(new Error(signal !== null ? `was killed by ${signal} while starting` : `exited with code ${code} while starting (see the router log)`));
+    };
+    const onError = (e: Error): void => {
+      done();
+      reject(new Error(`could not start: ${e.message}`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`did not answer "${want}" within ${HANDOVER_STEP_TIMEOUT_MS / 1000}s`));
+    }, HANDOVER_STEP_TIMEOUT_MS);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+/** New side of the protocol above. */
+function takeOver(router: Router, admin: http.Server, args: Args, serve: () => void, bindAdmin: () => Promise<void>): void {
+  const predecessor = process.ppid;
+  let phase: 'waiting' | 'adopting' | 'finishing' | 'serving' | 'released' | 'failed' = 'waiting';
+  let adminAdopted = false;
+  let markGone: () => void = () => {};
+  const gone = new Promise<void>((r) => (markGone = r));
+
+  const failTakeover = (message: string): void => {
+    phase = 'failed';
+    log(`cannot take over from pid ${predecessor}: ${message}`);
+    toOld({ t: 'failed', error: message });
+  };
+  let aborting = false;
+  const abort = (why: string): void => {
+    phase = 'failed';
+    if (aborting) return;
+    aborting = true;
+    log(`${why}: handing back; draining ${router.inflight} request(s) accepted meanwhile`);
+    void Promise.all([router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS), adminAdopted ? retireAdminServer(admin, args.drainMs, HANDOVER_IDLE_GRACE_MS) : undefined]).then(() =>
+      process.exit(1),
+    );
+  };
+  /** The predecessor vanished mid-handover: serve on our own. */
+  const standAlone = async (): Promise<void> => {
+    log(`pid ${predecessor} went away during the handover: serving on my own`);
+    if (phase === 'waiting') await router.start();
+    else if (phase === 'adopting') await router.finishTakeover();
+    if (!adminAdopted) await bindAdmin();
+    phase = 'released';
+    serve();
+  };
+
+  process.on('message', (m: ToNew, handle?: net.Server) => {
+    switch (m.t) {
+      case 'table':
+        try {
+          router.prepareTakeover(m.table, gone);
+          phase = 'adopting';
+          toOld({ t: 'table-ok' });
+        } catch (e) {
+          failTakeover(`the table in effect: ${(e as Error).message}`);
+        }
+        return;
+      case 'listener':
+        // Synchronously: the received server must not see a poll phase without its owner.
+        if (phase !== 'adopting' || handle === undefined || !router.adoptListener(m.listen, handle)) handle?.close();
+        return;
+      case 'admin':
+        if (phase !== 'adopting' || handle === undefined) {
+          handle?.close();
+          return;
+        }
+        admin.listen(handle);
+        adminAdopted = true;
+        return;
+      case 'sent':
+        if (phase !== 'adopting') return;
+        phase = 'finishing';
+        router.finishTakeover().then(
+          (r) => {
+            if (!adminAdopted) return failTakeover('no admin socket was passed');
+            phase = 'serving';
+            toOld({ t: 'serving', generation: r.generation, listeners: r.listeners });
+          },
+          (e: Error) => failTakeover(e.message),
+        );
+        return;
+      case 'released':
+        phase = 'released';
+        serve();
+        log(`took over from pid ${predecessor}: admin API on http://${args.admin}, ${router.table.listeners.length} listener(s), routes generation ${router.table.generation}`);
+        return;
+      case 'drained':
+        markGone();
+        process.disconnect();
+        return;
+      case 'abort':
+        abort(`pid ${predecessor} called the handover off`);
+        return;
+    }
+  });
+  process.on('disconnect', () => {
+    markGone();
+    if (phase === 'released') return;
+    if (phase === 'failed') return abort(`pid ${predecessor} went away`);
+    standAlone().catch((e: Error) => exitWith(`failed to start: ${e.message}`));
+  });
+  toOld({ t: 'hello' });
+}
+
+main().catch((e: Error) => {
+  const message = e instanceof StartError ? e.message : `failed to start: ${e.message}`;
+  log(message);
+  // A successor that cannot start tells its predecessor why before going.
+  toOld({ t: 'failed', error: message }, () => process.exit(1));
+  setTimeout(() => process.exit(1), 1000).unref();
+});

@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import { join } from 'node:path';
 import { compileTable, type CompiledListener, type CompiledTable } from './compile.js';
 import { InflightRegistry, type IdleResult } from './inflight.js';
@@ -46,6 +47,12 @@ export class Router {
   private readonly log: (line: string) => void;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Handover, old side: set while a successor starts; applies are refused meanwhile. */
+  private handingOver = false;
+  /** Handover, new side: the table received from the predecessor, until finishTakeover(). */
+  private takeover: { next: CompiledTable; release: () => void } | undefined;
+  /** Handover, new side: settles once the predecessor has drained and exited. */
+  private predecessor: Promise<void> = Promise.resolve();
 
   constructor(opts: RouterOptions) {
     this.routesFile = join(opts.stateDir, 'router', ROUTES_FILE);
@@ -117,6 +124,7 @@ export class Router {
 
   private async applyNow(input: unknown): Promise<{ generation: number }> {
     if (this.closed) throw new RouteTableError('router is shutting down', 409, this.table.generation);
+    if (this.handingOver) throw new RouteTableError('router is handing over to a new router process; retry in a moment', 503);
     const table = validateRouteTable(input);
     if (table.generation < this.table.generation) {
       throw new RouteTableError(
@@ -179,8 +187,102 @@ export class Router {
     this.log(`stopped listening on ${listen}`);
   }
 
-  waitIdle(endpointId: string, timeoutMs: number): Promise<IdleResult> {
-    return this.registry.waitIdle(endpointId, timeoutMs);
+  /**
+   * After a handover the predecessor may still be finishing requests to the endpoint, which
+   * this process cannot count: wait for it to be gone first (it exits once drained).
+   */
+  async waitIdle(endpointId: string, timeoutMs: number): Promise<IdleResult> {
+    const deadline = Date.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([
+      this.predecessor.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!gone) return { idle: false, inflight: this.registry.inflightOf(endpointId) };
+    return this.registry.waitIdle(endpointId, Math.max(0, deadline - Date.now()));
+  }
+
+  // ---- handover (src/router/README.md, "Restart without dropping a request") ----
+
+  /**
+   * Old side, first step: waits for the apply in progress, then refuses applies until
+   * thaw() or retire(). Returns the table in effect, the one the successor must serve.
+   */
+  async freeze(): Promise<RouteTable> {
+    if (this.closed) throw new RouteTableError('router is shutting down', 409, this.table.generation);
+    this.handingOver = true;
+    await this.queue;
+    return this.table;
+  }
+
+  /** Old side: the successor failed; take applies again. */
+  thaw(): void {
+    this.handingOver = false;
+  }
+
+  /** Old side: the listening servers of the table in effect, by address, to pass on. */
+  listeningServers(): Map<string, net.Server> {
+    const out = new Map<string, net.Server>();
+    for (const [listen, server] of this.servers) if (this.compiled.listeners.has(listen) && server.listening) out.set(listen, server.handle);
+    return out;
+  }
+
+  /**
+   * Old side, last step, once the successor accepts on the same sockets: stops accepting,
+   * finishes what is in flight (see ConnectionTracker.retire), then releases upstream pools.
+   */
+  async retire(drainMs: number, idleGraceMs: number): Promise<void> {
+    this.closed = true;
+    const retiring = [...this.servers.values()].map((s) => s.retire(drainMs, idleGraceMs));
+    this.servers.clear();
+    await this.registry.waitAllIdle(drainMs);
+    await Promise.all(retiring);
+    await this.pools.destroy();
+  }
+
+  /**
+   * New side, first step: compiles the predecessor's table and prepares its listeners (not
+   * accepting yet); requests on adopted sockets are routed by it at once. Applies wait
+   * until finishTakeover(). Throws RouteTableError when this version refuses the table.
+   */
+  prepareTakeover(input: unknown, predecessorGone: Promise<void>): void {
+    const table = validateRouteTable(input);
+    const next = compileTable(table, this.registry, this.metrics, this.samples);
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    this.queue = this.queue.then(() => held);
+    this.takeover = { next, release };
+    this.pending = next;
+    this.predecessor = predecessorGone;
+    for (const l of table.listeners) this.servers.set(l.listen, new ListenerServer(l.listen, this.proxy));
+  }
+
+  /** New side: serve `listen` on the predecessor's socket from now on. Synchronous. */
+  adoptListener(listen: string, received: net.Server): boolean {
+    const server = this.servers.get(listen);
+    if (this.takeover === undefined || server === undefined || server.listening) return false;
+    server.adopt(received);
+    return true;
+  }
+
+  /** New side, last step: binds the listeners that came without a socket, swaps the table in. */
+  async finishTakeover(): Promise<{ generation: number; listeners: number }> {
+    const t = this.takeover;
+    if (t === undefined) throw new Error('finishTakeover without prepareTakeover');
+    for (const [listen, server] of [...this.servers]) {
+      if (server.listening) continue;
+      try {
+        await server.open();
+      } catch (e) {
+        this.servers.delete(listen);
+        this.log(`${(e as Error).message}; will retry at the next route update`);
+      }
+    }
+    this.takeover = undefined;
+    this.swap(t.next);
+    t.release();
+    return { generation: t.next.table.generation, listeners: t.next.table.listeners.length };
   }
 
   traffic(): RevisionTraffic[] {
