@@ -118,7 +118,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   };
 
   const restartRouter = async () => {
-    const r = await router.restart();
+    const r = await router.builtin.restart();
     log(`router restarted: pid ${r.oldPid} → ${r.newPid} (routes generation ${r.generation}, ${r.listeners} listener(s))`);
     return r;
   };
