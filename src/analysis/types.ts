@@ -41,7 +41,11 @@ export type ProviderKind = 'builtin' | 'prometheus' | 'web' | 'job' | 'judge';
 
 /** Router measurements of one revision (or the two sides compared) over a sliding window. */
 export interface BuiltinProviderConfig {
-  /** request-rate (req/s), error-rate (5xx share 0..1), success-rate (0..1), latency-p50/p90/p95/p99 (seconds), requests (count). */
+  /**
+   * request-rate (req/s), error-rate (5xx share 0..1), success-rate (0..1), latency-p50/p90/p95/p99
+   * (seconds), requests (count), mismatch-rate (a shadow revision's mirrored copies whose answer
+   * differed from the primary's, over the copies compared, 0..1).
+   */
   metric: BuiltinMetric;
   /** Which revision: canary (default) or stable. */
   revision: 'canary' | 'stable';
@@ -61,7 +65,8 @@ export type BuiltinMetric =
   | 'latency-p50'
   | 'latency-p90'
   | 'latency-p95'
-  | 'latency-p99';
+  | 'latency-p99'
+  | 'mismatch-rate';
 
 export interface PrometheusProviderConfig {
   /** e.g. http://127.0.0.1:9090 */

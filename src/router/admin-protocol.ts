@@ -17,7 +17,13 @@ import type { ListenerRole } from './route-table.js';
  *   GET  /samples?rollout=R&revision=N&sinceMs=T[&max=M][&role=…]
  *                                     200 RevisionSampleList: the M (default 5000, at most the
  *                                     ring capacity) most recent of those requests, oldest first
- *   GET  /metrics                     200 Prometheus text format
+ *   GET  /mismatches?rollout=R[&revision=N]
+ *                                     200 {mismatches: MismatchRecord[]} (src/router/mirror.ts): the
+ *                                     last 20 mirrored copies per shadow revision whose answer
+ *                                     differed from the primary's, newest first, with the first
+ *                                     differences (path, primary value, shadow value)
+ *   GET  /metrics                     200 Prometheus text format (sluice_requests_total…,
+ *                                     sluice_mirror_requests_total{rollout,revision,route}…)
  *   POST /shutdown                    200, then stops listening and exits once drained
  *   POST /handover     body {args?: string[]}
  *                                     restarts the router without closing its sockets: starts a
@@ -81,6 +87,16 @@ export interface WindowStats {
   latency: { p50: number | null; p90: number | null; p95: number | null; p99: number | null; mean: number | null };
   /** The ring no longer holds every request since sinceMs: the stats cover [from, to] only. */
   truncated: boolean;
+  /**
+   * Of `requests`, the mirrored copies this revision answered as a shadow (MirrorRoute):
+   * they count in requests, errors and latencies above, never in client traffic (/traffic,
+   * sluice_requests_total). `compared`: copies whose answer was compared with the primary's;
+   * `mismatches`: those that differed; mismatchRate = mismatches / compared (0 with none).
+   */
+  mirrored: number;
+  compared: number;
+  mismatches: number;
+  mismatchRate: number;
 }
 
 /** GET /samples: one entry per request, oldest first, in both arrays. */

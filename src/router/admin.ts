@@ -107,6 +107,15 @@ async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, r
     if (path === '/window') return sendJson(res, 200, router.window(q.rollout, q.revision, q.sinceMs, q.role));
     return sendJson(res, 200, router.sampleList(q.rollout, q.revision, q.sinceMs, q.max, q.role));
   }
+  if (path === '/mismatches') {
+    if (method !== 'GET') return notAllowed(res, method, path);
+    const rollout = url.searchParams.get('rollout');
+    if (rollout === null || rollout === '') return sendJson(res, 400, { error: 'GET /mismatches: rollout=NAME is required' });
+    const raw = url.searchParams.get('revision');
+    const revision = raw === null ? undefined : Number(raw);
+    if (revision !== undefined && (raw === '' || !Number.isInteger(revision) || revision < 0)) return sendJson(res, 400, { error: `GET /mismatches: revision=${raw}: must be a revision number` });
+    return sendJson(res, 200, { mismatches: router.mismatches(rollout, revision) });
+  }
   if (path === '/metrics') {
     if (method !== 'GET') return notAllowed(res, method, path);
     const text = router.metricsText();

@@ -1,6 +1,8 @@
 import { createBalancer, type Balancer, type CompiledEndpoint } from './balancer.js';
 import type { EndpointLoad, InflightRegistry } from './inflight.js';
 import type { RevisionSeries, RouterMetrics } from './metrics.js';
+import { compileMirrors, type CompiledMirror } from './mirror.js';
+import { compileRuleSplit, type RuleSplit } from './rule-split.js';
 import type { SampleStore } from './samples.js';
 import { BucketSplit, compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
 import { StickySplit } from './sticky.js';
@@ -12,12 +14,16 @@ export interface CompiledBackend {
   version: string;
   balancer: Balancer;
   series: RevisionSeries;
+  /** A/B: [variantHeader, variant] added to its answers, when the listener names the header and the backend a variant. */
+  variantHeader: [string, string] | undefined;
 }
 
 export interface CompiledRule {
   test: RequestTest;
   /** Undefined when the rule's revision has no endpoint: the request falls to the split. */
   backend: CompiledBackend | undefined;
+  /** A rule with `split` (rule-split.ts); undefined for a rule with `revision`, or none of its revisions ready. */
+  split: RuleSplit<CompiledBackend> | undefined;
 }
 
 /** The answer when no revision can serve, prepared once per table. */
@@ -36,6 +42,8 @@ export interface CompiledListener {
   maintenance: PreparedAnswer;
   /** Where requests that found no revision are counted: the top-weighted revision, if any. */
   unservedSeries: RevisionSeries;
+  /** Mirror routes with a ready shadow (mirror.ts); undefined when none. */
+  mirrors: CompiledMirror[] | undefined;
 }
 
 export interface CompiledTable {
@@ -61,7 +69,8 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       // Assigned even on a series already live: a revision back in the table after its ring
       // was freed gets a fresh one.
       series.samples = samples.ringFor(l.rollout, b.revision);
-      backends.set(b.revision, { revision: b.revision, version: b.version, balancer: createBalancer(l.balancer, endpoints), series });
+      const variantHeader: [string, string] | undefined = l.variantHeader !== undefined && b.variant !== undefined ? [l.variantHeader, b.variant] : undefined;
+      backends.set(b.revision, { revision: b.revision, version: b.version, balancer: createBalancer(l.balancer, endpoints), series, variantHeader });
     }
     const split = new SmoothWeightedSplit(
       l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
@@ -70,7 +79,11 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       l.sticky === undefined
         ? undefined
         : new StickySplit(l.sticky, l.rollout, new BucketSplit(l.split.map((w) => ({ ...w, item: backends.get(w.revision) }))), split);
-    const rules = l.rules.map((r, ri) => ({ test: compileRule(r, `listeners[${li}].rules[${ri}]`), backend: r.revision === undefined ? undefined : backends.get(r.revision) }));
+    const rules = l.rules.map((r, ri) => ({
+      test: compileRule(r, `listeners[${li}].rules[${ri}]`),
+      backend: r.revision === undefined ? undefined : backends.get(r.revision),
+      split: r.split === undefined ? undefined : compileRuleSplit(r.split, backends, l.sticky, l.rollout),
+    }));
     const top = [...l.split].sort((a, b) => b.weight - a.weight)[0];
     const topBackend = top === undefined ? undefined : l.backends.find((b) => b.revision === top.revision);
     const unservedSeries = metrics.seriesFor({
@@ -81,7 +94,8 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       version: topBackend?.version ?? '',
     });
     if (topBackend !== undefined) unservedSeries.samples = samples.ringFor(l.rollout, topBackend.revision);
-    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance: maintenanceAnswer(l), unservedSeries });
+    const mirrors = compileMirrors(l, li, backends, metrics.mirrors);
+    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance: maintenanceAnswer(l), unservedSeries, mirrors });
   });
   return { table, listeners, loads: [...loads.values()] };
 }

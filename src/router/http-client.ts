@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
 import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type HandoverResult, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
+import type { MismatchRecord } from './mirror.js';
 import type { RevisionTraffic, TrafficRouter } from './port.js';
 import type { ListenerRole, RouteTable } from './route-table.js';
 
@@ -47,7 +48,17 @@ export class HttpTrafficRouter implements TrafficRouter {
   async traffic(): Promise<RevisionTraffic[]> {
     const r = await this.call('GET', '/traffic');
     if (r.status !== 200) throw this.refused('GET /traffic', r);
-    return JSON.parse(r.body) as RevisionTraffic[];
+    // A router from before exposures were counted sends no newUsers.
+    return (JSON.parse(r.body) as RevisionTraffic[]).map((t) => ({ ...t, newUsers: t.newUsers ?? 0 }));
+  }
+
+  /** The last mismatches of mirrored copies of a rollout's shadow revision(s), newest first. */
+  async mismatches(rollout: string, revision?: number): Promise<MismatchRecord[]> {
+    const q = new URLSearchParams({ rollout });
+    if (revision !== undefined) q.set('revision', String(revision));
+    const r = await this.call('GET', `/mismatches?${q.toString()}`);
+    if (r.status !== 200) throw this.refused('GET /mismatches', r);
+    return (JSON.parse(r.body) as { mismatches: MismatchRecord[] }).mismatches;
   }
 
   /** Aggregates over one revision's requests that ended at or after sinceMs (epoch ms). */

@@ -1,3 +1,4 @@
+import { MirrorStats } from './mirror.js';
 import type { RevisionTraffic } from './port.js';
 import type { ListenerRole } from './route-table.js';
 import { ROLE_CODES, type RevisionSamples } from './samples.js';
@@ -31,6 +32,8 @@ export class RevisionSeries {
   sum = 0;
   count = 0;
   inflight = 0;
+  /** New clients given the router's sticky cookie for this revision (A/B exposures). */
+  newUsers = 0;
   /** The label set, rendered once. */
   readonly labelText: string;
   /** The revision's ring (shared by its listeners), set when a table is compiled. */
@@ -73,6 +76,8 @@ export class RevisionSeries {
 /** Every series ever used, cumulative since the router started (they survive table swaps). */
 export class RouterMetrics {
   private readonly series = new Map<string, RevisionSeries>();
+  /** Mirror routes' counters and recent mismatches (mirror.ts). */
+  readonly mirrors = new MirrorStats();
 
   /** Called when a table is compiled, never per request. */
   seriesFor(labels: SeriesLabels): RevisionSeries {
@@ -93,11 +98,12 @@ export class RouterMetrics {
       const key = `${listen}\0${rollout}\0${revision}`;
       let t = byKey.get(key);
       if (t === undefined) {
-        t = { listen, rollout, revision, requests: 0, errors5xx: 0 };
+        t = { listen, rollout, revision, requests: 0, errors5xx: 0, newUsers: 0 };
         byKey.set(key, t);
       }
       t.requests += s.count;
       t.errors5xx += s.c5xx + s.cError;
+      t.newUsers += s.newUsers;
     }
     return [...byKey.values()];
   }
@@ -139,7 +145,9 @@ export class RouterMetrics {
     }
     out.push('# HELP sluice_inflight_requests Requests and upgraded connections in flight.', '# TYPE sluice_inflight_requests gauge');
     for (const s of all) out.push(`sluice_inflight_requests{${s.labelText}} ${s.inflight}`);
-    return out.join('\n') + '\n';
+    out.push('# HELP sluice_sticky_assignments_total New clients given the sticky cookie for this revision.', '# TYPE sluice_sticky_assignments_total counter');
+    for (const s of all) out.push(`sluice_sticky_assignments_total{${s.labelText}} ${s.newUsers}`);
+    return out.join('\n') + '\n' + this.mirrors.render();
   }
 }
 

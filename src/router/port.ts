@@ -5,10 +5,15 @@ export interface RevisionTraffic {
   listen: string;
   rollout: string;
   revision: number;
+  /** Requests answered to clients (mirrored copies never count here). */
   requests: number;
   errors5xx: number;
-  /** Clients newly assigned to this revision (the router set its sticky cookie). */
-  newUsers?: number;
+  /**
+   * Exposures: new clients the router gave its sticky cookie (Stickiness.cookie) that put
+   * them on this revision. 0 without cookie stickiness. With `requests`, what the control
+   * plane stores per A/B variant (Backend.variant).
+   */
+  newUsers: number;
 }
 
 /**

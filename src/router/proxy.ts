@@ -6,6 +6,7 @@ import type { CompiledEndpoint } from './balancer.js';
 import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compile.js';
 import type { InflightRegistry } from './inflight.js';
 import type { RevisionSeries } from './metrics.js';
+import { startMirrors, type MirrorTap } from './mirror.js';
 import type { UpstreamPools } from './upstream.js';
 
 /**
@@ -50,6 +51,8 @@ class Exchange implements Dispatcher.DispatchHandlers {
   /** Cancels the upstream request in progress; set by undici once it is being sent. */
   abort: ((err?: Error) => void) | undefined = undefined;
   resume: (() => void) | undefined = undefined;
+  /** Mirrored copies of this request (mirror.ts); undefined unless the listener has mirrors. */
+  mirror: MirrorTap | undefined = undefined;
   readonly start = performance.now();
   constructor(
     readonly proxy: Proxy,
@@ -75,12 +78,16 @@ class Exchange implements Dispatcher.DispatchHandlers {
     this.resume = resume;
     const headers = responseHeaders(raw);
     if (this.setCookie !== undefined) headers.push('Set-Cookie', this.setCookie);
+    const variant = this.backend.variantHeader;
+    if (variant !== undefined) headers.push(variant[0], variant[1]);
+    if (this.mirror !== undefined) this.mirror.primaryHeaders(status);
     this.res.writeHead(status, statusText, headers);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     if (this.done) return true;
+    if (this.mirror !== undefined) this.mirror.primaryChunk(chunk);
     if (this.res.write(chunk)) return true;
     // Backpressure: undici stops reading the app's socket until the client drains.
     this.res.once('drain', onClientDrain);
@@ -88,7 +95,17 @@ class Exchange implements Dispatcher.DispatchHandlers {
   }
 
   onComplete(): void {
+    if (this.mirror !== undefined) this.mirror.primaryComplete();
     if (!this.done) this.res.end();
+  }
+
+  /** undici passes the chunk itself (its types say a size): mirroring keeps a reference. */
+  onBodySent(chunk: Buffer | number): void {
+    if (this.mirror !== undefined) this.mirror.requestChunk(chunk);
+  }
+
+  onRequestSent(): void {
+    if (this.mirror !== undefined) this.mirror.requestSent();
   }
 
   onError(err: Error): void {
@@ -141,6 +158,9 @@ export class Proxy {
     const headers = requestHeaders(req, listen);
     const ex = new Exchange(this, req, res, listener, backend, headers, requestHasBody);
     ex.setCookie = assignedCookie;
+    if (assignedCookie !== undefined) backend.series.newUsers++;
+    const mirrors = listener.mirrors;
+    if (mirrors !== undefined) ex.mirror = startMirrors(mirrors, req, headers, ex.hasBody, backend.revision, this.pools, this.registry, ex.start);
     (res as unknown as WithExchange)[kExchange] = ex;
     res.on('close', onClientClose);
     res.on('error', ignore);
@@ -207,6 +227,7 @@ export class Proxy {
       return;
     }
     const setCookie = assignedCookie;
+    if (setCookie !== undefined) backend.series.newUsers++;
     forwardedHeaders(req, listen, true);
     const start = performance.now();
     const series = backend.series;
@@ -284,6 +305,12 @@ function chooseBackend(l: CompiledListener, req: IncomingMessage): CompiledBacke
     if (r.test(req)) {
       // A rule whose revision has no ready instance defers to the split instead of failing.
       if (r.backend !== undefined) return r.backend;
+      const rs = r.split;
+      if (rs !== undefined) {
+        const b = rs.sticky === undefined ? rs.split.next() : rs.sticky.choose(req);
+        if (rs.sticky !== undefined) assignedCookie = rs.sticky.assigned;
+        if (b !== undefined) return b;
+      }
       break;
     }
   }
@@ -476,6 +503,7 @@ function onClientDrain(this: ServerResponse): void {
 function onClientClose(this: ServerResponse): void {
   const ex = (this as unknown as WithExchange)[kExchange];
   ex.done = true;
+  if (ex.mirror !== undefined) ex.mirror.primaryClosed();
   ex.proxy.releaseEndpoint(ex);
   const series: RevisionSeries = ex.backend.series;
   series.inflight--;

@@ -18,7 +18,10 @@ export interface Backend {
   revision: number;
   /** The revision's version label (for metrics and headers). */
   version: string;
-  /** A/B: the variant this revision plays ("a", "b"...), sent in `variantHeader` and counted as exposures. */
+  /**
+   * A/B: the variant this revision plays ("a", "b"...), sent in `variantHeader`. Exposures are
+   * counted per revision (RevisionTraffic.requests, .newUsers); the control plane maps them to variants.
+   */
   variant?: string;
   endpoints: Endpoint[];
 }
@@ -62,7 +65,7 @@ export interface MirrorRoute {
   name: string;
   /** Revision receiving the copies; it needs a backend in `backends`. */
   revision: number;
-  /** Share of matching requests copied, 0..100. */
+  /** Share of matching requests copied, 0..100 (deterministic: within one request of it over any run). */
   percent: number;
   /** Which requests may be copied. `methods` defaults to GET, HEAD, OPTIONS (idempotent only). */
   match?: RequestMatch;
@@ -73,8 +76,11 @@ export interface MirrorRoute {
   /**
    * Compare the copy's response with the primary's: status, then the JSON body (when both
    * are JSON) except `ignorePaths` (JSONPath-like `$.a.b`, `$.items[*].id`), else the raw
-   * bytes. A mismatch is counted per revision (metric `shadowMismatchRate` for analysis).
-   * Absent: copies are sent and their status/latency recorded, not compared.
+   * bytes. A mismatch is counted per revision: `sluice_mirror_mismatches_total`, /window's
+   * `mismatches`/`mismatchRate`, the builtin analysis metric `mismatch-rate`, and the last 20
+   * in GET /mismatches. Absent: copies are sent and their status/latency recorded, not compared.
+   * Copies are recorded in the shadow revision's samples (/window), never in client traffic
+   * (/traffic, sluice_requests_total). See src/router/mirror.ts.
    */
   compare?: { ignorePaths: string[] };
 }

@@ -10,6 +10,7 @@ import { emptyRouteTable, type RouteTable } from './route-table.js';
 import { ROUTES_FILE, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
 import type { RevisionTraffic } from './port.js';
 import type { ListenerRole } from './route-table.js';
+import type { MismatchRecord } from './mirror.js';
 import { DEFAULT_SAMPLE_CAPACITY, SampleStore } from './samples.js';
 import { UpstreamPools } from './upstream.js';
 import { RouteTableError, validateRouteTable } from './validate.js';
@@ -297,6 +298,11 @@ export class Router {
   /** One revision's most recent raw samples since sinceMs (GET /samples). */
   sampleList(rollout: string, revision: number, sinceMs: number, max?: number, role?: ListenerRole): RevisionSampleList {
     return this.samples.samples(rollout, revision, sinceMs, max, role);
+  }
+
+  /** The last mismatches of mirrored copies of a rollout (GET /mismatches), newest first. */
+  mismatches(rollout: string, revision?: number): MismatchRecord[] {
+    return this.metrics.mirrors.mismatches(rollout, revision);
   }
 
   metricsText(): string {

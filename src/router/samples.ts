@@ -14,6 +14,15 @@ export const DEFAULT_SAMPLE_MAX = 5000;
 export const ROLE_CODES: Readonly<Record<ListenerRole, number>> = { main: 0, canary: 1, preview: 2 };
 
 /**
+ * Per-sample flags (one byte). A mirrored copy (mirror.ts) is recorded in its shadow
+ * revision's ring like a client request, flagged so that windows can count copies and
+ * their comparison with the primary's answer.
+ */
+export const SAMPLE_MIRRORED = 1;
+export const SAMPLE_COMPARED = 2;
+export const SAMPLE_MISMATCH = 4;
+
+/**
  * The most recent requests one revision answered, in preallocated typed arrays used as a
  * ring: recording is a handful of stores, with no allocation and no lookup. A sample is
  * (end time in epoch ms, latency in seconds, status, listener role); the status is the one
@@ -31,6 +40,7 @@ export class RevisionSamples {
   private seconds: Float64Array;
   private status: Uint16Array;
   private role: Uint8Array;
+  private flags: Uint8Array;
   private mask: number;
   /** Samples ever recorded; the next goes to slot `recorded & mask`. */
   private recorded = 0;
@@ -48,6 +58,7 @@ export class RevisionSamples {
     this.seconds = new Float64Array(initial);
     this.status = new Uint16Array(initial);
     this.role = new Uint8Array(initial);
+    this.flags = new Uint8Array(initial);
     this.mask = initial - 1;
   }
 
@@ -55,8 +66,8 @@ export class RevisionSamples {
     return this.maxCapacity;
   }
 
-  /** `endMs`: when the request ended, if not now (a data plane whose log is read later). */
-  record(status: number, seconds: number, role: number, endMs = Date.now()): void {
+  /** `flags`: SampleFlags (a mirrored copy…); `endMs`: when the request ended, if not now (a data plane whose log is read later). */
+  record(status: number, seconds: number, role: number, flags = 0, endMs = Date.now()): void {
     if (this.recorded === this.mask + 1 && this.recorded < this.maxCapacity) this.grow();
     const i = this.recorded & this.mask;
     this.droppedEndMs = this.end[i];
@@ -64,6 +75,7 @@ export class RevisionSamples {
     this.seconds[i] = seconds;
     this.status[i] = status;
     this.role[i] = role;
+    this.flags[i] = flags;
     this.recorded++;
   }
 
@@ -78,7 +90,9 @@ export class RevisionSamples {
     status.set(this.status);
     const role = new Uint8Array(size);
     role.set(this.role);
-    [this.end, this.seconds, this.status, this.role, this.mask] = [end, seconds, status, role, size - 1];
+    const flags = new Uint8Array(size);
+    flags.set(this.flags);
+    [this.end, this.seconds, this.status, this.role, this.flags, this.mask] = [end, seconds, status, role, flags, size - 1];
   }
 
   /**
@@ -90,6 +104,7 @@ export class RevisionSamples {
     this.seconds = new Float64Array(1);
     this.status = new Uint16Array(1);
     this.role = new Uint8Array(1);
+    this.flags = new Uint8Array(1);
     this.mask = 0;
     this.maxCapacity = 1;
     this.recorded = 0;
@@ -100,7 +115,7 @@ export class RevisionSamples {
    * Walks the samples that ended at or after sinceMs, newest first, stopping after `max`.
    * Returns whether samples since sinceMs were lost to the ring (overwritten).
    */
-  scan(sinceMs: number, role: number, max: number, visit: (seconds: number, status: number) => void): { visited: number; more: boolean; overwritten: boolean } {
+  scan(sinceMs: number, role: number, max: number, visit: (seconds: number, status: number, flags: number) => void): { visited: number; more: boolean; overwritten: boolean } {
     const oldest = Math.max(0, this.recorded - this.mask - 1);
     let visited = 0;
     let more = false;
@@ -113,7 +128,7 @@ export class RevisionSamples {
         more = true;
         break;
       }
-      visit(this.seconds[i], this.status[i]);
+      visit(this.seconds[i], this.status[i], this.flags[i]);
       visited++;
     }
     return { visited, more, overwritten: k < oldest && this.droppedEndMs >= sinceMs };
@@ -186,11 +201,19 @@ export class SampleStore {
     let errors = 0;
     let sum = 0;
     let overwritten = false;
+    let mirrored = 0;
+    let compared = 0;
+    let mismatches = 0;
     if (ring !== undefined) {
-      const r = ring.scan(sinceMs, roleCode(role), buf.length, (seconds, status) => {
+      const r = ring.scan(sinceMs, roleCode(role), buf.length, (seconds, status, flags) => {
         buf[n++] = seconds;
         sum += seconds;
         if (status >= 500) errors++;
+        if (flags !== 0) {
+          if (flags & SAMPLE_MIRRORED) mirrored++;
+          if (flags & SAMPLE_COMPARED) compared++;
+          if (flags & SAMPLE_MISMATCH) mismatches++;
+        }
       });
       overwritten = r.overwritten;
     }
@@ -216,6 +239,10 @@ export class SampleStore {
         mean: n > 0 ? sum / n : null,
       },
       truncated: overwritten,
+      mirrored,
+      compared,
+      mismatches,
+      mismatchRate: compared > 0 ? mismatches / compared : 0,
     };
   }
 

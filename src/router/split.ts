@@ -1,6 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import type { MatchRule } from './route-table.js';
+import type { RequestMatch } from './route-table.js';
 
 /**
  * nginx's smooth weighted round-robin: deterministic, so over any N requests each target's
@@ -55,8 +55,22 @@ export type RequestTest = (req: IncomingMessage) => boolean;
  * here, once per table, and match the whole value as Envoy/Istio regex matches do.
  * Throws with a one-line message naming the bad field.
  */
-export function compileRule(rule: MatchRule, where: string): RequestTest {
+export function compileRule(rule: RequestMatch, where: string): RequestTest {
+  const test = compileMatch(rule, where);
+  if (test === undefined) throw new Error(`${where}: a rule needs at least one of header, cookie, query, pathPrefix, sourceCidr, methods`);
+  return test;
+}
+
+/** Like compileRule, but an empty match is allowed: undefined (it matches everything). */
+export function compileMatch(rule: RequestMatch, where: string): RequestTest | undefined {
   const tests: RequestTest[] = [];
+  if (rule.methods !== undefined) {
+    if (!Array.isArray(rule.methods) || rule.methods.length === 0 || !rule.methods.every((m) => typeof m === 'string' && /^[A-Z]+$/.test(m))) {
+      throw new Error(`${where}.methods: must be a non-empty list of upper-case methods, e.g. [GET, HEAD]`);
+    }
+    const methods = new Set(rule.methods);
+    tests.push((req) => methods.has(req.method ?? ''));
+  }
   if (rule.header !== undefined) {
     const name = rule.header.name.toLowerCase();
     const value = valueTest(rule.header, `${where}.header`);
@@ -107,7 +121,7 @@ export function compileRule(rule: MatchRule, where: string): RequestTest {
       return list.check(v4, isIP(v4) === 6 ? 'ipv6' : 'ipv4');
     });
   }
-  if (tests.length === 0) throw new Error(`${where}: a rule needs at least one of header, cookie, query, pathPrefix, sourceCidr`);
+  if (tests.length === 0) return undefined;
   if (tests.length === 1) return tests[0];
   return (req) => {
     for (let i = 0; i < tests.length; i++) if (!tests[i](req)) return false;

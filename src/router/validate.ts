@@ -1,6 +1,7 @@
 import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
 import { compileRule } from './split.js';
+import { validateMirrors, validateRuleTarget, validateVariants } from './validate-routing.js';
 import type { RouteTable } from './route-table.js';
 
 /** A route table the router refused; `status` is what the admin API answers (400 or 409). */
@@ -95,7 +96,7 @@ export function validateRouteTable(input: unknown): RouteTable {
       const rat = `${at}.rules[${ri}]`;
       if (!isObject(rawR)) fail(rat, 'must be an object');
       const r = rawR as Record<string, unknown>;
-      if (!revisions.has(r.revision as number)) fail(`${rat}.revision`, `revision ${r.revision} has no backend in this listener`);
+      validateRuleTarget(r, rat, revisions, fail);
       try {
         compileRule(r as never, rat);
       } catch (e) {
@@ -111,6 +112,8 @@ export function validateRouteTable(input: unknown): RouteTable {
       if (!Number.isInteger(m.retryAfterSeconds) || (m.retryAfterSeconds as number) < 0) fail(`${mat}.retryAfterSeconds`, 'must be a non-negative integer');
     }
     if (l.sticky !== undefined) validateSticky(l.sticky, `${at}.sticky`, fail);
+    validateMirrors(l.mirrors, `${at}.mirrors`, revisions, fail);
+    validateVariants(l, at, fail);
   });
   return input as RouteTable;
 }

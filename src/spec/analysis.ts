@@ -84,6 +84,7 @@ const BUILTIN_METRICS: readonly BuiltinMetric[] = [
   'latency-p90',
   'latency-p95',
   'latency-p99',
+  'mismatch-rate',
 ];
 
 const headers = withDefault(nameValueMap('header', HEADER_NAME, 'write headers as Name: value'), {});

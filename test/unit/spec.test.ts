@@ -381,7 +381,7 @@ test('every examples/*.yaml loads, and the demo manifests share one shape', () =
       assert.equal(spec.template.probes.readiness.httpGet?.path, '/healthz');
     }
   }
-  assert.deepEqual([...types].sort(), ['blueGreen', 'canary', 'recreate', 'rolling']);
+  assert.deepEqual([...types].sort(), ['abTest', 'blueGreen', 'canary', 'recreate', 'rolling', 'shadow']);
   const canary = loadRollouts(readFileSync(join(EXAMPLES, 'canary.yaml'), 'utf8'), 'canary.yaml')[0]!.spec.strategy as CanaryStrategy;
   assert.deepEqual(canary.steps, [
     { setWeight: 20 },

@@ -7,7 +7,10 @@
  * - request-rate: requests per second over the window the router actually covered;
  *   requests: the count; error-rate: the 5xx share (the router's own 502/503/504 count),
  *   0..1; success-rate: the non-5xx share, 0..1; latency-p50/p90/p95/p99: seconds, exact
- *   over the requests (linear interpolation between closest ranks, like numpy).
+ *   over the requests (linear interpolation between closest ranks, like numpy);
+ *   mismatch-rate: of the revision's mirrored copies (it is a shadow, MirrorRoute) whose
+ *   answer was compared with the primary's, the share that differed, 0..1; its volume is
+ *   the number of copies compared (`minRequests` applies to that, not to requests).
  * - With `compare`, the canary against the stable revision over the same window (whatever
  *   `revision` says): difference = canary − stable, ratio = canary / stable. A ratio over
  *   a stable value of 0 is 1 when the canary is 0 too, else Infinity (a canary that errs
@@ -37,6 +40,12 @@ export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
       const w = await this.windows.window(ctx.rollout, revision, sinceMs);
       signal.throwIfAborted();
       const details = baseDetails(w);
+      if (config.metric === 'mismatch-rate') {
+        const compared = w.compared ?? 0;
+        details.compared = compared;
+        details.mismatches = w.mismatches ?? 0;
+        if (compared < minRequests) return inconclusive(details, `only ${compared} mirrored copies compared in the window (need ${minRequests})`);
+      }
       if (gated && w.requests < minRequests) return inconclusive(details, `only ${w.requests} requests in the window (need ${minRequests})`);
       const value = metricOf(w, config.metric);
       if (value === null) return inconclusive(details, 'no requests in the window');
@@ -53,6 +62,13 @@ export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
     signal.throwIfAborted();
     const details: Record<string, unknown> = { ...baseDetails(c), stableRevision: s.revision, stableRequests: s.requests };
     if (s.truncated) details.truncated = true;
+    if (config.metric === 'mismatch-rate') {
+      const short = [c, s].find((w) => (w.compared ?? 0) < minRequests);
+      if (short !== undefined) {
+        const side = short === c ? 'canary' : 'stable';
+        return inconclusive(details, `only ${short.compared ?? 0} mirrored copies compared in the window (need ${minRequests}) on the ${side} revision ${short.revision}`);
+      }
+    }
     if (gated) {
       const short = [c, s].find((w) => w.requests < minRequests);
       if (short !== undefined) {
@@ -88,8 +104,10 @@ function metricOf(w: WindowStats, metric: BuiltinMetric): number | null {
       return w.latency.p95;
     case 'latency-p99':
       return w.latency.p99;
+    case 'mismatch-rate':
+      return (w.compared ?? 0) > 0 ? w.mismatchRate : null;
     default:
-      throw new MeasurementError(`builtin metric ${metric as string}: unknown; use request-rate, requests, error-rate, success-rate or latency-p50/p90/p95/p99`);
+      throw new MeasurementError(`builtin metric ${metric as string}: unknown; use request-rate, requests, error-rate, success-rate, latency-p50/p90/p95/p99 or mismatch-rate`);
   }
 }
 

@@ -37,10 +37,10 @@ export class NginxMetrics {
     const revision = Number(v.rv);
     const status = v.s === 499 ? 0 : v.s;
     const role = ROLE_CODES[v.role as ListenerRole] ?? 0;
-    this.samples.ringFor(v.ro, revision).record(status, Number(v.rt) || 0, role, Math.round(v.t * 1000));
+    this.samples.ringFor(v.ro, revision).record(status, Number(v.rt) || 0, role, 0, Math.round(v.t * 1000));
     const key = `${v.l}\0${v.ro}\0${revision}`;
     let c = this.counters.get(key);
-    if (c === undefined) this.counters.set(key, (c = { listen: v.l, rollout: v.ro, revision, requests: 0, errors5xx: 0 }));
+    if (c === undefined) this.counters.set(key, (c = { listen: v.l, rollout: v.ro, revision, requests: 0, errors5xx: 0, newUsers: 0 }));
     c.requests++;
     if (status >= 500) c.errors5xx++;
   }
