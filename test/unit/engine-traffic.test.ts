@@ -268,3 +268,20 @@ test('resilience settings reach the route table in milliseconds', async () => {
     bufferRequests: { maxBytes: 65536 },
   });
 });
+
+test('canary: traffic.routes to the canary keep one canary instance even at weight 0', async () => {
+  const strategy = `    canary:
+      steps:
+        - pause: {}
+`;
+  const routes = `    routes:
+      - {name: beta, match: {header: {name: x-user-segment, exact: beta}}, to: canary}
+`;
+  const sim = makeSim();
+  await deploy(sim, strategy, '', routes);
+  await release(sim, strategy, routes);
+  await sim.run(3000);
+  assert.deepEqual(sim.router.split('web'), { v1: 100 });
+  assert.deepEqual(sim.versions('web'), { v1: 3, v2: 1 });
+  assert.deepEqual(main(sim).rules, [{ name: 'beta', header: { name: 'x-user-segment', exact: 'beta' }, revision: 2 }]);
+});

@@ -1,4 +1,4 @@
-import type { CanaryStep, CanaryStrategy, HeaderMatch, MirrorRouteSpec } from '../../spec/types.js';
+import type { CanaryStep, CanaryStrategy, HeaderMatch, MirrorRouteSpec, TrafficRoute } from '../../spec/types.js';
 import type { MatchRule, MirrorRoute } from '../../router/route-table.js';
 import { only, planRelease, split, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
@@ -129,7 +129,9 @@ function canaryRelease(ctx: PlanContext): void {
     }
   }
 
-  const { weight: stepWeight, scale } = canaryStateAt(steps, s.stepIndex, ctx.replicas);
+  const { weight: stepWeight, scale: stepScale } = canaryStateAt(steps, s.stepIndex, ctx.replicas);
+  // The spec's traffic.routes may send testers to the canary at any weight: it needs an instance.
+  const scale = Math.max(stepScale, routesReachCanary(ctx.spec.traffic.routes) ? 1 : 0);
   const weight = holdWeight ?? stepWeight;
   const o = ctx.observed(canary);
   ctx.scale.set(stable, ctx.replicas);
@@ -169,6 +171,10 @@ function canaryRelease(ctx: PlanContext): void {
 /** Header routes set by setHeaderRoute steps, as route-table rules to the canary. */
 function headerRules(routes: { name: string; match: HeaderMatch }[] | undefined, canary: number): MatchRule[] {
   return (routes ?? []).map(({ name, match }) => ({ name, header: { name: match.headerName, ...match.headerValue }, revision: canary }));
+}
+
+function routesReachCanary(routes: TrafficRoute[]): boolean {
+  return routes.some((r) => (typeof r.to === 'string' ? r.to === 'canary' : (r.to.canary ?? 0) > 0));
 }
 
 /** Mirror routes set by setMirrorRoute steps, copying to the canary. */
