@@ -1,6 +1,8 @@
 import { createBalancer, type Balancer, type CompiledEndpoint } from './balancer.js';
 import type { EndpointLoad, InflightRegistry } from './inflight.js';
 import type { RevisionSeries, RouterMetrics } from './metrics.js';
+import type { OutlierGroup } from './outlier.js';
+import type { CompiledGuard, ResilienceState, RevisionQueue } from './resilience.js';
 import type { SampleStore } from './samples.js';
 import { BucketSplit, compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
 import { StickySplit } from './sticky.js';
@@ -12,6 +14,10 @@ export interface CompiledBackend {
   version: string;
   balancer: Balancer;
   series: RevisionSeries;
+  /** resilience.outlier: where outcomes are reported (resilience.ts). */
+  outlier: OutlierGroup | undefined;
+  /** resilience.limits: the revision's wait queue (resilience.ts). */
+  queue: RevisionQueue | undefined;
 }
 
 export interface CompiledRule {
@@ -36,6 +42,10 @@ export interface CompiledListener {
   maintenance: PreparedAnswer;
   /** Where requests that found no revision are counted: the top-weighted revision, if any. */
   unservedSeries: RevisionSeries;
+  /** The revisions that have endpoints. */
+  backends: Map<number, CompiledBackend>;
+  /** Present only with `resilience` or `hold` in the routes (resilience.ts). */
+  guard: CompiledGuard | undefined;
 }
 
 export interface CompiledTable {
@@ -45,7 +55,13 @@ export interface CompiledTable {
 }
 
 /** Turns a validated table into the structures the hot path reads; touches nothing live. */
-export function compileTable(table: RouteTable, registry: InflightRegistry, metrics: RouterMetrics, samples: SampleStore): CompiledTable {
+export function compileTable(
+  table: RouteTable,
+  registry: InflightRegistry,
+  metrics: RouterMetrics,
+  samples: SampleStore,
+  resilience?: ResilienceState,
+): CompiledTable {
   const listeners = new Map<string, CompiledListener>();
   const loads = new Map<string, EndpointLoad>();
   table.listeners.forEach((l, li) => {
@@ -61,7 +77,15 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       // Assigned even on a series already live: a revision back in the table after its ring
       // was freed gets a fresh one.
       series.samples = samples.ringFor(l.rollout, b.revision);
-      backends.set(b.revision, { revision: b.revision, version: b.version, balancer: createBalancer(l.balancer, endpoints), series });
+      const guarded = resilience?.compileBackend(l, b.revision, endpoints);
+      backends.set(b.revision, {
+        revision: b.revision,
+        version: b.version,
+        balancer: guarded?.balancer ?? createBalancer(l.balancer, endpoints),
+        series,
+        outlier: guarded?.outlier,
+        queue: guarded?.queue,
+      });
     }
     const split = new SmoothWeightedSplit(
       l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
@@ -81,7 +105,9 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       version: topBackend?.version ?? '',
     });
     if (topBackend !== undefined) unservedSeries.samples = samples.ringFor(l.rollout, topBackend.revision);
-    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance: maintenanceAnswer(l), unservedSeries });
+    const maintenance = maintenanceAnswer(l);
+    const guard = resilience?.compileListener(l, maintenance);
+    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance, unservedSeries, backends, guard });
   });
   return { table, listeners, loads: [...loads.values()] };
 }

@@ -16,8 +16,12 @@ export class UpstreamPools {
 
   constructor(private readonly timeoutMs: number) {}
 
-  get(host: string, port: number): Pool {
-    const key = `${host}:${port}`;
+  /**
+   * `connectMs` (a listener's resilience.timeouts.connectMs) is a Pool option, so a listener
+   * with its own connect timeout gets its own pool to the endpoint (key host:port#ms).
+   */
+  get(host: string, port: number, connectMs?: number): Pool {
+    const key = connectMs === undefined ? `${host}:${port}` : `${host}:${port}#${connectMs}`;
     let pool = this.pools.get(key);
     if (pool === undefined || pool.closed || pool.destroyed) {
       pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, {
@@ -30,6 +34,7 @@ export class UpstreamPools {
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         strictContentLength: true,
+        ...(connectMs === undefined ? {} : { connectTimeout: connectMs }),
       });
       this.pools.set(key, pool);
     }
@@ -41,7 +46,8 @@ export class UpstreamPools {
     const keep = new Set<string>();
     for (const l of table.listeners) for (const b of l.backends) for (const e of b.endpoints) keep.add(`${e.host}:${e.port}`);
     for (const [key, pool] of this.pools) {
-      if (keep.has(key)) continue;
+      const hash = key.lastIndexOf('#');
+      if (keep.has(hash < 0 ? key : key.slice(0, hash))) continue;
       this.pools.delete(key);
       pool.close().catch(() => {});
     }
