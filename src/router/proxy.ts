@@ -212,17 +212,27 @@ export class Proxy implements GuardedProxy {
     }
   }
 
-  /** Second try, only for a failure that cannot have reached the app (see Exchange.onError). */
-  retry(ex: Exchange, err: NodeJS.ErrnoException & { socket?: { bytesRead?: number } }): boolean {
+  /**
+   * Second try (once, on another endpoint when there is one), only for an idempotent request
+   * whose body, if any, was buffered (a streamed body is gone), and only for a failure that
+   * means the app did not process it:
+   * - the connection was never made (refused, unreachable, connect timeout);
+   * - a reused keep-alive connection failed (reset, EPIPE, or closed) before the response
+   *   head. The app read nothing of it or died before answering: that is what an instance
+   *   killed or restarted under load does to the requests queued on its idle connections,
+   *   and what every HTTP client retries (Go's Transport, browsers). "Reused" is
+   *   bytesRead > 0 on the socket, i.e. it had carried earlier responses (undici's
+   *   SocketError carries it, UpstreamPools tags raw ECONNRESET/EPIPE with it). A fresh
+   *   connection that fails the same way is not retried: the app may have died of this very
+   *   request, and retrying would take a second instance down with it. The one blind spot:
+   *   a response head cut off in its first bytes also counts as "nothing answered".
+   */
+  retry(ex: Exchange, err: NodeJS.ErrnoException & { socket?: { bytesRead?: number }; bytesRead?: number }): boolean {
     if (ex.retried || !IDEMPOTENT.has(ex.req.method ?? '')) return false;
-    // A streamed body is gone; a buffered one (resilience.bufferRequests) can be sent again.
     if (ex.hasBody && ex.buffered === undefined) return false;
-    if (process.env.SLUICE_DEBUG_RETRY === '1') console.error('retry?', err.code, err.message, err.socket?.bytesRead);
     const code = err.code ?? '';
     const neverConnected = NOT_CONNECTED.has(code);
-    // A pooled keep-alive socket the app closed just as we reused it (it had carried earlier
-    // responses): the request died on the wire, the classic case where every HTTP client retries.
-    const staleSocket = (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && (err.socket?.bytesRead ?? 0) > 0;
+    const staleSocket = (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && (err.socket?.bytesRead ?? err.bytesRead ?? 0) > 0;
     if (!neverConnected && !staleSocket) return false;
     const other = ex.backend.balancer.pickOther(ex.endpoint) ?? (staleSocket ? ex.endpoint : undefined);
     if (other === undefined) return false;

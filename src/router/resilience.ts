@@ -259,6 +259,11 @@ export class ResilienceState implements OutlierEvents {
       queue = this.queues.get(key);
       if (queue === undefined) {
         queue = new RevisionQueue(l.listen, l.rollout, revision);
+        // Usable at once (a new listener serves the table being applied); adopt() sets these
+        // on queues that already serve, once the table is in effect.
+        queue.balancer = balancer;
+        queue.maxPending = limits.maxPending;
+        queue.timeoutMs = limits.queueTimeoutMs;
         this.queues.set(key, queue);
       }
     }
@@ -355,7 +360,7 @@ export class ResilienceState implements OutlierEvents {
         const answer = l.guard?.holdAnswer ?? l.maintenance;
         sendPrepared(res, answer);
         l.unservedSeries.observe(answer.status, true, timeoutMs / 1000);
-      }, timeoutMs),
+      }, timeoutMs).unref(),
       // The client gave up: drop it from the wait list.
       onClose: () => {
         clearTimeout(held.timer);
@@ -364,6 +369,21 @@ export class ResilienceState implements OutlierEvents {
     };
     res.once('close', held.onClose);
     set.add(held);
+  }
+
+  /** At shutdown: held requests get their listener's hold answer now rather than at their timeout. */
+  close(proxy: GuardedProxy): void {
+    for (const [listen, set] of this.held) {
+      this.held.delete(listen);
+      const answer = proxy.lookup(listen)?.guard?.holdAnswer;
+      for (const h of set) {
+        clearTimeout(h.timer);
+        h.res.off('close', h.onClose);
+        h.res.shouldKeepAlive = false;
+        if (answer === undefined) h.res.destroy();
+        else sendPrepared(h.res, answer);
+      }
+    }
   }
 
   /** Requests held by paused listeners right now. */

@@ -215,6 +215,7 @@ export class Router {
   async close(drainMs = this.drainMs): Promise<void> {
     this.closed = true;
     await this.queue;
+    this.resilience.close(this.proxy);
     const closing = [...this.servers.keys()].map((listen) => this.closeListener(listen, drainMs));
     await this.registry.waitAllIdle(drainMs);
     await Promise.all(closing);
