@@ -26,7 +26,7 @@ function countingConnector(timeout: number): buildConnector.connector {
   return (opts, cb) =>
     connect(opts, (err, socket) => {
       // Registered before undici's own listener, so the error is tagged before undici sees it.
-      if (socket !== null) socket.on('error', tagBytesRead);
+      if (socket) socket.on('error', tagBytesRead);
       (cb as (err: Error | null, socket: Socket | null) => void)(err, socket as Socket | null);
     });
 }
