@@ -528,7 +528,8 @@ function asteriskRequest(ex: Exchange, endpoint: CompiledEndpoint): void {
     ures.on('end', () => ex.onComplete());
     ures.on('error', (err) => ex.onError(err));
   });
-  if (ex.hasBody) ex.req.pipe(up);
+  if (ex.buffered !== undefined) up.end(ex.buffered);
+  else if (ex.hasBody) ex.req.pipe(up);
   else up.end();
 }
 
