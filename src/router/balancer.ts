@@ -1,5 +1,6 @@
 import type { Pool } from 'undici';
 import type { EndpointLoad } from './inflight.js';
+import type { EndpointHealth } from './outlier.js';
 
 /** An endpoint as the hot path uses it: address plus its shared in-flight counter. */
 export interface CompiledEndpoint {
@@ -9,6 +10,8 @@ export interface CompiledEndpoint {
   load: EndpointLoad;
   /** Its connection pool, looked up on first use (UpstreamPools). */
   pool?: Pool | undefined;
+  /** Passive health (outlier ejection); only on listeners with `resilience.outlier`. */
+  health?: EndpointHealth | undefined;
 }
 
 /** Chooses one of a revision's ready endpoints for each request. */

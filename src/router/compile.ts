@@ -3,6 +3,8 @@ import type { EndpointLoad, InflightRegistry } from './inflight.js';
 import type { RevisionSeries, RouterMetrics } from './metrics.js';
 import { compileMirrors, type CompiledMirror } from './mirror.js';
 import { compileRuleSplit, type RuleSplit } from './rule-split.js';
+import type { OutlierGroup } from './outlier.js';
+import type { CompiledGuard, ResilienceState, RevisionQueue } from './resilience.js';
 import type { SampleStore } from './samples.js';
 import { BucketSplit, compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
 import { StickySplit } from './sticky.js';
@@ -16,6 +18,10 @@ export interface CompiledBackend {
   series: RevisionSeries;
   /** A/B: [variantHeader, variant] added to its answers, when the listener names the header and the backend a variant. */
   variantHeader: [string, string] | undefined;
+  /** resilience.outlier: where outcomes are reported (resilience.ts). */
+  outlier: OutlierGroup | undefined;
+  /** resilience.limits: the revision's wait queue (resilience.ts). */
+  queue: RevisionQueue | undefined;
 }
 
 export interface CompiledRule {
@@ -44,6 +50,10 @@ export interface CompiledListener {
   unservedSeries: RevisionSeries;
   /** Mirror routes with a ready shadow (mirror.ts); undefined when none. */
   mirrors: CompiledMirror[] | undefined;
+  /** The revisions that have endpoints. */
+  backends: Map<number, CompiledBackend>;
+  /** Present only with `resilience` or `hold` in the routes (resilience.ts). */
+  guard: CompiledGuard | undefined;
 }
 
 export interface CompiledTable {
@@ -53,7 +63,13 @@ export interface CompiledTable {
 }
 
 /** Turns a validated table into the structures the hot path reads; touches nothing live. */
-export function compileTable(table: RouteTable, registry: InflightRegistry, metrics: RouterMetrics, samples: SampleStore): CompiledTable {
+export function compileTable(
+  table: RouteTable,
+  registry: InflightRegistry,
+  metrics: RouterMetrics,
+  samples: SampleStore,
+  resilience?: ResilienceState,
+): CompiledTable {
   const listeners = new Map<string, CompiledListener>();
   const loads = new Map<string, EndpointLoad>();
   table.listeners.forEach((l, li) => {
@@ -70,7 +86,16 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
       // was freed gets a fresh one.
       series.samples = samples.ringFor(l.rollout, b.revision);
       const variantHeader: [string, string] | undefined = l.variantHeader !== undefined && b.variant !== undefined ? [l.variantHeader, b.variant] : undefined;
-      backends.set(b.revision, { revision: b.revision, version: b.version, balancer: createBalancer(l.balancer, endpoints), series, variantHeader });
+      const guarded = resilience?.compileBackend(l, b.revision, endpoints);
+      backends.set(b.revision, {
+        revision: b.revision,
+        version: b.version,
+        balancer: guarded?.balancer ?? createBalancer(l.balancer, endpoints),
+        series,
+        variantHeader,
+        outlier: guarded?.outlier,
+        queue: guarded?.queue,
+      });
     }
     const split = new SmoothWeightedSplit(
       l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
@@ -95,7 +120,9 @@ export function compileTable(table: RouteTable, registry: InflightRegistry, metr
     });
     if (topBackend !== undefined) unservedSeries.samples = samples.ringFor(l.rollout, topBackend.revision);
     const mirrors = compileMirrors(l, li, backends, metrics.mirrors);
-    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance: maintenanceAnswer(l), unservedSeries, mirrors });
+    const maintenance = maintenanceAnswer(l);
+    const guard = resilience?.compileListener(l, maintenance);
+    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance, unservedSeries, mirrors, backends, guard });
   });
   return { table, listeners, loads: [...loads.values()] };
 }

@@ -7,6 +7,7 @@ import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compil
 import type { InflightRegistry } from './inflight.js';
 import type { RevisionSeries } from './metrics.js';
 import { startMirrors, type MirrorTap } from './mirror.js';
+import type { GuardedProxy, QueueWaiter, ResilienceState, RevisionQueue } from './resilience.js';
 import type { UpstreamPools } from './upstream.js';
 
 /**
@@ -19,7 +20,7 @@ export const UPSTREAM_TIMEOUT_MS = 60_000;
 /** Methods that may be sent twice (RFC 9110 §9.2.2); only these are retried. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** The connection was never made: the request cannot have reached the app. */
-const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
 /** Hop-by-hop headers (RFC 9110 §7.6.1) that never cross the proxy. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -31,6 +32,8 @@ export interface ProxyOptions {
   registry: InflightRegistry;
   /** The compiled listener in effect for an address: the single point where a table swap shows. */
   lookup(listen: string): CompiledListener | undefined;
+  /** Outlier ejection, limits, holds (resilience.ts); needed once a table has `resilience` or `hold`. */
+  resilience?: ResilienceState;
 }
 
 /**
@@ -38,8 +41,13 @@ export interface ProxyOptions {
  * a request costs this one object, not a set of closures. Event handlers on the client's
  * response are shared module functions that find their exchange on the emitter.
  */
-class Exchange implements Dispatcher.DispatchHandlers {
+class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   endpoint!: CompiledEndpoint;
+  /** The whole body, read before routing (resilience.bufferRequests): it may be sent twice. */
+  buffered: Buffer | undefined = undefined;
+  /** Waiting for a free endpoint (resilience.limits). */
+  queue: RevisionQueue | undefined = undefined;
+  queueTimer: NodeJS.Timeout | undefined = undefined;
   holdsEndpoint = false;
   retried = false;
   /** Set-Cookie added to the app's response: a new client's sticky bucket. */
@@ -74,6 +82,11 @@ class Exchange implements Dispatcher.DispatchHandlers {
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
     if (status < 200) return true; // 100 Continue, 103 Early Hints: not relayed
     this.answered = true;
+    const outlier = this.backend.outlier;
+    if (outlier !== undefined) {
+      if (status >= 500) outlier.failure(this.endpoint);
+      else outlier.success(this.endpoint);
+    }
     if (this.done) return true;
     this.resume = resume;
     const headers = responseHeaders(raw);
@@ -112,6 +125,8 @@ class Exchange implements Dispatcher.DispatchHandlers {
     if (this.done) return;
     const e = err as NodeJS.ErrnoException & { socket?: { bytesRead?: number } };
     const res = this.res;
+    // Connect errors, resets, timeouts: the instance failed this request (the client did not leave).
+    if (this.backend.outlier !== undefined && !this.answered) this.backend.outlier.failure(this.endpoint);
     if (this.answered || res.headersSent) {
       // The app (or the upstream timeout) broke the response: the client must see a broken
       // response, not a short one.
@@ -122,23 +137,40 @@ class Exchange implements Dispatcher.DispatchHandlers {
     if (!timedOut && this.proxy.retry(this, e)) return;
     this.byRouter = true;
     const status = timedOut ? 504 : 502;
-    sendText(res, status, upstreamErrorText(status, this.listener, this.backend, this.endpoint, e, this.proxy.timeoutMs));
+    const timeoutMs = this.listener.guard?.responseMs ?? this.proxy.timeoutMs;
+    sendText(res, status, upstreamErrorText(status, this.listener, this.backend, this.endpoint, e, timeoutMs));
+  }
+
+  /** Its turn in the revision's queue (resilience.limits). */
+  admit(e: CompiledEndpoint): void {
+    if (!this.done) this.proxy.dispatch(this, e);
+  }
+
+  /** The revision's queue is full, or the wait was too long. */
+  overflow(text: string): void {
+    if (this.done) return;
+    this.byRouter = true;
+    const body = Buffer.from(text);
+    this.res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-store', 'retry-after': '1' });
+    this.res.end(body);
   }
 }
 
 type WithExchange = { [kExchange]: Exchange };
 
-export class Proxy {
+export class Proxy implements GuardedProxy {
   readonly registry: InflightRegistry;
   readonly timeoutMs: number;
   private readonly pools: UpstreamPools;
-  private readonly lookup: (listen: string) => CompiledListener | undefined;
+  readonly lookup: (listen: string) => CompiledListener | undefined;
+  private readonly resilience: ResilienceState | undefined;
 
   constructor(opts: ProxyOptions) {
     this.pools = opts.pools;
     this.timeoutMs = opts.upstreamTimeoutMs;
     this.registry = opts.registry;
     this.lookup = opts.lookup;
+    this.resilience = opts.resilience;
   }
 
   handleRequest(listen: string, req: IncomingMessage, res: ServerResponse): void {
@@ -149,49 +181,78 @@ export class Proxy {
       sendText(res, 503, `503 Service Unavailable: ${listen} is no longer routed\n`);
       return;
     }
+    // Hold, buffering (resilience.ts), which then calls forward().
+    if (listener.guard !== undefined && this.resilience !== undefined) this.resilience.admit(this, listen, listener, req, res);
+    else this.forward(listener, req, res, undefined);
+  }
+
+  /** Chooses the revision and an endpoint, and sends the request; `body` when it was read first. */
+  forward(listener: CompiledListener, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
     const backend = chooseBackend(listener, req);
     if (backend === undefined) {
       sendPrepared(res, listener.maintenance);
       listener.unservedSeries.observe(listener.maintenance.status, true, 0);
       return;
     }
-    const headers = requestHeaders(req, listen);
+    const headers = requestHeaders(req, listener.routes.listen);
     const ex = new Exchange(this, req, res, listener, backend, headers, requestHasBody);
     ex.setCookie = assignedCookie;
     if (assignedCookie !== undefined) backend.series.newUsers++;
     const mirrors = listener.mirrors;
     if (mirrors !== undefined) ex.mirror = startMirrors(mirrors, req, headers, ex.hasBody, backend.revision, this.pools, this.registry, ex.start);
+    ex.buffered = body;
     (res as unknown as WithExchange)[kExchange] = ex;
     res.on('close', onClientClose);
     res.on('error', ignore);
     backend.series.inflight++;
-    this.dispatch(ex, backend.balancer.pick());
+    if (backend.queue === undefined) this.dispatch(ex, backend.balancer.pick());
+    else backend.queue.enter(ex);
   }
 
-  private dispatch(ex: Exchange, endpoint: CompiledEndpoint): void {
+  dispatch(ex: Exchange, endpoint: CompiledEndpoint): void {
     ex.endpoint = endpoint;
     ex.holdsEndpoint = true;
     ex.abort = undefined;
     this.registry.acquire(endpoint.load);
+    const guard = ex.listener.guard;
     let pool = endpoint.pool;
-    if (pool === undefined || pool.closed) pool = endpoint.pool = this.pools.get(endpoint.host, endpoint.port);
+    if (pool === undefined || pool.closed) pool = endpoint.pool = this.pools.get(endpoint.host, endpoint.port, guard?.connectMs);
     const req = ex.req;
     const path = req.url ?? '/';
     if (path === '*') {
       asteriskRequest(ex, endpoint);
       return;
     }
-    pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body: ex.hasBody ? req : null }, ex);
+    const body = ex.buffered ?? (ex.hasBody ? req : null);
+    if (guard === undefined || guard.responseMs === undefined) {
+      pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body }, ex);
+    } else {
+      const ms = guard.responseMs;
+      pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body, headersTimeout: ms, bodyTimeout: ms }, ex);
+    }
   }
 
-  /** Second try, only for a failure that cannot have reached the app (see Exchange.onError). */
-  retry(ex: Exchange, err: NodeJS.ErrnoException & { socket?: { bytesRead?: number } }): boolean {
-    if (ex.retried || ex.hasBody || !IDEMPOTENT.has(ex.req.method ?? '')) return false;
+  /**
+   * Second try (once, on another endpoint when there is one), only for an idempotent request
+   * whose body, if any, was buffered (a streamed body is gone), and only for a failure that
+   * means the app did not process it:
+   * - the connection was never made (refused, unreachable, connect timeout);
+   * - a reused keep-alive connection failed (reset, EPIPE, or closed) before the response
+   *   head. The app read nothing of it or died before answering: that is what an instance
+   *   killed or restarted under load does to the requests queued on its idle connections,
+   *   and what every HTTP client retries (Go's Transport, browsers). "Reused" is
+   *   bytesRead > 0 on the socket, i.e. it had carried earlier responses (undici's
+   *   SocketError carries it, UpstreamPools tags raw ECONNRESET/EPIPE with it). A fresh
+   *   connection that fails the same way is not retried: the app may have died of this very
+   *   request, and retrying would take a second instance down with it. The one blind spot:
+   *   a response head cut off in its first bytes also counts as "nothing answered".
+   */
+  retry(ex: Exchange, err: NodeJS.ErrnoException & { socket?: { bytesRead?: number }; bytesRead?: number }): boolean {
+    if (ex.retried || !IDEMPOTENT.has(ex.req.method ?? '')) return false;
+    if (ex.hasBody && ex.buffered === undefined) return false;
     const code = err.code ?? '';
     const neverConnected = NOT_CONNECTED.has(code);
-    // A pooled keep-alive socket the app closed just as we reused it (it had carried earlier
-    // responses): the request died on the wire, the classic case where every HTTP client retries.
-    const staleSocket = (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && (err.socket?.bytesRead ?? 0) > 0;
+    const staleSocket = (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') && (err.socket?.bytesRead ?? err.bytesRead ?? 0) > 0;
     if (!neverConnected && !staleSocket) return false;
     const other = ex.backend.balancer.pickOther(ex.endpoint) ?? (staleSocket ? ex.endpoint : undefined);
     if (other === undefined) return false;
@@ -205,6 +266,9 @@ export class Proxy {
     if (ex.holdsEndpoint) {
       ex.holdsEndpoint = false;
       this.registry.release(ex.endpoint.load);
+      // resilience.limits: a slot is free for the next waiter of the revision.
+      const queue = ex.backend.queue;
+      if (queue !== undefined && queue.length > 0) queue.pump();
     }
   }
 
@@ -491,7 +555,8 @@ function asteriskRequest(ex: Exchange, endpoint: CompiledEndpoint): void {
     ures.on('end', () => ex.onComplete());
     ures.on('error', (err) => ex.onError(err));
   });
-  if (ex.hasBody) ex.req.pipe(up);
+  if (ex.buffered !== undefined) up.end(ex.buffered);
+  else if (ex.hasBody) ex.req.pipe(up);
   else up.end();
 }
 
@@ -504,6 +569,7 @@ function onClientClose(this: ServerResponse): void {
   const ex = (this as unknown as WithExchange)[kExchange];
   ex.done = true;
   if (ex.mirror !== undefined) ex.mirror.primaryClosed();
+  if (ex.queue !== undefined) ex.queue.remove(ex);
   ex.proxy.releaseEndpoint(ex);
   const series: RevisionSeries = ex.backend.series;
   series.inflight--;

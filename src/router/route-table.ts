@@ -85,26 +85,42 @@ export interface MirrorRoute {
   compare?: { ignorePaths: string[] };
 }
 
-/** How the router shields clients from a bad instance. Every field optional; absent = off / default. */
+/**
+ * How the router shields clients from a bad instance. Every field optional; absent = off /
+ * default. A listener without `resilience` (and `hold`) pays nothing for it.
+ */
 export interface Resilience {
   /**
-   * Passive outlier ejection: `consecutiveFailures` 5xx answers or connect errors in a row
-   * take an endpoint out of rotation for `baseEjectionMs` × (times ejected), never more than
-   * `maxEjectedPercent` of a revision's endpoints at once (at least one may always be ejected
-   * if the revision has 2+ endpoints). It returns on its own when the time is up.
+   * Passive outlier ejection: `consecutiveFailures` failures in a row (5xx answers, connect
+   * errors, resets, upstream timeouts; any other answer resets the count) take an endpoint
+   * out of rotation for `baseEjectionMs` × (times ejected, at most 10×; forgiven after a
+   * healthy spell of 20 × baseEjectionMs). At most `maxEjectedPercent` of a revision's
+   * endpoints are ejected at once, rounded down, but one may be when the revision has 2+
+   * endpoints (0 % never ejects). It returns on its own when the time is up. If every
+   * endpoint of a revision is ejected they all serve anyway. State is kept by endpoint id,
+   * so it survives route updates that keep the endpoint.
    */
   outlier?: { consecutiveFailures: number; baseEjectionMs: number; maxEjectedPercent: number };
   /**
-   * Circuit breaking: at most `maxConnections` requests in flight per endpoint; beyond that
-   * a request waits in a queue of at most `maxPending` per revision, for at most
-   * `queueTimeoutMs`, then gets 503 (counted as overflow).
+   * Circuit breaking: at most `maxConnections` requests in flight per endpoint (its count
+   * across every listener that routes to it); when every endpoint of the revision is full,
+   * a request waits in a FIFO of at most `maxPending` per (listener, revision), for at most
+   * `queueTimeoutMs`; queue full or wait over: 503 + `Retry-After: 1` (counted in
+   * sluice_router_overflow_total). A retry may exceed the limit by one.
    */
   limits?: { maxConnections: number; maxPending: number; queueTimeoutMs: number };
-  /** Upstream timeouts: connect, and silence while waiting for the response head / body. */
+  /**
+   * Upstream timeouts. `connectMs` (default 10 s; undici times it with ~0.5–1 s
+   * granularity): a connect timeout counts as "never connected", so the request is retried
+   * on another endpoint. `responseMs` (default the
+   * router's upstream timeout, 60 s): silence allowed before the response head (then 504)
+   * and between body chunks (then the response is cut). Upgrades keep the defaults.
+   */
   timeouts?: { connectMs?: number; responseMs?: number };
   /**
-   * Read the whole request body (up to `maxBytes`, else 413) before choosing an endpoint,
-   * so a slow upload never holds an instance that is about to drain.
+   * Read the whole request body (up to `maxBytes`, else 413 and the connection is closed)
+   * before choosing an endpoint, so a slow upload never holds an instance that is about to
+   * drain; a buffered body of an idempotent request can be retried like a request without one.
    */
   bufferRequests?: { maxBytes: number };
 }
@@ -154,9 +170,11 @@ export interface ListenerRoutes {
   resilience?: Resilience;
   /**
    * Operator override. `stopped`: every request gets the maintenance answer (`sluice
-   * stop-traffic`). `paused`: new requests wait (up to `pauseTimeoutMs`, then the
-   * maintenance answer) until a table without the pause arrives (kamal-proxy's pause);
-   * requests already in flight finish. Absent: serving.
+   * stop-traffic`). `paused`: new requests wait (up to `pauseTimeoutMs`, default 30000,
+   * then the maintenance answer) until a table without the pause arrives (kamal-proxy's
+   * pause), then go on under that table; requests already in flight finish; a waiting
+   * request whose client leaves is dropped. The answer is `maintenance` when given, else
+   * 503 "… stopped/paused by the operator" with `Retry-After: 1`. Absent: serving.
    */
   hold?: { mode: 'stopped' | 'paused'; pauseTimeoutMs?: number };
   /** The data plane serving this listener; absent = the builtin router. */

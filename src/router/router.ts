@@ -5,6 +5,7 @@ import { InflightRegistry, type IdleResult } from './inflight.js';
 import { ListenerServer } from './listeners.js';
 import { RouterMetrics } from './metrics.js';
 import { readJsonFile, writeFileAtomic } from './persist.js';
+import { ResilienceState } from './resilience.js';
 import { Proxy, UPSTREAM_TIMEOUT_MS } from './proxy.js';
 import { emptyRouteTable, type RouteTable } from './route-table.js';
 import { ROUTES_FILE, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
@@ -44,6 +45,7 @@ export class Router {
   private readonly samples: SampleStore;
   private readonly pools: UpstreamPools;
   private readonly proxy: Proxy;
+  private readonly resilience: ResilienceState;
   private readonly drainMs: number;
   private readonly log: (line: string) => void;
   private queue: Promise<unknown> = Promise.resolve();
@@ -62,12 +64,14 @@ export class Router {
     this.samples = new SampleStore(opts.sampleCapacity ?? DEFAULT_SAMPLE_CAPACITY);
     const upstreamTimeoutMs = opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
     this.pools = new UpstreamPools(upstreamTimeoutMs);
-    this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics, this.samples);
+    this.resilience = new ResilienceState(this.log);
+    this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics, this.samples, this.resilience);
     this.proxy = new Proxy({
       pools: this.pools,
       upstreamTimeoutMs,
       registry: this.registry,
       lookup: (listen) => this.lookup(listen),
+      resilience: this.resilience,
     });
   }
 
@@ -99,7 +103,7 @@ export class Router {
       this.log(`ignoring invalid ${this.routesFile}: ${(e as Error).message}; starting with no routes`);
       return;
     }
-    const next = compileTable(table, this.registry, this.metrics, this.samples);
+    const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience);
     this.pending = next;
     for (const l of table.listeners) {
       try {
@@ -134,7 +138,7 @@ export class Router {
         this.table.generation,
       );
     }
-    const next = compileTable(table, this.registry, this.metrics, this.samples);
+    const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience);
     const opened: string[] = [];
     this.pending = next;
     try {
@@ -168,6 +172,7 @@ export class Router {
     this.registry.adopt(next.loads);
     this.samples.retain(next.table);
     this.pools.retain(next.table);
+    this.resilience.adopt(next.listeners.values(), this.proxy);
   }
 
   private lookup(listen: string): CompiledListener | undefined {
@@ -306,7 +311,7 @@ export class Router {
   }
 
   metricsText(): string {
-    return this.metrics.render();
+    return this.metrics.render() + this.resilience.render();
   }
 
   /** Requests and upgraded connections in flight, all endpoints together. */
@@ -318,6 +323,7 @@ export class Router {
   async close(drainMs = this.drainMs): Promise<void> {
     this.closed = true;
     await this.queue;
+    this.resilience.close(this.proxy);
     const closing = [...this.servers.keys()].map((listen) => this.closeListener(listen, drainMs));
     await this.registry.waitAllIdle(drainMs);
     await Promise.all(closing);

@@ -1,4 +1,5 @@
-import { Pool } from 'undici';
+import type { Socket } from 'node:net';
+import { buildConnector, Pool } from 'undici';
 import type { RouteTable } from './route-table.js';
 
 /**
@@ -11,13 +12,40 @@ import type { RouteTable } from './route-table.js';
  * keepAliveTimeout is 5 s, and undici also honours a shorter `Keep-Alive: timeout=` hint):
  * reusing a socket the app is closing would fail the request.
  */
+/** undici's own default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * undici's connector, plus: a socket error (ECONNRESET, EPIPE) gets `bytesRead`, the bytes
+ * the socket had received when it failed. undici passes such errors on as they are, without
+ * the socket info its own SocketError ('other side closed') carries; the proxy's retry rule
+ * needs it to tell a reused keep-alive connection (bytesRead > 0) from a fresh one.
+ */
+function countingConnector(timeout: number): buildConnector.connector {
+  const connect = buildConnector({ timeout });
+  return (opts, cb) =>
+    connect(opts, (err, socket) => {
+      // Registered before undici's own listener, so the error is tagged before undici sees it.
+      if (socket) socket.on('error', tagBytesRead);
+      (cb as (err: Error | null, socket: Socket | null) => void)(err, socket as Socket | null);
+    });
+}
+
+function tagBytesRead(this: Socket, err: Error & { bytesRead?: number }): void {
+  err.bytesRead ??= this.bytesRead;
+}
+
 export class UpstreamPools {
   private readonly pools = new Map<string, Pool>();
 
   constructor(private readonly timeoutMs: number) {}
 
-  get(host: string, port: number): Pool {
-    const key = `${host}:${port}`;
+  /**
+   * `connectMs` (a listener's resilience.timeouts.connectMs) is a Pool option, so a listener
+   * with its own connect timeout gets its own pool to the endpoint (key host:port#ms).
+   */
+  get(host: string, port: number, connectMs?: number): Pool {
+    const key = connectMs === undefined ? `${host}:${port}` : `${host}:${port}#${connectMs}`;
     let pool = this.pools.get(key);
     if (pool === undefined || pool.closed || pool.destroyed) {
       pool = new Pool(`http://${host.includes(':') ? `[${host}]` : host}:${port}`, {
@@ -30,6 +58,7 @@ export class UpstreamPools {
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         strictContentLength: true,
+        connect: countingConnector(connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
       });
       this.pools.set(key, pool);
     }
@@ -41,7 +70,8 @@ export class UpstreamPools {
     const keep = new Set<string>();
     for (const l of table.listeners) for (const b of l.backends) for (const e of b.endpoints) keep.add(`${e.host}:${e.port}`);
     for (const [key, pool] of this.pools) {
-      if (keep.has(key)) continue;
+      const hash = key.lastIndexOf('#');
+      if (keep.has(hash < 0 ? key : key.slice(0, hash))) continue;
       this.pools.delete(key);
       pool.close().catch(() => {});
     }

@@ -114,6 +114,8 @@ export function validateRouteTable(input: unknown): RouteTable {
     if (l.sticky !== undefined) validateSticky(l.sticky, `${at}.sticky`, fail);
     validateMirrors(l.mirrors, `${at}.mirrors`, revisions, fail);
     validateVariants(l, at, fail);
+    if (l.resilience !== undefined) validateResilience(l.resilience, `${at}.resilience`, fail);
+    if (l.hold !== undefined) validateHold(l.hold, `${at}.hold`, fail);
   });
   return input as RouteTable;
 }
@@ -137,6 +139,57 @@ function validateSticky(raw: unknown, at: string, fail: (where: string, what: st
     token(`${at}.cookie.name`, c.name, 'cookie');
     if (c.maxAgeSeconds !== undefined && (!Number.isSafeInteger(c.maxAgeSeconds) || (c.maxAgeSeconds as number) < 1)) {
       fail(`${at}.cookie.maxAgeSeconds`, 'must be a positive whole number of seconds');
+    }
+  }
+}
+
+const RESILIENCE_KEYS = ['outlier', 'limits', 'timeouts', 'bufferRequests'];
+
+function validateResilience(raw: unknown, at: string, fail: (where: string, what: string) => never): void {
+  if (!isObject(raw)) fail(at, `must be an object with any of ${RESILIENCE_KEYS.join(', ')}`);
+  const r = raw as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!RESILIENCE_KEYS.includes(k)) fail(`${at}.${k}`, `is not a resilience setting; use ${RESILIENCE_KEYS.join(', ')}`);
+  const section = (key: string, shape: string): Record<string, unknown> | undefined => {
+    const v = r[key];
+    if (v === undefined) return undefined;
+    if (!isObject(v)) fail(`${at}.${key}`, `must be an object ${shape}`);
+    return v as Record<string, unknown>;
+  };
+  const whole = (where: string, v: unknown, min: number, unit: string): void => {
+    if (!Number.isSafeInteger(v) || (v as number) < min) fail(where, `${JSON.stringify(v)} must be a whole number ${min === 0 ? '≥ 0' : '≥ 1'}${unit}`);
+  };
+  const o = section('outlier', '{consecutiveFailures, baseEjectionMs, maxEjectedPercent}');
+  if (o !== undefined) {
+    whole(`${at}.outlier.consecutiveFailures`, o.consecutiveFailures, 1, ' (failures in a row that eject an instance, e.g. 5)');
+    whole(`${at}.outlier.baseEjectionMs`, o.baseEjectionMs, 1, ' (milliseconds out of rotation at the first ejection, e.g. 30000)');
+    if (typeof o.maxEjectedPercent !== 'number' || !(o.maxEjectedPercent >= 0 && o.maxEjectedPercent <= 100)) {
+      fail(`${at}.outlier.maxEjectedPercent`, `${JSON.stringify(o.maxEjectedPercent)} must be a number in 0..100 (share of a revision's instances that may be ejected at once, e.g. 50)`);
+    }
+  }
+  const lim = section('limits', '{maxConnections, maxPending, queueTimeoutMs}');
+  if (lim !== undefined) {
+    whole(`${at}.limits.maxConnections`, lim.maxConnections, 1, ' (requests in flight per instance)');
+    whole(`${at}.limits.maxPending`, lim.maxPending, 0, ' (requests that may wait per revision; 0 refuses at once)');
+    whole(`${at}.limits.queueTimeoutMs`, lim.queueTimeoutMs, 1, ' (milliseconds a request may wait for a free instance)');
+  }
+  const t = section('timeouts', '{connectMs?, responseMs?}');
+  if (t !== undefined) {
+    for (const k of Object.keys(t)) if (k !== 'connectMs' && k !== 'responseMs') fail(`${at}.timeouts.${k}`, 'is not a timeout; use connectMs or responseMs');
+    if (t.connectMs !== undefined) whole(`${at}.timeouts.connectMs`, t.connectMs, 1, ' (milliseconds to open a connection to an instance)');
+    if (t.responseMs !== undefined) whole(`${at}.timeouts.responseMs`, t.responseMs, 1, ' (milliseconds an instance may stay silent before and during its response)');
+  }
+  const b = section('bufferRequests', '{maxBytes}');
+  if (b !== undefined) whole(`${at}.bufferRequests.maxBytes`, b.maxBytes, 1, ' (largest request body read before routing, in bytes)');
+}
+
+function validateHold(raw: unknown, at: string, fail: (where: string, what: string) => never): void {
+  if (!isObject(raw)) fail(at, "must be an object {mode: 'stopped' | 'paused', pauseTimeoutMs?}; omit it to serve");
+  const h = raw as Record<string, unknown>;
+  if (h.mode !== 'stopped' && h.mode !== 'paused') fail(`${at}.mode`, `${JSON.stringify(h.mode)} must be 'stopped' (maintenance answer) or 'paused' (requests wait); omit hold to serve`);
+  if (h.pauseTimeoutMs !== undefined) {
+    if (h.mode !== 'paused') fail(`${at}.pauseTimeoutMs`, "only applies to mode 'paused'; remove it");
+    if (!Number.isSafeInteger(h.pauseTimeoutMs) || (h.pauseTimeoutMs as number) < 1) {
+      fail(`${at}.pauseTimeoutMs`, `${JSON.stringify(h.pauseTimeoutMs)} must be a whole number ≥ 1 (milliseconds a request waits before the maintenance answer; default 30000)`);
     }
   }
 }
