@@ -162,6 +162,44 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'shadow',
+    async run(ctx) {
+      const strategy = `    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.pid, $.version]}}\n      shadowReplicas: 1\n      durationSeconds: 2s\n`;
+      await deployV1(ctx, strategy);
+      const l = load(ctx);
+      await sleep(500);
+      await release(ctx, 'v2', strategy);
+      await ctx.sluice.waitFor(ctx.name, 'shadowing', (v) => v.status.reason === 'Shadowing');
+      const shadowingAt = l.now();
+      await ctx.sluice.waitFor(ctx.name, 'v2 took over after shadowing', healthyOn(2));
+      await sleep(500);
+      const report = await l.stop();
+      // Until the switch every client is answered by v1, whatever the copies to v2 do.
+      const problems = onlyVersion(report.samples.filter((s) => s.sentAt < shadowingAt + 1000), 'v1', 'while shadowing');
+      problems.push(...onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms'));
+      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+    },
+  },
+  {
+    name: 'A/B test, then promote --variant',
+    async run(ctx) {
+      const strategy = `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n`;
+      await deployV1(ctx, strategy);
+      const l = load(ctx);
+      await sleep(500);
+      await release(ctx, 'v2', strategy);
+      await ctx.sluice.waitFor(ctx.name, 'experimenting', (v) => v.status.reason === 'Experimenting');
+      await sleep(1500);
+      await cli(ctx, ['promote', ctx.name, '--variant', 'b']);
+      await ctx.sluice.waitFor(ctx.name, 'variant b promoted', healthyOn(2));
+      await sleep(500);
+      const report = await l.stop();
+      const problems = onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms');
+      if (!(report.byVersion.v1 > 0 && report.byVersion.v2 > 0)) problems.push(`variants did not both serve: ${JSON.stringify(report.byVersion)}`);
+      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+    },
+  },
+  {
     name: 'abort during canary',
     async run(ctx) {
       const strategy = `    canary:\n      steps: [{setWeight: 50}, {pause: {}}]\n`;
