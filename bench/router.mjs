@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { nginxConfig } from './lib/nginx.mjs';
 import { freePort, killAllNow, request, rssMiB, run, sleep, startProcess, stopAll, waitForHttp, which } from './lib/procs.mjs';
 import { runWrk, wrkArgs, wrkCommandLine, WRK_CONNECTIONS } from './lib/wrk.mjs';
@@ -50,6 +50,9 @@ if (!existsSync(ROUTER_MAIN)) {
   console.error(`${relative(process.cwd(), ROUTER_MAIN)} is missing: run \`npm run build\` first (or \`npm run bench:router\`).`);
   process.exit(1);
 }
+
+/** The router runs with the options the engine gives it (startRouterProcess). */
+const { ROUTER_NODE_FLAGS } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'router', 'http-client.js')).href);
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'sluice-bench-router-'));
 let cleaning;
@@ -110,8 +113,8 @@ try {
 
   // The router, as its own process, driven through its admin API like the engine does.
   const adminPort = await freePort();
-  const routerArgs = [ROUTER_MAIN, '--state-dir', join(tmp, 'router-state'), '--admin', `127.0.0.1:${adminPort}`];
-  routerCommand = `node ${relative(ROOT, ROUTER_MAIN)} --state-dir TMP/router-state --admin 127.0.0.1:${adminPort}`;
+  const routerArgs = [...ROUTER_NODE_FLAGS, ROUTER_MAIN, '--state-dir', join(tmp, 'router-state'), '--admin', `127.0.0.1:${adminPort}`];
+  routerCommand = `node ${[...ROUTER_NODE_FLAGS, ''].join(' ')}${relative(ROOT, ROUTER_MAIN)} --state-dir TMP/router-state --admin 127.0.0.1:${adminPort}`;
   const router = startProcess('node', routerArgs, { cwd: ROOT, logFile: join(tmp, 'router.log') });
   await waitForHttp(adminPort, '/healthz', 10_000, router);
 
