@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { nginxConfig } from './lib/nginx.mjs';
 import { freePort, killAllNow, request, rssMiB, run, sleep, startProcess, stopAll, waitForHttp, which } from './lib/procs.mjs';
 import { runWrk, wrkArgs, wrkCommandLine, WRK_CONNECTIONS } from './lib/wrk.mjs';
@@ -29,6 +29,14 @@ const MANY_LISTENERS = 100;
 const REQUESTS_PER_MANY_LISTENER = 200;
 /** The whole benchmark stops by itself after this, whatever happens. */
 const HARD_LIMIT_MS = 20 * 60_000;
+/**
+ * SLUICE_BENCH_ONLY=throughput|latency|memory (comma-separated) runs only those sections, to
+ * look at one figure quickly; the results file then says so and is not a full run. Unset:
+ * every section (the default, what `npm run bench:router` records).
+ */
+const ONLY = new Set((process.env.SLUICE_BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of ONLY) if (!['throughput', 'latency', 'memory'].includes(s)) throw new Error(`SLUICE_BENCH_ONLY: unknown section ${s} (throughput, latency, memory)`);
+const runs = (section) => ONLY.size === 0 || ONLY.has(section);
 
 /** Three header rules ahead of the split; the load never matches them (it sends other values). */
 const RULES = [
@@ -42,6 +50,9 @@ if (!existsSync(ROUTER_MAIN)) {
   console.error(`${relative(process.cwd(), ROUTER_MAIN)} is missing: run \`npm run build\` first (or \`npm run bench:router\`).`);
   process.exit(1);
 }
+
+/** The router runs with the options the engine gives it (startRouterProcess). */
+const { ROUTER_NODE_FLAGS } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'router', 'http-client.js')).href);
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'sluice-bench-router-'));
 let cleaning;
@@ -102,8 +113,8 @@ try {
 
   // The router, as its own process, driven through its admin API like the engine does.
   const adminPort = await freePort();
-  const routerArgs = [ROUTER_MAIN, '--state-dir', join(tmp, 'router-state'), '--admin', `127.0.0.1:${adminPort}`];
-  routerCommand = `node ${relative(ROOT, ROUTER_MAIN)} --state-dir TMP/router-state --admin 127.0.0.1:${adminPort}`;
+  const routerArgs = [...ROUTER_NODE_FLAGS, ROUTER_MAIN, '--state-dir', join(tmp, 'router-state'), '--admin', `127.0.0.1:${adminPort}`];
+  routerCommand = `node ${[...ROUTER_NODE_FLAGS, ''].join(' ')}${relative(ROOT, ROUTER_MAIN)} --state-dir TMP/router-state --admin 127.0.0.1:${adminPort}`;
   const router = startProcess('node', routerArgs, { cwd: ROOT, logFile: join(tmp, 'router.log') });
   await waitForHttp(adminPort, '/healthz', 10_000, router);
 
@@ -171,7 +182,7 @@ try {
     );
   }
   const underLoad = [];
-  if (wrkPath !== undefined) {
+  if (wrkPath !== undefined && runs('throughput')) {
     for (const t of targets) {
       commands.wrk.push(`${t.label}: \`${wrkCommandLine(wrkArgs(t.port, WARMUP_S, t.headers))}\` (warm-up, discarded), then \`${wrkCommandLine(wrkArgs(t.port, RUN_S, t.headers))}\``);
       results.throughput.set(t.key, { target: t, runs: [] });
@@ -196,7 +207,7 @@ try {
 
   // Open loop at a fixed rate: the router's added latency over a direct connection.
   const fixedTargets = targets.filter((t) => t.key === 'direct' || t.key === 'router-one' || t.key === 'nginx-one');
-  for (const rate of RATES) {
+  for (const rate of runs('latency') ? RATES : []) {
     const probes = [];
     for (const t of fixedTargets) probes.push(await openLoop(t.port, rate, 3, 1));
     const kept = probes.every((p) => keeps(p, rate));
@@ -233,7 +244,7 @@ try {
   // 100 rollouts: one listener each (one revision, two instances), replacing the table.
   const many = [];
   const taken = new Set(Object.values(listen));
-  for (let i = 0; i < MANY_LISTENERS; i++) {
+  for (let i = 0; i < (runs('memory') ? MANY_LISTENERS : 0); i++) {
     // The kernel may hand out a port twice in a row once it is closed again: skip repeats.
     let port = await freePort();
     while (taken.has(port)) port = await freePort();
@@ -241,16 +252,20 @@ try {
     const name = `bench-${String(i).padStart(3, '0')}`;
     many.push({ port, l: { ...listener(port, name, [], false), backends: [backend(1, `${name}-`)] } });
   }
-  await putRoutes(adminPort, { generation: 2, listeners: many.map((m) => m.l) });
-  await sleep(3000);
-  results.rss.manyIdle = rssMiB(router.pid);
-  for (const m of many) await burst(m.port, REQUESTS_PER_MANY_LISTENER, 10);
-  await sleep(3000);
-  results.rss.manyServed = rssMiB(router.pid);
-  log(`router RSS: idle ${results.rss.idle.toFixed(1)} MiB, peak under load ${results.rss.loadPeak.toFixed(1)} MiB, ${MANY_LISTENERS} listeners ${results.rss.manyIdle.toFixed(1)} MiB idle, ${results.rss.manyServed.toFixed(1)} MiB after ${REQUESTS_PER_MANY_LISTENER} requests each`);
+  if (runs('memory')) {
+    await putRoutes(adminPort, { generation: 2, listeners: many.map((m) => m.l) });
+    await sleep(3000);
+    results.rss.manyIdle = rssMiB(router.pid);
+    for (const m of many) await burst(m.port, REQUESTS_PER_MANY_LISTENER, 10);
+    await sleep(3000);
+    results.rss.manyServed = rssMiB(router.pid);
+  }
+  const mib = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
+  log(`router RSS: idle ${mib(results.rss.idle)} MiB, peak under load ${mib(results.rss.loadPeak)} MiB, ${MANY_LISTENERS} listeners ${mib(results.rss.manyIdle)} MiB idle, ${mib(results.rss.manyServed)} MiB after ${REQUESTS_PER_MANY_LISTENER} requests each`);
   const routerLog = readFileSync(join(tmp, 'router.log'), 'utf8');
   if (/error/i.test(routerLog)) log(`router log mentions errors:\n${routerLog}`);
 
+  if (ONLY.size > 0) log(`SLUICE_BENCH_ONLY=${[...ONLY].join(',')}: the other sections were skipped`);
   table = render({ wrkMissing: wrkPath === undefined, nginxMissing: nginxPath === undefined });
 } finally {
   await cleanup();
@@ -338,6 +353,7 @@ function render({ wrkMissing, nginxMissing }) {
     '# Router benchmark: direct, sluice router, nginx',
     '',
     `Machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}; ${nginxVersion ? `${nginxVersion}; ` : ''}wrk ${wrkPath ? 'from Debian' : 'missing'}; ${new Date().toISOString()}.`,
+    ...(ONLY.size > 0 ? [`**Partial run: SLUICE_BENCH_ONLY=${[...ONLY].join(',')}; the other sections were skipped (their rows show —).**`, ''] : []),
     `Load average when the benchmark started: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')} (other work on the machine shows up as noise).`,
     `Command: \`node bench/router.mjs\` (\`npm run bench:router\`). Every figure is the median of ${RUNS} runs; the targets are run interleaved (each round runs every target once), ${WARMUP_S} s warm-up (discarded) then ${RUN_S} s measured.`,
     'App: `examples/demo-app/server.js` (≈60-byte JSON answers), two instances per revision. The proxies balance over two instances; "direct" is one instance, so on two cores it is not an upper bound for a proxy in front of two.',

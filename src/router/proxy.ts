@@ -513,20 +513,36 @@ function requestHeaders(req: IncomingMessage, listen: string): string[] {
   return kept;
 }
 
-/** The app's response head without hop-by-hop headers (and those it named in Connection). */
+/**
+ * The app's response head without hop-by-hop headers (and those it named in Connection).
+ * Names are lowercased only when their length is that of a hop-by-hop name (2, 7, 10, 16,
+ * 17): most response headers are compared by length alone.
+ */
 function responseHeaders(rawBuffers: Buffer[]): string[] {
   const out: string[] = [];
   let connTokens: string[] | undefined;
   for (let i = 0; i < rawBuffers.length; i += 2) {
     const name = rawBuffers[i].toString('latin1');
     const value = rawBuffers[i + 1].toString('latin1');
-    const lower = name.toLowerCase();
-    if (lower === 'connection') {
-      const v = value.toLowerCase();
-      if (v !== 'keep-alive' && v !== 'close') connTokens = v.split(',').map((t) => t.trim());
-      continue;
+    switch (name.length) {
+      case 2:
+      case 7:
+      case 16:
+      case 17: {
+        if (HOP_BY_HOP.has(name.toLowerCase())) continue;
+        break;
+      }
+      case 10: {
+        const lower = name.toLowerCase();
+        if (lower === 'connection') {
+          const v = value.toLowerCase();
+          if (v !== 'keep-alive' && v !== 'close') connTokens = v.split(',').map((t) => t.trim());
+          continue;
+        }
+        if (lower === 'keep-alive') continue;
+        break;
+      }
     }
-    if (HOP_BY_HOP.has(lower)) continue;
     out.push(name, value);
   }
   if (connTokens === undefined) return out;
