@@ -245,7 +245,8 @@ export class MirrorTap {
 
   requestChunk(chunk: unknown): void {
     const chunks = this.chunks;
-    if (chunks === undefined || !Buffer.isBuffer(chunk)) return;
+    // After requestSent the copies have their body: a retry of the primary sends it again.
+    if (chunks === undefined || this.sent || !Buffer.isBuffer(chunk)) return;
     this.bodyBytes += chunk.length;
     if (this.bodyBytes > this.bodyLimit) {
       // Larger than any copy may carry: give up now rather than hold the whole upload.
