@@ -69,5 +69,16 @@ export function lintRollout(r: LoadedRollout): string[] {
       'set previewListen, or autoPromotionEnabled: false to promote by hand',
     );
   }
+  const UNSAFE = ['POST', 'PUT', 'PATCH', 'DELETE'];
+  const mirrors = s.type === 'shadow' ? [{ at: 'spec.strategy.shadow.mirror', m: s.mirror }] : s.type === 'canary' ? s.steps.flatMap((step, i) => ('setMirrorRoute' in step ? [{ at: `spec.strategy.canary.steps[${i}].setMirrorRoute`, m: step.setMirrorRoute }] : [])) : [];
+  for (const { at, m } of mirrors) {
+    const unsafe = (m.match?.methods ?? []).filter((x) => UNSAFE.includes(x));
+    if (unsafe.length > 0) {
+      warn(`${at}.match.methods`, `copies ${unsafe.join(', ')} requests, so the shadow performs every such write a second time`, 'mirror only GET/HEAD/OPTIONS unless the shadow writes to nothing shared');
+    }
+  }
+  if (s.type === 'shadow' && !s.analysis && !s.mirror.compare) {
+    warn('spec.strategy.shadow', 'neither compares answers nor runs analysis, so the shadow revision takes over without any check', 'add mirror.compare and an analysis on the builtin mismatch-rate');
+  }
   return out;
 }

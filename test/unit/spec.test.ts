@@ -454,3 +454,17 @@ test('shadow, abTest, setMirrorRoute and traffic resilience: defaults and one-li
     `${FILE}:12:43: spec.traffic.outlierDetection.consecutiveErrors: must be ≥ 1, got 0 — write a whole number ≥ 1`,
   );
 });
+
+test('lint: mirroring writes and an unchecked shadow are warned about', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-lint-'));
+  const file = join(dir, 'web.yaml');
+  writeFileSync(file, doc('    shadow:\n      mirror: {name: dark, match: {methods: [GET, POST]}}'));
+  const r = lintFile(file);
+  assert.equal(r.ok, true);
+  const warnings = r.warnings.filter((w) => w.includes('shadow'));
+  assert.equal(warnings.length, 2, r.warnings.join('\n'));
+  assert.match(warnings[0]!, /spec\.strategy\.shadow\.mirror\.match\.methods: copies POST requests, so the shadow performs every such write a second time/);
+  assert.match(warnings[1]!, /spec\.strategy\.shadow: neither compares answers nor runs analysis/);
+  writeFileSync(file, doc('    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.ts]}}'));
+  assert.deepEqual(lintFile(file).warnings.filter((w) => w.includes('shadow')), []);
+});
