@@ -407,10 +407,31 @@ export class Controller implements RolloutActions {
     }
     s.currentRevision = number;
     this.restartRelease(s);
+    s.variantRevisions = this.variantRevisions(r, template, s, cause, by);
     s.updatedAt = now;
     this.store.saveStatus(name, s);
     this.pruneHistory(r, s);
     return { name, result: 'configured', revision: number };
+  }
+
+  /**
+   * A/B tests with three or more variants: from the third on, each is the template with its
+   * overrides and gets a revision of its own (a new one per release attempt of the template).
+   */
+  private variantRevisions(r: RolloutRecord, template: Template, s: RolloutStatus, cause: string, by: Actor): Record<string, number> | undefined {
+    const st = r.spec.strategy;
+    if (st.type !== 'abTest' || st.variants.length < 3 || s.stableRevision === null || s.currentRevision === s.stableRevision) return undefined;
+    const now = this.clock.now();
+    const out: Record<string, number> = {};
+    for (const v of st.variants.slice(2)) {
+      const o = v.overrides!;
+      const t: Template = { ...structuredClone(template), version: o.version, env: { ...template.env, ...o.env }, ...(o.args ? { args: [...o.args] } : {}) };
+      const number = Math.max(0, ...this.store.listRevisions(r.name).map((x) => x.number)) + 1;
+      this.store.addRevision({ rollout: r.name, number, template: t, hash: templateHash(t), createdAt: now, cause: `${cause}: A/B variant ${v.name} of revision ${s.currentRevision}` });
+      this.store.appendEvent(r.name, { type: 'Normal', reason: 'NewRevision', message: `${cause}: revision ${number} (${t.version}) created for A/B variant ${v.name}`, revision: number }, by.actor, now);
+      out[v.name] = number;
+    }
+    return out;
   }
 
   private restartRelease(s: RolloutStatus): void {
@@ -432,7 +453,7 @@ export class Controller implements RolloutActions {
   }
 
   private pruneHistory(r: RolloutRecord, s: RolloutStatus): void {
-    const keep = new Set([s.currentRevision, s.stableRevision, s.scaleDownRevision]);
+    const keep = new Set([s.currentRevision, s.stableRevision, s.scaleDownRevision, ...Object.values(s.variantRevisions ?? {})]);
     const old = this.store.listRevisions(r.name).filter((v) => !keep.has(v.number));
     const excess = old.length - r.spec.revisionHistoryLimit;
     for (const v of old.slice(0, Math.max(0, excess))) {
@@ -453,6 +474,7 @@ function templateRefs(spec: RolloutSpec): string[] {
     if (st.prePromotionAnalysis) refs.push(st.prePromotionAnalysis);
     if (st.postPromotionAnalysis) refs.push(st.postPromotionAnalysis);
   }
+  if ((st.type === 'shadow' || st.type === 'abTest') && st.analysis) refs.push(st.analysis);
   return refs.flatMap((r) => r.templates.map((t) => t.templateName));
 }
 

@@ -1,6 +1,7 @@
 import type { Clock } from '../util/clock.js';
 import type { RevisionTraffic } from '../router/port.js';
 import type { ExposureRecord, Store } from '../store/store.js';
+import { variantArms } from './strategies/ab-test.js';
 
 /** How often the control plane reads the data plane's counters during an A/B test. */
 export const EXPOSURE_INTERVAL_MS = 2000;
@@ -24,7 +25,7 @@ export class ExposureCollector {
   async collect(): Promise<ExposureRecord[]> {
     const live = this.store.listRollouts().filter((r) => {
       const s = r.status;
-      return r.spec.strategy.type === 'abTest' && s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted && s.weights.length === 2;
+      return r.spec.strategy.type === 'abTest' && s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted && s.weights.length >= 2;
     });
     if (live.length === 0) return [];
     const readings = await this.traffic();
@@ -36,10 +37,7 @@ export class ExposureCollector {
       const s = r.status;
       const experiment = `r${s.currentRevision}a${s.attempt ?? 0}`;
       const known = new Map(this.store.listExposures(r.name).filter((e) => e.experiment === experiment).map((e) => [e.variant, e]));
-      const arms = [
-        { variant: st.variants[0].name, revision: s.stableRevision as number },
-        { variant: st.variants[1].name, revision: s.currentRevision },
-      ];
+      const arms = variantArms(st, s).map((a) => ({ variant: a.name, revision: a.revision }));
       for (const arm of arms) {
         // Only the main listener's client traffic counts (preview/canary listeners are for testers).
         const rows = readings.filter((t) => t.rollout === r.name && t.revision === arm.revision && t.listen === r.spec.traffic.listen);

@@ -76,6 +76,8 @@ export interface RolloutStatus {
   shadowSince?: number;
   /** A/B: the variant `sluice promote --variant` chose. */
   winner?: string;
+  /** A/B: the revision of each variant from the third on (the template with its overrides). */
+  variantRevisions?: Record<string, number>;
   /** Operator hold on the rollout's listeners (`sluice stop-traffic` / `pause-traffic`), until `resume-traffic`. */
   trafficHold?: TrafficHold;
 }

@@ -377,13 +377,36 @@ const VARIANT_NAME = string({ fix: 'write a short lowercase name, e.g. a or chec
 const abTest = object({
   variants: required(
     refine(
-      listOf(object({ name: required(VARIANT_NAME, 'a'), weight: required(WEIGHT_OF_USERS, '50') }), 'write variants as a list of {name, weight}'),
+      map(
+        listOf(
+          object({
+            name: required(VARIANT_NAME, 'a'),
+            weight: required(WEIGHT_OF_USERS, '50'),
+            version: optional(string({ fix: 'write the version label of this variant, e.g. v2-c', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' })),
+            env: optional(nameValueMap('environment variable', ENV_NAME, 'write env as NAME: value lines')),
+            args: optional(listOf(text('write each argument as a string'), 'write args as a list, e.g. [server.js]')),
+          }),
+          'write variants as a list of {name, weight}',
+        ),
+        (list) =>
+          list.map(({ name, weight, version, env, args }, i) => ({
+            name,
+            weight,
+            ...(i >= 2 ? { overrides: { version: version ?? '', env: env ?? {}, ...(args ? { args } : {}) } } : {}),
+            ...(i < 2 && (version !== undefined || env !== undefined || args !== undefined) ? { invalidOverrides: true } : {}),
+          })),
+      ),
       (v, fail) => {
-        if (v.length !== 2) fail(`has ${v.length} variants; sluice runs two: the stable revision first, then this template`, 'list exactly two variants, e.g. [{name: a, weight: 50}, {name: b, weight: 50}]');
-        if (v[0]!.name === v[1]!.name) fail(`names variant ${v[0]!.name} twice`, 'give each variant its own name');
-        if (['canary', 'stable'].includes(v[0]!.name) || ['canary', 'stable'].includes(v[1]!.name)) fail('uses canary or stable as a variant name', 'pick other names, e.g. a and b');
-        const sum = v[0]!.weight + v[1]!.weight;
-        if (Math.abs(sum - 100) > 1e-9) fail(`weights sum to ${sum}`, 'make the two weights sum to 100');
+        if (v.length < 2) fail(`has ${v.length} variant(s); an A/B test needs two or more: the stable revision first, then this template`, 'list e.g. [{name: a, weight: 50}, {name: b, weight: 50}]');
+        const names = v.map((x) => x.name);
+        const twice = names.find((n, i) => names.indexOf(n) !== i);
+        if (twice !== undefined) fail(`names variant ${twice} twice`, 'give each variant its own name');
+        if (names.some((n) => n === 'canary' || n === 'stable')) fail('uses canary or stable as a variant name', 'pick other names, e.g. a and b');
+        if (v.some((x) => 'invalidOverrides' in x)) fail('sets version, env or args on one of the first two variants (the stable revision and this template)', 'change the template itself; overrides are for the third variant on');
+        const unversioned = v.find((x) => x.overrides !== undefined && x.overrides.version === '');
+        if (unversioned !== undefined) fail(`variant ${unversioned.name} has no version`, `give it its own version label, e.g. version: v2-${unversioned.name}`);
+        const sum = v.reduce((n, x) => n + x.weight, 0);
+        if (Math.abs(sum - 100) > 1e-9) fail(`weights sum to ${sum}`, 'make the weights sum to 100');
       },
     ),
     '[{name: a, weight: 50}, {name: b, weight: 50}]',

@@ -201,21 +201,24 @@ export interface ShadowStrategy {
   analysis?: AnalysisRef;
 }
 
-/** One arm of an A/B test. */
+/** One arm of an A/B test. From the third on, a variant is this template with overrides. */
 export interface Variant {
   name: string;
   weight: number;
+  /** Third and later variants: what differs from the template (their own revision). */
+  overrides?: { version: string; env: Record<string, string>; args?: string[] };
 }
 
 /**
- * A/B test: the stable revision (first variant, the control) and the new template
- * (second variant) serve side by side by weight, users stick to their variant, every
+ * A/B test: the stable revision (first variant, the control), the new template (second
+ * variant) and any further variants (the template with overrides) serve side by side by weight, users stick to their variant, every
  * response names its variant, exposures are counted per variant. Runs until `sluice
  * promote NAME --variant X` or abort.
  */
 export interface AbTestStrategy {
   type: 'abTest';
-  variants: [Variant, Variant];
+  /** The stable revision (control), this template, then any variants with overrides. */
+  variants: Variant[];
   /** Response header naming the variant (default x-sluice-variant). */
   variantHeader: string;
   /** Instances of the new variant (default: in proportion to its weight, at least 1). */

@@ -97,6 +97,33 @@ test('A/B: users stick to a variant named in a response header, exposures are st
   await until('only v2, no variant header', () => get(port), (x) => x.version === 'v2' && x.variant === null);
 });
 
+test('A/B with three variants: the third runs the template with its overrides and can win', async () => {
+  const port = await freePort();
+  const strategy = `    abTest:
+      variants:
+        - {name: a, weight: 34}
+        - {name: b, weight: 33}
+        - {name: c, weight: 33, version: v2-c, env: {VERSION: v2-c}}
+`;
+  await sluice.apply('ab3.yaml', demoManifest({ name: 'ab3', version: 'v1', listen: port, strategy }));
+  await sluice.waitFor('ab3', 'v1 healthy', healthyOn(1));
+  await sluice.apply('ab3.yaml', demoManifest({ name: 'ab3', version: 'v2', listen: port, strategy }));
+  await sluice.waitFor('ab3', 'experimenting', (v) => v.status.reason === 'Experimenting');
+  const seen = new Map<string, string>();
+  const end = Date.now() + 10_000;
+  while (seen.size < 3 && Date.now() < end) {
+    const r = await get(port);
+    assert.equal(r.status, 200);
+    if (r.variant !== null) seen.set(r.variant, r.version);
+  }
+  assert.deepEqual(Object.fromEntries(seen), { a: 'v1', b: 'v2', c: 'v2-c' }, 'each variant answers with its own revision');
+  const r = await sluice.cli(['promote', 'ab3', '--variant', 'c']);
+  assert.equal(r.code, 0, r.stderr);
+  const v = await sluice.waitFor('ab3', 'c promoted', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3 && x.instances.filter((i) => i.phase === 'Ready').length === 3 && x.instances.every((i) => i.revision === 3));
+  assert.equal(v.revisions.find((x) => x.number === 3)?.template.version, 'v2-c');
+  await until('only v2-c', () => get(port), (x) => x.version === 'v2-c' && x.variant === null);
+});
+
 test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone else on stable', async () => {
   const port = await freePort();
   const strategy = `    canary:

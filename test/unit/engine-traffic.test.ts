@@ -285,3 +285,79 @@ test('canary: traffic.routes to the canary keep one canary instance even at weig
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 1 });
   assert.deepEqual(main(sim).rules, [{ name: 'beta', header: { name: 'x-user-segment', exact: 'beta' }, revision: 2 }]);
 });
+
+test('A/B with three variants: the third is the template with overrides, a revision of its own; it can win', async () => {
+  const AB3 = `    abTest:
+      variants:
+        - {name: a, weight: 40}
+        - {name: b, weight: 30}
+        - {name: c, weight: 30, version: v2-c, env: {CHECKOUT: one-page}}
+`;
+  const sim = makeSim();
+  await deploy(sim, AB3);
+  await release(sim, AB3);
+  await sim.run(3000);
+  let s = await sim.status('web');
+  assert.equal(s.reason, 'Experimenting', s.message);
+  assert.deepEqual(s.variantRevisions, { c: 3 });
+  const c = sim.store.listRevisions('web').find((r) => r.number === 3)!;
+  assert.equal(c.template.version, 'v2-c');
+  assert.deepEqual(c.template.env, { VERSION: 'v2', CHECKOUT: 'one-page' }, 'the template with its env overrides');
+  assert.match(c.cause, /A\/B variant c of revision 2/);
+  assert.deepEqual(sim.router.split('web'), { v1: 40, v2: 30, 'v2-c': 30 });
+  assert.deepEqual(
+    main(sim).backends.map((b) => [b.revision, b.variant]),
+    [
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ],
+  );
+  assert.deepEqual(sim.versions('web'), { v1: 3, v2: 1, 'v2-c': 1 });
+
+  const collector = new ExposureCollector(
+    sim.store,
+    async () => [1, 2, 3].map((revision) => ({ listen: '127.0.0.1:18080', rollout: 'web', revision, requests: 10 * revision, errors5xx: 0, newUsers: revision })),
+    sim.clock,
+  );
+  await collector.collect();
+  assert.deepEqual(
+    (await sim.controller.get('web')).exposures?.map((e) => [e.variant, e.revision]),
+    [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ],
+  );
+
+  await sim.controller.promote('web', { variant: 'c' }, sim.by);
+  await sim.run(5000);
+  s = await sim.status('web');
+  assert.equal(s.phase, 'Healthy', s.message);
+  assert.equal(s.stableRevision, 3);
+  assert.equal(s.currentRevision, 3);
+  assert.equal(s.variantRevisions, undefined);
+  assert.deepEqual(sim.router.split('web'), { 'v2-c': 100 });
+  assert.deepEqual(sim.versions('web'), { 'v2-c': 3 });
+});
+
+test('A/B with three variants: abort stops every tested variant and retry brings them back', async () => {
+  const AB3 = `    abTest:
+      variants:
+        - {name: a, weight: 50}
+        - {name: b, weight: 25}
+        - {name: c, weight: 25, version: v2-c}
+`;
+  const sim = makeSim();
+  await deploy(sim, AB3);
+  await release(sim, AB3);
+  await sim.run(3000);
+  await sim.controller.abort('web', sim.by);
+  await sim.run(3000);
+  assert.deepEqual(sim.versions('web'), { v1: 3 });
+  assert.deepEqual(sim.router.split('web'), { v1: 100 });
+  await sim.controller.retry('web', sim.by);
+  await sim.run(3000);
+  assert.equal((await sim.status('web')).reason, 'Experimenting');
+  assert.deepEqual(sim.router.split('web'), { v1: 50, v2: 25, 'v2-c': 25 });
+});

@@ -431,13 +431,23 @@ test('shadow, abTest, setMirrorRoute and traffic resilience: defaults and one-li
   const ab = load(doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 50}]}'));
   assert.deepEqual(ab.strategy, { type: 'abTest', variants: [{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }], variantHeader: 'x-sluice-variant' });
 
+  const three = load(doc('    abTest: {variants: [{name: a, weight: 34}, {name: b, weight: 33}, {name: c, weight: 33, version: v2-c, env: {CHECKOUT: one-page}}]}'));
+  assert.deepEqual((three.strategy as { variants: unknown }).variants, [
+    { name: 'a', weight: 34 },
+    { name: 'b', weight: 33 },
+    { name: 'c', weight: 33, overrides: { version: 'v2-c', env: { CHECKOUT: 'one-page' } } },
+  ]);
   fails(
     doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 25}, {name: c, weight: 25}]}'),
-    `${FILE}:13:24: spec.strategy.abTest.variants: has 3 variants; sluice runs two: the stable revision first, then this template — list exactly two variants, e.g. [{name: a, weight: 50}, {name: b, weight: 50}]`,
+    `${FILE}:13:24: spec.strategy.abTest.variants: variant c has no version — give it its own version label, e.g. version: v2-c`,
+  );
+  fails(
+    doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 50, version: v9}]}'),
+    `${FILE}:13:24: spec.strategy.abTest.variants: sets version, env or args on one of the first two variants (the stable revision and this template) — change the template itself; overrides are for the third variant on`,
   );
   fails(
     doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 40}]}'),
-    `${FILE}:13:24: spec.strategy.abTest.variants: weights sum to 90 — make the two weights sum to 100`,
+    `${FILE}:13:24: spec.strategy.abTest.variants: weights sum to 90 — make the weights sum to 100`,
   );
   fails(
     doc('    canary: {steps: [{setMirrorRoute: {name: m, match: {}, compare: {ignorePaths: [timestamp]}}}]}'),

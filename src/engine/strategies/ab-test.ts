@@ -1,33 +1,45 @@
 import type { AbTestStrategy } from '../../spec/types.js';
-import { only, planRelease, split, type PlanContext } from './common.js';
+import type { WeightedTarget } from '../../router/route-table.js';
+import { only, planRelease, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 
+/** Each variant with its revision: the stable one, this template's, then the overridden ones. */
+export function variantArms(st: AbTestStrategy, s: { stableRevision: number | null; currentRevision: number; variantRevisions?: Record<string, number> }) {
+  return st.variants.flatMap((v, i) => {
+    const revision = i === 0 ? s.stableRevision : i === 1 ? s.currentRevision : s.variantRevisions?.[v.name];
+    return revision === null || revision === undefined ? [] : [{ name: v.name, weight: v.weight, revision }];
+  });
+}
+
 /**
- * A/B test: the stable revision (the first variant, the control) and the new template
- * (the second variant) serve side by side by their weights. Users stick to a variant (the
- * rollout's `traffic.sticky`, by default the router's cookie), every response names its
- * variant, and the control plane stores exposures per variant. The test runs until
- * `sluice promote NAME --variant X` or abort: the new variant winning promotes it like a
- * canary's last step; the control winning ends the test and scales the new revision down.
+ * A/B test: the stable revision (the first variant, the control), the new template (the
+ * second) and any further variants (the template with overrides, a revision each) serve
+ * side by side by their weights. Users stick to a variant (the rollout's `traffic.sticky`,
+ * by default the router's cookie), every response names its variant, and the control
+ * plane stores exposures per variant. The test runs until `sluice promote NAME --variant X`
+ * or abort: the control winning ends the test with stable unchanged; any other variant
+ * winning is scaled up and takes all traffic, like a canary's last step.
  */
 function abRelease(ctx: PlanContext): void {
   const st = ctx.spec.strategy as AbTestStrategy;
   const s = ctx.status;
   const stable = s.stableRevision as number;
-  const current = s.currentRevision;
-  const [control, treatment] = st.variants;
-  const o = ctx.observed(current);
-  const variants = { variants: [{ revision: stable, name: control.name }, { revision: current, name: treatment.name }], variantHeader: st.variantHeader };
-  const testScale = Math.min(ctx.replicas, st.replicas ?? Math.max(1, Math.ceil((ctx.replicas * treatment.weight) / 100)));
+  const control = st.variants[0]!;
+  const arms = variantArms(st, s);
+  const tested = arms.filter((a) => a.revision !== stable);
+  const variants = { variants: arms.map((a) => ({ revision: a.revision, name: a.name })), variantHeader: st.variantHeader };
+  const armScale = (weight: number) => Math.min(ctx.replicas, st.replicas ?? Math.max(1, Math.ceil((ctx.replicas * weight) / 100)));
+  const experimentSplit: WeightedTarget[] = arms.filter((a) => a.weight > 0).map((a) => ({ revision: a.revision, weight: a.weight }));
+  const holding = { main: only(stable), preview: only(stable), canary: only(s.currentRevision), ...variants };
   ctx.scale.set(stable, ctx.replicas);
 
   if (s.winner === control.name) {
     // The control won: back to stable, nothing failed.
-    ctx.scale.delete(current);
     ctx.routes = { main: only(stable), preview: only(stable), canary: [] };
-    ctx.event('Normal', 'ExperimentConcluded', `A/B test ended: variant ${control.name} (revision ${stable}) kept; revision ${current} (${treatment.name}) scaled down`, stable);
+    ctx.event('Normal', 'ExperimentConcluded', `A/B test ended: variant ${control.name} (revision ${stable}) kept; ${tested.map((a) => `revision ${a.revision} (${a.name})`).join(', ')} scaled down`, stable);
     s.currentRevision = stable;
     s.winner = undefined;
+    s.variantRevisions = undefined;
     s.activeRevision = stable;
     s.stepIndex = 0;
     s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
@@ -35,37 +47,43 @@ function abRelease(ctx: PlanContext): void {
     return;
   }
 
-  if (s.winner === treatment.name) {
+  const winner = tested.find((a) => a.name === s.winner);
+  if (winner !== undefined) {
+    const o = ctx.observed(winner.revision);
+    for (const a of tested) ctx.scale.set(a.revision, Math.max(armScale(a.weight), ctx.observed(a.revision).total));
     if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
-      ctx.scale.set(current, Math.max(testScale, o.total));
-      ctx.routes = { main: split(stable, current, treatment.weight), preview: only(stable), canary: only(current), ...variants };
+      ctx.routes = { ...holding, main: experimentSplit };
       return;
     }
-    ctx.scale.set(current, ctx.replicas);
+    ctx.scale.set(winner.revision, ctx.replicas);
     if (o.available >= ctx.replicas) {
-      ctx.scale.delete(stable);
-      ctx.routes = { main: only(current), preview: only(current), canary: [] };
-      ctx.complete(`variant ${treatment.name} (revision ${current}) won the A/B test: it serves all traffic`);
+      for (const a of arms) if (a.revision !== winner.revision) ctx.scale.delete(a.revision);
+      ctx.routes = { main: only(winner.revision), preview: only(winner.revision), canary: [] };
+      // The winner becomes the rollout's current revision, then stable.
+      s.currentRevision = winner.revision;
+      ctx.complete(`variant ${winner.name} (revision ${winner.revision}) won the A/B test: it serves all traffic`);
       s.winner = undefined;
-      ctx.phase('Healthy', 'Available', `revision ${current} serves all traffic`);
+      ctx.phase('Healthy', 'Available', `revision ${winner.revision} serves all traffic`);
       return;
     }
-    ctx.routes = { main: split(stable, current, treatment.weight), preview: only(stable), canary: only(current), ...variants };
-    ctx.phase('Progressing', 'Promoting', `variant ${treatment.name} won: scaling revision ${current} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+    ctx.routes = { ...holding, main: experimentSplit };
+    ctx.phase('Progressing', 'Promoting', `variant ${winner.name} won: scaling revision ${winner.revision} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
     return;
   }
 
-  ctx.scale.set(current, testScale);
-  if (o.available < testScale) {
-    ctx.routes = { main: only(stable), preview: only(stable), canary: only(current), ...variants };
-    ctx.phase('Progressing', 'ExperimentStarting', `starting variant ${treatment.name} (revision ${current}): ${o.available}/${testScale} available`);
+  for (const a of tested) ctx.scale.set(a.revision, armScale(a.weight));
+  const starting = tested.filter((a) => ctx.observed(a.revision).available < armScale(a.weight));
+  if (starting.length > 0) {
+    ctx.routes = holding;
+    const what = starting.map((a) => `${a.name} (revision ${a.revision}) ${ctx.observed(a.revision).available}/${armScale(a.weight)}`).join(', ');
+    ctx.phase('Progressing', 'ExperimentStarting', `starting variant(s) ${what} available`);
     return;
   }
   if (ctx.smokeTests('canary', 'experiment') !== 'pass') {
-    ctx.routes = { main: only(stable), preview: only(stable), canary: only(current), ...variants };
+    ctx.routes = holding;
     return;
   }
-  ctx.routes = { main: split(stable, current, treatment.weight), preview: only(stable), canary: only(current), ...variants };
+  ctx.routes = { ...holding, main: experimentSplit };
   if (st.analysis) {
     const { job, onFailure } = ctx.analysis('experiment.analysis', 'A/B analysis', st.analysis);
     if (ctx.outcome(job, 'A/B analysis', onFailure) === 'stopped') return;
@@ -73,8 +91,8 @@ function abRelease(ctx: PlanContext): void {
   ctx.phase(
     'Paused',
     'Experimenting',
-    `A/B test: ${control.name} = revision ${stable} (${control.weight}%), ${treatment.name} = revision ${current} (${treatment.weight}%); ` +
-      `\`sluice promote ${ctx.spec.name} --variant ${control.name}|${treatment.name}\` ends it`,
+    `A/B test: ${arms.map((a) => `${a.name} = revision ${a.revision} (${a.weight}%)`).join(', ')}; ` +
+      `\`sluice promote ${ctx.spec.name} --variant ${arms.map((a) => a.name).join('|')}\` ends it`,
   );
 }
 

@@ -248,6 +248,7 @@ export class PlanContext {
     s.headerRoutes = [];
     s.mirrorRoutes = [];
     s.shadowSince = undefined;
+    s.variantRevisions = undefined;
     this.event('Normal', 'RolloutCompleted', message, s.currentRevision);
   }
 
@@ -256,8 +257,10 @@ export class PlanContext {
     const s = this.status;
     const st = this.spec.strategy;
     if (st.type === 'abTest') {
-      if (name === st.variants[0].name) return s.stableRevision as number;
-      if (name === st.variants[1].name) return s.currentRevision;
+      if (name === st.variants[0]!.name) return s.stableRevision as number;
+      if (name === st.variants[1]!.name) return s.currentRevision;
+      const extra = s.variantRevisions?.[name];
+      if (extra !== undefined) return extra;
     }
     return name === 'stable' ? (s.stableRevision as number) : s.currentRevision;
   }
