@@ -361,3 +361,14 @@ test('A/B with three variants: abort stops every tested variant and retry brings
   assert.equal((await sim.status('web')).reason, 'Experimenting');
   assert.deepEqual(sim.router.split('web'), { v1: 50, v2: 25, 'v2-c': 25 });
 });
+
+test('shadow and A/B analyses naming an unknown AnalysisTemplate are refused at apply, changing nothing', async () => {
+  const sim = makeSim();
+  for (const strategy of [
+    `    shadow:\n      analysis: {templates: [{templateName: nope}]}\n`,
+    `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n      analysis: {templates: [{templateName: nope}]}\n`,
+  ]) {
+    await assert.rejects(sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
+  }
+  assert.deepEqual(await sim.controller.list(), []);
+});
