@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NginxDataPlane } from '../../src/dataplane/nginx/data-plane.js';
 import { isNginxMaster } from '../../src/dataplane/nginx/procfs.js';
-import type { ListenerRoutes } from '../../src/router/route-table.js';
+import type { ListenerRoutes, MirrorRoute } from '../../src/router/route-table.js';
 import { nginxMissing } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -56,15 +56,16 @@ interface Answer {
   body: string;
 }
 
-function get(path = '/', headers: http.OutgoingHttpHeaders = {}, agent: http.Agent | false = false): Promise<Answer> {
+function get(path = '/', headers: http.OutgoingHttpHeaders = {}, agent: http.Agent | false = false, method = 'GET', body?: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, headers, agent, method }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       res.on('error', reject);
     });
     req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -189,6 +190,96 @@ test('reloads under keep-alive load lose no request; windows come from the acces
   assert.ok(w2.latency.p50 !== null && w2.latency.p50 < 1);
   const t = dp.traffic().find((x) => x.revision === 2);
   assert.ok(t && t.requests >= w2.requests && t.listen === `127.0.0.1:${port}`);
+});
+
+/** A shadow app (revision 3) recording the copies it gets; `delayMs` before answering. */
+const copies: { method: string; url: string; mirror: string | undefined; body: string }[] = [];
+let shadowDelayMs = 0;
+async function shadow(): Promise<number> {
+  const s = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      copies.push({ method: req.method ?? '', url: req.url ?? '', mirror: req.headers['x-sluice-mirror'] as string | undefined, body });
+      setTimeout(() => res.end('shadow'), shadowDelayMs);
+    });
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  apps.push(s);
+  return (s.address() as { port: number }).port;
+}
+
+function withShadow(mirror: Partial<MirrorRoute>): ListenerRoutes {
+  const l = listener();
+  return {
+    ...l,
+    backends: [...l.backends, { revision: 3, version: 'v3', endpoints: [{ id: 'web-3', host: '127.0.0.1', port: appPorts[3] }] }],
+    mirrors: [{ name: 'shadow', revision: 3, percent: 100, queueLimit: 100, maxBodyBytes: 1 << 20, ...mirror }],
+  };
+}
+
+async function settle(): Promise<void> {
+  for (let n = -1; n !== copies.length; ) {
+    n = copies.length;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('mirror: a share of GETs is copied to the shadow with x-sluice-mirror; a POST is not; the client gets the primary', { skip }, async () => {
+  appPorts[3] ??= await shadow();
+  await dp.apply(++generation, [withShadow({ percent: 50 })]);
+  assert.match(readFileSync(join(dir, 'nginx', 'routes.conf'), 'utf8'), /mirror \/\.sluice-mirror\/0;/, 'nginx -t accepted the mirror');
+  copies.length = 0;
+  const since = Date.now();
+  for (let i = 0; i < 200; i++) assert.equal((await get(`/x?i=${i}`)).body, 'v1');
+  for (let i = 0; i < 20; i++) assert.equal((await get('/post', { 'content-type': 'text/plain' }, false, 'POST', `b${i}`)).body, 'v1');
+  await settle();
+  assert.ok(Math.abs(copies.length - 100) <= 20, `≈50 % of 200 GETs copied: ${copies.length}`);
+  assert.ok(copies.every((c) => c.method === 'GET' && /^\/x\?i=\d+$/.test(c.url) && c.mirror === '1'), JSON.stringify(copies.slice(0, 3)));
+  assert.equal(new Set(copies.map((c) => c.url)).size, copies.length, 'each request copied at most once');
+  const w = dp.window('web', 3, since);
+  assert.equal(w.requests, 0, 'copies are not client traffic');
+  assert.equal(dp.window('web', 1, since).requests, 220);
+});
+
+test('mirror: match (methods, path prefix) and the body; a larger body or a request routed to the shadow is not copied', { skip }, async () => {
+  appPorts[3] ??= await shadow();
+  await dp.apply(++generation, [withShadow({ match: { methods: ['POST'], pathPrefix: '/api' }, maxBodyBytes: 10 })]);
+  copies.length = 0;
+  assert.equal((await get('/api/orders', {}, false, 'POST', 'hello')).body, 'v1');
+  assert.equal((await get('/api/orders', {}, false, 'POST', 'more than ten bytes')).body, 'v1');
+  assert.equal((await get('/api/orders')).body, 'v1');
+  assert.equal((await get('/other', {}, false, 'POST', 'hello')).body, 'v1');
+  await settle();
+  assert.deepEqual(copies, [{ method: 'POST', url: '/api/orders', mirror: '1', body: 'hello' }]);
+  // The shadow serving a request itself (a rule) gets no copy of it.
+  await dp.apply(++generation, [{ ...withShadow({}), rules: [{ name: 'r', header: { name: 'x-shadow', exact: '1' }, revision: 3 }] }]);
+  copies.length = 0;
+  assert.equal((await get('/y', { 'x-shadow': '1' })).body, 'shadow');
+  await settle();
+  assert.deepEqual(copies.map((c) => c.mirror), [undefined]);
+});
+
+test('mirror: a slow shadow never delays the answer, nor the primary latency the analysis sees; its copy is cut off', { skip }, async () => {
+  appPorts[3] ??= await shadow();
+  await dp.apply(++generation, [withShadow({})]);
+  shadowDelayMs = 5000;
+  const since = Date.now();
+  try {
+    const t0 = Date.now();
+    assert.equal((await get('/slow')).body, 'v1');
+    assert.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`);
+    // nginx logs the request once its copy ended: cut off after MIRROR_TIMEOUT (2 s).
+    const until = Date.now() + 4000;
+    while (dp.window('web', 1, since).requests === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const waited = Date.now() - t0;
+    assert.ok(waited > 1500 && waited < 3500, `logged when the copy was cut off: ${waited} ms`);
+    const w = dp.window('web', 1, since);
+    assert.equal(w.requests, 1);
+    assert.ok(w.latency.p50 !== null && w.latency.p50 < 0.5, `the primary's own latency: ${w.latency.p50}`);
+  } finally {
+    shadowDelayMs = 0;
+  }
 });
 
 test('shutdown stops the managed nginx', { skip }, async () => {

@@ -12,6 +12,10 @@ interface LogLine {
   t: number;
   s: number;
   rt: number;
+  /** $upstream_response_time: "0.004", or per upstream tried "0.001, 0.003" / "0.001 : 0.002", "-" for none. */
+  ut?: string;
+  /** "1" when copies of the request were mirrored (render.ts). */
+  m?: string;
   ro: string;
   rv: string;
   role: string;
@@ -37,7 +41,19 @@ export class NginxMetrics {
     const revision = Number(v.rv);
     const status = v.s === 499 ? 0 : v.s;
     const role = ROLE_CODES[v.role as ListenerRole] ?? 0;
-    this.samples.ringFor(v.ro, revision).record(status, Number(v.rt) || 0, role, 0, Math.round(v.t * 1000));
+    // nginx finishes (and logs) a mirrored request only once its copies are done, so its
+    // $request_time includes the shadow's (cut off after MIRROR_TIMEOUT): take the primary's
+    // upstream time instead, and the end time less the difference.
+    let seconds = Number(v.rt) || 0;
+    let end = v.t;
+    if (v.m === '1') {
+      const upstream = upstreamSeconds(v.ut);
+      if (upstream !== undefined && upstream < seconds) {
+        end -= seconds - upstream;
+        seconds = upstream;
+      }
+    }
+    this.samples.ringFor(v.ro, revision).record(status, seconds, role, 0, Math.round(end * 1000));
     const key = `${v.l}\0${v.ro}\0${revision}`;
     let c = this.counters.get(key);
     if (c === undefined) this.counters.set(key, (c = { listen: v.l, rollout: v.ro, revision, requests: 0, errors5xx: 0, newUsers: 0 }));
@@ -60,4 +76,11 @@ export class NginxMetrics {
   traffic(): RevisionTraffic[] {
     return [...this.counters.values()].map((c) => ({ ...c }));
   }
+}
+
+/** The sum of an `$upstream_response_time` list; undefined when none was measured. */
+export function upstreamSeconds(ut: string | undefined): number | undefined {
+  if (!ut) return undefined;
+  const times = ut.split(/\s*[,:]\s*/).map(Number).filter((x) => Number.isFinite(x));
+  return times.length === 0 ? undefined : times.reduce((a, b) => a + b, 0);
 }

@@ -6,6 +6,7 @@
  * (`sl<i>_m<rev>` / `sl<i>_m`). The JSON access log records rollout, role, revision,
  * status and timings per request for the analysis (see access-log.ts).
  */
+import { DEFAULT_MIRROR_METHODS, MIRROR_HEADER } from '../../router/mirror.js';
 import type { Backend, ListenerRoutes, MatchRule, RequestMatch, WeightedTarget } from '../../router/route-table.js';
 import { escapeRegex, headerVariable, literal, ms, q } from './quote.js';
 
@@ -22,7 +23,7 @@ export const GENERATION_PATH = '/sluice/generation';
 /** Fields of one access-log line (see LOG_FORMAT). */
 export const LOG_FORMAT =
   '{"t":$msec,"s":$status,"rt":$request_time,"ut":"$upstream_response_time","ua":"$upstream_addr",' +
-  '"ro":"$sl_rollout","rv":"$sl_rev","role":"$sl_role","l":"$sl_listen"}';
+  '"ro":"$sl_rollout","rv":"$sl_rev","role":"$sl_role","l":"$sl_listen","m":"$sl_mirrored"}';
 
 export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): string {
   const out: string[] = [
@@ -105,17 +106,8 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
   const m = l.maintenance;
   const t = l.resilience?.timeouts;
   const buffer = l.resilience?.bufferRequests;
-  out.push(
-    'server {',
-    `  listen ${l.listen};`,
-    `  access_log ${o.accessLog} sluice_json;`,
-    `  set $sl_rollout ${q(l.rollout)};`,
-    `  set $sl_role ${l.role};`,
-    `  set $sl_listen ${q(l.listen)};`,
-    `  set $sl_t ${stopped ? `${p}_m` : `$${p}_t`};`,
-    '  error_page 418 = @maintenance;',
-    '  location / {',
-    '    if ($sl_t ~ "_m\\d*$") { return 418; }',
+  const mirrors = renderMirrors(l, p, withEndpoints, out);
+  const proxy = [
     '    proxy_pass http://$sl_t;',
     '    proxy_http_version 1.1;',
     '    proxy_set_header Host $http_host;',
@@ -134,7 +126,26 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
     ...(t?.responseMs !== undefined ? [`    proxy_read_timeout ${ms(t.responseMs)};`] : []),
     ...(setCookie ? [`    add_header Set-Cookie $${setCookie};`] : []),
     ...(l.variantHeader && variants.length > 0 ? [`    add_header ${l.variantHeader} $${p}_variant always;`] : []),
+  ];
+  out.push(
+    'server {',
+    `  listen ${l.listen};`,
+    `  access_log ${o.accessLog} sluice_json;`,
+    `  set $sl_rollout ${q(l.rollout)};`,
+    `  set $sl_role ${l.role};`,
+    `  set $sl_listen ${q(l.listen)};`,
+    `  set $sl_t ${stopped ? `${p}_m` : `$${p}_t`};`,
+    // Mirror subrequests run this server's `set`s again; maps keep the client request's values.
+    `  set $sl_mirrored ${mirrors.length > 0 ? `$${p}_mir` : '""'};`,
+    '  error_page 418 = @maintenance;',
+    '  location / {',
+    '    if ($sl_t ~ "_m\\d*$") { return 418; }',
+    // Only a request chosen for a copy goes through @mirrored: the others never wait for
+    // a mirror subrequest nor have their body read ahead.
+    ...(mirrors.length > 0 ? [`    if ($${p}_mir) { return 419; }`] : []),
+    ...proxy,
     '  }',
+    ...(mirrors.length > 0 ? ['  error_page 419 = @mirrored;', '  location @mirrored {', ...mirrors.map((r) => r.directive), ...proxy, '  }', ...mirrors.flatMap((r) => r.location)] : []),
     '  location @maintenance {',
     ...(m
       ? ['    default_type text/plain;', `    add_header Retry-After ${m.retryAfterSeconds} always;`, `    return ${m.status} ${literal(m.body)};`]
@@ -143,6 +154,92 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
     '}',
   );
   return out;
+}
+
+/** Timeouts of a copy: a slow or dead shadow is cut off quickly (see renderMirrors). */
+export const MIRROR_CONNECT_TIMEOUT = '1s';
+export const MIRROR_TIMEOUT = '2s';
+/** The internal location of mirror k of a server. */
+export const mirrorPath = (k: number) => `/.sluice-mirror/${k}`;
+
+/**
+ * ListenerRoutes.mirrors → nginx's `mirror` (ngx_http_mirror_module). Per mirror k, `$<p>_x<k>`
+ * is 1 when the request is chosen: its match (methods default GET, HEAD, OPTIONS), a
+ * `split_clients` share of `percent` (keyed on `$request_id` and the mirror's name, so it is
+ * independent of the weighted split), a body of at most `maxBodyBytes` by Content-Length
+ * (chunked bodies are not copied), and not already routed to the shadow revision.
+ * `$<p>_mir` is 1 when any mirror chose the request; only those requests go through
+ * `@mirrored`, whose `mirror` subrequests go to internal locations that answer 204 for a
+ * mirror that did not choose it, else proxy the copy to the shadow's upstream with
+ * `x-sluice-mirror: 1`. Variables are evaluated in the client request and shared with its
+ * subrequests. Subrequests are not logged, so copies never count as client traffic.
+ * Returns the `mirror` directives and the internal locations for the server.
+ */
+function renderMirrors(l: ListenerRoutes, p: string, withEndpoints: Map<number, Backend>, out: string[]): { directive: string; location: string[] }[] {
+  const rendered: { directive: string; location: string[] }[] = [];
+  const chosen: string[] = [];
+  const readBody = (l.mirrors ?? []).some((r) => r.maxBodyBytes > 0);
+  (l.mirrors ?? []).forEach((r, k) => {
+    if (r.percent <= 0 || !withEndpoints.has(r.revision)) return; // nothing to copy, or nowhere to send it
+    const v = `${p}_x${k}`;
+    const parts = [ruleMatch({ name: r.name, ...r.match, methods: r.match?.methods ?? DEFAULT_MIRROR_METHODS }, `${v}_r`, out)];
+    if (r.percent < 100) {
+      out.push(`split_clients "\${request_id}${r.name.replace(/[^\w.-]/g, '_')}" $${v}_pct {`, `  ${Math.round(r.percent * 100) / 100}% 1;`, '  * 0;', '}');
+      parts.push(`\${${v}_pct}`);
+    }
+    // Bodies up to maxBodyBytes by Content-Length; chunked bodies (no length) never.
+    const sizes = r.maxBodyBytes > 0 ? `|${atMost(Math.floor(r.maxBodyBytes))}` : '';
+    out.push(`map "\${http_transfer_encoding}:\${content_length}" $${v}_b { ${q(`~^:(?:0*${sizes})?$`)} 1; default 0; }`);
+    parts.push(`\${${v}_b}`);
+    out.push(`map $sl_t $${v}_n { ${q(`${p}_r${r.revision}`)} 0; default 1; }`);
+    parts.push(`\${${v}_n}`);
+    out.push(`map "${parts.join('')}" $${v} { "${'1'.repeat(parts.length)}" 1; default 0; }`);
+    chosen.push(`\${${v}}`);
+    rendered.push({
+      directive: `    mirror ${mirrorPath(k)};`,
+      location: [
+        `  location = ${mirrorPath(k)} {`,
+        '    internal;',
+        `    if ($${v} != 1) { return 204; }`,
+        `    proxy_pass http://${p}_r${r.revision}$request_uri;`,
+        '    proxy_http_version 1.1;',
+        '    proxy_set_header Host $http_host;',
+        '    proxy_set_header Connection "";',
+        '    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+        '    proxy_set_header X-Forwarded-Proto $scheme;',
+        '    proxy_set_header X-Forwarded-Host $http_host;',
+        `    proxy_set_header ${MIRROR_HEADER} 1;`,
+        ...(readBody ? [] : ['    proxy_pass_request_body off;', '    proxy_set_header Content-Length "";']),
+        // A copy is sent once, and a slow shadow is cut off: the client request is not
+        // finished (logged, its keep-alive connection free for the next one) before its copies.
+        '    proxy_next_upstream off;',
+        `    proxy_connect_timeout ${MIRROR_CONNECT_TIMEOUT};`,
+        `    proxy_send_timeout ${MIRROR_TIMEOUT};`,
+        `    proxy_read_timeout ${MIRROR_TIMEOUT};`,
+        '  }',
+      ],
+    });
+  });
+  if (rendered.length > 0) {
+    out.push(`map "${chosen.join('')}" $${p}_mir { "~1" 1; default 0; }`);
+    rendered.unshift({ directive: `    mirror_request_body ${readBody ? 'on' : 'off'};`, location: [] });
+  }
+  return rendered;
+}
+
+/** A regex (no anchors) matching the decimal integers 0..n, without leading zeros. */
+export function atMost(n: number): string {
+  const d = String(n);
+  const alts: string[] = [];
+  if (d.length > 1) alts.push(`\\d{1,${d.length - 1}}`);
+  for (let i = 0; i < d.length; i++) {
+    const digit = Number(d[i]);
+    if (digit === 0 || (i === 0 && digit === 1 && d.length > 1)) continue; // nothing below, or only a shorter number
+    const rest = d.length - i - 1;
+    alts.push(`${d.slice(0, i)}${digit === 1 ? '0' : `[0-${digit - 1}]`}${rest > 1 ? `\\d{${rest}}` : rest === 1 ? '\\d' : ''}`);
+  }
+  alts.push(d);
+  return `0*(?:${alts.join('|')})`;
 }
 
 function upstream(l: ListenerRoutes, name: string, b: Backend): string[] {
