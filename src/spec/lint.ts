@@ -77,6 +77,9 @@ export function lintRollout(r: LoadedRollout): string[] {
       warn(`${at}.match.methods`, `copies ${unsafe.join(', ')} requests, so the shadow performs every such write a second time`, 'mirror only GET/HEAD/OPTIONS unless the shadow writes to nothing shared');
     }
   }
+  if (spec.traffic.router === 'nginx' && mirrors.some(({ m }) => m.compare)) {
+    warn('spec.traffic.router', 'is nginx, which copies requests but cannot compare answers, so mismatch-rate sees nothing', 'use the builtin router for releases that compare a shadow');
+  }
   if (s.type === 'shadow' && !s.analysis && !s.mirror.compare) {
     warn('spec.strategy.shadow', 'neither compares answers nor runs analysis, so the shadow revision takes over without any check', 'add mirror.compare and an analysis on the builtin mismatch-rate');
   }

@@ -477,4 +477,6 @@ test('lint: mirroring writes and an unchecked shadow are warned about', () => {
   assert.match(warnings[1]!, /spec\.strategy\.shadow: neither compares answers nor runs analysis/);
   writeFileSync(file, doc('    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.ts]}}'));
   assert.deepEqual(lintFile(file).warnings.filter((w) => w.includes('shadow')), []);
+  writeFileSync(file, doc('    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.ts]}}').replace('    listen: 127.0.0.1:8080\n', '    listen: 127.0.0.1:8080\n    router: nginx\n'));
+  assert.ok(lintFile(file).warnings.some((w) => /spec\.traffic\.router: is nginx, which copies requests but cannot compare answers/.test(w)));
 });
