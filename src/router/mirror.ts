@@ -288,7 +288,8 @@ export class MirrorTap {
       m.counters.copies++;
       const copy = new MirrorCopy(this, m, endpoint, this.registry);
       try {
-        pool.dispatch({ method, path, headers, body }, copy);
+        const ms = this.pools.timeoutMs;
+        pool.dispatch({ method, path, headers, body, headersTimeout: ms, bodyTimeout: ms }, copy);
       } catch (e) {
         copy.onError(e as Error);
       }

@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import type { CompiledEndpoint } from './balancer.js';
 import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compile.js';
 import type { InflightRegistry } from './inflight.js';
@@ -25,6 +25,66 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'E
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 const kExchange = Symbol('sluice.exchange');
+
+/**
+ * The upstream timeout is enforced here, not by undici (whose headersTimeout/bodyTimeout
+ * re-arm a timer on every request of a reused connection): one interval per process walks
+ * the exchanges whose request is on a connection and aborts those silent for too long.
+ * Granularity SWEEP_MS: a timeout fires between its limit and its limit + SWEEP_MS (60 s
+ * by default: ±0.25 s does not matter; a listener's responseMs of 300 ms fires by 550 ms).
+ */
+export const SWEEP_MS = 250;
+
+/** The exchanges being watched for silence: an intrusive list, nothing allocated per request. */
+class SilenceWatch {
+  private head: Exchange | undefined = undefined;
+  private timer: NodeJS.Timeout | undefined = undefined;
+
+  add(ex: Exchange): void {
+    ex.silent = 0;
+    if (ex.watched) return;
+    ex.watched = true;
+    ex.watchPrev = undefined;
+    ex.watchNext = this.head;
+    if (this.head !== undefined) this.head.watchPrev = ex;
+    this.head = ex;
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.timer.unref();
+    }
+  }
+
+  remove(ex: Exchange): void {
+    if (!ex.watched) return;
+    ex.watched = false;
+    const { watchPrev: prev, watchNext: next } = ex;
+    if (prev === undefined) this.head = next;
+    else prev.watchNext = next;
+    if (next !== undefined) next.watchPrev = prev;
+    ex.watchPrev = ex.watchNext = undefined;
+  }
+
+  private sweep(): void {
+    if (this.head === undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    let ex: Exchange | undefined = this.head;
+    while (ex !== undefined) {
+      const next: Exchange | undefined = ex.watchNext;
+      // Paused: the client is slow to read, the app is not silent (undici does the same).
+      if (!ex.paused && ++ex.silent > ex.limitTicks) {
+        this.remove(ex);
+        const abort = ex.abort;
+        if (abort !== undefined) abort(ex.answered ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
+      }
+      ex = next;
+    }
+  }
+}
+
+const watch = new SilenceWatch();
 
 export interface ProxyOptions {
   pools: UpstreamPools;
@@ -61,6 +121,13 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   resume: (() => void) | undefined = undefined;
   /** Mirrored copies of this request (mirror.ts); undefined unless the listener has mirrors. */
   mirror: MirrorTap | undefined = undefined;
+  /** SilenceWatch: sweeps since the app last sent something, and the limit in sweeps. */
+  silent = 0;
+  limitTicks = 0;
+  paused = false;
+  watched = false;
+  watchPrev: Exchange | undefined = undefined;
+  watchNext: Exchange | undefined = undefined;
   readonly start = performance.now();
   constructor(
     readonly proxy: Proxy,
@@ -76,10 +143,16 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   onConnect(abort: (err?: Error) => void): void {
     // The client left while the request waited for a connection.
     if (this.done) abort();
-    else this.abort = abort;
+    else {
+      this.abort = abort;
+      // The request is on a connection: from now on the app may stay silent only so long.
+      this.paused = false;
+      watch.add(this);
+    }
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    this.silent = 0;
     if (status < 200) return true; // 100 Continue, 103 Early Hints: not relayed
     this.answered = true;
     const outlier = this.backend.outlier;
@@ -99,15 +172,18 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   }
 
   onData(chunk: Buffer): boolean {
+    this.silent = 0;
     if (this.done) return true;
     if (this.mirror !== undefined) this.mirror.primaryChunk(chunk);
     if (this.res.write(chunk)) return true;
     // Backpressure: undici stops reading the app's socket until the client drains.
+    this.paused = true;
     this.res.once('drain', onClientDrain);
     return false;
   }
 
   onComplete(): void {
+    watch.remove(this);
     if (this.mirror !== undefined) this.mirror.primaryComplete();
     if (!this.done) this.res.end();
   }
@@ -122,6 +198,7 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   }
 
   onError(err: Error): void {
+    watch.remove(this);
     if (this.done) return;
     const e = err as NodeJS.ErrnoException & { socket?: { bytesRead?: number } };
     const res = this.res;
@@ -224,12 +301,9 @@ export class Proxy implements GuardedProxy {
       return;
     }
     const body = ex.buffered ?? (ex.hasBody ? req : null);
-    if (guard === undefined || guard.responseMs === undefined) {
-      pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body }, ex);
-    } else {
-      const ms = guard.responseMs;
-      pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body, headersTimeout: ms, bodyTimeout: ms }, ex);
-    }
+    // The timeout is enforced by SilenceWatch: its limit in sweeps, so that it fires no sooner.
+    ex.limitTicks = Math.ceil((guard?.responseMs ?? this.timeoutMs) / SWEEP_MS);
+    pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body }, ex);
   }
 
   /**
@@ -578,12 +652,15 @@ function asteriskRequest(ex: Exchange, endpoint: CompiledEndpoint): void {
 
 function onClientDrain(this: ServerResponse): void {
   const ex = (this as unknown as WithExchange)[kExchange];
+  ex.paused = false;
+  ex.silent = 0;
   if (!ex.done && ex.resume !== undefined) ex.resume();
 }
 
 function onClientClose(this: ServerResponse): void {
   const ex = (this as unknown as WithExchange)[kExchange];
   ex.done = true;
+  watch.remove(ex);
   if (ex.mirror !== undefined) ex.mirror.primaryClosed();
   if (ex.queue !== undefined) ex.queue.remove(ex);
   ex.proxy.releaseEndpoint(ex);

@@ -38,7 +38,8 @@ function tagBytesRead(this: Socket, err: Error & { bytesRead?: number }): void {
 export class UpstreamPools {
   private readonly pools = new Map<string, Pool>();
 
-  constructor(private readonly timeoutMs: number) {}
+  /** How long an upstream may stay silent (proxy.ts, UPSTREAM_TIMEOUT_MS). */
+  constructor(readonly timeoutMs: number) {}
 
   /**
    * `connectMs` (a listener's resilience.timeouts.connectMs) is a Pool option, so a listener
@@ -53,10 +54,11 @@ export class UpstreamPools {
         pipelining: 1,
         keepAliveTimeout: 4000,
         keepAliveMaxTimeout: 4000,
-        // Like node:http's socket timeout before: the app may stay silent this long before
-        // its response starts, and between two chunks of it.
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        // No undici timers: they cost a timer (re)armed on every request of a reused
+        // connection. The proxy enforces its upstream timeout itself with one coarse sweep
+        // (proxy.ts, SilenceWatch); mirror copies pass `timeoutMs` per request.
+        headersTimeout: 0,
+        bodyTimeout: 0,
         strictContentLength: true,
         connect: countingConnector(connectMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
       });

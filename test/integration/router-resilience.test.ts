@@ -195,6 +195,37 @@ test('connection limits: a request that waits longer than queueTimeoutMs gets 50
   assert.equal((await first).status, 200);
 });
 
+test('a response body that stalls past the response timeout is cut, not left hanging', async () => {
+  // Head and half the body, then silence (the router's timeout sweep, not undici's timers).
+  const stall = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': '10' });
+    res.write('12345');
+  });
+  await new Promise<void>((r) => stall.listen(0, '127.0.0.1', () => r()));
+  try {
+    const { listen, port } = await listenAddr();
+    const upstream = (stall.address() as net.AddressInfo).port;
+    await apply(routes(listen, [{ id: 'stall', host: '127.0.0.1', port: upstream }], { timeouts: { responseMs: 300 } }));
+    const t0 = Date.now();
+    const outcome = await new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+          assert.equal(res.statusCode, 200);
+          res.on('data', () => {});
+          res.on('error', () => {});
+          res.on('close', () => resolve(res.complete ? 'complete' : 'cut'));
+        })
+        .on('error', () => resolve('cut'));
+    });
+    const ms = Date.now() - t0;
+    assert.equal(outcome, 'cut');
+    assert.ok(ms >= 250 && ms < 2500, `cut after ${ms} ms (timeout 300 ms, sweep every 250 ms)`);
+  } finally {
+    stall.closeAllConnections();
+    stall.close();
+  }
+});
+
 test('response timeout → 504; a refused connection and a connect timeout are retried on the other instance', async () => {
   const a = await app('to-a');
   const { listen, port } = await listenAddr();
