@@ -5,11 +5,11 @@
 // writes bench/results/mirror.md. Run: npm run bench:mirror (builds first).
 // 127.0.0.1 only, bounded in rate and time (about 2 minutes), stops every process it
 // started (also on Ctrl-C). SLUICE_BENCH_QUICK=1 shortens it (figures meaningless).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, killAllNow, request, run, sleep, startProcess, stopAll, waitForHttp } from './lib/procs.mjs';
+import { benchScratch, freePort, request, run, sleep, startProcess, waitForHttp } from './lib/procs.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results', 'mirror.md');
@@ -33,21 +33,7 @@ if (!existsSync(ROUTER_MAIN)) {
 }
 if (!(RATE > 0 && RATE <= 5000)) throw new Error('SLUICE_BENCH_MIRROR_RATE must be in 1..5000');
 
-const tmp = mkdtempSync(join(os.tmpdir(), 'sluice-bench-mirror-'));
-let cleaning;
-const cleanup = () => (cleaning ??= stopAll().then(() => rmSync(tmp, { recursive: true, force: true })));
-process.on('exit', killAllNow);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    console.error(`\n${sig}: stopping every process the benchmark started…`);
-    void cleanup().then(() => process.exit(130));
-  });
-}
-const hardLimit = setTimeout(() => {
-  console.error(`bench/mirror.mjs: still running after ${HARD_LIMIT_MS / 60_000} min, giving up`);
-  void cleanup().then(() => process.exit(2));
-}, HARD_LIMIT_MS);
-hardLimit.unref();
+const { tmp, cleanup } = benchScratch('mirror', HARD_LIMIT_MS);
 
 async function startApp(version, latencyMs) {
   const port = await freePort();

@@ -3,13 +3,13 @@
 // bench/results/router.md and prints it. Run: npm run build && node bench/router.mjs
 // 127.0.0.1 only, bounded in rate and time (about 7 minutes), stops by itself, and stops
 // every process it started (also on Ctrl-C).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { nginxConfig } from './lib/nginx.mjs';
-import { freePort, killAllNow, request, rssMiB, run, sleep, startProcess, stopAll, waitForHttp, which } from './lib/procs.mjs';
+import { benchScratch, freePort, request, rssMiB, run, sleep, startProcess, waitForHttp, which } from './lib/procs.mjs';
 import { runWrk, wrkArgs, wrkCommandLine, WRK_CONNECTIONS } from './lib/wrk.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -54,21 +54,7 @@ if (!existsSync(ROUTER_MAIN)) {
 /** The router runs with the options the engine gives it (startRouterProcess). */
 const { ROUTER_NODE_FLAGS } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'router', 'http-client.js')).href);
 
-const tmp = mkdtempSync(join(os.tmpdir(), 'sluice-bench-router-'));
-let cleaning;
-const cleanup = () => (cleaning ??= stopAll().then(() => rmSync(tmp, { recursive: true, force: true })));
-process.on('exit', killAllNow);
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    console.error(`\n${sig}: stopping every process the benchmark started…`);
-    void cleanup().then(() => process.exit(130));
-  });
-}
-const hardLimit = setTimeout(() => {
-  console.error(`bench/router.mjs: still running after ${HARD_LIMIT_MS / 60_000} min, giving up`);
-  void cleanup().then(() => process.exit(2));
-}, HARD_LIMIT_MS);
-hardLimit.unref();
+const { tmp, cleanup } = benchScratch('router', HARD_LIMIT_MS);
 
 const log = (line) => console.error(`[bench:router ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const median = (xs) => {
@@ -269,7 +255,6 @@ try {
   table = render({ wrkMissing: wrkPath === undefined, nginxMissing: nginxPath === undefined });
 } finally {
   await cleanup();
-  clearTimeout(hardLimit);
 }
 
 mkdirSync(dirname(RESULTS), { recursive: true });

@@ -1,7 +1,9 @@
 // Child processes for the benchmarks: every one started here is tracked and stopped by
 // stopAll(), which the caller runs in `finally` and on SIGINT/SIGTERM.
 import { spawn, execFile } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import { createServer } from 'node:net';
 
@@ -108,3 +110,27 @@ export function rssMiB(pid) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A bench's scratch directory and its way out: every process it started is stopped and the
+ * directory removed at the end (call `cleanup`), on Ctrl-C / SIGTERM, at process exit, or
+ * after `hardLimitMs` (the bench then gives up with exit code 2).
+ */
+export function benchScratch(name, hardLimitMs) {
+  const tmp = mkdtempSync(join(os.tmpdir(), `sluice-bench-${name}-`));
+  let cleaning;
+  const cleanup = () => (cleaning ??= stopAll().then(() => rmSync(tmp, { recursive: true, force: true })));
+  process.on('exit', killAllNow);
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.on(sig, () => {
+      console.error(`\n${sig}: stopping every process the benchmark started…`);
+      void cleanup().then(() => process.exit(130));
+    });
+  }
+  const hardLimit = setTimeout(() => {
+    console.error(`bench/${name}.mjs: still running after ${hardLimitMs / 60_000} min, giving up`);
+    void cleanup().then(() => process.exit(2));
+  }, hardLimitMs);
+  hardLimit.unref();
+  return { tmp, cleanup };
+}
