@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
 import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
+import { isProcessAlive } from '../../src/platform/local/process-control.js';
 
 const mainJs = fileURLToPath(new URL('../../src/router/main.js', import.meta.url));
 const httpClientJs = fileURLToPath(new URL('../../src/router/http-client.js', import.meta.url));
@@ -16,14 +17,6 @@ const dirs: string[] = [];
 const backends: Backend[] = [];
 const clients: HttpTrafficRouter[] = [];
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 function stateDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'sluice-router-proc-'));
   dirs.push(d);
@@ -37,7 +30,7 @@ function client(admin: string): HttpTrafficRouter {
 
 after(async () => {
   for (const c of clients) c.close();
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
   await Promise.all(backends.map((b) => b.close()));
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -57,7 +50,7 @@ test('a router killed with SIGKILL serves its persisted routes as soon as it is 
   assert.equal((await request(port)).body, 'persisted');
 
   process.kill(first.pid, 'SIGKILL');
-  await until(() => !alive(first.pid), 5000, 'the router to die');
+  await until(() => !isProcessAlive(first.pid), 5000, 'the router to die');
   assert.equal(await isRouterUp(admin), false);
 
   const second = await startRouterProcess({ stateDir: dir, admin, logFile });
@@ -68,7 +61,7 @@ test('a router killed with SIGKILL serves its persisted routes as soon as it is 
   assert.deepEqual(await client(admin).routes(), routes);
   assert.match(readFileSync(logFile, 'utf8'), /loaded routes generation 7 \(1 listener\(s\)\)/);
   process.kill(second.pid, 'SIGTERM');
-  await until(() => !alive(second.pid), 5000, 'the router to stop');
+  await until(() => !isProcessAlive(second.pid), 5000, 'the router to stop');
 });
 
 test('SIGTERM: stops accepting, lets the request in flight finish, exits 0', async () => {
@@ -119,7 +112,7 @@ test('the router started by a control plane outlives it, even when it is SIGKILL
   await sleep(100);
   assert.equal(await isRouterUp(admin), true);
   await client(admin).shutdown();
-  await until(() => !alive(routerPid), 5000, 'the router to exit after POST /shutdown');
+  await until(() => !isProcessAlive(routerPid), 5000, 'the router to exit after POST /shutdown');
 });
 
 test('an unreachable router gives a clear error', async () => {
