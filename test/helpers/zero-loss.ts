@@ -88,6 +88,28 @@ function onlyVersion(samples: Sample[], version: string, what: string): string[]
   return other.length === 0 ? [] : [`${what}: ${other.length} of ${samples.length} answered by ${other[0].version}, not ${version}`];
 }
 
+/** Deploys v1, then applies v2 under load; `during` waits for the release (and acts on it). */
+async function releaseUnderLoad(ctx: ScenarioContext, strategy: string, during: (l: LoadGenerator) => Promise<void>): Promise<LoadReport> {
+  await deployV1(ctx, strategy);
+  const l = load(ctx);
+  await sleep(500);
+  await release(ctx, 'v2', strategy);
+  await during(l);
+  await sleep(500);
+  return l.stop();
+}
+
+/** Both versions served during the release, and it ended on v2. */
+function mixedThenV2(ctx: ScenarioContext, report: LoadReport): string[] {
+  const problems = onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms');
+  if (!(report.byVersion.v1 > 0 && report.byVersion.v2 > 0)) problems.push(`versions did not mix: ${JSON.stringify(report.byVersion)}`);
+  return problems;
+}
+
+function versions(report: LoadReport): string {
+  return `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}`;
+}
+
 const paused = (v: RolloutView): boolean => v.status.reason === 'CanaryPauseStep' && !v.status.aborted;
 
 export const SCENARIOS: Scenario[] = [
@@ -113,90 +135,67 @@ export const SCENARIOS: Scenario[] = [
     name: 'rolling',
     async run(ctx) {
       const strategy = `    rolling: {maxSurge: 1, maxUnavailable: 0}\n`;
-      await deployV1(ctx, strategy);
-      const l = load(ctx);
-      await sleep(500);
-      await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2));
-      await sleep(500);
-      const report = await l.stop();
-      const problems = onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms');
-      if (!(report.byVersion.v1 > 0 && report.byVersion.v2 > 0)) problems.push(`versions did not mix: ${JSON.stringify(report.byVersion)}`);
-      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+      const report = await releaseUnderLoad(ctx, strategy, async () => {
+        await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2));
+      });
+      return { report, problems: mixedThenV2(ctx, report), note: versions(report) };
     },
   },
   {
     name: 'blue-green',
     async run(ctx) {
       const strategy = `    blueGreen: {previewListen: "127.0.0.1:${ctx.extraPort}", autoPromotionEnabled: true, scaleDownDelaySeconds: 1}\n`;
-      await deployV1(ctx, strategy);
-      const l = load(ctx);
-      await sleep(500);
-      await release(ctx, 'v2', strategy);
-      const switched = await ctx.sluice.waitFor(ctx.name, 'switched', (v) => v.status.stableRevision === 2);
-      const switchedAt = l.now();
-      await ctx.sluice.waitFor(ctx.name, 'v2 healthy alone', healthyOn(2));
-      await sleep(500);
-      const report = await l.stop();
+      let switched: RolloutView | undefined;
+      let switchedAt = 0;
+      const report = await releaseUnderLoad(ctx, strategy, async (l) => {
+        switched = await ctx.sluice.waitFor(ctx.name, 'switched', (v) => v.status.stableRevision === 2);
+        switchedAt = l.now();
+        await ctx.sluice.waitFor(ctx.name, 'v2 healthy alone', healthyOn(2));
+      });
       // The status shows the switch a moment before the router acknowledges the table (and this
       // poll may see it late on a busy machine): strategies.test.ts checks the exact switch.
       const problems = onlyVersion(report.samples.filter((s) => s.sentAt > switchedAt + 1000), 'v2', '1 s after the switch');
-      if (switched.status.activeRevision !== 2) problems.push(`active revision ${switched.status.activeRevision} after the switch`);
-      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+      if (switched?.status.activeRevision !== 2) problems.push(`active revision ${switched?.status.activeRevision} after the switch`);
+      return { report, problems, note: versions(report) };
     },
   },
   {
     name: 'canary',
     async run(ctx) {
       const strategy = `    canary:\n      canaryListen: 127.0.0.1:${ctx.extraPort}\n      steps: [{setWeight: 25}, {pause: {duration: 2s}}, {setWeight: 75}, {pause: {duration: 2s}}]\n`;
-      await deployV1(ctx, strategy);
-      const l = load(ctx);
-      await sleep(500);
-      await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'promoted through its steps', healthyOn(2));
-      await sleep(500);
-      const report = await l.stop();
-      const problems = onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms');
-      if (!(report.byVersion.v1 > 0 && report.byVersion.v2 > 0)) problems.push(`versions did not mix: ${JSON.stringify(report.byVersion)}`);
-      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+      const report = await releaseUnderLoad(ctx, strategy, async () => {
+        await ctx.sluice.waitFor(ctx.name, 'promoted through its steps', healthyOn(2));
+      });
+      return { report, problems: mixedThenV2(ctx, report), note: versions(report) };
     },
   },
   {
     name: 'shadow',
     async run(ctx) {
       const strategy = `    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.pid, $.version]}}\n      shadowReplicas: 1\n      durationSeconds: 2s\n`;
-      await deployV1(ctx, strategy);
-      const l = load(ctx);
-      await sleep(500);
-      await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'shadowing', (v) => v.status.reason === 'Shadowing');
-      const shadowingAt = l.now();
-      await ctx.sluice.waitFor(ctx.name, 'v2 took over after shadowing', healthyOn(2));
-      await sleep(500);
-      const report = await l.stop();
+      let shadowingAt = 0;
+      const report = await releaseUnderLoad(ctx, strategy, async (l) => {
+        await ctx.sluice.waitFor(ctx.name, 'shadowing', (v) => v.status.reason === 'Shadowing');
+        shadowingAt = l.now();
+        await ctx.sluice.waitFor(ctx.name, 'v2 took over after shadowing', healthyOn(2));
+      });
       // Until the switch every client is answered by v1, whatever the copies to v2 do.
       const problems = onlyVersion(report.samples.filter((s) => s.sentAt < shadowingAt + 1000), 'v1', 'while shadowing');
       problems.push(...onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms'));
-      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+      return { report, problems, note: versions(report) };
     },
   },
   {
     name: 'A/B test, then promote --variant',
     async run(ctx) {
       const strategy = `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n`;
-      await deployV1(ctx, strategy);
-      const l = load(ctx);
-      await sleep(500);
-      await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'experimenting', (v) => v.status.reason === 'Experimenting');
-      await sleep(1500);
-      await cli(ctx, ['promote', ctx.name, '--variant', 'b']);
-      await ctx.sluice.waitFor(ctx.name, 'variant b promoted', healthyOn(2));
-      await sleep(500);
-      const report = await l.stop();
-      const problems = onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms');
-      if (!(report.byVersion.v1 > 0 && report.byVersion.v2 > 0)) problems.push(`variants did not both serve: ${JSON.stringify(report.byVersion)}`);
-      return { report, problems, note: `v1 ${report.byVersion.v1 ?? 0}, v2 ${report.byVersion.v2 ?? 0}` };
+      const report = await releaseUnderLoad(ctx, strategy, async () => {
+        await ctx.sluice.waitFor(ctx.name, 'experimenting', (v) => v.status.reason === 'Experimenting');
+        await sleep(1500);
+        await cli(ctx, ['promote', ctx.name, '--variant', 'b']);
+        await ctx.sluice.waitFor(ctx.name, 'variant b promoted', healthyOn(2));
+      });
+      return { report, problems: mixedThenV2(ctx, report), note: versions(report) };
     },
   },
   {
