@@ -1,6 +1,6 @@
 import type { AbTestStrategy } from '../../spec/types.js';
 import type { WeightedTarget } from '../../router/route-table.js';
-import { only, planRelease, type PlanContext } from './common.js';
+import { only, planRelease, promoteTo, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 
 /** Each variant with its revision: the stable one, this template's, then the overridden ones. */
@@ -49,25 +49,9 @@ function abRelease(ctx: PlanContext): void {
 
   const winner = tested.find((a) => a.name === s.winner);
   if (winner !== undefined) {
-    const o = ctx.observed(winner.revision);
     for (const a of tested) ctx.scale.set(a.revision, Math.max(armScale(a.weight), ctx.observed(a.revision).total));
-    if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
-      ctx.routes = { ...holding, main: experimentSplit };
-      return;
-    }
-    ctx.scale.set(winner.revision, ctx.replicas);
-    if (o.available >= ctx.replicas) {
-      for (const a of arms) if (a.revision !== winner.revision) ctx.scale.delete(a.revision);
-      ctx.routes = { main: only(winner.revision), preview: only(winner.revision), canary: [] };
-      // The winner becomes the rollout's current revision, then stable.
-      s.currentRevision = winner.revision;
-      ctx.complete(`variant ${winner.name} (revision ${winner.revision}) won the A/B test: it serves all traffic`);
-      s.winner = undefined;
-      ctx.phase('Healthy', 'Available', `revision ${winner.revision} serves all traffic`);
-      return;
-    }
-    ctx.routes = { ...holding, main: experimentSplit };
-    ctx.phase('Progressing', 'Promoting', `variant ${winner.name} won: scaling revision ${winner.revision} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+    promoteTo(ctx, winner.revision, { ...holding, main: experimentSplit }, armScale(winner.weight), `variant ${winner.name} (revision ${winner.revision}) won the A/B test: it serves all traffic`);
+    if (s.stableRevision === winner.revision) s.winner = undefined;
     return;
   }
 

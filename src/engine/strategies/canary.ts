@@ -1,6 +1,6 @@
 import type { CanaryStep, CanaryStrategy, HeaderMatch, MirrorRouteSpec, TrafficRoute } from '../../spec/types.js';
 import type { MatchRule, MirrorRoute } from '../../router/route-table.js';
-import { only, planRelease, split, type PlanContext } from './common.js';
+import { only, planRelease, promoteTo, split, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 import { isDone } from '../jobs.js';
 
@@ -137,21 +137,8 @@ function canaryRelease(ctx: PlanContext): void {
   ctx.scale.set(stable, ctx.replicas);
 
   if (!blocked && (s.promoteFull || s.stepIndex >= n)) {
-    if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
-      ctx.scale.set(canary, Math.max(scale, o.total));
-      ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
-      return;
-    }
-    ctx.scale.set(canary, ctx.replicas);
-    if (o.available >= ctx.replicas) {
-      ctx.scale.delete(stable);
-      ctx.routes = { main: only(canary), preview: only(canary), canary: [] };
-      ctx.complete(`revision ${canary} promoted: it serves all traffic`);
-      ctx.phase('Healthy', 'Available', `revision ${canary} serves all traffic`);
-      return;
-    }
-    ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
-    ctx.phase('Progressing', 'Promoting', `scaling revision ${canary} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+    const holding = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
+    promoteTo(ctx, canary, holding, scale, `revision ${canary} promoted: it serves all traffic`);
     return;
   }
 

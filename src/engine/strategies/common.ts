@@ -281,6 +281,31 @@ export class PlanContext {
   }
 }
 
+/**
+ * The end of a canary, shadow or A/B release: `confirm-promotion` gates (holding `routes`
+ * and at least `gateScale` instances of `revision` meanwhile), then `revision` at full
+ * scale, then all traffic to it; every other revision is scaled down.
+ */
+export function promoteTo(ctx: PlanContext, revision: number, routes: PlannedRoutes, gateScale: number, completed: string): void {
+  const o = ctx.observed(revision);
+  if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
+    ctx.scale.set(revision, Math.max(gateScale, o.total));
+    ctx.routes = routes;
+    return;
+  }
+  ctx.scale.set(revision, ctx.replicas);
+  if (o.available >= ctx.replicas) {
+    for (const r of [...ctx.scale.keys()]) if (r !== revision) ctx.scale.delete(r);
+    ctx.routes = { main: only(revision), preview: only(revision), canary: [] };
+    ctx.status.currentRevision = revision;
+    ctx.complete(completed);
+    ctx.phase('Healthy', 'Available', `revision ${revision} serves all traffic`);
+    return;
+  }
+  ctx.routes = routes;
+  ctx.phase('Progressing', 'Promoting', `scaling revision ${revision} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+}
+
 /** Strategy-specific part of a release in progress (current differs from stable, not aborted). */
 export type ReleaseStep = (ctx: PlanContext) => void;
 

@@ -1,5 +1,5 @@
 import type { ShadowStrategy } from '../../spec/types.js';
-import { only, planRelease, type PlanContext } from './common.js';
+import { only, planRelease, promoteTo, type PlanContext } from './common.js';
 import { mirrorRoute } from './canary.js';
 import type { Planner } from './planner.js';
 
@@ -59,21 +59,7 @@ function shadowRelease(ctx: PlanContext): void {
   }
 
   // Switch: the shadow revision gets its full scale first, then all traffic.
-  if (ctx.hooks('confirm-promotion', 'promotion') !== 'pass') {
-    ctx.scale.set(shadow, Math.max(shadowScale, o.total));
-    ctx.routes = { main: only(stable), preview: only(shadow), canary: [] };
-    return;
-  }
-  ctx.scale.set(shadow, ctx.replicas);
-  if (o.available >= ctx.replicas) {
-    ctx.scale.delete(stable);
-    ctx.routes = { main: only(shadow), preview: only(shadow), canary: [] };
-    ctx.complete(`revision ${shadow} promoted after shadowing: it serves all traffic`);
-    ctx.phase('Healthy', 'Available', `revision ${shadow} serves all traffic`);
-    return;
-  }
-  ctx.routes = { main: only(stable), preview: only(shadow), canary: [] };
-  ctx.phase('Progressing', 'Promoting', `scaling revision ${shadow} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+  promoteTo(ctx, shadow, { main: only(stable), preview: only(shadow), canary: [] }, shadowScale, `revision ${shadow} promoted after shadowing: it serves all traffic`);
 }
 
 export const planShadow: Planner = (input) => planRelease(input, shadowRelease);
