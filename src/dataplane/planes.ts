@@ -6,7 +6,7 @@
  * and answers the analysis windows from the data plane that serves the rollout.
  */
 import type { HttpTrafficRouter } from '../router/http-client.js';
-import type { RevisionTraffic, TrafficRouter } from '../router/port.js';
+import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from '../router/port.js';
 import type { ListenerRole, RouteTable } from '../router/route-table.js';
 import type { RevisionSampleList, TrafficWindows, WindowStats } from '../analysis/window.js';
 import type { NginxDataPlane } from './nginx/data-plane.js';
@@ -20,13 +20,14 @@ export class DataPlanes implements TrafficRouter, TrafficWindows {
     readonly nginx: NginxDataPlane,
   ) {}
 
-  async apply(table: RouteTable): Promise<void> {
+  async apply(table: RouteTable): Promise<ApplyOutcome> {
     const mine = table.listeners.filter((l) => l.dataPlane === 'nginx');
     const rest = table.listeners.filter((l) => l.dataPlane !== 'nginx');
     const results = await Promise.allSettled([this.builtin.apply({ generation: table.generation, listeners: rest }), this.nginx.apply(table.generation, mine)]);
     const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) throw refused.reason;
     this.onNginx = new Set(mine.map((l) => l.rollout));
+    return { failed: (results[0] as PromiseFulfilledResult<ApplyOutcome>).value.failed };
   }
 
   async waitIdle(endpointId: string, timeoutMs: number): Promise<boolean> {

@@ -7,7 +7,7 @@ import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
 import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type HandoverResult, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
 import type { MismatchRecord } from './mirror.js';
-import type { RevisionTraffic, TrafficRouter } from './port.js';
+import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from './port.js';
 import type { ListenerRole, RouteTable } from './route-table.js';
 
 /** Admin calls other than waitIdle should answer at once; this only catches a wedged router. */
@@ -33,9 +33,10 @@ export class HttpTrafficRouter implements TrafficRouter {
     this.port = addr.port;
   }
 
-  async apply(table: RouteTable): Promise<void> {
+  async apply(table: RouteTable): Promise<ApplyOutcome> {
     const r = await this.call('PUT', '/routes', JSON.stringify(table));
     if (r.status !== 200) throw this.refused('PUT /routes', r);
+    return { failed: [] };
   }
 
   async waitIdle(endpointId: string, timeoutMs: number): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { FakeClock } from './fake-clock.js';
 import type { InstanceRef, InstanceStatus, Platform, StopOptions } from '../../src/platform/platform.js';
-import type { RevisionTraffic, TrafficRouter } from '../../src/router/port.js';
+import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from '../../src/router/port.js';
 import type { RouteTable } from '../../src/router/route-table.js';
 import type { Template } from '../../src/spec/types.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -65,8 +65,9 @@ export class FakeRouter implements TrafficRouter {
   get current(): RouteTable | undefined {
     return this.tables.at(-1);
   }
-  async apply(table: RouteTable): Promise<void> {
+  async apply(table: RouteTable): Promise<ApplyOutcome> {
     this.tables.push(structuredClone(table));
+    return { failed: [] };
   }
   async waitIdle(): Promise<boolean> {
     return true;
