@@ -1,18 +1,26 @@
 import type { Clock } from '../util/clock.js';
 import type { InstanceStatus, Platform } from '../platform/platform.js';
-import type { TrafficRouter } from '../router/port.js';
+import type { ListenerFailure, TrafficRouter } from '../router/port.js';
+import type { RouteTable } from '../router/route-table.js';
 import type { Store } from '../store/store.js';
-import type { Revision, RolloutRecord } from './types.js';
+import type { Revision, RolloutEventDraft, RolloutRecord, RolloutStatus } from './types.js';
 import type { Plan, RevisionObservation } from './strategies/planner.js';
 import { plannerFor } from './strategies/index.js';
-import { buildRouteTable, type RolloutRoutes } from './routes.js';
+import { buildRouteTable, carriedListeners, type RolloutRoutes } from './routes.js';
 import { newInstanceId } from '../platform/instance-id.js';
 import type { JobRunner } from './job-runner.js';
+import { planGuarded, UNPLANNABLE } from './plan-guard.js';
+import { releaseStatus, showProblem, withListenerFailures } from './engine-problems.js';
+import { restartFinished } from './restart-progress.js';
 
 /** Plan again at least this often, even when nothing reports a change. */
 const RESYNC_MS = 2000;
 /** After a failed route-table apply, try again this soon. */
 const RETRY_MS = 500;
+/** Instances started in one pass across all rollouts; the next passes start the rest. */
+const MAX_STARTS_PER_PASS = 64;
+/** How often the data plane is asked which table it serves (a replaced router loses ours). */
+const GENERATION_CHECK_MS = 1000;
 
 export interface ReconcilerDeps {
   store: Store;
@@ -36,6 +44,12 @@ export class Reconciler {
   private readonly stopping = new Set<string>();
   private generation = 0;
   private lastTable = '';
+  /** The table last in effect; listeners of a rollout that cannot be planned are kept from it. */
+  private lastApplied: RouteTable | undefined;
+  private lastAppliedAt = -Infinity;
+  private lastGenerationCheck = -Infinity;
+  /** Listeners the data plane could not open at the last apply, by rollout. */
+  private failures = new Map<string, ListenerFailure[]>();
   private running: Promise<void> | undefined;
   private queued = false;
   private timer: { cancel(): void } | undefined;
@@ -49,6 +63,7 @@ export class Reconciler {
   /** Start reconciling; `generation` continues the data plane's route-table generations. */
   start(generation: number): void {
     this.generation = generation;
+    this.lastApplied = this.deps.store.loadRouteTable();
     this.trigger();
   }
 
@@ -98,34 +113,43 @@ export class Reconciler {
     let wakeAt = now + RESYNC_MS;
 
     const planned: (RolloutRoutes & { record: RolloutRecord; plan: Plan })[] = [];
+    // Rollouts whose stored spec cannot be planned: nothing started or stopped, last routes kept.
+    const unplannable: string[] = [];
     // Status is published once the data plane acknowledged the table that goes with it.
     const saves: (() => void)[] = [];
     const templates = new Map(store.listTemplates().map((t) => [t.name, t.spec]));
     for (const record of records) {
       const revisions = store.listRevisions(record.name);
       const mine = instances.filter((i) => i.rollout === record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
-      const { observed, nextAvailableAt } = observe(mine, record.spec.minReadySeconds, now);
-      if (nextAvailableAt !== undefined) wakeAt = Math.min(wakeAt, nextAvailableAt);
-      const plan = plannerFor(record.spec.strategy.type)({
-        spec: record.spec,
-        status: record.status,
-        observed,
-        now,
-        jobs: this.deps.jobs.statusFor(record.name),
-        templates,
-        version: revisions.find((r) => r.number === record.status.currentRevision)?.template.version ?? '',
+      let nextAvailable: number | undefined;
+      const guarded = planGuarded(record.spec, () => {
+        const { observed, nextAvailableAt } = observe(mine, record.spec.minReadySeconds, now);
+        nextAvailable = nextAvailableAt;
+        const plan = plannerFor(record.spec.strategy.type)({
+          spec: record.spec,
+          status: releaseStatus(record.status),
+          observed,
+          now,
+          jobs: this.deps.jobs.statusFor(record.name),
+          templates,
+          version: revisions.find((r) => r.number === record.status.currentRevision)?.template.version ?? '',
+        });
+        // A spec the route table cannot be built from is as unplannable as one the planner throws on.
+        buildRouteTable(0, [{ spec: record.spec, routes: plan.routes, revisions, hold: plan.status.trafficHold }], []);
+        return plan;
       });
-      if (plan.wakeAt !== undefined) wakeAt = Math.min(wakeAt, Math.max(plan.wakeAt, now + 10));
-      plan.status.updatedAt = record.status.updatedAt;
-      if (JSON.stringify(plan.status) !== JSON.stringify(record.status) || plan.events.length > 0) {
-        plan.status.updatedAt = now;
-        saves.push(() =>
-          store.transaction(() => {
-            store.saveStatus(record.name, plan.status);
-            for (const e of plan.events) store.appendEvent(record.name, e, 'engine', now);
-          }),
-        );
+      if ('problem' in guarded) {
+        unplannable.push(record.name);
+        const save = this.markUnplannable(record, guarded.problem, now);
+        if (save) saves.push(save);
+        continue;
       }
+      const { plan } = guarded;
+      if (nextAvailable !== undefined) wakeAt = Math.min(wakeAt, nextAvailable);
+      if (plan.wakeAt !== undefined) wakeAt = Math.min(wakeAt, Math.max(plan.wakeAt, now + 10));
+      if (record.status.reason === UNPLANNABLE) plan.events.push({ type: 'Normal', reason: 'SpecPlannable', message: 'the stored spec can be planned again' });
+      const restart = restartFinished(plan.status, mine, record.spec.replicas);
+      if (restart) plan.events.push(restart);
       this.deps.jobs.sync(record.name, plan.jobs);
       planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions, hold: plan.status.trafficHold });
     }
@@ -135,10 +159,13 @@ export class Reconciler {
     // about to stop are already out of it when it is applied.
     const starts: { rollout: string; revision: Revision; generation: number }[] = [];
     const victims: InstanceStatus[] = [];
+    // Scaling events are recorded once the change happens: stops only after the table took effect.
+    const scaling: { rollout: string; event: RolloutEventDraft; stops: boolean }[] = [];
     const known = new Set(records.map((r) => r.name));
     for (const i of instances) {
       if (!known.has(i.rollout) && !GONE.has(i.phase) && !this.stopping.has(i.id)) victims.push(i);
     }
+    let startBudget = MAX_STARTS_PER_PASS;
     for (const p of planned) {
       const mine = instances.filter((i) => i.rollout === p.record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
       const revisionNumbers = new Set([...p.plan.scale.keys(), ...mine.map((i) => i.revision)]);
@@ -149,6 +176,11 @@ export class Reconciler {
         const generation = p.plan.status.restartGeneration ?? 0;
         const steady = number === p.plan.status.stableRevision && number === p.plan.status.currentRevision;
         const change = steady ? restartOrScale(live, want, generation) : scale(live, want);
+        if (change.start > startBudget) {
+          change.start = startBudget;
+          wakeAt = Math.min(wakeAt, now + 10);
+        }
+        startBudget -= change.start;
         if (change.start > 0 && !revision) {
           this.deps.log?.(`rollout ${p.record.name}: revision ${number} has no stored template; not starting it`);
         } else {
@@ -157,27 +189,31 @@ export class Reconciler {
         victims.push(...change.stop);
         if (change.start > 0 || change.stop.length > 0) {
           const after = live.length + change.start - change.stop.length;
-          store.appendEvent(
-            p.record.name,
-            {
+          scaling.push({
+            rollout: p.record.name,
+            stops: change.start === 0,
+            event: {
               type: 'Normal',
               reason: change.start > 0 ? 'ScalingUp' : 'ScalingDown',
               message: `revision ${number}: ${change.start > 0 ? `starting ${change.start}` : `stopping ${change.stop.length}`} instance(s), ${live.length} → ${after} (want ${want})`,
               revision: number,
             },
-            'engine',
-            now,
-          );
+          });
         }
       }
     }
     for (const v of victims) this.stopping.add(v.id);
     const drainMs = (v: InstanceStatus) =>
-      (planned.find((p) => p.record.name === v.rollout)?.revisions.find((r) => r.number === v.revision)?.template.shutdown.drainSeconds ?? 30) * 1000;
+      (planned.find((p) => p.record.name === v.rollout)?.revisions.find((r) => r.number === v.revision)?.template.shutdown?.drainSeconds ?? 30) * 1000;
 
     const endpoints = instances.filter((i) => i.phase === 'Ready' && !this.stopping.has(i.id));
-    const applied = await this.applyRoutes(planned, endpoints);
+    const applied = await this.applyRoutes(planned, endpoints, unplannable);
+    for (const p of planned) {
+      const save = this.statusSave(p.record, p.plan, now);
+      if (save) saves.push(save);
+    }
     for (const save of saves) save();
+    for (const s of scaling) if (applied || !s.stops) store.appendEvent(s.rollout, s.event, 'engine', now);
     if (!applied) {
       // The old table may still route to the victims: keep them running until it took effect.
       for (const v of victims) this.stopping.delete(v.id);
@@ -193,20 +229,84 @@ export class Reconciler {
     this.schedule(wakeAt);
   }
 
-  private async applyRoutes(planned: RolloutRoutes[], endpoints: InstanceStatus[]): Promise<boolean> {
+  /** The planned status with this pass's listener failures shown over it, saved if anything changed. */
+  private statusSave(record: RolloutRecord, plan: Plan, now: number): (() => void) | undefined {
+    const { store } = this.deps;
+    const shown = withListenerFailures(plan.status, record.status, this.failures.get(record.name) ?? [], RESYNC_MS / 1000);
+    const status = shown.status;
+    const events = shown.event ? [...plan.events, shown.event] : plan.events;
+    status.updatedAt = record.status.updatedAt;
+    if (JSON.stringify(status) === JSON.stringify(record.status) && events.length === 0) return undefined;
+    status.updatedAt = now;
+    return () =>
+      store.transaction(() => {
+        store.saveStatus(record.name, status);
+        for (const e of events) store.appendEvent(record.name, e, 'engine', now);
+      });
+  }
+
+  /** Degraded with the reason, and one Warning event: only when the reason is new. */
+  private markUnplannable(record: RolloutRecord, problem: string, now: number): (() => void) | undefined {
+    const { store } = this.deps;
+    const message = `the stored spec cannot be planned: ${problem} — its instances and routes stay as they are; \`sluice apply -f FILE\` with a fixed spec or \`sluice delete ${record.name}\``;
+    if (record.status?.reason === UNPLANNABLE && record.status.message === message) return undefined;
+    this.deps.log?.(`rollout ${record.name}: ${message}`);
+    const status = { ...showProblem(record.status ?? ({} as RolloutStatus), UNPLANNABLE, message), updatedAt: now };
+    return () =>
+      store.transaction(() => {
+        store.saveStatus(record.name, status);
+        store.appendEvent(record.name, { type: 'Warning', reason: UNPLANNABLE, message }, 'engine', now);
+      });
+  }
+
+  private async applyRoutes(planned: RolloutRoutes[], endpoints: InstanceStatus[], unplannable: string[]): Promise<boolean> {
+    await this.noticeReplacedTable();
     const table = buildRouteTable(this.generation + 1, planned, endpoints);
+    table.listeners.push(...carriedListeners(this.lastApplied, unplannable, endpoints));
+    table.listeners.sort((a, b) => a.listen.localeCompare(b.listen));
     const key = JSON.stringify(table.listeners);
-    if (key === this.lastTable) return true;
+    const now = this.deps.clock.now();
+    // A listener that could not be opened is tried again at the resync, not at every pass.
+    const retryFailed = this.failures.size > 0 && now - this.lastAppliedAt >= RESYNC_MS;
+    if (key === this.lastTable && !retryFailed) return true;
     try {
       this.deps.store.saveRouteTable(table);
-      await this.deps.router.apply(table);
+      const outcome = await this.deps.router.apply(table);
       this.generation = table.generation;
       this.lastTable = key;
+      this.lastApplied = table;
+      this.lastAppliedAt = now;
+      this.failures = new Map();
+      for (const f of outcome?.failed ?? []) this.failures.set(f.rollout, [...(this.failures.get(f.rollout) ?? []), f]);
+      for (const f of outcome?.failed ?? []) this.deps.log?.(`rollout ${f.rollout}: listener ${f.listen} could not be opened: ${f.error}`);
       return true;
     } catch (err) {
       this.deps.log?.(`route table ${table.generation} not applied: ${(err as Error).message}`);
       return false;
     }
+  }
+
+  /**
+   * A data plane serving another generation than the one last applied was restarted empty
+   * or replaced (another control plane pushed its table): push ours again, continuing from
+   * the higher generation so the data plane does not ignore it as older.
+   */
+  private async noticeReplacedTable(): Promise<void> {
+    const { router, clock } = this.deps;
+    if (!router.generationInEffect || this.lastTable === '') return;
+    const now = clock.now();
+    if (now - this.lastGenerationCheck < GENERATION_CHECK_MS) return;
+    this.lastGenerationCheck = now;
+    let inEffect: number;
+    try {
+      inEffect = await router.generationInEffect();
+    } catch {
+      return; // unreachable: the next apply reports it
+    }
+    if (inEffect === this.generation) return;
+    this.deps.log?.(`the data plane serves route table ${inEffect}, not ${this.generation} as last applied: pushing ours again`);
+    this.lastTable = '';
+    this.generation = Math.max(this.generation, inEffect);
   }
 
   private stop(instance: InstanceStatus, drainMs: number): void {

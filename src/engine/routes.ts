@@ -108,3 +108,15 @@ function resilienceOf(spec: RolloutSpec): Resilience | undefined {
   if (t.bufferRequests) r.bufferRequests = { maxBytes: t.bufferRequests.maxBytes };
   return Object.keys(r).length > 0 ? r : undefined;
 }
+
+/**
+ * The listeners of `rollouts` as last applied, for rollouts that cannot be planned now:
+ * they keep serving what they served, minus endpoints that are no longer ready.
+ */
+export function carriedListeners(previous: RouteTable | undefined, rollouts: string[], endpoints: InstanceStatus[]): ListenerRoutes[] {
+  if (!previous || rollouts.length === 0) return [];
+  const ready = new Set(endpoints.map((i) => i.id));
+  return previous.listeners
+    .filter((l) => rollouts.includes(l.rollout))
+    .map((l) => ({ ...l, backends: l.backends.map((b) => ({ ...b, endpoints: b.endpoints.filter((e) => ready.has(e.id)) })) }));
+}

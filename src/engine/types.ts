@@ -1,6 +1,6 @@
 import type { HeaderMatch, MirrorRouteSpec, RolloutSpec, Template } from '../spec/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
-import type { WeightedTarget } from '../router/route-table.js';
+import type { ListenerRole, WeightedTarget } from '../router/route-table.js';
 import type { JobStatus } from './jobs.js';
 import type { ExposureRecord } from '../store/store.js';
 
@@ -80,6 +80,25 @@ export interface RolloutStatus {
   variantRevisions?: Record<string, number>;
   /** Operator hold on the rollout's listeners (`sluice stop-traffic` / `pause-traffic`), until `resume-traffic`. */
   trafficHold?: TrafficHold;
+  /** Shadow: `r<revision>a<attempt>` that `shadowSince` belongs to; a new shadow starts its clock again. */
+  shadowOf?: string;
+  /** `restartGeneration` whose rolling restart finished (every instance replaced). */
+  restartCompleted?: number;
+  /** Listeners of this rollout the data plane could not open at the last table apply. */
+  listenerFailures?: ListenerProblem[];
+  /**
+   * While the engine shows a problem of its own in phase/reason/message (a stored spec it
+   * cannot plan, a listener that cannot be opened), what the release itself says; planners
+   * see this, so the release goes on as if the problem were not shown.
+   */
+  releasePhase?: { phase: Phase; reason: string; message: string };
+}
+
+export interface ListenerProblem {
+  listen: string;
+  role: ListenerRole;
+  /** One line from the data plane, e.g. "listen EADDRINUSE 0.0.0.0:8080". */
+  error: string;
 }
 
 export interface TrafficHold {

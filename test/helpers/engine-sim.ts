@@ -65,9 +65,19 @@ export class FakeRouter implements TrafficRouter {
   get current(): RouteTable | undefined {
     return this.tables.at(-1);
   }
+  /** Listen addresses this router cannot open, with the error it reports for each. */
+  readonly unbindable = new Map<string, string>();
   async apply(table: RouteTable): Promise<ApplyOutcome> {
     this.tables.push(structuredClone(table));
-    return { failed: [] };
+    const failed = table.listeners.filter((l) => this.unbindable.has(l.listen)).map((l) => ({ rollout: l.rollout, listen: l.listen, role: l.role, error: this.unbindable.get(l.listen)! }));
+    return { failed };
+  }
+  async generationInEffect(): Promise<number> {
+    return this.current?.generation ?? 0;
+  }
+  /** Another owner's table replaces ours, as a second control plane on the same router would. */
+  replaceBehindEngine(table: RouteTable): void {
+    this.tables.push(structuredClone(table));
   }
   async waitIdle(): Promise<boolean> {
     return true;
