@@ -11,6 +11,7 @@ import type { AnalysisView } from './actions.js';
 import type { CanaryStrategy, RolloutSpec, Template } from '../spec/types.js';
 import type { Actor, ApplyResult, RolloutActions } from './actions.js';
 import type { Reconciler } from './reconciler.js';
+import { listenAddresses, sameSocket, unbindableReason } from './listen-addresses.js';
 import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from './types.js';
 
 /** How many recent events a rollout view carries. */
@@ -69,10 +70,12 @@ export class Controller implements RolloutActions {
     const docs: LoadedRollout[] = [];
     const templates = resources.flatMap((r) => (r.kind === 'AnalysisTemplate' ? [r] : []));
     for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });
+    for (const doc of docs) await this.checkListenBindable(doc);
+    const together = new Set(docs.map((d) => d.spec.name));
     return this.mutate(() => {
       const known = new Set([...this.store.listTemplates().map((t) => t.name), ...templates.map((t) => t.value.name)]);
       for (const doc of docs) {
-        this.checkListenConflicts(doc);
+        this.checkListenConflicts(doc, together);
         for (const name of templateRefs(doc.spec)) {
           if (!known.has(name)) {
             throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: AnalysisTemplate "${name}" not found — apply it first or put it in the same file`);
@@ -167,6 +170,13 @@ export class Controller implements RolloutActions {
 
   async pause(name: string, by: Actor): Promise<void> {
     await this.act(name, by, (_r, s) => {
+      if (s.stableRevision !== null && s.currentRevision === s.stableRevision) {
+        throw new UserError(
+          `rollout ${name} has no release in progress — pause holds a release between its steps, and at rest there is nothing to hold; \`sluice pause-traffic ${name}\` or \`stop-traffic\` holds its traffic`,
+          'conflict',
+          409,
+        );
+      }
       if (s.pauses.some((p) => p.reason === 'Manual')) throw new UserError(`rollout ${name} is already paused — \`sluice resume ${name}\` continues it`, 'conflict', 409);
       s.pauses.push({ reason: 'Manual', startedAt: this.clock.now() });
       return { reason: 'Paused', message: `paused by ${by.actor}` };
@@ -348,13 +358,32 @@ export class Controller implements RolloutActions {
     });
   }
 
-  private checkListenConflicts(doc: LoadedRollout): void {
+  /**
+   * Listen addresses of `doc` that another rollout's socket already holds: the same
+   * address, or a wildcard and a specific address on the same port (the data plane could
+   * open only one of them). Rollouts applied together were checked within the file.
+   */
+  private checkListenConflicts(doc: LoadedRollout, together: Set<string>): void {
     const mine = listenAddresses(doc.spec);
     for (const other of this.store.listRollouts()) {
-      if (other.name === doc.spec.name) continue;
-      const clash = listenAddresses(other.spec).find((a) => mine.includes(a));
-      if (clash) {
-        throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${clash} is already used by rollout ${other.name} — pick another port`);
+      if (other.name === doc.spec.name || together.has(other.name)) continue;
+      for (const theirs of listenAddresses(other.spec)) {
+        const clash = mine.find((a) => sameSocket(a, theirs));
+        if (clash) {
+          const same = clash === theirs ? `already used by rollout ${other.name}` : `on the same port as ${theirs} of rollout ${other.name} (a wildcard address holds every address of its port)`;
+          throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${clash} is ${same} — pick another port`);
+        }
+      }
+    }
+  }
+
+  /** Every listen address of `doc` must be one this machine can open (checked without opening it). */
+  private async checkListenBindable(doc: LoadedRollout): Promise<void> {
+    for (const address of listenAddresses(doc.spec)) {
+      const why = await unbindableReason(address);
+      if (why) {
+        const port = address.slice(address.lastIndexOf(':') + 1);
+        throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${address} cannot be opened: ${why} — use an address of this machine, e.g. 127.0.0.1:${port} or 0.0.0.0:${port}`);
       }
     }
   }
@@ -476,13 +505,6 @@ function templateRefs(spec: RolloutSpec): string[] {
   }
   if ((st.type === 'shadow' || st.type === 'abTest') && st.analysis) refs.push(st.analysis);
   return refs.flatMap((r) => r.templates.map((t) => t.templateName));
-}
-
-function listenAddresses(spec: RolloutSpec): string[] {
-  const out = [spec.traffic.listen];
-  if (spec.strategy.type === 'blueGreen' && spec.strategy.previewListen) out.push(spec.strategy.previewListen);
-  if (spec.strategy.type === 'canary' && spec.strategy.canaryListen) out.push(spec.strategy.canaryListen);
-  return out;
 }
 
 function describeSet(changes: { version?: string; env?: Record<string, string | null> }): string {
