@@ -12,7 +12,9 @@ import type { Measurement, MeasurementPhase, MetricRunStatus, MetricSpec, Provid
  *   window was still filling up); more consecutive Errors than consecutiveErrorLimit
  *   → Error; `count` measurements taken → Successful; otherwise Running;
  * - one run: Failed beats Error beats Inconclusive beats Running beats Successful.
- *   dryRun metrics are measured and shown but never decide.
+ *   dryRun metrics are measured and shown but never decide: a run of dry-run metrics
+ *   only ends Successful once they are done, so it holds nothing back, but it is no
+ *   pass that promotes anything (`decidedByMetrics`).
  */
 export function judgeMeasurement(metric: MetricSpec, result: ProviderResult | Error, startedAt: number, finishedAt: number): Measurement {
   const base = { metric: metric.name, startedAt, finishedAt };
@@ -87,11 +89,19 @@ const RANK: Record<RunPhase, number> = { Failed: 5, Error: 4, Inconclusive: 3, R
 
 export function runPhase(metrics: MetricRunStatus[]): { phase: RunPhase; message: string } {
   const deciding = metrics.filter((m) => !m.dryRun);
-  if (deciding.length === 0) return { phase: metrics.every((m) => m.phase !== 'Running') ? 'Successful' : 'Running', message: 'only dry-run metrics' };
+  if (deciding.length === 0) {
+    const done = metrics.every((m) => m.phase !== 'Running');
+    return { phase: done ? 'Successful' : 'Running', message: `only dry-run metrics (${metrics.map((m) => `${m.name} ${m.phase}`).join(', ')}): shown for information, they decide nothing` };
+  }
   const worst = deciding.reduce((a, b) => (RANK[b.phase] > RANK[a.phase] ? b : a));
   if (worst.phase === 'Successful') return { phase: 'Successful', message: `all ${deciding.length} metric(s) successful` };
   if (worst.phase === 'Running') return { phase: 'Running', message: deciding.map((m) => `${m.name} ${m.measured} measured`).join(', ') };
   return { phase: worst.phase, message: worst.message ?? `${worst.name}: ${worst.phase}` };
+}
+
+/** Whether a run's verdict came from at least one metric that is not dry-run. */
+export function decidedByMetrics(metrics: MetricRunStatus[]): boolean {
+  return metrics.some((m) => !m.dryRun);
 }
 
 function lastMessage(ms: Measurement[], phase: MeasurementPhase): string {

@@ -370,6 +370,7 @@ const shadow = object({
   shadowReplicas: optional(integer({ min: 1, fix: 'write a whole number ≥ 1' })),
   durationSeconds: optional(duration({ min: 0, above: true })),
   analysis: optional(analysisRef),
+  promoteOnAnalysisSuccess: optional(boolean('write true to switch once the analysis passed, or leave it out to wait for `sluice promote` or durationSeconds')),
 });
 
 const VARIANT_NAME = string({ fix: 'write a short lowercase name, e.g. a or checkout-v2', pattern: TARGET_NAME, patternProblem: 'must be a lowercase name (a-z, 0-9, -)' });

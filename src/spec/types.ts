@@ -199,6 +199,8 @@ export interface ShadowStrategy {
   durationSeconds?: number;
   /** Runs while shadowing (e.g. builtin mismatch-rate of the shadow revision). Failing aborts. */
   analysis?: AnalysisRef;
+  /** A finite analysis that passed (on a metric that is not dry-run) switches traffic; absent/false: it never does. */
+  promoteOnAnalysisSuccess?: boolean;
 }
 
 /** One arm of an A/B test. From the third on, a variant is this template with overrides. */

@@ -2,13 +2,15 @@ import type { ShadowStrategy } from '../../spec/types.js';
 import { only, planRelease, promoteTo, type PlanContext } from './common.js';
 import { mirrorRoute } from './canary.js';
 import type { Planner } from './planner.js';
+import { decidedByMetrics } from '../../analysis/evaluate.js';
 
 /**
  * Shadow release (a dark launch): the new revision runs beside stable and receives copies
  * of live requests while every client is answered by stable; the router compares the two
  * answers (see MirrorRoute). After `durationSeconds` with no failed analysis — or on
- * `sluice promote` when no duration is set — it is scaled up and takes all traffic at
- * once, like a blue-green switch. A failing analysis aborts: the copies stop and the
+ * `sluice promote` when no duration is set, or once a finite analysis passed when
+ * `promoteOnAnalysisSuccess` is set — it is scaled up and takes all traffic at once, like
+ * a blue-green switch. A failing analysis aborts: the copies stop and the
  * shadow revision goes away; no client ever saw it.
  */
 function shadowRelease(ctx: PlanContext): void {
@@ -19,6 +21,9 @@ function shadowRelease(ctx: PlanContext): void {
   const shadowScale = Math.min(st.shadowReplicas ?? ctx.replicas, ctx.replicas);
   const o = ctx.observed(shadow);
   ctx.scale.set(stable, ctx.replicas);
+  // A newer revision (or a new attempt) shadowing starts its own clock: copies, duration, "copied … for".
+  const shadowKey = `r${shadow}a${s.attempt ?? 0}`;
+  if (s.shadowSince !== undefined && s.shadowOf !== undefined && s.shadowOf !== shadowKey) s.shadowSince = undefined;
 
   if (!s.promoteFull) {
     ctx.scale.set(shadow, shadowScale);
@@ -30,14 +35,17 @@ function shadowRelease(ctx: PlanContext): void {
     ctx.routes.mirrors = [mirrorRoute(st.mirror, shadow)];
     if (s.shadowSince === undefined) {
       s.shadowSince = ctx.now;
+      s.shadowOf = shadowKey;
       ctx.event('Normal', 'ShadowStarted', `copying ${st.mirror.percentage}% of requests to revision ${shadow}; clients are answered by revision ${stable}`, shadow);
     }
     if (st.analysis) {
       const { job, onFailure } = ctx.analysis('shadow.analysis', 'shadow analysis', st.analysis);
       const r = ctx.outcome(job, 'shadow analysis', onFailure);
       if (r === 'stopped') return;
-      if (r === 'pass' && st.durationSeconds === undefined) {
-        // A finite analysis that passed ends the shadow phase when no duration is set.
+      // Promoting is a person's (or the duration's) decision unless the spec hands it to the
+      // analysis; a run of dry-run metrics only informs and never counts as that pass.
+      if (r === 'pass' && st.promoteOnAnalysisSuccess && job?.metrics && decidedByMetrics(job.metrics)) {
+        ctx.event('Normal', 'ShadowAnalysisPassed', `shadow analysis passed (${job.message}); promoteOnAnalysisSuccess switches traffic to revision ${shadow}`, shadow);
         s.promoteFull = true;
       }
     }
