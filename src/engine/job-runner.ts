@@ -87,10 +87,21 @@ export class JobRunner {
     }
   }
 
-  /** Stop the jobs of rollouts that no longer exist (except fire-and-forget ones). */
-  forget(existing: Set<string>): void {
+  /**
+   * Stop the jobs of rollouts that no longer exist (except fire-and-forget ones), and
+   * forget finished jobs of deleted rollouts and of revisions pruned from history (the
+   * store deleted them too): otherwise they stay in memory for the process's life, and a
+   * rollout re-created under the same name would find its new runs "already done".
+   * `revisions`: each existing rollout's revision numbers.
+   */
+  forget(existing: Set<string>, revisions?: ReadonlyMap<string, ReadonlySet<number>>): void {
     for (const a of [...this.active.values()]) {
       if (!existing.has(a.status.rollout) && !a.job.detached) this.finish(a, { phase: 'Successful', message: 'stopped: rollout deleted' }, false);
+    }
+    for (const [key, status] of this.known) {
+      if (this.active.has(key)) continue;
+      const kept = revisions?.get(status.rollout);
+      if (!existing.has(status.rollout) || (kept && !kept.has(revisionOfKey(key, status.rollout) ?? -1))) this.known.delete(key);
     }
   }
 
@@ -284,6 +295,12 @@ export class JobRunner {
     if (isDone(phase)) this.finish(a, { phase, message, metrics: statuses });
     else this.update(a, { phase, message, metrics: statuses }, false);
   }
+}
+
+/** The revision in a job key (`<rollout>/r<revision>/a<attempt>/<where>`, engine/jobs.ts; the store prunes by the same prefix). */
+function revisionOfKey(key: string, rollout: string): number | undefined {
+  const m = /^r(\d+)\//.exec(key.slice(rollout.length + 1));
+  return m && key.startsWith(`${rollout}/`) ? Number(m[1]) : undefined;
 }
 
 function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {

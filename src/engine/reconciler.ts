@@ -118,8 +118,10 @@ export class Reconciler {
     // Status is published once the data plane acknowledged the table that goes with it.
     const saves: (() => void)[] = [];
     const templates = new Map(store.listTemplates().map((t) => [t.name, t.spec]));
+    const revisionsByRollout = new Map<string, Set<number>>();
     for (const record of records) {
       const revisions = store.listRevisions(record.name);
+      revisionsByRollout.set(record.name, new Set(revisions.map((r) => r.number)));
       const mine = instances.filter((i) => i.rollout === record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
       let nextAvailable: number | undefined;
       const guarded = planGuarded(record.spec, () => {
@@ -153,7 +155,7 @@ export class Reconciler {
       this.deps.jobs.sync(record.name, plan.jobs);
       planned.push({ record, plan, spec: record.spec, routes: plan.routes, revisions, hold: plan.status.trafficHold });
     }
-    this.deps.jobs.forget(new Set(records.map((r) => r.name)));
+    this.deps.jobs.forget(new Set(records.map((r) => r.name)), revisionsByRollout);
 
     // Choose what to start and stop before touching the route table, so that instances
     // about to stop are already out of it when it is applied.

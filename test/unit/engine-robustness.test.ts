@@ -3,14 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { FakePlatform, FakeRouter, makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { engineOn } from '../helpers/engine-on-store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { Reconciler } from '../../src/engine/reconciler.js';
-import { Controller } from '../../src/engine/controller.js';
-import { JobRunner } from '../../src/engine/job-runner.js';
 import type { RolloutSpec } from '../../src/spec/types.js';
 
 const ROLLING = `    rolling: {maxSurge: 1, maxUnavailable: 0}
@@ -18,41 +15,6 @@ const ROLLING = `    rolling: {maxSurge: 1, maxUnavailable: 0}
 const on = (port: number, text: string) => text.replace('127.0.0.1:18080', `127.0.0.1:${port}`);
 const web = (version: string, extra: Partial<Parameters<typeof manifest>[0]> = {}) => manifest({ name: 'web', version, strategy: ROLLING, ...extra });
 const api = (version: string, port = 18081) => on(port, manifest({ name: 'api', version, strategy: ROLLING }));
-
-/** The engine's parts over a given store, started as the control plane starts them. */
-function engineOn(store: Store) {
-  const clock = new FakeClock();
-  const platform = new FakePlatform(clock, 500);
-  const router = new FakeRouter();
-  let reconciler: Reconciler | undefined;
-  const jobs = new JobRunner({ store, clock, providers: {}, onChange: () => reconciler?.trigger() });
-  reconciler = new Reconciler({ store, platform, router, clock, jobs });
-  const controller = new Controller(store, reconciler, platform, clock, jobs);
-  const r = reconciler;
-  return {
-    clock,
-    store,
-    platform,
-    router,
-    reconciler: r,
-    controller,
-    by: { actor: 'test' },
-    async run(ms: number, stepMs = 100) {
-      await r.settle();
-      const end = clock.now() + ms;
-      while (clock.now() < end) {
-        clock.advanceTo(Math.min(end, clock.now() + stepMs));
-        await r.settle();
-        await new Promise((done) => setImmediate(done));
-        await r.settle();
-      }
-    },
-    close() {
-      jobs.close();
-      return r.close();
-    },
-  };
-}
 
 /** A store holding a healthy `api` and a `web` whose stored spec says `spec`. */
 async function storeWith(store: Store, spoil: (spec: RolloutSpec) => void): Promise<void> {
