@@ -1,5 +1,6 @@
 import type { ListenerFailure } from '../router/port.js';
 import type { ListenerProblem, RolloutEventDraft, RolloutStatus } from './types.js';
+import { UNPLANNABLE } from './plan-guard.js';
 
 /**
  * Problems the engine itself shows in a rollout's phase/reason/message (Degraded) over what
@@ -8,10 +9,16 @@ import type { ListenerProblem, RolloutEventDraft, RolloutStatus } from './types.
  * not report a phase change on every pass.
  */
 
-/** The status as planners know it: without the engine's overlay. */
+export const LISTENER_FAILED = 'ListenerFailed';
+const ENGINE_REASONS = new Set([UNPLANNABLE, LISTENER_FAILED]);
+
+/**
+ * The status as planners know it: without the engine's overlay. A user action that set
+ * a phase of its own meanwhile (abort, a new revision) wins over the kept one.
+ */
 export function releaseStatus(status: RolloutStatus): RolloutStatus {
   const { releasePhase, ...rest } = status;
-  return releasePhase ? { ...rest, ...releasePhase } : rest;
+  return releasePhase && ENGINE_REASONS.has(status.reason) ? { ...rest, ...releasePhase } : rest;
 }
 
 /** Shows `reason`/`message` as Degraded over the release's own phase. */
@@ -19,8 +26,6 @@ export function showProblem(status: RolloutStatus, reason: string, message: stri
   const own = releaseStatus(status);
   return { ...own, phase: 'Degraded', reason, message, releasePhase: { phase: own.phase, reason: own.reason, message: own.message } };
 }
-
-export const LISTENER_FAILED = 'ListenerFailed';
 
 /**
  * The planned status with the rollout's listener failures of the last apply shown over it,

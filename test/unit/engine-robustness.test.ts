@@ -212,3 +212,24 @@ test('restart records when it finishes: one RestartCompleted once every instance
   const reasons = sim.store.listEvents('web').map((e) => e.reason);
   assert.ok(reasons.indexOf('Restart') < reasons.indexOf('RestartCompleted'));
 });
+
+test('a user action during a listener failure keeps its own phase under the failure (abort says who aborted)', async () => {
+  const sim = makeSim(500);
+  sim.router.unbindable.set('127.0.0.1:18081', 'listen EADDRINUSE: address already in use 127.0.0.1:18081');
+  await sim.controller.apply(api('v1'), '/tmp/api.yaml', sim.by);
+  await sim.run(2000);
+  await sim.controller.set('api', { env: { READY: 'false' } }, sim.by);
+  await sim.run(2000);
+  await sim.controller.abort('api', sim.by);
+  await sim.run(3000);
+  const s = await sim.status('api');
+  assert.equal(s.reason, 'ListenerFailed');
+  assert.equal(s.releasePhase?.reason, 'RolloutAborted');
+  assert.match(s.releasePhase?.message ?? '', /aborted by test/);
+  sim.router.unbindable.clear();
+  await sim.run(3000);
+  const after = await sim.status('api');
+  assert.equal(after.phase, 'Degraded');
+  assert.equal(after.reason, 'RolloutAborted');
+  assert.match(after.message, /aborted by test/);
+});
