@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Actor, RolloutActions } from '../engine/actions.js';
 import { UserError } from '../util/errors.js';
+import { refuseCrossSite, refuseNonJson, type Refusal } from './same-origin.js';
 
 export const ACTOR_HEADER = 'x-sluice-actor';
 /** Largest request body accepted; a rollout file is a few KiB. */
@@ -178,12 +179,20 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const { actions } = options;
   const expected = digest(options.token);
   const perRollout = rolloutActionHandlers(actions);
+  // Set once listening, before the first request can arrive.
+  let bound = { host: '127.0.0.1', port: 0 };
+  const refuse = (req: IncomingMessage, res: ServerResponse, r: Refusal) => {
+    req.resume();
+    sendJson(res, r.status, { error: r.message, code: r.code });
+  };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
     const method = req.method ?? 'GET';
     const path = url.pathname.replace(/\/+$/, '') || '/';
 
+    const crossSite = refuseCrossSite(req, bound);
+    if (crossSite) return refuse(req, res, crossSite);
     if (path === '/v1/healthz' && (method === 'GET' || method === 'HEAD')) {
       sendJson(res, 200, { ok: true, pid: process.pid });
       return;
@@ -193,6 +202,8 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       sendJson(res, 401, { error: 'missing or wrong API token — send "Authorization: Bearer <token from .sluice/token>"', code: 'unauthorized' });
       return;
     }
+    const notJson = refuseNonJson(req);
+    if (notJson) return refuse(req, res, notJson);
 
     const reply = (result: { status?: number; body: unknown }) => sendJson(res, result.status ?? 200, result.body);
     const notAllowed = (allowed: string): never => {
@@ -301,11 +312,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       resolve();
     });
   });
-  const bound = server.address() as AddressInfo;
-  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const info = server.address() as AddressInfo;
+  bound = { host: info.address, port: info.port };
+  const shownHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
 
   return {
-    address: `${shownHost}:${bound.port}`,
+    address: `${shownHost}:${info.port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

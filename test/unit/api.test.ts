@@ -4,6 +4,7 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
+import { hostAllowed } from '../../src/api/same-origin.js';
 import { ensureToken, readApiInfo, readToken, writeApiInfo } from '../../src/api/token.js';
 import { UserError } from '../../src/util/errors.js';
 import { canaryView, startFakeApi, TEST_TOKEN, type FakeApi } from '../helpers/cli-fakes.js';
@@ -220,5 +221,23 @@ describe('token and api.json', () => {
     assert.throws(() => readApiInfo(dir), /sluice up/);
     writeApiInfo(dir, { address: '127.0.0.1:7070', pid: 42 });
     assert.deepEqual(readApiInfo(dir), { address: '127.0.0.1:7070', pid: 42 });
+  });
+});
+
+describe('same-origin rules of the API', () => {
+  test('Host must be loopback or the bound address, with the bound port', () => {
+    const bound = { host: '127.0.0.1', port: 7070 };
+    for (const ok of ['127.0.0.1:7070', 'localhost:7070', 'LOCALHOST:7070', '[::1]:7070']) assert.equal(hostAllowed(ok, bound), true, ok);
+    for (const bad of ['evil.example:7070', '127.0.0.1:7071', '127.0.0.1', '10.0.0.5:7070', 'localhost.evil:7070', '[::1', undefined]) {
+      assert.equal(hostAllowed(bad, bound), false, String(bad));
+    }
+  });
+
+  test('bound to a specific address, that address is accepted too; bound to every interface, any IP literal but no name', () => {
+    assert.equal(hostAllowed('10.0.0.5:7070', { host: '10.0.0.5', port: 7070 }), true);
+    assert.equal(hostAllowed('10.0.0.6:7070', { host: '10.0.0.5', port: 7070 }), false);
+    assert.equal(hostAllowed('10.0.0.6:7070', { host: '0.0.0.0', port: 7070 }), true);
+    assert.equal(hostAllowed('[fe80::1]:7070', { host: '::', port: 7070 }), true);
+    assert.equal(hostAllowed('rebind.example:7070', { host: '0.0.0.0', port: 7070 }), false);
   });
 });
