@@ -47,15 +47,23 @@ async function pickPort(preferred) {
   });
 }
 
-/** Open-loop load at RATE requests/s, counting answers per version over the last second. */
+/**
+ * Open-loop load at RATE requests/s, counting answers per version over the last second.
+ * `stop()` stops sending and lets the requests in flight finish (a few seconds at most), so
+ * the final count is sent = 2xx + failed (+ any still unanswered at the end, shown apart).
+ */
 function startLoad(port) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const totals = { sent: 0, ok: 0, failed: 0, versions: {} };
+  const totals = { sent: 0, ok: 0, failed: 0, unanswered: 0, versions: {} };
   let recent = [];
+  let inFlight = 0;
+  let stopped = false;
   const timer = setInterval(() => {
     totals.sent++;
+    inFlight++;
     const req = http.get({ host: '127.0.0.1', port, path: '/', agent, timeout: 10_000 }, (res) => {
       res.resume();
+      inFlight--;
       const version = res.headers['x-version'] ?? '?';
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       ok ? totals.ok++ : totals.failed++;
@@ -63,6 +71,9 @@ function startLoad(port) {
       recent.push({ at: Date.now(), version: ok ? version : `HTTP ${res.statusCode}` });
     });
     req.on('error', () => {
+      inFlight--;
+      // Cut off by stop() itself: not a failure of the release.
+      if (stopped) return;
       totals.failed++;
       recent.push({ at: Date.now(), version: 'error' });
     });
@@ -78,8 +89,11 @@ function startLoad(port) {
         .map(([v, n]) => `${v} ${Math.round((n * 100) / recent.length)}%`)
         .join('  ');
     },
-    stop() {
+    async stop() {
       clearInterval(timer);
+      for (let waited = 0; inFlight > 0 && waited < 5000; waited += 50) await sleep(50);
+      stopped = true;
+      totals.unanswered = inFlight;
       agent.destroy();
     },
   };
@@ -164,9 +178,9 @@ async function main() {
     sluice('undo', name);
     const final = await watchUntil(client, load, (v) => v.status.phase === 'Healthy' && v.status.stableRevision === v.status.currentRevision && v.instances.every((i) => i.revision === v.status.stableRevision));
     await sleep(1000);
-    load.stop();
+    await load.stop();
     process.stdout.write(`\n${sluice('history', name)}\n\n`);
-    say(`done: back on ${final.revisions.find((r) => r.number === final.status.stableRevision)?.template.version}; ${load.totals.sent} requests sent, ${load.totals.ok} answered 2xx, ${load.totals.failed} failed; versions seen ${JSON.stringify(load.totals.versions)}`);
+    say(`done: back on ${final.revisions.find((r) => r.number === final.status.stableRevision)?.template.version}; ${load.totals.sent} requests sent, ${load.totals.ok} answered 2xx, ${load.totals.failed} failed${load.totals.unanswered ? `, ${load.totals.unanswered} still in flight when the demo stopped` : ''}; versions seen ${JSON.stringify(load.totals.versions)}`);
     say('try it yourself: node bin/sluice.js up -d; node bin/sluice.js apply -f examples/canary.yaml; node bin/sluice.js get rollout demo-canary --watch');
   } finally {
     say('stopping everything (sluice down)');

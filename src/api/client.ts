@@ -49,9 +49,15 @@ export class ApiClient implements RolloutActions {
 
   /** Address from `<stateDir>/api.json`, token from `<stateDir>/token`. */
   static fromStateDir(stateDir: string, actor?: string): ApiClient {
-    const token = readToken(stateDir);
-    const { address } = readApiInfo(stateDir);
-    return new ApiClient({ address, token, actor });
+    try {
+      const { address } = readApiInfo(stateDir);
+      return new ApiClient({ address, token: readToken(stateDir), actor });
+    } catch (err) {
+      // No api.json and no token mean the same to the user: nothing runs for this state directory.
+      const code = (err as UserError).code;
+      if (err instanceof UserError && (code === 'not-running' || code === 'no-token')) throw notRunning(stateDir);
+      throw err;
+    }
   }
 
   apply(yamlText: string, file: string, by?: Actor): Promise<ApplyResult[]> {
@@ -185,15 +191,39 @@ export class ApiClient implements RolloutActions {
       req.on('timeout', () => {
         req.destroy(new UserError(`the sluice API at ${this.address} did not answer ${method} ${path} within ${Math.round(timeoutMs / 1000)}s`, 'timeout', 504));
       });
+      let sent = false;
+      req.on('finish', () => (sent = true));
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err instanceof UserError) reject(err);
-        else if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EHOSTUNREACH') {
-          reject(new UserError(`cannot reach the sluice API at ${this.address}: ${err.code} — start it with \`sluice up\``, 'unreachable', 503));
+        else if (sent && method !== 'GET' && (err.code === 'ECONNRESET' || err.code === 'EPIPE' || /socket hang up/.test(err.message))) {
+          // The request went out; the control plane may have committed it before the connection broke.
+          reject(
+            new UserError(
+              `the connection to the sluice API at ${this.address} broke (${err.code ?? err.message}) before it answered ${method} ${path}: ` +
+                `the change may have been applied — check with \`${checkCommand(path)}\` (and \`sluice up -d\` if sluice is no longer running)`,
+              'interrupted',
+              503,
+            ),
+          );
+        } else if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EHOSTUNREACH') {
+          reject(new UserError(`sluice is not running: nothing answers at ${this.address} (${err.code}) — start it with \`sluice up -d\``, 'unreachable', 503));
         } else reject(new UserError(`cannot reach the sluice API at ${this.address}: ${err.message}`, 'unreachable', 503));
       });
       req.end(payload);
     });
   }
+}
+
+/** The one "not running" message, whatever file is missing. */
+export function notRunning(stateDir: string): UserError {
+  return new UserError(`sluice is not running for state directory ${stateDir} (no control plane found) — start it with \`sluice up -d\``, 'not-running', 503);
+}
+
+/** The command that shows whether an interrupted change to `path` was applied. */
+function checkCommand(path: string): string {
+  const m = /^\/v1\/rollouts\/([^/]+)/.exec(path);
+  if (m) return `sluice history ${decodeURIComponent(m[1]!)}`;
+  return 'sluice get rollouts';
 }
 
 function rolloutPath(name: string, sub?: string): string {

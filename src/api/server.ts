@@ -7,6 +7,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Actor, RolloutActions } from '../engine/actions.js';
 import { UserError } from '../util/errors.js';
+import { redactDeep, redactText, secretValues } from '../util/redact.js';
+import { refuseCrossSite, refuseNonJson, type Refusal } from './same-origin.js';
 
 export const ACTOR_HEADER = 'x-sluice-actor';
 /** Largest request body accepted; a rollout file is a few KiB. */
@@ -178,12 +180,20 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
   const { actions } = options;
   const expected = digest(options.token);
   const perRollout = rolloutActionHandlers(actions);
+  // Set once listening, before the first request can arrive.
+  let bound = { host: '127.0.0.1', port: 0 };
+  const refuse = (req: IncomingMessage, res: ServerResponse, r: Refusal) => {
+    req.resume();
+    sendJson(res, r.status, { error: r.message, code: r.code });
+  };
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
     const method = req.method ?? 'GET';
     const path = url.pathname.replace(/\/+$/, '') || '/';
 
+    const crossSite = refuseCrossSite(req, bound);
+    if (crossSite) return refuse(req, res, crossSite);
     if (path === '/v1/healthz' && (method === 'GET' || method === 'HEAD')) {
       sendJson(res, 200, { ok: true, pid: process.pid });
       return;
@@ -193,8 +203,17 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       sendJson(res, 401, { error: 'missing or wrong API token — send "Authorization: Bearer <token from .sluice/token>"', code: 'unauthorized' });
       return;
     }
+    const notJson = refuseNonJson(req);
+    if (notJson) return refuse(req, res, notJson);
 
-    const reply = (result: { status?: number; body: unknown }) => sendJson(res, result.status ?? 200, result.body);
+    // Views carry the spec, its YAML source and events: secrets never leave through the API.
+    const reply = (result: { status?: number; body: unknown }, extraSecrets: Iterable<string> = []) =>
+      sendJson(res, result.status ?? 200, redactDeep(result.body, extraSecrets));
+    // Events, history and analysis runs do not carry the spec: take its secrets from the rollout.
+    const secretsOf = async (name: string) => {
+      const view = await actions.get(name);
+      return secretValues({ spec: view.spec, revisions: view.revisions });
+    };
     const notAllowed = (allowed: string): never => {
       res.setHeader('allow', allowed);
       throw new BadRequest(`${method} is not allowed on ${path} — use ${allowed}`, 405, 'method-not-allowed');
@@ -249,15 +268,15 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       }
       if (sub === 'history') {
         if (method !== 'GET') notAllowed('GET');
-        return reply({ body: await actions.history(name) });
+        return reply({ body: await actions.history(name) }, await secretsOf(name));
       }
       if (sub === 'analysis') {
         if (method !== 'GET') notAllowed('GET');
-        return reply({ body: await actions.analysis(name) });
+        return reply({ body: await actions.analysis(name) }, await secretsOf(name));
       }
       if (sub === 'events') {
         if (method !== 'GET') notAllowed('GET');
-        return reply({ body: await actions.events(name, { afterId: queryInt(url, 'afterId'), limit: queryInt(url, 'limit') }) });
+        return reply({ body: await actions.events(name, { afterId: queryInt(url, 'afterId'), limit: queryInt(url, 'limit') }) }, await secretsOf(name));
       }
       const handler = sub !== undefined && Object.hasOwn(perRollout, sub) ? perRollout[sub] : undefined;
       if (handler) {
@@ -277,10 +296,10 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       // Drain what is left of the body so the error answer reaches the client.
       req.resume();
       if (err instanceof UserError) {
-        sendJson(res, err.status, { error: err.message, code: err.code });
+        sendJson(res, err.status, { error: redactText(err.message), code: err.code });
       } else {
-        console.error(`sluice api: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
-        sendJson(res, 500, { error: (err as Error)?.message || String(err), code: 'internal' });
+        console.error(redactText(`sluice api: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`));
+        sendJson(res, 500, { error: redactText((err as Error)?.message || String(err)), code: 'internal' });
       }
     });
   });
@@ -301,11 +320,12 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       resolve();
     });
   });
-  const bound = server.address() as AddressInfo;
-  const shownHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+  const info = server.address() as AddressInfo;
+  bound = { host: info.address, port: info.port };
+  const shownHost = info.family === 'IPv6' ? `[${info.address}]` : info.address;
 
   return {
-    address: `${shownHost}:${bound.port}`,
+    address: `${shownHost}:${info.port}`,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

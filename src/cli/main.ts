@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { suggest } from '../spec/schema.js';
 import { UserError } from '../util/errors.js';
 import {
   abortCommand,
@@ -54,7 +55,10 @@ const helpCommand: Command = {
       return 0;
     }
     const command = COMMANDS.find((c) => c.name === name);
-    if (!command) throw new UsageError(`unknown command "${name}" — see \`sluice help\``);
+    if (!command) {
+      const near = suggest(name, COMMANDS.map((c) => c.name));
+      throw new UsageError(`unknown command "${name}" — ${near ? `did you mean \`sluice help ${near}\`? ` : ''}see \`sluice help\``);
+    }
     ctx.out(commandHelp(command));
     return 0;
   },
@@ -141,11 +145,14 @@ function findCommand(argv: string[]): number {
 }
 
 /** node's parseArgs messages are long and mention internals; keep what the user needs. */
-function parseError(err: Error & { code?: string }): string {
+function parseError(err: Error & { code?: string }, options: Record<string, OptionSpec>): string {
   const option = /'(-[^']*)'/.exec(err.message)?.[1];
   switch (err.code) {
-    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
-      return `unknown flag ${option ?? err.message}`;
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const flag = option?.split('=')[0];
+      const near = flag?.startsWith('--') ? suggest(flag, Object.keys(options).map((k) => `--${k}`)) : undefined;
+      return `unknown flag ${option ?? err.message}${near ? ` — did you mean ${near}?` : ''}`;
+    }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
       return option ? `flag ${option.split(',')[0]} needs a value` : err.message;
     default:
@@ -165,7 +172,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    process.stderr.write(`error: unknown command "${name}" — see \`sluice help\`\n`);
+    const near = suggest(name, COMMANDS.map((c) => c.name));
+    process.stderr.write(`error: unknown command "${name}" — ${near ? `did you mean \`sluice ${near}\`? ` : ''}see \`sluice help\`\n`);
     return 2;
   }
 
@@ -175,7 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
     } catch (err) {
-      throw new UsageError(parseError(err as Error & { code?: string }));
+      throw new UsageError(parseError(err as Error & { code?: string }, options));
     }
     if (parsed.values.help) {
       process.stdout.write(commandHelp(command) + '\n');

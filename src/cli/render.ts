@@ -3,7 +3,7 @@
  * Everything takes `now` explicitly so it can be tested without a clock.
  */
 import type { AnalysisView } from '../engine/actions.js';
-import type { MetricRunStatus } from '../analysis/types.js';
+import type { Measurement, MetricRunStatus } from '../analysis/types.js';
 import type { ApplyResult } from '../engine/actions.js';
 import type { Revision, RolloutEvent, RolloutView } from '../engine/types.js';
 import type { InstanceStatus } from '../platform/platform.js';
@@ -250,17 +250,56 @@ export function viewFingerprint(view: RolloutView): string {
   });
 }
 
+/**
+ * "3 measured: 1 ok, 1 failed, 1 while the window filled": every measurement counted once,
+ * so the parts add up (those taken while a window was filling count toward no limit).
+ */
+export function measuredSummary(m: MetricRunStatus): string {
+  const filling = m.measured - m.successful - m.failed - m.inconclusive - m.errors;
+  const parts = [
+    [m.successful, 'ok'],
+    [m.failed, 'failed'],
+    [m.inconclusive, 'inconclusive'],
+    [m.errors, m.errors === 1 ? 'error' : 'errors'],
+    [filling, 'while the window filled (not counted)'],
+  ]
+    .filter(([n]) => (n as number) > 0)
+    .map(([n, what]) => `${n} ${what}`);
+  return `${m.measured} measured${parts.length ? `: ${parts.join(', ')}` : ''}`;
+}
+
 function metricLine(m: MetricRunStatus): string {
-  const last = m.last ? ` last ${showValue(m.last.value)} (${m.last.phase})` : '';
-  return `${m.name}: ${m.phase}, ${m.measured} measured (${m.successful} ok, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.errors} errors)${last}${m.dryRun ? ' [dry run]' : ''}`;
+  const last = m.last ? `; last ${m.last.value === null || m.last.value === undefined ? 'no value' : showValue(m.last.value)} (${m.last.phase})` : '';
+  return `${m.name}: ${m.phase}, ${measuredSummary(m)}${last}${m.dryRun ? ' [dry run]' : ''}`;
 }
 
 function showValue(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
   return JSON.stringify(v) ?? 'none';
 }
 
-/** `sluice get analysis NAME`: every run, hook and smoke test, with each metric's recent values against its conditions. */
+const MARK: Record<Measurement['phase'], string> = { Successful: '✓', Failed: '✗', Inconclusive: '?', Error: '!' };
+
+/** What the value was computed over: "120 requests (stable 118) over 30s", "40 copies compared over 30s". */
+function basis(details: Record<string, unknown> | undefined): string {
+  if (!details) return '';
+  const parts: string[] = [];
+  if (typeof details.compared === 'number') parts.push(`${details.compared} copies compared`);
+  else if (typeof details.requests === 'number') {
+    parts.push(`${details.requests} request${details.requests === 1 ? '' : 's'}${typeof details.stableRequests === 'number' ? ` (stable ${details.stableRequests})` : ''}`);
+  }
+  if (typeof details.window === 'number') parts.push(`over ${details.window}s${details.truncated ? ' (window truncated)' : ''}`);
+  return parts.join(' ');
+}
+
+/** One measurement: when, verdict, value, what it was computed over and why it was not a success. */
+function measurementLine(x: Measurement, now: number): string {
+  const value = x.value === null || x.value === undefined ? 'no value' : showValue(x.value);
+  const why = x.phase === 'Successful' ? '' : (x.message ?? '');
+  return [`${formatAge(now - x.finishedAt)} ago`, `${MARK[x.phase]} ${x.phase}`, value, basis(x.details), why].filter(Boolean).join('  ');
+}
+
+/** `sluice get analysis NAME`: every run, hook and smoke test, with each metric's recent measurements against its conditions. */
 export function renderAnalysis(views: AnalysisView[], now: number): string {
   if (views.length === 0) return '(no analysis, hooks or smoke tests have run for this rollout)';
   const out: string[] = [];
@@ -273,10 +312,13 @@ export function renderAnalysis(views: AnalysisView[], now: number): string {
       const ms = v.measurements.filter((x) => x.metric === metric.name).slice(-10);
       const status = st.metrics?.find((x) => x.name === metric.name);
       const conds = [metric.successCondition && `success: ${metric.successCondition}`, metric.failureCondition && `failure: ${metric.failureCondition}`].filter(Boolean).join(', ');
-      out.push(`  ${metric.name} (${Object.keys(metric.provider)[0]}, every ${metric.interval}s${metric.count ? `, ${metric.count} times` : ''}; ${conds || 'no condition'}): ${status?.phase ?? 'Pending'}`);
-      out.push(`    recent: ${ms.map((x) => `${showValue(x.value)}${x.phase === 'Successful' ? '✓' : x.phase === 'Failed' ? '✗' : x.phase === 'Inconclusive' ? '?' : '!'}`).join(' ') || '(none yet)'}`);
-      const problem = [...ms].reverse().find((x) => x.phase !== 'Successful' && x.message);
-      if (problem) out.push(`    last problem: ${problem.message}`);
+      out.push(`  ${metric.name} (${Object.keys(metric.provider)[0]}, every ${metric.interval}s${metric.count ? `, ${metric.count} times` : ''}; ${conds || 'no condition'}): ${status?.phase ?? 'Pending'}${metric.dryRun ? ' [dry run]' : ''}`);
+      if (status) out.push(`    ${measuredSummary(status)}`);
+      if (ms.length === 0) out.push('    (no measurement yet)');
+      else {
+        out.push(`    last ${ms.length}:`);
+        for (const x of ms) out.push(`      ${measurementLine(x, now)}`);
+      }
     }
   }
   return out.join('\n');

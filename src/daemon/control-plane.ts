@@ -18,6 +18,7 @@ import { WebProvider } from '../analysis/providers/web.js';
 import { JobProvider } from '../analysis/providers/job.js';
 import { startApiServer } from '../api/server.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
+import { redactText } from '../util/redact.js';
 
 /** Wires one control plane together: store, platform, router process, engine, API server. */
 export interface ControlPlaneOptions {
@@ -44,7 +45,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // `sluice up -d` sends stderr to <state-dir>/control-plane.log.
-  const log = (line: string) => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const log = (line: string) => void process.stderr.write(`${new Date().toISOString()} ${redactText(line)}\n`);
   const token = ensureToken(stateDir);
   const store = new SqliteStore(join(stateDir, 'sluice.db'));
   const dispatcher = new EventDispatcher(store, systemClock, log);

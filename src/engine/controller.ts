@@ -510,6 +510,7 @@ function templateRefs(spec: RolloutSpec): string[] {
 function describeSet(changes: { version?: string; env?: Record<string, string | null> }): string {
   const parts: string[] = [];
   if (changes.version !== undefined) parts.push(`version=${changes.version}`);
-  for (const [k, v] of Object.entries(changes.env ?? {})) parts.push(v === null ? `-${k}` : `${k}=${v}`);
+  // Only the key (+K set, -K removed): events are shown and sent to notifications, and an env value may be a secret.
+  for (const [k, v] of Object.entries(changes.env ?? {})) parts.push(v === null ? `-${k}` : `+${k}`);
   return parts.join(' ');
 }

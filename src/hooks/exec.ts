@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { signalGroup } from '../platform/local/process-control.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -56,22 +56,14 @@ export function runExecHook(spec: ExecHookSpec, payload: HookPayload, opts: Exec
   }
   if (opts.signal?.aborted) return Promise.resolve({ ...base, ok: false, durationMs: 0, error: 'aborted' });
   return new Promise((resolve) => {
-    const child = spawn(spec.command[0], spec.command.slice(1), {
-      cwd: spec.cwd,
-      env: {
-        ...(opts.baseEnv ?? process.env),
-        ...spec.env,
-        SLUICE_HOOK_PAYLOAD: json,
-        SLUICE_ROLLOUT: payload.name,
-        SLUICE_REVISION: String(payload.revision),
-        SLUICE_STABLE_REVISION: payload.stableRevision === null ? '' : String(payload.stableRevision),
-        SLUICE_VERSION: payload.version,
-        SLUICE_PHASE: payload.phase,
-        SLUICE_KIND: payload.kind,
-      },
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawnHook(spec, payload, json, opts);
+    } catch (err) {
+      // spawn throws synchronously for an environment too large for the OS (E2BIG), among others.
+      resolve({ ...base, ok: false, durationMs: clock.now() - start, error: describeFailure(spec, undefined, null, null, err as NodeJS.ErrnoException) });
+      return;
+    }
     let stopping: 'timeout' | 'aborted' | undefined;
     let killTimer: { cancel(): void } | undefined;
     let done = false;
@@ -127,6 +119,26 @@ export function runExecHook(spec: ExecHookSpec, payload: HookPayload, opts: Exec
   });
 }
 
+/** argv without a shell, in its own process group, with the payload in the environment. */
+function spawnHook(spec: ExecHookSpec, payload: HookPayload, json: string, opts: ExecOptions): ChildProcessWithoutNullStreams {
+  return spawn(spec.command[0], spec.command.slice(1), {
+    cwd: spec.cwd,
+    env: {
+      ...(opts.baseEnv ?? process.env),
+      ...spec.env,
+      SLUICE_HOOK_PAYLOAD: json,
+      SLUICE_ROLLOUT: payload.name,
+      SLUICE_REVISION: String(payload.revision),
+      SLUICE_STABLE_REVISION: payload.stableRevision === null ? '' : String(payload.stableRevision),
+      SLUICE_VERSION: payload.version,
+      SLUICE_PHASE: payload.phase,
+      SLUICE_KIND: payload.kind,
+    },
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
 function describeFailure(
   spec: ExecHookSpec,
   stopping: 'timeout' | 'aborted' | undefined,
@@ -137,6 +149,7 @@ function describeFailure(
   if (spawnError !== undefined) {
     if (spawnError.code === 'ENOENT') return `command not found: ${spec.command[0]} (looked up on PATH)`;
     if (spawnError.code === 'EACCES') return `cannot execute ${spec.command[0]}: permission denied`;
+    if (spawnError.code === 'E2BIG') return `cannot start ${spec.command[0]}: the payload (in SLUICE_HOOK_PAYLOAD) and env are too large for the OS — shorten the hook's metadata or env`;
     return `cannot start ${spec.command[0]}: ${spawnError.message}`;
   }
   if (stopping === 'timeout') return `timed out after ${formatMs(spec.timeoutSeconds * 1000)}; killed`;

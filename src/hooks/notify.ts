@@ -1,5 +1,6 @@
 import type { RolloutEvent } from '../engine/types.js';
 import { systemClock } from '../util/clock.js';
+import { redactText } from '../util/redact.js';
 import { deliverJson, type DeliveryOptions, type DeliveryTarget, type WebhookResult } from './webhook.js';
 import { DEFAULT_NOTIFY_EVENTS, hookPayload, type HookContext, type NotificationSpec } from './types.js';
 
@@ -227,7 +228,7 @@ export function slackMessage(event: RolloutEvent, ctx: NotificationContext): Rec
   const fields: { title: string; value: string; short: boolean }[] = [
     { title: 'Reason', value: esc(event.reason), short: true },
     { title: 'Phase', value: esc(ctx.phase), short: true },
-    { title: 'Message', value: esc(event.message), short: false },
+    { title: 'Message', value: esc(redactText(event.message)), short: false },
   ];
   const metrics = Object.entries(ctx.metricValues ?? {});
   if (metrics.length > 0) {

@@ -1,4 +1,5 @@
 import type { Phase, RolloutEvent } from '../engine/types.js';
+import { redactText } from '../util/redact.js';
 
 /**
  * When the engine runs a hook. The names are Flagger's, so Flagger users can move their
@@ -221,7 +222,8 @@ export function hookPayload(
     metadata: extra.metadata ?? {},
     timestamp: new Date(nowMs).toISOString(),
   };
-  if (extra.event !== undefined) p.event = extra.event;
+  // An event message may quote a secret-named value (older events, `set --env`): never send it out.
+  if (extra.event !== undefined) p.event = { ...extra.event, message: redactText(extra.event.message) };
   if (extra.metrics !== undefined) p.metrics = extra.metrics;
   return p;
 }

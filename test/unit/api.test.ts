@@ -1,9 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
+import { hostAllowed } from '../../src/api/same-origin.js';
 import { ensureToken, readApiInfo, readToken, writeApiInfo } from '../../src/api/token.js';
 import { UserError } from '../../src/util/errors.js';
 import { canaryView, startFakeApi, TEST_TOKEN, type FakeApi } from '../helpers/cli-fakes.js';
@@ -192,7 +194,7 @@ describe('API client', () => {
     const client = new ApiClient({ address, token: TEST_TOKEN });
     await assert.rejects(client.list(), (err: unknown) => {
       assert.ok(err instanceof UserError);
-      assert.equal(err.message, `cannot reach the sluice API at ${address}: ECONNREFUSED — start it with \`sluice up\``);
+      assert.equal(err.message, `sluice is not running: nothing answers at ${address} (ECONNREFUSED) — start it with \`sluice up -d\``);
       return true;
     });
     assert.equal(await client.healthy(), false);
@@ -220,5 +222,68 @@ describe('token and api.json', () => {
     assert.throws(() => readApiInfo(dir), /sluice up/);
     writeApiInfo(dir, { address: '127.0.0.1:7070', pid: 42 });
     assert.deepEqual(readApiInfo(dir), { address: '127.0.0.1:7070', pid: 42 });
+  });
+});
+
+describe('a request cut off by a control-plane crash (issue 9, defect 9)', () => {
+  /** A server that reads the whole request, then drops the connection without answering, as a crash would. */
+  async function crashingServer(): Promise<{ address: string; close: () => void; got: string[] }> {
+    const got: string[] = [];
+    const server = createServer((req) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        got.push(`${req.method} ${req.url} ${body}`);
+        req.socket.destroy();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, close: () => server.close(), got };
+  }
+
+  test('an apply says it may have been applied and how to check, not a bare ECONNRESET', async () => {
+    const s = await crashingServer();
+    try {
+      const client = new ApiClient({ address: s.address, token: TEST_TOKEN });
+      await assert.rejects(client.apply('kind: Rollout', 'web.yaml'), (err: unknown) => {
+        assert.ok(err instanceof UserError);
+        assert.match(err.message, /broke \((ECONNRESET|socket hang up)\) before it answered POST \/v1\/apply: the change may have been applied — check with `sluice get rollouts`/);
+        return true;
+      });
+      await assert.rejects(client.set('web', { version: 'v2' }), /may have been applied — check with `sluice history web`/);
+      assert.equal(s.got.length, 2, 'the requests did reach the server');
+    } finally {
+      s.close();
+    }
+  });
+
+  test('a read cut off the same way is not called a possible change', async () => {
+    const s = await crashingServer();
+    try {
+      await assert.rejects(new ApiClient({ address: s.address, token: TEST_TOKEN }).list(), (err: unknown) => {
+        assert.doesNotMatch((err as Error).message, /may have been applied/);
+        return true;
+      });
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('same-origin rules of the API', () => {
+  test('Host must be loopback or the bound address, with the bound port', () => {
+    const bound = { host: '127.0.0.1', port: 7070 };
+    for (const ok of ['127.0.0.1:7070', 'localhost:7070', 'LOCALHOST:7070', '[::1]:7070']) assert.equal(hostAllowed(ok, bound), true, ok);
+    for (const bad of ['evil.example:7070', '127.0.0.1:7071', '127.0.0.1', '10.0.0.5:7070', 'localhost.evil:7070', '[::1', undefined]) {
+      assert.equal(hostAllowed(bad, bound), false, String(bad));
+    }
+  });
+
+  test('bound to a specific address, that address is accepted too; bound to every interface, any IP literal but no name', () => {
+    assert.equal(hostAllowed('10.0.0.5:7070', { host: '10.0.0.5', port: 7070 }), true);
+    assert.equal(hostAllowed('10.0.0.6:7070', { host: '10.0.0.5', port: 7070 }), false);
+    assert.equal(hostAllowed('10.0.0.6:7070', { host: '0.0.0.0', port: 7070 }), true);
+    assert.equal(hostAllowed('[fe80::1]:7070', { host: '::', port: 7070 }), true);
+    assert.equal(hostAllowed('rebind.example:7070', { host: '0.0.0.0', port: 7070 }), false);
   });
 });

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { parseDuration } from '../../src/cli/command.js';
 import {
   formatAge,
+  measuredSummary,
   releaseWeight,
+  renderAnalysis,
   renderHistory,
   renderRolloutList,
   renderRolloutView,
@@ -16,6 +18,9 @@ import {
   weightBar,
 } from '../../src/cli/render.js';
 import { canaryView, NOW, startFakeApi, type FakeApi } from '../helpers/cli-fakes.js';
+import type { AnalysisView } from '../../src/engine/actions.js';
+import type { Measurement, MetricSpec } from '../../src/analysis/types.js';
+import { metricStatus } from '../../src/analysis/evaluate.js';
 
 const BIN = join(process.cwd(), 'bin', 'sluice.js');
 
@@ -121,6 +126,61 @@ describe('render', () => {
     assert.equal(parseDuration('1h'), 3_600_000);
     assert.equal(parseDuration('90'), 90_000);
     assert.throws(() => parseDuration('soon'), /invalid duration "soon"/);
+  });
+});
+
+describe('get analysis (issue 9, defect 11)', () => {
+  const metric: MetricSpec = {
+    name: 'error-rate',
+    provider: { builtin: { metric: 'error-rate', revision: 'canary', windowSeconds: 30, minRequests: 20 } },
+    interval: 10,
+    count: 3,
+    initialDelay: 0,
+    successCondition: 'result < 0.1',
+    failureLimit: 0,
+    inconclusiveLimit: 0,
+    consecutiveErrorLimit: 4,
+    dryRun: false,
+  };
+  const at = (s: number) => ({ startedAt: NOW - s * 1000 - 50, finishedAt: NOW - s * 1000 });
+  // What the outside test saw: one measurement while the window filled, then a failure.
+  const measurements: Measurement[] = [
+    { metric: 'error-rate', phase: 'Inconclusive', value: null, message: 'only 3 requests in the window (need 20)', details: { revision: 2, requests: 3, window: 4, inconclusive: true, windowFilling: true, reason: 'only 3 requests in the window (need 20)' }, ...at(20) },
+    { metric: 'error-rate', phase: 'Failed', value: 0.3, message: 'successCondition `result < 0.1` is false for 0.3', details: { revision: 2, requests: 120, window: 30 }, ...at(10) },
+  ];
+  const status = metricStatus(metric, measurements);
+  const view: AnalysisView = {
+    job: {
+      key: 'web/r2/a0/step-1',
+      title: 'step 2 analysis',
+      spec: { kind: 'analysis', analysis: { metrics: [metric], args: {}, onFailure: 'abort' } },
+      context: { rollout: 'web', canaryRevision: 2, stableRevision: 1, version: 'v2', addresses: { main: '127.0.0.1:1' } },
+    },
+    status: { key: 'web/r2/a0/step-1', rollout: 'web', title: 'step 2 analysis', kind: 'analysis', phase: 'Failed', message: status.message ?? '', startedAt: NOW - 30_000, metrics: [status] },
+    measurements,
+  };
+
+  test('the summary adds up: the measurement taken while the window filled is counted as such', () => {
+    assert.equal(status.measured, 2);
+    assert.equal(measuredSummary(status), '2 measured: 1 failed, 1 while the window filled (not counted)');
+  });
+
+  test('each measurement shows its value, request count, window and why it was not a success', () => {
+    const text = renderAnalysis([view], NOW);
+    assert.doesNotMatch(text, /null\?|0\.3000/, text);
+    assert.match(text, /20s ago {2}\? Inconclusive {2}no value {2}3 requests over 4s {2}only 3 requests in the window \(need 20\)/);
+    assert.match(text, /10s ago {2}✗ Failed {2}0\.3 {2}120 requests over 30s {2}successCondition `result < 0\.1` is false for 0\.3/);
+    assert.match(text, /error-rate \(builtin, every 10s, 3 times; success: result < 0\.1\): Failed/);
+  });
+
+  test('a compared metric shows both sides and the copies compared', () => {
+    const m: Measurement[] = [
+      { metric: 'error-rate', phase: 'Successful', value: 0.01, details: { requests: 50, stableRequests: 200, window: 30 }, ...at(5) },
+      { metric: 'error-rate', phase: 'Successful', value: 0, details: { compared: 40, requests: 41, window: 30 }, ...at(1) },
+    ];
+    const text = renderAnalysis([{ ...view, measurements: m }], NOW);
+    assert.match(text, /✓ Successful {2}0\.01 {2}50 requests \(stable 200\) over 30s\n/);
+    assert.match(text, /✓ Successful {2}0 {2}40 copies compared over 30s/);
   });
 });
 
@@ -230,6 +290,21 @@ describe('sluice CLI against the API', () => {
     assert.equal(r.code, 2);
   });
 
+  test('a mistyped command or flag gets a "did you mean"; a far-off one does not', async () => {
+    let r = await sluice(['promte', 'web'], { stateDir: api.stateDir });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, 'error: unknown command "promte" — did you mean `sluice promote`? see `sluice help`\n');
+    r = await sluice(['promote', 'web', '--ful'], { stateDir: api.stateDir });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^error: unknown flag --ful — did you mean --full\?\nusage: sluice promote/);
+    r = await sluice(['status', 'web', '--wacth'], { stateDir: api.stateDir });
+    assert.match(r.stderr, /^error: unknown flag --wacth — did you mean --watch\?/);
+    r = await sluice(['help', 'stauts']);
+    assert.match(r.stderr, /did you mean `sluice help status`\?/);
+    r = await sluice(['frobnicate']);
+    assert.equal(r.stderr, 'error: unknown command "frobnicate" — see `sluice help`\n');
+  });
+
   test('history and events', async () => {
     const h = await sluice(['history', 'web'], { stateDir: api.stateDir });
     assert.match(h.stdout, /^2 \(current\) +v2/m);
@@ -249,11 +324,15 @@ describe('sluice CLI against the API', () => {
     assert.match(oneErrorLine(none), /no running instance of revision 7/);
   });
 
-  test('without a running sluice: one line saying to run sluice up', async () => {
+  test('without a running sluice: one message, whatever is missing, naming the state dir and how to start it', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'sluice-empty-'));
     const r = await sluice(['get', 'rollouts'], { stateDir: empty });
     assert.equal(r.code, 1);
-    assert.match(oneErrorLine(r), /no token in .*— start sluice with `sluice up` first/);
+    const expected = `sluice is not running for state directory ${empty} (no control plane found) — start it with \`sluice up -d\``;
+    assert.equal(oneErrorLine(r), `error: ${expected}`);
+    // A token left by an earlier run, but no api.json: the same words (it used to say "no …/api.json").
+    writeFileSync(join(empty, 'token'), 'a'.repeat(64) + '\n');
+    assert.equal(oneErrorLine(await sluice(['get', 'rollouts'], { stateDir: empty })), `error: ${expected}`);
   });
 
   test('help and version', async () => {
