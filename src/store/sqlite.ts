@@ -214,7 +214,7 @@ export class SqliteStore implements Store {
   }
 
   listExposures(rollout: string): ExposureRecord[] {
-    const rows = this.db.prepare('SELECT record FROM exposures WHERE rollout = ?').all(rollout) as { record: string }[];
+    const rows = this.db.prepare('SELECT record FROM exposures WHERE rollout = ? ORDER BY experiment, variant').all(rollout) as { record: string }[];
     return rows.map((r) => JSON.parse(r.record) as ExposureRecord).sort((a, b) => a.startedAt - b.startedAt || a.revision - b.revision);
   }
 
@@ -232,7 +232,8 @@ export class SqliteStore implements Store {
 
   saveJob(job: DesiredJob, status: JobStatus): void {
     this.db
-      .prepare('INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET status = excluded.status')
+      .prepare(`INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET rollout = excluded.rollout, job = excluded.job, status = excluded.status`)
       .run(job.key, status.rollout, JSON.stringify(job), JSON.stringify(status));
   }
 
