@@ -7,72 +7,7 @@ import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
-
-const SCHEMA_VERSION = 3;
-
-const MIGRATIONS: string[] = [
-  `CREATE TABLE rollouts (
-     name TEXT PRIMARY KEY,
-     spec TEXT NOT NULL,
-     source TEXT NOT NULL,
-     status TEXT NOT NULL,
-     created_at INTEGER NOT NULL
-   );
-   CREATE TABLE revisions (
-     rollout TEXT NOT NULL,
-     number INTEGER NOT NULL,
-     template TEXT NOT NULL,
-     hash TEXT NOT NULL,
-     cause TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     PRIMARY KEY (rollout, number)
-   );
-   CREATE TABLE events (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     rollout TEXT NOT NULL,
-     at INTEGER NOT NULL,
-     type TEXT NOT NULL,
-     reason TEXT NOT NULL,
-     message TEXT NOT NULL,
-     revision INTEGER,
-     actor TEXT NOT NULL
-   );
-   CREATE INDEX events_by_rollout ON events (rollout, id);
-   CREATE TABLE instances (
-     id TEXT PRIMARY KEY,
-     rollout TEXT NOT NULL,
-     record TEXT NOT NULL
-   );
-   CREATE TABLE kv (
-     key TEXT PRIMARY KEY,
-     value TEXT NOT NULL
-   );`,
-  `CREATE TABLE templates (
-     name TEXT PRIMARY KEY,
-     spec TEXT NOT NULL,
-     source TEXT NOT NULL
-   );
-   CREATE TABLE jobs (
-     key TEXT PRIMARY KEY,
-     rollout TEXT NOT NULL,
-     job TEXT NOT NULL,
-     status TEXT NOT NULL
-   );
-   CREATE INDEX jobs_by_rollout ON jobs (rollout);
-   CREATE TABLE measurements (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     job TEXT NOT NULL,
-     measurement TEXT NOT NULL
-   );
-   CREATE INDEX measurements_by_job ON measurements (job, id);`,
-  `CREATE TABLE exposures (
-     rollout TEXT NOT NULL,
-     experiment TEXT NOT NULL,
-     variant TEXT NOT NULL,
-     record TEXT NOT NULL,
-     PRIMARY KEY (rollout, experiment, variant)
-   );`,
-];
+import { migrate } from './migrations.js';
 
 /**
  * The Store on an SQLite file (WAL mode, synchronous=FULL: a write that returned survives
@@ -91,18 +26,7 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > SCHEMA_VERSION) {
-      throw new Error(`state database schema ${current} is newer than this sluice understands (${SCHEMA_VERSION}) — upgrade sluice`);
-    }
-    this.transaction(() => {
-      for (let v = current; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]);
-      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-    });
+    migrate(this.db);
   }
 
   listRollouts(): RolloutRecord[] {

@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { initialStatus } from '../../src/engine/controller.js';
 import type { DesiredJob, JobStatus } from '../../src/engine/jobs.js';
 
@@ -46,4 +48,64 @@ test('jobs and measurements follow their revision out of the history, and their 
   store.deleteRollout('web');
   assert.equal(store.listJobs('web').length, 0);
   store.close();
+});
+
+/** A database as an older sluice left it: the first `steps` migrations, and one rollout. */
+function olderDatabase(steps: number): string {
+  const path = file();
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  migrate(db, MIGRATIONS.slice(0, steps));
+  db.prepare("INSERT INTO rollouts (name, spec, source, status, created_at) VALUES ('web', '{}', 'yaml', '{}', 5)").run();
+  db.close();
+  return path;
+}
+
+const schemaOf = (path: string) => {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.pragma('user_version', { simple: true });
+  } finally {
+    db.close();
+  }
+};
+
+test('the schema version is the number of migrations', () => {
+  const path = file();
+  new SqliteStore(path).close();
+  assert.equal(schemaOf(path), MIGRATIONS.length);
+});
+
+for (const steps of [1, 2, 3]) {
+  test(`a database of schema ${steps} opens, is brought to the current schema and keeps its data`, () => {
+    const path = olderDatabase(steps);
+    const store = new SqliteStore(path);
+    assert.equal(store.getRollout('web')?.createdAt, 5);
+    store.putExposure({ rollout: 'web', experiment: 'r1a1', variant: 'a', revision: 1, requests: 1, users: 1, seenRequests: 1, seenUsers: 1, startedAt: 1, updatedAt: 1 });
+    assert.equal(store.listExposures('web').length, 1, 'the newest table is there');
+    store.close();
+    assert.equal(schemaOf(path), MIGRATIONS.length);
+  });
+}
+
+test('adding a migration, and nothing else, bumps the schema: the longer list opens its database again, the shorter one refuses it untouched', () => {
+  const path = olderDatabase(MIGRATIONS.length);
+  const longer = [...MIGRATIONS, 'CREATE TABLE flags (name TEXT PRIMARY KEY);'];
+  for (let start = 0; start < 2; start++) {
+    const db = new Database(path);
+    migrate(db, longer);
+    db.prepare('INSERT INTO flags (name) VALUES (?)').run(`f${start}`);
+    db.close();
+  }
+  assert.equal(schemaOf(path), longer.length);
+
+  assert.throws(
+    () => new SqliteStore(path),
+    new RegExp(`sluice\\.db has schema ${longer.length}, newer than this sluice understands \\(${MIGRATIONS.length}\\) — upgrade sluice$`),
+  );
+  const db = new Database(path, { readonly: true });
+  assert.equal((db.prepare('SELECT count(*) AS n FROM flags').get() as { n: number }).n, 2);
+  assert.equal((db.prepare('SELECT created_at FROM rollouts').get() as { created_at: number }).created_at, 5);
+  db.close();
+  assert.equal(schemaOf(path), longer.length);
 });
