@@ -67,6 +67,9 @@ export const MIGRATIONS: readonly string[] = [
      record TEXT NOT NULL,
      PRIMARY KEY (rollout, experiment, variant)
    );`,
+  // row-formats.ts: rows written before this step are format 1
+  `ALTER TABLE rollouts ADD COLUMN spec_format INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE rollouts ADD COLUMN status_format INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 /**

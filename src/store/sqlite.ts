@@ -8,6 +8,7 @@ import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
 import { migrate } from './migrations.js';
+import { SPEC_STEPS, STATUS_STEPS, currentFormat, decodeRow } from './row-formats.js';
 
 /**
  * The Store on an SQLite file (WAL mode, synchronous=FULL: a write that returned survives
@@ -41,14 +42,14 @@ export class SqliteStore implements Store {
   putRollout(r: RolloutRecord): void {
     this.db
       .prepare(
-        `INSERT INTO rollouts (name, spec, source, status, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source`,
+        `INSERT INTO rollouts (name, spec, spec_format, source, status, status_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, spec_format = excluded.spec_format, source = excluded.source`,
       )
-      .run(r.name, JSON.stringify(r.spec), r.source, JSON.stringify(r.status), r.createdAt);
+      .run(r.name, JSON.stringify(r.spec), currentFormat(SPEC_STEPS), r.source, JSON.stringify(r.status), currentFormat(STATUS_STEPS), r.createdAt);
   }
 
   saveStatus(name: string, status: RolloutStatus): void {
-    this.db.prepare('UPDATE rollouts SET status = ? WHERE name = ?').run(JSON.stringify(status), name);
+    this.db.prepare('UPDATE rollouts SET status = ?, status_format = ? WHERE name = ?').run(JSON.stringify(status), currentFormat(STATUS_STEPS), name);
   }
 
   deleteRollout(name: string): void {
@@ -211,8 +212,10 @@ export class SqliteStore implements Store {
 interface RolloutRow {
   name: string;
   spec: string;
+  spec_format: number;
   source: string;
   status: string;
+  status_format: number;
   created_at: number;
 }
 interface RevisionRow {
@@ -235,5 +238,11 @@ interface EventRow {
 }
 
 function toRollout(r: RolloutRow): RolloutRecord {
-  return { name: r.name, spec: JSON.parse(r.spec), source: r.source, status: JSON.parse(r.status), createdAt: r.created_at };
+  return {
+    name: r.name,
+    spec: decodeRow(`rollout ${r.name}: spec`, r.spec, r.spec_format, SPEC_STEPS),
+    source: r.source,
+    status: decodeRow(`rollout ${r.name}: status`, r.status, r.status_format, STATUS_STEPS),
+    createdAt: r.created_at,
+  };
 }
