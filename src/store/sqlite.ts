@@ -18,8 +18,10 @@ import { SPEC_STEPS, STATUS_STEPS, currentFormat, decodeRow } from './row-format
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
-  /** Called after an event is recorded (notifications subscribe here). */
+  /** Called after an event is committed (notifications subscribe here). */
   onEvent: ((event: RolloutEvent) => void) | undefined;
+  /** Events of the open transaction: told to onEvent when it commits, forgotten if it rolls back. */
+  private uncommitted: RolloutEvent[] = [];
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -88,7 +90,8 @@ export class SqliteStore implements Store {
       .prepare('INSERT INTO events (rollout, at, type, reason, message, revision, actor) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(rollout, at, e.type, e.reason, e.message, e.revision ?? null, actor);
     const event = { id: Number(info.lastInsertRowid), rollout, at, actor, ...e };
-    if (this.onEvent) setImmediate(() => this.onEvent?.(event));
+    if (this.db.inTransaction) this.uncommitted.push(event);
+    else this.announce([event]);
     return event;
   }
 
@@ -200,8 +203,23 @@ export class SqliteStore implements Store {
     return row && JSON.parse(row.value);
   }
 
+  /** Nested calls are savepoints: an inner throw the caller catches undoes only the inner part. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const outermost = !this.db.inTransaction;
+    const mark = this.uncommitted.length;
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (e) {
+      this.uncommitted.length = mark;
+      throw e;
+    }
+    if (outermost) this.announce(this.uncommitted.splice(0));
+    return result;
+  }
+
+  private announce(events: RolloutEvent[]): void {
+    if (this.onEvent && events.length > 0) setImmediate(() => events.forEach((e) => this.onEvent?.(e)));
   }
 
   close(): void {

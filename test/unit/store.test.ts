@@ -151,3 +151,32 @@ test('decodeRow brings an older row through each step to the current format, and
   assert.deepEqual(decodeRow('spec', '{"name":"web"}', 3, steps), { name: 'web' });
   for (const format of [0, 4, 1.5]) assert.throws(() => decodeRow('spec', '{}', format, steps), /: spec is stored in format/);
 });
+
+test('onEvent hears of an event once it is committed, and never of one a transaction rolled back', async () => {
+  const store = new SqliteStore(file());
+  const heard: string[] = [];
+  store.onEvent = (e) => heard.push(e.reason);
+  const draft = (reason: string) => ({ type: 'Normal' as const, reason, message: '' });
+  store.appendEvent('web', draft('Alone'), 'ana', 1);
+  assert.throws(() =>
+    store.transaction(() => {
+      store.appendEvent('web', draft('RolledBack'), 'ana', 2);
+      throw new Error('boom');
+    }),
+  );
+  store.transaction(() => {
+    store.appendEvent('web', draft('Committed'), 'ana', 3);
+    try {
+      store.transaction(() => {
+        store.appendEvent('web', draft('InnerRolledBack'), 'ana', 4);
+        throw new Error('inner');
+      });
+    } catch {
+      // the outer transaction commits without the inner one
+    }
+  });
+  await new Promise((done) => setImmediate(done));
+  assert.deepEqual(heard, ['Alone', 'Committed']);
+  assert.deepEqual(store.listEvents('web').map((e) => e.reason), ['Alone', 'Committed']);
+  store.close();
+});
