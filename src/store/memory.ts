@@ -1,4 +1,4 @@
-import type { ExposureRecord, Store, TemplateRecord } from './store.js';
+import { storedEvent, type ExposureRecord, type Store, type TemplateRecord } from './store.js';
 import type { DesiredJob, JobStatus } from '../engine/jobs.js';
 import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
@@ -63,7 +63,7 @@ export class MemoryStore implements Store {
   }
 
   appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent {
-    const e = { id: ++this.lastEventId, rollout, at, actor, ...event };
+    const e = storedEvent(++this.lastEventId, rollout, event, actor, at);
     this.events.push(copy(e));
     this.journal?.push(() => {
       this.events.pop();

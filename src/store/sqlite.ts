@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ExposureRecord, Store, TemplateRecord } from './store.js';
+import { storedEvent, type ExposureRecord, type Store, type TemplateRecord } from './store.js';
 import type { DesiredJob, JobStatus } from '../engine/jobs.js';
 import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
@@ -89,7 +89,7 @@ export class SqliteStore implements Store {
     const info = this.db
       .prepare('INSERT INTO events (rollout, at, type, reason, message, revision, actor) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(rollout, at, e.type, e.reason, e.message, e.revision ?? null, actor);
-    const event = { id: Number(info.lastInsertRowid), rollout, at, actor, ...e };
+    const event = storedEvent(Number(info.lastInsertRowid), rollout, e, actor, at);
     if (this.db.inTransaction) this.uncommitted.push(event);
     else this.announce([event]);
     return event;

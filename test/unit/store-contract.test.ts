@@ -153,6 +153,9 @@ for (const [implementation, open] of implementations) {
       assert.deepEqual(all.map((e) => e.reason), ['R1', 'R2', 'R3', 'R4', 'R5']);
       assert.deepEqual(all[0], { id: ids[0], rollout: 'web', at: 1, actor: 'engine', type: 'Normal', reason: 'R1', message: 'm1', revision: 1 });
       assert.equal('revision' in store.listEvents('api')[0], false, 'an event without a revision has no revision field');
+      const unset = store.appendEvent('unset', { type: 'Normal', reason: 'X', message: '', revision: undefined }, 'ana', 9);
+      assert.deepEqual(store.listEvents('unset'), [unset], 'what appendEvent returns is what is listed');
+      assert.equal('revision' in unset, false, 'a revision given as undefined is no revision');
       assert.deepEqual(store.listEvents('web', { afterId: ids[1] }).map((e) => e.reason), ['R3', 'R4', 'R5']);
       assert.deepEqual(store.listEvents('web', { afterId: ids[1], limit: 2 }).map((e) => e.reason), ['R3', 'R4']);
       assert.deepEqual(store.lastEvents('web', 2).map((e) => e.reason), ['R4', 'R5']);
