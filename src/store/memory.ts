@@ -1,116 +1,174 @@
-import type { ExposureRecord, Store, TemplateRecord } from './store.js';
+import { storedEvent, type ExposureRecord, type Store, type TemplateRecord } from './store.js';
 import type { DesiredJob, JobStatus } from '../engine/jobs.js';
 import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
 
-/** A Store in memory, for the engine's unit tests and the control-plane benchmark. */
+/**
+ * A Store in memory, for the engine's unit tests and the control-plane benchmark. It keeps
+ * SqliteStore's contract (test/unit/store-contract.test.ts): values are copied in and out
+ * as a database would, lists come in the same order, and a transaction that throws is
+ * undone. The undo is a journal of the rows a transaction changed, not a snapshot of
+ * everything, because the benchmark holds a thousand rollouts and a transaction touches few.
+ */
 export class MemoryStore implements Store {
-  private rollouts = new Map<string, RolloutRecord>();
-  private revisions: Revision[] = [];
-  private events: RolloutEvent[] = [];
-  private instances = new Map<string, InstanceRecord>();
-  private table: RouteTable | undefined;
-  private nextEventId = 1;
-  private templates = new Map<string, TemplateRecord>();
-  private jobs = new Map<string, { job: DesiredJob; status: JobStatus }>();
-  private measurements = new Map<string, Measurement[]>();
+  private readonly rollouts = new Map<string, RolloutRecord>();
+  private readonly revisions = new Map<string, Revision>();
+  private readonly events: RolloutEvent[] = [];
+  private readonly instances = new Map<string, InstanceRecord>();
+  private readonly templates = new Map<string, TemplateRecord>();
+  /** `order` is when a job was first saved: SQLite lists jobs by rowid. */
+  private readonly jobs = new Map<string, { job: DesiredJob; status: JobStatus; order: number }>();
+  private readonly measurements = new Map<string, Measurement[]>();
+  private readonly exposures = new Map<string, ExposureRecord>();
+  private readonly routeTable = new Map<'current', RouteTable>();
+  private lastEventId = 0;
+  private lastJobOrder = 0;
+  /** Undo steps of the open transaction, newest last; undefined outside one. */
+  private journal: (() => void)[] | undefined;
 
-  private exposures = new Map<string, ExposureRecord>();
+  listRollouts(): RolloutRecord[] {
+    return [...this.rollouts.values()].sort((a, b) => byteOrder(a.name, b.name)).map(copy);
+  }
+  getRollout(name: string): RolloutRecord | undefined {
+    const r = this.rollouts.get(name);
+    return r && copy(r);
+  }
+  putRollout(record: RolloutRecord): void {
+    const existing = this.rollouts.get(record.name);
+    this.write(this.rollouts, record.name, copy(existing ? { ...record, status: existing.status, createdAt: existing.createdAt } : record));
+  }
+  saveStatus(name: string, status: RolloutStatus): void {
+    const r = this.rollouts.get(name);
+    if (r) this.write(this.rollouts, name, { ...r, status: copy(status) });
+  }
+  deleteRollout(name: string): void {
+    this.write(this.rollouts, name, undefined);
+    for (const [key, r] of this.revisions) if (r.rollout === name) this.write(this.revisions, key, undefined);
+    for (const [key, j] of this.jobs) if (j.status.rollout === name) this.write(this.jobs, key, undefined);
+    for (const key of this.measurements.keys()) if (key.startsWith(`${name}/`)) this.write(this.measurements, key, undefined);
+  }
+
+  listRevisions(rollout: string): Revision[] {
+    return [...this.revisions.values()].filter((r) => r.rollout === rollout).sort((a, b) => a.number - b.number).map(copy);
+  }
+  addRevision(revision: Revision): void {
+    const key = `${revision.rollout}\0${revision.number}`;
+    if (this.revisions.has(key)) throw new Error(`revision ${revision.number} of ${revision.rollout} exists already`);
+    this.write(this.revisions, key, copy(revision));
+  }
+  deleteRevision(rollout: string, number: number): void {
+    this.write(this.revisions, `${rollout}\0${number}`, undefined);
+  }
+
+  appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent {
+    const e = storedEvent(++this.lastEventId, rollout, event, actor, at);
+    this.events.push(copy(e));
+    this.journal?.push(() => {
+      this.events.pop();
+      this.lastEventId--;
+    });
+    return e;
+  }
+  listEvents(rollout: string, options: { afterId?: number; limit?: number } = {}): RolloutEvent[] {
+    return this.events
+      .filter((e) => e.rollout === rollout && e.id > (options.afterId ?? 0))
+      .slice(0, options.limit ?? 1000)
+      .map(copy);
+  }
+  lastEvents(rollout: string, limit: number): RolloutEvent[] {
+    const own = this.events.filter((e) => e.rollout === rollout);
+    return own.slice(Math.max(0, own.length - limit)).map(copy);
+  }
+
+  saveInstance(record: InstanceRecord): void {
+    this.write(this.instances, record.id, copy(record));
+  }
+  deleteInstance(id: string): void {
+    this.write(this.instances, id, undefined);
+  }
+  listInstances(): InstanceRecord[] {
+    return [...this.instances.values()].sort((a, b) => byteOrder(a.id, b.id)).map(copy);
+  }
+
+  listTemplates(): TemplateRecord[] {
+    return [...this.templates.values()].sort((a, b) => byteOrder(a.name, b.name)).map(copy);
+  }
+  putTemplate(t: TemplateRecord): void {
+    this.write(this.templates, t.name, copy(t));
+  }
 
   listExposures(rollout: string): ExposureRecord[] {
     return [...this.exposures.values()]
       .filter((e) => e.rollout === rollout)
-      .map((e) => structuredClone(e))
-      .sort((a, b) => a.startedAt - b.startedAt || a.revision - b.revision);
+      .sort((a, b) => a.startedAt - b.startedAt || a.revision - b.revision || byteOrder(a.experiment, b.experiment) || byteOrder(a.variant, b.variant))
+      .map(copy);
   }
   putExposure(e: ExposureRecord): void {
-    this.exposures.set(`${e.rollout}\0${e.experiment}\0${e.variant}`, structuredClone(e));
+    this.write(this.exposures, `${e.rollout}\0${e.experiment}\0${e.variant}`, copy(e));
   }
 
-  listTemplates(): TemplateRecord[] {
-    return [...this.templates.values()].map((t) => structuredClone(t));
-  }
-  putTemplate(t: TemplateRecord): void {
-    this.templates.set(t.name, structuredClone(t));
-  }
   saveJob(job: DesiredJob, status: JobStatus): void {
-    this.jobs.set(job.key, structuredClone({ job, status }));
+    const order = this.jobs.get(job.key)?.order ?? ++this.lastJobOrder;
+    this.write(this.jobs, job.key, copy({ job, status, order }));
   }
   listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[] {
-    return [...this.jobs.values()].filter((j) => rollout === undefined || j.status.rollout === rollout).map((j) => structuredClone(j));
+    return [...this.jobs.values()]
+      .filter((j) => rollout === undefined || j.status.rollout === rollout)
+      .sort((a, b) => a.order - b.order)
+      .map((j) => copy({ job: j.job, status: j.status }));
   }
   deleteJobsOf(rollout: string, revision: number): void {
     const prefix = `${rollout}/r${revision}/`;
-    for (const key of [...this.jobs.keys()]) if (key.startsWith(prefix)) this.jobs.delete(key);
-    for (const key of [...this.measurements.keys()]) if (key.startsWith(prefix)) this.measurements.delete(key);
+    for (const key of this.jobs.keys()) if (key.startsWith(prefix)) this.write(this.jobs, key, undefined);
+    for (const key of this.measurements.keys()) if (key.startsWith(prefix)) this.write(this.measurements, key, undefined);
   }
   appendMeasurement(key: string, m: Measurement): void {
-    const list = this.measurements.get(key) ?? [];
-    list.push(structuredClone(m));
-    this.measurements.set(key, list);
+    this.write(this.measurements, key, [...(this.measurements.get(key) ?? []), copy(m)]);
   }
   listMeasurements(key: string): Measurement[] {
-    return structuredClone(this.measurements.get(key) ?? []);
+    return copy(this.measurements.get(key) ?? []);
   }
 
-  listRollouts(): RolloutRecord[] {
-    return [...this.rollouts.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => structuredClone(r));
-  }
-  getRollout(name: string): RolloutRecord | undefined {
-    const r = this.rollouts.get(name);
-    return r && structuredClone(r);
-  }
-  putRollout(record: RolloutRecord): void {
-    const existing = this.rollouts.get(record.name);
-    this.rollouts.set(record.name, structuredClone(existing ? { ...record, status: existing.status, createdAt: existing.createdAt } : record));
-  }
-  saveStatus(name: string, status: RolloutStatus): void {
-    const r = this.rollouts.get(name);
-    if (r) r.status = structuredClone(status);
-  }
-  deleteRollout(name: string): void {
-    this.rollouts.delete(name);
-    this.revisions = this.revisions.filter((r) => r.rollout !== name);
-  }
-  listRevisions(rollout: string): Revision[] {
-    return this.revisions.filter((r) => r.rollout === rollout).sort((a, b) => a.number - b.number).map((r) => structuredClone(r));
-  }
-  addRevision(revision: Revision): void {
-    this.revisions.push(structuredClone(revision));
-  }
-  deleteRevision(rollout: string, number: number): void {
-    this.revisions = this.revisions.filter((r) => !(r.rollout === rollout && r.number === number));
-  }
-  appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent {
-    const e = { id: this.nextEventId++, rollout, at, actor, ...event };
-    this.events.push(e);
-    return e;
-  }
-  listEvents(rollout: string, options: { afterId?: number; limit?: number } = {}): RolloutEvent[] {
-    return this.events.filter((e) => e.rollout === rollout && e.id > (options.afterId ?? 0)).slice(0, options.limit ?? 1000);
-  }
-  lastEvents(rollout: string, limit: number): RolloutEvent[] {
-    return this.events.filter((e) => e.rollout === rollout).slice(-limit);
-  }
-  saveInstance(record: InstanceRecord): void {
-    this.instances.set(record.id, structuredClone(record));
-  }
-  deleteInstance(id: string): void {
-    this.instances.delete(id);
-  }
-  listInstances(): InstanceRecord[] {
-    return [...this.instances.values()];
-  }
   saveRouteTable(table: RouteTable): void {
-    this.table = structuredClone(table);
+    this.write(this.routeTable, 'current', copy(table));
   }
   loadRouteTable(): RouteTable | undefined {
-    return this.table;
+    const table = this.routeTable.get('current');
+    return table && copy(table);
   }
+
+  /** Nested calls nest like SQLite savepoints: an inner throw undoes only the inner part. */
   transaction<T>(fn: () => T): T {
-    return fn();
+    const outermost = this.journal === undefined;
+    const journal = (this.journal ??= []);
+    const mark = journal.length;
+    try {
+      return fn();
+    } catch (e) {
+      while (journal.length > mark) journal.pop()!();
+      throw e;
+    } finally {
+      if (outermost) this.journal = undefined;
+    }
   }
   close(): void {}
+
+  /** Every change to a row goes through here, so a transaction can undo it. */
+  private write<K, V>(table: Map<K, V>, key: K, value: V | undefined): void {
+    if (this.journal) {
+      const had = table.has(key);
+      const before = table.get(key) as V;
+      this.journal.push(() => (had ? table.set(key, before) : table.delete(key)));
+    }
+    if (value === undefined) table.delete(key);
+    else table.set(key, value);
+  }
 }
+
+/** The values a database would hand back: nothing shared with the caller. */
+const copy = <T>(value: T): T => structuredClone(value);
+
+/** SQLite's default (BINARY) collation, which `ORDER BY name` uses, for the ASCII names the spec allows. */
+const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

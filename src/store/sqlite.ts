@@ -1,78 +1,14 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ExposureRecord, Store, TemplateRecord } from './store.js';
+import { storedEvent, type ExposureRecord, type Store, type TemplateRecord } from './store.js';
 import type { DesiredJob, JobStatus } from '../engine/jobs.js';
 import type { Measurement } from '../analysis/types.js';
 import type { InstanceRecord } from '../platform/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
 import type { RouteTable } from '../router/route-table.js';
-
-const SCHEMA_VERSION = 3;
-
-const MIGRATIONS: string[] = [
-  `CREATE TABLE rollouts (
-     name TEXT PRIMARY KEY,
-     spec TEXT NOT NULL,
-     source TEXT NOT NULL,
-     status TEXT NOT NULL,
-     created_at INTEGER NOT NULL
-   );
-   CREATE TABLE revisions (
-     rollout TEXT NOT NULL,
-     number INTEGER NOT NULL,
-     template TEXT NOT NULL,
-     hash TEXT NOT NULL,
-     cause TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     PRIMARY KEY (rollout, number)
-   );
-   CREATE TABLE events (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     rollout TEXT NOT NULL,
-     at INTEGER NOT NULL,
-     type TEXT NOT NULL,
-     reason TEXT NOT NULL,
-     message TEXT NOT NULL,
-     revision INTEGER,
-     actor TEXT NOT NULL
-   );
-   CREATE INDEX events_by_rollout ON events (rollout, id);
-   CREATE TABLE instances (
-     id TEXT PRIMARY KEY,
-     rollout TEXT NOT NULL,
-     record TEXT NOT NULL
-   );
-   CREATE TABLE kv (
-     key TEXT PRIMARY KEY,
-     value TEXT NOT NULL
-   );`,
-  `CREATE TABLE templates (
-     name TEXT PRIMARY KEY,
-     spec TEXT NOT NULL,
-     source TEXT NOT NULL
-   );
-   CREATE TABLE jobs (
-     key TEXT PRIMARY KEY,
-     rollout TEXT NOT NULL,
-     job TEXT NOT NULL,
-     status TEXT NOT NULL
-   );
-   CREATE INDEX jobs_by_rollout ON jobs (rollout);
-   CREATE TABLE measurements (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     job TEXT NOT NULL,
-     measurement TEXT NOT NULL
-   );
-   CREATE INDEX measurements_by_job ON measurements (job, id);`,
-  `CREATE TABLE exposures (
-     rollout TEXT NOT NULL,
-     experiment TEXT NOT NULL,
-     variant TEXT NOT NULL,
-     record TEXT NOT NULL,
-     PRIMARY KEY (rollout, experiment, variant)
-   );`,
-];
+import { migrate } from './migrations.js';
+import { SPEC_STEPS, STATUS_STEPS, currentFormat, decodeRow } from './row-formats.js';
 
 /**
  * The Store on an SQLite file (WAL mode, synchronous=FULL: a write that returned survives
@@ -82,8 +18,10 @@ const MIGRATIONS: string[] = [
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
 
-  /** Called after an event is recorded (notifications subscribe here). */
+  /** Called after an event is committed (notifications subscribe here). */
   onEvent: ((event: RolloutEvent) => void) | undefined;
+  /** Events of the open transaction: told to onEvent when it commits, forgotten if it rolls back. */
+  private uncommitted: RolloutEvent[] = [];
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -91,18 +29,7 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-  }
-
-  private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > SCHEMA_VERSION) {
-      throw new Error(`state database schema ${current} is newer than this sluice understands (${SCHEMA_VERSION}) — upgrade sluice`);
-    }
-    this.transaction(() => {
-      for (let v = current; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]);
-      this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-    });
+    migrate(this.db);
   }
 
   listRollouts(): RolloutRecord[] {
@@ -117,14 +44,14 @@ export class SqliteStore implements Store {
   putRollout(r: RolloutRecord): void {
     this.db
       .prepare(
-        `INSERT INTO rollouts (name, spec, source, status, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source`,
+        `INSERT INTO rollouts (name, spec, spec_format, source, status, status_format, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, spec_format = excluded.spec_format, source = excluded.source`,
       )
-      .run(r.name, JSON.stringify(r.spec), r.source, JSON.stringify(r.status), r.createdAt);
+      .run(r.name, JSON.stringify(r.spec), currentFormat(SPEC_STEPS), r.source, JSON.stringify(r.status), currentFormat(STATUS_STEPS), r.createdAt);
   }
 
   saveStatus(name: string, status: RolloutStatus): void {
-    this.db.prepare('UPDATE rollouts SET status = ? WHERE name = ?').run(JSON.stringify(status), name);
+    this.db.prepare('UPDATE rollouts SET status = ?, status_format = ? WHERE name = ?').run(JSON.stringify(status), currentFormat(STATUS_STEPS), name);
   }
 
   deleteRollout(name: string): void {
@@ -162,8 +89,9 @@ export class SqliteStore implements Store {
     const info = this.db
       .prepare('INSERT INTO events (rollout, at, type, reason, message, revision, actor) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(rollout, at, e.type, e.reason, e.message, e.revision ?? null, actor);
-    const event = { id: Number(info.lastInsertRowid), rollout, at, actor, ...e };
-    if (this.onEvent) setImmediate(() => this.onEvent?.(event));
+    const event = storedEvent(Number(info.lastInsertRowid), rollout, e, actor, at);
+    if (this.db.inTransaction) this.uncommitted.push(event);
+    else this.announce([event]);
     return event;
   }
 
@@ -214,7 +142,7 @@ export class SqliteStore implements Store {
   }
 
   listExposures(rollout: string): ExposureRecord[] {
-    const rows = this.db.prepare('SELECT record FROM exposures WHERE rollout = ?').all(rollout) as { record: string }[];
+    const rows = this.db.prepare('SELECT record FROM exposures WHERE rollout = ? ORDER BY experiment, variant').all(rollout) as { record: string }[];
     return rows.map((r) => JSON.parse(r.record) as ExposureRecord).sort((a, b) => a.startedAt - b.startedAt || a.revision - b.revision);
   }
 
@@ -232,7 +160,8 @@ export class SqliteStore implements Store {
 
   saveJob(job: DesiredJob, status: JobStatus): void {
     this.db
-      .prepare('INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET status = excluded.status')
+      .prepare(`INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET rollout = excluded.rollout, job = excluded.job, status = excluded.status`)
       .run(job.key, status.rollout, JSON.stringify(job), JSON.stringify(status));
   }
 
@@ -274,8 +203,23 @@ export class SqliteStore implements Store {
     return row && JSON.parse(row.value);
   }
 
+  /** Nested calls are savepoints: an inner throw the caller catches undoes only the inner part. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    const outermost = !this.db.inTransaction;
+    const mark = this.uncommitted.length;
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (e) {
+      this.uncommitted.length = mark;
+      throw e;
+    }
+    if (outermost) this.announce(this.uncommitted.splice(0));
+    return result;
+  }
+
+  private announce(events: RolloutEvent[]): void {
+    if (this.onEvent && events.length > 0) setImmediate(() => events.forEach((e) => this.onEvent?.(e)));
   }
 
   close(): void {
@@ -286,8 +230,10 @@ export class SqliteStore implements Store {
 interface RolloutRow {
   name: string;
   spec: string;
+  spec_format: number;
   source: string;
   status: string;
+  status_format: number;
   created_at: number;
 }
 interface RevisionRow {
@@ -310,5 +256,11 @@ interface EventRow {
 }
 
 function toRollout(r: RolloutRow): RolloutRecord {
-  return { name: r.name, spec: JSON.parse(r.spec), source: r.source, status: JSON.parse(r.status), createdAt: r.created_at };
+  return {
+    name: r.name,
+    spec: decodeRow(`rollout ${r.name}: spec`, r.spec, r.spec_format, SPEC_STEPS),
+    source: r.source,
+    status: decodeRow(`rollout ${r.name}: status`, r.status, r.status_format, STATUS_STEPS),
+    createdAt: r.created_at,
+  };
 }

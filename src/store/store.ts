@@ -64,3 +64,8 @@ export interface Store extends InstanceRecordStore, JobStore {
   transaction<T>(fn: () => T): T;
   close(): void;
 }
+
+/** An event as every Store hands it back (a revision given as undefined is no revision, as in SQLite's NULL). */
+export function storedEvent(id: number, rollout: string, e: RolloutEventDraft, actor: string, at: number): RolloutEvent {
+  return { id, rollout, at, actor, type: e.type, reason: e.reason, message: e.message, ...(e.revision === undefined ? {} : { revision: e.revision }) };
+}
