@@ -32,3 +32,25 @@ test('rolling maxUnavailable 0: a crash-looping revision replaced by a working o
   assert.equal((await sim.status('web')).phase, 'Healthy');
   assert.deepEqual(sim.versions('web'), { v3: 3 });
 });
+
+test('recreate: no new instance starts while an old process is still exiting (1 s after SIGTERM)', async () => {
+  const sim = makeSim(1000, {}, { stopMs: 1000 });
+  const recreate = `    recreate: {}\n`;
+  await deployV1(sim, recreate);
+  const overlaps: string[] = [];
+  const start = sim.platform.start.bind(sim.platform);
+  sim.platform.start = async (ref, template) => {
+    const others = sim.platform.list('web').filter((i) => i.revision !== ref.revision);
+    if (others.length > 0) overlaps.push(`revision ${ref.revision} started at +${sim.clock.now()} beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
+    return start(ref, template);
+  };
+  await sim.controller.apply(manifest({ version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
+  await sim.run(500, 50);
+  assert.ok(sim.platform.list('web').some((i) => i.phase === 'Terminating'), 'old instances are still exiting');
+  assert.deepEqual(sim.platform.started.filter((r) => r.revision === 2), [], 'v2 waits');
+  assert.equal((await sim.status('web')).reason, 'StoppingOld');
+  await sim.run(4000, 50);
+  assert.deepEqual(overlaps, []);
+  assert.equal((await sim.status('web')).phase, 'Healthy');
+  assert.deepEqual(sim.versions('web'), { v2: 3 });
+});

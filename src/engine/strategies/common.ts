@@ -8,7 +8,7 @@ import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../jobs.js';
 import type { MatchRule } from '../../router/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
 
-const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0 };
+const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0, terminating: 0 };
 
 /** All traffic to one revision. */
 export function only(revision: number): WeightedTarget[] {
@@ -443,7 +443,7 @@ function checkDeadline(ctx: PlanContext): void {
   const key = JSON.stringify([
     s.stepIndex,
     s.activeRevision,
-    [...ctx.input.observed.values()].map((o) => [o.revision, o.total, o.ready, o.available]),
+    [...ctx.input.observed.values()].map((o) => [o.revision, o.total, o.ready, o.available, o.terminating ?? 0]),
   ]);
   // Waiting on a person (paused, approval, gate) or on a job that is measuring is not a stall.
   const waiting = ctx.isPaused() || s.phase === 'Paused' || ctx.jobs.some((j) => !j.detached && ctx.input.jobs.get(j.key)?.phase === 'Running');

@@ -2,17 +2,20 @@ import { only, planRelease, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 
 /**
- * Recreate: every old instance is drained and stopped before the new revision starts. In
- * between the router answers with the rollout's maintenance page (503 + Retry-After).
+ * Recreate: every old instance is drained and stopped — its process exited, or was killed
+ * after its grace period — before the new revision starts. In between the router answers
+ * with the rollout's maintenance page (503 + Retry-After).
  */
 function recreateRelease(ctx: PlanContext): void {
   const s = ctx.status;
   const cur = s.currentRevision;
-  const oldTotal = ctx.others(cur).reduce((t, o) => t + o.total, 0);
+  // Old instances still exiting count: the new revision starts only once every old process is gone.
+  const old = [...ctx.input.observed.values()].filter((o) => o.revision !== cur);
+  const oldAlive = old.reduce((t, o) => t + o.total + (o.terminating ?? 0), 0);
   ctx.routes = { main: only(cur), preview: only(cur), canary: [] };
-  if (oldTotal > 0) {
+  if (oldAlive > 0) {
     ctx.scale.set(cur, 0);
-    ctx.phase('Progressing', 'StoppingOld', `stopping ${oldTotal} old instance(s); the maintenance page answers meanwhile`);
+    ctx.phase('Progressing', 'StoppingOld', `stopping ${oldAlive} old instance(s); the maintenance page answers meanwhile`);
     return;
   }
   ctx.scale.set(cur, ctx.replicas);
