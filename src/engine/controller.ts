@@ -224,9 +224,15 @@ export class Controller implements RolloutActions {
           throw new UserError(`rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`);
         }
       } else {
+        // The newest revision that was stable (and differs from the current template): never
+        // one that only ever failed. Statuses from before stableHistory still know stableRevision.
         const currentHash = revisions.find((v) => v.number === current)?.hash;
-        target = [...revisions].reverse().find((v) => v.number < current && v.hash !== currentHash);
-        if (!target) throw new UserError(`rollout ${name} has no earlier revision to undo to`);
+        const wasStable = [...(r.status.stableHistory ?? [])].reverse();
+        if (r.status.stableRevision !== null && !wasStable.includes(r.status.stableRevision)) wasStable.unshift(r.status.stableRevision);
+        target = wasStable.map((n) => revisions.find((v) => v.number === n)).find((v) => v !== undefined && v.number !== current && v.hash !== currentHash);
+        if (!target) {
+          throw new UserError(`rollout ${name} has no earlier revision that was ever stable — \`sluice undo ${name} --to-revision N\` picks one (\`sluice history ${name}\` lists them)`);
+        }
       }
       return this.store.transaction(() => this.switchTemplate(r, target.template, `undo to revision ${target.number}`, by));
     });

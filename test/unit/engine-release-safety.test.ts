@@ -54,3 +54,36 @@ test('recreate: no new instance starts while an old process is still exiting (1 
   assert.equal((await sim.status('web')).phase, 'Healthy');
   assert.deepEqual(sim.versions('web'), { v2: 3 });
 });
+
+test('undo goes to the last revision that was stable, never to one that only failed', async () => {
+  const sim = makeSim();
+  const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
+  const v1 = manifest({ version: 'v1', strategy: rolling, deadline: 10 });
+  await sim.controller.apply(v1, '/tmp/web.yaml', sim.by);
+  await sim.run(3000);
+  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling, deadline: 10, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.run(15_000, 500);
+  assert.equal((await sim.status('web')).phase, 'Degraded', 'the broken v2 was aborted by the deadline');
+  assert.deepEqual(await sim.controller.apply(v1, '/tmp/web.yaml', sim.by), [{ name: 'web', result: 'configured', revision: 1 }]);
+  await sim.run(2000);
+  assert.equal((await sim.controller.set('web', { version: 'v3' }, sim.by)).revision, 3);
+  await sim.run(500);
+  const undo = await sim.controller.undo('web', {}, sim.by);
+  assert.equal(undo.revision, 1, 'back to v1 (stable before), not the broken revision 2');
+  await sim.run(5000);
+  assert.equal((await sim.status('web')).phase, 'Healthy');
+  assert.deepEqual(sim.versions('web'), { v1: 3 });
+});
+
+test('undo with no revision that was ever stable says so and changes nothing', async () => {
+  const sim = makeSim();
+  const rolling = `    rolling: {}\n`;
+  await sim.controller.apply(manifest({ version: 'v1', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.run(1000);
+  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.run(100);
+  const before = await sim.status('web');
+  await assert.rejects(sim.controller.undo('web', {}, sim.by), /no earlier revision that was ever stable.*--to-revision/);
+  assert.deepEqual(await sim.status('web'), before);
+  assert.equal((await sim.controller.history('web')).length, 2);
+});

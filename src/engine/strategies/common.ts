@@ -8,6 +8,9 @@ import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../jobs.js';
 import type { MatchRule } from '../../router/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
 
+/** How many revisions that were stable a status remembers (for undo). */
+const STABLE_HISTORY = 20;
+
 const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0, terminating: 0 };
 
 /** All traffic to one revision. */
@@ -240,6 +243,7 @@ export class PlanContext {
     this.notifyHooks('post-rollout');
     const s = this.status;
     s.stableRevision = s.currentRevision;
+    s.stableHistory = [...(s.stableHistory ?? []).filter((n) => n !== s.currentRevision), s.currentRevision].slice(-STABLE_HISTORY);
     s.activeRevision = s.currentRevision;
     s.promoteFull = false;
     s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
