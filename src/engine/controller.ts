@@ -146,6 +146,11 @@ export class Controller implements RolloutActions {
 
   async abort(name: string, by: Actor): Promise<void> {
     await this.act(name, by, (r, s) => {
+      const warm = this.warmRevision(r);
+      if (warm !== undefined && s.currentRevision === s.stableRevision) {
+        const left = Math.ceil(((s.scaleDownAt as number) - this.clock.now()) / 1000);
+        throw new UserError(`rollout ${name} has no release in progress — revision ${warm} is still warm (scale-down in ${left}s): \`sluice undo ${name}\` switches all traffic back to it at once`, 'conflict', 409);
+      }
       this.requireInProgress(r, 'abort');
       if (s.stableRevision === null) throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
       s.aborted = true;
@@ -399,6 +404,8 @@ export class Controller implements RolloutActions {
     if (current?.hash === hash && !s.aborted) return { name, result: 'unchanged', revision: current.number };
 
     const stable = revisions.find((v) => v.number === s.stableRevision);
+    const warm = revisions.find((v) => v.number === this.warmRevision(r));
+    if (warm && warm.hash === hash) return this.switchBackToWarm(r, s, warm.number, cause, by);
     let number: number;
     if (stable && stable.hash === hash) {
       number = stable.number;
@@ -418,6 +425,42 @@ export class Controller implements RolloutActions {
     this.store.saveStatus(name, s);
     this.pruneHistory(r, s);
     return { name, result: 'configured', revision: number };
+  }
+
+  /**
+   * The revision a blue-green switch left running for scaleDownDelaySeconds, while that delay
+   * lasts and it still has a ready instance: the one an undo can switch straight back to.
+   */
+  private warmRevision(r: RolloutRecord): number | undefined {
+    const s = r.status;
+    const w = s.scaleDownRevision;
+    if (w == null || w === s.stableRevision || s.scaleDownAt === undefined || this.clock.now() >= s.scaleDownAt) return undefined;
+    return this.platform.list(r.name).some((i) => i.revision === w && i.phase === 'Ready') ? w : undefined;
+  }
+
+  /**
+   * Blue-green's instant undo: the warm revision becomes stable again and takes all traffic
+   * in one table swap; the revision it replaces stays warm for the delay in turn.
+   */
+  private switchBackToWarm(r: RolloutRecord, s: RolloutStatus, warm: number, cause: string, by: Actor): ApplyResult {
+    const now = this.clock.now();
+    const previous = s.stableRevision as number;
+    const st = r.spec.strategy;
+    const delay = st.type === 'blueGreen' ? st.scaleDownDelaySeconds : 0;
+    s.currentRevision = warm;
+    this.restartRelease(s);
+    s.stableRevision = warm;
+    s.activeRevision = warm;
+    s.stableHistory = [...(s.stableHistory ?? []).filter((n) => n !== warm), warm];
+    s.scaleDownRevision = delay > 0 ? previous : null;
+    s.scaleDownAt = delay > 0 ? now + delay * 1000 : undefined;
+    s.variantRevisions = undefined;
+    s.updatedAt = now;
+    const kept = delay > 0 ? `; revision ${previous} stays up for ${delay}s` : '';
+    this.store.appendEvent(r.name, { type: 'Normal', reason: 'SwitchedBack', message: `${cause}: revision ${warm} is still warm; all traffic switches back to it in one step${kept}`, revision: warm }, by.actor, now);
+    this.store.saveStatus(r.name, s);
+    this.pruneHistory(r, s);
+    return { name: r.name, result: 'configured', revision: warm };
   }
 
   /**

@@ -87,3 +87,33 @@ test('undo with no revision that was ever stable says so and changes nothing', a
   assert.deepEqual(await sim.status('web'), before);
   assert.equal((await sim.controller.history('web')).length, 2);
 });
+
+test('blue-green: undo within scaleDownDelaySeconds switches straight back to the warm revision in one table swap', async () => {
+  const sim = makeSim();
+  const bg = `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      scaleDownDelaySeconds: 30\n`;
+  await deployV1(sim, bg);
+  await sim.controller.apply(manifest({ version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
+  await sim.run(3000);
+  await sim.controller.promote('web', {}, sim.by);
+  await sim.run(3000);
+  assert.equal((await sim.status('web')).stableRevision, 2);
+  assert.deepEqual(sim.versions('web'), { v1: 3, v2: 3 }, 'v1 still warm');
+
+  await assert.rejects(sim.controller.abort('web', sim.by), /revision 1 is still warm.*sluice undo web/);
+  const started = sim.platform.started.length;
+  const tables = sim.router.tables.length;
+  const undo = await sim.controller.undo('web', {}, sim.by);
+  assert.equal(undo.revision, 1, 'the warm revision itself, not a new one');
+  await sim.run(500);
+  const s = await sim.status('web');
+  assert.equal(s.phase, 'Healthy', s.message);
+  assert.equal(s.stableRevision, 1);
+  assert.deepEqual(sim.router.split('web'), { v1: 100 });
+  assert.equal(sim.platform.started.length, started, 'no instance started');
+  const mains = sim.router.tables.slice(tables).map((t) => t.listeners.find((l) => l.role === 'main')!.split.map((x) => x.revision).join(','));
+  assert.deepEqual(mains, ['1'], 'one swap, straight to revision 1');
+  assert.ok(sim.store.listEvents('web').some((e) => e.reason === 'SwitchedBack' && e.actor === 'test'));
+  assert.deepEqual(sim.versions('web'), { v1: 3, v2: 3 }, 'v2 now kept warm in turn');
+  await sim.run(31_000, 1000);
+  assert.deepEqual(sim.versions('web'), { v1: 3 });
+});
