@@ -117,3 +117,25 @@ test('blue-green: undo within scaleDownDelaySeconds switches straight back to th
   await sim.run(31_000, 1000);
   assert.deepEqual(sim.versions('web'), { v1: 3 });
 });
+
+test("a user's abort fires the rollback hook once per release attempt, like an automatic abort", async () => {
+  const sim = makeSim();
+  const canary = `    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n`;
+  const hooks = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [node, -e, ""]\n`;
+  await sim.controller.apply(manifest({ version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.run(3000);
+  await sim.controller.apply(manifest({ version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.run(2000);
+  const rollbacks = () => sim.store.listJobs('web').filter(({ job }) => job.key.includes('/rollback/hook.page')).map(({ job }) => job.key);
+  assert.deepEqual(rollbacks(), []);
+  await sim.controller.abort('web', sim.by);
+  await sim.run(3000);
+  assert.deepEqual(rollbacks(), ['web/r2/a1/rollback/hook.page'], 'fired once for attempt 1');
+  await sim.controller.retry('web', sim.by);
+  await sim.run(2000);
+  await sim.controller.abort('web', sim.by);
+  await sim.run(3000);
+  await sim.restartControlPlane();
+  await sim.run(3000);
+  assert.deepEqual(rollbacks(), ['web/r2/a1/rollback/hook.page', 'web/r2/a2/rollback/hook.page'], 'once per attempt, not again after a control-plane restart');
+});

@@ -140,7 +140,7 @@ export class PlanContext {
   job(where: string, title: string, spec: JobSpec, detached = false): JobStatus | undefined {
     const s = this.status;
     const key = `${this.spec.name}/r${s.currentRevision}/a${s.attempt ?? 0}/${where}`;
-    this.jobs.push({ key, title, spec, context: this.jobContext(), ...(detached ? { detached } : {}) });
+    if (!this.jobs.some((j) => j.key === key)) this.jobs.push({ key, title, spec, context: this.jobContext(), ...(detached ? { detached } : {}) });
     if (s.waived?.includes(key)) {
       return { key, rollout: this.spec.name, title, kind: spec.kind, phase: 'Successful', message: 'waived by a user', startedAt: this.now };
     }
@@ -412,6 +412,9 @@ function aborted(ctx: PlanContext): void {
   }
   s.activeRevision = stable;
   s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+  // Asked for on every pass of an aborted release, whoever aborted it: the job key (revision
+  // and attempt) makes it run once per attempt, and a restarted control plane knows it ran.
+  ctx.notifyHooks('rollback');
   if (s.phase !== 'Degraded') {
     ctx.phase('Degraded', 'RolloutAborted', s.message || `revision ${s.currentRevision} aborted`, 'Warning');
   }
