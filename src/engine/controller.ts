@@ -125,7 +125,7 @@ export class Controller implements RolloutActions {
       if (options.full || strategy.type === 'blueGreen' || strategy.type === 'rolling' || strategy.type === 'recreate' || strategy.type === 'shadow') {
         s.promoteFull = true;
         s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
-        return { reason: 'PromotedFull', message: `promote --full: revision ${s.currentRevision} skips the remaining steps and pauses` };
+        return { reason: 'PromotedFull', message: promotedFullMessage(strategy.type, s.currentRevision, by.actor) };
       }
       const jobPauses = s.pauses.filter((p) => p.job);
       if (jobPauses.length > 0) {
@@ -509,6 +509,22 @@ export class Controller implements RolloutActions {
       this.store.deleteRevision(r.name, v.number);
       this.store.deleteJobsOf(r.name, v.number);
     }
+  }
+}
+
+/** What promoting a release means for each strategy, said plainly. */
+function promotedFullMessage(type: RolloutSpec['strategy']['type'], revision: number, actor: string): string {
+  switch (type) {
+    case 'blueGreen':
+      return `promoted by ${actor}: revision ${revision} is scaled to full, then takes all traffic in one switch`;
+    case 'shadow':
+      return `promoted by ${actor}: the shadow phase of revision ${revision} ends; it is scaled to full, then takes all traffic`;
+    case 'rolling':
+      return `promoted by ${actor}: revision ${revision} rolls on without batch pauses`;
+    case 'recreate':
+      return `promoted by ${actor}: recreate has no steps or pauses to skip; revision ${revision} goes on as before`;
+    default:
+      return `promote --full by ${actor}: revision ${revision} skips the remaining steps and pauses`;
   }
 }
 

@@ -139,3 +139,20 @@ test("a user's abort fires the rollback hook once per release attempt, like an a
   await sim.run(3000);
   assert.deepEqual(rollbacks(), ['web/r2/a1/rollback/hook.page', 'web/r2/a2/rollback/hook.page'], 'once per attempt, not again after a control-plane restart');
 });
+
+test('promote says what it does per strategy (a blue-green promote has no steps to skip)', async () => {
+  const cases: [string, RegExp][] = [
+    [`    blueGreen:\n      autoPromotionEnabled: false\n`, /^promoted by test: revision 2 is scaled to full, then takes all traffic in one switch$/],
+    [`    rolling:\n      pauseSeconds: 30\n`, /^promoted by test: revision 2 rolls on without batch pauses$/],
+    [`    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n`, /^promote --full by test: revision 2 skips the remaining steps and pauses$/],
+  ];
+  for (const [strategy, message] of cases) {
+    const sim = makeSim();
+    await deployV1(sim, strategy);
+    await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+    await sim.run(1500);
+    await sim.controller.promote('web', { full: true }, sim.by);
+    const e = sim.store.listEvents('web').find((x) => x.reason === 'PromotedFull');
+    assert.match(e?.message ?? '', message);
+  }
+});
