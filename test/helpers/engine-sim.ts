@@ -31,7 +31,8 @@ export class FakePlatform implements Platform {
     this.instances.set(ref.id, i);
     this.started.push(ref);
     this.stopMsOf.set(ref.id, template.env.STOP_MS === undefined ? this.stopMs : Number(template.env.STOP_MS));
-    if (template.env.READY !== 'false') {
+    if (template.env.CRASH === 'true') this.crashLoop(i);
+    else if (template.env.READY !== 'false') {
       this.clock.setTimeout(() => {
         if (i.phase !== 'Starting') return;
         i.phase = 'Ready';
@@ -54,6 +55,22 @@ export class FakePlatform implements Platform {
     this.instances.delete(id);
     this.stopped.push(id);
     this.emit(i);
+  }
+  /** A process that exits `readyMs` after each start and is restarted after as long again (a command like `false`). */
+  private crashLoop(i: InstanceStatus): void {
+    this.clock.setTimeout(() => {
+      if (i.phase !== 'Starting') return;
+      i.phase = 'CrashLoopBackOff';
+      i.restarts++;
+      i.lastExit = { code: 1, signal: null, at: this.clock.now() };
+      this.emit(i);
+      this.clock.setTimeout(() => {
+        if (i.phase !== 'CrashLoopBackOff') return;
+        i.phase = 'Starting';
+        this.emit(i);
+        this.crashLoop(i);
+      }, this.readyMs);
+    }, this.readyMs);
   }
   list(rollout?: string): InstanceStatus[] {
     return [...this.instances.values()].filter((i) => !rollout || i.rollout === rollout).map((i) => ({ ...i }));
@@ -97,16 +114,22 @@ export class FakeRouter implements TrafficRouter {
   }
 }
 
-export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, options: { stopMs?: number } = {}) {
+/**
+ * `fakeHooks`: exec hooks and webhooks are not run but succeed at once, each launch recorded
+ * in `hookRuns` (by job key), for tests that check when the engine fires hooks, not how.
+ */
+export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, options: { stopMs?: number; fakeHooks?: boolean } = {}) {
   const clock = new FakeClock();
   const store = new MemoryStore();
   const platform = new FakePlatform(clock, readyMs, options.stopMs ?? 0);
   const router = new FakeRouter();
   const by = { actor: 'test' };
+  const hookRuns: string[] = [];
   /** One control plane: reconciler, job runner and controller over the shared store and platform. */
   const controlPlane = () => {
     let reconciler: Reconciler | undefined;
     const jobs = new JobRunner({ store, clock, providers, onChange: () => reconciler?.trigger() });
+    if (options.fakeHooks) fakeHookRuns(jobs, hookRuns);
     reconciler = new Reconciler({ store, platform, router, clock, jobs });
     const controller = new Controller(store, reconciler, platform, clock, jobs);
     reconciler.start(router.current?.generation ?? 0);
@@ -128,6 +151,7 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
       return cp.jobs;
     },
     by,
+    hookRuns,
     /** A control-plane restart: the old one stops, a new one takes over the same store, platform and router. */
     async restartControlPlane() {
       await cp.reconciler.close();
@@ -158,6 +182,18 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
       }
       return counts;
     },
+  };
+}
+
+/** Replaces the runner's execution of hook jobs by an immediate success that is recorded. */
+function fakeHookRuns(jobs: JobRunner, runs: string[]): void {
+  type Active = { job: { key: string; spec: { kind: string } } };
+  const runner = jobs as unknown as { execute(a: Active): Promise<void>; finish(a: Active, change: object): void };
+  const real = runner.execute.bind(jobs);
+  runner.execute = async (a) => {
+    if (a.job.spec.kind !== 'exec' && a.job.spec.kind !== 'webhook') return real(a);
+    runs.push(a.job.key);
+    runner.finish(a, { phase: 'Successful', message: 'fake hook' });
   };
 }
 

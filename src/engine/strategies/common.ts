@@ -391,9 +391,25 @@ export function steady(ctx: PlanContext): void {
   s.aborted = false;
   s.stepIndex = 0;
   ctx.routes = sameEverywhere(stable);
+  keepServingUntilStableIsBack(ctx);
   const o = ctx.observed(stable);
   if (o.available >= ctx.replicas) ctx.phase('Healthy', 'Available', `revision ${stable} serves all traffic`);
   else ctx.phase('Progressing', 'ScalingUp', `revision ${stable}: ${o.available}/${ctx.replicas} available`);
+}
+
+/**
+ * Going back to stable after a strategy shrank it (rolling): the ready instances of other
+ * revisions keep serving beside it until stable is back at full strength, so an abort or
+ * a return to stable never empties the pool. Their not-ready instances go at once.
+ */
+function keepServingUntilStableIsBack(ctx: PlanContext): void {
+  const stable = ctx.status.stableRevision as number;
+  const so = ctx.observed(stable);
+  if (so.available >= ctx.replicas) return;
+  const serving = ctx.others(stable).filter((o) => o.ready > 0 && !ctx.scale.has(o.revision));
+  if (serving.length === 0) return;
+  for (const o of serving) ctx.scale.set(o.revision, o.ready);
+  ctx.routes = { main: byReadyInstances([so, ...serving], stable), preview: only(stable), canary: [] };
 }
 
 /** After an abort: stable gets all traffic and its full scale; the new revision goes away. */
@@ -402,14 +418,7 @@ function aborted(ctx: PlanContext): void {
   const stable = s.stableRevision as number;
   ctx.scale.set(stable, ctx.replicas);
   ctx.routes = sameEverywhere(stable);
-  // Strategies that shrank stable (rolling, recreate) keep the new revision serving
-  // beside it until stable is back at full strength, so an abort never empties the pool.
-  const so = ctx.observed(stable);
-  const co = ctx.observed(s.currentRevision);
-  if (so.available < ctx.replicas && co.ready > 0) {
-    ctx.scale.set(s.currentRevision, co.total);
-    ctx.routes = { main: byReadyInstances([so, co], stable), preview: only(stable), canary: [] };
-  }
+  keepServingUntilStableIsBack(ctx);
   s.activeRevision = stable;
   s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
   // Asked for on every pass of an aborted release, whoever aborted it: the job key (revision
