@@ -20,7 +20,7 @@ console.log(`engine-model: seed ${SEED}, ${RUNS} sequences per strategy (replay:
 
 const REPLICAS = 3;
 /** Sim time per step between invariant checks. */
-const STEP_MS = 250;
+const STEP_MS = 300;
 const READY_MS = 200;
 const STOP_MS = 150;
 
@@ -58,13 +58,19 @@ type Action =
   | { type: 'promote'; full: boolean; variant: 'a' | 'b' }
   | { type: 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'controlPlaneRestart' };
 
+const applyArb = fc.record({ type: fc.constant('apply' as const), version: fc.constantFrom<Version>('g1', 'g2', 'g3', 'crash', 'never') });
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ type: fc.constant('apply' as const), version: fc.constantFrom<Version>('g1', 'g2', 'g3', 'crash', 'never') }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('promote' as const), full: fc.boolean(), variant: fc.constantFrom<'a' | 'b'>('a', 'b') }) },
-  ...(['abort', 'retry', 'undo', 'pause', 'resume', 'restart', 'controlPlaneRestart'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
+  { weight: 3, arbitrary: applyArb },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant('promote' as const), full: fc.boolean(), variant: fc.constantFrom<'a' | 'b'>('a', 'b') }) },
+  ...(['abort', 'retry', 'undo'] as const).map((type) => ({ weight: 2, arbitrary: fc.constant<Action>({ type }) })),
+  ...(['pause', 'resume', 'restart', 'controlPlaneRestart'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
 );
-const stepArb = fc.record({ action: actionArb, waitMs: fc.integer({ min: 0, max: 3000 }) });
-const scenarioArb = fc.record({ maxUnavailable: fc.constantFrom(0, 1), steps: fc.array(stepArb, { minLength: 1, maxLength: 6 }) });
+const waitArb = fc.integer({ min: 0, max: 2500 });
+// Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
+const scenarioArb = fc.record({
+  maxUnavailable: fc.constantFrom(0, 1),
+  steps: fc.tuple(fc.record({ action: applyArb, waitMs: waitArb }), fc.array(fc.record({ action: actionArb, waitMs: waitArb }), { maxLength: 5 })).map(([first, rest]) => [first, ...rest]),
+});
 type Scenario = { maxUnavailable: number; steps: { action: Action; waitMs: number }[] };
 
 function describeAction(a: Action): string {
@@ -73,10 +79,13 @@ function describeAction(a: Action): string {
   return a.type;
 }
 
+/** ENGINE_MODEL_STATS=1 prints how often each event reason occurred per strategy: what the sequences reached. */
+const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, number>>() : undefined;
+
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
   const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
   const strategy = strategyYaml(type, scenario.maxUnavailable);
-  const doc = (version: Version) => manifest({ version, strategy, extra: HOOKS, deadline: 6, env: VERSIONS[version] });
+  const doc = (version: Version) => manifest({ version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
   const fail = (what: string): never => {
     const s = sim.store.getRollout('web')?.status;
@@ -96,18 +105,27 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     };
   }
 
+  // Versions that were ever stable, from the status seen at each check and from the
+  // RolloutCompleted events (read incrementally): the oracle for undo's target.
   const versionOf = new Map<number, string>();
   const stableVersions = new Set<string>();
-  const remember = () => {
-    for (const r of sim.store.listRevisions('web')) versionOf.set(r.number, r.template.version);
-    const s = sim.store.getRollout('web')!.status;
-    if (s.stableRevision !== null) stableVersions.add(versionOf.get(s.stableRevision)!);
-    for (const e of sim.store.listEvents('web')) if (e.reason === 'RolloutCompleted' && e.revision !== undefined && versionOf.has(e.revision)) stableVersions.add(versionOf.get(e.revision)!);
+  let lastEventId = 0;
+  const versionFor = (n: number) => {
+    if (!versionOf.has(n)) for (const r of sim.store.listRevisions('web')) versionOf.set(r.number, r.template.version);
+    return versionOf.get(n);
+  };
+  const remember = (stable: number | null) => {
+    if (stable !== null) stableVersions.add(versionFor(stable)!);
+    for (const e of sim.store.listEvents('web', { afterId: lastEventId })) {
+      lastEventId = e.id;
+      const v = e.reason === 'RolloutCompleted' && e.revision !== undefined ? versionFor(e.revision) : undefined;
+      if (v !== undefined) stableVersions.add(v);
+    }
   };
 
   const check = () => {
-    remember();
     const s = sim.store.getRollout('web')!.status;
+    remember(s.stableRevision);
     const live = sim.platform.list('web');
     const ready = live.filter((i) => i.phase === 'Ready');
     // Availability.
@@ -142,7 +160,11 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
   const advance = async (ms: number) => {
     const end = sim.clock.now() + ms;
     do {
-      await sim.run(Math.min(STEP_MS, end - sim.clock.now()), STEP_MS);
+      // Timers fire (instances get ready, stops finish, wake-ups), the passes they trigger
+      // run, then one more pass: the state a user would see at that moment.
+      sim.clock.advanceTo(Math.min(end, sim.clock.now() + STEP_MS));
+      await new Promise((r) => setImmediate(r));
+      await sim.reconciler.settle();
       check();
     } while (sim.clock.now() < end);
   };
@@ -164,7 +186,7 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
           await c.promote('web', type === 'abTest' ? { variant: action.variant } : { full: action.full }, sim.by);
           break;
         case 'undo': {
-          remember();
+          remember(sim.store.getRollout('web')!.status.stableRevision);
           const r = await c.undo('web', {}, sim.by);
           const v = sim.store.listRevisions('web').find((x) => x.number === r.revision)?.template.version;
           if (v === undefined || !stableVersions.has(v)) fail(`undo went to revision ${r.revision} (${v}), which was never stable (stable were: ${[...stableVersions].join(', ')})`);
@@ -181,6 +203,11 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     }
     await advance(Math.max(waitMs, 1));
   }
+  if (stats) {
+    const counts = stats.get(type) ?? new Map<string, number>();
+    for (const reason of new Set(sim.store.listEvents('web').map((e) => e.reason))) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    stats.set(type, counts);
+  }
 }
 
 const STRATEGIES: StrategyType[] = ['rolling', 'recreate', 'blueGreen', 'canary', 'shadow', 'abTest'];
@@ -190,5 +217,6 @@ for (const type of STRATEGIES) {
       fc.asyncProperty(scenarioArb, (scenario) => runScenario(type, scenario)),
       { numRuns: RUNS, seed: SEED, includeErrorInReport: true, ...(PATH ? { path: PATH } : {}) },
     );
+    if (stats) console.log(`${type}: sequences with each event: ${JSON.stringify(Object.fromEntries([...(stats.get(type) ?? [])].sort((a, b) => b[1] - a[1])))}`);
   });
 }
