@@ -34,10 +34,10 @@ const VERSIONS = {
 } as const;
 type Version = keyof typeof VERSIONS;
 
-function strategyYaml(type: StrategyType, maxUnavailable: number): string {
+function strategyYaml(type: StrategyType, maxSurge: number, maxUnavailable: number): string {
   switch (type) {
     case 'rolling':
-      return `    rolling:\n      maxSurge: 1\n      maxUnavailable: ${maxUnavailable}\n`;
+      return `    rolling:\n      maxSurge: ${maxSurge}\n      maxUnavailable: ${maxUnavailable}\n`;
     case 'recreate':
       return `    recreate: {}\n`;
     case 'blueGreen':
@@ -68,10 +68,11 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 const waitArb = fc.integer({ min: 0, max: 2500 });
 // Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
 const scenarioArb = fc.record({
+  maxSurge: fc.constantFrom(0, 1, 2),
   maxUnavailable: fc.constantFrom(0, 1),
-  steps: fc.tuple(fc.record({ action: applyArb, waitMs: waitArb }), fc.array(fc.record({ action: actionArb, waitMs: waitArb }), { maxLength: 5 })).map(([first, rest]) => [first, ...rest]),
-});
-type Scenario = { maxUnavailable: number; steps: { action: Action; waitMs: number }[] };
+  steps: fc.tuple(fc.record({ action: applyArb, waitMs: waitArb }), fc.array(fc.record({ action: actionArb, waitMs: waitArb }), { maxLength: Number(process.env.ENGINE_MODEL_LENGTH ?? 5) })).map(([first, rest]) => [first, ...rest]),
+}).filter((sc) => sc.maxSurge + sc.maxUnavailable > 0); // both 0 is refused by the spec
+type Scenario = { maxSurge: number; maxUnavailable: number; steps: { action: Action; waitMs: number }[] };
 
 function describeAction(a: Action): string {
   if (a.type === 'apply') return `apply ${a.version}`;
@@ -84,7 +85,7 @@ const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, numbe
 
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
   const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
-  const strategy = strategyYaml(type, scenario.maxUnavailable);
+  const strategy = strategyYaml(type, scenario.maxSurge, scenario.maxUnavailable);
   const doc = (version: Version) => manifest({ version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
   const fail = (what: string): never => {
@@ -200,6 +201,12 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
       }
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
+      if (action.type === 'undo' && /never|ever stable/.test(err.message)) {
+        const s = sim.store.getRollout('web')!.status;
+        const current = versionFor(s.currentRevision);
+        const other = [...stableVersions].find((v) => v !== current);
+        if (other !== undefined) fail(`undo refused (${err.message}) although ${other} was stable`);
+      }
     }
     await advance(Math.max(waitMs, 1));
   }
