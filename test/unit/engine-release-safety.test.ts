@@ -156,3 +156,41 @@ test('promote says what it does per strategy (a blue-green promote has no steps 
     assert.match(e?.message ?? '', message);
   }
 });
+
+test('recreate: an abort stops the new revision before stable starts again (found by engine-model)', async () => {
+  const sim = makeSim(200, {}, { stopMs: 150 });
+  const recreate = `    recreate: {}\n`;
+  await deployV1(sim, recreate);
+  const overlaps: string[] = [];
+  const start = sim.platform.start.bind(sim.platform);
+  sim.platform.start = async (ref, template) => {
+    const others = sim.platform.list('web').filter((i) => i.revision !== ref.revision);
+    if (others.length > 0) overlaps.push(`revision ${ref.revision} started beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
+    return start(ref, template);
+  };
+  await sim.controller.apply(manifest({ version: 'v2', strategy: recreate, env: { CRASH: 'true' } }), '/tmp/web.yaml', sim.by);
+  await sim.run(1000, 50);
+  assert.ok(sim.platform.list('web').some((i) => i.revision === 2), 'v2 is running (crash-looping)');
+  await sim.controller.abort('web', sim.by);
+  await sim.run(3000, 50);
+  assert.deepEqual(overlaps, []);
+  assert.equal((await sim.status('web')).reason, 'RolloutAborted');
+  assert.deepEqual(sim.versions('web'), { v1: 3 });
+});
+
+test('rolling maxUnavailable 0: going back to stable mid-rollout keeps the new ready instances until stable is full (found by engine-model)', async () => {
+  const sim = makeSim(200, {}, { stopMs: 150 });
+  const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
+  await deployV1(sim, rolling);
+  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.run(300, 50);
+  assert.ok(sim.platform.list('web').some((i) => i.revision === 2 && i.phase === 'Ready'));
+  await sim.controller.undo('web', {}, sim.by);
+  let least = Infinity;
+  for (let k = 0; k < 40; k++) {
+    await sim.run(50, 50);
+    least = Math.min(least, readyLive(sim));
+  }
+  assert.equal(least, 3);
+  assert.deepEqual(sim.versions('web'), { v1: 3 });
+});
