@@ -155,6 +155,9 @@ export class Controller implements RolloutActions {
       if (s.stableRevision === null) throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
       s.aborted = true;
       s.promoteFull = false;
+      s.headerRoutes = [];
+      s.mirrorRoutes = [];
+      s.shadowSince = undefined;
       s.phase = 'Degraded';
       s.reason = 'RolloutAborted';
       s.message = `aborted by ${by.actor}: traffic back on revision ${s.stableRevision}; \`sluice retry ${name}\` tries revision ${s.currentRevision} again`;
@@ -496,6 +499,12 @@ export class Controller implements RolloutActions {
     s.progressKey = undefined;
     s.batchPauseUntil = undefined;
     s.batchAvailable = undefined;
+    // Routing state belongs to one attempt: a retry or a new revision starts without the
+    // previous attempt's header/mirror routes, shadow clock or A/B winner.
+    s.headerRoutes = [];
+    s.mirrorRoutes = [];
+    s.shadowSince = undefined;
+    s.winner = undefined;
     s.phase = 'Progressing';
     s.reason = 'NewRevision';
     s.message = `releasing revision ${s.currentRevision}`;

@@ -43,13 +43,16 @@ function strategyYaml(type: StrategyType, maxSurge: number, maxUnavailable: numb
     case 'blueGreen':
       return `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      previewReplicaCount: 1\n      scaleDownDelaySeconds: 3\n`;
     case 'canary':
-      return `    canary:\n      steps:\n        - setWeight: 34\n        - pause: {duration: 2s}\n        - setWeight: 67\n        - pause: {}\n`;
+      return `    canary:\n      steps:\n        - setWeight: 34\n        - pause: {duration: 2s}\n        - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "1"}}]}\n        - setWeight: 67\n        - pause: {}\n`;
     case 'shadow':
       return `    shadow:\n      mirror:\n        name: dark\n        percentage: 50\n      durationSeconds: 4\n`;
     case 'abTest':
       return `    abTest:\n      variants:\n        - {name: a, weight: 50}\n        - {name: b, weight: 50}\n`;
   }
 }
+
+/** Index of the canary's setHeaderRoute step. */
+const HEADER_STEP = 2;
 
 const HOOKS = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page-oncall.sh]\n`;
 
@@ -142,6 +145,11 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     if (ready.length > 0) {
       const served = main?.split.some((t) => t.weight > 0 && (main.backends.find((b) => b.revision === t.revision)?.endpoints.length ?? 0) > 0);
       if (!served) fail(`main listener routes to ${JSON.stringify(main?.split)} with no ready endpoint while ${ready.map((i) => `r${i.revision}`).join(' ')} are ready`);
+    }
+    // Canary header routes exist only from their step on, in the attempt that reached it.
+    if (type === 'canary' && (main?.rules?.length ?? 0) > 0) {
+      const releasing = s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted;
+      if (!releasing || s.stepIndex < HEADER_STEP) fail(`header route ${JSON.stringify(main?.rules)} live at step ${s.stepIndex + 1} of attempt ${s.attempt} (aborted=${s.aborted})`);
     }
     // Recreate: never two revisions alive at once (Terminating ones count).
     if (overlaps.length > 0) fail(overlaps[0]);

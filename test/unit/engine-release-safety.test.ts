@@ -194,3 +194,25 @@ test('rolling maxUnavailable 0: going back to stable mid-rollout keeps the new r
   assert.equal(least, 3);
   assert.deepEqual(sim.versions('web'), { v1: 3 });
 });
+
+test('a retry or a new revision starts without the previous attempt header route (issue 11 bug 2, found by engine-model)', async () => {
+  const sim = makeSim(1000, {}, { fakeHooks: true });
+  const canary = `    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n        - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "1"}}]}\n        - setWeight: 50\n        - pause: {}\n`;
+  const hooks = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page.sh]\n`;
+  const rules = () => sim.router.current!.listeners.find((l) => l.role === 'main')!.rules ?? [];
+  await sim.controller.apply(manifest({ version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.run(3000);
+  await sim.controller.apply(manifest({ version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.run(2000);
+  await sim.controller.promote('web', {}, sim.by);
+  await sim.run(2000);
+  assert.equal((await sim.status('web')).stepIndex, 4);
+  assert.equal(rules().length, 1, 'the header route is live at step 5');
+  await sim.controller.abort('web', sim.by);
+  await sim.run(1000);
+  await sim.controller.retry('web', sim.by);
+  await sim.run(2000);
+  assert.equal((await sim.status('web')).stepIndex, 1);
+  assert.deepEqual(rules(), [], 'no header route at step 2 of the retry');
+  assert.deepEqual(sim.hookRuns, ['web/r2/a1/rollback/hook.page']);
+});
