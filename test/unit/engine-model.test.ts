@@ -151,6 +151,10 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
       const releasing = s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted;
       if (!releasing || s.stepIndex < HEADER_STEP) fail(`header route ${JSON.stringify(main?.rules)} live at step ${s.stepIndex + 1} of attempt ${s.attempt} (aborted=${s.aborted})`);
     }
+    // Mirrors (shadow copies) run only while a release is in progress.
+    if ((main?.mirrors?.length ?? 0) > 0 && (s.stableRevision === null || s.currentRevision === s.stableRevision || s.aborted)) {
+      fail(`mirror ${JSON.stringify(main?.mirrors?.map((m) => m.name))} live with no release in progress (aborted=${s.aborted})`);
+    }
     // Recreate: never two revisions alive at once (Terminating ones count).
     if (overlaps.length > 0) fail(overlaps[0]);
     if (type === 'recreate') {
