@@ -8,9 +8,13 @@ import type { StrategyType } from '../../src/spec/types.js';
 /**
  * Model-based test of the engine: random sequences of user actions (and control-plane
  * restarts) on each strategy, with time passing in between, on the engine sim. After every
- * step of the fake clock the release-safety invariants must hold. Seeded: the seed is
- * printed, ENGINE_MODEL_SEED replays it (ENGINE_MODEL_PATH narrows to fast-check's
- * reported counterexample path), ENGINE_MODEL_RUNS changes the number of sequences.
+ * step of the fake clock the release-safety invariants must hold: the availability floor,
+ * main traffic to a revision that can answer, undo only to a revision that was stable,
+ * recreate never running two revisions, one rollback hook per aborted attempt, header
+ * routes and mirrors only where the release is. Seeded: the seed is printed,
+ * ENGINE_MODEL_SEED replays it (ENGINE_MODEL_PATH narrows to fast-check's reported
+ * counterexample path); ENGINE_MODEL_RUNS and ENGINE_MODEL_LENGTH change how many and how
+ * long the sequences are, ENGINE_MODEL_STATS=1 prints which events they reached.
  */
 
 const RUNS = Number(process.env.ENGINE_MODEL_RUNS ?? 500);
