@@ -176,10 +176,14 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
 
   const advance = async (ms: number) => {
     const end = sim.clock.now() + ms;
+    let first = true;
     do {
       // Timers fire (instances get ready, stops finish, wake-ups), the passes they trigger
-      // run, then one more pass: the state a user would see at that moment.
-      sim.clock.advanceTo(Math.min(end, sim.clock.now() + STEP_MS));
+      // run, then one more pass: the state a user would see at that moment. A step in which
+      // no timer fired (after the first, which follows an action) changes nothing.
+      const fired = sim.clock.advanceTo(Math.min(end, sim.clock.now() + STEP_MS));
+      if (fired === 0 && !first) continue;
+      first = false;
       await new Promise((r) => setImmediate(r));
       await sim.reconciler.settle();
       check();
