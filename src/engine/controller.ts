@@ -128,7 +128,7 @@ export class Controller implements RolloutActions {
       if (options.full || strategy.type === 'blueGreen' || strategy.type === 'rolling' || strategy.type === 'recreate' || strategy.type === 'shadow') {
         s.promoteFull = true;
         s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
-        return { reason: 'PromotedFull', message: `promote --full: revision ${s.currentRevision} skips the remaining steps and pauses` };
+        return { reason: 'PromotedFull', message: promotedFullMessage(strategy.type, s.currentRevision, by.actor) };
       }
       const jobPauses = s.pauses.filter((p) => p.job);
       if (jobPauses.length > 0) {
@@ -149,10 +149,18 @@ export class Controller implements RolloutActions {
 
   async abort(name: string, by: Actor): Promise<void> {
     await this.act(name, by, (r, s) => {
+      const warm = this.warmRevision(r);
+      if (warm !== undefined && s.currentRevision === s.stableRevision) {
+        const left = Math.ceil(((s.scaleDownAt as number) - this.clock.now()) / 1000);
+        throw new UserError(`rollout ${name} has no release in progress — revision ${warm} is still warm (scale-down in ${left}s): \`sluice undo ${name}\` switches all traffic back to it at once`, 'conflict', 409);
+      }
       this.requireInProgress(r, 'abort');
       if (s.stableRevision === null) throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
       s.aborted = true;
       s.promoteFull = false;
+      s.headerRoutes = [];
+      s.mirrorRoutes = [];
+      s.shadowSince = undefined;
       s.phase = 'Degraded';
       s.reason = 'RolloutAborted';
       s.message = `aborted by ${by.actor}: traffic back on revision ${s.stableRevision}; \`sluice retry ${name}\` tries revision ${s.currentRevision} again`;
@@ -234,9 +242,15 @@ export class Controller implements RolloutActions {
           throw new UserError(`rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`);
         }
       } else {
+        // The newest revision that was stable (and differs from the current template): never
+        // one that only ever failed. Statuses from before stableHistory still know stableRevision.
         const currentHash = revisions.find((v) => v.number === current)?.hash;
-        target = [...revisions].reverse().find((v) => v.number < current && v.hash !== currentHash);
-        if (!target) throw new UserError(`rollout ${name} has no earlier revision to undo to`);
+        const wasStable = [...(r.status.stableHistory ?? [])].reverse();
+        if (r.status.stableRevision !== null && !wasStable.includes(r.status.stableRevision)) wasStable.unshift(r.status.stableRevision);
+        target = wasStable.map((n) => revisions.find((v) => v.number === n)).find((v) => v !== undefined && v.number !== current && v.hash !== currentHash);
+        if (!target) {
+          throw new UserError(`rollout ${name} has no earlier revision that was ever stable — \`sluice undo ${name} --to-revision N\` picks one (\`sluice history ${name}\` lists them)`);
+        }
       }
       return this.store.transaction(() => this.switchTemplate(r, target.template, `undo to revision ${target.number}`, by));
     });
@@ -422,6 +436,8 @@ export class Controller implements RolloutActions {
     if (current?.hash === hash && !s.aborted) return { name, result: 'unchanged', revision: current.number };
 
     const stable = revisions.find((v) => v.number === s.stableRevision);
+    const warm = revisions.find((v) => v.number === this.warmRevision(r));
+    if (warm && warm.hash === hash) return this.switchBackToWarm(r, s, warm.number, cause, by);
     let number: number;
     if (stable && stable.hash === hash) {
       number = stable.number;
@@ -441,6 +457,42 @@ export class Controller implements RolloutActions {
     this.store.saveStatus(name, s);
     this.pruneHistory(r, s);
     return { name, result: 'configured', revision: number };
+  }
+
+  /**
+   * The revision a blue-green switch left running for scaleDownDelaySeconds, while that delay
+   * lasts and it still has a ready instance: the one an undo can switch straight back to.
+   */
+  private warmRevision(r: RolloutRecord): number | undefined {
+    const s = r.status;
+    const w = s.scaleDownRevision;
+    if (w == null || w === s.stableRevision || s.scaleDownAt === undefined || this.clock.now() >= s.scaleDownAt) return undefined;
+    return this.platform.list(r.name).some((i) => i.revision === w && i.phase === 'Ready') ? w : undefined;
+  }
+
+  /**
+   * Blue-green's instant undo: the warm revision becomes stable again and takes all traffic
+   * in one table swap; the revision it replaces stays warm for the delay in turn.
+   */
+  private switchBackToWarm(r: RolloutRecord, s: RolloutStatus, warm: number, cause: string, by: Actor): ApplyResult {
+    const now = this.clock.now();
+    const previous = s.stableRevision as number;
+    const st = r.spec.strategy;
+    const delay = st.type === 'blueGreen' ? st.scaleDownDelaySeconds : 0;
+    s.currentRevision = warm;
+    this.restartRelease(s);
+    s.stableRevision = warm;
+    s.activeRevision = warm;
+    s.stableHistory = [...(s.stableHistory ?? []).filter((n) => n !== warm), warm];
+    s.scaleDownRevision = delay > 0 ? previous : null;
+    s.scaleDownAt = delay > 0 ? now + delay * 1000 : undefined;
+    s.variantRevisions = undefined;
+    s.updatedAt = now;
+    const kept = delay > 0 ? `; revision ${previous} stays up for ${delay}s` : '';
+    this.store.appendEvent(r.name, { type: 'Normal', reason: 'SwitchedBack', message: `${cause}: revision ${warm} is still warm; all traffic switches back to it in one step${kept}`, revision: warm }, by.actor, now);
+    this.store.saveStatus(r.name, s);
+    this.pruneHistory(r, s);
+    return { name: r.name, result: 'configured', revision: warm };
   }
 
   /**
@@ -476,6 +528,12 @@ export class Controller implements RolloutActions {
     s.progressKey = undefined;
     s.batchPauseUntil = undefined;
     s.batchAvailable = undefined;
+    // Routing state belongs to one attempt: a retry or a new revision starts without the
+    // previous attempt's header/mirror routes, shadow clock or A/B winner.
+    s.headerRoutes = [];
+    s.mirrorRoutes = [];
+    s.shadowSince = undefined;
+    s.winner = undefined;
     s.phase = 'Progressing';
     s.reason = 'NewRevision';
     s.message = `releasing revision ${s.currentRevision}`;
@@ -489,6 +547,22 @@ export class Controller implements RolloutActions {
       this.store.deleteRevision(r.name, v.number);
       this.store.deleteJobsOf(r.name, v.number);
     }
+  }
+}
+
+/** What promoting a release means for each strategy, said plainly. */
+function promotedFullMessage(type: RolloutSpec['strategy']['type'], revision: number, actor: string): string {
+  switch (type) {
+    case 'blueGreen':
+      return `promoted by ${actor}: revision ${revision} is scaled to full, then takes all traffic in one switch`;
+    case 'shadow':
+      return `promoted by ${actor}: the shadow phase of revision ${revision} ends; it is scaled to full, then takes all traffic`;
+    case 'rolling':
+      return `promoted by ${actor}: revision ${revision} rolls on without batch pauses`;
+    case 'recreate':
+      return `promoted by ${actor}: recreate has no steps or pauses to skip; revision ${revision} goes on as before`;
+    default:
+      return `promote --full by ${actor}: revision ${revision} skips the remaining steps and pauses`;
   }
 }
 

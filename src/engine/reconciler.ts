@@ -125,7 +125,12 @@ export class Reconciler {
       const mine = instances.filter((i) => i.rollout === record.name && !GONE.has(i.phase) && !this.stopping.has(i.id));
       let nextAvailable: number | undefined;
       const guarded = planGuarded(record.spec, () => {
-        const { observed, nextAvailableAt } = observe(mine, record.spec.minReadySeconds, now);
+        const { observed, nextAvailableAt } = observe(
+          instances.filter((i) => i.rollout === record.name && i.phase !== 'Stopped'),
+          record.spec.minReadySeconds,
+          now,
+          (i) => i.phase === 'Terminating' || this.stopping.has(i.id),
+        );
         nextAvailable = nextAvailableAt;
         const plan = plannerFor(record.spec.strategy.type)({
           spec: record.spec,
@@ -329,16 +334,27 @@ export class Reconciler {
   }
 }
 
-/** Counts per revision, as planners see them; also when the next instance becomes available. */
+/**
+ * Counts per revision, as planners see them; also when the next instance becomes available.
+ * Instances being stopped (`isStopping`: chosen as victims, draining, or Terminating) count
+ * only as `terminating`: they serve nothing, but their processes may still be alive.
+ */
 export function observe(
   instances: InstanceStatus[],
   minReadySeconds: number,
   now: number,
+  isStopping: (i: InstanceStatus) => boolean = (i) => i.phase === 'Terminating',
 ): { observed: Map<number, RevisionObservation>; nextAvailableAt?: number } {
   const observed = new Map<number, RevisionObservation>();
   let nextAvailableAt: number | undefined;
   for (const i of instances) {
-    const o = observed.get(i.revision) ?? { revision: i.revision, total: 0, ready: 0, available: 0 };
+    if (i.phase === 'Stopped') continue;
+    const o = observed.get(i.revision) ?? { revision: i.revision, total: 0, ready: 0, available: 0, terminating: 0 };
+    observed.set(i.revision, o);
+    if (isStopping(i)) {
+      o.terminating = (o.terminating ?? 0) + 1;
+      continue;
+    }
     o.total++;
     if (i.phase === 'Ready') {
       o.ready++;
@@ -346,7 +362,6 @@ export function observe(
       if (availableAt <= now) o.available++;
       else nextAvailableAt = Math.min(nextAvailableAt ?? Infinity, availableAt);
     }
-    observed.set(i.revision, o);
   }
   return { observed, nextAvailableAt };
 }

@@ -35,6 +35,8 @@ export interface RolloutStatus {
   message: string;
   /** Revision serving production traffic when no release is in progress. */
   stableRevision: number | null;
+  /** Revisions that became stable, oldest first, each once (the last 20): `undo` goes back to the newest of them. */
+  stableHistory?: number[];
   /** Revision the spec asks for (the newest, or the one undo chose). */
   currentRevision: number;
   /** Canary: index of the step being executed (== steps.length when all are done). */

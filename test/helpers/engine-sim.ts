@@ -9,8 +9,9 @@ import { Controller } from '../../src/engine/controller.js';
 import { JobRunner, type ProviderRegistry } from '../../src/engine/job-runner.js';
 
 /**
- * Instances that become Ready `readyMs` after start (never when env READY=false) and stop
- * once drained. Records every start and stop for assertions.
+ * Instances that become Ready `readyMs` after start (never when env READY=false) and, once
+ * drained, stay Terminating for `stopMs` (env STOP_MS overrides: an app that takes that long
+ * to exit after SIGTERM) before they are gone. Records every start and stop for assertions.
  */
 export class FakePlatform implements Platform {
   readonly instances = new Map<string, InstanceStatus>();
@@ -18,13 +19,20 @@ export class FakePlatform implements Platform {
   readonly stopped: string[] = [];
   private listeners: ((i: InstanceStatus) => void)[] = [];
   private nextPort = 20000;
-  constructor(private readonly clock: FakeClock, private readonly readyMs = 1000) {}
+  private readonly stopMsOf = new Map<string, number>();
+  constructor(
+    private readonly clock: FakeClock,
+    private readonly readyMs = 1000,
+    private readonly stopMs = 0,
+  ) {}
 
   async start(ref: InstanceRef, template: Template): Promise<InstanceStatus> {
     const i: InstanceStatus = { ...ref, phase: 'Starting', port: this.nextPort++, startedAt: this.clock.now(), restarts: 0, logFile: '/dev/null' };
     this.instances.set(ref.id, i);
     this.started.push(ref);
-    if (template.env.READY !== 'false') {
+    this.stopMsOf.set(ref.id, template.env.STOP_MS === undefined ? this.stopMs : Number(template.env.STOP_MS));
+    if (template.env.CRASH === 'true') this.crashLoop(i);
+    else if (template.env.READY !== 'false') {
       this.clock.setTimeout(() => {
         if (i.phase !== 'Starting') return;
         i.phase = 'Ready';
@@ -40,10 +48,29 @@ export class FakePlatform implements Platform {
     i.phase = 'Terminating';
     this.emit(i);
     await options?.drain?.();
+    const exitMs = this.stopMsOf.get(id) ?? 0;
+    if (exitMs > 0) await new Promise<void>((done) => this.clock.setTimeout(done, exitMs));
+    this.stopMsOf.delete(id);
     i.phase = 'Stopped';
     this.instances.delete(id);
     this.stopped.push(id);
     this.emit(i);
+  }
+  /** A process that exits `readyMs` after each start and is restarted after as long again (a command like `false`). */
+  private crashLoop(i: InstanceStatus): void {
+    this.clock.setTimeout(() => {
+      if (i.phase !== 'Starting') return;
+      i.phase = 'CrashLoopBackOff';
+      i.restarts++;
+      i.lastExit = { code: 1, signal: null, at: this.clock.now() };
+      this.emit(i);
+      this.clock.setTimeout(() => {
+        if (i.phase !== 'CrashLoopBackOff') return;
+        i.phase = 'Starting';
+        this.emit(i);
+        this.crashLoop(i);
+      }, this.readyMs);
+    }, this.readyMs);
   }
   list(rollout?: string): InstanceStatus[] {
     return [...this.instances.values()].filter((i) => !rollout || i.rollout === rollout).map((i) => ({ ...i }));
@@ -97,28 +124,53 @@ export class FakeRouter implements TrafficRouter {
   }
 }
 
-export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}) {
+/**
+ * `fakeHooks`: exec hooks and webhooks are not run but succeed at once, each launch recorded
+ * in `hookRuns` (by job key), for tests that check when the engine fires hooks, not how.
+ */
+export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, options: { stopMs?: number; fakeHooks?: boolean } = {}) {
   const clock = new FakeClock();
   const store = new MemoryStore();
-  const platform = new FakePlatform(clock, readyMs);
+  const platform = new FakePlatform(clock, readyMs, options.stopMs ?? 0);
   const router = new FakeRouter();
-  let reconciler: Reconciler | undefined;
-  const jobs = new JobRunner({ store, clock, providers, onChange: () => reconciler?.trigger() });
-  reconciler = new Reconciler({ store, platform, router, clock, jobs });
-  const controller = new Controller(store, reconciler, platform, clock, jobs);
-  reconciler.start(0);
   const by = { actor: 'test' };
+  const hookRuns: string[] = [];
+  /** One control plane: reconciler, job runner and controller over the shared store and platform. */
+  const controlPlane = () => {
+    let reconciler: Reconciler | undefined;
+    const jobs = new JobRunner({ store, clock, providers, onChange: () => reconciler?.trigger() });
+    if (options.fakeHooks) fakeHookRuns(jobs, hookRuns);
+    reconciler = new Reconciler({ store, platform, router, clock, jobs });
+    const controller = new Controller(store, reconciler, platform, clock, jobs);
+    reconciler.start(router.current?.generation ?? 0);
+    return { reconciler, jobs, controller };
+  };
+  let cp = controlPlane();
   return {
     clock,
     store,
     platform,
     router,
-    reconciler,
-    controller,
-    jobs,
+    get reconciler() {
+      return cp.reconciler;
+    },
+    get controller() {
+      return cp.controller;
+    },
+    get jobs() {
+      return cp.jobs;
+    },
     by,
+    hookRuns,
+    /** A control-plane restart: the old one stops, a new one takes over the same store, platform and router. */
+    async restartControlPlane() {
+      await cp.reconciler.close();
+      cp.jobs.close();
+      cp = controlPlane();
+    },
     /** Let every pending pass run, then advance time in steps of `stepMs`, settling after each. */
     async run(ms: number, stepMs = 100) {
+      const { reconciler } = cp;
       await reconciler.settle();
       const end = clock.now() + ms;
       while (clock.now() < end) {
@@ -129,7 +181,7 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}) {
       }
     },
     async status(name: string) {
-      return (await controller.get(name)).status;
+      return (await cp.controller.get(name)).status;
     },
     versions(name: string) {
       const counts: Record<string, number> = {};
@@ -140,6 +192,18 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}) {
       }
       return counts;
     },
+  };
+}
+
+/** Replaces the runner's execution of hook jobs by an immediate success that is recorded. */
+function fakeHookRuns(jobs: JobRunner, runs: string[]): void {
+  type Active = { job: { key: string; spec: { kind: string } } };
+  const runner = jobs as unknown as { execute(a: Active): Promise<void>; finish(a: Active, change: object): void };
+  const real = runner.execute.bind(jobs);
+  runner.execute = async (a) => {
+    if (a.job.spec.kind !== 'exec' && a.job.spec.kind !== 'webhook') return real(a);
+    runs.push(a.job.key);
+    runner.finish(a, { phase: 'Successful', message: 'fake hook' });
   };
 }
 

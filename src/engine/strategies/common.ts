@@ -8,7 +8,10 @@ import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../jobs.js';
 import type { MatchRule } from '../../router/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
 
-const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0 };
+/** How many revisions that were stable a status remembers (for undo). */
+const STABLE_HISTORY = 20;
+
+const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0, terminating: 0 };
 
 /** All traffic to one revision. */
 export function only(revision: number): WeightedTarget[] {
@@ -137,7 +140,7 @@ export class PlanContext {
   job(where: string, title: string, spec: JobSpec, detached = false): JobStatus | undefined {
     const s = this.status;
     const key = `${this.spec.name}/r${s.currentRevision}/a${s.attempt ?? 0}/${where}`;
-    this.jobs.push({ key, title, spec, context: this.jobContext(), ...(detached ? { detached } : {}) });
+    if (!this.jobs.some((j) => j.key === key)) this.jobs.push({ key, title, spec, context: this.jobContext(), ...(detached ? { detached } : {}) });
     if (s.waived?.includes(key)) {
       return { key, rollout: this.spec.name, title, kind: spec.kind, phase: 'Successful', message: 'waived by a user', startedAt: this.now };
     }
@@ -240,6 +243,7 @@ export class PlanContext {
     this.notifyHooks('post-rollout');
     const s = this.status;
     s.stableRevision = s.currentRevision;
+    s.stableHistory = [...(s.stableHistory ?? []).filter((n) => n !== s.currentRevision), s.currentRevision].slice(-STABLE_HISTORY);
     s.activeRevision = s.currentRevision;
     s.promoteFull = false;
     s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
@@ -387,9 +391,25 @@ export function steady(ctx: PlanContext): void {
   s.aborted = false;
   s.stepIndex = 0;
   ctx.routes = sameEverywhere(stable);
+  keepServingUntilStableIsBack(ctx);
   const o = ctx.observed(stable);
   if (o.available >= ctx.replicas) ctx.phase('Healthy', 'Available', `revision ${stable} serves all traffic`);
   else ctx.phase('Progressing', 'ScalingUp', `revision ${stable}: ${o.available}/${ctx.replicas} available`);
+}
+
+/**
+ * Going back to stable after a strategy shrank it (rolling): the ready instances of other
+ * revisions keep serving beside it until stable is back at full strength, so an abort or
+ * a return to stable never empties the pool. Their not-ready instances go at once.
+ */
+function keepServingUntilStableIsBack(ctx: PlanContext): void {
+  const stable = ctx.status.stableRevision as number;
+  const so = ctx.observed(stable);
+  if (so.available >= ctx.replicas) return;
+  const serving = ctx.others(stable).filter((o) => o.ready > 0 && !ctx.scale.has(o.revision));
+  if (serving.length === 0) return;
+  for (const o of serving) ctx.scale.set(o.revision, o.ready);
+  ctx.routes = { main: byReadyInstances([so, ...serving], stable), preview: only(stable), canary: [] };
 }
 
 /** After an abort: stable gets all traffic and its full scale; the new revision goes away. */
@@ -398,16 +418,12 @@ function aborted(ctx: PlanContext): void {
   const stable = s.stableRevision as number;
   ctx.scale.set(stable, ctx.replicas);
   ctx.routes = sameEverywhere(stable);
-  // Strategies that shrank stable (rolling, recreate) keep the new revision serving
-  // beside it until stable is back at full strength, so an abort never empties the pool.
-  const so = ctx.observed(stable);
-  const co = ctx.observed(s.currentRevision);
-  if (so.available < ctx.replicas && co.ready > 0) {
-    ctx.scale.set(s.currentRevision, co.total);
-    ctx.routes = { main: byReadyInstances([so, co], stable), preview: only(stable), canary: [] };
-  }
+  keepServingUntilStableIsBack(ctx);
   s.activeRevision = stable;
   s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+  // Asked for on every pass of an aborted release, whoever aborted it: the job key (revision
+  // and attempt) makes it run once per attempt, and a restarted control plane knows it ran.
+  ctx.notifyHooks('rollback');
   if (s.phase !== 'Degraded') {
     ctx.phase('Degraded', 'RolloutAborted', s.message || `revision ${s.currentRevision} aborted`, 'Warning');
   }
@@ -443,7 +459,7 @@ function checkDeadline(ctx: PlanContext): void {
   const key = JSON.stringify([
     s.stepIndex,
     s.activeRevision,
-    [...ctx.input.observed.values()].map((o) => [o.revision, o.total, o.ready, o.available]),
+    [...ctx.input.observed.values()].map((o) => [o.revision, o.total, o.ready, o.available, o.terminating ?? 0]),
   ]);
   // Waiting on a person (paused, approval, gate) or on a job that is measuring is not a stall.
   const waiting = ctx.isPaused() || s.phase === 'Paused' || ctx.jobs.some((j) => !j.detached && ctx.input.jobs.get(j.key)?.phase === 'Running');

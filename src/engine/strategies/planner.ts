@@ -4,7 +4,7 @@ import type { RolloutEventDraft, RolloutStatus } from '../types.js';
 import type { AnalysisTemplateSpec } from '../../analysis/types.js';
 import type { DesiredJob, JobStatus } from '../jobs.js';
 
-/** What the platform shows of one revision's instances (Terminating ones excluded). */
+/** What the platform shows of one revision's instances. */
 export interface RevisionObservation {
   revision: number;
   /** Instances that exist and are not being stopped. */
@@ -13,6 +13,8 @@ export interface RevisionObservation {
   ready: number;
   /** Ready for at least spec.minReadySeconds. */
   available: number;
+  /** Being stopped (draining, SIGTERM sent) but not exited yet; in none of the counts above. Absent: 0. */
+  terminating?: number;
 }
 
 export interface PlanInput {

@@ -44,15 +44,19 @@ function rollingRelease(ctx: PlanContext): void {
   const wantNew = held ? n.total : Math.min(R, Math.max(n.total, R + surge - oldTotal));
   ctx.scale.set(cur, wantNew);
 
-  // Unavailable old instances can go at once; available ones only down to the floor.
+  // Each old revision's unavailable instances can go at once (they serve nothing); available
+  // ones only while the total available stays at or above the floor, oldest revision first.
+  // Counted per revision: a crash-looping revision's instances must not be taken out of a
+  // healthy revision's budget (the reconciler stops not-ready instances of a revision first).
   const floor = R - unavailable;
-  let remove = oldTotal - oldAvailable + Math.max(0, Math.min(oldAvailable, n.available + oldAvailable - floor));
+  let spare = Math.max(0, n.available + oldAvailable - floor);
   const after: RevisionObservation[] = [];
   for (const o of olds) {
-    const take = Math.min(o.total, remove);
-    remove -= take;
-    ctx.scale.set(o.revision, o.total - take);
-    after.push({ ...o, ready: Math.min(o.ready, o.total - take) });
+    const take = Math.min(o.available, spare);
+    spare -= take;
+    const keep = o.available - take;
+    ctx.scale.set(o.revision, keep);
+    after.push({ ...o, ready: Math.min(o.ready, keep) });
   }
   ctx.routes = { main: byReadyInstances([...after, n], s.stableRevision as number), canary: [] };
 

@@ -1,0 +1,249 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { UserError } from '../../src/util/errors.js';
+import type { StrategyType } from '../../src/spec/types.js';
+
+/**
+ * Model-based test of the engine: random sequences of user actions (and control-plane
+ * restarts) on each strategy, with time passing in between, on the engine sim. After every
+ * step of the fake clock the release-safety invariants must hold: the availability floor,
+ * main traffic to a revision that can answer, undo only to a revision that was stable,
+ * recreate never running two revisions, one rollback hook per aborted attempt, header
+ * routes and mirrors only where the release is. Seeded: the seed is printed,
+ * ENGINE_MODEL_SEED replays it (ENGINE_MODEL_PATH narrows to fast-check's reported
+ * counterexample path); ENGINE_MODEL_RUNS and ENGINE_MODEL_LENGTH change how many and how
+ * long the sequences are, ENGINE_MODEL_STATS=1 prints which events they reached.
+ */
+
+const RUNS = Number(process.env.ENGINE_MODEL_RUNS ?? 500);
+const SEED = Number(process.env.ENGINE_MODEL_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const PATH = process.env.ENGINE_MODEL_PATH;
+console.log(`engine-model: seed ${SEED}, ${RUNS} sequences per strategy (replay: ENGINE_MODEL_SEED=${SEED})`);
+
+const REPLICAS = 3;
+/** Sim time per step between invariant checks. */
+const STEP_MS = 300;
+const READY_MS = 200;
+const STOP_MS = 150;
+
+/** Templates by version label: the label alone tells them apart. */
+const VERSIONS = {
+  g1: {},
+  g2: {},
+  g3: {},
+  crash: { CRASH: 'true' },
+  never: { READY: 'false' },
+} as const;
+type Version = keyof typeof VERSIONS;
+
+function strategyYaml(type: StrategyType, maxSurge: number, maxUnavailable: number): string {
+  switch (type) {
+    case 'rolling':
+      return `    rolling:\n      maxSurge: ${maxSurge}\n      maxUnavailable: ${maxUnavailable}\n`;
+    case 'recreate':
+      return `    recreate: {}\n`;
+    case 'blueGreen':
+      return `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      previewReplicaCount: 1\n      scaleDownDelaySeconds: 3\n`;
+    case 'canary':
+      return `    canary:\n      steps:\n        - setWeight: 34\n        - pause: {duration: 2s}\n        - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "1"}}]}\n        - setWeight: 67\n        - pause: {}\n`;
+    case 'shadow':
+      return `    shadow:\n      mirror:\n        name: dark\n        percentage: 50\n      durationSeconds: 4\n`;
+    case 'abTest':
+      return `    abTest:\n      variants:\n        - {name: a, weight: 50}\n        - {name: b, weight: 50}\n`;
+  }
+}
+
+/** Index of the canary's setHeaderRoute step. */
+const HEADER_STEP = 2;
+
+const HOOKS = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page-oncall.sh]\n`;
+
+type Action =
+  | { type: 'apply'; version: Version }
+  | { type: 'promote'; full: boolean; variant: 'a' | 'b' }
+  | { type: 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'controlPlaneRestart' };
+
+const applyArb = fc.record({ type: fc.constant('apply' as const), version: fc.constantFrom<Version>('g1', 'g2', 'g3', 'crash', 'never') });
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 3, arbitrary: applyArb },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant('promote' as const), full: fc.boolean(), variant: fc.constantFrom<'a' | 'b'>('a', 'b') }) },
+  ...(['abort', 'retry', 'undo'] as const).map((type) => ({ weight: 2, arbitrary: fc.constant<Action>({ type }) })),
+  ...(['pause', 'resume', 'restart', 'controlPlaneRestart'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
+);
+const waitArb = fc.integer({ min: 0, max: 2500 });
+// Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
+const scenarioArb = fc.record({
+  maxSurge: fc.constantFrom(0, 1, 2),
+  maxUnavailable: fc.constantFrom(0, 1),
+  steps: fc.tuple(fc.record({ action: applyArb, waitMs: waitArb }), fc.array(fc.record({ action: actionArb, waitMs: waitArb }), { maxLength: Number(process.env.ENGINE_MODEL_LENGTH ?? 5) })).map(([first, rest]) => [first, ...rest]),
+}).filter((sc) => sc.maxSurge + sc.maxUnavailable > 0); // both 0 is refused by the spec
+type Scenario = { maxSurge: number; maxUnavailable: number; steps: { action: Action; waitMs: number }[] };
+
+function describeAction(a: Action): string {
+  if (a.type === 'apply') return `apply ${a.version}`;
+  if (a.type === 'promote') return `promote${a.full ? ' --full' : ''} (--variant ${a.variant} for A/B)`;
+  return a.type;
+}
+
+/** ENGINE_MODEL_STATS=1 prints how often each event reason occurred per strategy: what the sequences reached. */
+const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, number>>() : undefined;
+
+async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
+  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
+  const strategy = strategyYaml(type, scenario.maxSurge, scenario.maxUnavailable);
+  const doc = (version: Version) => manifest({ version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
+  const trace: string[] = [];
+  const fail = (what: string): never => {
+    const s = sim.store.getRollout('web')?.status;
+    const instances = sim.platform.list('web').map((i) => `r${i.revision}:${i.phase}`).join(' ');
+    assert.fail(`${type}: ${what}\n  after: ${trace.join(' → ')}\n  status: ${s?.phase}/${s?.reason} stable=${s?.stableRevision} current=${s?.currentRevision} aborted=${s?.aborted}\n  instances: ${instances}`);
+  };
+
+  // Recreate: no instance of one revision starts while another revision's process is alive.
+  // Recorded, not thrown: the reconciler would log and swallow an error thrown from start().
+  const overlaps: string[] = [];
+  if (type === 'recreate') {
+    const start = sim.platform.start.bind(sim.platform);
+    sim.platform.start = async (ref, template) => {
+      const others = sim.platform.list('web').filter((i) => i.revision !== ref.revision);
+      if (others.length > 0) overlaps.push(`revision ${ref.revision} started beside ${others.map((i) => `r${i.revision}:${i.phase}`).join(' ')}`);
+      return start(ref, template);
+    };
+  }
+
+  // Versions that were ever stable, from the status seen at each check and from the
+  // RolloutCompleted events (read incrementally): the oracle for undo's target.
+  const versionOf = new Map<number, string>();
+  const stableVersions = new Set<string>();
+  let lastEventId = 0;
+  const versionFor = (n: number) => {
+    if (!versionOf.has(n)) for (const r of sim.store.listRevisions('web')) versionOf.set(r.number, r.template.version);
+    return versionOf.get(n);
+  };
+  const remember = (stable: number | null) => {
+    if (stable !== null) stableVersions.add(versionFor(stable)!);
+    for (const e of sim.store.listEvents('web', { afterId: lastEventId })) {
+      lastEventId = e.id;
+      const v = e.reason === 'RolloutCompleted' && e.revision !== undefined ? versionFor(e.revision) : undefined;
+      if (v !== undefined) stableVersions.add(v);
+    }
+  };
+
+  const check = () => {
+    const s = sim.store.getRollout('web')!.status;
+    remember(s.stableRevision);
+    const live = sim.platform.list('web');
+    const ready = live.filter((i) => i.phase === 'Ready');
+    // Availability.
+    if (type === 'rolling') {
+      const floor = REPLICAS - scenario.maxUnavailable;
+      if (ready.length < floor) fail(`${ready.length} ready instances, below replicas − maxUnavailable = ${floor}`);
+    } else if (type !== 'recreate' && s.stableRevision !== null) {
+      const stableReady = ready.filter((i) => i.revision === s.stableRevision).length;
+      if (stableReady < REPLICAS) fail(`stable revision ${s.stableRevision} has ${stableReady}/${REPLICAS} ready instances`);
+    }
+    // Routing: while anything is ready, the main listener sends traffic somewhere that can answer.
+    const main = sim.router.current?.listeners.find((l) => l.rollout === 'web' && l.role === 'main');
+    if (ready.length > 0) {
+      const served = main?.split.some((t) => t.weight > 0 && (main.backends.find((b) => b.revision === t.revision)?.endpoints.length ?? 0) > 0);
+      if (!served) fail(`main listener routes to ${JSON.stringify(main?.split)} with no ready endpoint while ${ready.map((i) => `r${i.revision}`).join(' ')} are ready`);
+    }
+    // Canary header routes exist only from their step on, in the attempt that reached it.
+    if (type === 'canary' && (main?.rules?.length ?? 0) > 0) {
+      const releasing = s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted;
+      if (!releasing || s.stepIndex < HEADER_STEP) fail(`header route ${JSON.stringify(main?.rules)} live at step ${s.stepIndex + 1} of attempt ${s.attempt} (aborted=${s.aborted})`);
+    }
+    // Mirrors (shadow copies) run only while a release is in progress.
+    if ((main?.mirrors?.length ?? 0) > 0 && (s.stableRevision === null || s.currentRevision === s.stableRevision || s.aborted)) {
+      fail(`mirror ${JSON.stringify(main?.mirrors?.map((m) => m.name))} live with no release in progress (aborted=${s.aborted})`);
+    }
+    // Recreate: never two revisions alive at once (Terminating ones count).
+    if (overlaps.length > 0) fail(overlaps[0]);
+    if (type === 'recreate') {
+      const revisions = new Set(live.map((i) => i.revision));
+      if (revisions.size > 1) fail(`instances of revisions ${[...revisions].join(', ')} alive at once`);
+    }
+    // Every abort fires the rollback hook, once per release attempt.
+    const rollbacks = sim.hookRuns.filter((k) => k.includes('/rollback/'));
+    if (new Set(rollbacks).size !== rollbacks.length) fail(`a rollback hook ran twice: ${rollbacks.join(', ')}`);
+    if (s.aborted && s.stableRevision !== null) {
+      const key = `web/r${s.currentRevision}/a${s.attempt ?? 0}/rollback/hook.page`;
+      if (!rollbacks.includes(key)) fail(`aborted, but the rollback hook ${key} did not run (ran: ${rollbacks.join(', ') || 'none'})`);
+    }
+  };
+
+  const advance = async (ms: number) => {
+    const end = sim.clock.now() + ms;
+    let first = true;
+    do {
+      // Timers fire (instances get ready, stops finish, wake-ups), the passes they trigger
+      // run, then one more pass: the state a user would see at that moment. A step in which
+      // no timer fired (after the first, which follows an action) changes nothing.
+      const fired = sim.clock.advanceTo(Math.min(end, sim.clock.now() + STEP_MS));
+      if (fired === 0 && !first) continue;
+      first = false;
+      await new Promise((r) => setImmediate(r));
+      await sim.reconciler.settle();
+      check();
+    } while (sim.clock.now() < end);
+  };
+
+  await sim.controller.apply(doc('g1'), '/tmp/web.yaml', sim.by);
+  await sim.run(READY_MS * 4, STEP_MS);
+  assert.equal(sim.store.getRollout('web')!.status.phase, 'Healthy');
+  check();
+
+  for (const { action, waitMs } of scenario.steps) {
+    trace.push(describeAction(action));
+    const c = sim.controller;
+    try {
+      switch (action.type) {
+        case 'apply':
+          await c.apply(doc(action.version), '/tmp/web.yaml', sim.by);
+          break;
+        case 'promote':
+          await c.promote('web', type === 'abTest' ? { variant: action.variant } : { full: action.full }, sim.by);
+          break;
+        case 'undo': {
+          remember(sim.store.getRollout('web')!.status.stableRevision);
+          const r = await c.undo('web', {}, sim.by);
+          const v = sim.store.listRevisions('web').find((x) => x.number === r.revision)?.template.version;
+          if (v === undefined || !stableVersions.has(v)) fail(`undo went to revision ${r.revision} (${v}), which was never stable (stable were: ${[...stableVersions].join(', ')})`);
+          break;
+        }
+        case 'controlPlaneRestart':
+          await sim.restartControlPlane();
+          break;
+        default:
+          await c[action.type]('web', sim.by);
+      }
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      if (action.type === 'undo' && /never|ever stable/.test(err.message)) {
+        const s = sim.store.getRollout('web')!.status;
+        const current = versionFor(s.currentRevision);
+        const other = [...stableVersions].find((v) => v !== current);
+        if (other !== undefined) fail(`undo refused (${err.message}) although ${other} was stable`);
+      }
+    }
+    await advance(Math.max(waitMs, 1));
+  }
+  if (stats) {
+    const counts = stats.get(type) ?? new Map<string, number>();
+    for (const reason of new Set(sim.store.listEvents('web').map((e) => e.reason))) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+    stats.set(type, counts);
+  }
+}
+
+const STRATEGIES: StrategyType[] = ['rolling', 'recreate', 'blueGreen', 'canary', 'shadow', 'abTest'];
+for (const type of STRATEGIES) {
+  test(`model: random action sequences on ${type} keep the release-safety invariants`, async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, (scenario) => runScenario(type, scenario)),
+      { numRuns: RUNS, seed: SEED, includeErrorInReport: true, ...(PATH ? { path: PATH } : {}) },
+    );
+    if (stats) console.log(`${type}: sequences with each event: ${JSON.stringify(Object.fromEntries([...(stats.get(type) ?? [])].sort((a, b) => b[1] - a[1])))}`);
+  });
+}
