@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readSpecFile } from './source.js';
 import { UserError } from '../util/errors.js';
 import { loadRollouts, type LoadedRollout } from './load.js';
 import { resolveSurgeAndUnavailable } from './resolve.js';
@@ -16,8 +17,9 @@ export interface LintResult {
 export function lintFile(path: string): LintResult {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSpecFile(path);
   } catch (err) {
+    if (err instanceof UserError) return { ok: false, rollouts: [], warnings: [], error: err.message };
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     return { ok: false, rollouts: [], warnings: [], error: `${path}: cannot read: ${reason} — check the path` };
   }

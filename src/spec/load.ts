@@ -5,6 +5,8 @@ import { rolloutDocument } from './rollout.js';
 import { analysisTemplateDocument } from './analysis.js';
 import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
 import { API_VERSION, type RolloutSpec } from './types.js';
+import { LIMITS } from './limits.js';
+import { checkSpecSize } from './source.js';
 
 export interface LoadedRollout {
   spec: RolloutSpec;
@@ -31,15 +33,23 @@ export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source
  * one-line UserError "file:line:col: field: what is wrong — what to do".
  */
 export function loadResources(text: string, file: string): LoadedResource[] {
+  // Bytes at most 3 × UTF-16 units: only a text that may be over the limit is measured.
+  if (text.length * 3 > LIMITS.fileBytes) checkSpecSize(Buffer.byteLength(text), file);
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  // uniqueKeys: false — yaml's check is quadratic; schema.ts's entries() checks duplicates.
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const out: LoadedResource[] = [];
+  const names = new Map<string, number>();
   const listens: Array<ListenUse & { owner: string }> = [];
   const at = (offset: number) => {
     const { line, col } = lines.linePos(offset);
     return { line, col, where: `${file}:${line}:${col}` };
   };
-  for (const doc of Array.isArray(docs) ? docs : []) {
+  const all = Array.isArray(docs) ? docs : [];
+  if (all.length > LIMITS.documents) {
+    throw new UserError(`${file}: has ${all.length} documents, more than the limit of ${LIMITS.documents} — split it into several files`);
+  }
+  for (const doc of all) {
     const syntax = doc.errors[0];
     if (syntax) {
       const message = syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
@@ -51,7 +61,14 @@ export function loadResources(text: string, file: string): LoadedResource[] {
     const kind = checkHeader(root, ctx);
     const value = KINDS[kind](file)(root, ctx);
     const start = root.range?.[0] ?? 0;
-    const owner = `${kind.toLowerCase()} "${(value as { name: string }).name}"`;
+    const name = (value as { name: string }).name;
+    const owner = `${kind.toLowerCase()} "${name}"`;
+    const line = at(start).line;
+    const earlier = names.get(`${kind}/${name}`);
+    if (earlier !== undefined) {
+      throw new UserError(`${file}:${line}: ${kind} "${name}" is defined twice, at lines ${earlier} and ${line} — keep one of them, or rename one`);
+    }
+    names.set(`${kind}/${name}`, line);
     for (const use of ctx.listens) {
       const clash = listens.find((l) => sameSocket(l.address, use.address));
       if (clash) {
@@ -61,7 +78,7 @@ export function loadResources(text: string, file: string): LoadedResource[] {
       }
       listens.push({ ...use, owner });
     }
-    out.push({ kind, value, source: documentText(text, doc as Document), file, line: at(start).line } as LoadedResource);
+    out.push({ kind, value, source: documentText(text, doc as Document), file, line } as LoadedResource);
   }
   if (out.length === 0) {
     throw new UserError(`${file}:1:1: the file has no documents — add a Rollout (see examples/ and docs/spec.md)`);
