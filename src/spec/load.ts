@@ -1,4 +1,4 @@
-import { isMap, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { isMap, isScalar, Lexer, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node, Scalar } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { rolloutDocument } from './rollout.js';
@@ -35,6 +35,7 @@ export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source
 export function loadResources(text: string, file: string): LoadedResource[] {
   // Bytes at most 3 × UTF-16 units: only a text that may be over the limit is measured.
   if (text.length * 3 > LIMITS.fileBytes) checkSpecSize(Buffer.byteLength(text), file);
+  checkAliasCount(text, file);
   const lines = new LineCounter();
   // uniqueKeys: false — yaml's check is quadratic; schema.ts's entries() checks duplicates.
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
@@ -95,6 +96,23 @@ export function loadRollouts(text: string, file: string): LoadedRollout[] {
   return loadResources(text, file)
     .filter((r) => r.kind === 'Rollout')
     .map(({ value, source, file: f, line }) => ({ spec: value, source, file: f, line }));
+}
+
+/**
+ * Refuses a file with more aliases than a document may use before composing it: yaml
+ * builds every alias node first, which for 20,000 of them takes seconds. The lexer alone
+ * is a third of the cost, and runs only when the text has that many "*" at all.
+ */
+function checkAliasCount(text: string, file: string): void {
+  let stars = 0;
+  for (let i = text.indexOf('*'); i !== -1 && stars <= LIMITS.aliases; i = text.indexOf('*', i + 1)) stars++;
+  if (stars <= LIMITS.aliases) return;
+  let aliases = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token[0] === '*' && ++aliases > LIMITS.aliases) {
+      throw new UserError(`${file}: has more than ${LIMITS.aliases} aliases (*name) — write the values out, or split the file`);
+    }
+  }
 }
 
 function checkHeader(root: Node, ctx: Ctx): Kind {

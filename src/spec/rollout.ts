@@ -20,9 +20,10 @@ import {
   withDefault,
   documentHeader,
   scalarOrMap,
+  mapOf,
   type Decoder,
 } from './schema.js';
-import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, Strategy } from './types.js';
+import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, SecretRef, Strategy } from './types.js';
 import { parsePercent } from './duration.js';
 import { LIMITS } from './limits.js';
 import type { RequestMatch, Stickiness } from '../router/route-table.js';
@@ -119,8 +120,23 @@ function defaultReadiness(): Probe {
   return { tcpSocket: {}, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
 }
 
+/** `{NAME: {file: PATH} | {env: VAR}}`; a relative file is relative to the manifest, stored absolute. */
+function secretEnv(file: string): Decoder<Record<string, SecretRef>> {
+  const ref = map(
+    oneKey(
+      {
+        file: string({ fix: 'write the path of the file that holds the value, relative to this manifest or absolute' }),
+        env: string({ fix: "write the name of a variable in the control plane's environment", pattern: ENV_NAME_PATTERN, patternProblem: 'must be an environment variable name' }),
+      },
+      'secret source',
+    ),
+    ({ key, value }): SecretRef => (key === 'file' ? { file: resolvePath(dirname(resolvePath(file)), value) } : { env: value }),
+  );
+  return mapOf(ref, { noun: 'secret environment variable', namePattern: ENV_NAME_PATTERN, fix: 'write secretEnv as NAME: {file: PATH} or NAME: {env: VAR}', entries: LIMITS.envEntries });
+}
+
 const template = (file: string) =>
-  object({
+  refine(object({
     version: required(
       string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
       'v1 (the version label of what this template runs)',
@@ -128,6 +144,7 @@ const template = (file: string) =>
     command: required(string({ fix: 'write the program to run, e.g. command: node' }), 'the program to run, e.g. node'),
     args: withDefault(ARGS, []),
     env: withDefault(ENV, {}),
+    secretEnv: optional(secretEnv(file)),
     cwd: withDefault(
       map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
       () => dirname(resolvePath(file)),
@@ -148,6 +165,9 @@ const template = (file: string) =>
       }),
       { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
     ),
+  }), (t, fail) => {
+    const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
+    if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
   });
 
 export const DEFAULT_MAINTENANCE: Maintenance = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };

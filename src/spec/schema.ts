@@ -493,6 +493,24 @@ export function listenAddress(fix: string): Decoder<string> {
   };
 }
 
+/** A mapping of names to decoded values (e.g. secretEnv), names checked by a pattern. */
+export function mapOf<T>(
+  decode: Decoder<T>,
+  o: { noun: string; namePattern: RegExp; fix: string; entries?: number },
+): Decoder<Record<string, T>> {
+  const max = o.entries ?? LIMITS.mapEntries;
+  return (node: Node, ctx: Ctx) => {
+    if (isMap(node) && node.items.length > max) ctx.fail(node, `has ${node.items.length} ${o.noun}s, more than the limit of ${max}`, 'use fewer');
+    const out: Record<string, T> = {};
+    for (const e of entries(node, ctx, o.fix)) {
+      const c = ctx.key(e.name);
+      if (!o.namePattern.test(e.name)) c.fail(e.keyNode, `${JSON.stringify(e.name)} is not a valid ${o.noun} name`, o.fix);
+      Object.defineProperty(out, e.name, { value: decode(e.value, c), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  };
+}
+
 /**
  * `{KEY: value}` or the Kubernetes list form `[{name: KEY, value: v}]`, values stringified.
  * Used for env and HTTP probe headers.
