@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
+import { parsePortRange, type PortRange } from '../../src/platform/local/ports.js';
+import { freePort } from '../helpers/ports.js';
 import type { InstanceStatus } from '../../src/platform/platform.js';
 import { MemoryRecords, ProcessReaper, demoTemplate, get, waitUntil } from '../helpers/platform-helpers.js';
 
@@ -13,9 +15,9 @@ after(async () => {
   reaper.killAll();
 });
 
-function newPlatform() {
+function newPlatform(instancePorts?: PortRange) {
   const records = new MemoryRecords();
-  const platform = new LocalPlatform({ stateDir: reaper.tempDir(), records });
+  const platform = new LocalPlatform({ stateDir: reaper.tempDir(), records, ...(instancePorts ? { instancePorts } : {}) });
   platform.onChange((s) => reaper.watch(s));
   platforms.push(platform);
   return { platform, records };
@@ -70,6 +72,35 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
       assert.equal(s.message, expected);
       assert.equal(s.pid, undefined);
       await platform.stop(started.id);
+    }
+  });
+
+  it('instance ports confined to a range (sluice up --instance-ports): every instance in it, an error when it is full', async () => {
+    const from = await freePort();
+    const range = { from, to: Math.min(65535, from + 2) };
+    const { platform } = newPlatform(range);
+    const ports: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      try {
+        const s = await platform.start(ref(), demoTemplate());
+        reaper.track(s.pid);
+        ports.push(s.port);
+        await waitUntil(() => current(platform, s.id)?.phase === 'Ready', 10_000, 'Ready');
+      } catch (err) {
+        assert.match((err as Error).message, new RegExp(`no free port in the instance port range ${range.from}-${range.to}: all 3 are in use`));
+        break;
+      }
+    }
+    assert.ok(ports.length >= 1 && ports.length <= 3, `started ${ports.length}`);
+    for (const p of ports) assert.ok(p >= range.from && p <= range.to, `port ${p} outside ${range.from}-${range.to}`);
+    assert.equal(new Set(ports).size, ports.length);
+    for (const s of platform.list()) await platform.stop(s.id);
+  });
+
+  it('parsePortRange: FROM-TO within 1-65535, one clear line otherwise', () => {
+    assert.deepEqual(parsePortRange('30000-30999'), { from: 30000, to: 30999 });
+    for (const bad of ['30000', '0-10', '10-5', '1-70000', 'a-b']) {
+      assert.throws(() => parsePortRange(bad), { message: `--instance-ports: must be a port range FROM-TO within 1-65535, got "${bad}" — write e.g. 30000-30999` });
     }
   });
 });
