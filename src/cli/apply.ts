@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { lintFile } from '../spec/lint.js';
 import { loadRollouts } from '../spec/load.js';
+import { decodeSpecFile, readSpecFile } from '../spec/source.js';
 import { UserError } from '../util/errors.js';
 import { listFlag, UsageError, type Command, type Context } from './command.js';
 import { renderApplyResult } from './render.js';
@@ -24,7 +25,7 @@ function readSources(ctx: Context): SourceFile[] {
   const out: SourceFile[] = [];
   for (const arg of args) {
     if (arg === '-') {
-      out.push({ file: '<stdin>', text: readFileSync(0, 'utf8') });
+      out.push({ file: '<stdin>', text: decodeSpecFile(readFileSync(0), '<stdin>') });
       continue;
     }
     const path = resolve(arg);
@@ -42,7 +43,7 @@ function readSources(ctx: Context): SourceFile[] {
           .map((f) => join(path, f))
       : [path];
     if (isDir && files.length === 0) throw new UserError(`${arg}: directory has no .yaml or .yml files`);
-    for (const file of files) out.push({ file, text: readFileSync(file, 'utf8') });
+    for (const file of files) out.push({ file, text: readSpecFile(file) });
   }
   return out;
 }

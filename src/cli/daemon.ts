@@ -1,5 +1,6 @@
 /** `sluice up` (start the control plane, in the foreground or detached) and `sluice down`. */
 import { isProcessAlive } from '../platform/local/process-control.js';
+import { parsePortRange } from '../platform/local/ports.js';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,7 +65,8 @@ function lastLine(file: string): string {
 async function runForeground(ctx: Context, apiListen: string, routerAdmin: string): Promise<number> {
   const stateDir = ctx.stateDir;
   await refuseIfUp(stateDir);
-  const running: RunningControlPlane = await startControlPlane({ stateDir, apiListen, routerAdmin });
+  const instancePorts = stringFlag(ctx, 'instance-ports');
+  const running: RunningControlPlane = await startControlPlane({ stateDir, apiListen, routerAdmin, ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}) });
   // The control plane writes api.json itself; this covers one that does not, so clients find it.
   if (tryReadApiInfo(stateDir)?.pid !== process.pid) writeApiInfo(stateDir, { address: running.apiAddress, pid: process.pid });
   ctx.out(
@@ -97,6 +99,12 @@ async function runForeground(ctx: Context, apiListen: string, routerAdmin: strin
   process.exit(0);
 }
 
+/** `--instance-ports` passed on to the detached control plane. */
+function instancePortsArgs(ctx: Context): string[] {
+  const range = stringFlag(ctx, 'instance-ports');
+  return range ? ['--instance-ports', range] : [];
+}
+
 async function runDetached(ctx: Context, apiListen: string, routerAdmin: string): Promise<number> {
   const stateDir = ctx.stateDir;
   await refuseIfUp(stateDir);
@@ -105,7 +113,7 @@ async function runDetached(ctx: Context, apiListen: string, routerAdmin: string)
   const log = openSync(logFile, 'a', 0o600);
   const child = spawn(
     process.execPath,
-    [...process.execArgv, process.argv[1]!, 'up', '--state-dir', stateDir, '--api', apiListen, '--router-admin', routerAdmin],
+    [...process.execArgv, process.argv[1]!, 'up', '--state-dir', stateDir, '--api', apiListen, '--router-admin', routerAdmin, ...instancePortsArgs(ctx)],
     { detached: true, stdio: ['ignore', log, log], cwd: process.cwd(), env: process.env },
   );
   closeSync(log);
@@ -144,6 +152,7 @@ export const upCommand: Command = {
     ['-d, --detach', `run in the background, logging to <state-dir>/${LOG_FILE}; returns once the API answers`],
     ['--api HOST:PORT', `where the control-plane API listens (default ${DEFAULT_API})`],
     ['--router-admin HOST:PORT', `the router's admin API (default ${DEFAULT_ROUTER_ADMIN})`],
+    ['--instance-ports FROM-TO', 'confine app instances to ports in this range, e.g. 30000-30999 (default: any free port)'],
   ],
   details:
     'In the foreground, Ctrl-C (or SIGTERM) stops the control plane only: app instances and the router keep\n' +
@@ -153,6 +162,7 @@ export const upCommand: Command = {
     detach: { type: 'boolean', short: 'd' },
     api: { type: 'string' },
     'router-admin': { type: 'string' },
+    'instance-ports': { type: 'string' },
   },
   async run(ctx) {
     positionals(ctx, []);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { systemClock } from '../util/clock.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
+import type { PortRange } from '../platform/local/ports.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
 import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
 import { Reconciler } from '../engine/reconciler.js';
@@ -28,6 +29,8 @@ export interface ControlPlaneOptions {
   apiListen: string;
   /** host:port of the router's admin API; default 127.0.0.1:9901. */
   routerAdmin: string;
+  /** Confine instance ports to this range (`--instance-ports 30000-30999`). */
+  instancePorts?: PortRange;
 }
 
 export interface RunningControlPlane {
@@ -65,7 +68,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const router = new DataPlanes(builtinRouter, nginx);
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
 
-  const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock });
+  const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock, instancePorts: options.instancePorts });
   const adopted = await platform.adopt();
   if (adopted.length > 0) log(`re-adopted ${adopted.length} running instance(s)`);
   await waitForFirstProbes(platform, adopted);

@@ -4,7 +4,8 @@ import type { Clock } from '../util/clock.js';
 import { NotFoundError, UserError } from '../util/errors.js';
 import type { Platform } from '../platform/platform.js';
 import type { Store } from '../store/store.js';
-import { loadResources, type LoadedRollout } from '../spec/load.js';
+import type { LoadedRollout } from '../spec/load.js';
+import { loadResourcesAsync } from '../spec/load-async.js';
 import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
 import type { AnalysisRef } from '../analysis/types.js';
 import type { AnalysisView } from './actions.js';
@@ -66,7 +67,7 @@ export class Controller implements RolloutActions {
   ) {}
 
   async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
-    const resources = loadResources(yamlText, file);
+    const resources = await loadResourcesAsync(yamlText, file);
     const docs: LoadedRollout[] = [];
     const templates = resources.flatMap((r) => (r.kind === 'AnalysisTemplate' ? [r] : []));
     for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });

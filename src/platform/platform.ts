@@ -26,6 +26,8 @@ export interface InstanceStatus extends InstanceRef {
   readySince?: number;
   restarts: number;
   lastExit?: { code: number | null; signal: string | null; at: number };
+  /** Why the process could not be started, when the platform knows (e.g. "command not found: node2"). */
+  message?: string;
   logFile: string;
 }
 

@@ -1,5 +1,6 @@
 import { isMap, isScalar, type Node } from 'yaml';
 import { checkCondition } from '../analysis/condition.js';
+import { LIMITS } from './limits.js';
 import { DEFAULT_WATCH, type PostDeployWatch } from '../analysis/watch.js';
 import type {
   AnalysisRef,
@@ -38,6 +39,7 @@ import {
   text,
   withDefault,
   documentHeader,
+  plainValue,
   type Ctx,
   type Decoder,
 } from './schema.js';
@@ -55,7 +57,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 function number(b: { min?: number; max?: number; fix: string }): Decoder<number> {
   return (node: Node, ctx: Ctx) => {
     const v = isScalar(node) ? node.value : undefined;
-    if (typeof v !== 'number' || Number.isNaN(v)) ctx.fail(node, `must be a number, got ${describe(node)}`, b.fix);
+    if (typeof v !== 'number' || !Number.isFinite(v)) ctx.fail(node, `must be a finite number, got ${describe(node)}`, b.fix);
     if ((b.min !== undefined && v < b.min) || (b.max !== undefined && v > b.max)) {
       ctx.fail(node, `must be between ${b.min ?? '-∞'} and ${b.max ?? '∞'}, got ${v}`, b.fix);
     }
@@ -64,7 +66,7 @@ function number(b: { min?: number; max?: number; fix: string }): Decoder<number>
 }
 
 /** Any YAML value as plain JSON (bodies, expected JSON). */
-const anyValue: Decoder<unknown> = (node: Node) => (node as { toJSON(): unknown }).toJSON();
+const anyValue: Decoder<unknown> = (node: Node, ctx: Ctx) => plainValue(node, ctx);
 
 const url = string({ fix: 'write an http:// URL', pattern: /^https?:\/\/\S+$/, patternProblem: 'must be an http:// or https:// URL' });
 
@@ -390,6 +392,8 @@ const flaggerAnalysis: Decoder<FlaggerAnalysis> = refine(
   ),
   (v, fail) => {
     if (v.stepWeights.length === 0) fail('gives no weights', 'set stepWeight (with maxWeight) or stepWeights');
+    // Each weight becomes two steps (setWeight, pause).
+    if (v.stepWeights.length * 2 > LIMITS.steps) fail(`makes ${v.stepWeights.length} weights, more than the limit of ${LIMITS.steps / 2}`, 'raise stepWeight or list fewer stepWeights');
     if (v.stepWeights.some((w, i) => i > 0 && w <= v.stepWeights[i - 1]!)) fail('stepWeights must increase', 'list increasing weights, e.g. [5, 10, 50]');
     for (const m of v.metrics) {
       if (m.name === 'request-success-rate' && m.min === undefined) fail('request-success-rate needs min', 'add min: 99 (percent of non-5xx answers)');

@@ -1,4 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readSpecFile } from './source.js';
+import { commandExists } from './command-path.js';
 import { UserError } from '../util/errors.js';
 import { loadRollouts, type LoadedRollout } from './load.js';
 import { resolveSurgeAndUnavailable } from './resolve.js';
@@ -16,8 +18,9 @@ export interface LintResult {
 export function lintFile(path: string): LintResult {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSpecFile(path);
   } catch (err) {
+    if (err instanceof UserError) return { ok: false, rollouts: [], warnings: [], error: err.message };
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
     return { ok: false, rollouts: [], warnings: [], error: `${path}: cannot read: ${reason} — check the path` };
   }
@@ -40,6 +43,18 @@ export function lintRollout(r: LoadedRollout): string[] {
   if (spec.replicas === 0) warn('spec.replicas', 'is 0, so nothing will serve traffic', 'set replicas to 1 or more');
   if (!spec.template.probes.readiness.httpGet && !spec.template.probes.readiness.exec && spec.template.probes.readiness.tcpSocket) {
     warn('spec.template.probes.readiness', 'only checks that the port is open, not that the app works', 'add httpGet: {path: /healthz} (or your health path)');
+  }
+  if (!commandExists(spec.template.command, spec.template.cwd)) {
+    warn(
+      'spec.template.command',
+      `${JSON.stringify(spec.template.command)} is not found ${spec.template.command.includes('/') ? 'or not executable' : 'on PATH'}, so every instance would fail to start ("command not found")`,
+      'install it, fix the name, or give its full path',
+    );
+  }
+  for (const [name, ref] of Object.entries(spec.template.secretEnv ?? {})) {
+    if ('file' in ref && !existsSync(ref.file)) {
+      warn(`spec.template.secretEnv.${name}`, `${ref.file} does not exist (yet)`, 'create it before the rollout starts; instances cannot start without it');
+    }
   }
   if (spec.template.cwd && !existsSync(spec.template.cwd)) {
     warn('spec.template.cwd', `${spec.template.cwd} does not exist (yet)`, 'create it or fix the path; it is relative to this file');

@@ -1,10 +1,12 @@
-import { isMap, isScalar, LineCounter, parseAllDocuments } from 'yaml';
+import { isMap, isScalar, Lexer, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node, Scalar } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { rolloutDocument } from './rollout.js';
 import { analysisTemplateDocument } from './analysis.js';
 import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
 import { API_VERSION, type RolloutSpec } from './types.js';
+import { LIMITS } from './limits.js';
+import { checkSpecSize } from './source.js';
 
 export interface LoadedRollout {
   spec: RolloutSpec;
@@ -31,15 +33,24 @@ export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source
  * one-line UserError "file:line:col: field: what is wrong — what to do".
  */
 export function loadResources(text: string, file: string): LoadedResource[] {
+  // Bytes at most 3 × UTF-16 units: only a text that may be over the limit is measured.
+  if (text.length * 3 > LIMITS.fileBytes) checkSpecSize(Buffer.byteLength(text), file);
+  checkAliasCount(text, file);
   const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
+  // uniqueKeys: false — yaml's check is quadratic; schema.ts's entries() checks duplicates.
+  const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const out: LoadedResource[] = [];
+  const names = new Map<string, number>();
   const listens: Array<ListenUse & { owner: string }> = [];
   const at = (offset: number) => {
     const { line, col } = lines.linePos(offset);
     return { line, col, where: `${file}:${line}:${col}` };
   };
-  for (const doc of Array.isArray(docs) ? docs : []) {
+  const all = Array.isArray(docs) ? docs : [];
+  if (all.length > LIMITS.documents) {
+    throw new UserError(`${file}: has ${all.length} documents, more than the limit of ${LIMITS.documents} — split it into several files`);
+  }
+  for (const doc of all) {
     const syntax = doc.errors[0];
     if (syntax) {
       const message = syntax.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
@@ -51,7 +62,14 @@ export function loadResources(text: string, file: string): LoadedResource[] {
     const kind = checkHeader(root, ctx);
     const value = KINDS[kind](file)(root, ctx);
     const start = root.range?.[0] ?? 0;
-    const owner = `${kind.toLowerCase()} "${(value as { name: string }).name}"`;
+    const name = (value as { name: string }).name;
+    const owner = `${kind.toLowerCase()} "${name}"`;
+    const line = at(start).line;
+    const earlier = names.get(`${kind}/${name}`);
+    if (earlier !== undefined) {
+      throw new UserError(`${file}:${line}: ${kind} "${name}" is defined twice, at lines ${earlier} and ${line} — keep one of them, or rename one`);
+    }
+    names.set(`${kind}/${name}`, line);
     for (const use of ctx.listens) {
       const clash = listens.find((l) => sameSocket(l.address, use.address));
       if (clash) {
@@ -61,7 +79,7 @@ export function loadResources(text: string, file: string): LoadedResource[] {
       }
       listens.push({ ...use, owner });
     }
-    out.push({ kind, value, source: documentText(text, doc as Document), file, line: at(start).line } as LoadedResource);
+    out.push({ kind, value, source: documentText(text, doc as Document), file, line } as LoadedResource);
   }
   if (out.length === 0) {
     throw new UserError(`${file}:1:1: the file has no documents — add a Rollout (see examples/ and docs/spec.md)`);
@@ -78,6 +96,23 @@ export function loadRollouts(text: string, file: string): LoadedRollout[] {
   return loadResources(text, file)
     .filter((r) => r.kind === 'Rollout')
     .map(({ value, source, file: f, line }) => ({ spec: value, source, file: f, line }));
+}
+
+/**
+ * Refuses a file with more aliases than a document may use before composing it: yaml
+ * builds every alias node first, which for 20,000 of them takes seconds. The lexer alone
+ * is a third of the cost, and runs only when the text has that many "*" at all.
+ */
+function checkAliasCount(text: string, file: string): void {
+  let stars = 0;
+  for (let i = text.indexOf('*'); i !== -1 && stars <= LIMITS.aliases; i = text.indexOf('*', i + 1)) stars++;
+  if (stars <= LIMITS.aliases) return;
+  let aliases = 0;
+  for (const token of new Lexer().lex(text)) {
+    if (token[0] === '*' && ++aliases > LIMITS.aliases) {
+      throw new UserError(`${file}: has more than ${LIMITS.aliases} aliases (*name) — write the values out, or split the file`);
+    }
+  }
 }
 
 function checkHeader(root: Node, ctx: Ctx): Kind {

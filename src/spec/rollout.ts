@@ -20,10 +20,12 @@ import {
   withDefault,
   documentHeader,
   scalarOrMap,
+  mapOf,
   type Decoder,
 } from './schema.js';
-import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, Strategy } from './types.js';
+import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, SecretRef, Strategy } from './types.js';
 import { parsePercent } from './duration.js';
+import { LIMITS } from './limits.js';
 import type { RequestMatch, Stickiness } from '../router/route-table.js';
 import { dataPlaneRouter, nginxSettings, withDataPlane, type DataPlaneChoice } from '../dataplane/nginx/spec.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
@@ -35,9 +37,22 @@ import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificatio
 
 const LISTEN_FIX = 'write host:port, e.g. 127.0.0.1:8080';
 const PORT = integer({ min: 1, max: 65535, fix: 'use a TCP port from 1 to 65535' });
-const COUNT = (what: string) => integer({ min: 0, fix: `write a whole number of ${what}, e.g. 3` });
+const ENV_NAME_PATTERN = /^[^=\0]+$/;
+const COUNT = (what: string, max: number) => integer({ min: 0, max, fix: `write a whole number of ${what}, at most ${max}` });
+const INSTANCES = (what: string, min = 0) => integer({ min, max: LIMITS.replicas, fix: `write a whole number of ${what} from ${min} to ${LIMITS.replicas}` });
+const ENV = nameValueMap('environment variable', ENV_NAME_PATTERN, 'write env as NAME: value lines', {
+  entries: LIMITS.envEntries,
+  valueChars: LIMITS.envValueChars,
+  totalChars: LIMITS.envTotalChars,
+});
+const ARGS = refine(
+  listOf(text('write each argument as a string', LIMITS.envValueChars), 'write args as a list, e.g. [server.js]', LIMITS.envEntries),
+  (v, fail) => {
+    const total = v.reduce((n, a) => n + a.length, 0);
+    if (total > LIMITS.envTotalChars) fail(`add up to ${total} characters, more than the limit of ${LIMITS.envTotalChars}`, 'pass fewer or shorter arguments');
+  },
+);
 const THRESHOLD = integer({ min: 1, fix: 'write a whole number ≥ 1' });
-const ENV_NAME = /^[^=\0]+$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const INT_OR_PERCENT_FIX = 'write a whole count like 1 or a percentage like 25%';
 
@@ -105,15 +120,31 @@ function defaultReadiness(): Probe {
   return { tcpSocket: {}, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
 }
 
+/** `{NAME: {file: PATH} | {env: VAR}}`; a relative file is relative to the manifest, stored absolute. */
+function secretEnv(file: string): Decoder<Record<string, SecretRef>> {
+  const ref = map(
+    oneKey(
+      {
+        file: string({ fix: 'write the path of the file that holds the value, relative to this manifest or absolute' }),
+        env: string({ fix: "write the name of a variable in the control plane's environment", pattern: ENV_NAME_PATTERN, patternProblem: 'must be an environment variable name' }),
+      },
+      'secret source',
+    ),
+    ({ key, value }): SecretRef => (key === 'file' ? { file: resolvePath(dirname(resolvePath(file)), value) } : { env: value }),
+  );
+  return mapOf(ref, { noun: 'secret environment variable', namePattern: ENV_NAME_PATTERN, fix: 'write secretEnv as NAME: {file: PATH} or NAME: {env: VAR}', entries: LIMITS.envEntries });
+}
+
 const template = (file: string) =>
-  object({
+  refine(object({
     version: required(
       string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
       'v1 (the version label of what this template runs)',
     ),
     command: required(string({ fix: 'write the program to run, e.g. command: node' }), 'the program to run, e.g. node'),
-    args: withDefault(listOf(text('write each argument as a string'), 'write args as a list, e.g. [server.js]'), []),
-    env: withDefault(nameValueMap('environment variable', ENV_NAME, 'write env as NAME: value lines'), {}),
+    args: withDefault(ARGS, []),
+    env: withDefault(ENV, {}),
+    secretEnv: optional(secretEnv(file)),
     cwd: withDefault(
       map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
       () => dirname(resolvePath(file)),
@@ -134,13 +165,16 @@ const template = (file: string) =>
       }),
       { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
     ),
+  }), (t, fail) => {
+    const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
+    if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
   });
 
 export const DEFAULT_MAINTENANCE: Maintenance = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };
 
 const maintenance: Decoder<Maintenance> = object({
   status: withDefault(integer({ min: 200, max: 599, fix: 'use an HTTP status, e.g. 503' }), DEFAULT_MAINTENANCE.status),
-  body: withDefault(text('write the response body as a string'), DEFAULT_MAINTENANCE.body),
+  body: withDefault(text('write the response body as a string', LIMITS.bodyChars), DEFAULT_MAINTENANCE.body),
   // Retry-After is whole seconds.
   retryAfterSeconds: withDefault(map(duration(), Math.ceil), DEFAULT_MAINTENANCE.retryAfterSeconds),
 });
@@ -170,7 +204,7 @@ const blueGreen = object({
   previewListen: optional(listenAddress(LISTEN_FIX)),
   autoPromotionEnabled: withDefault(boolean('write true or false'), true),
   autoPromotionSeconds: withDefault(duration(), 0),
-  previewReplicaCount: optional(integer({ min: 1, fix: 'write a whole number ≥ 1, or leave it out to preview at full size' })),
+  previewReplicaCount: optional(integer({ min: 1, max: LIMITS.replicas, fix: `write a whole number from 1 to ${LIMITS.replicas}, or leave it out to preview at full size` })),
   scaleDownDelaySeconds: withDefault(duration(), 30),
   prePromotionAnalysis: optional(analysisRef),
   postPromotionAnalysis: optional(analysisRef),
@@ -269,7 +303,7 @@ function mirrorFields() {
     match: optional(requestMatch),
     compare: optional(object({ ignorePaths: withDefault(listOf(IGNORE_PATH, 'write ignorePaths as a list, e.g. [$.timestamp]'), []) })),
     queueLimit: withDefault(integer({ min: 1, max: 100000, fix: 'write how many copies may wait or be in flight, e.g. 100' }), 100),
-    maxBodyBytes: withDefault(integer({ min: 0, fix: 'write the largest request body to copy, in bytes, e.g. 1048576' }), 1 << 20),
+    maxBodyBytes: withDefault(integer({ min: 0, max: LIMITS.bodyBytes, fix: `write the largest request body to copy, in bytes, e.g. 1048576 (at most ${LIMITS.bodyBytes})` }), 1 << 20),
   };
 }
 
@@ -288,7 +322,7 @@ const canaryStep: Decoder<CanaryStep> = map(
       pause: object({ duration: optional(duration()) }),
       setCanaryScale: refine(
         object({
-          replicas: optional(COUNT('canary instances')),
+          replicas: optional(INSTANCES('canary instances')),
           weight: optional(percent({ min: 0, max: 100, fix: 'use a percentage of replicas from 0 to 100' })),
           matchTrafficWeight: optional(
             refine(boolean('write matchTrafficWeight: true'), (v, fail) => {
@@ -346,7 +380,7 @@ const canary = map(
       object({
         canaryListen: optional(listenAddress(LISTEN_FIX)),
         ...surgeFields,
-        steps: optional(listOf(canaryStep, 'write steps as a list, e.g. [{setWeight: 20}, {pause: {}}]')),
+        steps: optional(listOf(canaryStep, 'write steps as a list, e.g. [{setWeight: 20}, {pause: {}}]', LIMITS.steps)),
         analysis: optional(backgroundAnalysis),
       }),
     ),
@@ -367,7 +401,7 @@ const canary = map(
 
 const shadow = object({
   mirror: withDefault(object({ ...mirrorFields(), match: withDefault(requestMatch, {}) }), () => ({ name: 'shadow', percentage: 100, match: {}, queueLimit: 100, maxBodyBytes: 1 << 20 })),
-  shadowReplicas: optional(integer({ min: 1, fix: 'write a whole number ≥ 1' })),
+  shadowReplicas: optional(INSTANCES('shadow instances', 1)),
   durationSeconds: optional(duration({ min: 0, above: true })),
   analysis: optional(analysisRef),
   promoteOnAnalysisSuccess: optional(boolean('write true to switch once the analysis passed, or leave it out to wait for `sluice promote` or durationSeconds')),
@@ -384,10 +418,11 @@ const abTest = object({
             name: required(VARIANT_NAME, 'a'),
             weight: required(WEIGHT_OF_USERS, '50'),
             version: optional(string({ fix: 'write the version label of this variant, e.g. v2-c', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' })),
-            env: optional(nameValueMap('environment variable', ENV_NAME, 'write env as NAME: value lines')),
-            args: optional(listOf(text('write each argument as a string'), 'write args as a list, e.g. [server.js]')),
+            env: optional(ENV),
+            args: optional(ARGS),
           }),
           'write variants as a list of {name, weight}',
+          LIMITS.variants,
         ),
         (list) =>
           list.map(({ name, weight, version, env, args }, i) => ({
@@ -413,7 +448,7 @@ const abTest = object({
     '[{name: a, weight: 50}, {name: b, weight: 50}]',
   ),
   variantHeader: withDefault(string({ fix: 'write a header name', pattern: HEADER_NAME, patternProblem: 'must be an HTTP header name' }), 'x-sluice-variant'),
-  replicas: optional(integer({ min: 1, fix: 'write a whole number ≥ 1' })),
+  replicas: optional(INSTANCES('instances of each variant', 1)),
   analysis: optional(analysisRef),
 });
 
@@ -430,9 +465,9 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
       spec: required(
         refine(
           object({
-            replicas: withDefault(COUNT('instances'), 1),
+            replicas: withDefault(INSTANCES('instances'), 1),
             minReadySeconds: withDefault(duration(), 0),
-            revisionHistoryLimit: withDefault(COUNT('old revisions to keep'), 10),
+            revisionHistoryLimit: withDefault(COUNT('old revisions to keep', LIMITS.revisionHistory), 10),
             progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
             template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
             traffic: required(
@@ -441,7 +476,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                 nginx: optional(nginxSettings),
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
-                routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}'), []),
+                routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
                 maintenance: optional(maintenance),
                 outlierDetection: optional(
                   object({
@@ -453,12 +488,12 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                 connectionLimits: optional(
                   object({
                     maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
-                    maxPending: withDefault(COUNT('requests that may wait'), 100),
+                    maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
                     queueTimeoutSeconds: withDefault(duration(), 5),
                   }),
                 ),
                 timeouts: optional(object({ connectSeconds: optional(duration({ min: 0, above: true })), responseSeconds: optional(duration({ min: 0, above: true })) })),
-                bufferRequests: optional(object({ maxBytes: withDefault(integer({ min: 1, fix: 'write the largest body to buffer, in bytes, e.g. 10485760' }), 10 << 20) })),
+                bufferRequests: optional(object({ maxBytes: withDefault(integer({ min: 1, max: LIMITS.bodyBytes, fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})` }), 10 << 20) })),
                 sticky: optional(
                   map(
                     oneKey(

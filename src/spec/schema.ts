@@ -1,7 +1,8 @@
-import { isAlias, isMap, isScalar, isSeq, Scalar } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, Scalar } from 'yaml';
 import type { Document, LineCounter, Node } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { parseDuration, parseIntOrPercent, parsePercent } from './duration.js';
+import { LIMITS } from './limits.js';
 import type { IntOrPercent } from './types.js';
 
 /**
@@ -17,6 +18,69 @@ export interface ListenUse {
   offset: number;
 }
 
+/**
+ * Anchors of one document, found in one walk, and what its aliases have cost so far.
+ * yaml's own `Alias.resolve` walks the whole document for every alias (20k aliases took
+ * 76 s); here each alias is a lookup, and the count and expansion are bounded.
+ */
+export class AliasTable {
+  private anchors: Map<string, Array<{ end: number; node: Node }>> | undefined;
+  private readonly sizes = new Map<Node, number>();
+  uses = 0;
+  expanded = 0;
+
+  constructor(private readonly doc: Document) {}
+
+  /**
+   * The anchor an alias refers to: the latest definition that ends before the alias (YAML
+   * may redefine one; a node cannot contain an alias of itself, which would never end).
+   */
+  target(name: string, offset: number): Node | undefined {
+    if (!this.anchors) {
+      const anchors = new Map<string, Array<{ end: number; node: Node }>>();
+      visit(this.doc.contents as Node | null, (n) => {
+        const anchor = (n as { anchor?: string }).anchor;
+        if (anchor) {
+          const list = anchors.get(anchor) ?? [];
+          list.push({ end: n.range?.[1] ?? 0, node: n });
+          anchors.set(anchor, list);
+        }
+      });
+      this.anchors = anchors;
+    }
+    let found: Node | undefined;
+    for (const d of this.anchors.get(name) ?? []) if (d.end <= offset) found = d.node;
+    return found;
+  }
+
+  /** Nodes under `node`, aliases counted as one (their own expansion is charged when decoded). */
+  size(node: Node): number {
+    let n = this.sizes.get(node);
+    if (n === undefined) {
+      n = 0;
+      visit(node, () => void n!++);
+      this.sizes.set(node, n);
+    }
+    return n;
+  }
+}
+
+/** Every node under `root` once, depth first (aliases are not followed). */
+function visit(root: Node | null | undefined, f: (n: Node) => void): void {
+  const stack: unknown[] = root ? [root] : [];
+  while (stack.length > 0) {
+    const n = stack.pop();
+    if (!n || typeof n !== 'object') continue;
+    if (isMap(n) || isSeq(n)) {
+      f(n as Node);
+      for (const item of (n as { items: unknown[] }).items) {
+        if (isPair(item)) stack.push(item.value, item.key);
+        else stack.push(item);
+      }
+    } else if (isScalar(n) || isAlias(n)) f(n as Node);
+  }
+}
+
 export class Ctx {
   constructor(
     readonly doc: Document,
@@ -24,14 +88,15 @@ export class Ctx {
     readonly lines: LineCounter,
     readonly path: string = '',
     readonly listens: ListenUse[] = [],
+    readonly aliases: AliasTable = new AliasTable(doc),
   ) {}
 
   key(name: string): Ctx {
-    return new Ctx(this.doc, this.file, this.lines, this.path ? `${this.path}.${name}` : name, this.listens);
+    return new Ctx(this.doc, this.file, this.lines, this.path ? `${this.path}.${name}` : name, this.listens, this.aliases);
   }
 
   index(i: number): Ctx {
-    return new Ctx(this.doc, this.file, this.lines, `${this.path}[${i}]`, this.listens);
+    return new Ctx(this.doc, this.file, this.lines, `${this.path}[${i}]`, this.listens, this.aliases);
   }
 
   where(at: Node | number | undefined | null): string {
@@ -77,12 +142,20 @@ export function describe(node: Node): string {
   return 'an unsupported YAML node';
 }
 
-function resolve(node: Node | null | undefined, ctx: Ctx, fallback: number): Node {
+export function resolve(node: Node | null | undefined, ctx: Ctx, fallback: number): Node {
   if (node == null) return Object.assign(new Scalar(null), { range: [fallback, fallback, fallback] as [number, number, number] });
   if (isAlias(node)) {
-    const target = node.resolve(ctx.doc);
+    const table = ctx.aliases;
+    if (++table.uses > LIMITS.aliases) {
+      ctx.fail(node, `more than ${LIMITS.aliases} aliases in one document`, 'write the values out, or split the file');
+    }
+    const target = table.target(node.source, node.range?.[0] ?? 0);
     if (!target) ctx.fail(node, `alias *${node.source} points at no anchor`, `define &${node.source} before using it`);
-    return target as Node;
+    table.expanded += table.size(target);
+    if (table.expanded > LIMITS.aliasExpansion) {
+      ctx.fail(node, `aliases expand to more than ${LIMITS.aliasExpansion} YAML nodes`, 'use fewer or smaller aliases');
+    }
+    return target;
   }
   return node;
 }
@@ -124,8 +197,14 @@ function keyName(key: unknown, ctx: Ctx): { name: string; node: Node } {
 function entries(node: Node, ctx: Ctx, what: string): Array<{ name: string; keyNode: Node; value: Node }> {
   if (isScalar(node) && node.value === null) return [];
   if (!isMap(node)) ctx.fail(node, `must be a mapping (key: value lines), got ${describe(node)}`, what);
+  // yaml's own duplicate-key check compares every key with every other (50,000 env keys
+  // took 30 s), so load.ts turns it off and this one, linear, takes its place.
+  const seen = new Map<string, Node>();
   return node.items.map((pair) => {
     const { name, node: keyNode } = keyName(pair.key, ctx);
+    const first = seen.get(name);
+    if (first) ctx.key(name).fail(keyNode, `is set twice (first at line ${ctx.lines.linePos(first.range?.[0] ?? 0).line})`, 'keep one of them');
+    seen.set(name, keyNode);
     const value = resolve(pair.value as Node, ctx, keyNode.range?.[0] ?? 0);
     // An empty value (`metadata:`) has no position of its own worth showing: use the key's.
     const empty = isScalar(value) && value.value === null && value.range?.[0] === value.range?.[1];
@@ -206,10 +285,11 @@ export function documentHeader(exampleName: string) {
   };
 }
 
-export function listOf<T>(item: Decoder<T>, what: string): Decoder<T[]> {
+export function listOf<T>(item: Decoder<T>, what: string, max: number = LIMITS.listItems): Decoder<T[]> {
   return (node: Node, ctx: Ctx) => {
     if (isScalar(node) && node.value === null) return [];
     if (!isSeq(node)) ctx.fail(node, `must be a list, got ${describe(node)}`, what);
+    if (node.items.length > max) ctx.fail(node, `has ${node.items.length} items, more than the limit of ${max}`, 'shorten the list');
     return node.items.map((n, i) => item(resolve(n as Node, ctx, node.range?.[0] ?? 0), ctx.index(i)));
   };
 }
@@ -277,6 +357,7 @@ export function integer(b: Bounds): Decoder<number> {
       ctx.fail(node, `must be a whole number, got ${describe(node)}`, quoted ? 'write the number without quotes' : b.fix);
     }
     checkBounds(v, b, node, ctx);
+    if (b.max === undefined && v > LIMITS.integer) ctx.fail(node, `must be at most ${LIMITS.integer} (sluice's limit), got ${v}`, b.fix);
     return v;
   };
 }
@@ -298,9 +379,8 @@ export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: s
       ctx.fail(node, `must be a string, got ${describe(node)}`, hint);
     }
     if (v.length === 0) ctx.fail(node, 'must not be empty', opts.fix);
-    if (opts.maxLength !== undefined && v.length > opts.maxLength) {
-      ctx.fail(node, `must be at most ${opts.maxLength} characters, got ${v.length}`, opts.fix);
-    }
+    const maxLength = opts.maxLength ?? LIMITS.textChars;
+    if (v.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${v.length}`, `shorten it; ${opts.fix}`);
     if (opts.pattern && !opts.pattern.test(v)) ctx.fail(node, `${opts.patternProblem ?? 'is not valid'}, got ${describe(node)}`, opts.fix);
     return v;
   };
@@ -310,12 +390,12 @@ export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: s
  * Any scalar as text: numbers keep their written form (`1.10` stays "1.10"), null is "".
  * For env values, labels and args, where Kubernetes would make users quote numbers.
  */
-export function text(fix: string): Decoder<string> {
+export function text(fix: string, maxLength: number = LIMITS.textChars): Decoder<string> {
   return (node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a single value', fix);
-    if (v === null) return '';
-    if (typeof v === 'string') return v;
-    return (node as Scalar).source ?? String(v);
+    const out = v === null ? '' : typeof v === 'string' ? v : ((node as Scalar).source ?? String(v));
+    if (out.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${out.length}`, `shorten it; ${fix}`);
+    return out;
   };
 }
 
@@ -345,6 +425,9 @@ export function duration(b: Omit<Bounds, 'fix'> & { fix?: string } = { min: 0 })
       ctx.fail(node, `must be a duration ${DURATION_FORMS}, got ${describe(node)}`, example ? `write ${example}` : fix);
     }
     checkBounds(seconds, { min: 0, ...b, fix }, node, ctx, describe(node));
+    if (b.max === undefined && seconds > LIMITS.durationSeconds) {
+      ctx.fail(node, `must be at most ${LIMITS.durationSeconds / 3600}h (sluice's limit for any duration), got ${describe(node)}`, 'use a shorter duration, or a pause without duration to wait by hand');
+    }
     return seconds;
   };
 }
@@ -376,16 +459,20 @@ export function percent(b: Bounds): Decoder<number> {
   };
 }
 
-/** Kubernetes' int-or-string: `2` (a count) or `"25%"`. */
+/** Kubernetes' int-or-string: `2` (a count, at most LIMITS.replicas) or `"25%"` (at most 100 %). */
 export function intOrPercent(fix: string): Decoder<IntOrPercent> {
   return (node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a count or a percentage', fix);
+    let parsed: IntOrPercent;
     try {
       if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not int-or-percent');
-      return parseIntOrPercent(v);
+      parsed = parseIntOrPercent(v);
     } catch {
       ctx.fail(node, `must be a whole count (2) or a whole percentage (25%), got ${describe(node)}`, fix);
     }
+    if ('count' in parsed) checkBounds(parsed.count, { max: LIMITS.replicas, fix }, node, ctx);
+    else checkBounds(parsed.percent, { max: 100, fix }, node, ctx, `${parsed.percent}%`);
+    return parsed;
   };
 }
 
@@ -406,20 +493,50 @@ export function listenAddress(fix: string): Decoder<string> {
   };
 }
 
+/** A mapping of names to decoded values (e.g. secretEnv), names checked by a pattern. */
+export function mapOf<T>(
+  decode: Decoder<T>,
+  o: { noun: string; namePattern: RegExp; fix: string; entries?: number },
+): Decoder<Record<string, T>> {
+  const max = o.entries ?? LIMITS.mapEntries;
+  return (node: Node, ctx: Ctx) => {
+    if (isMap(node) && node.items.length > max) ctx.fail(node, `has ${node.items.length} ${o.noun}s, more than the limit of ${max}`, 'use fewer');
+    const out: Record<string, T> = {};
+    for (const e of entries(node, ctx, o.fix)) {
+      const c = ctx.key(e.name);
+      if (!o.namePattern.test(e.name)) c.fail(e.keyNode, `${JSON.stringify(e.name)} is not a valid ${o.noun} name`, o.fix);
+      Object.defineProperty(out, e.name, { value: decode(e.value, c), enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  };
+}
+
 /**
  * `{KEY: value}` or the Kubernetes list form `[{name: KEY, value: v}]`, values stringified.
  * Used for env and HTTP probe headers.
  */
-export function nameValueMap(noun: string, namePattern: RegExp, fix: string): Decoder<Record<string, string>> {
-  const value = text(fix);
-  const listItem = object({ name: required(string({ fix }), 'NAME'), value: withDefault(text(fix), '') });
+export function nameValueMap(
+  noun: string,
+  namePattern: RegExp,
+  fix: string,
+  limits: { entries?: number; valueChars?: number; totalChars?: number } = {},
+): Decoder<Record<string, string>> {
+  const { entries: maxEntries = LIMITS.mapEntries, valueChars = LIMITS.textChars, totalChars = Infinity } = limits;
+  const value = text(fix, valueChars);
+  const listItem = object({ name: required(string({ fix }), 'NAME'), value: withDefault(text(fix, valueChars), '') });
   return (node: Node, ctx: Ctx) => {
     const out: Record<string, string> = {};
+    let total = 0;
     const add = (name: string, v: string, at: Node, c: Ctx) => {
       if (!namePattern.test(name)) c.fail(at, `${JSON.stringify(name)} is not a valid ${noun} name`, fix);
       if (Object.hasOwn(out, name)) c.fail(at, `${noun} ${name} is set twice`, 'keep one of them');
-      out[name] = v;
+      total += name.length + v.length;
+      if (total > totalChars) ctx.fail(node, `names and values add up to more than ${totalChars} characters`, 'make them shorter or fewer');
+      // defineProperty: a name such as __proto__ must be a key, not the object's prototype.
+      Object.defineProperty(out, name, { value: v, enumerable: true, writable: true, configurable: true });
     };
+    const count = isSeq(node) || isMap(node) ? node.items.length : 0;
+    if (count > maxEntries) ctx.fail(node, `has ${count} ${noun}s, more than the limit of ${maxEntries}`, 'use fewer');
     if (isSeq(node)) {
       node.items.forEach((n, i) => {
         const item = resolve(n as Node, ctx, node.range?.[0] ?? 0);
@@ -435,4 +552,32 @@ export function nameValueMap(noun: string, namePattern: RegExp, fix: string): De
     }
     return out;
   };
+}
+
+/**
+ * Any YAML value as plain JSON (request bodies, expected JSON), aliases followed through
+ * the document's anchor table (yaml's `toJSON()` without the document turns a nested
+ * alias into its own fields), nesting bounded by LIMITS.valueDepth.
+ */
+export function plainValue(node: Node, ctx: Ctx, depth = 0): unknown {
+  if (depth > LIMITS.valueDepth) ctx.fail(node, `nests deeper than ${LIMITS.valueDepth} levels`, 'flatten the value');
+  if (isScalar(node)) {
+    if (typeof node.value === 'string' && node.value.length > LIMITS.bodyChars) {
+      ctx.fail(node, `must be at most ${LIMITS.bodyChars} characters, got ${node.value.length}`, 'shorten it');
+    }
+    return typeof node.value === 'bigint' ? Number(node.value) : node.value;
+  }
+  if (isSeq(node)) {
+    return node.items.map((n) => plainValue(resolve(n as Node, ctx, node.range?.[0] ?? 0), ctx, depth + 1));
+  }
+  if (isMap(node)) {
+    const entries = node.items.map((pair) => {
+      const key = resolve(pair.key as Node, ctx, node.range?.[0] ?? 0);
+      const k = isScalar(key) && key.value !== null ? String(key.value) : ctx.fail(key, `keys must be plain values, got ${describe(key)}`, 'use a string key');
+      return [k, plainValue(resolve(pair.value as Node, ctx, key.range?.[0] ?? 0), ctx, depth + 1)] as const;
+    });
+    // fromEntries defines own properties, so a key "__proto__" stays a key.
+    return Object.fromEntries(entries);
+  }
+  return ctx.fail(node, `must be a plain value, got ${describe(node)}`, 'write a scalar, list or mapping');
 }

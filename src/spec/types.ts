@@ -49,12 +49,21 @@ export interface Shutdown {
   terminationGracePeriodSeconds: number;
 }
 
+/**
+ * Where a secret environment value comes from. Only the reference is stored (in the
+ * spec, revisions and instance records); the local platform reads the value when it
+ * starts a process.
+ */
+export type SecretRef = { file: string } | { env: string };
+
 /** What one instance runs. A change to any of it makes a new revision. */
 export interface Template {
   version: string;
   command: string;
   args: string[];
   env: Record<string, string>;
+  /** Absent when unused, so templates written before it keep their hash (and revision). */
+  secretEnv?: Record<string, SecretRef>;
   cwd?: string;
   probes: Probes;
   shutdown: Shutdown;

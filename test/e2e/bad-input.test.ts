@@ -32,13 +32,19 @@ const cases: { name: string; yaml: () => string; expect: RegExp }[] = [
   { name: 'negative replicas', yaml: () => good().replace('  replicas: 3', '  replicas: -1'), expect: /bad\.yaml:6:13: spec\.replicas: .*-1/ },
   { name: 'a weight over 100', yaml: () => good().replace('setWeight: 20', 'setWeight: 120'), expect: /bad\.yaml:\d+:\d+: spec\.strategy\.canary\.steps\[0\]\.setWeight: .*120/ },
   { name: 'a missing command', yaml: () => good().replace(/    command: .*\n/, ''), expect: /bad\.yaml:\d+:\d+: spec\.template\.command: / },
+  { name: 'replicas: 1e9', yaml: () => good().replace('  replicas: 3', '  replicas: 1e9'), expect: /bad\.yaml:6:13: spec\.replicas: must be between 0 and 1000, got 1000000000/ },
+  { name: 'the same rollout twice in one file', yaml: () => `${good('v8')}---\n${good('v9')}`, expect: /bad\.yaml:\d+: Rollout "web" is defined twice, at lines 1 and \d+/ },
+  { name: 'a file over the size limit', yaml: () => `${good('v8')}# ${'x'.repeat(5 * 1024 * 1024)}\n`, expect: /bad\.yaml: is \d+ bytes, more than the limit of 524288 bytes/ },
+  { name: 'a file that is not UTF-8', yaml: () => `${good('v8')}# caf\udc80\n`, expect: /bad\.yaml: is not valid UTF-8 at byte \d+ — save the file as UTF-8/ },
 ];
 
 for (const c of cases) {
   test(`apply rejects ${c.name} with one line naming file, line and field, and applies nothing`, async () => {
     const before = await sluice.get('web');
     const file = join(sluice.dir, 'bad.yaml');
-    writeFileSync(file, c.yaml());
+    const text = c.yaml();
+    // A lone surrogate stands for a byte that is not UTF-8 (0xE9, Latin-1 é).
+    writeFileSync(file, text.includes('\udc80') ? Buffer.concat([Buffer.from(text.split('\udc80')[0]!), Buffer.from([0xe9]), Buffer.from(text.split('\udc80')[1]!)]) : text);
     const r = await sluice.cli(['apply', '-f', file]);
     assert.notEqual(r.code, 0);
     const lines = r.stderr.trim().split('\n');
@@ -75,4 +81,33 @@ test('a second document with a bad field rejects the whole file', async () => {
   assert.equal(view.revisions.length, 1, 'the valid first document was not applied either');
   const list = await sluice.cli(['get', 'rollouts', '-o', 'json']);
   assert.equal(JSON.parse(list.stdout).length, 1);
+});
+
+test('the control plane answers healthz within 100 ms while it parses a large apply', async () => {
+  // Token-dense and near the size limit: yaml takes most of a second to parse it.
+  const body = Array.from({ length: 100_000 }, (_, i) => i % 1000).join(',');
+  const big = good('v8').replace('  strategy:', `  smokeTests: [{name: s, target: main, checks: [{path: /x, jsonBody: [${body}]}]}]\n  strategy:`);
+  const client = sluice.client();
+  let done = false;
+  const applied = client.apply(big.replace('  replicas: 3', '  replicas: 1e9'), join(sluice.dir, 'big.yaml'), { actor: 'test' }).then(
+    () => assert.fail('applied'),
+    (err: Error) => {
+      done = true;
+      return err;
+    },
+  );
+  const latencies: number[] = [];
+  while (!done) {
+    const t0 = performance.now();
+    const r = await fetch(`http://127.0.0.1:${sluice.apiPort}/v1/healthz`);
+    await r.arrayBuffer();
+    latencies.push(performance.now() - t0);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const err = await applied;
+  assert.match(err.message, /big\.yaml:\d+:\d+: spec\.replicas: must be between 0 and 1000/);
+  const worst = Math.max(...latencies);
+  console.log(`healthz during a ${Math.round(big.length / 1024)} KiB apply: ${latencies.length} answers, worst ${worst.toFixed(0)} ms`);
+  assert.ok(latencies.length >= 3, `the parse was too quick to measure (${latencies.length} healthz calls)`);
+  assert.ok(worst < 100, `healthz took ${worst} ms`);
 });

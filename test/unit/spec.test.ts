@@ -229,11 +229,11 @@ test('error: unknown field, with and without a suggestion', () => {
 test('error: wrong type and out-of-range values', () => {
   fails(
     doc('    recreate: {}').replace('replicas: 3', 'replicas: "three"'),
-    `${FILE}:6:13: spec.replicas: must be a whole number, got "three" — write a whole number of instances, e.g. 3`,
+    `${FILE}:6:13: spec.replicas: must be a whole number, got "three" — write a whole number of instances from 0 to 1000`,
   );
   fails(
     doc('    recreate: {}').replace('replicas: 3', 'replicas: -1'),
-    `${FILE}:6:13: spec.replicas: must be ≥ 0, got -1 — write a whole number of instances, e.g. 3`,
+    `${FILE}:6:13: spec.replicas: must be between 0 and 1000, got -1 — write a whole number of instances from 0 to 1000`,
   );
   fails(
     doc('    recreate: {}').replace('version: v2', 'version: 2'),
@@ -322,7 +322,7 @@ test('error: cross-field rules', () => {
 
 test('error: the first problem wins, documents in order; no partial result', () => {
   const text = `${doc('    recreate: {}').replace('replicas: 3', 'replicas: x')}---\n${doc('    bogus: {}', '', 'api', '127.0.0.1:9090')}`;
-  fails(text, `${FILE}:6:13: spec.replicas: must be a whole number, got "x" — write a whole number of instances, e.g. 3`);
+  fails(text, `${FILE}:6:13: spec.replicas: must be a whole number, got "x" — write a whole number of instances from 0 to 1000`);
 });
 
 test('durations', () => {
@@ -371,17 +371,24 @@ test('every examples/*.yaml loads, and the demo manifests share one shape', () =
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
   assert.ok(files.length >= 4, `found ${files.join(', ')}`);
   const types = new Set<string>();
+  const listens: string[] = [];
   for (const f of files) {
     const path = join(EXAMPLES, f);
     for (const { spec } of loadRollouts(readFileSync(path, 'utf8'), path)) {
       types.add(spec.strategy.type);
       assert.equal(spec.template.cwd, resolve(EXAMPLES));
-      assert.equal(spec.traffic.listen, '127.0.0.1:8080');
+      assert.match(spec.traffic.listen, /^127\.0\.0\.1:\d+$/);
+      listens.push(spec.traffic.listen);
+      const s = spec.strategy;
+      if (s.type === 'blueGreen' && s.previewListen) listens.push(s.previewListen);
+      if (s.type === 'canary' && s.canaryListen) listens.push(s.canaryListen);
       assert.equal(spec.replicas, 3);
       assert.equal(spec.template.probes.readiness.httpGet?.path, '/healthz');
     }
   }
   assert.deepEqual([...types].sort(), ['abTest', 'blueGreen', 'canary', 'recreate', 'rolling', 'shadow']);
+  // `sluice apply -f examples/` applies them all side by side: every address its own port.
+  assert.equal(new Set(listens.map((l) => l.split(':')[1])).size, listens.length, `ports shared: ${listens.join(', ')}`);
   const canary = loadRollouts(readFileSync(join(EXAMPLES, 'canary.yaml'), 'utf8'), 'canary.yaml')[0]!.spec.strategy as CanaryStrategy;
   assert.deepEqual(canary.steps, [
     { setWeight: 20 },

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../../util/clock.js';
 import { UserError } from '../../util/errors.js';
 import { newInstanceId } from '../instance-id.js';
 import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, Platform, StopOptions } from '../platform.js';
-import { allocatePort, isPortFree } from './ports.js';
+import { allocatePort, isPortFree, type PortRange } from './ports.js';
 import { validateProbes } from './probe-actions.js';
 import { isSameProcess } from './process-control.js';
 import { InstanceSupervisor } from './supervisor.js';
@@ -15,6 +15,8 @@ export interface LocalPlatformOptions {
   /** Where instance records are persisted so a later control plane can adopt them. */
   records: InstanceRecordStore;
   clock?: Clock;
+  /** Confine instance ports to this range (`sluice up --instance-ports`); default: any free port. */
+  instancePorts?: PortRange;
 }
 
 /**
@@ -38,7 +40,7 @@ export class LocalPlatform implements Platform {
       throw new UserError(`instance ${id} is already running; stop it first or start it under a new id`, 'conflict', 409);
     }
     validateProbes(template, `rollout ${ref.rollout} revision ${ref.revision}`);
-    const port = await allocatePort();
+    const port = await allocatePort(this.options.instancePorts);
     const supervisor = this.supervise({ ...ref, id }, template, port, this.logFile(ref.rollout, ref.revision, id));
     try {
       supervisor.start();
@@ -74,7 +76,7 @@ export class LocalPlatform implements Platform {
       if (isSameProcess(record.pid, record.procStartTime)) {
         this.supervise(ref, record.template, record.port, record.logFile).adopt(record);
       } else {
-        const port = record.port > 0 && (await isPortFree(record.port)) ? record.port : await allocatePort();
+        const port = record.port > 0 && (await isPortFree(record.port)) ? record.port : await allocatePort(this.options.instancePorts);
         this.supervise(ref, record.template, port, record.logFile).restartFromRecord();
       }
       taken.push(record.id);

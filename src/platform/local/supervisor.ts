@@ -8,6 +8,7 @@ import { RestartBackoff } from './backoff.js';
 import { probeAction, type ProbeTarget } from './probe-actions.js';
 import { Prober, type ProbeState } from './probes.js';
 import { isProcessAlive, readProcStartTime, signalGroup, sweepGroup } from './process-control.js';
+import { resolveSecretEnv, SecretEnvError } from './secret-env.js';
 
 /** How often an adopted process (not our child, so no exit event) is checked for life. */
 const ADOPTED_POLL_MS = 500;
@@ -62,6 +63,7 @@ export class InstanceSupervisor {
   private readySince?: number;
   private restarts = 0;
   private lastExit?: InstanceStatus['lastExit'];
+  private message?: string;
   private readonly backoff = new RestartBackoff();
   private backoffTimer?: { cancel(): void };
   private stopping?: Promise<void>;
@@ -80,6 +82,7 @@ export class InstanceSupervisor {
       readySince: this.readySince,
       restarts: this.restarts,
       lastExit: this.lastExit,
+      ...(this.message ? { message: this.message } : {}),
       logFile,
     };
   }
@@ -152,12 +155,21 @@ export class InstanceSupervisor {
   private spawnProcess(): void {
     const { ref, template, port, logFile } = this.options;
     mkdirSync(dirname(logFile), { recursive: true });
+    let env: NodeJS.ProcessEnv;
+    try {
+      env = this.processEnv();
+    } catch (err) {
+      if (!(err instanceof SecretEnvError)) throw err;
+      // Like a process that could not start: crash-loop with backoff, so a secret file
+      // that appears later is picked up by the next attempt.
+      return this.failedToStart(err.message);
+    }
     const fd = openSync(logFile, 'a');
     let child: ChildProcess;
     try {
       child = spawn(template.command, template.args, {
         cwd: template.cwd ? resolve(template.cwd) : undefined,
-        env: this.processEnv(),
+        env,
         detached: true,
         stdio: ['ignore', fd, fd],
       });
@@ -171,11 +183,14 @@ export class InstanceSupervisor {
 
     if (child.pid === undefined) {
       child.once('error', (err) => {
-        this.note(`could not start ${template.command}: ${err.message}`);
-        this.handleExit(undefined, null, null);
+        const code = (err as NodeJS.ErrnoException).code;
+        this.failedToStart(
+          code === 'ENOENT' ? `command not found: ${template.command}` : code === 'EACCES' ? `command not executable: ${template.command}` : `could not start ${template.command}: ${err.message}`,
+        );
       });
       return;
     }
+    this.message = undefined;
     const run = this.newRun(child.pid, now, readProcStartTime(child.pid), child);
     this.run = run;
     child.once('exit', (code, signal) => this.handleExit(run, code, signal));
@@ -184,11 +199,29 @@ export class InstanceSupervisor {
     this.startProbes(run);
   }
 
-  private processEnv(): NodeJS.ProcessEnv {
+  /** The reason goes to the status (for `get` and events) and the log. */
+  private failedToStart(reason: string): void {
+    this.message = reason;
+    this.note(reason);
+    this.handleExit(undefined, null, null);
+  }
+
+  /** Exec probes see the process's environment; an adopted process's secret may be gone since, then they go without. */
+  private probeEnv(): NodeJS.ProcessEnv {
+    try {
+      return this.processEnv();
+    } catch (err) {
+      if (!(err instanceof SecretEnvError)) throw err;
+      return this.processEnv({ withSecrets: false });
+    }
+  }
+
+  private processEnv({ withSecrets = true } = {}): NodeJS.ProcessEnv {
     const { ref, template, port } = this.options;
     return {
       ...process.env,
       ...template.env,
+      ...(withSecrets ? resolveSecretEnv(template) : {}),
       PORT: String(port),
       SLUICE_ROLLOUT: ref.rollout,
       SLUICE_REVISION: String(ref.revision),
@@ -243,7 +276,7 @@ export class InstanceSupervisor {
 
   private startProbes(run: ProcessRun): void {
     const { template, port, clock } = this.options;
-    const target: ProbeTarget = { port, env: this.processEnv(), cwd: template.cwd ? resolve(template.cwd) : undefined };
+    const target: ProbeTarget = { port, env: this.probeEnv(), cwd: template.cwd ? resolve(template.cwd) : undefined };
     const prober = (probe: Probe, onTransition: (state: ProbeState) => void): Prober => {
       const p = new Prober({ probe, action: probeAction(probe, target), clock, since: run.startedAt, onTransition });
       run.probers.push(p);

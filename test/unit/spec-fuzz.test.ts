@@ -1,0 +1,181 @@
+/**
+ * Spec fuzzing (issue 9): valid-looking and hostile manifests — huge numbers, deep
+ * nesting, long strings, wrong types, unicode, duplicate names, clashing addresses,
+ * aliases, truncation. For every case: loading throws nothing but a UserError and ends
+ * in bounded time; applying through a Controller (memory store) stores nothing that
+ * loading refused; every stored rollout can be planned.
+ *
+ * Seeded: the seed is printed; replay a failure with SLUICE_FUZZ_SEED=<seed> (and
+ * SLUICE_FUZZ_RUNS to change the number of cases, default 1000).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { stringify } from 'yaml';
+import { loadResources } from '../../src/spec/load.js';
+import { UserError } from '../../src/util/errors.js';
+import { initialStatus } from '../../src/engine/controller.js';
+import { plannerFor } from '../../src/engine/strategies/index.js';
+import { makeSim } from '../helpers/engine-sim.js';
+
+const SEED = Number(process.env.SLUICE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const RUNS = Number(process.env.SLUICE_FUZZ_RUNS ?? 1000);
+/** Generous: a case is a few KB; loading one takes milliseconds. */
+const CASE_MS = 2000;
+
+const hostileNumber = fc.oneof(
+  fc.constantFrom(1e9, 1e308, -1, -0, 0, 1, 2 ** 53, 2 ** 31, 0.5, 1001, 100, 101, 65536),
+  fc.double({ noNaN: false }),
+  fc.integer(),
+);
+const hostileString = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: 'grapheme', maxLength: 30 }),
+  fc.constantFrom('', ' ', '1e9', '25%', '500%', '1h', '200h', '.inf', '-.inf', '.nan', 'null', '~', '__proto__', 'constructor', 'x'.repeat(5000), '🙂'.repeat(3000), 'a\u0000b', 'é', '\ufeff', '127.0.0.1:0', '0.0.0.0:8080', '[::]:8080', 'localhost:8080', '999.1.1.1:8080'),
+);
+const leaf: fc.Arbitrary<unknown> = fc.oneof(hostileNumber, hostileString, fc.boolean(), fc.constant(null));
+const junk: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 8 }), tie('value'), { maxKeys: 4 })),
+})).value;
+/** Nesting deeper than any limit. */
+const deep = fc.integer({ min: 1, max: 200 }).map((n) => {
+  let v: unknown = 'x';
+  for (let i = 0; i < n; i++) v = i % 2 ? [v] : { k: v };
+  return v;
+});
+const anyValue = fc.oneof(leaf, junk, deep);
+
+/** Mostly the valid value, sometimes a hostile one: enough cases load to exercise apply and planning. */
+const mostly = <T>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<unknown> = anyValue) =>
+  fc.oneof({ weight: 60, arbitrary: good as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: bad });
+const num = (min: number, max: number) => mostly(fc.integer({ min, max }), hostileNumber);
+const dur = mostly(fc.constantFrom('1s', '30s', 2, '500ms'), fc.oneof(hostileNumber, hostileString));
+const pct = mostly(fc.constantFrom(0, 10, 50, 100, '25%', 12.5), fc.oneof(hostileNumber, hostileString));
+const opt = { requiredKeys: [] as never[] };
+
+const step = fc.oneof(
+  fc.record({ setWeight: pct }),
+  fc.record({ pause: mostly(fc.oneof(fc.constant({}), fc.record({ duration: dur }))) }),
+  fc.record({ setCanaryScale: mostly(fc.oneof(fc.record({ replicas: num(0, 5) }), fc.record({ weight: pct }), fc.constant({ matchTrafficWeight: true }))) }),
+  fc.record({ setHeaderRoute: fc.record({ name: fc.constant('t'), match: mostly(fc.constant([{ headerName: 'x-a', headerValue: { exact: 'y' } }])) }) }),
+  fc.record({ setMirrorRoute: fc.record({ name: fc.constant('m'), percentage: pct, maxBodyBytes: num(0, 1 << 20), queueLimit: num(1, 100) }, { requiredKeys: ['name'] }) }),
+  fc.record({ approval: fc.constant({}) }),
+  anyValue,
+);
+
+const strategy = mostly(
+  fc.oneof(
+    fc.constant({ recreate: {} }),
+    fc.record({ rolling: fc.record({ maxSurge: mostly(fc.constantFrom(0, 1, 2, '25%', '100%'), fc.oneof(hostileNumber, hostileString)), maxUnavailable: mostly(fc.constantFrom(1, '25%', 0), fc.oneof(hostileNumber, hostileString)), pauseSeconds: dur }, opt) }),
+    fc.record({ blueGreen: fc.record({ previewListen: mostly(fc.constantFrom('127.0.0.1:18010', '127.0.0.1:18000', '0.0.0.0:18010')), previewReplicaCount: num(1, 5), autoPromotionEnabled: fc.boolean(), scaleDownDelaySeconds: dur }, opt) }),
+    fc.record({ canary: fc.record({ canaryListen: mostly(fc.constantFrom('127.0.0.1:18020', '127.0.0.1:18001')), maxSurge: mostly(fc.constantFrom(1, '25%')), steps: fc.array(step, { maxLength: 8 }) }, opt) }),
+    fc.record({ shadow: fc.record({ shadowReplicas: num(1, 5), durationSeconds: dur }, opt) }),
+    fc.record({ abTest: fc.record({ variants: mostly(fc.constant([{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }]), fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'stable'), weight: hostileNumber }), { maxLength: 4 })) }) }),
+  ),
+);
+
+const ports = fc.integer({ min: 18000, max: 18003 });
+const listen = mostly(ports.map((p) => `127.0.0.1:${p}`), fc.oneof(ports.map((p) => `0.0.0.0:${p}`), hostileString));
+
+const rollout = fc.record(
+  {
+    apiVersion: mostly(fc.constant('sluice.dev/v1alpha1'), hostileString),
+    kind: mostly(fc.constant('Rollout'), fc.oneof(fc.constant('AnalysisTemplate'), hostileString)),
+    metadata: fc.record({ name: mostly(fc.constantFrom('web', 'api', 'db'), hostileString), labels: mostly(fc.constant(undefined)) }, { requiredKeys: ['name'] }),
+    spec: fc.record(
+      {
+        replicas: num(0, 5),
+        minReadySeconds: mostly(fc.constantFrom(0, '1s'), fc.oneof(hostileNumber, hostileString)),
+        progressDeadlineSeconds: mostly(fc.constantFrom(60, '10m'), fc.oneof(hostileNumber, hostileString)),
+        revisionHistoryLimit: num(0, 10),
+        template: fc.record(
+          {
+            version: mostly(fc.constantFrom('v1', 'v2', 'v3'), fc.oneof(hostileString, hostileNumber)),
+            command: mostly(fc.constant('node'), hostileString),
+            args: mostly(fc.array(fc.constantFrom('server.js', '--x', '1'), { maxLength: 3 })),
+            env: mostly(fc.dictionary(fc.constantFrom('A', 'B', 'LOG'), fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { maxKeys: 3 })),
+            secretEnv: mostly(fc.constantFrom({ S: { file: 'x' } }, { S: { env: 'HOME' } })),
+            probes: mostly(fc.constant({ readiness: { httpGet: { path: '/healthz' }, periodSeconds: 1 } })),
+            shutdown: mostly(fc.record({ drainSeconds: dur, terminationGracePeriodSeconds: dur }, opt)),
+          },
+          { requiredKeys: ['version', 'command'] },
+        ),
+        traffic: fc.record(
+          {
+            listen,
+            routes: mostly(fc.constant([{ name: 'r', match: { header: { name: 'x', exact: 'y' } }, to: 'canary' }])),
+            bufferRequests: mostly(fc.record({ maxBytes: num(1, 1 << 20) })),
+            timeouts: mostly(fc.record({ connectSeconds: dur, responseSeconds: dur }, opt)),
+          },
+          { requiredKeys: ['listen'] },
+        ),
+        strategy,
+        smokeTests: mostly(fc.constant(undefined), fc.array(fc.record({ name: fc.constant('s'), checks: fc.array(fc.record({ path: fc.constant('/x'), jsonBody: anyValue }), { minLength: 1, maxLength: 2 }) }), { maxLength: 2 })),
+        extra: mostly(fc.constant(undefined)),
+      },
+      { requiredKeys: ['template', 'traffic', 'strategy'] },
+    ),
+  },
+  { requiredKeys: ['apiVersion', 'kind', 'metadata', 'spec'] },
+);
+
+/** Text-level mutations yaml.stringify cannot make: aliases, truncation, raw bytes, duplicate keys. */
+const mutation = fc.oneof(
+  { weight: 40, arbitrary: fc.constant((t: string) => t) },
+  fc.nat().map((n) => (t: string) => t.slice(0, n % (t.length + 1))),
+  fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 5 })).map(([n, s]) => (t: string) => t.slice(0, n % (t.length + 1)) + s + t.slice(n % (t.length + 1))),
+  fc.integer({ min: 1, max: 3000 }).map((n) => (t: string) => `${t.replace(/^kind: (.*)$/m, 'kind: &k $1')}x: [${Array.from({ length: n }, () => '*k').join(', ')}]\n`),
+  fc.constant((t: string) => t.replace(/^spec:$/m, 'spec:\n  replicas: 1\n  replicas: 2')),
+  fc.constant((t: string) => t.replace(/^(\s+)listen: (.*)$/m, '$1listen: &l $2\n$1x: *l')),
+  fc.constant((t: string) => t.replace(/^metadata:$/m, 'metadata: &self\n  self: *self')),
+);
+
+const fileText = fc
+  .tuple(fc.array(fc.tuple(rollout, mutation), { minLength: 1, maxLength: 3 }), fc.boolean())
+  .map(([docs, trailing]) => docs.map(([d, m]) => m(stringify(d, { aliasDuplicateObjects: false }))).join('---\n') + (trailing ? '---\n' : ''));
+
+test(`spec fuzzing: ${RUNS} manifests, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${SEED})`, { timeout: 600_000 }, async () => {
+  console.log(`spec fuzz seed ${SEED}, ${RUNS} cases — replay with SLUICE_FUZZ_SEED=${SEED}`);
+  const stats = { accepted: 0, refused: 0, applied: 0 };
+  await fc.assert(
+    fc.asyncProperty(fileText, async (text) => {
+      const started = performance.now();
+      let loaded: ReturnType<typeof loadResources> | undefined;
+      try {
+        loaded = loadResources(text, 'fuzz.yaml');
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`loadResources threw ${String(err)} (not a UserError)`);
+        assert.ok(!err.message.includes('\n'), `a one-line error: ${err.message}`);
+      }
+      const ms = performance.now() - started;
+      assert.ok(ms < CASE_MS, `loading took ${ms} ms`);
+      loaded ? stats.accepted++ : stats.refused++;
+
+      const sim = makeSim();
+      try {
+        await sim.controller.apply(text, '/tmp/fuzz.yaml', sim.by);
+        stats.applied++;
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`apply threw ${String(err)} (not a UserError)`);
+      }
+      const stored = sim.store.listRollouts();
+      if (!loaded) assert.equal(stored.length, 0, 'apply stored what loading refused');
+      for (const record of stored) {
+        const plan = plannerFor(record.spec.strategy.type);
+        plan({
+          spec: record.spec,
+          status: initialStatus(1, 0),
+          observed: new Map(),
+          now: 0,
+          jobs: new Map(),
+          templates: new Map(),
+          version: record.spec.template.version,
+        });
+      }
+    }),
+    { seed: SEED, numRuns: RUNS, endOnFailure: true },
+  );
+  console.log(`spec fuzz: ${stats.accepted} loaded, ${stats.refused} refused, ${stats.applied} applied`);
+  // A generator that only ever produces refused input would test nothing about apply.
+  assert.ok(stats.accepted > RUNS / 50, `only ${stats.accepted} of ${RUNS} cases loaded`);
+});
