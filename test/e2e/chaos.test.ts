@@ -259,7 +259,11 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
 
     // Zero lost state: everything reported is stored, and survives a last kill -9 + up -d.
     const atEnd = await snapshot(sluice.client());
-    for (const r of rollouts) if (!atEnd.has(r.name)) problems.push(`rollout ${r.name} is gone after the schedule`);
+    const listed = await sluice.cli(['get', 'rollouts']);
+    for (const r of rollouts) {
+      if (!atEnd.has(r.name)) problems.push(`rollout ${r.name} is gone after the schedule`);
+      if (!listed.stdout.includes(r.name)) problems.push(`sluice get rollouts does not list ${r.name}: ${listed.stdout.trim()} ${listed.stderr.trim()}`);
+    }
     problems.push(...missingPromises(atEnd, promised, actionsDone));
     beforeKills.forEach((b, i) => problems.push(...lostBetween(b, atEnd, `after the schedule, compared with before kill -9 number ${i + 1}`, false)));
     await kill9ControlPlane(sluice);
