@@ -133,9 +133,11 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
           const pid = await kill9ControlPlane(sluice);
           const downMs = 500 + Math.round(a.pick * 2500);
           await sleep(downMs);
+          const upAt = Date.now();
           await upDetached(sluice);
+          const upMs = Date.now() - upAt;
           problems.push(...lostBetween(beforeKills.at(-1)!, await snapshot(sluice.client()), `${what}, after sluice up -d`));
-          return `pid ${pid} killed, down ${(downMs / 1000).toFixed(1)} s, up -d again`;
+          return `pid ${pid} killed, down ${(downMs / 1000).toFixed(1)} s, then up -d answered in ${(upMs / 1000).toFixed(1)} s`;
         }
         case 'router-restart': {
           const res = await cli(['router', 'restart'], what);
