@@ -250,6 +250,14 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       const lines = failures.slice(0, 15).map((s) => `  t+${(s.t / 1000).toFixed(2)}s ${s.listener}: ${s.error ?? `${s.status} ${(s.body ?? '').trim().slice(0, 100)}`} (during #${actionAt(s.t).action.index} ${describeAction(actionAt(s.t).action)})`);
       problems.push(`${failures.length} failed request(s):\n${lines.join('\n')}`);
     }
+    // Stalls are no loss (reported, not asserted), but where they happen says which part waited.
+    const slow = samples.filter((s) => s.doneAt - s.sentAt > 1000);
+    if (slow.length > 0) {
+      const actionAt = (t: number) => rows[Math.max(0, rows.findIndex((r) => r.startedAt > t) - 1)] ?? rows[0];
+      const per = new Map<string, number>();
+      for (const s of slow) per.set(s.listener, (per.get(s.listener) ?? 0) + 1);
+      console.log(`${slow.length} answer(s) took > 1 s (${[...per].map(([k, n]) => `${k} ${n}`).join(', ')}), from t+${(slow[0].t / 1000).toFixed(2)}s to t+${(slow.at(-1)!.t / 1000).toFixed(2)}s; first during #${actionAt(slow[0].t).action.index} ${describeAction(actionAt(slow[0].t).action)}`);
+    }
     const broken = samples.filter((s) => versionBehaviour(s.version) !== 'good' && s.version !== '');
     if (broken.length > 0) problems.push(`${broken.length} request(s) answered by a version that never became ready, first ${broken[0].version} on ${broken[0].listener} at t+${(broken[0].t / 1000).toFixed(1)}s`);
     for (const r of rollouts) {
