@@ -186,7 +186,7 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
         result = `FAILED: ${(err as Error).message.split('\n')[0]}`;
         problems.push(`#${a.index} ${describeAction(a)}: ${(err as Error).message.split('\n')[0]}`);
       }
-      rows.push({ action: a, startedAt, tookMs: performance.now() - t0 - startedAt, result, sent: 0, failed: 0, slow: 0, maxMs: 0 });
+      rows.push({ action: a, startedAt, tookMs: performance.now() - t0 - startedAt, result, sent: 0, failed: 0, over200ms: 0, slow: 0, maxMs: 0 });
     }
 
     // Converge: a good version on every rollout, pushed through pauses and aborts.
@@ -216,7 +216,7 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
         }
       }),
     );
-    rows.push({ action: converge, startedAt: convergeAt, tookMs: performance.now() - t0 - convergeAt, result: converged.every(Boolean) ? 'all Healthy on vfinal' : 'NOT converged', sent: 0, failed: 0, slow: 0, maxMs: 0 });
+    rows.push({ action: converge, startedAt: convergeAt, tookMs: performance.now() - t0 - convergeAt, result: converged.every(Boolean) ? 'all Healthy on vfinal' : 'NOT converged', sent: 0, failed: 0, over200ms: 0, slow: 0, maxMs: 0 });
     await sleep(1500);
     observing = false;
 
@@ -236,6 +236,7 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       const ms = s.doneAt - s.sentAt;
       row.sent++;
       if (failed(s)) row.failed++;
+      if (ms > 200) row.over200ms++;
       if (ms > 1000) row.slow++;
       row.maxMs = Math.max(row.maxMs, ms);
     }

@@ -172,17 +172,18 @@ export interface ActionRow {
   result: string;
   sent: number;
   failed: number;
-  /** Answers slower than 1 s (reported, not failures: a stall, not a loss). */
+  /** Answers slower than 200 ms and 1 s (reported, not failures: a stall, not a loss). */
+  over200ms: number;
   slow: number;
   maxMs: number;
 }
 
 export function actionTable(rows: ActionRow[]): string {
-  const head = '|  # |     t | action | result | took | sent | failed | >1 s | max ms |';
-  const line = '|---:|------:|---|---|---:|---:|---:|---:|---:|';
+  const head = '|  # |     t | action | result | took | sent | failed | >200 ms | >1 s | max ms |';
+  const line = '|---:|------:|---|---|---:|---:|---:|---:|---:|---:|';
   const body = rows.map(
     (r) =>
-      `| ${String(r.action.index).padStart(2)} | ${(r.startedAt / 1000).toFixed(1).padStart(5)} | ${describeAction(r.action)} | ${r.result.replace(/\|/g, '/').slice(0, 110)} | ${(r.tookMs / 1000).toFixed(1)}s | ${r.sent} | ${r.failed > 0 ? `**${r.failed}**` : 0} | ${r.slow} | ${r.maxMs.toFixed(0)} |`,
+      `| ${String(r.action.index).padStart(2)} | ${(r.startedAt / 1000).toFixed(1).padStart(5)} | ${describeAction(r.action)} | ${r.result.replace(/\|/g, '/').slice(0, 110)} | ${(r.tookMs / 1000).toFixed(1)}s | ${r.sent} | ${r.failed > 0 ? `**${r.failed}**` : 0} | ${r.over200ms} | ${r.slow} | ${r.maxMs.toFixed(0)} |`,
   );
   return [head, line, ...body].join('\n');
 }
