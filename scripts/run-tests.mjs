@@ -1,6 +1,8 @@
 // Runs the compiled tests with node's test runner, one file at a time (the machine has
 // two cores and the end-to-end tests put real load on it). Optional arguments filter
 // by path substring: `node scripts/run-tests.mjs unit router`.
+// The chaos test (test/e2e/chaos.test.ts, about three minutes of load) runs only when a
+// filter names it (`npm run test:chaos`) or SLUICE_CHAOS=1, never in a plain `npm test`.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -14,8 +16,10 @@ function walk(dir) {
   });
 }
 const order = ['unit', 'integration', 'e2e'];
+const chaosAsked = process.env.SLUICE_CHAOS === '1' || filters.some((x) => x.includes('chaos'));
 const files = walk(root)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+  .filter((f) => chaosAsked || !f.endsWith('/chaos.test.js'))
   .sort((a, b) => order.findIndex((o) => a.includes(`/${o}/`)) - order.findIndex((o) => b.includes(`/${o}/`)) || a.localeCompare(b));
 if (files.length === 0) {
   console.error(`no test files under ${root} match ${filters.join(' ') || '(all)'}`);
