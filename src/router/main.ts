@@ -19,8 +19,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isLoopbackHost, parseHostPort } from './address.js';
 import { createAdminServer, retireAdminServer } from './admin.js';
-import { DEFAULT_ROUTER_ADMIN, type HandoverOptions, type HandoverResult } from './admin-protocol.js';
+import { DEFAULT_ROUTER_ADMIN, ROUTES_FILE, type HandoverOptions, type HandoverResult } from './admin-protocol.js';
 import { ensureAdminToken } from './credential.js';
+import { secureFile } from '../util/secret-file.js';
 import { HANDOVER_IDLE_GRACE_MS } from './listeners.js';
 import type { RouteTable } from './route-table.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
   let token: string;
   try {
     token = ensureAdminToken(args.stateDir);
+    secureFile(join(routerDir, ROUTES_FILE));
   } catch (e) {
     fail((e as Error).message);
   }

@@ -178,11 +178,13 @@ test('modes are corrected on start (0755 dir, 0644 db); a short or world-readabl
     chmodSync(s.stateDir, 0o755);
     chmodSync(join(s.stateDir, 'sluice.db'), 0o644);
     chmodSync(join(s.stateDir, 'router'), 0o755);
+    const routesFile = join(s.stateDir, 'router', 'routes.json');
+    if (existsSync(routesFile)) chmodSync(routesFile, 0o644);
     r = await s.cli(['up', '-d', '--api', api, '--router-admin', routerAdmin]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(statSync(s.stateDir).mode & 0o777, 0o700);
     assert.equal(statSync(join(s.stateDir, 'router')).mode & 0o777, 0o700);
-    for (const f of ['sluice.db', 'sluice.db-wal', 'token', join('router', 'admin-token')]) {
+    for (const f of ['sluice.db', 'sluice.db-wal', 'token', join('router', 'admin-token'), join('router', 'routes.json')]) {
       if (existsSync(join(s.stateDir, f))) assert.equal(statSync(join(s.stateDir, f)).mode & 0o777, 0o600, f);
     }
     r = await s.cli(['down']);
