@@ -50,8 +50,11 @@ function openLoop(port) {
   });
 }
 
+/** The router's admin token (src/router/credential.ts), created before it answered /healthz. */
+let adminAuth = {};
+
 async function metric(adminPort, name, labels) {
-  const { body } = await request(adminPort, '/metrics');
+  const { body } = await request(adminPort, '/metrics', { headers: adminAuth });
   const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
   for (const line of body.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue;
@@ -101,7 +104,8 @@ async function main() {
       },
     ],
   };
-  const put = await request(adminPort, '/routes', { method: 'PUT', body: JSON.stringify(routes), headers: { 'content-type': 'application/json' } });
+  adminAuth = { authorization: `Bearer ${readFileSync(join(tmp, 'router-state', 'router', 'admin-token'), 'utf8').trim()}` };
+  const put = await request(adminPort, '/routes', { method: 'PUT', body: JSON.stringify(routes), headers: { 'content-type': 'application/json', ...adminAuth } });
   if (put.status !== 200) throw new Error(`PUT /routes: ${put.status} ${put.body}`);
 
   const targets = [

@@ -263,7 +263,9 @@ console.log(table);
 console.error(`written to ${relative(process.cwd(), RESULTS)}`);
 
 async function putRoutes(adminPort, routes) {
-  const r = await request(adminPort, '/routes', { method: 'PUT', body: JSON.stringify(routes), headers: { 'content-type': 'application/json' } });
+  // The router created its admin token (src/router/credential.ts) before it answered /healthz.
+  const token = readFileSync(join(tmp, 'router-state', 'router', 'admin-token'), 'utf8').trim();
+  const r = await request(adminPort, '/routes', { method: 'PUT', body: JSON.stringify(routes), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
   if (r.status !== 200) throw new Error(`PUT /routes answered ${r.status}: ${r.body}`);
 }
 

@@ -3,10 +3,10 @@
  * the state directory, readable only by the user who started sluice: whoever can read the
  * token can drive every rollout.
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { ensureTokenFile, readTokenFile, secureDir } from '../util/secret-file.js';
 
 export interface ApiInfo {
   /** host:port */
@@ -22,32 +22,21 @@ function ensureStateDir(stateDir: string): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
 }
 
-/** The token, created (32 random bytes, hex, mode 0600) on first start. */
+const WHAT = 'API token file';
+
+/**
+ * The token, created (32 random bytes, hex, mode 0600) on first start. Every start takes the
+ * state directory back to 0700 and refuses a token others could read or a short one
+ * (src/util/secret-file.ts).
+ */
 export function ensureToken(stateDir: string): string {
-  ensureStateDir(stateDir);
-  const path = join(stateDir, TOKEN_FILE);
-  try {
-    const existing = readFileSync(path, 'utf8').trim();
-    if (existing) return existing;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  const token = randomBytes(32).toString('hex');
-  writeFileSync(path, token + '\n', { mode: 0o600 });
-  // An existing empty file keeps its old mode through writeFileSync.
-  chmodSync(path, 0o600);
-  return token;
+  secureDir(stateDir);
+  return ensureTokenFile(join(stateDir, TOKEN_FILE), WHAT);
 }
 
 export function readToken(stateDir: string): string {
-  let token: string;
-  try {
-    token = readFileSync(join(stateDir, TOKEN_FILE), 'utf8').trim();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') token = '';
-    else throw err;
-  }
-  if (!token) {
+  const token = readTokenFile(join(stateDir, TOKEN_FILE), WHAT);
+  if (token === undefined) {
     throw new UserError(`no token in ${join(stateDir, TOKEN_FILE)} — start sluice with \`sluice up\` first`, 'no-token');
   }
   return token;

@@ -1,12 +1,13 @@
 /** `sluice up` (start the control plane, in the foreground or detached) and `sluice down`. */
-import { isProcessAlive } from '../platform/local/process-control.js';
 import { parsePortRange } from '../platform/local/ports.js';
+import { isProcessAlive, isSameProcess } from '../platform/local/process-control.js';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readApiInfo, readToken, removeApiInfo, writeApiInfo, type ApiInfo } from '../api/token.js';
 import type { ControlPlaneOptions, RunningControlPlane } from '../daemon/control-plane.js';
+import { isLoopbackHost, parseHostPort } from '../router/address.js';
 import { UserError } from '../util/errors.js';
 import { boolFlag, positionals, sleep, stringFlag, type Command, type Context } from './command.js';
 
@@ -62,11 +63,44 @@ function lastLine(file: string): string {
   }
 }
 
-async function runForeground(ctx: Context, apiListen: string, routerAdmin: string): Promise<number> {
+interface UpOptions {
+  apiListen: string;
+  routerAdmin: string;
+  allowRemote: boolean;
+}
+
+/**
+ * The API and the router's admin API are plain HTTP with a bearer token: off loopback only
+ * when asked, and then with a warning.
+ */
+function checkBinds(o: UpOptions): void {
+  for (const [flag, address] of [
+    ['--api', o.apiListen],
+    ['--router-admin', o.routerAdmin],
+  ] as const) {
+    const addr = parseHostPort(address);
+    if (addr === undefined) throw new UserError(`${flag} ${address}: must be HOST:PORT, e.g. 127.0.0.1:7070`);
+    if (isLoopbackHost(addr.host)) continue;
+    if (!o.allowRemote) {
+      throw new UserError(`${flag} ${address}: not a loopback address; it serves plain HTTP with a bearer token — keep it on 127.0.0.1, or pass --allow-remote`);
+    }
+    process.stderr.write(`warning: ${flag} ${address} is reachable from other machines over plain HTTP; its bearer token travels unencrypted\n`);
+  }
+}
+
+async function runForeground(ctx: Context, o: UpOptions): Promise<number> {
   const stateDir = ctx.stateDir;
+  const { apiListen, routerAdmin } = o;
   await refuseIfUp(stateDir);
-  const instancePorts = stringFlag(ctx, 'instance-ports');
-  const running: RunningControlPlane = await startControlPlane({ stateDir, apiListen, routerAdmin, ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}) });
+  let running: RunningControlPlane;
+  try {
+    const instancePorts = stringFlag(ctx, 'instance-ports');
+    running = await startControlPlane({ stateDir, apiListen, routerAdmin, allowRemote: o.allowRemote, ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}) });
+  } catch (err) {
+    // Whatever the failed start left open (sockets, timers) must not keep `up` alive.
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   // The control plane writes api.json itself; this covers one that does not, so clients find it.
   if (tryReadApiInfo(stateDir)?.pid !== process.pid) writeApiInfo(stateDir, { address: running.apiAddress, pid: process.pid });
   ctx.out(
@@ -105,15 +139,16 @@ function instancePortsArgs(ctx: Context): string[] {
   return range ? ['--instance-ports', range] : [];
 }
 
-async function runDetached(ctx: Context, apiListen: string, routerAdmin: string): Promise<number> {
+async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
   const stateDir = ctx.stateDir;
+  const { apiListen, routerAdmin } = o;
   await refuseIfUp(stateDir);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const logFile = join(stateDir, LOG_FILE);
   const log = openSync(logFile, 'a', 0o600);
   const child = spawn(
     process.execPath,
-    [...process.execArgv, process.argv[1]!, 'up', '--state-dir', stateDir, '--api', apiListen, '--router-admin', routerAdmin, ...instancePortsArgs(ctx)],
+    [...process.execArgv, process.argv[1]!, 'up', '--state-dir', stateDir, '--api', apiListen, '--router-admin', routerAdmin, ...(o.allowRemote ? ['--allow-remote'] : []), ...instancePortsArgs(ctx)],
     { detached: true, stdio: ['ignore', log, log], cwd: process.cwd(), env: process.env },
   );
   closeSync(log);
@@ -147,30 +182,57 @@ async function runDetached(ctx: Context, apiListen: string, routerAdmin: string)
 export const upCommand: Command = {
   name: 'up',
   summary: 'start the control plane (API, engine; starts the router if needed)',
-  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT]',
+  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--allow-remote]',
   flags: [
     ['-d, --detach', `run in the background, logging to <state-dir>/${LOG_FILE}; returns once the API answers`],
     ['--api HOST:PORT', `where the control-plane API listens (default ${DEFAULT_API})`],
     ['--router-admin HOST:PORT', `the router's admin API (default ${DEFAULT_ROUTER_ADMIN})`],
     ['--instance-ports FROM-TO', 'confine app instances to ports in this range, e.g. 30000-30999 (default: any free port)'],
+    ['--allow-remote', 'let --api/--router-admin take a non-loopback address (plain HTTP with a bearer token)'],
   ],
   details:
     'In the foreground, Ctrl-C (or SIGTERM) stops the control plane only: app instances and the router keep\n' +
     'serving, and the next `sluice up` adopts them. `sluice down` stops everything.\n' +
-    'The API address and pid go to <state-dir>/api.json, its token to <state-dir>/token (mode 0600).',
+    'The API address and pid go to <state-dir>/api.json, its token to <state-dir>/token (mode 0600), the\n' +
+    "router's admin token to <state-dir>/router/admin-token. Every start takes the state directory to 0700\n" +
+    'and its database to 0600, and refuses a token file others can read.',
   options: {
     detach: { type: 'boolean', short: 'd' },
     api: { type: 'string' },
     'router-admin': { type: 'string' },
     'instance-ports': { type: 'string' },
+    'allow-remote': { type: 'boolean' },
   },
   async run(ctx) {
     positionals(ctx, []);
-    const apiListen = stringFlag(ctx, 'api') ?? DEFAULT_API;
-    const routerAdmin = stringFlag(ctx, 'router-admin') ?? DEFAULT_ROUTER_ADMIN;
-    return boolFlag(ctx, 'detach') ? runDetached(ctx, apiListen, routerAdmin) : runForeground(ctx, apiListen, routerAdmin);
+    const o: UpOptions = {
+      apiListen: stringFlag(ctx, 'api') ?? DEFAULT_API,
+      routerAdmin: stringFlag(ctx, 'router-admin') ?? DEFAULT_ROUTER_ADMIN,
+      allowRemote: boolFlag(ctx, 'allow-remote'),
+    };
+    checkBinds(o);
+    return boolFlag(ctx, 'detach') ? runDetached(ctx, o) : runForeground(ctx, o);
   },
 };
+
+/** The router (its pid file) or an instance (a store record whose process lives) of this state directory. */
+async function anythingRunning(stateDir: string): Promise<boolean> {
+  try {
+    const pid = Number(readFileSync(join(stateDir, 'router', 'router.pid'), 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) return true;
+  } catch {
+    // no pid file: no router left running
+  }
+  const db = join(stateDir, 'sluice.db');
+  if (!existsSync(db)) return false;
+  const { SqliteStore } = await import('../store/sqlite.js');
+  const store = new SqliteStore(db);
+  try {
+    return store.listInstances().some((r) => isSameProcess(r.pid, r.procStartTime));
+  } finally {
+    store.close();
+  }
+}
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -189,7 +251,7 @@ export const downCommand: Command = {
   details:
     'Asks the running control plane to stop everything and waits until its process is gone. When no\n' +
     'control plane runs (say `sluice up` was stopped with Ctrl-C) but instances or the router are still\n' +
-    'running, starts one just long enough to stop them.',
+    'running, starts one just long enough to stop them; when nothing runs, says so.',
   options: { 'router-admin': { type: 'string' } },
   async run(ctx) {
     positionals(ctx, []);
@@ -207,6 +269,10 @@ export const downCommand: Command = {
     }
     if (!existsSync(join(stateDir, 'token'))) {
       ctx.out(`sluice is not up (no state in ${stateDir})`);
+      return 0;
+    }
+    if (!(await anythingRunning(stateDir))) {
+      ctx.out(`sluice is not running (no control plane, router or instance of ${stateDir}); nothing to stop`);
       return 0;
     }
     const running = await startControlPlane({

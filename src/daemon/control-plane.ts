@@ -1,10 +1,12 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { systemClock } from '../util/clock.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
 import type { PortRange } from '../platform/local/ports.js';
-import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../router/http-client.js';
+import { foreignRouterError, HttpTrafficRouter, probeRouter, startRouterProcess } from '../router/http-client.js';
+import { MAX_GENERATION_STEP } from '../router/admin-protocol.js';
+import { ensureAdminToken } from '../router/credential.js';
+import { secureFile } from '../util/secret-file.js';
 import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
 import { Reconciler } from '../engine/reconciler.js';
 import { DataPlanes } from '../dataplane/planes.js';
@@ -31,6 +33,8 @@ export interface ControlPlaneOptions {
   routerAdmin: string;
   /** Confine instance ports to this range (`--instance-ports 30000-30999`). */
   instancePorts?: PortRange;
+  /** A router started now may take a non-loopback admin address (`up --allow-remote`). */
+  allowRemote?: boolean;
 }
 
 export interface RunningControlPlane {
@@ -46,22 +50,31 @@ const ADOPT_SETTLE_MS = 10_000;
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<RunningControlPlane> {
   const { stateDir } = options;
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   // `sluice up -d` sends stderr to <state-dir>/control-plane.log.
   const log = (line: string) => void process.stderr.write(`${new Date().toISOString()} ${redactText(line)}\n`);
+  // Every start takes the state directory to 0700 and its secrets to 0600, and refuses a
+  // token others could have read (src/util/secret-file.ts).
   const token = ensureToken(stateDir);
-  const store = new SqliteStore(join(stateDir, 'sluice.db'));
+  const routerToken = ensureAdminToken(stateDir);
+
+  // Before anything is opened: a failure here leaves no handle that would keep `up` alive.
+  const probe = await probeRouter(options.routerAdmin, { stateDir, token: routerToken });
+  if (probe.kind === 'foreign') throw foreignRouterError(options.routerAdmin, probe.what);
+  if (probe.kind === 'none') {
+    log(`starting the router (admin ${options.routerAdmin})`);
+    const extraArgs = options.allowRemote ? ['--allow-remote'] : [];
+    await startRouterProcess({ stateDir, admin: options.routerAdmin, logFile: join(stateDir, 'router', 'router.log'), extraArgs });
+  } else {
+    log(`router already running at ${options.routerAdmin} (pid ${probe.identity.pid}): re-using it`);
+  }
+  const builtinRouter = new HttpTrafficRouter(options.routerAdmin, routerToken);
+  const routerGeneration = (await builtinRouter.routes()).generation;
+
+  const dbFile = join(stateDir, 'sluice.db');
+  const store = new SqliteStore(dbFile);
+  for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) secureFile(f);
   const dispatcher = new EventDispatcher(store, systemClock, log);
   store.onEvent = (e) => dispatcher.dispatch(e);
-
-  if (!(await isRouterUp(options.routerAdmin))) {
-    log(`starting the router (admin ${options.routerAdmin})`);
-    await startRouterProcess({ stateDir, admin: options.routerAdmin, logFile: join(stateDir, 'router', 'router.log') });
-  } else {
-    log(`router already running at ${options.routerAdmin}: re-using it`);
-  }
-  const builtinRouter = new HttpTrafficRouter(options.routerAdmin);
-  const routerGeneration = (await builtinRouter.routes()).generation;
   // Rollouts with traffic.router: nginx are served by nginx (src/dataplane/nginx).
   const nginx = new NginxDataPlane(stateDir, log);
   nginx.adopt();
@@ -89,7 +102,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   });
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });
   const controller = new Controller(store, reconciler, platform, systemClock, jobs);
-  reconciler.start(Math.max(routerGeneration, storedGeneration));
+  // Continue from the later of the two, but never from further past the router's than it
+  // accepts (a router that lost its routes.json starts again at 0).
+  reconciler.start(Math.max(routerGeneration, Math.min(storedGeneration, routerGeneration + MAX_GENERATION_STEP - 1)));
   const exposures = new ExposureCollector(store, () => router.traffic(), systemClock);
   const collectTimer = setInterval(() => {
     exposures.collect().catch((e: Error) => log(`exposures: cannot read the router's counters: ${e.message}`));

@@ -1,12 +1,34 @@
+import type { ListenerFailure } from './port.js';
 import type { ListenerRole } from './route-table.js';
 
 /**
- * The builtin router's admin HTTP API (default 127.0.0.1:9901, set by --admin):
+ * The builtin router's admin HTTP API (default 127.0.0.1:9901, set by --admin).
  *
- *   GET  /healthz                     200 "ok"
+ * Access, checked before anything else, in this order (one-line {error} answers):
+ *   - any `Origin` header → 403: no web page may call the router (a text/plain or form POST
+ *     needs no CORS preflight, so refusing browsers outright is the only safe rule);
+ *   - a `Host` that is not 127.0.0.1, localhost, [::1] or the --admin host, with the port
+ *     the request came in on → 403 (DNS rebinding);
+ *   - every endpoint but /healthz needs `Authorization: Bearer <token>`, the token in
+ *     <state-dir>/router/admin-token (src/router/credential.ts; 0600 in the 0700 state dir,
+ *     so only that state directory's control plane has it); missing or wrong → 401
+ *     (compared in constant time, never logged);
+ *   - a request with a body must be `content-type: application/json` → else 415.
+ * --admin on a non-loopback address is refused unless --allow-remote (then it is plain HTTP
+ * with a bearer token: anyone on the path can read the token).
+ *
+ *   GET  /healthz                     200 "ok" (liveness only: says nothing of whose router it is)
+ *   GET  /identity                    200 RouterIdentity: the control plane checks it talks to
+ *                                     its own state directory's router
  *   GET  /routes                      200 RouteTable (the one in effect)
- *   PUT  /routes       body RouteTable 200 {generation} once in effect; 400 {error} if invalid;
- *                                     409 {error, generation} if older than the one in effect
+ *   PUT  /routes       body RouteTable 200 {generation, failed: ListenerFailure[]} once in
+ *                                     effect: `failed` lists the listeners that could not be
+ *                                     opened (address in use, unresolvable host, no permission);
+ *                                     they serve nothing, the rest of the table is in effect,
+ *                                     and each later PUT tries them again. 400 {error} if invalid;
+ *                                     409 {error, generation} if the generation is older than
+ *                                     the one in effect, or more than MAX_GENERATION_STEP past it
+ *                                     (the caller continues from `generation`)
  *   GET  /endpoints/:id/idle?timeoutMs=N
  *                                     200 {idle: boolean, inflight: number} as soon as no request
  *                                     is in flight to that endpoint, or after timeoutMs
@@ -25,9 +47,10 @@ import type { ListenerRole } from './route-table.js';
  *   GET  /metrics                     200 Prometheus text format (sluice_requests_total…,
  *                                     sluice_mirror_requests_total{rollout,revision,route}…)
  *   POST /shutdown                    200, then stops listening and exits once drained
- *   POST /handover     body {args?: string[]}
+ *   POST /handover     body HandoverOptions or none
  *                                     restarts the router without closing its sockets: starts a
- *                                     successor (same options, then `args`) that serves the table
+ *                                     successor (this router's own options; any other field in the
+ *                                     body → 400) that serves the table
  *                                     in effect on the same listening sockets, admin included;
  *                                     200 HandoverResult once it serves, then this process stops
  *                                     accepting, drains and exits. 409 if a handover is already
@@ -53,6 +76,36 @@ export const DEFAULT_ROUTER_ADMIN = '127.0.0.1:9901';
  * it did nothing, ask again.
  */
 export const SUCCESSOR_HEADER = 'x-sluice-router-successor';
+
+/**
+ * How far past the generation in effect a table may jump. The control plane counts up by
+ * one per table; the bound keeps a buggy or stale caller from pushing the generation to
+ * 2^53−1, which would lock every later table out.
+ */
+export const MAX_GENERATION_STEP = 1000;
+
+/** GET /identity. */
+export interface RouterIdentity {
+  /** The state directory the router was started with, as an absolute real path. */
+  stateDir: string;
+  pid: number;
+  /** Random per router process: tells a restarted router from the one seen before. */
+  instanceId: string;
+  /** Generation of the table in effect. */
+  generation: number;
+}
+
+/** PUT /routes. */
+export interface ApplyAnswer {
+  generation: number;
+  failed: ListenerFailure[];
+}
+
+/** POST /handover body: the only options a caller may set. */
+export interface HandoverOptions {
+  /** How long the old router drains after the successor serves (default: its --drain-timeout-ms). */
+  drainTimeoutMs?: number;
+}
 
 /** POST /handover. */
 export interface HandoverResult {

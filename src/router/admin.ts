@@ -1,8 +1,9 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { ConnectionTracker } from './listeners.js';
 import type { ListenerRole } from './route-table.js';
 import type { Router } from './router.js';
-import { SUCCESSOR_HEADER, type HandoverResult } from './admin-protocol.js';
+import { SUCCESSOR_HEADER, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
 import { DEFAULT_SAMPLE_MAX } from './samples.js';
 import { RouteTableError } from './validate.js';
 
@@ -10,6 +11,8 @@ import { RouteTableError } from './validate.js';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 /** Longest wait a GET /endpoints/:id/idle may ask for. */
 const MAX_IDLE_WAIT_MS = 10 * 60_000;
+/** Longest drain a handover may ask of the old router. */
+const MAX_HANDOVER_DRAIN_MS = 10 * 60_000;
 
 export interface AdminHooks {
   /** POST /shutdown: called after the 200 is sent. */
@@ -19,18 +22,34 @@ export interface AdminHooks {
    * with an error whose `status` is the HTTP status (409 busy, 500 the successor failed).
    * Without it, the route answers 501.
    */
-  handover?(args: string[]): Promise<HandoverResult>;
+  handover?(options: HandoverOptions): Promise<HandoverResult>;
   /** After a handover: the successor's pid. Requests that still reach this process are sent there. */
   successor?(): number | undefined;
+}
+
+/** Who may call the admin API and what GET /identity says (admin-protocol.ts, "Access"). */
+export interface AdminAccess {
+  /** The bearer token every endpoint but /healthz requires (src/router/credential.ts). */
+  token: string;
+  /** The host part of --admin: a Host header naming it is accepted besides the loopback names. */
+  host?: string;
+  identity: Omit<RouterIdentity, 'generation'>;
 }
 
 const trackers = new WeakMap<http.Server, ConnectionTracker>();
 
 /** The admin API of src/router/admin-protocol.ts. */
-export function createAdminServer(router: Router, hooks: AdminHooks): http.Server {
+export function createAdminServer(router: Router, hooks: AdminHooks, access: AdminAccess): http.Server {
+  const tokenDigest = digest(access.token);
   const server = http.createServer((req, res) => {
     tracker.onRequest(res);
-    handle(router, hooks, req, res).catch((e: Error) => {
+    const refusal = refuse(req, access, tokenDigest);
+    if (refusal !== undefined) {
+      req.resume();
+      if (refusal[0] === 401) res.setHeader('www-authenticate', 'Bearer');
+      return sendJson(res, refusal[0], { error: refusal[1] });
+    }
+    handle(router, hooks, access, req, res).catch((e: Error) => {
       if (!res.headersSent) sendJson(res, 500, { error: oneLine(e.message) });
       else res.destroy();
     });
@@ -51,7 +70,48 @@ export function retireAdminServer(server: http.Server, drainMs: number, idleGrac
   return tracker.retire(drainMs, idleGraceMs);
 }
 
-async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, res: ServerResponse): Promise<void> {
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Host names a Host header may carry (with the port the request came in on). */
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+
+function bracketed(host: string): string {
+  const h = host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
+  return h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
+}
+
+/**
+ * [status, one line] when the request must not reach the API: a browser (any Origin: no web
+ * page may drive the router, whatever its preflight), a Host that is not this address (DNS
+ * rebinding), no or a wrong token (compared in constant time; never logged), a body that is
+ * not JSON (what a cross-site form or text/plain fetch would send).
+ */
+function refuse(req: IncomingMessage, access: AdminAccess, tokenDigest: Buffer): [number, string] | undefined {
+  if (req.headers.origin !== undefined) return [403, 'admin API: requests from a web page (Origin header) are refused'];
+  const port = req.socket.localPort;
+  const names = new Set(LOOPBACK_NAMES);
+  if (access.host !== undefined) names.add(bracketed(access.host));
+  if (req.socket.localAddress !== undefined) names.add(bracketed(req.socket.localAddress));
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (![...names].some((n) => host === `${n.toLowerCase()}:${port}`)) {
+    return [403, `admin API: Host "${host.slice(0, 100)}" is not this router's admin address; use 127.0.0.1:${port}`];
+  }
+  const path = (req.url ?? '/').split('?')[0];
+  if (path !== '/healthz') {
+    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    if (m === null || !timingSafeEqual(digest(m[1]), tokenDigest)) {
+      return [401, `admin API: ${m === null ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>`];
+    }
+  }
+  const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (hasBody && type !== 'application/json') return [415, `admin API: a request body must be content-type application/json, not "${type.slice(0, 100)}"`];
+  return undefined;
+}
+
+async function handle(router: Router, hooks: AdminHooks, access: AdminAccess, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://admin');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -68,6 +128,10 @@ async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, r
     res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 2 });
     res.end('ok');
     return;
+  }
+  if (path === '/identity') {
+    if (method !== 'GET') return notAllowed(res, method, path);
+    return sendJson(res, 200, { ...access.identity, generation: router.table.generation } satisfies RouterIdentity);
   }
   if (path === '/routes') {
     if (method === 'GET') return sendJson(res, 200, router.table);
@@ -131,29 +195,40 @@ async function handle(router: Router, hooks: AdminHooks, req: IncomingMessage, r
   if (path === '/handover') {
     if (method !== 'POST') return notAllowed(res, method, path);
     if (hooks.handover === undefined) return sendJson(res, 501, { error: 'this router cannot hand over (not started by main.js)' });
-    let args: string[] = [];
     const text = await readBody(req);
-    if (text.trim() !== '') {
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (e) {
-        return sendJson(res, 400, { error: `POST /handover: body is not JSON: ${oneLine((e as Error).message)}` });
-      }
-      const a = (body as { args?: unknown } | null)?.args;
-      if (a !== undefined && (!Array.isArray(a) || !a.every((x) => typeof x === 'string'))) {
-        return sendJson(res, 400, { error: 'POST /handover: "args" must be a list of strings (extra options for the new router)' });
-      }
-      args = (a as string[] | undefined) ?? [];
-    }
+    const options = handoverOptions(text);
+    if (typeof options === 'string') return sendJson(res, 400, { error: `POST /handover: ${options}` });
     try {
-      return sendJson(res, 200, await hooks.handover(args));
+      return sendJson(res, 200, await hooks.handover(options));
     } catch (e) {
       const status = (e as { status?: number }).status ?? 500;
       return sendJson(res, status, { error: oneLine((e as Error).message) });
     }
   }
   sendJson(res, 404, { error: `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts` });
+}
+
+/**
+ * The handover's options, or what is wrong with them. An allow-list: the successor runs with
+ * this router's own options, never with arguments a caller chose.
+ */
+function handoverOptions(text: string): HandoverOptions | string {
+  if (text.trim() === '') return {};
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (e) {
+    return `body is not JSON: ${oneLine((e as Error).message)}`;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object, e.g. {"drainTimeoutMs": 5000}';
+  const extra = Object.keys(body).filter((k) => k !== 'drainTimeoutMs');
+  if (extra.length > 0) return `unknown field(s) ${extra.map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}; only "drainTimeoutMs" may be given`;
+  const drain = (body as { drainTimeoutMs?: unknown }).drainTimeoutMs;
+  if (drain === undefined) return {};
+  if (typeof drain !== 'number' || !Number.isSafeInteger(drain) || drain < 0 || drain > MAX_HANDOVER_DRAIN_MS) {
+    return `"drainTimeoutMs" must be a whole number of milliseconds from 0 to ${MAX_HANDOVER_DRAIN_MS}`;
+  }
+  return { drainTimeoutMs: drain };
 }
 
 interface SampleQuery {

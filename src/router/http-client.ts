@@ -1,11 +1,21 @@
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
-import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type HandoverResult, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
+import {
+  DEFAULT_ROUTER_ADMIN,
+  SUCCESSOR_HEADER,
+  type ApplyAnswer,
+  type HandoverOptions,
+  type HandoverResult,
+  type RevisionSampleList,
+  type RouterIdentity,
+  type WindowStats,
+} from './admin-protocol.js';
+import { ensureAdminToken } from './credential.js';
 import type { MismatchRecord } from './mirror.js';
 import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from './port.js';
 import type { ListenerRole, RouteTable } from './route-table.js';
@@ -20,23 +30,44 @@ interface AdminAnswer {
   body: string;
 }
 
+/** Where a router's admin API is and the credential it takes. */
+interface AdminTarget {
+  host: string;
+  port: number;
+  admin: string;
+  token: string;
+}
+
 /** TrafficRouter over the builtin router's admin API (src/router/admin-protocol.ts). */
 export class HttpTrafficRouter implements TrafficRouter {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-  private readonly host: string;
-  private readonly port: number;
+  private readonly target: AdminTarget;
 
-  constructor(readonly admin: string = DEFAULT_ROUTER_ADMIN) {
+  /** `token`: the one in <state-dir>/router/admin-token (credential.ts). */
+  constructor(
+    readonly admin: string,
+    token: string,
+  ) {
     const addr = parseHostPort(admin);
     if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
-    this.host = addr.host;
-    this.port = addr.port;
+    this.target = { ...addr, admin, token };
   }
 
   async apply(table: RouteTable): Promise<ApplyOutcome> {
     const r = await this.call('PUT', '/routes', JSON.stringify(table));
     if (r.status !== 200) throw this.refused('PUT /routes', r);
-    return { failed: [] };
+    return { failed: (JSON.parse(r.body) as Partial<ApplyAnswer>).failed ?? [] };
+  }
+
+  async generationInEffect(): Promise<number> {
+    return (await this.identity()).generation;
+  }
+
+  /** Who the router is (GET /identity). */
+  async identity(): Promise<RouterIdentity> {
+    const r = await this.call('GET', '/identity');
+    if (r.status !== 200) throw this.refused('GET /identity', r);
+    return JSON.parse(r.body) as RouterIdentity;
   }
 
   async waitIdle(endpointId: string, timeoutMs: number): Promise<boolean> {
@@ -99,12 +130,11 @@ export class HttpTrafficRouter implements TrafficRouter {
   /**
    * Restarts the router process without closing its sockets (POST /handover): resolves with
    * the old and new pids once the new process serves; the old one then drains and exits.
-   * `args` are extra options for the new process. Rejects in one line when the new process
-   * failed, and the old one keeps serving.
+   * Rejects in one line when the new process failed, and the old one keeps serving.
    */
-  async restart(args: string[] = []): Promise<HandoverResult> {
+  async restart(options: HandoverOptions = {}): Promise<HandoverResult> {
     // A fresh connection and no retry: unlike the other calls, this one is not idempotent.
-    const r = await adminRequest(this.host, this.port, this.admin, 'POST', '/handover', JSON.stringify({ args }), HANDOVER_TIMEOUT_MS, false, true);
+    const r = await adminRequest(this.target, 'POST', '/handover', JSON.stringify(options), HANDOVER_TIMEOUT_MS, false, true);
     if (r.status !== 200) {
       let message = r.body;
       try {
@@ -132,7 +162,7 @@ export class HttpTrafficRouter implements TrafficRouter {
   }
 
   private call(method: string, path: string, body?: string, timeoutMs = ADMIN_TIMEOUT_MS): Promise<AdminAnswer> {
-    return adminRequest(this.host, this.port, this.admin, method, path, body, timeoutMs, this.agent);
+    return adminRequest(this.target, method, path, body, timeoutMs, this.agent);
   }
 }
 
@@ -144,9 +174,7 @@ function sampleQuery(rollout: string, revision: number, sinceMs: number, max: nu
 }
 
 function adminRequest(
-  host: string,
-  port: number,
-  admin: string,
+  target: AdminTarget,
   method: string,
   path: string,
   body: string | undefined,
@@ -154,8 +182,10 @@ function adminRequest(
   agent: http.Agent | false,
   retried = false,
 ): Promise<AdminAnswer> {
+  const { host, port, admin } = target;
   return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+    const headers: http.OutgoingHttpHeaders = { authorization: `Bearer ${target.token}` };
+    if (body !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     const req = http.request({ host, port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -164,7 +194,7 @@ function adminRequest(
         // before: it did nothing; ask again (the answer closed the connection, so the next
         // one reaches the successor).
         if (res.statusCode === 503 && res.headers[SUCCESSOR_HEADER] !== undefined && !retried) {
-          resolve(adminRequest(host, port, admin, method, path, body, timeoutMs, agent, true));
+          resolve(adminRequest(target, method, path, body, timeoutMs, agent, true));
           return;
         }
         resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
@@ -175,7 +205,7 @@ function adminRequest(
     req.on('error', (e: NodeJS.ErrnoException) => {
       // A pooled connection the router closed as we reused it; every admin call is idempotent.
       if (req.reusedSocket && e.code === 'ECONNRESET' && !retried) {
-        resolve(adminRequest(host, port, admin, method, path, body, timeoutMs, agent, true));
+        resolve(adminRequest(target, method, path, body, timeoutMs, agent, true));
         return;
       }
       reject(new UserError(`router admin ${admin} unreachable: ${e.code ?? e.message} — is \`sluice up\` running?`, 'unavailable', 503));
@@ -184,16 +214,64 @@ function adminRequest(
   });
 }
 
-/** True when a router answers /healthz at this admin address. */
-export async function isRouterUp(admin: string = DEFAULT_ROUTER_ADMIN, timeoutMs = 1000): Promise<boolean> {
+/** The state directory whose router a caller expects, and its admin token. */
+export interface RouterOwner {
+  stateDir: string;
+  token: string;
+}
+
+/**
+ * What answers at an admin address: nothing (free to start a router), this state directory's
+ * router, or something else, described in a few words.
+ */
+export type RouterProbe = { kind: 'none' } | { kind: 'ours'; identity: RouterIdentity } | { kind: 'foreign'; what: string };
+
+/**
+ * Asks GET /identity with the owner's token: only a router that accepts the credential and
+ * names the same state directory is ours. Anything else that accepts a connection holds the
+ * address, and the control plane must not send it a table.
+ */
+export async function probeRouter(admin: string, owner: RouterOwner, timeoutMs = 1000): Promise<RouterProbe> {
   const addr = parseHostPort(admin);
-  if (addr === undefined) return false;
+  if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
+  let r: AdminAnswer;
   try {
-    const r = await adminRequest(addr.host, addr.port, admin, 'GET', '/healthz', undefined, timeoutMs, false);
-    return r.status === 200 && r.body === 'ok';
-  } catch {
-    return false;
+    r = await adminRequest({ ...addr, admin, token: owner.token }, 'GET', '/identity', undefined, timeoutMs, false);
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/ECONNREFUSED|EADDRNOTAVAIL/.test(message)) return { kind: 'none' };
+    if (/ETIMEDOUT/.test(message)) return { kind: 'foreign', what: `it accepts connections but gave no HTTP answer within ${timeoutMs}ms` };
+    return { kind: 'foreign', what: message.replace(/ — is `sluice up` running\?$/, '') };
   }
+  if (r.status === 401) return { kind: 'foreign', what: "a router that refuses this state directory's admin token, likely another state directory's" };
+  if (r.status !== 200) return { kind: 'foreign', what: `GET /identity answered ${r.status} ${JSON.stringify(r.body.slice(0, 60))}` };
+  let identity: RouterIdentity;
+  try {
+    identity = JSON.parse(r.body) as RouterIdentity;
+  } catch {
+    return { kind: 'foreign', what: `GET /identity answered 200 ${JSON.stringify(r.body.slice(0, 60))}, not a router's identity` };
+  }
+  if (typeof identity?.stateDir !== 'string') return { kind: 'foreign', what: 'GET /identity named no state directory' };
+  if (identity.stateDir !== realStateDir(owner.stateDir)) return { kind: 'foreign', what: `the router of state directory ${identity.stateDir}` };
+  return { kind: 'ours', identity };
+}
+
+function realStateDir(stateDir: string): string {
+  try {
+    return realpathSync(stateDir);
+  } catch {
+    return stateDir;
+  }
+}
+
+/** One line for an address held by something that is not the owner's router. */
+export function foreignRouterError(admin: string, what: string): UserError {
+  return new UserError(`address ${admin} is held by something that is not this state directory's router (${what}) — stop it or pass --router-admin HOST:PORT`, 'admin-address-taken', 409);
+}
+
+/** True when this state directory's router answers at the admin address (credential and identity checked). */
+export async function isRouterUp(admin: string, owner: RouterOwner, timeoutMs = 1000): Promise<boolean> {
+  return (await probeRouter(admin, owner, timeoutMs)).kind === 'ours';
 }
 
 export interface StartRouterOptions {
@@ -203,7 +281,7 @@ export interface StartRouterOptions {
   logFile: string;
   /** How long to wait for /healthz. */
   readyTimeoutMs?: number;
-  /** Extra command-line options for main.js, e.g. ['--drain-timeout-ms', '5000']. */
+  /** Extra command-line options for main.js, e.g. ['--drain-timeout-ms', '5000'], ['--allow-remote']. */
   extraArgs?: string[];
 }
 
@@ -221,14 +299,19 @@ export const ROUTER_NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
 /**
  * Starts the router as its own process group with its output in a file and no handle held
  * by this process, so that the control plane can die (even by SIGKILL) and leave it
- * serving. Resolves with its pid once /healthz answers; refuses when a router already answers.
+ * serving. Creates the admin token first (credential.ts). Resolves with its pid and token
+ * once it answers GET /identity as this state directory's router; refuses at once when
+ * anything already holds the admin address.
  */
-export async function startRouterProcess(opts: StartRouterOptions): Promise<{ pid: number }> {
+export async function startRouterProcess(opts: StartRouterOptions): Promise<{ pid: number; token: string }> {
   const admin = opts.admin ?? DEFAULT_ROUTER_ADMIN;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
-  if (await isRouterUp(admin)) {
-    throw new UserError(`a router already answers at ${admin}; use it, or stop it first (POST /shutdown)`, 'conflict', 409);
+  const owner = { stateDir: opts.stateDir, token: ensureAdminToken(opts.stateDir) };
+  const before = await probeRouter(admin, owner);
+  if (before.kind === 'ours') {
+    throw new UserError(`this state directory's router already answers at ${admin} (pid ${before.identity.pid}); use it, or stop it first (POST /shutdown)`, 'conflict', 409);
   }
+  if (before.kind === 'foreign') throw foreignRouterError(admin, before.what);
   const mainJs = fileURLToPath(new URL('./main.js', import.meta.url));
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const out = openSync(opts.logFile, 'a');
@@ -250,7 +333,11 @@ export async function startRouterProcess(opts: StartRouterOptions): Promise<{ pi
     if (exited !== undefined) {
       throw new UserError(`router exited at start (${exited}): ${lastLine(opts.logFile)} (log: ${opts.logFile})`, 'unavailable', 503);
     }
-    if (await isRouterUp(admin, 500)) return { pid: child.pid! };
+    const probe = await probeRouter(admin, owner, 500);
+    if (probe.kind === 'ours') return { pid: child.pid!, token: owner.token };
+    // Bound in the meantime by someone else: the router will exit with "address in use".
+    if (probe.kind === 'foreign' && exited === undefined) await new Promise((r) => setTimeout(r, 200));
+    if (probe.kind === 'foreign' && exited === undefined) throw foreignRouterError(admin, probe.what);
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new UserError(`router admin ${admin} did not answer within ${readyTimeoutMs}ms; see ${opts.logFile}`, 'unavailable', 503);

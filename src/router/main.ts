@@ -1,6 +1,8 @@
 /**
  * The router process: node dist/src/router/main.js --state-dir DIR [--admin 127.0.0.1:9901]
- *   [--drain-timeout-ms N] [--upstream-timeout-ms N] [--sample-capacity N]
+ *   [--drain-timeout-ms N] [--upstream-timeout-ms N] [--sample-capacity N] [--allow-remote]
+ * The admin API takes the token in <state-dir>/router/admin-token (created when absent; see
+ * admin-protocol.ts, "Access"); --admin off loopback needs --allow-remote.
  * Runs apart from the control plane so that restarting or killing the control plane never
  * drops a request; it serves its last persisted table from the moment it starts.
  *
@@ -9,14 +11,17 @@
  * included; see the protocol below and src/router/README.md.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { realpathSync, rmSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import type net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseHostPort } from './address.js';
+import { isLoopbackHost, parseHostPort } from './address.js';
 import { createAdminServer, retireAdminServer } from './admin.js';
-import { DEFAULT_ROUTER_ADMIN, type HandoverResult } from './admin-protocol.js';
+import { DEFAULT_ROUTER_ADMIN, ROUTES_FILE, type HandoverOptions, type HandoverResult } from './admin-protocol.js';
+import { ensureAdminToken } from './credential.js';
+import { secureFile } from '../util/secret-file.js';
 import { HANDOVER_IDLE_GRACE_MS } from './listeners.js';
 import type { RouteTable } from './route-table.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
@@ -75,14 +80,20 @@ interface Args {
   upstreamMs?: number;
   sampleCapacity: number;
   takeover: boolean;
+  allowRemote: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
   const opts: Record<string, string> = {};
   let takeover = false;
+  let allowRemote = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--takeover') {
       takeover = true;
+      continue;
+    }
+    if (argv[i] === '--allow-remote') {
+      allowRemote = true;
       continue;
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
@@ -107,6 +118,7 @@ function parseArgs(argv: string[]): Args {
     upstreamMs: num('upstream-timeout-ms'),
     sampleCapacity,
     takeover,
+    allowRemote,
   };
 }
 
@@ -120,9 +132,20 @@ async function main(): Promise<void> {
   if (takeoverMode && process.send === undefined) fail('--takeover: only a running router starts its successor this way (POST /handover)');
   const args = parseArgs(process.argv.slice(2));
   const adminAddr = parseHostPort(args.admin) ?? fail(`--admin ${args.admin}: must be host:port`);
+  if (!isLoopbackHost(adminAddr.host)) {
+    if (!args.allowRemote) fail(`--admin ${args.admin}: not a loopback address; the admin API is plain HTTP — keep it on 127.0.0.1, or pass --allow-remote`);
+    log(`warning: admin API on ${args.admin} is reachable from other machines over plain HTTP; its bearer token travels unencrypted`);
+  }
   const routerDir = join(args.stateDir, 'router');
-  mkdirSync(routerDir, { recursive: true });
+  let token: string;
+  try {
+    token = ensureAdminToken(args.stateDir);
+    secureFile(join(routerDir, ROUTES_FILE));
+  } catch (e) {
+    fail((e as Error).message);
+  }
   const pidFile = join(routerDir, ROUTER_PID_FILE);
+  const identity = { stateDir: realpathSync(args.stateDir), pid: process.pid, instanceId: randomUUID() };
 
   const router = new Router({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, upstreamTimeoutMs: args.upstreamMs, sampleCapacity: args.sampleCapacity, log });
 
@@ -143,7 +166,7 @@ async function main(): Promise<void> {
   };
 
   /** Old side of the protocol above. */
-  const handover = async (extra: string[]): Promise<HandoverResult> => {
+  const handover = async (options: HandoverOptions): Promise<HandoverResult> => {
     if (stopping) throw Object.assign(new Error('the router is stopping'), { status: 503 });
     if (handingOver) throw Object.assign(new Error('a handover is already under way'), { status: 409 });
     handingOver = true;
@@ -155,7 +178,8 @@ async function main(): Promise<void> {
       throw e;
     }
     const base = process.argv.slice(2).filter((a) => a !== '--takeover');
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...base, ...extra, '--takeover'], {
+    const drainMs = options.drainTimeoutMs ?? args.drainMs;
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...base, '--takeover'], {
       detached: true,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -187,8 +211,8 @@ async function main(): Promise<void> {
     stopping = true;
     successor = pid;
     child.send({ t: 'released' } satisfies ToNew);
-    log(`handed over to pid ${pid}: no longer accepting; draining ${router.inflight} request(s) in flight (up to ${args.drainMs / 1000}s)`);
-    void Promise.all([router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS), retireAdminServer(admin, args.drainMs, HANDOVER_IDLE_GRACE_MS)]).then(() => {
+    log(`handed over to pid ${pid}: no longer accepting; draining ${router.inflight} request(s) in flight (up to ${drainMs / 1000}s)`);
+    void Promise.all([router.retire(drainMs, HANDOVER_IDLE_GRACE_MS), retireAdminServer(admin, drainMs, HANDOVER_IDLE_GRACE_MS)]).then(() => {
       log(`stopped after handover to pid ${pid} (${router.inflight} request(s) cut)`);
       // The pid file is the successor's now.
       const exit = (): never => process.exit(0);
@@ -202,7 +226,11 @@ async function main(): Promise<void> {
     return { oldPid: process.pid, newPid: pid, generation: serving.generation, listeners: serving.listeners };
   };
 
-  const admin = createAdminServer(router, { shutdown: () => shutdown('POST /shutdown'), handover, successor: () => successor });
+  const admin = createAdminServer(
+    router,
+    { shutdown: () => shutdown('POST /shutdown'), handover, successor: () => successor },
+    { token, host: adminAddr.host, identity },
+  );
   const serve = (): void => {
     writeFileSync(pidFile, `${process.pid}\n`);
     process.on('SIGTERM', () => shutdown('SIGTERM'));

@@ -3,12 +3,13 @@ import { dirname } from 'node:path';
 
 /**
  * Replaces a file so that a crash at any moment leaves either the old or the new content:
- * write a temporary file, fsync it, rename over the target, fsync the directory.
+ * write a temporary file, fsync it, rename over the target, fsync the directory. Mode 0600:
+ * a route table names every backend and may carry header values.
  */
 export async function writeFileAtomic(path: string, data: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
+  const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(data);
     await fh.sync();

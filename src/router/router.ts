@@ -8,8 +8,8 @@ import { readJsonFile, writeFileAtomic } from './persist.js';
 import { ResilienceState } from './resilience.js';
 import { Proxy, UPSTREAM_TIMEOUT_MS } from './proxy.js';
 import { emptyRouteTable, type RouteTable } from './route-table.js';
-import { ROUTES_FILE, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
-import type { RevisionTraffic } from './port.js';
+import { MAX_GENERATION_STEP, ROUTES_FILE, type ApplyAnswer, type RevisionSampleList, type WindowStats } from './admin-protocol.js';
+import type { ListenerFailure, RevisionTraffic } from './port.js';
 import type { ListenerRole } from './route-table.js';
 import type { MismatchRecord } from './mirror.js';
 import { DEFAULT_SAMPLE_CAPACITY, SampleStore } from './samples.js';
@@ -118,16 +118,18 @@ export class Router {
 
   /**
    * Validates, compiles, opens new listeners, persists, then swaps. Resolves once the next
-   * request is routed by the new table; rejects with RouteTableError (400/409) and changes
-   * nothing when the table is refused. Applies run one at a time.
+   * request is routed by the new table, with the listeners that could not be opened (they
+   * serve nothing; the rest of the table is in effect; the next apply tries them again);
+   * rejects with RouteTableError (400/409) and changes nothing when the table is refused.
+   * Applies run one at a time.
    */
-  apply(input: unknown): Promise<{ generation: number }> {
+  apply(input: unknown): Promise<ApplyAnswer> {
     const run = this.queue.then(() => this.applyNow(input));
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async applyNow(input: unknown): Promise<{ generation: number }> {
+  private async applyNow(input: unknown): Promise<ApplyAnswer> {
     if (this.closed) throw new RouteTableError('router is shutting down', 409, this.table.generation);
     if (this.handingOver) throw new RouteTableError('router is handing over to a new router process; retry in a moment', 503);
     const table = validateRouteTable(input);
@@ -138,16 +140,26 @@ export class Router {
         this.table.generation,
       );
     }
+    if (table.generation > this.table.generation + MAX_GENERATION_STEP) {
+      throw new RouteTableError(
+        `route table generation ${table.generation} jumps more than ${MAX_GENERATION_STEP} past generation ${this.table.generation} in effect; continue from ${this.table.generation + 1}`,
+        409,
+        this.table.generation,
+      );
+    }
     const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience);
     const opened: string[] = [];
+    const failed: ListenerFailure[] = [];
     this.pending = next;
     try {
       for (const l of table.listeners) {
         if (this.servers.has(l.listen)) continue;
-        await this.openListener(l.listen).catch((e: Error) => {
-          throw new RouteTableError(e.message, 400);
-        });
-        opened.push(l.listen);
+        try {
+          await this.openListener(l.listen);
+          opened.push(l.listen);
+        } catch (e) {
+          failed.push({ rollout: l.rollout, listen: l.listen, role: l.role, error: (e as Error).message });
+        }
       }
       await writeFileAtomic(this.routesFile, JSON.stringify(table, null, 2) + '\n').catch((e: Error) => {
         throw new RouteTableError(`cannot save routes to ${this.routesFile}: ${e.message}`, 500);
@@ -163,7 +175,8 @@ export class Router {
       if (!next.listeners.has(listen)) void this.closeListener(listen, this.drainMs);
     }
     if (opened.length > 0) this.log(`listening on ${opened.join(', ')}`);
-    return { generation: table.generation };
+    for (const f of failed) this.log(`${f.error} (rollout ${f.rollout}); will retry at the next route update`);
+    return { generation: table.generation, failed };
   }
 
   private swap(next: CompiledTable): void {

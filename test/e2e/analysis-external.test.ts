@@ -13,6 +13,7 @@ import { LoadGenerator, describe } from '../helpers/load.js';
 import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
 import { prometheusOrSkip, startPrometheus } from '../helpers/prometheus.js';
+import { adminTokenPath } from '../../src/router/credential.js';
 import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/hooks/webhook.js';
 
 let sluice: SluiceUnderTest;
@@ -51,7 +52,7 @@ function promStrategy(name: string, metric: string) {
 
 test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when Prometheus goes away', async (t) => {
   if (!prometheusOrSkip(t)) return;
-  const prom = await startPrometheus({ scrapeTargets: [`127.0.0.1:${sluice.routerAdminPort}`], scrapeIntervalSeconds: 1 });
+  const prom = await startPrometheus({ scrapeTargets: [`127.0.0.1:${sluice.routerAdminPort}`], scrapeIntervalSeconds: 1, bearerTokenFile: adminTokenPath(sluice.stateDir) });
   try {
     // healthy
     const port = await freePort();

@@ -45,7 +45,8 @@ export interface RunningPrometheus {
 }
 
 /** A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir. */
-export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeIntervalSeconds: number; binary?: string }): Promise<RunningPrometheus> {
+/** `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token). */
+export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeIntervalSeconds: number; binary?: string; bearerTokenFile?: string }): Promise<RunningPrometheus> {
   const binary = opts.binary ?? prometheusBinary();
   if (binary === undefined) throw new Error('prometheus not installed — apt-get install prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'sluice-prometheus-'));
@@ -60,6 +61,7 @@ export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeInt
       `  evaluation_interval: ${interval}`,
       'scrape_configs:',
       '  - job_name: test',
+      ...(opts.bearerTokenFile === undefined ? [] : ['    authorization:', `      credentials_file: '${opts.bearerTokenFile}'`]),
       '    static_configs:',
       `      - targets: [${targets}]`,
       '',

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,24 +131,35 @@ export interface RouterHarness {
   admin: string;
   adminPort: number;
   stateDir: string;
+  /** The admin API's token, and headers that carry it (raw admin requests in tests). */
+  token: string;
+  adminHeaders: http.OutgoingHttpHeaders;
   close(): Promise<void>;
+}
+
+/** A token and the createAdminServer access for an in-process router over stateDir. */
+export function testAdminAccess(stateDir: string): { token: string; host: string; identity: { stateDir: string; pid: number; instanceId: string } } {
+  return { token: randomBytes(32).toString('hex'), host: '127.0.0.1', identity: { stateDir, pid: process.pid, instanceId: 'test' } };
 }
 
 export async function startRouter(opts: { upstreamTimeoutMs?: number; drainTimeoutMs?: number } = {}): Promise<RouterHarness> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-router-test-'));
   const router = new Router({ stateDir, upstreamTimeoutMs: opts.upstreamTimeoutMs, drainTimeoutMs: opts.drainTimeoutMs ?? 2000 });
   await router.start();
-  const adminServer = createAdminServer(router, { shutdown: () => {} });
+  const access = testAdminAccess(stateDir);
+  const adminServer = createAdminServer(router, { shutdown: () => {} }, access);
   await new Promise<void>((r) => adminServer.listen(0, '127.0.0.1', r));
   const adminPort = (adminServer.address() as { port: number }).port;
   const admin = `127.0.0.1:${adminPort}`;
-  const client = new HttpTrafficRouter(admin);
+  const client = new HttpTrafficRouter(admin, access.token);
   return {
     router,
     client,
     admin,
     adminPort,
     stateDir,
+    token: access.token,
+    adminHeaders: { authorization: `Bearer ${access.token}`, 'content-type': 'application/json' },
     async close() {
       client.close();
       await router.close(500);

@@ -7,13 +7,14 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator, describe, type LoadReport } from '../helpers/load.js';
 import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
+import { adminTokenPath } from '../../src/router/credential.js';
 import { isProcessAlive } from '../../src/platform/local/process-control.js';
 
 const pids = new Set<number>();
@@ -34,25 +35,25 @@ function lost(r: LoadReport): string {
   return `${describe(r)}; first failures: ${bad.slice(0, 5).map((s) => `${s.sentAt.toFixed(0)}ms ${s.error ?? s.status}`).join(', ')}`;
 }
 
-async function setup(): Promise<{ dir: string; admin: string; client: HttpTrafficRouter; pid: number; ports: number[]; logFile: string }> {
+async function setup(): Promise<{ dir: string; admin: string; token: string; client: HttpTrafficRouter; pid: number; ports: number[]; logFile: string }> {
   const b = await startBackend('app');
   backends.push(b);
   const dir = mkdtempSync(join(tmpdir(), 'sluice-handover-'));
   dirs.push(dir);
   const admin = `127.0.0.1:${await freePort()}`;
   const logFile = join(dir, 'router.log');
-  const { pid } = await startRouterProcess({ stateDir: dir, admin, logFile, extraArgs: ['--drain-timeout-ms', '10000'] });
+  const { pid, token } = await startRouterProcess({ stateDir: dir, admin, logFile, extraArgs: ['--drain-timeout-ms', '10000'] });
   pids.add(pid);
-  const client = new HttpTrafficRouter(admin);
+  const client = new HttpTrafficRouter(admin, token);
   clients.push(client);
   const a = await listenAddr();
   const c = await listenAddr();
   await client.apply(table(5, listener(a.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }), listener(c.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { role: 'canary' })));
-  return { dir, admin, client, pid, ports: [a.port, c.port], logFile };
+  return { dir, admin, token, client, pid, ports: [a.port, c.port], logFile };
 }
 
 test('router restart under load: zero failed requests, new pid, same routes, old process drains and exits', async () => {
-  const { dir, admin, client, pid: firstPid, ports, logFile } = await setup();
+  const { dir, admin, token, client, pid: firstPid, ports, logFile } = await setup();
   const routes = await client.routes();
   // Fast requests on both listeners, slow ones in flight at every handover, and a client of
   // the admin API polling through it (the control plane does).
@@ -62,7 +63,7 @@ test('router restart under load: zero failed requests, new pid, same routes, old
   let adminErrors = 0;
   let polling = true;
   const poller = (async () => {
-    const c = new HttpTrafficRouter(admin);
+    const c = new HttpTrafficRouter(admin, token);
     while (polling) {
       await c.traffic().catch(() => adminErrors++);
       await sleep(20);
@@ -105,17 +106,20 @@ test('router restart under load: zero failed requests, new pid, same routes, old
 });
 
 test('a successor that fails to start: one-line error, the old router keeps serving and taking routes', async () => {
-  const { dir, client, pid, ports } = await setup();
+  const { dir, token, client, pid, ports } = await setup();
   const load = new LoadGenerator(ports[0], 100, 30);
   await sleep(300);
-  await assert.rejects(client.restart(['--sample-capacity', '3']), (e: Error) => {
+  // The successor reads the admin token at start and refuses one others could read.
+  chmodSync(adminTokenPath(dir), 0o644);
+  await assert.rejects(client.restart(), (e: Error) => {
     assert.match(
       e.message,
-      new RegExp(`^router restart failed: the new router \\(pid \\d+\\) failed: --sample-capacity 3: must be a power of two \\(requests kept per revision\\); this router \\(pid ${pid}\\) keeps serving$`),
+      new RegExp(`^router restart failed: the new router \\(pid \\d+\\) failed: router admin token file .*admin-token is readable by group or others \\(mode 0644\\) and may have leaked — delete it and start sluice again \\(\`sluice up\`\\) to make a new one; this router \\(pid ${pid}\\) keeps serving$`),
     );
     return true;
   });
-  assert.equal(await isRouterUp(client.admin), true);
+  chmodSync(adminTokenPath(dir), 0o600);
+  assert.equal(await isRouterUp(client.admin, { stateDir: dir, token }), true);
   assert.equal(readFileSync(join(dir, 'router', 'router.pid'), 'utf8').trim(), String(pid));
   await sleep(300);
   const r = await load.stop();

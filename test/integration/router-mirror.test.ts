@@ -12,6 +12,7 @@ import { freePort } from '../helpers/ports.js';
 import { LoadGenerator, summarize, type Sample } from '../helpers/load.js';
 import { listenAddr, listener, request, sleep, table, type Answer } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, startRouterProcess } from '../../src/router/http-client.js';
+import { readAdminToken } from '../../src/router/credential.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -123,7 +124,7 @@ before(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'sluice-router-mirror-'));
   const admin = `127.0.0.1:${await freePort()}`;
   routerPid = (await startRouterProcess({ stateDir, admin, logFile: join(stateDir, 'router.log') })).pid;
-  client = new HttpTrafficRouter(admin);
+  client = new HttpTrafficRouter(admin, readAdminToken(stateDir));
 });
 after(async () => {
   agent.destroy();

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
 import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
+import { readAdminToken } from '../../src/router/credential.js';
 import { isProcessAlive } from '../../src/platform/local/process-control.js';
 
 const mainJs = fileURLToPath(new URL('../../src/router/main.js', import.meta.url));
@@ -22,8 +23,9 @@ function stateDir(): string {
   dirs.push(d);
   return d;
 }
-function client(admin: string): HttpTrafficRouter {
-  const c = new HttpTrafficRouter(admin);
+/** A client of the router of `dir` (its admin token). */
+function client(admin: string, dir: string): HttpTrafficRouter {
+  const c = new HttpTrafficRouter(admin, readAdminToken(dir));
   clients.push(c);
   return c;
 }
@@ -46,19 +48,19 @@ test('a router killed with SIGKILL serves its persisted routes as soon as it is 
   assert.equal(readFileSync(join(dir, 'router', 'router.pid'), 'utf8').trim(), String(first.pid));
   const { listen, port } = await listenAddr();
   const routes = table(7, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }));
-  await client(admin).apply(routes);
+  await client(admin, dir).apply(routes);
   assert.equal((await request(port)).body, 'persisted');
 
   process.kill(first.pid, 'SIGKILL');
   await until(() => !isProcessAlive(first.pid), 5000, 'the router to die');
-  assert.equal(await isRouterUp(admin), false);
+  assert.equal(await isRouterUp(admin, { stateDir: dir, token: readAdminToken(dir) }), false);
 
   const second = await startRouterProcess({ stateDir: dir, admin, logFile });
   pids.add(second.pid);
   const a = await request(port);
   assert.equal(a.status, 200);
   assert.equal(a.body, 'persisted');
-  assert.deepEqual(await client(admin).routes(), routes);
+  assert.deepEqual(await client(admin, dir).routes(), routes);
   assert.match(readFileSync(logFile, 'utf8'), /loaded routes generation 7 \(1 listener\(s\)\)/);
   process.kill(second.pid, 'SIGTERM');
   await until(() => !isProcessAlive(second.pid), 5000, 'the router to stop');
@@ -77,7 +79,7 @@ test('SIGTERM: stops accepting, lets the request in flight finish, exits 0', asy
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
   await until(() => stderr.includes('admin API on'), 5000, 'the router to start');
   const { listen, port } = await listenAddr();
-  await client(admin).apply(table(1, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 })));
+  await client(admin, dir).apply(table(1, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 })));
   const slow = request(port, { path: '/slow?ms=700' });
   await until(() => b.active.get('/slow') === 1, 3000, 'the slow request at the app');
   child.kill('SIGTERM');
@@ -110,26 +112,50 @@ test('the router started by a control plane outlives it, even when it is SIGKILL
   controlPlane.kill('SIGKILL');
   await gone;
   await sleep(100);
-  assert.equal(await isRouterUp(admin), true);
-  await client(admin).shutdown();
+  assert.equal(await isRouterUp(admin, { stateDir: dir, token: readAdminToken(dir) }), true);
+  await client(admin, dir).shutdown();
   await until(() => !isProcessAlive(routerPid), 5000, 'the router to exit after POST /shutdown');
 });
 
 test('an unreachable router gives a clear error', async () => {
   const admin = `127.0.0.1:${await freePort()}`;
-  await assert.rejects(client(admin).apply(table(1)), (e: Error) => {
+  const c = new HttpTrafficRouter(admin, 'x'.repeat(64));
+  clients.push(c);
+  await assert.rejects(c.apply(table(1)), (e: Error) => {
     assert.equal(e.message, `router admin ${admin} unreachable: ECONNREFUSED — is \`sluice up\` running?`);
     return true;
   });
-  assert.equal(await isRouterUp(admin), false);
+  assert.equal(await isRouterUp(admin, { stateDir: stateDir(), token: 'x'.repeat(64) }), false);
+});
+
+test('an admin address held by another server is reported at once, and no router is started', async () => {
+  const dir = stateDir();
+  const taken = await startBackend('taken');
+  backends.push(taken);
+  const started = Date.now();
+  await assert.rejects(
+    startRouterProcess({ stateDir: dir, admin: `127.0.0.1:${taken.port}`, logFile: join(dir, 'router.log'), readyTimeoutMs: 5000 }),
+    /^UserError: address 127\.0\.0\.1:\d+ is held by something that is not this state directory's router \(GET \/identity answered 200 "taken", not a router's identity\) — stop it or pass --router-admin HOST:PORT$/,
+  );
+  assert.ok(Date.now() - started < 2000, 'reported at once');
+  assert.equal(taken.hits, 1, 'only the identity probe reached it');
 });
 
 test('a router that cannot take its admin address says so and exits 1', async () => {
   const dir = stateDir();
-  const taken = await startBackend('taken');
-  backends.push(taken);
-  await assert.rejects(
-    startRouterProcess({ stateDir: dir, admin: `127.0.0.1:${taken.port}`, logFile: join(dir, 'router.log'), readyTimeoutMs: 5000 }),
-    /exited at start \(code 1\): .*cannot listen for admin on 127\.0\.0\.1:\d+: address in use/,
-  );
+  // main.js run directly (no probe first): its own bind fails on an address another router holds.
+  const adminPort = await freePort();
+  const child = spawn(process.execPath, [mainJs, '--state-dir', dir, '--admin', `127.0.0.1:${adminPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  pids.add(child.pid!);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await until(() => stderr.includes('admin API on'), 5000, 'the first router to start');
+  const second = spawn(process.execPath, [mainJs, '--state-dir', stateDir(), '--admin', `127.0.0.1:${adminPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let secondErr = '';
+  second.stderr.on('data', (d: Buffer) => (secondErr += d.toString()));
+  assert.equal(await new Promise<number | null>((r) => second.on('exit', (code) => r(code))), 1);
+  assert.match(secondErr, /cannot listen for admin on 127\.0\.0\.1:\d+: address in use/);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
 });

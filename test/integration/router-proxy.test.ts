@@ -202,7 +202,7 @@ test('a removed listener stops accepting; admin answers 404 on unknown paths', a
   assert.equal((await request(port)).status, 200);
   await h.client.apply(table(generation++));
   await assert.rejects(request(port), /ECONNREFUSED/);
-  const r = await request(h.adminPort, { path: '/nope' });
+  const r = await request(h.adminPort, { path: '/nope', headers: h.adminHeaders });
   assert.equal(r.status, 404);
   assert.match((JSON.parse(r.body) as { error: string }).error, /no admin endpoint GET \/nope/);
 });

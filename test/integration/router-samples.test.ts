@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Router } from '../../src/router/router.js';
 import { createAdminServer } from '../../src/router/admin.js';
 import { HttpTrafficRouter } from '../../src/router/http-client.js';
+import { testAdminAccess } from '../helpers/router-fixtures.js';
 import { percentile } from '../../src/router/samples.js';
 import type { TrafficWindows } from '../../src/analysis/window.js';
 import type { Endpoint } from '../../src/router/route-table.js';
@@ -17,6 +18,7 @@ interface Harness {
   router: Router;
   client: HttpTrafficRouter;
   adminPort: number;
+  adminHeaders: { authorization: string };
   close(): Promise<void>;
 }
 
@@ -24,14 +26,16 @@ async function startHarness(sampleCapacity?: number): Promise<Harness> {
   const stateDir = mkdtempSync(join(tmpdir(), 'sluice-samples-test-'));
   const router = new Router({ stateDir, drainTimeoutMs: 500, sampleCapacity });
   await router.start();
-  const admin = createAdminServer(router, { shutdown: () => {} });
+  const access = testAdminAccess(stateDir);
+  const admin = createAdminServer(router, { shutdown: () => {} }, access);
   await new Promise<void>((r) => admin.listen(0, '127.0.0.1', r));
   const adminPort = (admin.address() as { port: number }).port;
-  const client = new HttpTrafficRouter(`127.0.0.1:${adminPort}`);
+  const client = new HttpTrafficRouter(`127.0.0.1:${adminPort}`, access.token);
   return {
     router,
     client,
     adminPort,
+    adminHeaders: { authorization: `Bearer ${access.token}` },
     async close() {
       client.close();
       await router.close(500);
@@ -210,11 +214,11 @@ test('/samples: latencies and 0/1 errors, oldest first, at most max', async () =
     ['/samples?rollout=shape&revision=1&sinceMs=0&max=0', /max=0/],
     ['/samples?rollout=shape&revision=1&sinceMs=0&role=edge', /role=edge/],
   ] as const) {
-    const r = await request(h.adminPort, { path: q });
+    const r = await request(h.adminPort, { path: q, headers: h.adminHeaders });
     assert.equal(r.status, 400, q);
     assert.match((JSON.parse(r.body) as { error: string }).error, why);
   }
-  assert.equal((await request(h.adminPort, { path: '/window?rollout=shape&revision=1&sinceMs=0', method: 'POST' })).status, 405);
+  assert.equal((await request(h.adminPort, { path: '/window?rollout=shape&revision=1&sinceMs=0', method: 'POST', headers: h.adminHeaders })).status, 405);
 });
 
 test("the router's own 502s are errors; a client that leaves before any answer is sampled as status 0, not an error", async () => {

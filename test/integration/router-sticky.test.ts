@@ -273,7 +273,7 @@ test('invalid stickiness is refused with a message naming the field', async () =
     const t = table(generation + 1, canaryRoutes(listen, 10, { sticky: sticky as Stickiness }));
     assert.throws(() => validateRouteTable(t), why);
   }
-  const res = await request(h.adminPort, { method: 'PUT', path: '/routes', body: JSON.stringify(table(generation + 1, canaryRoutes(listen, 10, { sticky: {} }))) });
+  const res = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: JSON.stringify(table(generation + 1, canaryRoutes(listen, 10, { sticky: {} }))) });
   assert.equal(res.status, 400);
   assert.match((JSON.parse(res.body) as { error: string }).error, /sticky: needs exactly one of/);
   for (const sticky of [{ header: 'x-user' }, { hashCookie: 'sid' }, { cookie: { name: 'sluice-web' } }, { cookie: { name: 'b', maxAgeSeconds: 60 } }]) {

@@ -189,7 +189,7 @@ test('an older generation is refused with 409 and the current generation', async
   const { listen } = await listenAddr();
   const current = generation++;
   await h.client.apply(table(current, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 })));
-  const res = await request(h.adminPort, { method: 'PUT', path: '/routes', body: JSON.stringify(table(current - 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }))) });
+  const res = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: JSON.stringify(table(current - 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }))) });
   assert.equal(res.status, 409);
   const body = JSON.parse(res.body) as { error: string; generation: number };
   assert.equal(body.generation, current);
@@ -214,14 +214,52 @@ test('an invalid table is refused with 400 and changes nothing', async () => {
     [table(generation + 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }, { rules: [{ name: 'r', header: { name: 'x', regex: '(' }, revision: 1 }] })), /rules\[0\]\.header\.regex/],
   ] as const;
   for (const [t, why] of bad) {
-    const res = await request(h.adminPort, { method: 'PUT', path: '/routes', body: JSON.stringify(t) });
+    const res = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: JSON.stringify(t) });
     assert.equal(res.status, 400, res.body);
     assert.match((JSON.parse(res.body) as { error: string }).error, why);
   }
-  const notJson = await request(h.adminPort, { method: 'PUT', path: '/routes', body: '{nope' });
+  const notJson = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: '{nope' });
   assert.equal(notJson.status, 400);
   assert.deepEqual(await h.client.routes(), good);
   assert.equal(readFileSync(join(h.stateDir, 'router', 'routes.json'), 'utf8'), persisted);
   assert.equal((await request(port)).body, 'valid');
   await assert.rejects(request(other.port), /ECONNREFUSED/, 'no listener opened for a refused table');
+});
+
+test('a listener that cannot be opened is left out and reported; the rest of the table takes effect; the next apply retries it', async () => {
+  const b = await backend('applies');
+  const taken = await backend('holder');
+  const good = await listenAddr();
+  const g = generation++;
+  const outcome = await h.client.apply(
+    table(
+      g,
+      listener(good.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { rollout: 'good' }),
+      listener(`127.0.0.1:${taken.port}`, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { rollout: 'in-use' }),
+      listener(`999.1.1.1:${good.port}`, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { rollout: 'bad-host', role: 'canary' }),
+    ),
+  );
+  assert.deepEqual(
+    outcome.failed.map((f) => [f.rollout, f.listen, f.role]),
+    [
+      ['in-use', `127.0.0.1:${taken.port}`, 'main'],
+      ['bad-host', `999.1.1.1:${good.port}`, 'canary'],
+    ],
+  );
+  assert.match(outcome.failed[0].error, /^cannot listen on 127\.0\.0\.1:\d+: address already in use \(EADDRINUSE\)$/);
+  assert.match(outcome.failed[1].error, /ENOTFOUND|EAI_AGAIN/);
+  assert.equal((await request(good.port)).body, 'applies', 'the other listener serves');
+  assert.equal(await h.client.generationInEffect(), g, 'the table is in effect');
+  assert.equal((await request(taken.port)).body, 'holder', 'the address stays with its owner');
+  // Freed: the next table opens it.
+  await taken.close();
+  const next = await h.client.apply(
+    table(
+      generation++,
+      listener(good.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { rollout: 'good' }),
+      listener(`127.0.0.1:${taken.port}`, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { rollout: 'in-use' }),
+    ),
+  );
+  assert.deepEqual(next.failed, []);
+  assert.equal((await request(taken.port)).body, 'applies');
 });
