@@ -30,6 +30,11 @@ export class DataPlanes implements TrafficRouter, TrafficWindows {
     return { failed: (results[0] as PromiseFulfilledResult<ApplyOutcome>).value.failed };
   }
 
+  /** The builtin router receives every generation (its part may be empty); nginx keeps its own file. */
+  generationInEffect(): Promise<number> {
+    return this.builtin.generationInEffect();
+  }
+
   async waitIdle(endpointId: string, timeoutMs: number): Promise<boolean> {
     if (!this.nginx.knows(endpointId)) return this.builtin.waitIdle(endpointId, timeoutMs);
     const [a, b] = await Promise.all([this.builtin.waitIdle(endpointId, timeoutMs), this.nginx.waitIdle(endpointId, timeoutMs)]);
