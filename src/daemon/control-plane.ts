@@ -151,7 +151,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
 async function waitForFirstProbes(platform: LocalPlatform, ids: string[]): Promise<void> {
   const deadline = Date.now() + ADOPT_SETTLE_MS;
   while (Date.now() < deadline) {
-    const pending = platform.list().filter((i) => ids.includes(i.id) && i.phase === 'Starting');
+    // An instance whose readiness already failed (message set) has had its first verdict.
+    const pending = platform.list().filter((i) => ids.includes(i.id) && i.phase === 'Starting' && i.message === undefined);
     if (pending.length === 0) return;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -124,6 +124,8 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
     await new Promise((done) => setTimeout(done, 1500));
     assert.equal(current(platform, started.id)?.phase, 'Starting');
     assert.equal(current(platform, started.id)?.restarts, 0);
+    // The first verdict is in (a restarted control plane stops waiting for it, `get` says why).
+    assert.equal(current(platform, started.id)?.message, 'readiness probe failing (3 times in a row)');
     assert.ok(!events.some((e) => e.phase === 'Ready'));
     await platform.stop(started.id);
   });

@@ -307,10 +307,16 @@ export class InstanceSupervisor {
     if (run !== this.run || run.gone || this.stopping) return;
     if (state === 'success') {
       this.readySince = this.options.clock.now();
+      this.message = undefined;
       this.setPhase('Ready', true);
     } else if (state === 'failure' && this.phase === 'Ready') {
       this.readySince = undefined;
       this.setPhase('NotReady');
+    } else if (state === 'failure' && this.phase === 'Starting') {
+      // Still Starting (Kubernetes: running, not ready), but the first verdict is in: a
+      // restarted control plane need not wait for this one, and `get` can say why.
+      this.message = `readiness probe failing (${this.options.template.probes.readiness.failureThreshold} times in a row)`;
+      this.emit();
     }
   }
 
