@@ -39,6 +39,7 @@ test('canary walks its steps: exact weights, timed pause, indefinite pause, prom
   s = await sim.status('web');
   assert.equal(s.stepIndex, 3, 'waits at the indefinite pause');
   assert.equal(s.phase, 'Paused');
+  assert.match(s.message, /^step 4\/5 \(pause until promoted\), canary weight 50%/, 'the step reads cleanly (issue 9: no "pause (until promoted)" in parentheses)');
   assert.deepEqual(sim.router.split('web'), { v1: 50, v2: 50 });
   await sim.run(60_000, 1000);
   assert.equal((await sim.status('web')).stepIndex, 3, 'an indefinite pause never times out, nor hits the deadline');

@@ -33,7 +33,7 @@ export function canaryStateAt(steps: CanaryStep[], index: number, replicas: numb
 
 function describe(step: CanaryStep): string {
   if ('setWeight' in step) return `setWeight ${step.setWeight}%`;
-  if ('pause' in step) return step.pause.duration === undefined ? 'pause (until promoted)' : `pause ${step.pause.duration}s`;
+  if ('pause' in step) return step.pause.duration === undefined ? 'pause until promoted' : `pause ${step.pause.duration}s`;
   if ('approval' in step) return 'approval';
   if ('setHeaderRoute' in step) return `setHeaderRoute ${step.setHeaderRoute.name}${step.setHeaderRoute.match ? '' : ' (removed)'}`;
   if ('setMirrorRoute' in step) return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? ` ${step.setMirrorRoute.percentage}%` : ' (removed)'}`;
