@@ -441,3 +441,21 @@ test('validation: rule targets, mirrors and variants', () => {
   withVariant.listeners[0].backends[0].variant = '';
   assert.throws(() => validateRouteTable(withVariant), /backends\[0\]\.variant/);
 });
+
+test('a rollout deleted and re-created under the same name starts its mirror counters at zero', async () => {
+  const primary = await startApp('again-primary');
+  const shadow = await startApp('again-shadow');
+  const routes = (listen: string): ListenerRoutes =>
+    listener(listen, { 1: ['v1', [primary.endpoint]], 2: ['v2', [shadow.endpoint]] }, { 1: 100 }, { rollout: 'again', mirrors: [mirror()] });
+  const labels = { rollout: 'again', revision: 2, route: 'shadow' };
+  const copiesAfter = async (port: number, n: number): Promise<number> => {
+    await send(port, n);
+    await eventually(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, 'copies done');
+    return metric('sluice_mirror_requests_total', labels);
+  };
+  assert.equal(await copiesAfter(await serve(routes), 5), 5);
+  // Deleted: its listener leaves the table; then re-created.
+  await client.apply(table(generation++));
+  assert.doesNotMatch(await client.metrics(), /sluice_mirror_\w+\{rollout="again"/);
+  assert.equal(await copiesAfter(await serve(routes), 3), 3);
+});
