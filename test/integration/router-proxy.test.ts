@@ -226,7 +226,14 @@ async function earlyAnswerApp(): Promise<{ port: number; close(): void }> {
     res.end('ok\n');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, close: () => server.closeAllConnections() };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    // A server left listening keeps the test process alive after its last test.
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
 }
 
 /** Sends `body` and resolves with the answer (or the error code) and how long it took. */

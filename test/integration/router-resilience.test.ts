@@ -434,6 +434,7 @@ test('resume after a pause releases held requests a few at a time over the pool:
   await apply(routes(listen, [endpoint]));
   const got = await Promise.all(answers);
   server.close();
+  server.closeAllConnections();
   assert.deepEqual(
     got.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`),
     [],
