@@ -29,7 +29,7 @@ import type { CompiledEndpoint } from './balancer.js';
 import type { CompiledBackend } from './compile.js';
 import { compareResponses, parseIgnorePath, type Difference, type IgnorePath } from './compare.js';
 import type { InflightRegistry } from './inflight.js';
-import type { ListenerRoutes, MirrorRoute } from './route-table.js';
+import type { ListenerRoutes, MirrorRoute, RouteTable } from './route-table.js';
 import { ROLE_CODES, SAMPLE_COMPARED, SAMPLE_MIRRORED, SAMPLE_MISMATCH, type RevisionSamples } from './samples.js';
 import { compileMatch, type RequestTest } from './split.js';
 import type { UpstreamPools } from './upstream.js';
@@ -109,6 +109,17 @@ export class MirrorStats {
       this.counters.set(key, c);
     }
     return c;
+  }
+
+  /**
+   * A table is in effect: a rollout with no listener left in it was deleted, and its
+   * counters and mismatches go, so that a rollout re-created under the same name starts
+   * at zero (copies still in flight update counters no longer listed).
+   */
+  retain(table: RouteTable): void {
+    const live = new Set(table.listeners.map((l) => l.rollout));
+    for (const [key, c] of this.counters) if (!live.has(c.rollout)) this.counters.delete(key);
+    for (const [key, log] of this.logs) if (log.length > 0 && !live.has(log[0].rollout)) this.logs.delete(key);
   }
 
   logMismatch(m: MismatchRecord): void {

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { PassThrough } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
 import type { CompiledEndpoint } from './balancer.js';
 import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compile.js';
@@ -76,8 +77,10 @@ class SilenceWatch {
       // Paused: the client is slow to read, the app is not silent (undici does the same).
       if (!ex.paused && ++ex.silent > ex.limitTicks) {
         this.remove(ex);
-        const abort = ex.abort;
-        if (abort !== undefined) abort(ex.answered ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
+        const err = ex.answered ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError();
+        // Still waiting for a connection of the pool: nothing to abort yet (onConnect will).
+        if (ex.abort !== undefined) ex.abort(err);
+        else ex.onError(err);
       }
       ex = next;
     }
@@ -105,6 +108,11 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   endpoint!: CompiledEndpoint;
   /** The whole body, read before routing (resilience.bufferRequests): it may be sent twice. */
   buffered: Buffer | undefined = undefined;
+  /**
+   * The client's body on its way to the app (see uploadBody); undefined when there is none
+   * or it was buffered.
+   */
+  upload: PassThrough | undefined = undefined;
   /** Waiting for a free endpoint (resilience.limits). */
   queue: RevisionQueue | undefined = undefined;
   queueTimer: NodeJS.Timeout | undefined = undefined;
@@ -141,14 +149,34 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
-    // The client left while the request waited for a connection.
-    if (this.done) abort();
-    else {
-      this.abort = abort;
-      // The request is on a connection: from now on the app may stay silent only so long.
-      this.paused = false;
-      watch.add(this);
+    // The client left, or got its 504, while the request waited for a connection.
+    if (this.done || this.res.writableEnded) abort();
+    else this.abort = abort;
+  }
+
+  /**
+   * The client's body as given to undici: a pipe, not the request itself, because undici
+   * destroys the body it was sending when the exchange ends early, and a destroyed request
+   * stops its connection's parser (the client's next request would hang). Ended early, the
+   * pipe unpipes and the client's body is no longer read (closeAfterUpload).
+   */
+  uploadBody(): PassThrough {
+    let up = this.upload;
+    if (up === undefined) {
+      up = this.upload = new PassThrough();
+      up.on('error', ignore);
+      this.req.pipe(up);
     }
+    return up;
+  }
+
+  /**
+   * An answer while the client is still sending its body: the app will not read the rest,
+   * so the connection cannot carry another request. It goes out with Connection: close and
+   * the connection ends after it (as the app itself does with its early 413).
+   */
+  closeAfterUpload(): void {
+    if (this.upload !== undefined && !this.req.complete) this.res.shouldKeepAlive = false;
   }
 
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
@@ -162,6 +190,7 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
     }
     if (this.done) return true;
     this.resume = resume;
+    this.closeAfterUpload();
     const headers = responseHeaders(raw);
     if (this.setCookie !== undefined) headers.push('Set-Cookie', this.setCookie);
     const variant = this.backend.variantHeader;
@@ -190,6 +219,8 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
 
   /** undici passes the chunk itself (its types say a size): mirroring keeps a reference. */
   onBodySent(chunk: Buffer | number): void {
+    // The app is reading the upload: it is not silent.
+    this.silent = 0;
     if (this.mirror !== undefined) this.mirror.requestChunk(chunk);
   }
 
@@ -199,7 +230,7 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
 
   onError(err: Error): void {
     watch.remove(this);
-    if (this.done) return;
+    if (this.done || this.res.writableEnded) return;
     const e = err as NodeJS.ErrnoException & { socket?: { bytesRead?: number } };
     const res = this.res;
     // Connect errors, resets, timeouts: the instance failed this request (the client did not leave).
@@ -213,6 +244,7 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
     const timedOut = e.code === 'UND_ERR_HEADERS_TIMEOUT';
     if (!timedOut && this.proxy.retry(this, e)) return;
     this.byRouter = true;
+    this.closeAfterUpload();
     const status = timedOut ? 504 : 502;
     const timeoutMs = this.listener.guard?.responseMs ?? this.proxy.timeoutMs;
     sendText(res, status, upstreamErrorText(status, this.listener, this.backend, this.endpoint, e, timeoutMs));
@@ -294,15 +326,18 @@ export class Proxy implements GuardedProxy {
     const guard = ex.listener.guard;
     let pool = endpoint.pool;
     if (pool === undefined || pool.closed) pool = endpoint.pool = this.pools.get(endpoint.host, endpoint.port, guard?.connectMs);
+    // The timeout is enforced by SilenceWatch: its limit in sweeps, so that it fires no sooner.
+    // It runs from here, so a wait for one of the pool's connections counts too.
+    ex.limitTicks = Math.ceil((guard?.responseMs ?? this.timeoutMs) / SWEEP_MS);
+    ex.paused = false;
+    watch.add(ex);
     const req = ex.req;
     const path = req.url ?? '/';
     if (path === '*') {
       asteriskRequest(ex, endpoint);
       return;
     }
-    const body = ex.buffered ?? (ex.hasBody ? req : null);
-    // The timeout is enforced by SilenceWatch: its limit in sweeps, so that it fires no sooner.
-    ex.limitTicks = Math.ceil((guard?.responseMs ?? this.timeoutMs) / SWEEP_MS);
+    const body = ex.buffered ?? (ex.hasBody ? ex.uploadBody() : null);
     pool.dispatch({ method: req.method as Dispatcher.HttpMethod, path, headers: ex.headers, body }, ex);
   }
 

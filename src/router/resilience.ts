@@ -33,6 +33,14 @@ export interface GuardedProxy {
 export const DEFAULT_PAUSE_TIMEOUT_MS = 30_000;
 
 /**
+ * Held requests released per endpoint at once when a pause ends (unless
+ * resilience.limits.maxConnections says otherwise). Releasing hundreds at once opened as
+ * many new connections, more than a small listen backlog takes (issue 9 defect 13); a few
+ * per endpoint at a time drain a backlog over the pool's warm connections.
+ */
+export const RELEASE_PER_ENDPOINT = 8;
+
+/**
  * The balancer of a revision with outlier ejection and/or connection limits: ejected
  * endpoints are skipped (unless every endpoint is ejected: then they all serve, rather than
  * nothing), and `pickFree` only returns an endpoint with fewer than `maxConnections`
@@ -212,13 +220,26 @@ interface HeldRequest {
 }
 
 /**
+ * The requests held by one listener, in arrival order, and once its pause ends the release
+ * in progress: at most releaseCap() of them in flight, the next one sent as one finishes.
+ * Waiting to be released, a request keeps a hold timer (re-armed at the resume), so none
+ * waits without bound even behind a slow app.
+ */
+interface HoldLine {
+  waiting: Set<HeldRequest>;
+  inflight: number;
+  /** The pause has ended and the line is being released. */
+  releasing: boolean;
+}
+
+/**
  * Everything of resilience and hold that outlives a table: endpoint health, queues, the
  * requests held by paused listeners, and their counters. Owned by the Router.
  */
 export class ResilienceState implements OutlierEvents {
   readonly health = new HealthRegistry();
   private readonly queues = new Map<string, RevisionQueue>();
-  private readonly held = new Map<string, Set<HeldRequest>>();
+  private readonly held = new Map<string, HoldLine>();
   private readonly ejections = new Map<string, number>();
   private queuesInEffect = new Set<RevisionQueue>();
 
@@ -301,16 +322,39 @@ export class ResilienceState implements OutlierEvents {
     this.queuesInEffect = inEffect;
     for (const q of inEffect) q.pump();
     this.health.retain(checked);
-    for (const [listen, set] of this.held) {
-      const l = proxy.lookup(listen);
-      if (l?.guard?.hold?.mode === 'paused') continue;
-      this.held.delete(listen);
-      for (const h of set) {
-        clearTimeout(h.timer);
-        h.res.off('close', h.onClose);
-        proxy.handleRequest(listen, h.req, h.res);
+    for (const [listen, line] of this.held) {
+      if (proxy.lookup(listen)?.guard?.hold?.mode === 'paused') continue;
+      if (!line.releasing) {
+        line.releasing = true;
+        // A fresh wait for the release: the time held already was the operator's pause.
+        for (const h of line.waiting) h.timer.refresh();
       }
+      this.release(listen, line, proxy);
     }
+  }
+
+  /** Sends held requests of `listen` on, FIFO, while fewer than releaseCap() are in flight. */
+  private release(listen: string, line: HoldLine, proxy: GuardedProxy): void {
+    const l = proxy.lookup(listen);
+    // Paused again: the rest wait for the next resume.
+    if (l?.guard?.hold?.mode === 'paused') {
+      line.releasing = false;
+      return;
+    }
+    const cap = releaseCap(l);
+    for (const h of line.waiting) {
+      if (line.inflight >= cap) return;
+      line.waiting.delete(h);
+      clearTimeout(h.timer);
+      h.res.off('close', h.onClose);
+      line.inflight++;
+      h.res.once('close', () => {
+        line.inflight--;
+        this.release(listen, line, proxy);
+      });
+      proxy.handleRequest(listen, h.req, h.res);
+    }
+    if (line.waiting.size === 0 && line.inflight === 0 && this.held.get(listen) === line) this.held.delete(listen);
   }
 
   // ---- per request (guarded listeners only) ----
@@ -341,11 +385,14 @@ export class ResilienceState implements OutlierEvents {
   }
 
   private hold(proxy: GuardedProxy, listen: string, req: IncomingMessage, res: ServerResponse, timeoutMs: number): void {
-    let set = this.held.get(listen);
-    if (set === undefined) {
-      set = new Set();
-      this.held.set(listen, set);
+    let line = this.held.get(listen);
+    if (line === undefined) {
+      line = { waiting: new Set(), inflight: 0, releasing: false };
+      this.held.set(listen, line);
     }
+    // Holding again: paused, whatever was being released.
+    line.releasing = false;
+    const set = line.waiting;
     const held: HeldRequest = {
       req,
       res,
@@ -357,7 +404,8 @@ export class ResilienceState implements OutlierEvents {
           proxy.handleRequest(listen, req, res);
           return;
         }
-        const answer = l.guard?.holdAnswer ?? l.maintenance;
+        // Still paused: the operator's answer; waiting behind a release: the maintenance answer.
+        const answer = l.guard?.hold !== undefined ? l.guard.holdAnswer : l.maintenance;
         sendPrepared(res, answer);
         l.unservedSeries.observe(answer.status, true, timeoutMs / 1000);
       }, timeoutMs).unref(),
@@ -373,10 +421,10 @@ export class ResilienceState implements OutlierEvents {
 
   /** At shutdown: held requests get their listener's hold answer now rather than at their timeout. */
   close(proxy: GuardedProxy): void {
-    for (const [listen, set] of this.held) {
+    for (const [listen, line] of this.held) {
       this.held.delete(listen);
       const answer = proxy.lookup(listen)?.guard?.holdAnswer;
-      for (const h of set) {
+      for (const h of line.waiting) {
         clearTimeout(h.timer);
         h.res.off('close', h.onClose);
         h.res.shouldKeepAlive = false;
@@ -389,7 +437,7 @@ export class ResilienceState implements OutlierEvents {
   /** Requests held by paused listeners right now. */
   heldCount(): number {
     let n = 0;
-    for (const s of this.held.values()) n += s.size;
+    for (const line of this.held.values()) n += line.waiting.size;
     return n;
   }
 
@@ -473,6 +521,15 @@ function bufferBody(req: IncomingMessage, res: ServerResponse, max: number, list
     done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
   });
   req.on('error', () => {});
+}
+
+/** How many released requests of a listener may be in flight at once (RELEASE_PER_ENDPOINT). */
+function releaseCap(l: CompiledListener | undefined): number {
+  // A listener gone from the table answers at once: nothing reaches an app.
+  if (l === undefined) return Infinity;
+  let endpoints = 0;
+  for (const b of l.routes.backends) endpoints += b.endpoints.length;
+  return Math.max(1, endpoints) * (l.routes.resilience?.limits?.maxConnections ?? RELEASE_PER_ENDPOINT);
 }
 
 function holdAnswer(l: ListenerRoutes, maintenance: PreparedAnswer): PreparedAnswer {

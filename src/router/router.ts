@@ -184,6 +184,7 @@ export class Router {
     this.pending = undefined;
     this.registry.adopt(next.loads);
     this.samples.retain(next.table);
+    this.metrics.mirrors.retain(next.table);
     this.pools.retain(next.table);
     this.resilience.adopt(next.listeners.values(), this.proxy);
   }

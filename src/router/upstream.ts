@@ -25,10 +25,55 @@ function countingConnector(timeout: number): buildConnector.connector {
   const connect = buildConnector({ timeout });
   return (opts, cb) =>
     connect(opts, (err, socket) => {
-      // Registered before undici's own listener, so the error is tagged before undici sees it.
-      if (socket) socket.on('error', tagBytesRead);
+      if (socket) {
+        // Registered before undici's own listener, so the error is tagged before undici sees it.
+        socket.on('error', tagBytesRead);
+        keepReadingAfterPeerClosed(socket as Socket);
+      }
       (cb as (err: Error | null, socket: Socket | null) => void)(err, socket as Socket | null);
     });
+}
+
+type WriteCallback = (err?: Error | null) => void;
+type SocketWrites = Socket & {
+  _write(chunk: unknown, encoding: BufferEncoding, cb: WriteCallback): void;
+  _writev?(chunks: unknown[], cb: WriteCallback): void;
+};
+
+/**
+ * An app may answer before it has read the whole request (a 413 to a large upload) and close
+ * the connection: writing the rest of the body then fails (EPIPE, ECONNRESET) while its answer
+ * is already in the socket's receive buffer. Node destroys a socket at its first failed
+ * write, before that answer is read, so the client would get a 502 instead of the app's
+ * answer (nginx forwards it). Here a failed write does not fail the socket: the rest of the
+ * body is discarded and the socket stays readable until the answer, or the reset behind it,
+ * ends the request (undici then completes it as a "response completed before request").
+ * An app that died without answering still ends in ECONNRESET or EOF: a 502 as before.
+ */
+function keepReadingAfterPeerClosed(socket: Socket): void {
+  const s = socket as SocketWrites;
+  const write = s._write;
+  const writev = s._writev;
+  let peerClosed = false;
+  const guard =
+    (cb: WriteCallback): WriteCallback =>
+    (err) => {
+      const code = (err as NodeJS.ErrnoException | null | undefined)?.code;
+      if (code === 'EPIPE' || code === 'ECONNRESET') {
+        peerClosed = true;
+        cb();
+      } else cb(err);
+    };
+  s._write = function (chunk, encoding, cb) {
+    if (peerClosed) cb();
+    else write.call(this, chunk, encoding, guard(cb));
+  };
+  if (writev !== undefined) {
+    s._writev = function (chunks, cb) {
+      if (peerClosed) cb();
+      else writev.call(this, chunks, guard(cb));
+    };
+  }
 }
 
 function tagBytesRead(this: Socket, err: Error & { bytesRead?: number }): void {

@@ -117,18 +117,71 @@ export class SluiceUnderTest {
     console.log(`nginx data plane: ${lines} requests in ${file}`);
   }
 
-  /** Stop everything this test started: instances, router, control plane. */
+  /**
+   * Stop everything this test started with `sluice down`, and check that it did: the
+   * control plane exited, the router and nginx are gone. A failing `down` fails the test,
+   * after everything is killed. A control plane that is not running (a test killed it) is
+   * only cleaned up after.
+   */
   async down(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
-      const r = await this.cli(['down']).catch(() => undefined);
-      if (r?.code === 0) {
-        await new Promise<void>((res) => (this.child!.exitCode !== null ? res() : this.child!.once('exit', () => res())));
-        this.checkDataPlane();
-        return;
-      }
+    const c = this.child;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) {
+      killLeftovers(this.stateDir);
+      return;
     }
-    await this.kill9().catch(() => undefined);
-    killLeftovers(this.stateDir);
+    const r = await this.cli(['down']);
+    const exited = r.code === 0 && (await exitWithin(c, 30_000));
+    const left = exited ? await stillRunning(this.stateDir, 5000) : [];
+    if (!exited || left.length > 0) {
+      await this.kill9().catch(() => undefined);
+      killLeftovers(this.stateDir);
+      if (r.code !== 0) throw new Error(`sluice down failed (exit ${r.code}):\n${r.stdout}${r.stderr}`);
+      if (!exited) throw new Error(`sluice down exited 0 but the control plane was still running 30 s later:\n${this.output.slice(-3000)}`);
+      throw new Error(`sluice down exited 0 but left running: ${left.join(', ')}`);
+    }
+    this.checkDataPlane();
+  }
+}
+
+function exitWithin(c: ChildProcess, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve(true);
+    const timer = setTimeout(() => resolve(false), ms);
+    c.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+/** The router and nginx (from their pid files) still alive after `ms`. */
+async function stillRunning(stateDir: string, ms: number): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left: string[] = [];
+    for (const [what, file] of [
+      ['router', join(stateDir, 'router', 'router.pid')],
+      ['nginx', join(stateDir, 'nginx', 'nginx.pid')],
+    ]) {
+      const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
+      if (pid > 0 && alive(pid)) left.push(`${what} (pid ${pid})`);
+    }
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await sleep(100);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // An exited process whose parent has not reaped it yet is a zombie: gone for our purpose.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 

@@ -206,3 +206,105 @@ test('a removed listener stops accepting; admin answers 404 on unknown paths', a
   assert.equal(r.status, 404);
   assert.match((JSON.parse(r.body) as { error: string }).error, /no admin endpoint GET \/nope/);
 });
+
+/**
+ * An app that refuses a large upload at once (413 + Connection: close, body unread) and
+ * closes. Issue 9 defect 3: through the router 5 of 6 got a 502 (EPIPE) with keep-alive,
+ * and the next request on that connection hung until the server's 60 s header timeout.
+ */
+async function earlyAnswerApp(): Promise<{ port: number; close(): void }> {
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/upload') {
+      res.writeHead(413, { connection: 'close', 'content-type': 'text/plain' });
+      res.end('too large\n');
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/die') {
+      req.socket.destroy();
+      return;
+    }
+    res.end('ok\n');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    // A server left listening keeps the test process alive after its last test.
+    close: () => {
+      server.close();
+      server.closeAllConnections();
+    },
+  };
+}
+
+/** Sends `body` and resolves with the answer (or the error code) and how long it took. */
+function timed(port: number, agent: http.Agent, method: string, path: string, body?: Buffer): Promise<{ status: number | string; connection?: string; body: string; ms: number }> {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: body === undefined ? {} : { 'content-length': body.length } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, body: text.trim(), ms: Date.now() - t0 }));
+    });
+    req.setTimeout(15_000, () => req.destroy(Object.assign(new Error('no answer in 15 s'), { code: 'TIMEOUT' })));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ status: e.code ?? e.message, body: '', ms: Date.now() - t0 }));
+    req.end(body);
+  });
+}
+
+test('an app that answers 413 before reading a large upload: the client gets that 413, then its next request at once', async () => {
+  const app = await earlyAnswerApp();
+  const { listen, port } = await listenAddr();
+  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [{ id: 'early', host: '127.0.0.1', port: app.port }]] }, { 1: 100 }, { rollout: 'early' })));
+  const upload = randomBytes(8 * 1024 * 1024);
+  try {
+    for (const [via, p] of [['direct', app.port], ['router', port]] as const) {
+      for (let i = 0; i < 6; i++) {
+        // One socket at a time: the next request goes on the same connection if it stays open.
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        const refused = await timed(p, agent, 'POST', '/upload', upload);
+        const next = await timed(p, agent, 'GET', '/');
+        agent.destroy();
+        assert.deepEqual([refused.status, refused.body, refused.connection], [413, 'too large', 'close'], `${via} #${i}: the app's own answer`);
+        assert.equal(next.status, 200, `${via} #${i}: the next request is answered`);
+        assert.ok(next.ms < 5000, `${via} #${i}: the next request took ${next.ms} ms`);
+      }
+    }
+    // An app that dies mid-upload: a 502 that closes the connection, and the next request is answered.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const died = await timed(port, agent, 'POST', '/die', upload);
+    const next = await timed(port, agent, 'GET', '/');
+    agent.destroy();
+    assert.ok(died.status === 502 || died.status === 'ECONNRESET' || died.status === 'EPIPE', `got ${died.status}`);
+    if (died.status === 502) assert.equal(died.connection, 'close');
+    assert.equal(next.status, 200);
+    assert.ok(next.ms < 5000, `the request after a 502 took ${next.ms} ms`);
+  } finally {
+    app.close();
+  }
+});
+
+test('a raw client still sending its body gets the early 413 with Connection: close, and the router ends the connection', async () => {
+  const app = await earlyAnswerApp();
+  const { listen, port } = await listenAddr();
+  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [{ id: 'early-raw', host: '127.0.0.1', port: app.port }]] }, { 1: 100 }, { rollout: 'early-raw' })));
+  try {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    // Declares 100 MB, sends 64 KB and stops: only an answer that does not wait for the body can come.
+    s.write(`POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${100 * 1024 * 1024}\r\n\r\n`);
+    s.write(Buffer.alloc(64 * 1024, 'x'));
+    const t0 = Date.now();
+    const text = await new Promise<string>((resolve, reject) => {
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+      s.on('close', () => resolve(got));
+      setTimeout(() => reject(new Error(`the router did not end the connection in 10 s; got ${JSON.stringify(got)}`)), 10_000).unref();
+    });
+    assert.match(text, /^HTTP\/1\.1 413 /);
+    assert.match(text, /\r\nConnection: close\r\n/i);
+    assert.match(text, /too large\n/);
+    assert.ok(Date.now() - t0 < 5000);
+  } finally {
+    app.close();
+  }
+});

@@ -403,3 +403,44 @@ test('hold paused: new requests wait until the hold is lifted, requests in fligh
   assert.ok(Date.now() - t1 >= 250);
   await apply(routes(listen, [a.endpoint()]));
 });
+
+test('resume after a pause releases held requests a few at a time over the pool: an app with a small backlog answers all of them', async () => {
+  // Issue 9 defect 13: every held request was sent at once, each on a new connection.
+  let active = 0;
+  let most = 0;
+  let served = 0;
+  const server = http.createServer((_req, res) => {
+    active++;
+    most = Math.max(most, active);
+    setTimeout(() => {
+      active--;
+      served++;
+      res.end('small');
+    }, 20);
+  });
+  await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1', backlog: 8 }, r));
+  const endpoint = { id: 'small-backlog', host: '127.0.0.1', port: (server.address() as net.AddressInfo).port };
+  const { listen, port } = await listenAddr();
+  await apply(routes(listen, [endpoint], undefined, { hold: { mode: 'paused', pauseTimeoutMs: 60_000 } }));
+  const n = 300;
+  const answers = Array.from({ length: n }, () => request(port).catch((e: Error) => ({ status: 0, headers: {}, body: e.message }) as Answer));
+  const held = async (): Promise<number> => Number(/^sluice_router_held_requests (\d+)$/m.exec(await h.client.metrics())?.[1]);
+  const deadline = Date.now() + 15_000;
+  while ((await held()) < n) {
+    assert.ok(Date.now() < deadline, 'all requests held');
+    await sleep(50);
+  }
+  assert.equal(served, 0);
+  await apply(routes(listen, [endpoint]));
+  const got = await Promise.all(answers);
+  server.close();
+  server.closeAllConnections();
+  assert.deepEqual(
+    got.filter((a) => a.status !== 200).map((a) => `${a.status} ${a.body}`),
+    [],
+    'every held request is answered by the app',
+  );
+  assert.equal(served, n);
+  assert.ok(most <= 8, `at most RELEASE_PER_ENDPOINT (8) requests at the app at once, saw ${most}`);
+  assert.ok(most >= 2, `released in parallel, not one by one (saw ${most})`);
+});

@@ -80,19 +80,15 @@ after(async () => {
   await Promise.all(apps.map((a) => a.close()));
 });
 
-test('HttpTrafficRouter is a TrafficWindows', () => {
-  const windows: TrafficWindows = h.client;
-  assert.equal(typeof windows.window, 'function');
-});
-
-test('/window counts requests and 5xx exactly; rates follow', async () => {
+test('/window counts requests and 5xx exactly; rates follow (through HttpTrafficRouter as the analysis sees it, a TrafficWindows)', async () => {
   const a = await app('tenth-fails', 10);
   const { listen, port } = await listenAddr();
   await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [a.endpoint]] }, { 1: 100 }, { rollout: 'counts' })));
   const t0 = Date.now();
   const statuses = await send(port, 200, 8);
   assert.equal(statuses.filter((s) => s === 500).length, 20);
-  const w = await h.client.window('counts', 1, t0);
+  const windows: TrafficWindows = h.client;
+  const w = await windows.window('counts', 1, t0);
   assert.equal(w.rollout, 'counts');
   assert.equal(w.revision, 1);
   assert.equal(w.requests, 200);
@@ -243,7 +239,8 @@ test("the router's own 502s are errors; a client that leaves before any answer i
   await new Promise<void>((resolve) => {
     const req = http.get({ host: '127.0.0.1', port: side.port, path: '/hang', agent: false });
     req.on('error', () => resolve());
-    setTimeout(() => req.destroy(), 100);
+    // Timed from the moment the head is written: the router's clock starts when it reads it.
+    req.on('finish', () => setTimeout(() => req.destroy(), 300));
   });
   const deadline = Date.now() + 5000;
   let w = await h.client.window('failing', 1, t0);
@@ -254,7 +251,7 @@ test("the router's own 502s are errors; a client that leaves before any answer i
   assert.deepEqual([w.requests, w.errors5xx], [6, 0]);
   const abandoned = await h.client.samples('failing', 1, t0, undefined, 'preview');
   assert.equal(abandoned.latencies.length, 1);
-  assert.ok(abandoned.latencies[0] >= 0.09, `the abandoned request's latency ${abandoned.latencies[0]}`);
+  assert.ok(abandoned.latencies[0] >= 0.2, `the abandoned request's latency ${abandoned.latencies[0]} (the client left after 0.3 s)`);
 });
 
 test('a ring that overwrote requests since sinceMs says truncated and covers less; a revision that left the table keeps its samples', async () => {
