@@ -12,9 +12,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { realpathSync, rmSync, writeFileSync } from 'node:fs';
-import type http from 'node:http';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import type net from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isLoopbackHost, parseHostPort } from './address.js';
@@ -33,7 +34,7 @@ const HANDOVER_STEP_TIMEOUT_MS = 15_000;
 
 /**
  * Handover protocol over the IPC channel (old = the running router, new = its successor):
- *   new → old  hello                    started, options parsed
+ *   new → old  hello                    started, options parsed, warmed up (warmUp())
  *   old → new  table {table}            the table in effect (applies are refused from now)
  *   new → old  table-ok                 compiled; listeners prepared, not accepting
  *   old → new  listener {listen} +server   one per listening socket: new accepts on it at once
@@ -251,6 +252,7 @@ async function main(): Promise<void> {
     log(`admin API on http://${args.admin}, state in ${routerDir}`);
     return;
   }
+  await warmUp();
   takeOver(router, admin, args, serve, bindAdmin);
 }
 
@@ -288,6 +290,81 @@ function step(child: ChildProcess, want: ToOld['t']): Promise<ToOld> {
     child.once('exit', onExit);
     child.once('error', onError);
   });
+}
+
+/** How many requests warmUp() sends, and the most time it may take. */
+const WARM_UP_REQUESTS = 400;
+const WARM_UP_MAX_MS = 3000;
+
+/**
+ * Handover, new side, before anything else: runs the proxy's request path (server, routing,
+ * undici pool, response) WARM_UP_REQUESTS times through a throwaway Router and upstream on
+ * 127.0.0.1, none of it visible outside. Without it the successor meets every client at once
+ * with cold code (interpreted, un-optimized) and, on a busy machine, queues requests for
+ * hundreds of ms (bench/results/router-restart.md). Best effort: a failure is logged and
+ * the takeover goes on.
+ */
+async function warmUp(): Promise<void> {
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-warm-up-'));
+  const upstream = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => {
+    req.resume();
+    res.setHeader('content-type', 'text/plain');
+    res.end('warm');
+  });
+  const scratch = new Router({ stateDir: dir, log: () => {} });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  try {
+    const listenPort = (server: http.Server): Promise<number> =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+      });
+    const upstreamPort = await listenPort(upstream);
+    const probe = http.createServer();
+    const port = await listenPort(probe);
+    await new Promise((r) => probe.close(r));
+    await scratch.apply({
+      generation: 1,
+      listeners: [
+        {
+          listen: `127.0.0.1:${port}`,
+          rollout: 'warm-up',
+          role: 'main',
+          balancer: 'round-robin',
+          rules: [],
+          split: [{ revision: 1, weight: 100 }],
+          backends: [{ revision: 1, version: 'warm-up', endpoints: [{ id: 'warm-up-0', host: '127.0.0.1', port: upstreamPort }] }],
+        },
+      ],
+    });
+    const one = (i: number): Promise<void> =>
+      new Promise((resolve) => {
+        // Every tenth on a new connection, as clients reconnecting after a handover do.
+        const headers = i % 10 === 0 ? { connection: 'close' } : {};
+        const req = http.request({ host: '127.0.0.1', port, path: `/warm-up/${i}`, agent, headers }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+          res.on('error', () => resolve());
+        });
+        req.on('error', () => resolve());
+        req.end();
+      });
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < WARM_UP_REQUESTS && Date.now() - started < WARM_UP_MAX_MS) await one(next++);
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    log(`warmed up with ${next} request(s) in ${Date.now() - started} ms`);
+  } catch (e) {
+    log(`warm-up skipped: ${(e as Error).message}`);
+  } finally {
+    agent.destroy();
+    await scratch.close(0).catch(() => {});
+    upstream.closeAllConnections();
+    upstream.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** New side of the protocol above. */
@@ -378,7 +455,9 @@ function takeOver(router: Router, admin: http.Server, args: Args, serve: () => v
     if (phase === 'failed') return abort(`pid ${predecessor} went away`);
     standAlone().catch((e: Error) => exitWith(`failed to start: ${e.message}`));
   });
-  toOld({ t: 'hello' });
+  // The predecessor may have gone during warmUp(), before the handler above was there.
+  if (!process.connected) process.emit('disconnect');
+  else toOld({ t: 'hello' });
 }
 
 main().catch((e: Error) => {
