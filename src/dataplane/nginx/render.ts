@@ -7,6 +7,7 @@
  * status and timings per request for the analysis (see access-log.ts).
  */
 import { DEFAULT_MIRROR_METHODS, MIRROR_HEADER } from '../../router/mirror.js';
+import { MAX_REGEX_VALUE } from '../../router/regex.js';
 import type { Backend, ListenerRoutes, MatchRule, RequestMatch, WeightedTarget } from '../../router/route-table.js';
 import { escapeRegex, headerVariable, literal, ms, q } from './quote.js';
 
@@ -130,6 +131,9 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
   out.push(
     'server {',
     `  listen ${l.listen};`,
+    // A header line may be as long as the builtin router (Node) accepts, 16 KiB, rather
+    // than nginx's 8 KiB, so both answer the same requests.
+    '  large_client_header_buffers 4 16k;',
     `  access_log ${o.accessLog} sluice_json;`,
     `  set $sl_rollout ${q(l.rollout)};`,
     `  set $sl_role ${l.role};`,
@@ -268,8 +272,14 @@ function ruleMatch(r: MatchRule, v: string, out: string[]): string {
     out.push(`map ${source} $${name} { ${q(`~${regex}`)} 1; default 0; }`);
     parts.push(`\${${name}}`);
   };
+  // A regex sees at most MAX_REGEX_VALUE characters, as in the builtin router: the bound is
+  // checked first, so a long value never reaches the user's pattern (nor PCRE's match limit).
   const value = (m: { exact?: string; prefix?: string; regex?: string }) =>
-    m.exact !== undefined ? `^${escapeRegex(m.exact)}$` : m.prefix !== undefined ? `^${escapeRegex(m.prefix)}` : `^(?:${m.regex})$`;
+    m.exact !== undefined
+      ? `^${escapeRegex(m.exact)}$`
+      : m.prefix !== undefined
+        ? `^${escapeRegex(m.prefix)}`
+        : `^(?=[\\s\\S]{0,${MAX_REGEX_VALUE}}\\z)(?:${m.regex})$`;
   const extract = (source: string, regex: string, name: string) => {
     out.push(`map ${source} $${name} { ${q(`~${regex.replace('(?<v>', `(?<${name}_v>`)}`)} $${name}_v; default ""; }`);
     return `$${name}`;
