@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
+import { compileValueRegex } from './regex.js';
 import type { RequestMatch } from './route-table.js';
 
 /**
@@ -52,7 +53,8 @@ export type RequestTest = (req: IncomingMessage) => boolean;
 
 /**
  * Compiles a rule into one predicate (all its conditions must hold). Regexes are compiled
- * here, once per table, and match the whole value as Envoy/Istio regex matches do.
+ * here, once per table, by RE2 (regex.ts: linear time, values over MAX_REGEX_VALUE never
+ * match) and match the whole value as Envoy/Istio regex matches do.
  * Throws with a one-line message naming the bad field.
  */
 export function compileRule(rule: RequestMatch, where: string): RequestTest {
@@ -139,15 +141,7 @@ function valueTest(m: { name: string; exact?: string; prefix?: string; regex?: s
     const prefix = m.prefix;
     return (v) => v.startsWith(prefix);
   }
-  if (m.regex !== undefined) {
-    let re: RegExp;
-    try {
-      re = new RegExp(`^(?:${m.regex})$`);
-    } catch (e) {
-      throw new Error(`${where}.regex: ${(e as Error).message}`);
-    }
-    return (v) => re.test(v);
-  }
+  if (m.regex !== undefined) return compileValueRegex(m.regex, `${where}.regex`);
   return () => true; // only the name given: presence is enough
 }
 

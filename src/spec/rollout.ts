@@ -27,6 +27,7 @@ import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, Rol
 import { parsePercent } from './duration.js';
 import { LIMITS } from './limits.js';
 import type { RequestMatch, Stickiness } from '../router/route-table.js';
+import { regexProblem } from '../router/regex.js';
 import { dataPlaneRouter, nginxSettings, withDataPlane, type DataPlaneChoice } from '../dataplane/nginx/spec.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
@@ -222,11 +223,8 @@ function valueMatch<K extends 'exact' | 'prefix' | 'regex'>(kinds: readonly K[])
     prefix: optional(text('write the prefix')),
     regex: optional(
       refine(text('write a regular expression'), (v, fail) => {
-        try {
-          new RegExp(v);
-        } catch (err) {
-          fail(`is not a valid regular expression: ${(err as Error).message}`, 'fix the pattern (it must match the whole value)');
-        }
+        const bad = regexProblem(v);
+        if (bad !== undefined) fail(bad.problem, bad.fix);
       }),
     ),
   };
@@ -308,11 +306,8 @@ function mirrorFields() {
 }
 
 const regexText = refine(text('write a regular expression'), (v, fail) => {
-  try {
-    new RegExp(v);
-  } catch (err) {
-    fail(`is not a valid regular expression: ${(err as Error).message}`, 'fix the pattern (JavaScript syntax; it must match the whole value)');
-  }
+  const bad = regexProblem(v);
+  if (bad !== undefined) fail(bad.problem, bad.fix);
 });
 
 const canaryStep: Decoder<CanaryStep> = map(

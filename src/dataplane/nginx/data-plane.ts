@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { RevisionSampleList, WindowStats } from '../../router/admin-protocol.js';
 import type { RevisionTraffic } from '../../router/port.js';
 import type { ListenerRole, ListenerRoutes } from '../../router/route-table.js';
+import { validateRouteTable } from '../../router/validate.js';
 import { UserError } from '../../util/errors.js';
 import { ExternalNginx, ManagedNginx, type NginxControl } from './control.js';
 import { LogTail } from './access-log.js';
@@ -62,6 +63,9 @@ export class NginxDataPlane {
 
   private async applyNow(generation: number, listeners: ListenerRoutes[]): Promise<void> {
     if (listeners.length === 0 && !this.used) return;
+    // The builtin router checks its tables on arrival; nginx's part gets the same checks
+    // (and render.ts the nginx-only ones) before anything is written.
+    validateRouteTable({ generation, listeners });
     this.used = true;
     const control = this.controlFor(listeners);
     const statusListen = await control.statusListen();

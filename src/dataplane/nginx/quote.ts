@@ -27,3 +27,8 @@ export function headerVariable(name: string): string {
 export function ms(n: number): string {
   return `${Math.max(1, Math.round(n))}ms`;
 }
+
+/** Text for a `#` comment: one line, whatever it held (a newline would end the comment). */
+export function comment(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?');
+}

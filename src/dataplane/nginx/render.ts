@@ -7,8 +7,11 @@
  * status and timings per request for the analysis (see access-log.ts).
  */
 import { DEFAULT_MIRROR_METHODS, MIRROR_HEADER } from '../../router/mirror.js';
+import { MAX_REGEX_VALUE } from '../../router/regex.js';
 import type { Backend, ListenerRoutes, MatchRule, RequestMatch, WeightedTarget } from '../../router/route-table.js';
-import { escapeRegex, headerVariable, literal, ms, q } from './quote.js';
+import { UserError } from '../../util/errors.js';
+import { comment, escapeRegex, headerVariable, literal, ms, q } from './quote.js';
+import { isNginxListen, NGINX_PATH, nginxListenerProblem } from './strict.js';
 
 export interface RenderOptions {
   generation: number;
@@ -25,7 +28,22 @@ export const LOG_FORMAT =
   '{"t":$msec,"s":$status,"rt":$request_time,"ut":"$upstream_response_time","ua":"$upstream_addr",' +
   '"ro":"$sl_rollout","rv":"$sl_rev","role":"$sl_role","l":"$sl_listen","m":"$sl_mirrored"}';
 
+/**
+ * Throws a UserError (400) naming the field when a string cannot be written safely: bare
+ * strings must match strict.ts's patterns, the others are quoted (quote.ts).
+ */
 export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): string {
+  const refuse = (what: string): never => {
+    throw new UserError(`nginx config: ${what}`, 'invalid', 400);
+  };
+  if (!isNginxListen(o.statusListen)) refuse(`statusListen ${JSON.stringify(o.statusListen)} is not host:port; write e.g. 127.0.0.1:9902`);
+  if (!NGINX_PATH.test(o.accessLog)) {
+    refuse(`accessLog ${JSON.stringify(o.accessLog)} must be an absolute path of letters, digits and ._/@+=,~- (for a managed nginx: a state directory without spaces or quotes)`);
+  }
+  listeners.forEach((l, i) => {
+    const problem = nginxListenerProblem(l, `listeners[${i}]`);
+    if (problem !== undefined) refuse(problem);
+  });
   const out: string[] = [
     `# Written by sluice: route table generation ${o.generation}. Do not edit; the next change overwrites it.`,
     `log_format sluice_json escape=json '${LOG_FORMAT}';`,
@@ -51,7 +69,7 @@ export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): str
 }
 
 function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[] {
-  const out: string[] = [`# ${l.listen}: rollout ${l.rollout}, ${l.role}`];
+  const out: string[] = [`# ${l.listen}: rollout ${comment(l.rollout)}, ${l.role}`];
   const withEndpoints = new Map<number, Backend>();
   for (const b of l.backends) if (b.endpoints.length > 0) withEndpoints.set(b.revision, b);
   const target = (revision: number) => (withEndpoints.has(revision) ? `${p}_r${revision}` : `${p}_m${revision}`);
@@ -100,7 +118,7 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
 
   const variants = l.backends.filter((b) => b.variant !== undefined);
   if (l.variantHeader && variants.length > 0) {
-    out.push(`map $sl_t ${p}_variant {`, ...variants.map((b) => `  ${q(`${p}_r${b.revision}`)} ${q(b.variant!)};`), '  default "";', '}');
+    out.push(`map $sl_t $${p}_variant {`, ...variants.map((b) => `  ${q(`${p}_r${b.revision}`)} ${literal(b.variant!)};`), '  default "";', '}');
   }
 
   const m = l.maintenance;
@@ -130,8 +148,11 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
   out.push(
     'server {',
     `  listen ${l.listen};`,
-    `  access_log ${o.accessLog} sluice_json;`,
-    `  set $sl_rollout ${q(l.rollout)};`,
+    // A header line may be as long as the builtin router (Node) accepts, 16 KiB, rather
+    // than nginx's 8 KiB, so both answer the same requests.
+    '  large_client_header_buffers 4 16k;',
+    `  access_log ${q(o.accessLog)} sluice_json;`,
+    `  set $sl_rollout ${literal(l.rollout)};`,
     `  set $sl_role ${l.role};`,
     `  set $sl_listen ${q(l.listen)};`,
     `  set $sl_t ${stopped ? `${p}_m` : `$${p}_t`};`,
@@ -252,7 +273,7 @@ function upstream(l: ListenerRoutes, name: string, b: Backend): string[] {
   return [
     `upstream ${name} {`,
     ...(l.balancer === 'least-requests' ? ['  least_conn;'] : []),
-    ...b.endpoints.map((e) => `  server ${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port} ${params}; # ${e.id}`),
+    ...b.endpoints.map((e) => `  server ${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port} ${params}; # ${comment(e.id)}`),
     // Idle connections close before the Node app's 5 s keepAliveTimeout would close them.
     '  keepalive 32;',
     '  keepalive_timeout 4s;',
@@ -268,8 +289,14 @@ function ruleMatch(r: MatchRule, v: string, out: string[]): string {
     out.push(`map ${source} $${name} { ${q(`~${regex}`)} 1; default 0; }`);
     parts.push(`\${${name}}`);
   };
+  // A regex sees at most MAX_REGEX_VALUE characters, as in the builtin router: the bound is
+  // checked first, so a long value never reaches the user's pattern (nor PCRE's match limit).
   const value = (m: { exact?: string; prefix?: string; regex?: string }) =>
-    m.exact !== undefined ? `^${escapeRegex(m.exact)}$` : m.prefix !== undefined ? `^${escapeRegex(m.prefix)}` : `^(?:${m.regex})$`;
+    m.exact !== undefined
+      ? `^${escapeRegex(m.exact)}$`
+      : m.prefix !== undefined
+        ? `^${escapeRegex(m.prefix)}`
+        : `^(?=[\\s\\S]{0,${MAX_REGEX_VALUE}}\\z)(?:${m.regex})$`;
   const extract = (source: string, regex: string, name: string) => {
     out.push(`map ${source} $${name} { ${q(`~${regex.replace('(?<v>', `(?<${name}_v>`)}`)} $${name}_v; default ""; }`);
     return `$${name}`;
