@@ -156,7 +156,10 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
     }
 
     // v1 everywhere, then load on every main listener for the whole schedule.
-    for (const r of rollouts) await applyVersion(r, 'v1', 'initial apply');
+    for (const r of rollouts) {
+      const out = await applyVersion(r, 'v1', 'initial apply');
+      assert.match(out, /created \(revision 1\)/, `initial apply of ${r.name}: ${out}`);
+    }
     for (const r of rollouts) await sluice.waitFor(r.name, 'v1 healthy', (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === r.replicas);
     for (const r of rollouts) {
       const gen = new LoadGenerator(r.port, RATE, 200);

@@ -142,7 +142,7 @@ metadata:
   name: ${r.name}
 spec:
   replicas: ${r.replicas}
-  revisionHistoryLimit: 200
+  revisionHistoryLimit: 100
   progressDeadlineSeconds: 12
   template:
     version: ${version}
