@@ -73,7 +73,11 @@ test('the same spec with a healthy version promotes to 100 %', async () => {
   assert.equal(report.ok2xx, report.sent, describe(report));
   const runs = await sluice.client().analysis('good');
   const bg = runs.find((r) => r.job.key.includes('/background.'));
-  assert.ok(bg && bg.measurements.length >= 5 && bg.measurements.every((m) => m.phase === 'Successful'), 'measured all along, all good');
+  const phases = bg?.measurements.map((m) => `${m.phase}${m.message ? ` (${m.message})` : ''}`) ?? [];
+  // Too little data while the window fills is no verdict by design (docs/analysis.md); on a busy
+  // machine the first measurement can land there. Anything else but Successful is a failure.
+  const verdicts = bg?.measurements.filter((m) => !(m.phase === 'Inconclusive' && m.details?.windowFilling)) ?? [];
+  assert.ok(bg && verdicts.length >= 5 && verdicts.every((m) => m.phase === 'Successful'), `measured all along, all good: ${bg ? phases.join('; ') : `no background run among ${runs.map((r) => r.job.key).join(', ')}`}`);
   assert.deepEqual(v.status.weights, [{ revision: 2, weight: 100 }]);
 });
 
