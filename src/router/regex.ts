@@ -34,10 +34,22 @@ export interface RegexProblem {
  * decoder and by route-table validation.
  */
 export function regexProblem(source: string): RegexProblem | undefined {
+  const compiled = compile(source);
+  return 'problem' in compiled ? compiled : undefined;
+}
+
+/** A whole-value test, compiled once (per table). Throws "<where>: <problem>" when the regex is refused. */
+export function compileValueRegex(source: string, where: string): (value: string) => boolean {
+  const compiled = compile(source);
+  if ('problem' in compiled) throw new Error(`${where}: ${JSON.stringify(source)} ${compiled.problem}; ${compiled.fix}`);
+  const re = compiled.re;
+  return (value) => value.length <= MAX_REGEX_VALUE && re.matches(value);
+}
+
+function compile(source: string): { re: RE2JS } | RegexProblem {
   if (typeof source !== 'string') return { problem: 'must be a string', fix: 'write the regular expression as a string' };
   try {
-    RE2JS.compile(anchored(source));
-    return undefined;
+    return { re: RE2JS.compile(anchored(source)) };
   } catch (e) {
     // Only a refused pattern is searched for a construct to name, so text such as [(?=]
     // in a valid pattern is never mistaken for one.
@@ -46,14 +58,6 @@ export function regexProblem(source: string): RegexProblem | undefined {
     if (u !== undefined) return { problem: `uses ${u.construct}, which the linear-time matcher (RE2) does not support`, fix: u.fix };
     return { problem: `is not a valid RE2 regular expression (${(e as Error).message})`, fix: 'fix the pattern (RE2 syntax; it must match the whole value)' };
   }
-}
-
-/** A whole-value test, compiled once (per table). Throws "<where>: <problem>" when the regex is refused. */
-export function compileValueRegex(source: string, where: string): (value: string) => boolean {
-  const problem = regexProblem(source);
-  if (problem !== undefined) throw new Error(`${where}: ${JSON.stringify(source)} ${problem.problem}; ${problem.fix}`);
-  const re = RE2JS.compile(anchored(source));
-  return (value) => value.length <= MAX_REGEX_VALUE && re.matches(value);
 }
 
 function anchored(source: string): string {
