@@ -55,6 +55,11 @@ function strategyYaml(type: StrategyType, maxSurge: number, maxUnavailable: numb
   }
 }
 
+/** The generation check runs at most once a second and a failed listener is retried at the 2 s resync. */
+const REPUSH_MS = 3500;
+/** The main listener of the sim manifest (test/helpers/engine-sim.ts). */
+const MAIN_LISTEN = '127.0.0.1:18080';
+
 /** Index of the canary's setHeaderRoute step. */
 const HEADER_STEP = 2;
 
@@ -63,7 +68,9 @@ const HOOKS = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n
 type Action =
   | { type: 'apply'; version: Version }
   | { type: 'promote'; full: boolean; variant: 'a' | 'b' }
-  | { type: 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'controlPlaneRestart' };
+  | { type: 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'controlPlaneRestart' }
+  // Operator holds, and data-plane faults: another owner replaces the router's table; the main listener cannot be opened / opens again.
+  | { type: 'stopTraffic' | 'pauseTraffic' | 'resumeTraffic' | 'routerReplaced' | 'listenerFails' | 'listenerOpens' };
 
 const applyArb = fc.record({ type: fc.constant('apply' as const), version: fc.constantFrom<Version>('g1', 'g2', 'g3', 'crash', 'never') });
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
@@ -71,6 +78,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ type: fc.constant('promote' as const), full: fc.boolean(), variant: fc.constantFrom<'a' | 'b'>('a', 'b') }) },
   ...(['abort', 'retry', 'undo'] as const).map((type) => ({ weight: 2, arbitrary: fc.constant<Action>({ type }) })),
   ...(['pause', 'resume', 'restart', 'controlPlaneRestart'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
+  ...(['stopTraffic', 'pauseTraffic', 'resumeTraffic', 'routerReplaced', 'listenerFails', 'listenerOpens'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
 );
 const waitArb = fc.integer({ min: 0, max: 2500 });
 // Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
@@ -131,6 +139,9 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     }
   };
 
+  let replacedAt: number | undefined;
+  let replacedGeneration = 0;
+  let openedAt: number | undefined;
   const check = () => {
     const s = sim.store.getRollout('web')!.status;
     remember(s.stableRevision);
@@ -144,9 +155,20 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
       const stableReady = ready.filter((i) => i.revision === s.stableRevision).length;
       if (stableReady < REPLICAS) fail(`stable revision ${s.stableRevision} has ${stableReady}/${REPLICAS} ready instances`);
     }
-    // Routing: while anything is ready, the main listener sends traffic somewhere that can answer.
+    // A table another owner put in place is replaced by ours within REPUSH_MS (generation check + resync).
+    if (replacedAt !== undefined && sim.clock.now() >= replacedAt + REPUSH_MS) {
+      if (sim.router.current?.generation === replacedGeneration) fail(`the router still serves the foreign table ${replacedGeneration} ${REPUSH_MS} ms after it replaced ours`);
+      replacedAt = undefined;
+    }
+    // A listener that opens again stops being reported as failed within one resync.
+    if (openedAt !== undefined && sim.clock.now() >= openedAt + REPUSH_MS) {
+      if (s.reason === 'ListenerFailed') fail(`still ListenerFailed ${REPUSH_MS} ms after the listener could be opened again`);
+      openedAt = undefined;
+    }
+    // Routing: while anything is ready, the main listener sends traffic somewhere that can answer
+    // (not checked while a foreign table is in place: that is the engine's to replace, above).
     const main = sim.router.current?.listeners.find((l) => l.rollout === 'web' && l.role === 'main');
-    if (ready.length > 0) {
+    if (ready.length > 0 && replacedAt === undefined) {
       const served = main?.split.some((t) => t.weight > 0 && (main.backends.find((b) => b.revision === t.revision)?.endpoints.length ?? 0) > 0);
       if (!served) fail(`main listener routes to ${JSON.stringify(main?.split)} with no ready endpoint while ${ready.map((i) => `r${i.revision}`).join(' ')} are ready`);
     }
@@ -215,6 +237,21 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
         }
         case 'controlPlaneRestart':
           await sim.restartControlPlane();
+          break;
+        case 'pauseTraffic':
+          await c.pauseTraffic('web', {}, sim.by);
+          break;
+        case 'routerReplaced':
+          replacedGeneration = (sim.router.current?.generation ?? 0) + 1;
+          sim.router.replaceBehindEngine({ generation: replacedGeneration, listeners: [] });
+          replacedAt = sim.clock.now();
+          break;
+        case 'listenerFails':
+          sim.router.unbindable.set(MAIN_LISTEN, 'listen EADDRINUSE');
+          openedAt = undefined;
+          break;
+        case 'listenerOpens':
+          if (sim.router.unbindable.delete(MAIN_LISTEN)) openedAt = sim.clock.now();
           break;
         default:
           await c[action.type]('web', sim.by);
