@@ -29,6 +29,9 @@ import { LIMITS } from './limits.js';
 import type { RequestMatch, Stickiness } from '../router/route-table.js';
 import { regexProblem } from '../router/regex.js';
 import { dataPlaneRouter, nginxSettings, withDataPlane, type DataPlaneChoice } from '../dataplane/nginx/spec.js';
+
+/** The router counts these in whole milliseconds (at least 1): a smaller duration would round to a table it refuses. */
+const AT_LEAST_1MS = { min: 0.001, fix: 'use at least 1ms, e.g. 5s' };
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
@@ -476,7 +479,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                 outlierDetection: optional(
                   object({
                     consecutiveErrors: withDefault(THRESHOLD, 5),
-                    baseEjectionSeconds: withDefault(duration({ min: 0, above: true }), 30),
+                    baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
                     maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
                   }),
                 ),
@@ -484,10 +487,10 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
                   object({
                     maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
                     maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
-                    queueTimeoutSeconds: withDefault(duration(), 5),
+                    queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
                   }),
                 ),
-                timeouts: optional(object({ connectSeconds: optional(duration({ min: 0, above: true })), responseSeconds: optional(duration({ min: 0, above: true })) })),
+                timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
                 bufferRequests: optional(object({ maxBytes: withDefault(integer({ min: 1, max: LIMITS.bodyBytes, fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})` }), 10 << 20) })),
                 sticky: optional(
                   map(

@@ -17,6 +17,8 @@ import { UserError } from '../../src/util/errors.js';
 import { initialStatus } from '../../src/engine/controller.js';
 import { plannerFor } from '../../src/engine/strategies/index.js';
 import { makeSim } from '../helpers/engine-sim.js';
+import { validateRouteTable } from '../../src/router/validate.js';
+import { renderRoutes } from '../../src/dataplane/nginx/render.js';
 
 const SEED = Number(process.env.SLUICE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.SLUICE_FUZZ_RUNS ?? 1000);
@@ -53,11 +55,19 @@ const dur = mostly(fc.constantFrom('1s', '30s', 2, '500ms'), fc.oneof(hostileNum
 const pct = mostly(fc.constantFrom(0, 10, 50, 100, '25%', 12.5), fc.oneof(hostileNumber, hostileString));
 const opt = { requiredKeys: [] as never[] };
 
+/** Match-rule regexes: RE2 accepts the first ones; the rest backtrack, are invalid, or are huge. */
+const regex = mostly(
+  fc.constantFrom('.*@example\\.com', 'beta|gamma', '[a-z]{1,8}', 'ü+'),
+  fc.oneof(fc.constantFrom('(a+)+$', '(?=x)y', '(?<!a)b', '(a)\\1', 'a++', '(?>a)', '[', '\\', '(?P<n>x)(?P=n)'), fc.string({ maxLength: 5000 }), hostileString),
+);
+/** Header and cookie names: the last ones are what an nginx config must never take (issue 10). */
+const headerName = mostly(fc.constantFrom('x-a', 'X-Canary', 'x_b'), fc.constantFrom('x$host', 'a;b', 'a b', 'a{b', 'x#', "x'y", 'x\ny', ''));
+
 const step = fc.oneof(
   fc.record({ setWeight: pct }),
   fc.record({ pause: mostly(fc.oneof(fc.constant({}), fc.record({ duration: dur }))) }),
   fc.record({ setCanaryScale: mostly(fc.oneof(fc.record({ replicas: num(0, 5) }), fc.record({ weight: pct }), fc.constant({ matchTrafficWeight: true }))) }),
-  fc.record({ setHeaderRoute: fc.record({ name: fc.constant('t'), match: mostly(fc.constant([{ headerName: 'x-a', headerValue: { exact: 'y' } }])) }) }),
+  fc.record({ setHeaderRoute: fc.record({ name: fc.constant('t'), match: mostly(fc.tuple(headerName, fc.oneof(fc.record({ exact: fc.constant('y') }), fc.record({ regex }))).map(([headerName, headerValue]) => [{ headerName, headerValue }])) }) }),
   fc.record({ setMirrorRoute: fc.record({ name: fc.constant('m'), percentage: pct, maxBodyBytes: num(0, 1 << 20), queueLimit: num(1, 100) }, { requiredKeys: ['name'] }) }),
   fc.record({ approval: fc.constant({}) }),
   anyValue,
@@ -69,7 +79,7 @@ const strategy = mostly(
     fc.record({ rolling: fc.record({ maxSurge: mostly(fc.constantFrom(0, 1, 2, '25%', '100%'), fc.oneof(hostileNumber, hostileString)), maxUnavailable: mostly(fc.constantFrom(1, '25%', 0), fc.oneof(hostileNumber, hostileString)), pauseSeconds: dur }, opt) }),
     fc.record({ blueGreen: fc.record({ previewListen: mostly(fc.constantFrom('127.0.0.1:18010', '127.0.0.1:18000', '0.0.0.0:18010')), previewReplicaCount: num(1, 5), autoPromotionEnabled: fc.boolean(), scaleDownDelaySeconds: dur }, opt) }),
     fc.record({ canary: fc.record({ canaryListen: mostly(fc.constantFrom('127.0.0.1:18020', '127.0.0.1:18001')), maxSurge: mostly(fc.constantFrom(1, '25%')), steps: fc.array(step, { maxLength: 8 }) }, opt) }),
-    fc.record({ shadow: fc.record({ shadowReplicas: num(1, 5), durationSeconds: dur }, opt) }),
+    fc.record({ shadow: fc.record({ shadowReplicas: num(1, 5), durationSeconds: dur, promoteOnAnalysisSuccess: mostly(fc.boolean()) }, opt) }),
     fc.record({ abTest: fc.record({ variants: mostly(fc.constant([{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }]), fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'stable'), weight: hostileNumber }), { maxLength: 4 })) }) }),
   ),
 );
@@ -103,7 +113,18 @@ const rollout = fc.record(
         traffic: fc.record(
           {
             listen,
-            routes: mostly(fc.constant([{ name: 'r', match: { header: { name: 'x', exact: 'y' } }, to: 'canary' }])),
+            routes: mostly(
+              fc.oneof(
+                fc.constant([{ name: 'r', match: { header: { name: 'x', exact: 'y' } }, to: 'canary' }]),
+                fc.tuple(headerName, regex).map(([name, re]) => [{ name: 'r', match: { header: { name, regex: re } }, to: 'canary' }]),
+                fc.tuple(headerName, regex).map(([name, re]) => [{ name: 'c', match: { cookie: { name, regex: re } }, to: 'stable' }]),
+              ),
+            ),
+            router: mostly(fc.constantFrom(undefined, 'builtin', 'nginx')),
+            nginx: mostly(
+              fc.constant(undefined),
+              fc.record({ accessLog: fc.constantFrom('/tmp/a.log', '/tmp/a.log; server { }', '/tmp/$host', '/tmp/a\nb'), statusListen: fc.constantFrom('127.0.0.1:18591', '18591;stub_status;#:9902', 'x y:1') }, opt),
+            ),
             bufferRequests: mostly(fc.record({ maxBytes: num(1, 1 << 20) })),
             timeouts: mostly(fc.record({ connectSeconds: dur, responseSeconds: dur }, opt)),
           },
@@ -160,6 +181,20 @@ test(`spec fuzzing: ${RUNS} manifests, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${
       }
       const stored = sim.store.listRollouts();
       if (!loaded) assert.equal(stored.length, 0, 'apply stored what loading refused');
+      // What the spec accepted, the data plane must accept too: the engine's first table validates.
+      if (stored.length > 0) {
+        await sim.reconciler.settle();
+        if (sim.router.current) validateRouteTable(sim.router.current);
+        // nginx may still refuse a name the spec let through (one line, at apply), but never crash or render it.
+        const onNginx = sim.router.current?.listeners.filter((l) => l.dataPlane === 'nginx') ?? [];
+        if (onNginx.length > 0) {
+          try {
+            renderRoutes(onNginx, { generation: 1, statusListen: '127.0.0.1:18591', accessLog: '/tmp/access.log', keepaliveSeconds: 4 });
+          } catch (err) {
+            if (!(err instanceof UserError)) throw new Error(`renderRoutes threw ${String(err)} (not a UserError)`);
+          }
+        }
+      }
       for (const record of stored) {
         const plan = plannerFor(record.spec.strategy.type);
         plan({

@@ -225,3 +225,17 @@ test('lint warns about a command not found on PATH and a secretEnv file that doe
   writeFileSync(file, rollout().replace('command: node', 'command: ./run.sh'));
   assert.ok(lintFile(file).warnings.some((w) => w.includes('"./run.sh" is not found or not executable')));
 });
+
+test('router durations below 1 ms are refused at load: they would round to 0 ms, and the router refuses such a table whole (found by the spec fuzzer)', () => {
+  for (const [field, text] of [
+    ['timeouts.responseSeconds', 'timeouts: {responseSeconds: 9.5e-189}'],
+    ['timeouts.connectSeconds', 'timeouts: {connectSeconds: 0.0004}'],
+    ['connectionLimits.queueTimeoutSeconds', 'connectionLimits: {maxConnections: 10, queueTimeoutSeconds: 0}'],
+    ['outlierDetection.baseEjectionSeconds', 'outlierDetection: {baseEjectionSeconds: 0.0001}'],
+  ] as const) {
+    const message = failsWith(rollout({ listen: `127.0.0.1:8080\n    ${text}` }), new RegExp(field.replace('.', '\\.')));
+    assert.match(message, /at least 1ms/, message);
+  }
+  const ok = loadRollouts(rollout({ listen: '127.0.0.1:8080\n    timeouts: {responseSeconds: 1ms, connectSeconds: 0.25}' }), FILE)[0]!.spec.traffic;
+  assert.deepEqual(ok.timeouts, { responseSeconds: 0.001, connectSeconds: 0.25 });
+});
