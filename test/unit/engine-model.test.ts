@@ -140,7 +140,8 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
   };
 
   let replacedAt: number | undefined;
-  let replacedGeneration = 0;
+  /** Index in sim.router.tables of the foreign table (a generation number alone could be ours too). */
+  let replacedIndex = -1;
   let openedAt: number | undefined;
   const check = () => {
     const s = sim.store.getRollout('web')!.status;
@@ -157,7 +158,7 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     }
     // A table another owner put in place is replaced by ours within REPUSH_MS (generation check + resync).
     if (replacedAt !== undefined && sim.clock.now() >= replacedAt + REPUSH_MS) {
-      if (sim.router.current?.generation === replacedGeneration) fail(`the router still serves the foreign table ${replacedGeneration} ${REPUSH_MS} ms after it replaced ours`);
+      if (sim.router.tables.length - 1 === replacedIndex) fail(`the router still serves the foreign table ${REPUSH_MS} ms after it replaced ours`);
       replacedAt = undefined;
     }
     // A listener that opens again stops being reported as failed within one resync.
@@ -242,8 +243,8 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
           await c.pauseTraffic('web', {}, sim.by);
           break;
         case 'routerReplaced':
-          replacedGeneration = (sim.router.current?.generation ?? 0) + 1;
-          sim.router.replaceBehindEngine({ generation: replacedGeneration, listeners: [] });
+          sim.router.replaceBehindEngine({ generation: (sim.router.current?.generation ?? 0) + 1, listeners: [] });
+          replacedIndex = sim.router.tables.length - 1;
           replacedAt = sim.clock.now();
           break;
         case 'listenerFails':
