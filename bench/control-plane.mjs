@@ -8,7 +8,7 @@ import { MemoryStore } from '../dist/src/store/memory.js';
 import { Reconciler } from '../dist/src/engine/reconciler.js';
 import { Controller } from '../dist/src/engine/controller.js';
 import { JobRunner } from '../dist/src/engine/job-runner.js';
-import { systemClock } from '../dist/src/util/clock.js';
+import { systemClock } from '../dist/src/core/clock.js';
 
 const N = Number(process.argv[2] ?? 200);
 const READY_MS = 300;

@@ -1,5 +1,5 @@
 import { compileCondition } from './condition.js';
-import type { Measurement, MeasurementPhase, MetricRunStatus, MetricSpec, ProviderResult, RunPhase } from './types.js';
+import type { Measurement, MeasurementPhase, MetricRunStatus, MetricSpec, ProviderResult, RunPhase } from '../core/analysis.js';
 
 /**
  * Pure judgement of measurements, with Argo Rollouts' rules:

@@ -1,4 +1,4 @@
-import type { AnalysisRef, AnalysisTemplateSpec, ConcreteAnalysis } from './types.js';
+import type { AnalysisRef, AnalysisTemplateSpec, ConcreteAnalysis } from '../core/analysis.js';
 
 /**
  * Merge an analysis reference's templates and inline metrics into one runnable analysis,

@@ -6,7 +6,7 @@ import { request } from 'node:http';
 import { hostname, userInfo } from 'node:os';
 import type { AnalysisView } from '../engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../engine/actions.js';
-import type { Revision, RolloutEvent, RolloutView } from '../engine/types.js';
+import type { Revision, RolloutEvent, RolloutView } from '../core/rollout.js';
 import { UserError } from '../util/errors.js';
 import { ACTOR_HEADER } from './server.js';
 import { readApiInfo, readToken } from './token.js';

@@ -1,6 +1,6 @@
 /** `sluice up` (start the control plane, in the foreground or detached) and `sluice down`. */
 import { parsePortRange } from '../platform/local/ports.js';
-import { isProcessAlive, isSameProcess } from '../platform/local/process-control.js';
+import { isProcessAlive, isSameProcess } from '../util/process-control.js';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 /** Read commands: get, status, history, events. */
-import type { RolloutView } from '../engine/types.js';
+import type { RolloutView } from '../core/rollout.js';
 import { renderAnalysis } from './render.js';
 import {
   boolFlag,

@@ -1,6 +1,6 @@
 /** `sluice logs`: print (and follow) the log files of a rollout's instances. */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import type { InstanceStatus } from '../platform/platform.js';
+import type { InstanceStatus } from '../core/platform.js';
 import { UserError } from '../util/errors.js';
 import { boolFlag, positionals, positiveIntFlag, sleep, stringFlag, type Command, type Context } from './command.js';
 

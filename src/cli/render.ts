@@ -3,10 +3,10 @@
  * Everything takes `now` explicitly so it can be tested without a clock.
  */
 import type { AnalysisView } from '../engine/actions.js';
-import type { Measurement, MetricRunStatus } from '../analysis/types.js';
+import type { Measurement, MetricRunStatus } from '../core/analysis.js';
 import type { ApplyResult } from '../engine/actions.js';
-import type { Revision, RolloutEvent, RolloutView } from '../engine/types.js';
-import type { InstanceStatus } from '../platform/platform.js';
+import type { Revision, RolloutEvent, RolloutView } from '../core/rollout.js';
+import type { InstanceStatus } from '../core/platform.js';
 
 /** Columns separated by three spaces, padded to the widest cell (kubectl style). */
 export function renderTable(headers: string[], rows: string[][]): string {

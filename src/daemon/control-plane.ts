@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { systemClock } from '../util/clock.js';
+import { systemClock } from '../core/clock.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
 import type { PortRange } from '../platform/local/ports.js';
@@ -9,8 +9,7 @@ import { ensureAdminToken } from '../router/credential.js';
 import { secureFile } from '../util/secret-file.js';
 import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
 import { Reconciler } from '../engine/reconciler.js';
-import { DataPlanes } from '../dataplane/planes.js';
-import { NginxDataPlane } from '../dataplane/nginx/data-plane.js';
+import { DataPlanes, openDataPlanes } from '../dataplane/planes.js';
 import { Controller } from '../engine/controller.js';
 import { JobRunner } from '../engine/job-runner.js';
 import { EventDispatcher } from '../engine/event-dispatch.js';
@@ -75,10 +74,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) secureFile(f);
   const dispatcher = new EventDispatcher(store, systemClock, log);
   store.onEvent = (e) => dispatcher.dispatch(e);
-  // Rollouts with traffic.router: nginx are served by nginx (src/dataplane/nginx).
-  const nginx = new NginxDataPlane(stateDir, log);
-  nginx.adopt();
-  const router = new DataPlanes(builtinRouter, nginx);
+  // Rollouts whose traffic.router names another data plane (nginx) are served by it (src/dataplane/registry.ts).
+  const router = new DataPlanes(builtinRouter, openDataPlanes({ stateDir, log }));
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
 
   const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock, instancePorts: options.instancePorts });

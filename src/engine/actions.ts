@@ -1,6 +1,6 @@
-import type { RolloutEvent, RolloutView, Revision } from './types.js';
-import type { DesiredJob, JobStatus } from './jobs.js';
-import type { Measurement } from '../analysis/types.js';
+import type { RolloutEvent, RolloutView, Revision } from '../core/rollout.js';
+import type { DesiredJob, JobStatus } from '../core/jobs.js';
+import type { Measurement } from '../core/analysis.js';
 
 /** One job of a rollout (analysis run, hook, smoke test) with its recent measurements. */
 export interface AnalysisView {

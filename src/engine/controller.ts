@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
-import type { Clock } from '../util/clock.js';
+import type { Clock } from '../core/clock.js';
 import { NotFoundError, UserError } from '../util/errors.js';
-import type { Platform } from '../platform/platform.js';
-import type { Store } from '../store/store.js';
+import type { Platform } from '../core/platform.js';
+import type { Store } from '../core/store.js';
 import type { LoadedRollout } from '../spec/load.js';
 import { loadResourcesAsync } from '../spec/load-async.js';
 import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
-import type { AnalysisRef } from '../analysis/types.js';
+import type { AnalysisRef } from '../core/analysis.js';
 import type { AnalysisView } from './actions.js';
-import type { CanaryStrategy, RolloutSpec, Template } from '../spec/types.js';
+import type { CanaryStrategy, RolloutSpec, Template } from '../core/spec.js';
 import type { Actor, ApplyResult, RolloutActions } from './actions.js';
 import type { Reconciler } from './reconciler.js';
 import { listenAddresses, sameSocket, unbindableReason } from './listen-addresses.js';
-import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from './types.js';
+import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from '../core/rollout.js';
 
 /** How many recent events a rollout view carries. */
 const VIEW_EVENTS = 20;

@@ -1,5 +1,5 @@
-import type { ListenerFailure } from '../router/port.js';
-import type { ListenerProblem, RolloutEventDraft, RolloutStatus } from './types.js';
+import type { ListenerFailure } from '../core/traffic-router.js';
+import type { ListenerProblem, RolloutEventDraft, RolloutStatus } from '../core/rollout.js';
 import { UNPLANNABLE } from './plan-guard.js';
 
 /**

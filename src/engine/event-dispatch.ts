@@ -1,9 +1,9 @@
 import { Notifier } from '../hooks/notify.js';
 import { callWebhook } from '../hooks/webhook.js';
-import { hookPayload, type HookContext } from '../hooks/types.js';
-import type { Store } from '../store/store.js';
-import type { Clock } from '../util/clock.js';
-import type { RolloutEvent } from './types.js';
+import type { Store } from '../core/store.js';
+import type { Clock } from '../core/clock.js';
+import type { RolloutEvent } from '../core/rollout.js';
+import { type HookContext, hookPayload } from '../core/hook-payload.js';
 
 /**
  * Sends every recorded event where the rollout asks: its notifications (Slack, generic

@@ -1,7 +1,8 @@
-import type { Clock } from '../util/clock.js';
-import type { RevisionTraffic } from '../router/port.js';
-import type { ExposureRecord, Store } from '../store/store.js';
+import type { Clock } from '../core/clock.js';
+import type { RevisionTraffic } from '../core/traffic-router.js';
+import type { Store } from '../core/store.js';
 import { variantArms } from './strategies/ab-test.js';
+import type { ExposureRecord } from '../core/exposure.js';
 
 /** How often the control plane reads the data plane's counters during an A/B test. */
 export const EXPOSURE_INTERVAL_MS = 2000;

@@ -1,21 +1,14 @@
-import type { Clock } from '../util/clock.js';
-import type { Measurement, MeasurementContext, MetricProvider, MetricSpec, ProviderKind } from '../analysis/types.js';
+import type { Clock } from '../core/clock.js';
+import type { BuiltinProviderConfig, Measurement, MeasurementContext, MetricProvider, MetricSpec, PostDeployWatch, ProviderKind } from '../core/analysis.js';
 import { judgeMeasurement, metricStatus, runPhase } from '../analysis/evaluate.js';
-import { judgeWatch, type PostDeployWatch, type WatchSample } from '../analysis/watch.js';
-import type { BuiltinProviderConfig } from '../analysis/types.js';
+import { judgeWatch, type WatchSample } from '../analysis/watch.js';
 import { callWebhook, pollGate } from '../hooks/webhook.js';
 import { runExecHook } from '../hooks/exec.js';
 import { runSmokeTests } from '../hooks/smoke.js';
-import { hookPayload, type WebhookKind } from '../hooks/types.js';
-import { isDone, type DesiredJob, type JobStatus } from './jobs.js';
+import { type WebhookKind } from '../core/hooks.js';
+import { isDone, type DesiredJob, type JobStatus, type JobStore } from '../core/jobs.js';
+import { hookPayload } from '../core/hook-payload.js';
 
-/** Where jobs and their measurements are kept (the Store implements it). */
-export interface JobStore {
-  saveJob(job: DesiredJob, status: JobStatus): void;
-  listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[];
-  appendMeasurement(key: string, m: Measurement): void;
-  listMeasurements(key: string): Measurement[];
-}
 
 export type ProviderRegistry = Partial<Record<ProviderKind, MetricProvider<never>>>;
 

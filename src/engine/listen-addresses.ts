@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { RolloutSpec } from '../spec/types.js';
+import type { RolloutSpec } from '../core/spec.js';
 
 /** How long apply waits for a listen host name to resolve. */
 const LOOKUP_TIMEOUT_MS = 3000;

@@ -1,4 +1,4 @@
-import type { RolloutSpec } from '../spec/types.js';
+import type { RolloutSpec } from '../core/spec.js';
 import type { Plan } from './strategies/planner.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { InstanceStatus } from '../platform/platform.js';
-import type { RolloutEventDraft, RolloutStatus } from './types.js';
+import type { InstanceStatus } from '../core/platform.js';
+import type { RolloutEventDraft, RolloutStatus } from '../core/rollout.js';
 
 /**
  * `sluice restart` is recorded when asked for (the controller's Restart event); this is its

@@ -1,8 +1,8 @@
-import type { Maintenance, RolloutSpec } from '../spec/types.js';
+import type { Maintenance, RolloutSpec } from '../core/spec.js';
 import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
-import type { InstanceStatus } from '../platform/platform.js';
-import type { Backend, ListenerRoutes, Resilience, RouteTable, Stickiness, WeightedTarget } from '../router/route-table.js';
-import type { Revision, TrafficHold } from './types.js';
+import type { InstanceStatus } from '../core/platform.js';
+import type { Backend, ListenerRoutes, Resilience, RouteTable, Stickiness, WeightedTarget } from '../core/route-table.js';
+import type { Revision, TrafficHold } from '../core/rollout.js';
 import type { PlannedRoutes } from './strategies/planner.js';
 
 export interface RolloutRoutes {
@@ -54,7 +54,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         ...(routes.variantHeader ? { variantHeader: routes.variantHeader } : {}),
         ...(resilience ? { resilience } : {}),
         ...(hold ? { hold: hold.mode === 'paused' ? { mode: 'paused' as const, pauseTimeoutMs: hold.pauseTimeoutMs } : { mode: 'stopped' as const } } : {}),
-        ...(spec.traffic.router === 'nginx' ? { dataPlane: 'nginx' as const, nginx: spec.traffic.nginx } : {}),
+        ...(spec.traffic.router !== undefined ? { dataPlane: spec.traffic.router, dataPlaneSettings: spec.traffic.dataPlaneSettings } : {}),
       };
     };
     listeners.push(listener(spec.traffic.listen, 'main', routes.main));

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { signalGroup } from '../platform/local/process-control.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { signalGroup } from '../util/process-control.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { formatMs } from './http.js';
-import type { ExecHookSpec, HookPayload } from './types.js';
+import type { ExecHookSpec } from '../core/hooks.js';
+import type { HookPayload } from '../core/hook-payload.js';
 
 export interface ExecResult {
   /** Exited 0 in time. */

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 
 /**
  * One HTTP exchange for hooks, on node:http rather than fetch: hooks need to set any

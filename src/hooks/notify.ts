@@ -1,8 +1,9 @@
-import type { RolloutEvent } from '../engine/types.js';
-import { systemClock } from '../util/clock.js';
+import type { RolloutEvent } from '../core/rollout.js';
+import { systemClock } from '../core/clock.js';
 import { redactText } from '../util/redact.js';
 import { deliverJson, type DeliveryOptions, type DeliveryTarget, type WebhookResult } from './webhook.js';
-import { DEFAULT_NOTIFY_EVENTS, hookPayload, type HookContext, type NotificationSpec } from './types.js';
+import { DEFAULT_NOTIFY_EVENTS, type NotificationSpec } from '../core/hooks.js';
+import { type HookContext, hookPayload } from '../core/hook-payload.js';
 
 /** What the engine knows about the rollout when an event happens. */
 export interface NotificationContext extends HookContext {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { STATUS_CODES } from 'node:http';
 import { HttpFailure, httpExchange, snippet } from './http.js';
-import type { SmokeCheck, SmokeTestSpec } from './types.js';
+import type { SmokeCheck, SmokeTestSpec } from '../core/hooks.js';
 
 export interface SmokeCheckResult {
   name: string;

@@ -1,9 +1,10 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { UserError } from '../util/errors.js';
 import { HttpFailure, httpExchange, sleep, snippet } from './http.js';
-import type { HookPayload, WebhookSpec } from './types.js';
+import type { WebhookSpec } from '../core/hooks.js';
+import type { HookPayload } from '../core/hook-payload.js';
 
 /*
  * Signing. When a hook has a secret, every request carries

@@ -1,5 +1,5 @@
-import type { ListenerFailure } from './port.js';
-import type { ListenerRole } from './route-table.js';
+import type { ListenerFailure } from '../core/traffic-router.js';
+import type { ListenerRole } from '../core/route-table.js';
 
 /**
  * The builtin router's admin HTTP API (default 127.0.0.1:9901, set by --admin).
@@ -117,47 +117,4 @@ export interface HandoverResult {
 }
 export const ROUTES_FILE = 'routes.json';
 
-/**
- * GET /window. Rates over [from, to] (epoch ms; `to` is the router's clock at the query,
- * `from` is sinceMs, or later when `truncated`). errorRate is the 5xx share, successRate the
- * non-5xx share (Flagger's request-success-rate); both 0 with no request. Latencies are in
- * seconds, exact over the samples, percentiles by linear interpolation between closest
- * ranks (numpy's default); null with no request.
- */
-export interface WindowStats {
-  rollout: string;
-  revision: number;
-  /** Present when the query narrowed to one listener role. */
-  role?: ListenerRole;
-  from: number;
-  to: number;
-  requests: number;
-  errors5xx: number;
-  /** Requests per second over [from, to]. */
-  requestRate: number;
-  errorRate: number;
-  successRate: number;
-  latency: { p50: number | null; p90: number | null; p95: number | null; p99: number | null; mean: number | null };
-  /** The ring no longer holds every request since sinceMs: the stats cover [from, to] only. */
-  truncated: boolean;
-  /**
-   * Of `requests`, the mirrored copies this revision answered as a shadow (MirrorRoute):
-   * they count in requests, errors and latencies above, never in client traffic (/traffic,
-   * sluice_requests_total). `compared`: copies whose answer was compared with the primary's;
-   * `mismatches`: those that differed; mismatchRate = mismatches / compared (0 with none).
-   */
-  mirrored: number;
-  compared: number;
-  mismatches: number;
-  mismatchRate: number;
-}
 
-/** GET /samples: one entry per request, oldest first, in both arrays. */
-export interface RevisionSampleList {
-  /** Seconds from request received to response finished. */
-  latencies: number[];
-  /** 1 for a 5xx (the router's own included), else 0. */
-  errors: number[];
-  /** Some requests since sinceMs are missing: more than `max` matched, or the ring overwrote them. */
-  truncated: boolean;
-}

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { ConnectionTracker } from './listeners.js';
-import type { ListenerRole } from './route-table.js';
+import type { ListenerRole } from '../core/route-table.js';
 import type { Router } from './router.js';
 import { SUCCESSOR_HEADER, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
 import { DEFAULT_SAMPLE_MAX } from './samples.js';

@@ -1,6 +1,6 @@
 import type { Pool } from 'undici';
 import type { EndpointLoad } from './inflight.js';
-import type { EndpointHealth } from './outlier.js';
+import type { EndpointHealth } from './endpoint-health.js';
 
 /** An endpoint as the hot path uses it: address plus its shared in-flight counter. */
 export interface CompiledEndpoint {

@@ -8,7 +8,8 @@ import type { CompiledGuard, ResilienceState, RevisionQueue } from './resilience
 import type { SampleStore } from './samples.js';
 import { BucketSplit, compileRule, SmoothWeightedSplit, type RequestTest } from './split.js';
 import { StickySplit } from './sticky.js';
-import type { ListenerRoutes, RouteTable } from './route-table.js';
+import type { ListenerRoutes, RouteTable } from '../core/route-table.js';
+import type { PreparedAnswer } from './prepared-answer.js';
 
 /** A revision ready to serve: it has at least one endpoint, hence a balancer. */
 export interface CompiledBackend {
@@ -30,13 +31,6 @@ export interface CompiledRule {
   backend: CompiledBackend | undefined;
   /** A rule with `split` (rule-split.ts); undefined for a rule with `revision`, or none of its revisions ready. */
   split: RuleSplit<CompiledBackend> | undefined;
-}
-
-/** The answer when no revision can serve, prepared once per table. */
-export interface PreparedAnswer {
-  status: number;
-  headers: Record<string, string | number>;
-  body: Buffer;
 }
 
 export interface CompiledListener {

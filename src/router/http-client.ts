@@ -5,20 +5,11 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
-import {
-  DEFAULT_ROUTER_ADMIN,
-  SUCCESSOR_HEADER,
-  type ApplyAnswer,
-  type HandoverOptions,
-  type HandoverResult,
-  type RevisionSampleList,
-  type RouterIdentity,
-  type WindowStats,
-} from './admin-protocol.js';
+import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type ApplyAnswer, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
 import { ensureAdminToken } from './credential.js';
 import type { MismatchRecord } from './mirror.js';
-import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from './port.js';
-import type { ListenerRole, RouteTable } from './route-table.js';
+import type { ApplyOutcome, RevisionSampleList, RevisionTraffic, TrafficRouter, WindowStats } from '../core/traffic-router.js';
+import type { ListenerRole, RouteTable } from '../core/route-table.js';
 
 /** Admin calls other than waitIdle should answer at once; this only catches a wedged router. */
 const ADMIN_TIMEOUT_MS = 15_000;

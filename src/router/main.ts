@@ -24,7 +24,7 @@ import { DEFAULT_ROUTER_ADMIN, ROUTES_FILE, type HandoverOptions, type HandoverR
 import { ensureAdminToken } from './credential.js';
 import { secureFile } from '../util/secret-file.js';
 import { HANDOVER_IDLE_GRACE_MS } from './listeners.js';
-import type { RouteTable } from './route-table.js';
+import type { RouteTable } from '../core/route-table.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
 import { DEFAULT_SAMPLE_CAPACITY } from './samples.js';
 

@@ -1,6 +1,6 @@
 import { MirrorStats } from './mirror.js';
-import type { RevisionTraffic } from './port.js';
-import type { ListenerRole } from './route-table.js';
+import type { RevisionTraffic } from '../core/traffic-router.js';
+import type { ListenerRole } from '../core/route-table.js';
 import { ROLE_CODES, type RevisionSamples } from './samples.js';
 
 /** Prometheus' default buckets, in seconds. */

@@ -25,14 +25,21 @@
 import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
-import type { CompiledEndpoint } from './balancer.js';
-import type { CompiledBackend } from './compile.js';
+import type { Balancer, CompiledEndpoint } from './balancer.js';
 import { compareResponses, parseIgnorePath, type Difference, type IgnorePath } from './compare.js';
 import type { InflightRegistry } from './inflight.js';
-import type { ListenerRoutes, MirrorRoute, RouteTable } from './route-table.js';
+import type { ListenerRoutes, MirrorRoute, RouteTable } from '../core/route-table.js';
 import { ROLE_CODES, SAMPLE_COMPARED, SAMPLE_MIRRORED, SAMPLE_MISMATCH, type RevisionSamples } from './samples.js';
 import { compileMatch, type RequestTest } from './split.js';
 import type { UpstreamPools } from './upstream.js';
+
+/** What a mirror copies to: the shadow revision's backend as compiled with the table (compile.ts). */
+export interface MirrorTarget {
+  revision: number;
+  balancer: Balancer;
+  /** Where the shadow's answers are sampled (its RevisionSeries' ring). */
+  series: { samples: RevisionSamples | undefined };
+}
 
 /** Methods copied when a mirror's match names none: the idempotent ones. */
 export const DEFAULT_MIRROR_METHODS = ['GET', 'HEAD', 'OPTIONS'];
@@ -170,7 +177,7 @@ export class CompiledMirror {
   constructor(
     readonly route: MirrorRoute,
     readonly listen: string,
-    readonly backend: CompiledBackend,
+    readonly backend: MirrorTarget,
     readonly counters: MirrorCounters,
     readonly stats: MirrorStats,
     readonly roleCode: number,
@@ -194,7 +201,7 @@ export class CompiledMirror {
  * The listener's mirror routes whose revision has a ready instance; undefined when none,
  * so that a listener without mirrors costs one null check per request.
  */
-export function compileMirrors(l: ListenerRoutes, li: number, backends: Map<number, CompiledBackend>, stats: MirrorStats): CompiledMirror[] | undefined {
+export function compileMirrors(l: ListenerRoutes, li: number, backends: Map<number, MirrorTarget>, stats: MirrorStats): CompiledMirror[] | undefined {
   if (l.mirrors === undefined || l.mirrors.length === 0) return undefined;
   const out: CompiledMirror[] = [];
   l.mirrors.forEach((m, mi) => {

@@ -4,12 +4,13 @@ import { performance } from 'node:perf_hooks';
 import { PassThrough } from 'node:stream';
 import { errors, type Dispatcher } from 'undici';
 import type { CompiledEndpoint } from './balancer.js';
-import type { CompiledBackend, CompiledListener, PreparedAnswer } from './compile.js';
+import type { CompiledBackend, CompiledListener } from './compile.js';
 import type { InflightRegistry } from './inflight.js';
 import type { RevisionSeries } from './metrics.js';
 import { startMirrors, type MirrorTap } from './mirror.js';
 import type { GuardedProxy, QueueWaiter, ResilienceState, RevisionQueue } from './resilience.js';
 import type { UpstreamPools } from './upstream.js';
+import type { PreparedAnswer } from './prepared-answer.js';
 
 /**
  * How long an upstream may stay silent (no response yet, or a stalled body) before the

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Balancer, BalancerKind, CompiledEndpoint } from './balancer.js';
-import type { CompiledListener, PreparedAnswer } from './compile.js';
-import { HealthRegistry, OutlierGroup, type EndpointHealth, type OutlierEvents } from './outlier.js';
-import type { ListenerRoutes } from './route-table.js';
+import type { PreparedAnswer } from './prepared-answer.js';
+import { HealthRegistry, OutlierGroup, type OutlierEvents } from './outlier.js';
+import type { EndpointHealth } from './endpoint-health.js';
+import type { ListenerRoutes } from '../core/route-table.js';
 
 /**
  * What `resilience` and `hold` compile to for one listener. A listener without either has
@@ -21,11 +22,20 @@ export interface CompiledGuard {
   connectMs: number | undefined;
 }
 
+/** What the guard reads of a compiled listener (compile.ts's CompiledListener has all of it). */
+export interface GuardedListener {
+  routes: ListenerRoutes;
+  guard: CompiledGuard | undefined;
+  maintenance: PreparedAnswer;
+  unservedSeries: { observe(status: number, byRouter: boolean, seconds: number): void };
+  backends: ReadonlyMap<number, { balancer: Balancer; outlier: OutlierGroup | undefined; queue: RevisionQueue | undefined }>;
+}
+
 /** What the proxy gives the guard: how to carry on with a request once it may go. */
-export interface GuardedProxy {
-  lookup(listen: string): CompiledListener | undefined;
+export interface GuardedProxy<L extends GuardedListener = GuardedListener> {
+  lookup(listen: string): L | undefined;
   /** Chooses the revision and sends the request (handleRequest past the guard). */
-  forward(listener: CompiledListener, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void;
+  forward(listener: L, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void;
   /** handleRequest from the start (a request released from a pause, under the new table). */
   handleRequest(listen: string, req: IncomingMessage, res: ServerResponse): void;
 }
@@ -302,7 +312,7 @@ export class ResilienceState implements OutlierEvents {
    * admit what they can, health is forgotten for endpoints no longer checked, and requests
    * held by a listener that is no longer paused go on under the new table.
    */
-  adopt(listeners: Iterable<CompiledListener>, proxy: GuardedProxy): void {
+  adopt<L extends GuardedListener>(listeners: Iterable<L>, proxy: GuardedProxy<L>): void {
     const inEffect = new Set<RevisionQueue>();
     const checked = new Set<string>();
     for (const cl of listeners) {
@@ -360,7 +370,7 @@ export class ResilienceState implements OutlierEvents {
   // ---- per request (guarded listeners only) ----
 
   /** A request on a listener with a guard: hold, then buffering, then on to the proxy. */
-  admit(proxy: GuardedProxy, listen: string, listener: CompiledListener, req: IncomingMessage, res: ServerResponse): void {
+  admit<L extends GuardedListener>(proxy: GuardedProxy<L>, listen: string, listener: L, req: IncomingMessage, res: ServerResponse): void {
     const g = listener.guard!;
     const hold = g.hold;
     if (hold !== undefined) {
@@ -488,7 +498,7 @@ export class ResilienceState implements OutlierEvents {
  * at once; a chunked body as soon as it passes `max`. Either way the connection is closed
  * after the 413 (the rest of the body is not read).
  */
-function bufferBody(req: IncomingMessage, res: ServerResponse, max: number, listener: CompiledListener, done: (body: Buffer) => void): void {
+function bufferBody(req: IncomingMessage, res: ServerResponse, max: number, listener: GuardedListener, done: (body: Buffer) => void): void {
   const tooLarge = (): void => {
     res.shouldKeepAlive = false;
     const text = `413 Content Too Large: request bodies on ${listener.routes.listen} are limited to ${max} bytes (resilience.bufferRequests.maxBytes)\n`;
@@ -524,7 +534,7 @@ function bufferBody(req: IncomingMessage, res: ServerResponse, max: number, list
 }
 
 /** How many released requests of a listener may be in flight at once (RELEASE_PER_ENDPOINT). */
-function releaseCap(l: CompiledListener | undefined): number {
+function releaseCap(l: GuardedListener | undefined): number {
   // A listener gone from the table answers at once: nothing reaches an app.
   if (l === undefined) return Infinity;
   let endpoints = 0;

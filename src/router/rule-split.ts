@@ -1,4 +1,4 @@
-import type { Stickiness, WeightedTarget } from './route-table.js';
+import type { Stickiness, WeightedTarget } from '../core/route-table.js';
 import { BucketSplit, SmoothWeightedSplit } from './split.js';
 import { StickySplit } from './sticky.js';
 

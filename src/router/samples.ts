@@ -1,5 +1,5 @@
-import type { RevisionSampleList, WindowStats } from './admin-protocol.js';
-import type { ListenerRole, RouteTable } from './route-table.js';
+import type { ListenerRole, RouteTable } from '../core/route-table.js';
+import type { RevisionSampleList, WindowStats } from '../core/traffic-router.js';
 
 /** Requests kept per (rollout, revision): about 1.2 MB each, a few minutes of a busy service. */
 export const DEFAULT_SAMPLE_CAPACITY = 65_536;

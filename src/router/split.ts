@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import { compileValueRegex } from './regex.js';
-import type { RequestMatch } from './route-table.js';
+import { compileValueRegex } from '../util/regex.js';
+import type { RequestMatch } from '../core/route-table.js';
 
 /**
  * nginx's smooth weighted round-robin: deterministic, so over any N requests each target's

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Stickiness } from './route-table.js';
+import type { Stickiness } from '../core/route-table.js';
 import { BUCKETS, cookieValue, type BucketSplit, type SmoothWeightedSplit } from './split.js';
 
 /** Flagger's default for its session-affinity cookie: one day. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { buildConnector, Pool } from 'undici';
-import type { RouteTable } from './route-table.js';
+import type { RouteTable } from '../core/route-table.js';
 
 /**
  * Keep-alive connection pools to the endpoints, one undici Pool per host:port. undici is

@@ -2,7 +2,7 @@ import { UserError } from '../util/errors.js';
 import { parseHostPort } from './address.js';
 import { compileRule } from './split.js';
 import { validateMirrors, validateRuleTarget, validateVariants } from './validate-routing.js';
-import type { RouteTable } from './route-table.js';
+import type { RouteTable } from '../core/route-table.js';
 
 /** A route table the router refused; `status` is what the admin API answers (400 or 409). */
 export class RouteTableError extends UserError {

@@ -1,7 +1,8 @@
 import { isMap, isScalar, type Node } from 'yaml';
 import { checkCondition } from '../analysis/condition.js';
 import { LIMITS } from './limits.js';
-import { DEFAULT_WATCH, type PostDeployWatch } from '../analysis/watch.js';
+import type { PostDeployWatch } from '../core/analysis.js';
+import { DEFAULT_WATCH } from '../analysis/watch.js';
 import type {
   AnalysisRef,
   AnalysisTemplateSpec,
@@ -9,7 +10,7 @@ import type {
   JudgeMetricConfig,
   MetricSpec,
   ProviderConfig,
-} from '../analysis/types.js';
+} from '../core/analysis.js';
 import {
   DEFAULT_EXEC_TIMEOUT_SECONDS,
   DEFAULT_SMOKE_TIMEOUT_SECONDS,
@@ -20,7 +21,7 @@ import {
   type NotificationSpec,
   type SmokeTestSpec,
   type WebhookSpec,
-} from '../hooks/types.js';
+} from '../core/hooks.js';
 import {
   boolean,
   describe,

@@ -1,4 +1,4 @@
-import type { IntOrPercent } from './types.js';
+import type { IntOrPercent } from '../core/spec.js';
 
 /**
  * Spec value syntaxes shared by every resource: durations ("30s", "1h30m", "500ms" or

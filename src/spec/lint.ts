@@ -4,6 +4,7 @@ import { commandExists } from './command-path.js';
 import { UserError } from '../util/errors.js';
 import { loadRollouts, type LoadedRollout } from './load.js';
 import { resolveSurgeAndUnavailable } from './resolve.js';
+import { dataPlaneNamed } from '../dataplane/registry.js';
 
 export interface LintResult {
   /** The file loaded without error (warnings do not make it fail). */
@@ -92,8 +93,8 @@ export function lintRollout(r: LoadedRollout): string[] {
       warn(`${at}.match.methods`, `copies ${unsafe.join(', ')} requests, so the shadow performs every such write a second time`, 'mirror only GET/HEAD/OPTIONS unless the shadow writes to nothing shared');
     }
   }
-  if (spec.traffic.router === 'nginx' && mirrors.some(({ m }) => m.compare)) {
-    warn('spec.traffic.router', 'is nginx, which copies requests but cannot compare answers, so mismatch-rate sees nothing', 'use the builtin router for releases that compare a shadow');
+  if (dataPlaneNamed(spec.traffic.router)?.comparesMirrors === false && mirrors.some(({ m }) => m.compare)) {
+    warn('spec.traffic.router', `is ${spec.traffic.router}, which copies requests but cannot compare answers, so mismatch-rate sees nothing`, 'use the builtin router for releases that compare a shadow');
   }
   if (s.type === 'shadow' && !s.analysis && !s.mirror.compare) {
     warn('spec.strategy.shadow', 'neither compares answers nor runs analysis, so the shadow revision takes over without any check', 'add mirror.compare and an analysis on the builtin mismatch-rate');

@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.js';
 import { rolloutDocument } from './rollout.js';
 import { analysisTemplateDocument } from './analysis.js';
 import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
-import { API_VERSION, type RolloutSpec } from './types.js';
+import { API_VERSION, type RolloutSpec } from '../core/spec.js';
 import { LIMITS } from './limits.js';
 import { checkSpecSize } from './source.js';
 

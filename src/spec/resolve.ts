@@ -1,4 +1,4 @@
-import type { IntOrPercent } from './types.js';
+import type { IntOrPercent } from '../core/spec.js';
 
 /**
  * An int-or-percent against a total, rounded as Kubernetes does: maxSurge rounds up

@@ -17,18 +17,19 @@ import {
   required,
   string,
   text,
+  type Field,
   withDefault,
   documentHeader,
   scalarOrMap,
   mapOf,
   type Decoder,
 } from './schema.js';
-import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, SecretRef, Strategy } from './types.js';
+import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, SecretRef, Strategy } from '../core/spec.js';
 import { parsePercent } from './duration.js';
 import { LIMITS } from './limits.js';
-import type { RequestMatch, Stickiness } from '../router/route-table.js';
-import { regexProblem } from '../router/regex.js';
-import { dataPlaneRouter, nginxSettings, withDataPlane, type DataPlaneChoice } from '../dataplane/nginx/spec.js';
+import type { RequestMatch, Stickiness } from '../core/route-table.js';
+import { regexProblem } from '../util/regex.js';
+import { dataPlaneFields, withDataPlane } from './data-plane.js';
 
 /** The router counts these in whole milliseconds (at least 1): a smaller duration would round to a table it refuses. */
 const AT_LEAST_1MS = { min: 0.001, fix: 'use at least 1ms, e.g. 5s' };
@@ -470,8 +471,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
             template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
             traffic: required(
               withDataPlane(object({
-                router: withDefault(dataPlaneRouter, { router: 'builtin' } as DataPlaneChoice),
-                nginx: optional(nginxSettings),
+                ...(dataPlaneFields() as { router: Field<unknown> }),
                 listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
                 balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
                 routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),

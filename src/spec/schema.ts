@@ -3,7 +3,7 @@ import type { Document, LineCounter, Node } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { parseDuration, parseIntOrPercent, parsePercent } from './duration.js';
 import { LIMITS } from './limits.js';
-import type { IntOrPercent } from './types.js';
+import type { IntOrPercent } from '../core/spec.js';
 
 /**
  * A compact typed validator over yaml's syntax tree, so that every complaint points at a

@@ -1,9 +1,10 @@
-import { storedEvent, type ExposureRecord, type Store, type TemplateRecord } from './store.js';
-import type { DesiredJob, JobStatus } from '../engine/jobs.js';
-import type { Measurement } from '../analysis/types.js';
-import type { InstanceRecord } from '../platform/platform.js';
-import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
-import type { RouteTable } from '../router/route-table.js';
+import { storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import type { DesiredJob, JobStatus } from '../core/jobs.js';
+import type { Measurement } from '../core/analysis.js';
+import type { InstanceRecord } from '../core/platform.js';
+import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../core/rollout.js';
+import type { RouteTable } from '../core/route-table.js';
+import type { ExposureRecord } from '../core/exposure.js';
 
 /**
  * A Store in memory, for the engine's unit tests and the control-plane benchmark. It keeps

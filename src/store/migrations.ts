@@ -70,6 +70,8 @@ export const MIGRATIONS: readonly string[] = [
   // row-formats.ts: rows written before this step are format 1
   `ALTER TABLE rollouts ADD COLUMN spec_format INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE rollouts ADD COLUMN status_format INTEGER NOT NULL DEFAULT 1;`,
+  // spec format 2 (row-formats.ts): an older sluice must refuse the database, not misread its specs
+  `SELECT 1;`,
 ];
 
 /**

@@ -8,8 +8,18 @@
  */
 export type FormatSteps = readonly ((older: unknown) => unknown)[];
 
+/** Step i turns format i + 1 into format i + 2. */
+export const SPEC_STEPS: FormatSteps = [
+  // 1 → 2: a data plane's settings are opaque to everything but the plane (src/dataplane/registry.ts):
+  // `traffic.nginx` became `traffic.dataPlaneSettings`.
+  (older) => {
+    const spec = older as { traffic?: Record<string, unknown> };
+    if (spec.traffic?.nginx === undefined) return older;
+    const { nginx, ...traffic } = spec.traffic;
+    return { ...spec, traffic: { ...traffic, dataPlaneSettings: nginx } };
+  },
+];
 /** Step i turns format i + 1 into format i + 2. None yet: format 1 is today's shape. */
-export const SPEC_STEPS: FormatSteps = [];
 export const STATUS_STEPS: FormatSteps = [];
 
 /** The format new rows are written in. */

@@ -1,14 +1,15 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { storedEvent, type ExposureRecord, type Store, type TemplateRecord } from './store.js';
-import type { DesiredJob, JobStatus } from '../engine/jobs.js';
-import type { Measurement } from '../analysis/types.js';
-import type { InstanceRecord } from '../platform/platform.js';
-import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
-import type { RouteTable } from '../router/route-table.js';
+import { storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import type { DesiredJob, JobStatus } from '../core/jobs.js';
+import type { Measurement } from '../core/analysis.js';
+import type { InstanceRecord } from '../core/platform.js';
+import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../core/rollout.js';
+import type { RouteTable } from '../core/route-table.js';
 import { migrate } from './migrations.js';
 import { SPEC_STEPS, STATUS_STEPS, currentFormat, decodeRow } from './row-formats.js';
+import type { ExposureRecord } from '../core/exposure.js';
 
 /**
  * The Store on an SQLite file (WAL mode, synchronous=FULL: a write that returned survives
@@ -200,7 +201,16 @@ export class SqliteStore implements Store {
 
   loadRouteTable(): RouteTable | undefined {
     const row = this.db.prepare("SELECT value FROM kv WHERE key = 'routeTable'").get() as { value: string } | undefined;
-    return row && JSON.parse(row.value);
+    if (!row) return undefined;
+    const table = JSON.parse(row.value) as RouteTable;
+    // Written before data-plane settings were opaque (spec format 2): `nginx` is now `dataPlaneSettings`.
+    for (const l of table.listeners as (RouteTable['listeners'][number] & { nginx?: unknown })[]) {
+      if (l.nginx !== undefined) {
+        l.dataPlaneSettings = l.nginx;
+        delete l.nginx;
+      }
+    }
+    return table;
   }
 
   /** Nested calls are savepoints: an inner throw the caller catches undoes only the inner part. */

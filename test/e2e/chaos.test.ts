@@ -20,7 +20,7 @@ import { SluiceUnderTest, sleep } from '../helpers/sluice.js';
 import { actionTable, chaosManifest, chaosSeed, describeAction, formatSchedule, makeSchedule, versionBehaviour, type ActionRow, type ChaosAction, type ChaosRollout } from '../helpers/chaos.js';
 import { downDetached, kill9ControlPlane, upDetached } from '../helpers/chaos-control-plane.js';
 import { lostBetween, missingPromises, snapshot, type PromisedRevision, type StateSnapshot } from '../helpers/chaos-state.js';
-import type { RolloutView } from '../../src/engine/types.js';
+import type { RolloutView } from '../../src/core/rollout.js';
 
 /** Per listener; three listeners make ≥ 200 req/s in all. */
 const RATE = 70;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { SluiceUnderTest, demoManifest, killLeftovers, runCli, sleep } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
 import { readAdminToken } from '../../src/router/credential.js';
-import { isProcessAlive } from '../../src/platform/local/process-control.js';
+import { isProcessAlive } from '../../src/util/process-control.js';
 import { request } from '../helpers/router-fixtures.js';
 
 let sluice: SluiceUnderTest;

@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isProcessAlive } from '../../src/platform/local/process-control.js';
+import { isProcessAlive } from '../../src/util/process-control.js';
 import { killLeftovers, sleep, type SluiceUnderTest } from './sluice.js';
 
 function controlPlanePid(sluice: SluiceUnderTest): number | undefined {

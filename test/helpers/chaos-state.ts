@@ -3,7 +3,7 @@
  * revision, an event, a rollout) must still be there later, across kill -9 and restarts.
  */
 import type { ApiClient } from '../../src/api/client.js';
-import type { Revision, RolloutEvent, RolloutStatus } from '../../src/engine/types.js';
+import type { Revision, RolloutEvent, RolloutStatus } from '../../src/core/rollout.js';
 
 export interface RolloutState {
   source: string;

@@ -9,8 +9,8 @@ import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { writeApiInfo } from '../../src/api/token.js';
 import type { AnalysisView } from '../../src/engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../../src/engine/actions.js';
-import type { Phase, Revision, RolloutEvent, RolloutView } from '../../src/engine/types.js';
-import type { Template } from '../../src/spec/types.js';
+import type { Phase, Revision, RolloutEvent, RolloutView } from '../../src/core/rollout.js';
+import type { Template } from '../../src/core/spec.js';
 import { NotFoundError, UserError } from '../../src/util/errors.js';
 
 export const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);

@@ -1,6 +1,6 @@
 import { FakeClock } from './fake-clock.js';
 import { FakePlatform, FakeRouter } from './engine-sim.js';
-import type { Store } from '../../src/store/store.js';
+import type { Store } from '../../src/core/store.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Controller } from '../../src/engine/controller.js';
 import { JobRunner, type ProviderRegistry } from '../../src/engine/job-runner.js';

@@ -1,8 +1,8 @@
 import { FakeClock } from './fake-clock.js';
-import type { InstanceRef, InstanceStatus, Platform, StopOptions } from '../../src/platform/platform.js';
-import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from '../../src/router/port.js';
-import type { RouteTable } from '../../src/router/route-table.js';
-import type { Template } from '../../src/spec/types.js';
+import type { InstanceRef, InstanceStatus, Platform, StopOptions } from '../../src/core/platform.js';
+import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from '../../src/core/traffic-router.js';
+import type { RouteTable } from '../../src/core/route-table.js';
+import type { Template } from '../../src/core/spec.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Controller } from '../../src/engine/controller.js';

@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/util/clock.js';
+import type { Clock } from '../../src/core/clock.js';
 
 /** A Clock that only moves when told to; `advance` fires due timers in order and lets async work settle. */
 export class FakeClock implements Clock {

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { InstanceRecord, InstanceRecordStore, InstanceStatus } from '../../src/platform/platform.js';
-import type { Probe, Template } from '../../src/spec/types.js';
+import type { InstanceRecord, InstanceRecordStore, InstanceStatus } from '../../src/core/platform.js';
+import type { Probe, Template } from '../../src/core/spec.js';
 
 /** The repository root, from dist/test/helpers/ where this file runs compiled. */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));

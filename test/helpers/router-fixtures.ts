@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { Router } from '../../src/router/router.js';
 import { createAdminServer } from '../../src/router/admin.js';
 import { HttpTrafficRouter } from '../../src/router/http-client.js';
-import type { Endpoint, ListenerRoutes, RouteTable } from '../../src/router/route-table.js';
+import type { Endpoint, ListenerRoutes, RouteTable } from '../../src/core/route-table.js';
 import { freePort } from './ports.js';
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
-import type { RolloutView } from '../../src/engine/types.js';
+import type { RolloutView } from '../../src/core/rollout.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { freePort } from './ports.js';
 

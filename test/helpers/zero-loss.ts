@@ -7,7 +7,7 @@
  *
  * Used by test/e2e/zero-loss.test.ts (modest rate) and bench/zero-loss.mjs (higher rate).
  */
-import type { RolloutView } from '../../src/engine/types.js';
+import type { RolloutView } from '../../src/core/rollout.js';
 import { LoadGenerator, type LoadReport, type Sample } from './load.js';
 import { freePort } from './ports.js';
 import { SluiceUnderTest, demoManifest, healthyOn, sleep } from './sluice.js';

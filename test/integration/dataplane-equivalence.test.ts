@@ -13,8 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NginxDataPlane } from '../../src/dataplane/nginx/data-plane.js';
-import { MAX_REGEX_VALUE } from '../../src/router/regex.js';
-import type { ListenerRoutes, MatchRule } from '../../src/router/route-table.js';
+import { MAX_REGEX_VALUE } from '../../src/util/regex.js';
+import type { ListenerRoutes, MatchRule } from '../../src/core/route-table.js';
 import { nginxMissing } from '../helpers/nginx.js';
 import { listenAddr, startBackend, startRouter, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
 

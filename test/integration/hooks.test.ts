@@ -2,14 +2,15 @@ import { test, after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { freePort } from '../helpers/ports.js';
-import { isProcessAlive } from '../../src/platform/local/process-control.js';
+import { isProcessAlive } from '../../src/util/process-control.js';
 import { UserError } from '../../src/util/errors.js';
-import type { RolloutEvent } from '../../src/engine/types.js';
-import { hookPayload, type ExecHookSpec, type NotificationSpec, type SmokeCheck, type WebhookSpec } from '../../src/hooks/types.js';
+import type { RolloutEvent } from '../../src/core/rollout.js';
+import { type ExecHookSpec, type NotificationSpec, type SmokeCheck, type WebhookSpec } from '../../src/core/hooks.js';
 import { callWebhook, pollGate, verifySignature } from '../../src/hooks/webhook.js';
 import { runExecHook } from '../../src/hooks/exec.js';
 import { runSmokeTests } from '../../src/hooks/smoke.js';
 import { Notifier, type NotificationContext } from '../../src/hooks/notify.js';
+import { hookPayload } from '../../src/core/hook-payload.js';
 
 interface Received {
   method: string;

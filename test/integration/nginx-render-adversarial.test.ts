@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ManagedNginx } from '../../src/dataplane/nginx/control.js';
 import { renderRoutes, type RenderOptions } from '../../src/dataplane/nginx/render.js';
-import type { ListenerRoutes } from '../../src/router/route-table.js';
+import type { ListenerRoutes } from '../../src/core/route-table.js';
 import { validateRouteTable } from '../../src/router/validate.js';
 import { nginxMissing } from '../helpers/nginx.js';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NginxDataPlane } from '../../src/dataplane/nginx/data-plane.js';
 import { isNginxMaster } from '../../src/dataplane/nginx/procfs.js';
-import type { ListenerRoutes, MirrorRoute } from '../../src/router/route-table.js';
+import type { ListenerRoutes, MirrorRoute } from '../../src/core/route-table.js';
 import { nginxMissing } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import { parsePortRange, type PortRange } from '../../src/platform/local/ports.js';
 import { freePort } from '../helpers/ports.js';
-import type { InstanceStatus } from '../../src/platform/platform.js';
+import type { InstanceStatus } from '../../src/core/platform.js';
 import { MemoryRecords, ProcessReaper, demoTemplate, get, waitUntil } from '../helpers/platform-helpers.js';
 
 const reaper = new ProcessReaper();

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
-import type { InstanceRecord, InstanceRef, InstanceStatus } from '../../src/platform/platform.js';
-import type { Template } from '../../src/spec/types.js';
+import type { InstanceRecord, InstanceRef, InstanceStatus } from '../../src/core/platform.js';
+import type { Template } from '../../src/core/spec.js';
 import {
   MemoryRecords,
   ProcessReaper,

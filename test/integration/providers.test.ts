@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { JobProviderConfig, MeasurementContext, PrometheusProviderConfig, WebProviderConfig } from '../../src/analysis/types.js';
+import type { JobProviderConfig, MeasurementContext, PrometheusProviderConfig, WebProviderConfig } from '../../src/core/analysis.js';
 import { WebProvider } from '../../src/analysis/providers/web.js';
 import { JobProvider } from '../../src/analysis/providers/job.js';
 import { PrometheusProvider } from '../../src/analysis/providers/prometheus.js';

@@ -15,7 +15,7 @@ import { listenAddr, listener, request, sleep, startBackend, table, until, type 
 import { freePort } from '../helpers/ports.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
 import { adminTokenPath } from '../../src/router/credential.js';
-import { isProcessAlive } from '../../src/platform/local/process-control.js';
+import { isProcessAlive } from '../../src/util/process-control.js';
 
 const pids = new Set<number>();
 const dirs: string[] = [];

@@ -12,7 +12,7 @@ import { freePort } from '../helpers/ports.js';
 import { listenAddr, listener, request, sleep, table, type Answer } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, startRouterProcess } from '../../src/router/http-client.js';
 import { readAdminToken } from '../../src/router/credential.js';
-import type { Endpoint, ListenerRoutes, MirrorRoute } from '../../src/router/route-table.js';
+import type { Endpoint, ListenerRoutes, MirrorRoute } from '../../src/core/route-table.js';
 import { validateRouteTable } from '../../src/router/validate.js';
 
 /** What an app saw of one request. */

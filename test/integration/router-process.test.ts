@@ -9,7 +9,7 @@ import { freePort } from '../helpers/ports.js';
 import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
 import { readAdminToken } from '../../src/router/credential.js';
-import { isProcessAlive } from '../../src/platform/local/process-control.js';
+import { isProcessAlive } from '../../src/util/process-control.js';
 
 const mainJs = fileURLToPath(new URL('../../src/router/main.js', import.meta.url));
 const httpClientJs = fileURLToPath(new URL('../../src/router/http-client.js', import.meta.url));

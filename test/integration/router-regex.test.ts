@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_REGEX_VALUE } from '../../src/router/regex.js';
+import { MAX_REGEX_VALUE } from '../../src/util/regex.js';
 import { listenAddr, listener, request, startBackend, startRouter, table, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
 
 let h: RouterHarness;

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
 import { listenAddr, listener, request, sleep, startRouter, table, until, type Answer, type RouterHarness } from '../helpers/router-fixtures.js';
-import type { Endpoint, ListenerRoutes, Resilience } from '../../src/router/route-table.js';
+import type { Endpoint, ListenerRoutes, Resilience } from '../../src/core/route-table.js';
 
 const appJs = fileURLToPath(new URL('../helpers/resil-app.js', import.meta.url));
 

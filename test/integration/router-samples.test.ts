@@ -9,10 +9,10 @@ import { createAdminServer } from '../../src/router/admin.js';
 import { HttpTrafficRouter } from '../../src/router/http-client.js';
 import { testAdminAccess } from '../helpers/router-fixtures.js';
 import { percentile } from '../../src/router/samples.js';
-import type { TrafficWindows } from '../../src/analysis/window.js';
-import type { Endpoint } from '../../src/router/route-table.js';
+import type { Endpoint } from '../../src/core/route-table.js';
 import { freePort } from '../helpers/ports.js';
 import { listenAddr, listener, request, sleep, startCountingApp, table, type CountingApp } from '../helpers/router-fixtures.js';
+import type { TrafficWindows } from '../../src/core/traffic-router.js';
 
 interface Harness {
   router: Router;

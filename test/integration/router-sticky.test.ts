@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { listenAddr, listener, request, startBackend, startRouter, table, type Answer, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
-import type { ListenerRoutes, Stickiness } from '../../src/router/route-table.js';
+import type { ListenerRoutes, Stickiness } from '../../src/core/route-table.js';
 import { BucketSplit } from '../../src/router/split.js';
 import { hashBucket, stickySeed } from '../../src/router/sticky.js';
 import { validateRouteTable } from '../../src/router/validate.js';

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BuiltinProvider } from '../../src/analysis/providers/builtin.js';
-import type { BuiltinProviderConfig, MeasurementContext } from '../../src/analysis/types.js';
-import type { TrafficWindows, WindowStats } from '../../src/analysis/window.js';
+import type { BuiltinProviderConfig, MeasurementContext } from '../../src/core/analysis.js';
 import { loadResources } from '../../src/spec/load.js';
+import type { TrafficWindows, WindowStats } from '../../src/core/traffic-router.js';
 
 function stats(revision: number, requests: number, compared: number, mismatches: number): WindowStats {
   return {

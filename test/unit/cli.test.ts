@@ -19,7 +19,7 @@ import {
 } from '../../src/cli/render.js';
 import { canaryView, NOW, startFakeApi, type FakeApi } from '../helpers/cli-fakes.js';
 import type { AnalysisView } from '../../src/engine/actions.js';
-import type { Measurement, MetricSpec } from '../../src/analysis/types.js';
+import type { Measurement, MetricSpec } from '../../src/core/analysis.js';
 import { metricStatus } from '../../src/analysis/evaluate.js';
 
 const BIN = join(process.cwd(), 'bin', 'sluice.js');

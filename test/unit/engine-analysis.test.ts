@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeSim, manifest } from '../helpers/engine-sim.js';
-import type { MeasurementContext, MetricProvider, ProviderResult } from '../../src/analysis/types.js';
+import type { MeasurementContext, MetricProvider, ProviderResult } from '../../src/core/analysis.js';
 
 /** A builtin provider whose answers the test scripts: value per canary revision. */
 class ScriptedProvider implements MetricProvider<{ metric: string }> {

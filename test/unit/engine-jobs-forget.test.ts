@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { manifest } from '../helpers/engine-sim.js';
 import { engineOn } from '../helpers/engine-on-store.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { MetricProvider, ProviderResult } from '../../src/analysis/types.js';
+import type { MetricProvider, ProviderResult } from '../../src/core/analysis.js';
 
 /** A builtin provider whose answer the test changes. */
 class SettableProvider implements MetricProvider<{ metric: string }> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { makeSim, manifest } from '../helpers/engine-sim.js';
 import { UserError } from '../../src/util/errors.js';
-import type { StrategyType } from '../../src/spec/types.js';
+import type { StrategyType } from '../../src/core/spec.js';
 
 /**
  * Model-based test of the engine: random sequences of user actions (and control-plane

@@ -7,8 +7,8 @@ import { makeSim, manifest } from '../helpers/engine-sim.js';
 import { engineOn } from '../helpers/engine-on-store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { Store } from '../../src/store/store.js';
-import type { RolloutSpec } from '../../src/spec/types.js';
+import type { Store } from '../../src/core/store.js';
+import type { RolloutSpec } from '../../src/core/spec.js';
 
 const ROLLING = `    rolling: {maxSurge: 1, maxUnavailable: 0}
 `;

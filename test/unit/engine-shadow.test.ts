@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeSim, manifest } from '../helpers/engine-sim.js';
-import type { MetricProvider, ProviderResult } from '../../src/analysis/types.js';
+import type { MetricProvider, ProviderResult } from '../../src/core/analysis.js';
 
 /** A builtin provider that always answers `value`. */
 class FixedProvider implements MetricProvider<{ metric: string }> {

@@ -10,7 +10,8 @@ import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExecHook } from '../../src/hooks/exec.js';
-import { hookPayload, type ExecHookSpec } from '../../src/hooks/types.js';
+import { type ExecHookSpec } from '../../src/core/hooks.js';
+import { hookPayload } from '../../src/core/hook-payload.js';
 
 const node = process.execPath;
 const payload = hookPayload('pre-rollout', { rollout: 'web', phase: 'Progressing', revision: 1, stableRevision: null, version: 'v1' }, Date.parse('2026-01-01T00:00:00Z'));

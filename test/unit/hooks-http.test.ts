@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { HttpFailure, formatMs, httpExchange, sleep, snippet } from '../../src/hooks/http.js';
-import { systemClock } from '../../src/util/clock.js';
+import { systemClock } from '../../src/core/clock.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import type { RolloutEvent } from '../../src/engine/types.js';
-import { hookPayload, isGateKind, WEBHOOK_KINDS } from '../../src/hooks/types.js';
+import type { RolloutEvent } from '../../src/core/rollout.js';
+import { isGateKind, WEBHOOK_KINDS } from '../../src/core/hooks.js';
 import { backoffDelay, signBody, verifySignature, webhookProblem } from '../../src/hooks/webhook.js';
 import { resolvePath, subsetMatches } from '../../src/hooks/smoke.js';
 import { slackMessage } from '../../src/hooks/notify.js';
+import { hookPayload } from '../../src/core/hook-payload.js';
 
 const ctx = { rollout: 'web', phase: 'Progressing' as const, revision: 3, stableRevision: 2, version: 'v2' };
 

@@ -8,7 +8,7 @@ import { WilcoxonDistribution } from '../../src/analysis/judge/wilcoxon-exact.js
 import { normalTails, qnorm } from '../../src/analysis/judge/normal.js';
 import { classifyMetric } from '../../src/analysis/judge/classify.js';
 import { judge } from '../../src/analysis/judge/score.js';
-import type { JudgeMetricConfig, JudgeProviderConfig } from '../../src/analysis/types.js';
+import type { JudgeMetricConfig, JudgeProviderConfig } from '../../src/core/analysis.js';
 
 interface WilcoxCase {
   name: string;

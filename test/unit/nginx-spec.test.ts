@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRollouts } from '../../src/spec/load.js';
-import { DEFAULT_NGINX_SETTINGS } from '../../src/dataplane/nginx/settings.js';
+import { DEFAULT_NGINX_SETTINGS, type NginxSettings } from '../../src/dataplane/nginx/settings.js';
 import { buildRouteTable } from '../../src/engine/routes.js';
 
 const doc = (traffic: string) => `apiVersion: sluice.dev/v1alpha1
@@ -18,19 +18,19 @@ ${traffic}
 test('traffic.router: absent means builtin and is left out of the spec', () => {
   const [r] = loadRollouts(doc(''), 'web.yaml');
   assert.equal(r.spec.traffic.router, undefined);
-  assert.equal(r.spec.traffic.nginx, undefined);
+  assert.equal(r.spec.traffic.dataPlaneSettings, undefined);
 });
 
 test('traffic.router: nginx takes every nginx default; both spellings of the settings work', () => {
   const [a] = loadRollouts(doc('    router: nginx'), 'web.yaml');
   assert.equal(a.spec.traffic.router, 'nginx');
-  assert.deepEqual(a.spec.traffic.nginx, DEFAULT_NGINX_SETTINGS);
+  assert.deepEqual(a.spec.traffic.dataPlaneSettings, DEFAULT_NGINX_SETTINGS);
   const [b] = loadRollouts(doc('    router: nginx\n    nginx: {manage: false, configFile: /etc/nginx/sluice.conf}'), 'web.yaml');
-  assert.equal(b.spec.traffic.nginx?.manage, false);
-  assert.equal(b.spec.traffic.nginx?.configFile, '/etc/nginx/sluice.conf');
+  assert.equal((b.spec.traffic.dataPlaneSettings as NginxSettings | undefined)?.manage, false);
+  assert.equal((b.spec.traffic.dataPlaneSettings as NginxSettings | undefined)?.configFile, '/etc/nginx/sluice.conf');
   const [c] = loadRollouts(doc('    router: {nginx: {manage: true, binary: /usr/sbin/nginx}}'), 'web.yaml');
   assert.equal(c.spec.traffic.router, 'nginx');
-  assert.equal(c.spec.traffic.nginx?.binary, '/usr/sbin/nginx');
+  assert.equal((c.spec.traffic.dataPlaneSettings as NginxSettings | undefined)?.binary, '/usr/sbin/nginx');
 });
 
 test('mistakes get one positioned line', () => {
@@ -44,7 +44,7 @@ test('the engine marks an nginx rollout\'s listeners for the nginx data plane', 
   const [r] = loadRollouts(doc('    router: nginx'), 'web.yaml');
   const table = buildRouteTable(1, [{ spec: r.spec, routes: { main: [{ revision: 1, weight: 100 }] }, revisions: [] }], []);
   assert.equal(table.listeners[0].dataPlane, 'nginx');
-  assert.equal(table.listeners[0].nginx?.manage, true);
+  assert.equal((table.listeners[0].dataPlaneSettings as NginxSettings | undefined)?.manage, true);
 });
 
 test('issue 10 finding 5: accessLog and statusListen are strict (the reproduced injections are refused)', () => {
@@ -54,12 +54,12 @@ test('issue 10 finding 5: accessLog and statusListen are strict (the reproduced 
   for (const bad of ['/var/log/a b.log', '/var/log/$host.log', '/var/log/a;b', '/var/log/"a"', '/var/log/a#b', '/var/log/{a}']) {
     assert.throws(() => loadRollouts(nginx(`accessLog: ${JSON.stringify(bad)}`), 'web.yaml'), /accessLog: must be an absolute path/, bad);
   }
-  assert.equal(loadRollouts(nginx('accessLog: /var/log/nginx/sluice-access.log'), 'web.yaml')[0].spec.traffic.nginx?.accessLog, '/var/log/nginx/sluice-access.log');
+  assert.equal((loadRollouts(nginx('accessLog: /var/log/nginx/sluice-access.log'), 'web.yaml')[0].spec.traffic.dataPlaneSettings as NginxSettings | undefined)?.accessLog, '/var/log/nginx/sluice-access.log');
   for (const bad of ['18591;stub_status;#:9902', 'a b:9902', '127.0.0.1:99999', '127.0.0.1:0', '[::1;]:9902', 'host$x:9902']) {
     assert.throws(() => loadRollouts(nginx(`statusListen: ${JSON.stringify(bad)}`), 'web.yaml'), /statusListen: .* is not host:port/, bad);
   }
   for (const ok of ['127.0.0.1:9902', 'localhost:9902', '[::1]:9902']) {
-    assert.equal(loadRollouts(nginx(`statusListen: "${ok}"`), 'web.yaml')[0].spec.traffic.nginx?.statusListen, ok);
+    assert.equal((loadRollouts(nginx(`statusListen: "${ok}"`), 'web.yaml')[0].spec.traffic.dataPlaneSettings as NginxSettings | undefined)?.statusListen, ok);
   }
 });
 

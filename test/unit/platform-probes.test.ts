@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Prober, type ProbeState } from '../../src/platform/local/probes.js';
-import type { Probe } from '../../src/spec/types.js';
+import type { Probe } from '../../src/core/spec.js';
 import { FakeClock, settle } from '../helpers/fake-clock.js';
 
 function probe(overrides: Partial<Probe> = {}): Probe {

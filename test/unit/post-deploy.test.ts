@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_WATCH, judgeWatch, type WatchSample } from '../../src/analysis/watch.js';
 import { makeSim, manifest } from '../helpers/engine-sim.js';
-import type { MeasurementContext, ProviderResult } from '../../src/analysis/types.js';
+import type { MeasurementContext, ProviderResult } from '../../src/core/analysis.js';
 
 const sample = (errorRate: number, p95: number, requests = 100): WatchSample => ({ at: 0, requests, errorRate, p95 });
 

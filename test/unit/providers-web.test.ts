@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { MeasurementError, WebProvider, httpRequest } from '../../src/analysis/providers/web.js';
-import type { MeasurementContext, WebProviderConfig } from '../../src/analysis/types.js';
+import type { MeasurementContext, WebProviderConfig } from '../../src/core/analysis.js';
 
 interface Seen {
   method?: string;

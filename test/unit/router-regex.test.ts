@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileValueRegex, MAX_REGEX_VALUE, regexProblem } from '../../src/router/regex.js';
+import { compileValueRegex, MAX_REGEX_VALUE, regexProblem } from '../../src/util/regex.js';
 import { validateRouteTable } from '../../src/router/validate.js';
 import { loadRollouts } from '../../src/spec/load.js';
 

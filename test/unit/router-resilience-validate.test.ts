@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RouteTableError, validateRouteTable } from '../../src/router/validate.js';
-import type { ListenerRoutes } from '../../src/router/route-table.js';
+import type { ListenerRoutes } from '../../src/core/route-table.js';
 
 function withListener(extra: Record<string, unknown>): unknown {
   const l: ListenerRoutes = {

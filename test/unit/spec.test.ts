@@ -9,7 +9,7 @@ import { formatDuration, parseDuration, parseIntOrPercent, parsePercent } from '
 import { resolveIntOrPercent, resolveSurgeAndUnavailable } from '../../src/spec/resolve.js';
 import { lintFile } from '../../src/spec/lint.js';
 import { UserError } from '../../src/util/errors.js';
-import type { CanaryStrategy, RolloutSpec } from '../../src/spec/types.js';
+import type { CanaryStrategy, RolloutSpec } from '../../src/core/spec.js';
 
 const FILE = 'deploy/web.yaml';
 

@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import type { ExposureRecord, Store } from '../../src/store/store.js';
+import type { Store } from '../../src/core/store.js';
 import { initialStatus } from '../../src/engine/controller.js';
-import type { DesiredJob, JobStatus } from '../../src/engine/jobs.js';
-import type { InstanceRecord } from '../../src/platform/platform.js';
-import type { Measurement } from '../../src/analysis/types.js';
-import type { RolloutRecord } from '../../src/engine/types.js';
+import type { DesiredJob, JobStatus } from '../../src/core/jobs.js';
+import type { InstanceRecord } from '../../src/core/platform.js';
+import type { Measurement } from '../../src/core/analysis.js';
+import type { RolloutRecord } from '../../src/core/rollout.js';
+import type { ExposureRecord } from '../../src/core/exposure.js';
 
 const implementations: [string, () => Store][] = [
   ['SqliteStore', () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'sluice-contract-')), 'sluice.db'))],

@@ -8,7 +8,7 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { STATUS_STEPS, SPEC_STEPS, currentFormat, decodeRow } from '../../src/store/row-formats.js';
 import { initialStatus } from '../../src/engine/controller.js';
-import type { DesiredJob, JobStatus } from '../../src/engine/jobs.js';
+import type { DesiredJob, JobStatus } from '../../src/core/jobs.js';
 
 const file = () => join(mkdtempSync(join(tmpdir(), 'sluice-store-')), 'state', 'sluice.db');
 

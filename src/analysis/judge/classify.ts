@@ -22,7 +22,7 @@
  * - `direction` says which classification fails the metric: increase → High, decrease →
  *   Low, either → both.
  */
-import type { JudgeMetricConfig } from '../types.js';
+import type { JudgeMetricConfig } from '../../core/analysis.js';
 import { mannWhitney } from './mann-whitney.js';
 import { qnorm } from './normal.js';
 

@@ -7,7 +7,7 @@
  * - no metric with data, or only metrics of weight 0: score null, verdict NoData;
  * - otherwise Pass when score ≥ thresholds.pass, Marginal when ≥ thresholds.marginal, else Fail.
  */
-import type { JudgeMetricConfig, JudgeProviderConfig } from '../types.js';
+import type { JudgeMetricConfig, JudgeProviderConfig } from '../../core/analysis.js';
 import { classifyMetric, type MetricJudgement } from './classify.js';
 
 export type Verdict = 'Pass' | 'Marginal' | 'Fail' | 'NoData';

@@ -20,9 +20,10 @@
  *   (requests, request-rate) are measured at any volume, since no traffic is itself the
  *   finding there.
  */
-import type { BuiltinMetric, BuiltinProviderConfig, MeasurementContext, MetricProvider, ProviderResult } from '../types.js';
-import { windowStart, type TrafficWindows, type WindowStats } from '../window.js';
+import type { BuiltinMetric, BuiltinProviderConfig, MeasurementContext, MetricProvider, ProviderResult } from '../../core/analysis.js';
+import { windowStart } from '../window.js';
 import { MeasurementError } from './web.js';
+import type { TrafficWindows, WindowStats } from '../../core/traffic-router.js';
 
 export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
   readonly kind = 'builtin' as const;

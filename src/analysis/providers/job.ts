@@ -21,7 +21,7 @@
  * The last 64 KiB of stdout and of stderr are kept; details carry their tails.
  */
 import { spawn } from 'node:child_process';
-import type { JobProviderConfig, MeasurementContext, MetricProvider, ProviderResult } from '../types.js';
+import type { JobProviderConfig, MeasurementContext, MetricProvider, ProviderResult } from '../../core/analysis.js';
 import { substitute, substituteValues } from '../template-vars.js';
 import { cancelled, MeasurementError } from './web.js';
 

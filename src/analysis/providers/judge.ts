@@ -6,9 +6,10 @@
  * `result` is the score, 0..100; a NoData verdict (too few samples) is Inconclusive.
  */
 import { judge, type JudgeSamples } from '../judge/score.js';
-import type { JudgeProviderConfig, MeasurementContext, MetricProvider, ProviderResult } from '../types.js';
-import { windowStart, type TrafficWindows } from '../window.js';
+import type { JudgeProviderConfig, MeasurementContext, MetricProvider, ProviderResult } from '../../core/analysis.js';
+import { windowStart } from '../window.js';
 import { MeasurementError } from './web.js';
+import type { TrafficWindows } from '../../core/traffic-router.js';
 
 /** Per side; enough for a sharp Mann–Whitney interval, small enough to fetch every interval. */
 export const JUDGE_MAX_SAMPLES = 5000;

@@ -9,7 +9,7 @@
  * - a string or a range vector (matrix) is an error: write an instant-vector query.
  * Prometheus' own `status: "error"` answers throw with its errorType and error text.
  */
-import type { MeasurementContext, MetricProvider, PrometheusProviderConfig, ProviderResult } from '../types.js';
+import type { MeasurementContext, MetricProvider, PrometheusProviderConfig, ProviderResult } from '../../core/analysis.js';
 import { substitute, substituteValues } from '../template-vars.js';
 import { httpRequest, MeasurementError } from './web.js';
 

@@ -6,7 +6,7 @@
  * an Error measurement. The picked value goes to the conditions as it is (number,
  * boolean, string, list or object): `jsonPath: $.ok` with `successCondition: result == true`.
  */
-import type { MeasurementContext, MetricProvider, ProviderResult, WebProviderConfig } from '../types.js';
+import type { MeasurementContext, MetricProvider, ProviderResult, WebProviderConfig } from '../../core/analysis.js';
 import { UserError } from '../../util/errors.js';
 import { evaluateJsonPath } from '../jsonpath.js';
 import { substitute, substituteDeep, substituteValues } from '../template-vars.js';

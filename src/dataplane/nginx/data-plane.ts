@@ -7,9 +7,8 @@
 import http from 'node:http';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { RevisionSampleList, WindowStats } from '../../router/admin-protocol.js';
-import type { RevisionTraffic } from '../../router/port.js';
-import type { ListenerRole, ListenerRoutes } from '../../router/route-table.js';
+import type { RevisionSampleList, RevisionTraffic, WindowStats } from '../../core/traffic-router.js';
+import type { ListenerRole, ListenerRoutes } from '../../core/route-table.js';
 import { validateRouteTable } from '../../router/validate.js';
 import { UserError } from '../../util/errors.js';
 import { ExternalNginx, ManagedNginx, type NginxControl } from './control.js';
@@ -156,15 +155,15 @@ export class NginxDataPlane {
   }
 
   private settingsOf(listeners: ListenerRoutes[]): NginxSettings {
-    return { ...DEFAULT_NGINX_SETTINGS, ...(listeners.find((l) => l.nginx)?.nginx ?? {}) };
+    return { ...DEFAULT_NGINX_SETTINGS, ...settingsIn(listeners.find((l) => l.dataPlaneSettings)) };
   }
 
   private controlFor(listeners: ListenerRoutes[]): NginxControl {
-    const withSettings = listeners.filter((l) => l.nginx);
+    const withSettings = listeners.filter((l) => l.dataPlaneSettings);
     if (withSettings.length === 0 && this.control) return this.control;
     const s = this.settingsOf(listeners);
     const key = JSON.stringify(s);
-    const differing = new Set(withSettings.map((l) => JSON.stringify({ ...DEFAULT_NGINX_SETTINGS, ...l.nginx })));
+    const differing = new Set(withSettings.map((l) => JSON.stringify({ ...DEFAULT_NGINX_SETTINGS, ...settingsIn(l) })));
     if (differing.size > 1) this.log(`nginx: rollouts disagree on traffic.nginx; using the settings of ${withSettings[0].rollout}`);
     if (this.control === undefined || key !== this.settingsKey) {
       this.settingsKey = key;
@@ -218,4 +217,9 @@ function getText(hostPort: string, path: string): Promise<string> {
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
+}
+
+/** A listener's `dataPlaneSettings`: decoded by nginx's own schema (./spec.ts) when its spec was loaded. */
+function settingsIn(listener: ListenerRoutes | undefined): Partial<NginxSettings> {
+  return (listener?.dataPlaneSettings ?? {}) as Partial<NginxSettings>;
 }

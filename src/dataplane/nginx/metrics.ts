@@ -3,9 +3,8 @@
  * keeps its own (SampleStore rings in src/router/samples.ts), so `window()` and `samples()`
  * answer the same WindowStats for the builtin and judge providers.
  */
-import type { RevisionSampleList, WindowStats } from '../../router/admin-protocol.js';
-import type { RevisionTraffic } from '../../router/port.js';
-import type { ListenerRole, RouteTable } from '../../router/route-table.js';
+import type { RevisionSampleList, RevisionTraffic, WindowStats } from '../../core/traffic-router.js';
+import type { ListenerRole, RouteTable } from '../../core/route-table.js';
 import { ROLE_CODES, SampleStore } from '../../router/samples.js';
 
 interface LogLine {

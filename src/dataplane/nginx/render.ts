@@ -7,8 +7,8 @@
  * status and timings per request for the analysis (see access-log.ts).
  */
 import { DEFAULT_MIRROR_METHODS, MIRROR_HEADER } from '../../router/mirror.js';
-import { MAX_REGEX_VALUE } from '../../router/regex.js';
-import type { Backend, ListenerRoutes, MatchRule, RequestMatch, WeightedTarget } from '../../router/route-table.js';
+import { MAX_REGEX_VALUE } from '../../util/regex.js';
+import type { Backend, ListenerRoutes, MatchRule, RequestMatch, WeightedTarget } from '../../core/route-table.js';
 import { UserError } from '../../util/errors.js';
 import { comment, escapeRegex, headerVariable, literal, ms, q } from './quote.js';
 import { isNginxListen, NGINX_PATH, nginxListenerProblem } from './strict.js';

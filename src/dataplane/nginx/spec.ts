@@ -1,10 +1,5 @@
-/**
- * `spec.traffic.router` and `spec.traffic.nginx`. Both spellings work:
- *   traffic: {router: nginx, nginx: {manage: true}}
- *   traffic: {router: {nginx: {manage: true}}}      (the issue's `router.nginx.manage`)
- */
-import { isMap, type Node } from 'yaml';
-import { boolean, integer, map, object, oneKey, oneOf, refine, string, withDefault, type Ctx, type Decoder } from '../../spec/schema.js';
+/** `spec.traffic.nginx` (src/spec/data-plane.ts folds it into `dataPlaneSettings`), and the names nginx can route on. */
+import { boolean, integer, object, refine, string, withDefault, type Decoder } from '../../spec/schema.js';
 import { DEFAULT_NGINX_SETTINGS as D, type NginxSettings } from './settings.js';
 import { isNginxListen, NGINX_COOKIE_NAME, NGINX_HEADER_NAME, NGINX_PATH } from './strict.js';
 
@@ -32,31 +27,6 @@ export const nginxSettings: Decoder<NginxSettings> = object({
   keepaliveSeconds: withDefault(integer({ min: 0, max: 3600, fix: 'write whole seconds from 0 to 3600' }), D.keepaliveSeconds),
 });
 
-export type DataPlaneChoice = { router: 'builtin' } | { router: 'nginx'; nginx?: NginxSettings };
-
-export const dataPlaneRouter: Decoder<DataPlaneChoice> = (node: Node, ctx: Ctx) =>
-  isMap(node)
-    ? map(oneKey({ nginx: nginxSettings }, 'data plane'), ({ value }) => ({ router: 'nginx' as const, nginx: value }))(node, ctx)
-    : { router: oneOf(['builtin', 'nginx'] as const)(node, ctx) };
-
-/** Folds `router` and `nginx` into `{router: 'nginx', nginx}` (nothing for builtin); nginx settings without `router: nginx` are an error. */
-export function withDataPlane<T extends { router: DataPlaneChoice; nginx?: NginxSettings }>(
-  d: Decoder<T>,
-): Decoder<Omit<T, 'router' | 'nginx'> & { router?: 'nginx'; nginx?: NginxSettings }> {
-  return map(
-    refine(d, (v, fail) => {
-      if (v.nginx !== undefined && v.router.router !== 'nginx') fail('sets nginx settings but the router is builtin', 'add router: nginx, or remove nginx', 'nginx');
-      if (v.nginx !== undefined && v.router.router === 'nginx' && v.router.nginx !== undefined) fail('sets nginx settings twice (router.nginx and nginx)', 'keep one of them', 'nginx');
-      if (v.router.router === 'nginx') {
-        const bad = nginxNameProblem(v as TrafficNames);
-        if (bad !== undefined) fail(bad[1], bad[2], bad[0]);
-      }
-    }),
-    ({ router, nginx, ...rest }) =>
-      router.router === 'nginx' ? { ...rest, router: 'nginx' as const, nginx: router.nginx ?? nginx ?? { ...D } } : rest, // builtin: left out, as in specs written before the nginx data plane
-  );
-}
-
 /** The names in `traffic` that nginx reads (routes' header and cookie names, sticky keys). */
 interface TrafficNames {
   routes?: { match?: { header?: { name: string }; cookie?: { name: string } } }[];
@@ -67,7 +37,7 @@ interface TrafficNames {
  * nginx reads a header as `$http_<name>` and puts names into its config: `[A-Za-z0-9-]` for
  * headers, `[A-Za-z0-9_-]` for cookies (strict.ts). Returns [field, problem, fix].
  */
-function nginxNameProblem(t: TrafficNames): [string, string, string] | undefined {
+export function nginxNameProblem(t: TrafficNames): [string, string, string] | undefined {
   const fix = (kind: string) => `with router: nginx a ${kind} name is letters, digits and -${kind === 'cookie' ? ' or _' : ''}`;
   for (const [i, r] of (t.routes ?? []).entries()) {
     const h = r.match?.header?.name;

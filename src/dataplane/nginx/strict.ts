@@ -6,7 +6,7 @@
  * spec decoder (spec.ts), by NginxDataPlane before it renders, and by render.ts itself.
  */
 import { parseHostPort } from '../../router/address.js';
-import type { ListenerRoutes, RequestMatch } from '../../router/route-table.js';
+import type { ListenerRoutes, RequestMatch } from '../../core/route-table.js';
 
 /** A header name nginx exposes as `$http_<name>` (nginx ignores headers with `_` by default). */
 export const NGINX_HEADER_NAME = /^[A-Za-z0-9-]+$/;

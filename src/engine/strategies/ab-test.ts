@@ -1,5 +1,5 @@
-import type { AbTestStrategy } from '../../spec/types.js';
-import type { WeightedTarget } from '../../router/route-table.js';
+import type { AbTestStrategy } from '../../core/spec.js';
+import type { WeightedTarget } from '../../core/route-table.js';
 import { only, planRelease, promoteTo, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 

@@ -1,4 +1,4 @@
-import type { BlueGreenStrategy } from '../../spec/types.js';
+import type { BlueGreenStrategy } from '../../core/spec.js';
 import { only, planRelease, sameEverywhere, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
 

@@ -1,8 +1,8 @@
-import type { CanaryStep, CanaryStrategy, HeaderMatch, MirrorRouteSpec, TrafficRoute } from '../../spec/types.js';
-import type { MatchRule, MirrorRoute } from '../../router/route-table.js';
+import type { CanaryStep, CanaryStrategy, HeaderMatch, MirrorRouteSpec, TrafficRoute } from '../../core/spec.js';
+import type { MatchRule, MirrorRoute } from '../../core/route-table.js';
 import { only, planRelease, promoteTo, split, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
-import { isDone } from '../jobs.js';
+import { isDone } from '../../core/jobs.js';
 
 /** Weight and canary instance count in effect while step `index` runs (the step included). */
 export function canaryStateAt(steps: CanaryStep[], index: number, replicas: number): { weight: number; scale: number } {

@@ -1,11 +1,11 @@
-import type { WeightedTarget } from '../../router/route-table.js';
-import type { Phase, RolloutEventDraft, RolloutStatus } from '../types.js';
+import type { WeightedTarget } from '../../core/route-table.js';
+import type { Phase, RolloutEventDraft, RolloutStatus } from '../../core/rollout.js';
 import type { Plan, PlanInput, PlannedRoutes, RevisionObservation } from './planner.js';
-import type { AnalysisRef } from '../../analysis/types.js';
-import type { ExecHookSpec, WebhookKind, WebhookSpec } from '../../hooks/types.js';
-import { isGateKind } from '../../hooks/types.js';
-import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../jobs.js';
-import type { MatchRule } from '../../router/route-table.js';
+import type { AnalysisRef } from '../../core/analysis.js';
+import type { ExecHookSpec, WebhookKind, WebhookSpec } from '../../core/hooks.js';
+import { isGateKind } from '../../core/hooks.js';
+import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../../core/jobs.js';
+import type { MatchRule } from '../../core/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
 
 /** How many revisions that were stable a status remembers (for undo). */

@@ -1,4 +1,4 @@
-import type { StrategyType } from '../../spec/types.js';
+import type { StrategyType } from '../../core/spec.js';
 import { planAbTest } from './ab-test.js';
 import { planBlueGreen } from './blue-green.js';
 import { planCanary } from './canary.js';

@@ -1,8 +1,8 @@
-import type { RolloutSpec } from '../../spec/types.js';
-import type { MatchRule, MirrorRoute, WeightedTarget } from '../../router/route-table.js';
-import type { RolloutEventDraft, RolloutStatus } from '../types.js';
-import type { AnalysisTemplateSpec } from '../../analysis/types.js';
-import type { DesiredJob, JobStatus } from '../jobs.js';
+import type { RolloutSpec } from '../../core/spec.js';
+import type { MatchRule, MirrorRoute, WeightedTarget } from '../../core/route-table.js';
+import type { RolloutEventDraft, RolloutStatus } from '../../core/rollout.js';
+import type { AnalysisTemplateSpec } from '../../core/analysis.js';
+import type { DesiredJob, JobStatus } from '../../core/jobs.js';
 
 /** What the platform shows of one revision's instances. */
 export interface RevisionObservation {

@@ -1,4 +1,4 @@
-import type { RollingStrategy } from '../../spec/types.js';
+import type { RollingStrategy } from '../../core/spec.js';
 import { resolveIntOrPercent } from '../../spec/resolve.js';
 import { byReadyInstances, only, planRelease, type PlanContext } from './common.js';
 import type { Planner, RevisionObservation } from './planner.js';

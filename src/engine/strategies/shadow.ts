@@ -1,4 +1,4 @@
-import type { ShadowStrategy } from '../../spec/types.js';
+import type { ShadowStrategy } from '../../core/spec.js';
 import { only, planRelease, promoteTo, type PlanContext } from './common.js';
 import { mirrorRoute } from './canary.js';
 import type { Planner } from './planner.js';

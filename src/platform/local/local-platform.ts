@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import type { Template } from '../../spec/types.js';
-import { systemClock, type Clock } from '../../util/clock.js';
+import type { Template } from '../../core/spec.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { UserError } from '../../util/errors.js';
-import { newInstanceId } from '../instance-id.js';
-import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, Platform, StopOptions } from '../platform.js';
+import { newInstanceId } from '../../core/instance-id.js';
+import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, Platform, StopOptions } from '../../core/platform.js';
 import { allocatePort, isPortFree, type PortRange } from './ports.js';
 import { validateProbes } from './probe-actions.js';
-import { isSameProcess } from './process-control.js';
+import { isSameProcess } from '../../util/process-control.js';
 import { InstanceSupervisor } from './supervisor.js';
 
 export interface LocalPlatformOptions {

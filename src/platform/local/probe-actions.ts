@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import type { Probe, Template } from '../../spec/types.js';
+import type { Probe, Template } from '../../core/spec.js';
 import { UserError } from '../../util/errors.js';
 
 /** One probe attempt: resolves true on success, false on failure or when `timeoutMs` passes. Never rejects. */

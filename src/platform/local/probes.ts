@@ -1,5 +1,5 @@
-import type { Probe } from '../../spec/types.js';
-import { systemClock, type Clock } from '../../util/clock.js';
+import type { Probe } from '../../core/spec.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import type { ProbeAction } from './probe-actions.js';
 
 /**

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { SecretRef, Template } from '../../spec/types.js';
+import type { SecretRef, Template } from '../../core/spec.js';
 
 /**
  * The values behind a template's `secretEnv`, read when a process starts: from a file

@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { Probe, Template } from '../../spec/types.js';
-import type { Clock } from '../../util/clock.js';
-import type { InstancePhase, InstanceRecord, InstanceRef, InstanceStatus } from '../platform.js';
+import type { Probe, Template } from '../../core/spec.js';
+import type { Clock } from '../../core/clock.js';
+import type { InstancePhase, InstanceRecord, InstanceRef, InstanceStatus } from '../../core/platform.js';
 import { RestartBackoff } from './backoff.js';
 import { probeAction, type ProbeTarget } from './probe-actions.js';
 import { Prober, type ProbeState } from './probes.js';
-import { isProcessAlive, readProcStartTime, signalGroup, sweepGroup } from './process-control.js';
+import { isProcessAlive, readProcStartTime, signalGroup, sweepGroup } from '../../util/process-control.js';
 import { resolveSecretEnv, SecretEnvError } from './secret-env.js';
 
 /** How often an adopted process (not our child, so no exit event) is checked for life. */

@@ -1,6 +1,5 @@
-import type { ConcreteAnalysis, MetricRunStatus, RunPhase } from '../analysis/types.js';
-import type { ExecHookSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
-import type { PostDeployWatch } from '../analysis/watch.js';
+import type { ConcreteAnalysis, Measurement, PostDeployWatch, MetricRunStatus, RunPhase } from './analysis.js';
+import type { ExecHookSpec, SmokeTestSpec, WebhookSpec } from './hooks.js';
 
 /**
  * Work a planner asks for and then waits on: analysis runs, hooks, smoke tests, approvals.
@@ -52,4 +51,12 @@ export interface JobStatus {
 
 export function isDone(phase: RunPhase | undefined): boolean {
   return phase !== undefined && phase !== 'Running' && phase !== 'Pending';
+}
+
+/** Where jobs and their measurements are kept (the Store implements it). */
+export interface JobStore {
+  saveJob(job: DesiredJob, status: JobStatus): void;
+  listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[];
+  appendMeasurement(key: string, m: Measurement): void;
+  listMeasurements(key: string): Measurement[];
 }

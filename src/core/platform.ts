@@ -1,4 +1,4 @@
-import type { Template } from '../spec/types.js';
+import type { Template } from './spec.js';
 
 /** Lifecycle of one instance, as the platform observes it. */
 export type InstancePhase =

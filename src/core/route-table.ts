@@ -3,8 +3,6 @@
  * nginx and Gateway API later). The engine computes a RouteTable; a data plane makes the
  * network behave like it. Plain JSON so it can be persisted and sent over HTTP as is.
  */
-import type { NginxSettings } from '../dataplane/nginx/settings.js';
-
 export interface Endpoint {
   /** Instance id; stable for the instance's life, used for draining. */
   id: string;
@@ -177,10 +175,10 @@ export interface ListenerRoutes {
    * 503 "… stopped/paused by the operator" with `Retry-After: 1`. Absent: serving.
    */
   hold?: { mode: 'stopped' | 'paused'; pauseTimeoutMs?: number };
-  /** The data plane serving this listener; absent = the builtin router. */
-  dataPlane?: 'nginx';
-  /** With dataPlane nginx: how sluice drives nginx (spec.traffic.nginx). */
-  nginx?: NginxSettings;
+  /** The data plane serving this listener (a name in src/dataplane/registry.ts); absent = the builtin router. */
+  dataPlane?: string;
+  /** That data plane's own settings (`spec.traffic.<name>`), opaque to the engine and to the builtin router. */
+  dataPlaneSettings?: unknown;
 }
 
 export interface RouteTable {

@@ -206,3 +206,20 @@ export interface MetricRunStatus {
   last?: Measurement;
   message?: string;
 }
+
+/**
+ * The post-deploy watch for rolling and recreate releases, after the automated rollback
+ * monitor our users run by hand (../shared/playbooks/estrategias-de-deployment.es.md):
+ * sample the new revision every `interval` for `duration`; roll back at once when one
+ * sample crosses an immediate threshold; at the end, succeed only if the averages stay
+ * under theirs and few enough samples were bad. Every number is a setting.
+ */
+export interface PostDeployWatch {
+  interval: number;
+  duration: number;
+  /** Samples with fewer requests are skipped (not enough to judge). */
+  minRequests: number;
+  immediate: { errorRate: number; p95: number };
+  average: { errorRate: number; p95: number };
+  badSample: { errorRate: number; maxShare: number };
+}

@@ -4,11 +4,9 @@
  * shape; `spec/load.ts` turns YAML into it (or fails with a positioned error).
  */
 
-import type { AnalysisRef } from '../analysis/types.js';
-import type { PostDeployWatch } from '../analysis/watch.js';
-import type { RequestMatch, Stickiness } from '../router/route-table.js';
-import type { NginxSettings } from '../dataplane/nginx/settings.js';
-import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from '../hooks/types.js';
+import type { AnalysisRef, PostDeployWatch } from './analysis.js';
+import type { RequestMatch, Stickiness } from './route-table.js';
+import type { ExecHookSpec, NotificationSpec, SmokeTestSpec, WebhookSpec } from './hooks.js';
 
 export const API_VERSION = 'sluice.dev/v1alpha1';
 
@@ -87,10 +85,13 @@ export interface Traffic {
   timeouts?: { connectSeconds?: number; responseSeconds?: number };
   /** Read a request's whole body before choosing an instance (slow uploads never pin a draining one). */
   bufferRequests?: { maxBytes: number };
-  /** The data plane serving this rollout's listeners: the builtin router (also when absent), or nginx. */
-  router?: 'builtin' | 'nginx';
-  /** With router nginx: how sluice drives it (src/dataplane/nginx/settings.ts). */
-  nginx?: NginxSettings;
+  /**
+   * The data plane serving this rollout's listeners, by its name in src/dataplane/registry.ts
+   * (`nginx`); absent: the builtin router.
+   */
+  router?: string;
+  /** That data plane's settings (written `traffic.<name>`), decoded by the plane's own schema; opaque here. */
+  dataPlaneSettings?: unknown;
 }
 
 export interface Maintenance {

@@ -1,8 +1,8 @@
-import type { HeaderMatch, MirrorRouteSpec, RolloutSpec, Template } from '../spec/types.js';
-import type { InstanceStatus } from '../platform/platform.js';
-import type { ListenerRole, WeightedTarget } from '../router/route-table.js';
+import type { HeaderMatch, MirrorRouteSpec, RolloutSpec, Template } from './spec.js';
+import type { InstanceStatus } from './platform.js';
+import type { ListenerRole, WeightedTarget } from './route-table.js';
 import type { JobStatus } from './jobs.js';
-import type { ExposureRecord } from '../store/store.js';
+import type { ExposureRecord } from './exposure.js';
 
 export type Phase = 'Healthy' | 'Progressing' | 'Paused' | 'Degraded';
 

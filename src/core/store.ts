@@ -1,32 +1,14 @@
-import type { InstanceRecordStore } from '../platform/platform.js';
-import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../engine/types.js';
-import type { RouteTable } from '../router/route-table.js';
-import type { JobStore } from '../engine/job-runner.js';
-import type { AnalysisTemplateSpec } from '../analysis/types.js';
+import type { ExposureRecord } from './exposure.js';
+import type { InstanceRecordStore } from './platform.js';
+import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from './rollout.js';
+import type { RouteTable } from './route-table.js';
+import type { JobStore } from './jobs.js';
+import type { AnalysisTemplateSpec } from './analysis.js';
 
 export interface TemplateRecord {
   name: string;
   spec: AnalysisTemplateSpec;
   source: string;
-}
-
-/**
- * What one A/B variant was shown: requests served to clients and users newly assigned to
- * it (the router's sticky cookie), summed over the experiment. `seen*` are the router's
- * cumulative counters at the last collection (a lower reading means the router restarted).
- */
-export interface ExposureRecord {
-  rollout: string;
-  /** The A/B test: `r<revision>a<attempt>`. */
-  experiment: string;
-  variant: string;
-  revision: number;
-  requests: number;
-  users: number;
-  seenRequests: number;
-  seenUsers: number;
-  startedAt: number;
-  updatedAt: number;
 }
 
 /** Persistence port. SQLite today (store/sqlite.ts); every write is durable when it returns. */
