@@ -252,7 +252,7 @@ export interface RolloutSpec {
   template: Template;
   traffic: Traffic;
   strategy: Strategy;
-  /** Webhooks and exec hooks by kind (Flagger's kinds); see hooks/types.ts. */
+  /** Webhooks and exec hooks by kind (Flagger's kinds); see core/hooks.ts. */
   hooks: { webhooks: WebhookSpec[]; exec: ExecHookSpec[] };
   /** HTTP checks run before the new revision gets live traffic. */
   smokeTests: SmokeTestSpec[];
