@@ -19,8 +19,11 @@ export interface InstanceRef {
 
 export interface InstanceStatus extends InstanceRef {
   phase: InstancePhase;
-  pid?: number;
+  /** Where the data plane reaches the instance (the platform's choice: 127.0.0.1 for local processes). */
+  host: string;
   port: number;
+  /** Its process id, where the platform runs it as a process of this machine (local); shown by `sluice get`. */
+  pid?: number;
   startedAt: number;
   /** When readiness last became true (ms since epoch), if it is true now. */
   readySince?: number;
@@ -57,10 +60,36 @@ export interface StopOptions {
 }
 
 /**
+ * What changing a revision's instance count means, as the platform chooses it: how many
+ * instances to start and which ones to stop (local: not ready first, then the youngest).
+ */
+export interface ScalePlan {
+  start: number;
+  stop: InstanceStatus[];
+}
+
+/** A revision's desired count, as the engine asks for it. */
+export interface ScaleRequest {
+  /** The revision's instances that are neither stopping nor gone. */
+  live: InstanceStatus[];
+  replicas: number;
+  /**
+   * `sluice restart`: instances of an older generation are replaced, one at a time, never
+   * going below `replicas` ready instances. Absent: plain scaling.
+   */
+  replaceOlderThan?: number;
+}
+
+/**
  * Runs instances of revisions. Local processes today, Kubernetes pods later.
  * State changes are reported through `onChange` so the engine can reconcile at once.
+ * The engine asks for counts (`planScale`) and leaves which instance goes to the platform;
+ * it starts and stops what the plan says only once the data plane no longer routes to the
+ * instances it stops.
  */
 export interface Platform {
+  /** Which instances a change of count means; nothing happens yet. */
+  planScale(request: ScaleRequest): ScalePlan;
   start(ref: InstanceRef, template: Template): Promise<InstanceStatus>;
   /** Drain, preStop delay, SIGTERM, grace period, SIGKILL. Resolves when the process is gone. */
   stop(id: string, options?: StopOptions): Promise<void>;

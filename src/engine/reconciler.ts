@@ -182,7 +182,7 @@ export class Reconciler {
         const revision = p.revisions.find((r) => r.number === number);
         const generation = p.plan.status.restartGeneration ?? 0;
         const steady = number === p.plan.status.stableRevision && number === p.plan.status.currentRevision;
-        const change = steady ? restartOrScale(live, want, generation) : scale(live, want);
+        const change = platform.planScale({ live, replicas: want, ...(steady ? { replaceOlderThan: generation } : {}) });
         if (change.start > startBudget) {
           change.start = startBudget;
           wakeAt = Math.min(wakeAt, now + 10);
@@ -364,32 +364,4 @@ export function observe(
     }
   }
   return { observed, nextAvailableAt };
-}
-
-/** Instances to stop first: not ready before ready, then the youngest. */
-function byStopPreference(a: InstanceStatus, b: InstanceStatus): number {
-  const ra = a.phase === 'Ready' ? 1 : 0;
-  const rb = b.phase === 'Ready' ? 1 : 0;
-  return ra - rb || b.startedAt - a.startedAt;
-}
-
-function scale(live: InstanceStatus[], want: number): { start: number; stop: InstanceStatus[] } {
-  if (live.length < want) return { start: want - live.length, stop: [] };
-  return { start: 0, stop: [...live].sort(byStopPreference).slice(0, live.length - want) };
-}
-
-/**
- * `sluice restart`: replace instances of an older generation one at a time, never going
- * below `want` ready instances (one extra instance at most while replacing).
- */
-function restartOrScale(live: InstanceStatus[], want: number, generation: number): { start: number; stop: InstanceStatus[] } {
-  const stale = live.filter((i) => i.generation < generation);
-  if (stale.length === 0 || want === 0) return scale(live, want);
-  const fresh = live.filter((i) => i.generation >= generation);
-  const freshReady = fresh.filter((i) => i.phase === 'Ready').length;
-  if (freshReady + stale.length > want) {
-    return { start: 0, stop: [...stale].sort(byStopPreference).slice(0, freshReady + stale.length - want) };
-  }
-  if (fresh.length === freshReady && live.length <= want) return { start: 1, stop: [] };
-  return { start: 0, stop: [] };
 }

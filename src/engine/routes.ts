@@ -30,7 +30,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         endpoints: mine
           .filter((i) => i.revision === revision)
           .sort((a, b) => a.id.localeCompare(b.id))
-          .map((i) => ({ id: i.id, host: '127.0.0.1', port: i.port })),
+          .map((i) => ({ id: i.id, host: i.host, port: i.port })),
       }));
     const listener = (listen: string, role: ListenerRoutes['role'], split: WeightedTarget[]): ListenerRoutes => {
       // Match rules (canary header routes) apply on the main listener; their revisions need backends too.

@@ -1,5 +1,6 @@
 import { FakeClock } from './fake-clock.js';
-import type { InstanceRef, InstanceStatus, Platform, StopOptions } from '../../src/core/platform.js';
+import type { InstanceRef, InstanceStatus, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../src/core/platform.js';
+import { planLocalScale } from '../../src/platform/local/instance-choice.js';
 import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from '../../src/core/traffic-router.js';
 import type { RouteTable } from '../../src/core/route-table.js';
 import type { Template } from '../../src/core/spec.js';
@@ -26,8 +27,13 @@ export class FakePlatform implements Platform {
     private readonly stopMs = 0,
   ) {}
 
+  /** The local platform's own choice (not ready first, then the youngest), as the engine sees it there. */
+  planScale(request: ScaleRequest): ScalePlan {
+    return planLocalScale(request);
+  }
+
   async start(ref: InstanceRef, template: Template): Promise<InstanceStatus> {
-    const i: InstanceStatus = { ...ref, phase: 'Starting', port: this.nextPort++, startedAt: this.clock.now(), restarts: 0, logFile: '/dev/null' };
+    const i: InstanceStatus = { ...ref, phase: 'Starting', host: '127.0.0.1', port: this.nextPort++, startedAt: this.clock.now(), restarts: 0, logFile: '/dev/null' };
     this.instances.set(ref.id, i);
     this.started.push(ref);
     this.stopMsOf.set(ref.id, template.env.STOP_MS === undefined ? this.stopMs : Number(template.env.STOP_MS));

@@ -3,7 +3,8 @@ import type { Template } from '../../core/spec.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { UserError } from '../../util/errors.js';
 import { newInstanceId } from '../../core/instance-id.js';
-import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, Platform, StopOptions } from '../../core/platform.js';
+import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../core/platform.js';
+import { planLocalScale } from './instance-choice.js';
 import { allocatePort, isPortFree, type PortRange } from './ports.js';
 import { validateProbes } from './probe-actions.js';
 import { isSameProcess } from '../../util/process-control.js';
@@ -31,6 +32,11 @@ export class LocalPlatform implements Platform {
 
   constructor(private readonly options: LocalPlatformOptions) {
     this.clock = options.clock ?? systemClock;
+  }
+
+  /** Not ready before ready, then the youngest; `sluice restart` replaces one at a time (instance-choice.ts). */
+  planScale(request: ScaleRequest): ScalePlan {
+    return planLocalScale(request);
   }
 
   /** Starts a process on a fresh port. An empty `ref.id` gets a new `<rollout>-r<revision>-xxxxx` id. */

@@ -5,6 +5,7 @@ import type { Probe, Template } from '../../core/spec.js';
 import type { Clock } from '../../core/clock.js';
 import type { InstancePhase, InstanceRecord, InstanceRef, InstanceStatus } from '../../core/platform.js';
 import { RestartBackoff } from './backoff.js';
+import { LOCAL_HOST } from './local-host.js';
 import { probeAction, type ProbeTarget } from './probe-actions.js';
 import { Prober, type ProbeState } from './probes.js';
 import { isProcessAlive, readProcStartTime, signalGroup, sweepGroup } from '../../util/process-control.js';
@@ -76,6 +77,7 @@ export class InstanceSupervisor {
     return {
       ...ref,
       phase: this.phase,
+      host: LOCAL_HOST,
       pid: this.run && !this.run.gone ? this.run.pid : undefined,
       port,
       startedAt: this.startedAt,
