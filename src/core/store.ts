@@ -11,7 +11,13 @@ export interface TemplateRecord {
   source: string;
 }
 
-/** Persistence port. SQLite today (store/sqlite.ts); every write is durable when it returns. */
+/**
+ * Persistence port. SQLite today (store/sqlite.ts); every write is durable when it returns.
+ * A job belongs to the revision its key names (`jobRevision`) and a measurement to its
+ * job: saving a job of a revision not (or no longer) stored, or a measurement of a job not
+ * stored, keeps nothing. A run can outlive its revision — a detached hook that finishes, a
+ * measurement in flight when the revision is pruned — and must not bring its rows back.
+ */
 export interface Store extends InstanceRecordStore, JobStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;
@@ -22,6 +28,7 @@ export interface Store extends InstanceRecordStore, JobStore {
 
   listRevisions(rollout: string): Revision[];
   addRevision(revision: Revision): void;
+  /** Prune a revision from the history: its jobs and their measurements go with it, in one transaction. */
   deleteRevision(rollout: string, number: number): void;
 
   appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent;
@@ -30,8 +37,6 @@ export interface Store extends InstanceRecordStore, JobStore {
   /** The newest `limit` events, oldest first. */
   lastEvents(rollout: string, limit: number): RolloutEvent[];
 
-  /** Forget the jobs (and their measurements) of a revision that left the history. */
-  deleteJobsOf(rollout: string, revision: number): void;
   listTemplates(): TemplateRecord[];
   /** Exposures of a rollout's A/B tests, oldest experiment first. Kept when the rollout is deleted. */
   listExposures(rollout: string): ExposureRecord[];
@@ -50,4 +55,15 @@ export interface Store extends InstanceRecordStore, JobStore {
 /** An event as every Store hands it back (a revision given as undefined is no revision, as in SQLite's NULL). */
 export function storedEvent(id: number, rollout: string, e: RolloutEventDraft, actor: string, at: number): RolloutEvent {
   return { id, rollout, at, actor, type: e.type, reason: e.reason, message: e.message, ...(e.revision === undefined ? {} : { revision: e.revision }) };
+}
+
+/**
+ * The revision a job key names: keys are `<rollout>/r<revision>/a<attempt>/<where>`
+ * (strategies/common.ts). Parsed exactly, never matched as a pattern, so rollout `a` never
+ * takes the jobs of `a-b` nor r1 those of r12.
+ */
+export function jobRevision(key: string, rollout: string): number {
+  const m = key.startsWith(`${rollout}/`) ? /^r(\d+)\//.exec(key.slice(rollout.length + 1)) : null;
+  if (!m) throw new Error(`job key "${key}" does not name rollout ${rollout} and a revision — it must read ${rollout}/r<revision>/…`);
+  return Number(m[1]);
 }

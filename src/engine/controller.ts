@@ -546,7 +546,6 @@ export class Controller implements RolloutActions {
     const excess = old.length - r.spec.revisionHistoryLimit;
     for (const v of old.slice(0, Math.max(0, excess))) {
       this.store.deleteRevision(r.name, v.number);
-      this.store.deleteJobsOf(r.name, v.number);
     }
   }
 }

@@ -1,4 +1,4 @@
-import { storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import { jobRevision, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
 import type { InstanceRecord } from '../core/platform.js';
@@ -20,7 +20,7 @@ export class MemoryStore implements Store {
   private readonly instances = new Map<string, InstanceRecord>();
   private readonly templates = new Map<string, TemplateRecord>();
   /** `order` is when a job was first saved: SQLite lists jobs by rowid. */
-  private readonly jobs = new Map<string, { job: DesiredJob; status: JobStatus; order: number }>();
+  private readonly jobs = new Map<string, { job: DesiredJob; status: JobStatus; revision: number; order: number }>();
   private readonly measurements = new Map<string, Measurement[]>();
   private readonly exposures = new Map<string, ExposureRecord>();
   private readonly routeTable = new Map<'current', RouteTable>();
@@ -47,8 +47,7 @@ export class MemoryStore implements Store {
   deleteRollout(name: string): void {
     this.write(this.rollouts, name, undefined);
     for (const [key, r] of this.revisions) if (r.rollout === name) this.write(this.revisions, key, undefined);
-    for (const [key, j] of this.jobs) if (j.status.rollout === name) this.write(this.jobs, key, undefined);
-    for (const key of this.measurements.keys()) if (key.startsWith(`${name}/`)) this.write(this.measurements, key, undefined);
+    this.deleteJobsWhere((j) => j.status.rollout === name);
   }
 
   listRevisions(rollout: string): Revision[] {
@@ -61,6 +60,7 @@ export class MemoryStore implements Store {
   }
   deleteRevision(rollout: string, number: number): void {
     this.write(this.revisions, `${rollout}\0${number}`, undefined);
+    this.deleteJobsWhere((j) => j.status.rollout === rollout && j.revision === number);
   }
 
   appendEvent(rollout: string, event: RolloutEventDraft, actor: string, at: number): RolloutEvent {
@@ -111,8 +111,10 @@ export class MemoryStore implements Store {
   }
 
   saveJob(job: DesiredJob, status: JobStatus): void {
+    const revision = jobRevision(job.key, status.rollout);
+    if (!this.revisions.has(`${status.rollout}\0${revision}`)) return;
     const order = this.jobs.get(job.key)?.order ?? ++this.lastJobOrder;
-    this.write(this.jobs, job.key, copy({ job, status, order }));
+    this.write(this.jobs, job.key, copy({ job, status, revision, order }));
   }
   listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[] {
     return [...this.jobs.values()]
@@ -120,12 +122,15 @@ export class MemoryStore implements Store {
       .sort((a, b) => a.order - b.order)
       .map((j) => copy({ job: j.job, status: j.status }));
   }
-  deleteJobsOf(rollout: string, revision: number): void {
-    const prefix = `${rollout}/r${revision}/`;
-    for (const key of this.jobs.keys()) if (key.startsWith(prefix)) this.write(this.jobs, key, undefined);
-    for (const key of this.measurements.keys()) if (key.startsWith(prefix)) this.write(this.measurements, key, undefined);
+  private deleteJobsWhere(match: (j: { status: JobStatus; revision: number }) => boolean): void {
+    for (const [key, j] of this.jobs) {
+      if (!match(j)) continue;
+      this.write(this.jobs, key, undefined);
+      this.write(this.measurements, key, undefined);
+    }
   }
   appendMeasurement(key: string, m: Measurement): void {
+    if (!this.jobs.has(key)) return;
     this.write(this.measurements, key, [...(this.measurements.get(key) ?? []), copy(m)]);
   }
   listMeasurements(key: string): Measurement[] {

@@ -70,6 +70,18 @@ export const MIGRATIONS: readonly string[] = [
   // row-formats.ts: rows written before this step are format 1
   `ALTER TABLE rollouts ADD COLUMN spec_format INTEGER NOT NULL DEFAULT 1;
    ALTER TABLE rollouts ADD COLUMN status_format INTEGER NOT NULL DEFAULT 1;`,
+  // Jobs are pruned by an exact revision column (store.ts jobRevision) instead of a LIKE on
+  // their key, and measurements through their job's row. The backfill parses the key as
+  // jobRevision does. Rows the old pruning left behind (a job saved again after its
+  // revision was pruned or its rollout deleted, measurements of no job) are deleted:
+  // nothing would ever read them.
+  `ALTER TABLE jobs ADD COLUMN revision INTEGER;
+   UPDATE jobs SET revision = CAST(substr(key, length(rollout) + 3, instr(substr(key, length(rollout) + 3), '/') - 1) AS INTEGER)
+     WHERE substr(key, 1, length(rollout) + 2) = rollout || '/r';
+   DELETE FROM jobs WHERE NOT EXISTS (SELECT 1 FROM revisions v WHERE v.rollout = jobs.rollout AND v.number = jobs.revision);
+   DELETE FROM measurements WHERE job NOT IN (SELECT key FROM jobs);
+   DROP INDEX jobs_by_rollout;
+   CREATE INDEX jobs_by_revision ON jobs (rollout, revision);`,
   // spec format 2 (row-formats.ts): an older sluice must refuse the database, not misread its specs
   `SELECT 1;`,
 ];

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import { jobRevision, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
 import type { InstanceRecord } from '../core/platform.js';
@@ -59,7 +59,7 @@ export class SqliteStore implements Store {
     this.transaction(() => {
       this.db.prepare('DELETE FROM rollouts WHERE name = ?').run(name);
       this.db.prepare('DELETE FROM revisions WHERE rollout = ?').run(name);
-      this.db.prepare('DELETE FROM measurements WHERE job LIKE ?').run(`${name}/%`);
+      this.db.prepare('DELETE FROM measurements WHERE job IN (SELECT key FROM jobs WHERE rollout = ?)').run(name);
       this.db.prepare('DELETE FROM jobs WHERE rollout = ?').run(name);
     });
   }
@@ -83,7 +83,11 @@ export class SqliteStore implements Store {
   }
 
   deleteRevision(rollout: string, number: number): void {
-    this.db.prepare('DELETE FROM revisions WHERE rollout = ? AND number = ?').run(rollout, number);
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM revisions WHERE rollout = ? AND number = ?').run(rollout, number);
+      this.db.prepare('DELETE FROM measurements WHERE job IN (SELECT key FROM jobs WHERE rollout = ? AND revision = ?)').run(rollout, number);
+      this.db.prepare('DELETE FROM jobs WHERE rollout = ? AND revision = ?').run(rollout, number);
+    });
   }
 
   appendEvent(rollout: string, e: RolloutEventDraft, actor: string, at: number): RolloutEvent {
@@ -160,10 +164,12 @@ export class SqliteStore implements Store {
   }
 
   saveJob(job: DesiredJob, status: JobStatus): void {
+    const revision = jobRevision(job.key, status.rollout);
     this.db
-      .prepare(`INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET rollout = excluded.rollout, job = excluded.job, status = excluded.status`)
-      .run(job.key, status.rollout, JSON.stringify(job), JSON.stringify(status));
+      .prepare(`INSERT INTO jobs (key, rollout, revision, job, status) SELECT ?, ?, ?, ?, ?
+         WHERE EXISTS (SELECT 1 FROM revisions WHERE rollout = ? AND number = ?)
+         ON CONFLICT (key) DO UPDATE SET rollout = excluded.rollout, revision = excluded.revision, job = excluded.job, status = excluded.status`)
+      .run(job.key, status.rollout, revision, JSON.stringify(job), JSON.stringify(status), status.rollout, revision);
   }
 
   listJobs(rollout?: string): { job: DesiredJob; status: JobStatus }[] {
@@ -175,16 +181,8 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ job: JSON.parse(r.job), status: JSON.parse(r.status) }));
   }
 
-  deleteJobsOf(rollout: string, revision: number): void {
-    const prefix = `${rollout}/r${revision}/%`;
-    this.transaction(() => {
-      this.db.prepare('DELETE FROM measurements WHERE job LIKE ?').run(prefix);
-      this.db.prepare('DELETE FROM jobs WHERE rollout = ? AND key LIKE ?').run(rollout, prefix);
-    });
-  }
-
   appendMeasurement(key: string, m: Measurement): void {
-    this.db.prepare('INSERT INTO measurements (job, measurement) VALUES (?, ?)').run(key, JSON.stringify(m));
+    this.db.prepare('INSERT INTO measurements (job, measurement) SELECT ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE key = ?)').run(key, JSON.stringify(m), key);
   }
 
   listMeasurements(key: string): Measurement[] {

@@ -167,8 +167,9 @@ for (const [implementation, open] of implementations) {
       store.close();
     });
 
-    test('jobs: saving again updates in place, listed in the order first saved, deleteJobsOf takes one revision (r1, not r12)', () => {
+    test('jobs: saving again updates in place, listed in the order first saved', () => {
       const store = open();
+      for (const [name, n] of [['web', 1], ['web', 12], ['web', 2], ['api', 1]] as const) store.addRevision(revision(name, n));
       const keys = ['web/r1/a1/step0.analysis', 'web/r12/a1/x', 'web/r2/a1/step0.analysis', 'api/r1/a1/x'];
       for (const key of keys) {
         store.saveJob(job(key), jobStatus(key));
@@ -182,38 +183,103 @@ for (const [implementation, open] of implementations) {
       assert.deepEqual(store.listJobs('api').map((j) => j.job.key), ['api/r1/a1/x']);
       assert.deepEqual(store.listMeasurements(keys[1]), [measurement(1), measurement(2)]);
       assert.deepEqual(store.listMeasurements('web/r9/a1/none'), []);
+      store.close();
+    });
 
-      store.deleteJobsOf('web', 1);
-      assert.deepEqual(store.listJobs().map((j) => j.job.key), ['web/r12/a1/x', 'web/r2/a1/step0.analysis', 'api/r1/a1/x']);
-      assert.deepEqual(store.listMeasurements(keys[0]), []);
-      assert.equal(store.listMeasurements(keys[1]).length, 2);
-      assert.equal(store.listMeasurements('api/r1/a1/x').length, 2, 'another rollout\'s r1 is not touched');
+    // Names the spec refuses (it allows DNS labels) are here on purpose: the store matches
+    // rollouts and revisions exactly, not as patterns, whatever the names are.
+    const neighbours = ['a', 'a-b', 'a_b', 'axb', 'a%', 'A', 'ab'];
+
+    test('deleteRevision prunes that revision with its jobs and measurements; other revisions and rollouts keep theirs', () => {
+      const store = open();
+      const keys: string[] = [];
+      for (const name of neighbours) {
+        store.putRollout(rollout(name));
+        for (const n of [1, 2, 12]) {
+          store.addRevision(revision(name, n));
+          for (const where of ['step0.analysis', 'pre-rollout/hook.x_%']) {
+            const key = `${name}/r${n}/a1/${where}`;
+            keys.push(key);
+            store.saveJob(job(key), jobStatus(key, 'Successful'));
+            store.appendMeasurement(key, measurement(n));
+          }
+        }
+      }
+      store.putExposure({ ...exposure('r1a1', 'a', 1, 1), rollout: 'a_b' });
+      store.deleteRevision('a_b', 1);
+      store.deleteRevision('a%', 2);
+
+      const gone = (key: string) => key.startsWith('a_b/r1/') || key.startsWith('a%/r2/');
+      assert.deepEqual(store.listJobs().map((j) => j.job.key), keys.filter((k) => !gone(k)));
+      for (const key of keys) assert.equal(store.listMeasurements(key).length, gone(key) ? 0 : 1, key);
+      assert.deepEqual(store.listRevisions('a_b').map((r) => r.number), [2, 12]);
+      assert.deepEqual(store.listRevisions('a%').map((r) => r.number), [1, 12]);
+      for (const name of neighbours.filter((n) => n !== 'a_b' && n !== 'a%')) assert.equal(store.listRevisions(name).length, 3, name);
+      assert.equal(store.listExposures('a_b').length, 1, 'exposures are recorded results, not pruned');
+      store.close();
+    });
+
+    test('a job of a revision not stored (never, or pruned since) keeps nothing, nor a measurement of a job not stored', () => {
+      const store = open();
+      store.putRollout(rollout('web'));
+      store.addRevision(revision('web', 1));
+      store.addRevision(revision('web', 2));
+      const [r1, r2, r3] = ['web/r1/a1/x', 'web/r2/a1/x', 'web/r3/a1/x'];
+      for (const key of [r1, r2, r3]) store.saveJob(job(key), jobStatus(key));
+      store.appendMeasurement(r1, measurement(1));
+      store.appendMeasurement(r3, measurement(1));
+      store.appendMeasurement('web/r1/a1/unsaved', measurement(1));
+      assert.deepEqual(store.listJobs().map((j) => j.job.key), [r1, r2]);
+      assert.deepEqual(store.listMeasurements(r3), []);
+      assert.deepEqual(store.listMeasurements('web/r1/a1/unsaved'), []);
+
+      // a run that outlives the pruning of its revision (a detached hook, a measurement in flight)
+      store.deleteRevision('web', 1);
+      store.saveJob(job(r1), jobStatus(r1, 'Successful'));
+      store.appendMeasurement(r1, measurement(2));
+      assert.deepEqual(store.listJobs().map((j) => j.job.key), [r2]);
+      assert.deepEqual(store.listMeasurements(r1), []);
+      store.close();
+    });
+
+    test('a job key that does not name its rollout and a revision is refused with one line', () => {
+      const store = open();
+      store.addRevision(revision('web', 1));
+      for (const key of ['web/x/a1/y', 'web/r/a1/y', 'web/r1', 'webb/r1/a1/y', 'api/r1/a1/y']) {
+        const refusal = `job key "${key}" does not name rollout web and a revision — it must read web/r<revision>/…`;
+        assert.throws(() => store.saveJob(job(key), { ...jobStatus(key), rollout: 'web' }), (e: Error) => e.message === refusal, key);
+      }
+      assert.deepEqual(store.listJobs(), []);
       store.close();
     });
 
     test('deleteRollout takes its revisions, jobs and measurements; its exposures and events stay, other rollouts are untouched', () => {
       const store = open();
-      for (const name of ['web', 'web2']) {
+      for (const name of neighbours) {
         store.putRollout(rollout(name));
         store.addRevision(revision(name, 1));
         store.saveJob(job(`${name}/r1/a1/x`), jobStatus(`${name}/r1/a1/x`));
         store.appendMeasurement(`${name}/r1/a1/x`, measurement(1));
         store.appendEvent(name, { type: 'Normal', reason: 'Created', message: '' }, 'ana', 1);
+        store.putExposure({ ...exposure('r1a1', 'a', 1, 1), rollout: name });
       }
-      store.putExposure(exposure('r1a1', 'a', 1, 1));
-      store.deleteRollout('web');
+      for (const name of ['a_b', 'a%']) store.deleteRollout(name);
 
-      assert.equal(store.getRollout('web'), undefined);
-      assert.deepEqual(store.listRevisions('web'), []);
-      assert.deepEqual(store.listJobs('web'), []);
-      assert.deepEqual(store.listMeasurements('web/r1/a1/x'), []);
-      assert.equal(store.listExposures('web').length, 1, 'exposures are the A/B record and outlive the rollout');
-      assert.equal(store.listEvents('web').length, 1, 'the event log is history');
-
-      assert.deepEqual(store.listRollouts().map((r) => r.name), ['web2']);
-      assert.equal(store.listRevisions('web2').length, 1);
-      assert.equal(store.listJobs('web2').length, 1);
-      assert.equal(store.listMeasurements('web2/r1/a1/x').length, 1);
+      for (const name of ['a_b', 'a%']) {
+        assert.equal(store.getRollout(name), undefined);
+        assert.deepEqual(store.listRevisions(name), []);
+        assert.deepEqual(store.listJobs(name), []);
+        assert.deepEqual(store.listMeasurements(`${name}/r1/a1/x`), []);
+        assert.equal(store.listExposures(name).length, 1, 'exposures are the A/B record and outlive the rollout');
+        assert.equal(store.listEvents(name).length, 1, 'the event log is history');
+      }
+      const others = neighbours.filter((n) => n !== 'a_b' && n !== 'a%');
+      assert.deepEqual(store.listRollouts().map((r) => r.name), [...others].sort());
+      for (const name of others) {
+        assert.equal(store.listRevisions(name).length, 1, name);
+        assert.equal(store.listJobs(name).length, 1, name);
+        assert.equal(store.listMeasurements(`${name}/r1/a1/x`).length, 1, name);
+      }
       store.close();
     });
 
@@ -358,7 +424,6 @@ function touchEverything(store: Store): void {
   store.saveInstance({ ...instance('web-1', 8001), pid: 5 });
   store.saveInstance(instance('web-2', 8002));
   store.saveRouteTable({ generation: 2, listeners: [] });
-  store.deleteJobsOf('web', 1);
   store.deleteInstance('web-1');
   store.deleteRollout('web');
 }

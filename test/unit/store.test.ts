@@ -8,7 +8,6 @@ import { SqliteStore } from '../../src/store/sqlite.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { STATUS_STEPS, SPEC_STEPS, currentFormat, decodeRow } from '../../src/store/row-formats.js';
 import { initialStatus } from '../../src/engine/controller.js';
-import type { DesiredJob, JobStatus } from '../../src/core/jobs.js';
 
 const file = () => join(mkdtempSync(join(tmpdir(), 'sluice-store-')), 'state', 'sluice.db');
 
@@ -32,22 +31,39 @@ test('everything written is there after reopening the file', () => {
   store.close();
 });
 
-test('jobs and measurements follow their revision out of the history, and their rollout out of the store', () => {
-  const store = new SqliteStore(file());
-  const job = (key: string) => ({ key, title: key, spec: { kind: 'approval', gate: 'x' }, context: {} }) as unknown as DesiredJob;
-  const status = (key: string): JobStatus => ({ key, rollout: 'web', title: key, kind: 'approval', phase: 'Running', message: '', startedAt: 1 });
-  for (const key of ['web/r1/a1/step0.analysis', 'web/r2/a1/step0.analysis', 'web/r12/a1/x']) {
-    store.saveJob(job(key), status(key));
-    store.appendMeasurement(key, { metric: 'm', phase: 'Successful', value: 1, startedAt: 1, finishedAt: 2 });
+test('jobs stored before the revision column (schema 4) get it from their key; rows the old pruning left behind are dropped', () => {
+  const path = file();
+  mkdirSync(dirname(path), { recursive: true });
+  let db = new Database(path);
+  migrate(db, MIGRATIONS.slice(0, 4));
+  const revision = db.prepare("INSERT INTO revisions (rollout, number, template, hash, cause, created_at) VALUES (?, ?, '{}', 'h', 'apply', 1)");
+  const job = db.prepare("INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, '{}', '{}')");
+  const measurement = db.prepare("INSERT INTO measurements (job, measurement) VALUES (?, '{}')");
+  for (const [rollout, n] of [['web', 1], ['web', 12], ['web-2', 1]] as const) revision.run(rollout, n);
+  const kept = ['web/r1/a1/step0.analysis', 'web/r12/a1/x', 'web-2/r1/a1/x'];
+  // r3 was pruned (its job saved again afterwards), `gone` deleted, `web/x` names no revision
+  const leftovers = ['web/r3/a1/x', 'gone/r1/a1/x', 'web/x/a1/y'];
+  for (const key of [...kept, ...leftovers]) {
+    job.run(key, key.slice(0, key.indexOf('/')));
+    measurement.run(key);
   }
-  store.saveJob(job('web/r1/a1/step0.analysis'), { ...status('web/r1/a1/step0.analysis'), phase: 'Successful' });
-  assert.equal(store.listJobs('web').find((j) => j.job.key === 'web/r1/a1/step0.analysis')?.status.phase, 'Successful', 'saving again updates');
-  store.deleteJobsOf('web', 1);
-  assert.deepEqual(store.listJobs('web').map((j) => j.job.key), ['web/r2/a1/step0.analysis', 'web/r12/a1/x'], 'r1 only, not r12');
-  assert.equal(store.listMeasurements('web/r1/a1/step0.analysis').length, 0);
-  assert.equal(store.listMeasurements('web/r12/a1/x').length, 1);
-  store.deleteRollout('web');
-  assert.equal(store.listJobs('web').length, 0);
+  measurement.run('web/r1/a1/never-saved');
+  db.close();
+
+  const store = new SqliteStore(path);
+  db = new Database(path, { readonly: true });
+  const rows = () => db.prepare('SELECT key, revision, (SELECT count(*) FROM measurements WHERE job = key) AS measurements FROM jobs ORDER BY rowid').all();
+  const orphans = () => (db.prepare('SELECT count(*) AS n FROM measurements WHERE job NOT IN (SELECT key FROM jobs)').get() as { n: number }).n;
+  assert.deepEqual(rows(), [
+    { key: kept[0], revision: 1, measurements: 1 },
+    { key: kept[1], revision: 12, measurements: 1 },
+    { key: kept[2], revision: 1, measurements: 1 },
+  ]);
+  assert.equal(orphans(), 0);
+  store.deleteRevision('web', 1);
+  assert.deepEqual(rows().map((r) => (r as { key: string }).key), [kept[1], kept[2]], 'pruned by the backfilled column: r1 of web only');
+  assert.equal(orphans(), 0);
+  db.close();
   store.close();
 });
 
