@@ -14,6 +14,7 @@ import type { Actor, ApplyResult, RolloutActions } from './actions.js';
 import type { Reconciler } from './reconciler.js';
 import { listenAddresses, sameSocket, unbindableReason } from './listen-addresses.js';
 import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from '../core/rollout.js';
+import { resetReleaseOf } from './release-reset.js';
 
 /** How many recent events a rollout view carries. */
 const VIEW_EVENTS = 20;
@@ -157,11 +158,7 @@ export class Controller implements RolloutActions {
       }
       this.requireInProgress(r, 'abort');
       if (s.stableRevision === null) throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
-      s.aborted = true;
-      s.promoteFull = false;
-      s.headerRoutes = [];
-      s.mirrorRoutes = [];
-      s.shadowSince = undefined;
+      resetReleaseOf(s, 'abort', this.clock.now());
       s.phase = 'Degraded';
       s.reason = 'RolloutAborted';
       s.message = `aborted by ${by.actor}: traffic back on revision ${s.stableRevision}; \`sluice retry ${name}\` tries revision ${s.currentRevision} again`;
@@ -172,7 +169,7 @@ export class Controller implements RolloutActions {
   async retry(name: string, by: Actor): Promise<void> {
     await this.act(name, by, (_r, s) => {
       if (!s.aborted) throw new UserError(`rollout ${name} is not aborted — retry restarts an aborted release`, 'conflict', 409);
-      this.restartRelease(s);
+      resetReleaseOf(s, 'retry', this.clock.now());
       return { reason: 'Retry', message: `retrying revision ${s.currentRevision} from the first step` };
     });
   }
@@ -452,7 +449,7 @@ export class Controller implements RolloutActions {
       this.store.appendEvent(name, { type: 'Normal', reason: 'NewRevision', message: `${cause}: revision ${number} (${template.version}) created; ${r.spec.strategy.type} release starts`, revision: number }, by.actor, now);
     }
     s.currentRevision = number;
-    this.restartRelease(s);
+    resetReleaseOf(s, 'newRevision', now);
     s.variantRevisions = this.variantRevisions(r, template, s, cause, by);
     s.updatedAt = now;
     this.store.saveStatus(name, s);
@@ -481,13 +478,11 @@ export class Controller implements RolloutActions {
     const st = r.spec.strategy;
     const delay = st.type === 'blueGreen' ? st.scaleDownDelaySeconds : 0;
     s.currentRevision = warm;
-    this.restartRelease(s);
-    s.stableRevision = warm;
-    s.activeRevision = warm;
-    s.stableHistory = [...(s.stableHistory ?? []).filter((n) => n !== warm), warm];
+    // A new attempt that is over at once: the warm revision is stable again.
+    resetReleaseOf(s, 'newRevision', now);
+    resetReleaseOf(s, 'complete', now);
     s.scaleDownRevision = delay > 0 ? previous : null;
     s.scaleDownAt = delay > 0 ? now + delay * 1000 : undefined;
-    s.variantRevisions = undefined;
     s.updatedAt = now;
     const kept = delay > 0 ? `; revision ${previous} stays up for ${delay}s` : '';
     this.store.appendEvent(r.name, { type: 'Normal', reason: 'SwitchedBack', message: `${cause}: revision ${warm} is still warm; all traffic switches back to it in one step${kept}`, revision: warm }, by.actor, now);
@@ -514,30 +509,6 @@ export class Controller implements RolloutActions {
       out[v.name] = number;
     }
     return out;
-  }
-
-  private restartRelease(s: RolloutStatus): void {
-    const now = this.clock.now();
-    s.attempt = (s.attempt ?? 0) + 1;
-    s.analysisRound = 0;
-    s.waived = [];
-    s.aborted = false;
-    s.stepIndex = 0;
-    s.promoteFull = false;
-    s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
-    s.progressAt = now;
-    s.progressKey = undefined;
-    s.batchPauseUntil = undefined;
-    s.batchAvailable = undefined;
-    // Routing state belongs to one attempt: a retry or a new revision starts without the
-    // previous attempt's header/mirror routes, shadow clock or A/B winner.
-    s.headerRoutes = [];
-    s.mirrorRoutes = [];
-    s.shadowSince = undefined;
-    s.winner = undefined;
-    s.phase = 'Progressing';
-    s.reason = 'NewRevision';
-    s.message = `releasing revision ${s.currentRevision}`;
   }
 
   private pruneHistory(r: RolloutRecord, s: RolloutStatus): void {

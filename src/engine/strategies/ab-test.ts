@@ -2,6 +2,7 @@ import type { AbTestStrategy } from '../../core/spec.js';
 import type { WeightedTarget } from '../../core/route-table.js';
 import { only, planRelease, promoteTo, type PlanContext } from './common.js';
 import type { Planner } from './planner.js';
+import { resetReleaseOf } from '../release-reset.js';
 
 /** Each variant with its revision: the stable one, this template's, then the overridden ones. */
 export function variantArms(st: AbTestStrategy, s: { stableRevision: number | null; currentRevision: number; variantRevisions?: Record<string, number> }) {
@@ -38,11 +39,7 @@ function abRelease(ctx: PlanContext): void {
     ctx.routes = { main: only(stable), preview: only(stable), canary: [] };
     ctx.event('Normal', 'ExperimentConcluded', `A/B test ended: variant ${control.name} (revision ${stable}) kept; ${tested.map((a) => `revision ${a.revision} (${a.name})`).join(', ')} scaled down`, stable);
     s.currentRevision = stable;
-    s.winner = undefined;
-    s.variantRevisions = undefined;
-    s.activeRevision = stable;
-    s.stepIndex = 0;
-    s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+    resetReleaseOf(s, 'rest', ctx.now);
     ctx.phase('Healthy', 'Available', `revision ${stable} serves all traffic (variant ${control.name} won)`);
     return;
   }
@@ -51,7 +48,6 @@ function abRelease(ctx: PlanContext): void {
   if (winner !== undefined) {
     for (const a of tested) ctx.scale.set(a.revision, Math.max(armScale(a.weight), ctx.observed(a.revision).total));
     promoteTo(ctx, winner.revision, { ...holding, main: experimentSplit }, armScale(winner.weight), `variant ${winner.name} (revision ${winner.revision}) won the A/B test: it serves all traffic`);
-    if (s.stableRevision === winner.revision) s.winner = undefined;
     return;
   }
 

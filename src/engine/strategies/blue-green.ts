@@ -26,10 +26,7 @@ function blueGreenRelease(ctx: PlanContext): void {
     const post = bg.postPromotionAnalysis;
     if (post) {
       const { job, onFailure } = ctx.analysis('post-promotion', 'post-promotion analysis', post);
-      if (ctx.outcome(job, 'post-promotion analysis', onFailure) !== 'pass') {
-        if (s.aborted) s.activeRevision = stable;
-        return;
-      }
+      if (ctx.outcome(job, 'post-promotion analysis', onFailure) !== 'pass') return;
     }
     finishSwitch(ctx, bg, stable, next);
     return;

@@ -7,9 +7,7 @@ import { isGateKind } from '../../core/hooks.js';
 import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../../core/jobs.js';
 import type { MatchRule } from '../../core/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
-
-/** How many revisions that were stable a status remembers (for undo). */
-const STABLE_HISTORY = 20;
+import { resetReleaseOf } from '../release-reset.js';
 
 const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0, terminating: 0 };
 
@@ -242,17 +240,7 @@ export class PlanContext {
   complete(message: string): void {
     this.notifyHooks('post-rollout');
     const s = this.status;
-    s.stableRevision = s.currentRevision;
-    s.stableHistory = [...(s.stableHistory ?? []).filter((n) => n !== s.currentRevision), s.currentRevision].slice(-STABLE_HISTORY);
-    s.activeRevision = s.currentRevision;
-    s.promoteFull = false;
-    s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
-    s.batchPauseUntil = undefined;
-    s.batchAvailable = undefined;
-    s.headerRoutes = [];
-    s.mirrorRoutes = [];
-    s.shadowSince = undefined;
-    s.variantRevisions = undefined;
+    resetReleaseOf(s, 'complete', this.now);
     this.event('Normal', 'RolloutCompleted', message, s.currentRevision);
   }
 
@@ -388,8 +376,7 @@ export function steady(ctx: PlanContext): void {
       s.scaleDownAt = undefined;
     }
   }
-  s.aborted = false;
-  s.stepIndex = 0;
+  resetReleaseOf(s, 'rest', ctx.now);
   ctx.routes = sameEverywhere(stable);
   keepServingUntilStableIsBack(ctx);
   const o = ctx.observed(stable);
@@ -419,8 +406,8 @@ function aborted(ctx: PlanContext): void {
   ctx.scale.set(stable, ctx.replicas);
   ctx.routes = sameEverywhere(stable);
   keepServingUntilStableIsBack(ctx);
-  s.activeRevision = stable;
-  s.pauses = s.pauses.filter((p) => p.reason === 'Manual');
+  // Every pass: an abort by a user or by an older sluice may have left some of the attempt behind.
+  resetReleaseOf(s, 'abort', ctx.now);
   // Asked for on every pass of an aborted release, whoever aborted it: the job key (revision
   // and attempt) makes it run once per attempt, and a restarted control plane knows it ran.
   ctx.notifyHooks('rollback');
@@ -437,11 +424,7 @@ export function sameEverywhere(revision: number): PlannedRoutes {
 /** Abort the release in progress with a reason that names what went wrong and what to do. */
 export function abort(ctx: PlanContext, reason: string, message: string): void {
   const s = ctx.status;
-  s.aborted = true;
-  s.promoteFull = false;
-  s.headerRoutes = [];
-  s.mirrorRoutes = [];
-  s.shadowSince = undefined;
+  resetReleaseOf(s, 'abort', ctx.now);
   s.message = message;
   s.reason = reason;
   s.phase = 'Degraded';
