@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { SluiceUnderTest, demoManifest } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
 import { get } from '../helpers/platform-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const FILE_SECRET = `file-secret-${process.pid}-c0ffee`;
 const ENV_SECRET = `env-secret-${process.pid}-f00d`;
@@ -32,7 +33,7 @@ test('secretEnv values reach the instances and appear nowhere in the database, i
     .replace('      VERSION: "v1"\n', '      OTHER: "x"\n')
     .replace('    probes:', '    secretEnv:\n      VERSION: {file: version.secret}\n      TOKEN: {env: SLUICE_E2E_TOKEN}\n    probes:');
   await sluice.apply('web.yaml', manifest);
-  await sluice.waitFor('web', 'healthy', (v) => v.status.phase === 'Healthy');
+  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy'), { timeoutMs: 60_000, what: 'healthy' });
 
   const answer = await get(port, '/');
   assert.equal(answer.status, 200);

@@ -50,16 +50,6 @@ export function demoTemplate(overrides: Partial<Template> = {}): Template {
   };
 }
 
-export async function waitUntil<T>(check: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 50));
-  }
-}
-
 export interface HttpAnswer {
   status: number;
   headers: http.IncomingHttpHeaders;

@@ -7,6 +7,7 @@ import { ApiClient } from '../../src/api/client.js';
 import type { RolloutView } from '../../src/engine/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import { freePort } from './ports.js';
+import { GiveUp, waitFor } from './wait.js';
 
 export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 export const BIN = join(REPO, 'bin', 'sluice.js');
@@ -47,16 +48,14 @@ export class SluiceUnderTest {
     );
     this.child.stdout!.on('data', (d) => (this.output += d));
     this.child.stderr!.on('data', (d) => (this.output += d));
-    const until = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await this.client().list();
-        return;
-      } catch {
-        if (Date.now() > until || this.child.exitCode !== null) throw new Error(`sluice up did not come up:\n${this.output}`);
-        await sleep(100);
-      }
-    }
+    const child = this.child;
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new GiveUp(`sluice up exited with ${child.exitCode} before its API answered:\n${this.output}`);
+        return this.client().list().then(() => true);
+      },
+      { timeoutMs: 30_000, what: 'sluice up to answer on its API', detail: () => this.output },
+    );
   }
 
   /** kill -9 of the control plane only (router and instances are separate processes). */
@@ -90,18 +89,16 @@ export class SluiceUnderTest {
     return this.client().get(name);
   }
 
-  /** Poll until pred(view) holds; fails with the last view after timeoutMs. */
-  async waitFor(name: string, what: string, pred: (v: RolloutView) => boolean, timeoutMs = 60_000): Promise<RolloutView> {
-    const until = Date.now() + timeoutMs;
-    let last: RolloutView | undefined;
-    for (;;) {
-      last = await this.get(name);
-      if (pred(last)) return last;
-      if (Date.now() > until) {
-        throw new Error(`timed out waiting for ${name}: ${what}; status ${JSON.stringify(last.status)}\nevents:\n${last.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`);
-      }
-      await sleep(100);
-    }
+  /**
+   * A check for `waitFor`: the rollout's view once pred(view) holds; until then it throws
+   * with the status, the events and the control plane's log tail, which a timeout reports.
+   */
+  rollout(name: string, pred: (v: RolloutView) => boolean): () => Promise<RolloutView> {
+    return async () => {
+      const v = await this.get(name);
+      if (pred(v)) return v;
+      throw new Error(`${name}: status ${JSON.stringify(v.status)}\nevents:\n${v.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`);
+    };
   }
 
   log(): string {
@@ -156,19 +153,22 @@ function exitWithin(c: ChildProcess, ms: number): Promise<boolean> {
 
 /** The router and nginx (from their pid files) still alive after `ms`. */
 async function stillRunning(stateDir: string, ms: number): Promise<string[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const left: string[] = [];
+  const left = (): string[] => {
+    const found: string[] = [];
     for (const [what, file] of [
       ['router', join(stateDir, 'router', 'router.pid')],
       ['nginx', join(stateDir, 'nginx', 'nginx.pid')],
     ]) {
       const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
-      if (pid > 0 && alive(pid)) left.push(`${what} (pid ${pid})`);
+      if (pid > 0 && alive(pid)) found.push(`${what} (pid ${pid})`);
     }
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await sleep(100);
-  }
+    return found;
+  };
+  // Still running after `ms` is the caller's failure to report, not a timeout here.
+  return waitFor(() => left().length === 0, { timeoutMs: ms, what: 'the router and nginx to exit' }).then(
+    () => [],
+    () => left(),
+  );
 }
 
 function alive(pid: number): boolean {
@@ -227,10 +227,6 @@ export const healthyOn =
     v.status.stableRevision === revision &&
     v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
     v.instances.filter((i) => i.phase === 'Ready').length === replicas;
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /**
  * The data plane end-to-end tests run against: SLUICE_TEST_DATA_PLANE=nginx gives every

@@ -6,7 +6,8 @@ import { JudgeProvider } from '../../src/analysis/providers/judge.js';
 import type { BuiltinProviderConfig, JudgeMetricConfig, JudgeProviderConfig, MeasurementContext } from '../../src/analysis/types.js';
 import type { TrafficWindows } from '../../src/analysis/window.js';
 import type { Endpoint } from '../../src/router/route-table.js';
-import { listenAddr, listener, request, sleep, startCountingApp, startRouter, table, type CountingApp, type RouterHarness } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startCountingApp, startRouter, table, type CountingApp, type RouterHarness } from '../helpers/router-fixtures.js';
+import { sleep } from '../helpers/wait.js';
 
 /** An app where every `failEvery`-th request answers 500 and `/?ms=N` answers after N ms. */
 /** `count` GETs with at most `concurrency` in flight. */
