@@ -10,7 +10,8 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadGenerator } from '../dist/test/helpers/load.js';
-import { SluiceUnderTest, demoManifest } from '../dist/test/helpers/sluice.js';
+import { SluiceUnderTest } from '../dist/test/helpers/sluice.js';
+import { rolloutManifest } from '../dist/test/helpers/manifest.js';
 import { freePort } from '../dist/test/helpers/ports.js';
 import { sleep, waitFor } from '../dist/test/helpers/wait.js';
 
@@ -40,8 +41,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** demoManifest with a shorter drain, so replaced instances do not pile up on a small machine. */
-const manifest = (o) => demoManifest({ replicas: REPLICAS, ...o }).replace('drainSeconds: 10', 'drainSeconds: 2');
+/** rolloutManifest with a shorter drain, so replaced instances do not pile up on a small machine. */
+const manifest = (o) => rolloutManifest({ replicas: REPLICAS, ...o }).replace('drainSeconds: 10', 'drainSeconds: 2');
 
 const revisionOf = (v, version) => v.revisions.find((r) => r.template.version === version)?.number;
 const isCurrent = (version) => (v) => revisionOf(v, version) !== undefined && v.status.currentRevision === revisionOf(v, version);

@@ -8,7 +8,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -36,11 +37,11 @@ const errorRateCanary = `    canary:
 
 async function release(name: string, strategy: string, v2env: Record<string, string>, rate: number) {
   const port = await freePort();
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy }));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   const load = new LoadGenerator(port, rate, 120);
   await sleep(500);
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v2', listen: port, strategy, env: v2env }));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v2', listen: port, strategy, env: v2env }));
   return load;
 }
 

@@ -6,7 +6,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceUnderTest, demoManifest } from '../helpers/sluice.js';
+import { SluiceUnderTest } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -15,7 +16,7 @@ let port: number;
 before(async () => {
   sluice = await SluiceUnderTest.start();
   port = await freePort();
-  await sluice.apply('web.yaml', demoManifest({ version: 'v1', listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' }));
+  await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' }));
   await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy'), { timeoutMs: 60_000, what: 'healthy' });
 });
 after(async () => {
@@ -23,7 +24,7 @@ after(async () => {
 });
 
 function good(version = 'v2') {
-  return demoManifest({ version, listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' });
+  return rolloutManifest({ version, listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' });
 }
 
 const cases: { name: string; yaml: () => string; expect: RegExp }[] = [

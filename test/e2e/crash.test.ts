@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest } from '../helpers/sluice.js';
+import { SluiceUnderTest } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -26,10 +27,10 @@ test('kill -9 of the control plane during a canary pause', async () => {
         - pause: {duration: 20s}
         - setWeight: 100
 `;
-  await sluice.apply('web.yaml', demoManifest({ version: 'v1', listen: port, strategy }));
+  await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 3), { timeoutMs: 60_000, what: 'v1 healthy' });
   const load = new LoadGenerator(port, 200, 120);
-  await sluice.apply('web.yaml', demoManifest({ version: 'v2', listen: port, strategy }));
+  await sluice.apply('web.yaml', rolloutManifest({ version: 'v2', listen: port, strategy }));
   const paused = await waitFor(sluice.rollout('web', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'timed pause' });
   const pause = paused.status.pauses.find((p) => p.reason === 'CanaryPauseStep')!;
   assert.ok(pause.until, 'a timed pause has an end');

@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -29,11 +30,11 @@ for (const [kind, strategy] of Object.entries(strategies)) {
     const name = `never-${kind}`;
     const port = await freePort();
     const s = strategy(await freePort());
-    await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy: s, deadline: 6 }));
+    await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy: s, deadline: 6 }));
     await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
     const load = new LoadGenerator(port, 100, 60);
     await sleep(500);
-    await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v2', listen: port, strategy: s, deadline: 6, env: { READY: 'false' } }));
+    await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v2', listen: port, strategy: s, deadline: 6, env: { READY: 'false' } }));
     const v = await waitFor(sluice.rollout(name, (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted by the deadline' });
     assert.equal(v.status.reason, 'ProgressDeadlineExceeded');
     assert.match(v.status.message, /revision 2 made no progress for 6s/);
@@ -51,8 +52,8 @@ test('abort and undo bring v1 back with zero failed requests', async () => {
   const name = 'undo';
   const port = await freePort();
   const strategy = `    canary:\n      steps: [{setWeight: 50}, {pause: {}}]\n`;
-  const v1 = demoManifest({ name, version: 'v1', listen: port, strategy });
-  const v2 = demoManifest({ name, version: 'v2', listen: port, strategy });
+  const v1 = rolloutManifest({ name, version: 'v1', listen: port, strategy });
+  const v2 = rolloutManifest({ name, version: 'v2', listen: port, strategy });
   await sluice.apply(`${name}.yaml`, v1);
   await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   const load = new LoadGenerator(port, 200, 120);

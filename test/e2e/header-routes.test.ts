@@ -5,7 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -50,9 +51,9 @@ test('header routes send testers to the canary at weight 0, and go away at promo
         - setWeight: 50
         - pause: {}
 `;
-  await sluice.apply('routes.yaml', demoManifest({ name: 'routes', version: 'v1', listen: port, strategy }));
+  await sluice.apply('routes.yaml', rolloutManifest({ name: 'routes', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('routes', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
-  await sluice.apply('routes.yaml', demoManifest({ name: 'routes', version: 'v2', listen: port, strategy }));
+  await sluice.apply('routes.yaml', rolloutManifest({ name: 'routes', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('routes', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3), { timeoutMs: 60_000, what: 'paused with routes' });
   await routedTo(port, { 'end-user': 'debug' }, ['v2']);
 
@@ -86,9 +87,9 @@ test('a header route is removed at abort', async () => {
         - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "true"}}]}
         - pause: {}
 `;
-  await sluice.apply('aborted.yaml', demoManifest({ name: 'aborted', version: 'v1', listen: port, strategy }));
+  await sluice.apply('aborted.yaml', rolloutManifest({ name: 'aborted', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('aborted', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
-  await sluice.apply('aborted.yaml', demoManifest({ name: 'aborted', version: 'v2', listen: port, strategy }));
+  await sluice.apply('aborted.yaml', rolloutManifest({ name: 'aborted', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('aborted', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'paused' });
   await routedTo(port, { 'X-Canary': 'true' }, ['v2']);
   const r = await sluice.cli(['abort', 'aborted']);
@@ -106,7 +107,7 @@ test('traffic.sticky by header: each user keeps one revision, and a raised weigh
         - setWeight: 25
         - pause: {}
 `;
-  const sticky = (v: string) => demoManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`);
+  const sticky = (v: string) => rolloutManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`);
   await sluice.apply('sticky.yaml', sticky('v1'));
   await waitFor(sluice.rollout('sticky', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('sticky.yaml', sticky('v2'));
@@ -139,7 +140,7 @@ test('traffic.routes: during a blue-green release, testers reach the new revisio
   const port = await freePort();
   const strategy = `    blueGreen: {autoPromotionEnabled: false, scaleDownDelaySeconds: 0}\n`;
   const routes = (v: string) =>
-    demoManifest({ name: 'bg-routes', version: v, listen: port, strategy }).replace(
+    rolloutManifest({ name: 'bg-routes', version: v, listen: port, strategy }).replace(
       `listen: 127.0.0.1:${port}`,
       `listen: 127.0.0.1:${port}
     routes:

@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -43,7 +44,7 @@ before(async () => {
     `    - {name: ops, type: webhook, url: "${hookUrl}", secret: ${SECRETS.notifySecret}, events: ["*"], headers: {X-Api-Token: "${SECRETS.headerToken}"}}\n`;
   await sluice.apply(
     'web.yaml',
-    demoManifest({
+    rolloutManifest({
       version: 'v1',
       listen: port,
       replicas: 1,

@@ -7,7 +7,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceUnderTest, demoManifest } from '../helpers/sluice.js';
+import { SluiceUnderTest } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { get } from '../helpers/platform-helpers.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,7 +30,7 @@ after(async () => {
 
 test('secretEnv values reach the instances and appear nowhere in the database, its WAL or get -o yaml', async () => {
   writeFileSync(join(sluice.dir, 'version.secret'), `${FILE_SECRET}\n`, { mode: 0o600 });
-  const manifest = demoManifest({ version: 'v1', listen: port, replicas: 2, strategy: '    rolling: {}\n' })
+  const manifest = rolloutManifest({ version: 'v1', listen: port, replicas: 2, strategy: '    rolling: {}\n' })
     .replace('      VERSION: "v1"\n', '      OTHER: "x"\n')
     .replace('    probes:', '    secretEnv:\n      VERSION: {file: version.secret}\n      TOKEN: {env: SLUICE_E2E_TOKEN}\n    probes:');
   await sluice.apply('web.yaml', manifest);

@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe, type Sample } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -21,7 +22,7 @@ after(async () => {
 });
 
 async function deployV1(name: string, port: number, strategy: string) {
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy }));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
 }
 
@@ -47,7 +48,7 @@ test('canary: setWeight 20 sends 20 ± 3 % to v2, promotion ends on v2, no reque
   await deployV1('canary', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('canary.yaml', demoManifest({ name: 'canary', version: 'v2', listen: port, strategy }));
+  await sluice.apply('canary.yaml', rolloutManifest({ name: 'canary', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('canary', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1), { timeoutMs: 60_000, what: 'paused at 20%' });
   const windowStart = load.now();
   await sleep(12_000);
@@ -78,7 +79,7 @@ test('blue-green: no v2 before promotion, no v1 after the switch, no request fai
   await deployV1('bluegreen', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('bluegreen.yaml', demoManifest({ name: 'bluegreen', version: 'v2', listen: port, strategy }));
+  await sluice.apply('bluegreen.yaml', rolloutManifest({ name: 'bluegreen', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('bluegreen', (v) => v.status.reason === 'BlueGreenPause'), { timeoutMs: 60_000, what: 'preview ready' });
   const preview = await fetch(`http://127.0.0.1:${previewPort}/`);
   assert.equal(preview.headers.get('x-version'), 'v2', 'the preview listener reaches v2');
@@ -109,7 +110,7 @@ test('rolling: versions mix while rolling, then only v2; no request fails', asyn
   await deployV1('rolling', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('rolling.yaml', demoManifest({ name: 'rolling', version: 'v2', listen: port, strategy }));
+  await sluice.apply('rolling.yaml', rolloutManifest({ name: 'rolling', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('rolling', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
   await sleep(1000);
   const report = await load.stop();
@@ -128,7 +129,7 @@ test('recreate: the gap is served only by the 503 maintenance page; everything e
   await deployV1('recreate', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('recreate.yaml', demoManifest({ name: 'recreate', version: 'v2', listen: port, strategy }));
+  await sluice.apply('recreate.yaml', rolloutManifest({ name: 'recreate', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('recreate', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
   await sleep(1000);
   const report = await load.stop();

@@ -5,7 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { LoadGenerator } from '../helpers/load.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -48,9 +49,9 @@ test('A/B: users stick to a variant named in a response header, exposures are st
         - {name: control, weight: 50}
         - {name: checkout, weight: 50}
 `;
-  await sluice.apply('ab.yaml', demoManifest({ name: 'ab', version: 'v1', listen: port, strategy }));
+  await sluice.apply('ab.yaml', rolloutManifest({ name: 'ab', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('ab', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
-  await sluice.apply('ab.yaml', demoManifest({ name: 'ab', version: 'v2', listen: port, strategy }));
+  await sluice.apply('ab.yaml', rolloutManifest({ name: 'ab', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('ab', (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
   await waitFor(answered(() => get(port), (r) => r.variant !== null), { timeoutMs: 10_000, what: 'both variants serve' });
 
@@ -101,9 +102,9 @@ test('A/B with three variants: the third runs the template with its overrides an
         - {name: b, weight: 33}
         - {name: c, weight: 33, version: v2-c, env: {VERSION: v2-c}}
 `;
-  await sluice.apply('ab3.yaml', demoManifest({ name: 'ab3', version: 'v1', listen: port, strategy }));
+  await sluice.apply('ab3.yaml', rolloutManifest({ name: 'ab3', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('ab3', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
-  await sluice.apply('ab3.yaml', demoManifest({ name: 'ab3', version: 'v2', listen: port, strategy }));
+  await sluice.apply('ab3.yaml', rolloutManifest({ name: 'ab3', version: 'v2', listen: port, strategy }));
   await waitFor(sluice.rollout('ab3', (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
   const seen = new Map<string, string>();
   const end = Date.now() + 10_000;
@@ -134,9 +135,9 @@ test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone
         match: {header: {name: x-user-segment, exact: beta}}
         to: canary
 `;
-  await sluice.apply('seg.yaml', withTraffic(demoManifest({ name: 'seg', version: 'v1', listen: port, strategy }), port, routes));
+  await sluice.apply('seg.yaml', withTraffic(rolloutManifest({ name: 'seg', version: 'v1', listen: port, strategy }), port, routes));
   await waitFor(sluice.rollout('seg', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
-  await sluice.apply('seg.yaml', withTraffic(demoManifest({ name: 'seg', version: 'v2', listen: port, strategy }), port, routes));
+  await sluice.apply('seg.yaml', withTraffic(rolloutManifest({ name: 'seg', version: 'v2', listen: port, strategy }), port, routes));
   await waitFor(sluice.rollout('seg', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'paused' });
   await waitFor(answered(() => get(port, { 'x-user-segment': 'beta' }), (r) => r.version === 'v2'), { timeoutMs: 10_000, what: 'beta users reach the canary' });
 
@@ -173,19 +174,19 @@ test('shadow: the client always gets stable; a shadow answering a different fiel
             provider: {builtin: {metric: mismatch-rate, windowSeconds: 5, minRequests: 10}}
 `;
   // The demo app answers {"version", "pid", "path"}: pid always differs, version differs between v1 and v2.
-  await sluice.apply('dark.yaml', demoManifest({ name: 'dark', version: 'v1', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
+  await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v1', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
   await waitFor(sluice.rollout('dark', healthyOn(1, 2)), { timeoutMs: 60_000, what: 'v1 healthy' });
   const load = new LoadGenerator(port, 50, 120);
   let report;
   try {
-    await sluice.apply('dark.yaml', demoManifest({ name: 'dark', version: 'v2', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
+    await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v2', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
     const v = await waitFor(sluice.rollout('dark', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted on mismatches' });
     assert.match(v.status.message, /mismatches/);
     const versions = new Set(load.samples.map((s) => s.version));
     assert.deepEqual([...versions], ['v1'], 'clients only ever got the primary (stable) answer');
 
     // Same release, the version field ignored: only pid and version differ, so no mismatch.
-    await sluice.apply('dark.yaml', demoManifest({ name: 'dark', version: 'v3', listen: port, strategy: shadow('$.pid, $.version'), replicas: 2 }));
+    await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v3', listen: port, strategy: shadow('$.pid, $.version'), replicas: 2 }));
     await waitFor(sluice.rollout('dark', (x) => x.status.reason === 'Shadowing'), { timeoutMs: 20_000, what: 'shadowing' });
     const done = await waitFor(sluice.rollout('dark', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3), { timeoutMs: 40_000, what: 'v3 promoted after shadowing' });
     assert.ok(done.events.some((e) => e.reason === 'ShadowCompleted'));
@@ -200,7 +201,7 @@ test('stop-traffic answers with the maintenance page, pause-traffic holds reques
   const port = await freePort();
   const maint = `    maintenance: {status: 503, body: "down for maintenance\\n", retryAfterSeconds: 7}
 `;
-  await sluice.apply('maint.yaml', withTraffic(demoManifest({ name: 'maint', version: 'v1', listen: port, strategy: '    rolling: {}\n', replicas: 1 }), port, maint));
+  await sluice.apply('maint.yaml', withTraffic(rolloutManifest({ name: 'maint', version: 'v1', listen: port, strategy: '    rolling: {}\n', replicas: 1 }), port, maint));
   await waitFor(sluice.rollout('maint', healthyOn(1, 1)), { timeoutMs: 60_000, what: 'healthy' });
 
   let r = await sluice.cli(['stop-traffic', 'maint']);

@@ -2,16 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
 import type { RolloutView } from '../../src/engine/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { DATA_PLANE, REPO } from './manifest.js';
 import { freePort } from './ports.js';
 import { GiveUp, waitFor } from './wait.js';
 
-export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 export const BIN = join(REPO, 'bin', 'sluice.js');
-export const DEMO_APP = join(REPO, 'examples', 'demo-app', 'server.js');
 
 export interface CliResult {
   code: number;
@@ -227,50 +225,3 @@ export const healthyOn =
     v.status.stableRevision === revision &&
     v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
     v.instances.filter((i) => i.phase === 'Ready').length === replicas;
-
-/**
- * The data plane end-to-end tests run against: SLUICE_TEST_DATA_PLANE=nginx gives every
- * demoManifest `traffic.router: nginx` (sluice-managed), so the same scenarios test nginx.
- */
-export const DATA_PLANE = process.env.SLUICE_TEST_DATA_PLANE === 'nginx' ? 'nginx' : 'builtin';
-
-/** A Rollout manifest running the demo app, for end-to-end tests. */
-export function demoManifest(o: {
-  name?: string;
-  version: string;
-  listen: number;
-  strategy: string;
-  replicas?: number;
-  env?: Record<string, string>;
-  deadline?: number;
-  /** YAML appended at spec level (2-space indent): hooks, smokeTests… */
-  extra?: string;
-}): string {
-  const env = { VERSION: o.version, ...(o.env ?? {}) };
-  return `apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: ${o.name ?? 'web'}
-spec:
-  replicas: ${o.replicas ?? 3}
-  progressDeadlineSeconds: ${o.deadline ?? 60}
-  template:
-    version: ${o.version}
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(DEMO_APP)}]
-    env:
-${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n')}
-    probes:
-      readiness:
-        httpGet: {path: /healthz}
-        periodSeconds: 0.2
-        failureThreshold: 2
-    shutdown:
-      drainSeconds: 10
-      terminationGracePeriodSeconds: 5
-  traffic:
-    listen: 127.0.0.1:${o.listen}${DATA_PLANE === 'nginx' ? '\n    router: nginx\n    nginx: {manage: true}' : ''}
-  strategy:
-${o.strategy}${o.extra ?? ''}
-`;
-}

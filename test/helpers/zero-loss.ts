@@ -10,7 +10,8 @@
 import type { RolloutView } from '../../src/engine/types.js';
 import { LoadGenerator, type LoadReport, type Sample } from './load.js';
 import { freePort } from './ports.js';
-import { SluiceUnderTest, demoManifest, healthyOn } from './sluice.js';
+import { SluiceUnderTest, healthyOn } from './sluice.js';
+import { rolloutManifest } from './manifest.js';
 import { sleep, waitFor } from './wait.js';
 
 export interface ScenarioContext {
@@ -65,7 +66,7 @@ function load(ctx: ScenarioContext, path?: string): LoadGenerator {
 }
 
 function manifest(ctx: ScenarioContext, version: string, strategy: string, env?: Record<string, string>): string {
-  return demoManifest({ name: ctx.name, version, listen: ctx.port, strategy, env });
+  return rolloutManifest({ name: ctx.name, version, listen: ctx.port, strategy, env });
 }
 
 async function deployV1(ctx: ScenarioContext, strategy: string): Promise<void> {
