@@ -4,11 +4,7 @@
  * shutdown timings, as the end-to-end tests and benchmarks want; the engine sim's preset
  * (test/helpers/engine-sim.ts, SIM_APP) turns those off.
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
-export const DEMO_APP = join(REPO, 'examples', 'demo-app', 'server.js');
+import { DEMO_APP } from './templates.js';
 
 /**
  * The data plane end-to-end tests run against: SLUICE_TEST_DATA_PLANE=nginx gives every

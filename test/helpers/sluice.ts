@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { ApiClient } from '../../src/api/client.js';
 import type { RolloutView } from '../../src/engine/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import { DATA_PLANE, REPO } from './manifest.js';
+import { DATA_PLANE } from './manifest.js';
+import { REPO } from './templates.js';
 import { freePort } from './ports.js';
 import { GiveUp, waitFor } from './wait.js';
 

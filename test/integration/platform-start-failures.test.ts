@@ -6,7 +6,8 @@ import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import { parsePortRange, type PortRange } from '../../src/platform/local/ports.js';
 import { freePort } from '../helpers/ports.js';
 import type { InstanceStatus } from '../../src/platform/platform.js';
-import { MemoryRecords, ProcessReaper, demoTemplate, get } from '../helpers/platform-helpers.js';
+import { MemoryRecords, ProcessReaper, get } from '../helpers/platform-helpers.js';
+import { demoTemplate } from '../helpers/templates.js';
 import { waitFor } from '../helpers/wait.js';
 
 const reaper = new ProcessReaper();

@@ -5,16 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import type { InstanceRecord, InstanceRef, InstanceStatus } from '../../src/platform/platform.js';
 import type { Template } from '../../src/spec/types.js';
-import {
-  MemoryRecords,
-  ProcessReaper,
-  demoApp,
-  demoTemplate,
-  fixture,
-  get,
-  httpProbe,
-  isAlive,
-} from '../helpers/platform-helpers.js';
+import { MemoryRecords, ProcessReaper, fixture, get, isAlive } from '../helpers/platform-helpers.js';
+import { DEMO_APP, demoTemplate, httpProbe } from '../helpers/templates.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const reaper = new ProcessReaper();
@@ -254,7 +246,7 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
   it('leaves instances serving when the control plane is SIGKILLed, and a new one adopts them', { timeout: 20_000 }, async () => {
     const stateDir = reaper.tempDir();
     const recordsFile = `${stateDir}/records.json`;
-    const controlPlane = spawn(process.execPath, [fixture('control-plane.js'), stateDir, recordsFile, demoApp], {
+    const controlPlane = spawn(process.execPath, [fixture('control-plane.js'), stateDir, recordsFile, DEMO_APP], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     reaper.track(controlPlane.pid);
