@@ -7,8 +7,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator } from '../dist/test/helpers/load.js';
-import { SluiceUnderTest, demoManifest, sleep } from '../dist/test/helpers/sluice.js';
+import { SluiceUnderTest } from '../dist/test/helpers/sluice.js';
+import { rolloutManifest } from '../dist/test/helpers/manifest.js';
 import { freePort } from '../dist/test/helpers/ports.js';
+import { sleep, waitFor } from '../dist/test/helpers/wait.js';
 
 const ERROR_RATES = [1, 0.1, 0.02];
 const RATES = [50, 200, 1000];
@@ -34,12 +36,12 @@ try {
     for (const errorRate of ERROR_RATES) {
       const name = `bench-${rate}-${String(errorRate).replace('.', '')}`;
       const port = await freePort();
-      await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy, replicas: 2 }));
-      await sluice.waitFor(name, 'v1 healthy', (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 2);
+      await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy, replicas: 2 }));
+      await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 2), { timeoutMs: 60_000, what: 'v1 healthy' });
       const load = new LoadGenerator(port, rate, 60);
       await sleep(500);
-      await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v2', listen: port, strategy, replicas: 2, env: { ERROR_RATE: String(errorRate) } }));
-      await sluice.waitFor(name, 'aborted', (v) => v.status.phase === 'Degraded', 60_000);
+      await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v2', listen: port, strategy, replicas: 2, env: { ERROR_RATE: String(errorRate) } }));
+      await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Degraded'), { timeoutMs: 60_000, what: 'aborted' });
       await sleep(1500);
       const report = await load.stop();
       const bad = report.samples.filter((s) => s.status >= 500).sort((a, b) => a.doneAt - b.doneAt);

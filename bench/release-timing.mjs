@@ -10,8 +10,10 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoadGenerator } from '../dist/test/helpers/load.js';
-import { SluiceUnderTest, demoManifest, sleep } from '../dist/test/helpers/sluice.js';
+import { SluiceUnderTest } from '../dist/test/helpers/sluice.js';
+import { rolloutManifest } from '../dist/test/helpers/manifest.js';
 import { freePort } from '../dist/test/helpers/ports.js';
+import { sleep, waitFor } from '../dist/test/helpers/wait.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results', 'release-timing.md');
@@ -39,8 +41,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** demoManifest with a shorter drain, so replaced instances do not pile up on a small machine. */
-const manifest = (o) => demoManifest({ replicas: REPLICAS, ...o }).replace('drainSeconds: 10', 'drainSeconds: 2');
+/** rolloutManifest with a shorter drain, so replaced instances do not pile up on a small machine. */
+const manifest = (o) => rolloutManifest({ replicas: REPLICAS, ...o }).replace('drainSeconds: 10', 'drainSeconds: 2');
 
 const revisionOf = (v, version) => v.revisions.find((r) => r.template.version === version)?.number;
 const isCurrent = (version) => (v) => revisionOf(v, version) !== undefined && v.status.currentRevision === revisionOf(v, version);
@@ -86,19 +88,19 @@ async function promoteScenario(key, strategy, pausedReason) {
   const port = await freePort();
   const strat = typeof strategy === 'function' ? await strategy() : strategy;
   await sluice.apply(`${name}.yaml`, manifest({ name, version: 'v1', listen: port, strategy: strat }));
-  await sluice.waitFor(name, 'v1 healthy', servesOnly('v1'));
+  await waitFor(sluice.rollout(name, servesOnly('v1')), { timeoutMs: 60_000, what: 'v1 healthy' });
   const client = sluice.client();
   for (let run = 0; run < RUNS; run++) {
     const from = `v${run + 1}`;
     const to = `v${run + 2}`;
     await sluice.apply(`${name}.yaml`, manifest({ name, version: to, listen: port, strategy: strat }));
-    await sluice.waitFor(name, `${to} paused before promotion`, (v) => isCurrent(to)(v) && v.status.reason === pausedReason);
+    await waitFor(sluice.rollout(name, (v) => isCurrent(to)(v) && v.status.reason === pausedReason), { timeoutMs: 60_000, what: `${to} paused before promotion` });
     const load = new LoadGenerator(port, RATE, LOAD_MAX_S);
     await sleep(700);
     const t = load.now();
     await client.promote(name);
     const returned = load.now();
-    await sluice.waitFor(name, `${to} serves all`, servesOnly(to));
+    await waitFor(sluice.rollout(name, servesOnly(to)), { timeoutMs: 60_000, what: `${to} serves all` });
     await sleep(800);
     const offset = epochOffset(load);
     const report = await load.stop();
@@ -135,18 +137,18 @@ async function manualAbortScenario() {
         - pause: {}
 `;
   await sluice.apply(`${name}.yaml`, manifest({ name, version: 'v1', listen: port, strategy }));
-  await sluice.waitFor(name, 'v1 healthy', servesOnly('v1'));
+  await waitFor(sluice.rollout(name, servesOnly('v1')), { timeoutMs: 60_000, what: 'v1 healthy' });
   const client = sluice.client();
   for (let run = 0; run < RUNS; run++) {
     const to = `v${run + 2}`;
     await sluice.apply(`${name}.yaml`, manifest({ name, version: to, listen: port, strategy }));
-    await sluice.waitFor(name, `${to} at 50 %, paused`, (v) => isCurrent(to)(v) && v.status.reason === 'CanaryPauseStep' && v.status.weights.some((w) => w.revision === v.status.currentRevision && w.weight === 50));
+    await waitFor(sluice.rollout(name, (v) => isCurrent(to)(v) && v.status.reason === 'CanaryPauseStep' && v.status.weights.some((w) => w.revision === v.status.currentRevision && w.weight === 50)), { timeoutMs: 60_000, what: `${to} at 50 %, paused` });
     const load = new LoadGenerator(port, RATE, LOAD_MAX_S);
     await sleep(1000);
     const t = load.now();
     await client.abort(name);
     const returned = load.now();
-    await sluice.waitFor(name, 'aborted', (v) => v.status.phase === 'Degraded' && v.status.weights.every((w) => w.revision !== v.status.currentRevision || w.weight === 0));
+    await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Degraded' && v.status.weights.every((w) => w.revision !== v.status.currentRevision || w.weight === 0)), { timeoutMs: 60_000, what: 'aborted' });
     await sleep(1000);
     const offset = epochOffset(load);
     const report = await load.stop();
@@ -188,15 +190,15 @@ async function autoAbortScenario() {
         - pause: {duration: 60s}
 `;
   await sluice.apply(`${name}.yaml`, manifest({ name, version: 'v1', listen: port, strategy }));
-  await sluice.waitFor(name, 'v1 healthy', servesOnly('v1'));
+  await waitFor(sluice.rollout(name, servesOnly('v1')), { timeoutMs: 60_000, what: 'v1 healthy' });
   const client = sluice.client();
   for (let run = 0; run < RUNS; run++) {
     const to = `v${run + 2}`;
     const load = new LoadGenerator(port, RATE, LOAD_MAX_S);
     await sleep(500);
     await sluice.apply(`${name}.yaml`, manifest({ name, version: to, listen: port, strategy, env: { ERROR_RATE: '0.2' } }));
-    const v = await sluice.waitFor(name, 'aborted by the analysis', (x) => isCurrent(to)(x) && x.status.phase === 'Degraded', 40_000);
-    await sluice.waitFor(name, 'canary out of the split', (x) => x.status.weights.every((w) => w.revision !== x.status.currentRevision || w.weight === 0));
+    const v = await waitFor(sluice.rollout(name, (x) => isCurrent(to)(x) && x.status.phase === 'Degraded'), { timeoutMs: 40_000, what: 'aborted by the analysis' });
+    await waitFor(sluice.rollout(name, (x) => x.status.weights.every((w) => w.revision !== x.status.currentRevision || w.weight === 0)), { timeoutMs: 60_000, what: 'canary out of the split' });
     await sleep(1000);
     const offset = epochOffset(load);
     const report = await load.stop();

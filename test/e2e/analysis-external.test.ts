@@ -10,11 +10,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { prometheusOrSkip, startPrometheus } from '../helpers/prometheus.js';
 import { adminTokenPath } from '../../src/router/credential.js';
 import { verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../../src/hooks/webhook.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -24,10 +26,9 @@ after(async () => {
   await sluice?.down();
 });
 
-
 async function deployV1(name: string, port: number, strategy: string, extra = '') {
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy, extra }));
-  await sluice.waitFor(name, 'v1 healthy', healthyOn(1));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy, extra }));
+  await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
 }
 
 function promStrategy(name: string, metric: string) {
@@ -59,8 +60,8 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
     const good = promStrategy('prom-good', 'canary-5xx-share').replace('PROM', prom.address);
     await deployV1('prom-good', port, good);
     let load = new LoadGenerator(port, 100, 90);
-    await sluice.apply('prom-good.yaml', demoManifest({ name: 'prom-good', version: 'v2', listen: port, strategy: good }));
-    await sluice.waitFor('prom-good', 'promoted', healthyOn(2), 60_000);
+    await sluice.apply('prom-good.yaml', rolloutManifest({ name: 'prom-good', version: 'v2', listen: port, strategy: good }));
+    await waitFor(sluice.rollout('prom-good', healthyOn(2)), { timeoutMs: 60_000, what: 'promoted' });
     let report = await load.stop();
     assert.equal(report.ok2xx, report.sent, describe(report));
     const run = (await sluice.client().analysis('prom-good')).find((r) => r.job.spec.kind === 'analysis')!;
@@ -74,8 +75,8 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
     const bad = promStrategy('prom-bad', 'canary-5xx-share').replace('PROM', prom.address);
     await deployV1('prom-bad', port2, bad);
     load = new LoadGenerator(port2, 100, 90);
-    await sluice.apply('prom-bad.yaml', demoManifest({ name: 'prom-bad', version: 'v2', listen: port2, strategy: bad, env: { ERROR_RATE: '0.2' } }));
-    const v = await sluice.waitFor('prom-bad', 'aborted', (x) => x.status.phase === 'Degraded', 60_000);
+    await sluice.apply('prom-bad.yaml', rolloutManifest({ name: 'prom-bad', version: 'v2', listen: port2, strategy: bad, env: { ERROR_RATE: '0.2' } }));
+    const v = await waitFor(sluice.rollout('prom-bad', (x) => x.status.phase === 'Degraded'), { timeoutMs: 60_000, what: 'aborted' });
     report = await load.stop();
     assert.equal(v.status.reason, 'AnalysisFailed');
     assert.match(v.status.message, /canary-5xx-share.*result <= 0\.02.* false for 0\.[1-3]/);
@@ -88,10 +89,10 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
       .replace('interval: 2s', 'interval: 1s\n                consecutiveErrorLimit: 3');
     await deployV1('prom-gone', port3, gone);
     load = new LoadGenerator(port3, 100, 90);
-    await sluice.apply('prom-gone.yaml', demoManifest({ name: 'prom-gone', version: 'v2', listen: port3, strategy: gone }));
-    await sluice.waitFor('prom-gone', 'measuring', (x) => (x.jobs ?? []).some((j) => j.metrics?.some((m) => m.successful >= 1)), 60_000);
+    await sluice.apply('prom-gone.yaml', rolloutManifest({ name: 'prom-gone', version: 'v2', listen: port3, strategy: gone }));
+    await waitFor(sluice.rollout('prom-gone', (x) => (x.jobs ?? []).some((j) => j.metrics?.some((m) => m.successful >= 1))), { timeoutMs: 60_000, what: 'measuring' });
     await prom.stop();
-    const g = await sluice.waitFor('prom-gone', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+    const g = await waitFor(sluice.rollout('prom-gone', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
     report = await load.stop();
     assert.equal(g.status.reason, 'AnalysisError');
     assert.match(g.status.message, /4 consecutive measurement errors \(limit 3\).*unreachable/);
@@ -134,8 +135,8 @@ test('a failing pre-rollout hook aborts before any traffic moves; signatures che
       `  notifications:\n    - {name: ops, type: webhook, url: "${r.url}", secret: s3cret, events: [RolloutAborted]}\n`;
     await deployV1('hooked', port, strategy, extra);
     const load = new LoadGenerator(port, 50, 60);
-    await sluice.apply('hooked.yaml', demoManifest({ name: 'hooked', version: 'v2', listen: port, strategy, extra }));
-    const v = await sluice.waitFor('hooked', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+    await sluice.apply('hooked.yaml', rolloutManifest({ name: 'hooked', version: 'v2', listen: port, strategy, extra }));
+    const v = await waitFor(sluice.rollout('hooked', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
     const report = await load.stop();
     assert.match(v.status.message, /pre-rollout hook "pre-rollout" failed: answered 500/);
     assert.ok(r.calls.length >= 1 && r.calls.every((c) => c.valid), 'every call carried a valid HMAC signature');
@@ -161,8 +162,8 @@ test('a wrong secret is detected by the receiver', async () => {
     const strategy = `    canary:\n      steps: [{setWeight: 50}]\n`;
     const extra = hooksYaml(r.url, ['pre-rollout']);
     await deployV1('wrongkey', port, strategy, extra);
-    await sluice.apply('wrongkey.yaml', demoManifest({ name: 'wrongkey', version: 'v2', listen: port, strategy, extra }));
-    const v = await sluice.waitFor('wrongkey', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+    await sluice.apply('wrongkey.yaml', rolloutManifest({ name: 'wrongkey', version: 'v2', listen: port, strategy, extra }));
+    const v = await waitFor(sluice.rollout('wrongkey', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
     assert.ok(r.calls.length >= 1 && r.calls.every((c) => !c.valid));
     assert.match(v.status.message, /answered 401/);
   } finally {
@@ -179,15 +180,15 @@ test('a confirm-promotion gate holds the rollout until it answers 2xx', async ()
     const extra = hooksYaml(r.url, ['confirm-promotion']);
     await deployV1('gated', port, strategy, extra);
     const load = new LoadGenerator(port, 50, 60);
-    await sluice.apply('gated.yaml', demoManifest({ name: 'gated', version: 'v2', listen: port, strategy, extra }));
-    await sluice.waitFor('gated', 'waiting for confirmation', (x) => x.status.reason === 'WaitingForConfirmation', 30_000);
+    await sluice.apply('gated.yaml', rolloutManifest({ name: 'gated', version: 'v2', listen: port, strategy, extra }));
+    await waitFor(sluice.rollout('gated', (x) => x.status.reason === 'WaitingForConfirmation'), { timeoutMs: 30_000, what: 'waiting for confirmation' });
     await sleep(4000);
     const held = await sluice.get('gated');
     assert.equal(held.status.reason, 'WaitingForConfirmation', 'still held while the gate says no');
     assert.equal(held.status.stableRevision, 1);
     assert.ok(r.calls.filter((c) => c.kind === 'confirm-promotion').length >= 2, 'the gate was asked again');
     allow = true;
-    await sluice.waitFor('gated', 'promoted', healthyOn(2), 30_000);
+    await waitFor(sluice.rollout('gated', healthyOn(2)), { timeoutMs: 30_000, what: 'promoted' });
     const report = await load.stop();
     assert.equal(report.ok2xx, report.sent, describe(report));
     assert.ok(r.calls.every((c) => c.valid));
@@ -205,13 +206,13 @@ test('a failing smoke test keeps blue-green from switching; a passing one lets i
   await deployV1('smoked', port, strategy, smoke('v2'));
   const load = new LoadGenerator(port, 50, 90);
   // v3 is checked against "v2": the smoke test fails, the switch never happens.
-  await sluice.apply('smoked.yaml', demoManifest({ name: 'smoked', version: 'v3', listen: port, strategy, extra: smoke('v2') }));
-  const failed = await sluice.waitFor('smoked', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+  await sluice.apply('smoked.yaml', rolloutManifest({ name: 'smoked', version: 'v3', listen: port, strategy, extra: smoke('v2') }));
+  const failed = await waitFor(sluice.rollout('smoked', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
   assert.match(failed.status.message, /smoke test "version" failed: .*version/);
   assert.equal(failed.status.stableRevision, 1);
   // v2 passes its smoke test and takes over.
-  await sluice.apply('smoked.yaml', demoManifest({ name: 'smoked', version: 'v2', listen: port, strategy, extra: smoke('v2') }));
-  await sluice.waitFor('smoked', 'switched to v2', (x) => x.status.phase === 'Healthy' && x.revisions.find((r) => r.number === x.status.stableRevision)?.template.version === 'v2', 30_000);
+  await sluice.apply('smoked.yaml', rolloutManifest({ name: 'smoked', version: 'v2', listen: port, strategy, extra: smoke('v2') }));
+  await waitFor(sluice.rollout('smoked', (x) => x.status.phase === 'Healthy' && x.revisions.find((r) => r.number === x.status.stableRevision)?.template.version === 'v2'), { timeoutMs: 30_000, what: 'switched to v2' });
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, describe(report));
   assert.equal(report.byVersion.v3 ?? 0, 0, 'v3 never served production traffic');

@@ -8,8 +8,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -18,7 +20,6 @@ before(async () => {
 after(async () => {
   await sluice?.down();
 });
-
 
 const errorRateCanary = `    canary:
       analysis:
@@ -36,25 +37,25 @@ const errorRateCanary = `    canary:
 
 async function release(name: string, strategy: string, v2env: Record<string, string>, rate: number) {
   const port = await freePort();
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy }));
-  await sluice.waitFor(name, 'v1 healthy', healthyOn(1));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy }));
+  await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   const load = new LoadGenerator(port, rate, 120);
   await sleep(500);
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v2', listen: port, strategy, env: v2env }));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v2', listen: port, strategy, env: v2env }));
   return load;
 }
 
 test('canary with 10 % 5xx at 200 req/s is aborted by itself, explained, and no 5xx follows the abort', async () => {
   const load = await release('bad', errorRateCanary, { ERROR_RATE: '0.1' }, 200);
   const firstBad = Date.now();
-  const v = await sluice.waitFor('bad', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+  const v = await waitFor(sluice.rollout('bad', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
   const abortSeen = load.now();
   console.log(`bad canary aborted ${Date.now() - firstBad} ms after the new revision was applied: ${v.status.message}`);
   assert.equal(v.status.reason, 'AnalysisFailed');
   assert.match(v.status.message, /error-rate/);
   assert.match(v.status.message, /result <= 0\.02/);
   assert.match(v.status.message, /false for 0\.\d+/, 'the measured value is in the reason');
-  await sluice.waitFor('bad', 'canary gone', (x) => x.instances.every((i) => i.revision === 1));
+  await waitFor(sluice.rollout('bad', (x) => x.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'canary gone' });
   await sleep(2000);
   const report = await load.stop();
   const late5xx = report.samples.filter((s) => s.status >= 500 && s.sentAt > abortSeen + 100);
@@ -68,7 +69,7 @@ test('canary with 10 % 5xx at 200 req/s is aborted by itself, explained, and no 
 
 test('the same spec with a healthy version promotes to 100 %', async () => {
   const load = await release('good', errorRateCanary, {}, 200);
-  const v = await sluice.waitFor('good', 'promoted', healthyOn(2), 60_000);
+  const v = await waitFor(sluice.rollout('good', healthyOn(2)), { timeoutMs: 60_000, what: 'promoted' });
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, describe(report));
   const runs = await sluice.client().analysis('good');
@@ -95,7 +96,7 @@ test('a +200 ms latency regression is caught by the builtin provider (p95 agains
         - setWeight: 100
 `;
   const load = await release('slow', strategy, { LATENCY_MS: '200' }, 100);
-  const v = await sluice.waitFor('slow', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+  const v = await waitFor(sluice.rollout('slow', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
   await load.stop();
   assert.equal(v.status.reason, 'AnalysisFailed');
   assert.match(v.status.message, /p95-vs-stable/);
@@ -121,7 +122,7 @@ test('a +200 ms latency regression is caught by the Mann-Whitney judge', async (
         - setWeight: 100
 `;
   const load = await release('judged', strategy, { LATENCY_MS: '200' }, 100);
-  const v = await sluice.waitFor('judged', 'aborted', (x) => x.status.phase === 'Degraded', 30_000);
+  const v = await waitFor(sluice.rollout('judged', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
   await load.stop();
   assert.equal(v.status.reason, 'AnalysisFailed');
   assert.match(v.status.message, /judge/);
@@ -134,7 +135,7 @@ test('a +200 ms latency regression is caught by the Mann-Whitney judge', async (
 
 test('at 1 request/s the analysis is Inconclusive and the rollout pauses instead of promoting', async () => {
   const load = await release('quiet', errorRateCanary, {}, 1);
-  const v = await sluice.waitFor('quiet', 'paused', (x) => x.status.reason === 'AnalysisInconclusive', 30_000);
+  const v = await waitFor(sluice.rollout('quiet', (x) => x.status.reason === 'AnalysisInconclusive'), { timeoutMs: 30_000, what: 'paused' });
   assert.equal(v.status.phase, 'Paused');
   assert.match(v.status.message, /requests in the window/);
   await sleep(3000);

@@ -6,23 +6,25 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceUnderTest, demoManifest } from '../helpers/sluice.js';
+import { SluiceUnderTest } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let sluice: SluiceUnderTest;
 let port: number;
 before(async () => {
   sluice = await SluiceUnderTest.start();
   port = await freePort();
-  await sluice.apply('web.yaml', demoManifest({ version: 'v1', listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' }));
-  await sluice.waitFor('web', 'healthy', (v) => v.status.phase === 'Healthy');
+  await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' }));
+  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy'), { timeoutMs: 60_000, what: 'healthy' });
 });
 after(async () => {
   await sluice?.down();
 });
 
 function good(version = 'v2') {
-  return demoManifest({ version, listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' });
+  return rolloutManifest({ version, listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' });
 }
 
 const cases: { name: string; yaml: () => string; expect: RegExp }[] = [
@@ -102,7 +104,7 @@ test('the control plane answers healthz within 100 ms while it parses a large ap
     const r = await fetch(`http://127.0.0.1:${sluice.apiPort}/v1/healthz`);
     await r.arrayBuffer();
     latencies.push(performance.now() - t0);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   const err = await applied;
   assert.match(err.message, /big\.yaml:\d+:\d+: spec\.replicas: must be between 0 and 1000/);

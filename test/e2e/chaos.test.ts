@@ -16,11 +16,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoadGenerator, type Sample } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
-import { SluiceUnderTest, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest } from '../helpers/sluice.js';
 import { actionTable, chaosManifest, chaosSeed, describeAction, formatSchedule, makeSchedule, versionBehaviour, type ActionRow, type ChaosAction, type ChaosRollout } from '../helpers/chaos.js';
 import { downDetached, kill9ControlPlane, upDetached } from '../helpers/chaos-control-plane.js';
 import { lostBetween, missingPromises, snapshot, type PromisedRevision, type StateSnapshot } from '../helpers/chaos-state.js';
 import type { RolloutView } from '../../src/core/rollout.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 /** Per listener; three listeners make ≥ 200 req/s in all. */
 const RATE = 70;
@@ -160,7 +161,7 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       const out = await applyVersion(r, 'v1', 'initial apply');
       assert.match(out, /created \(revision 1\)/, `initial apply of ${r.name}: ${out}`);
     }
-    for (const r of rollouts) await sluice.waitFor(r.name, 'v1 healthy', (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === r.replicas);
+    for (const r of rollouts) await waitFor(sluice.rollout(r.name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === r.replicas), { timeoutMs: 60_000, what: 'v1 healthy' });
     for (const r of rollouts) {
       const gen = new LoadGenerator(r.port, RATE, 200);
       loads.push({ name: r.name, gen, base: performance.now() - gen.now() });

@@ -5,8 +5,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SluiceUnderTest, demoManifest, healthyOn } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -20,13 +22,11 @@ after(async () => {
  * Status is saved a moment before the router acknowledges the table it implies, so the
  * first check after a state change waits (up to 5 s) for the routing to show.
  */
-async function eventually(port: number, headers: Record<string, string>, expected: string[]): Promise<void> {
-  const until = Date.now() + 5000;
-  let got = await versionFor(port, headers, 5);
-  while (JSON.stringify(got) !== JSON.stringify(expected) && Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 100));
-    got = await versionFor(port, headers, 5);
-  }
+async function routedTo(port: number, headers: Record<string, string>, expected: string[]): Promise<void> {
+  let got: string[] = [];
+  const routed = async () => JSON.stringify((got = await versionFor(port, headers, 5))) === JSON.stringify(expected);
+  // A timeout is not the failure to report: the assertion below shows what was routed last.
+  await waitFor(routed, { timeoutMs: 5000, what: `${JSON.stringify(headers)} routed to ${expected.join(', ')}` }).catch(() => undefined);
   assert.deepEqual(got, expected);
 }
 
@@ -51,11 +51,11 @@ test('header routes send testers to the canary at weight 0, and go away at promo
         - setWeight: 50
         - pause: {}
 `;
-  await sluice.apply('routes.yaml', demoManifest({ name: 'routes', version: 'v1', listen: port, strategy }));
-  await sluice.waitFor('routes', 'v1 healthy', healthyOn(1));
-  await sluice.apply('routes.yaml', demoManifest({ name: 'routes', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('routes', 'paused with routes', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3);
-  await eventually(port, { 'end-user': 'debug' }, ['v2']);
+  await sluice.apply('routes.yaml', rolloutManifest({ name: 'routes', version: 'v1', listen: port, strategy }));
+  await waitFor(sluice.rollout('routes', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await sluice.apply('routes.yaml', rolloutManifest({ name: 'routes', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('routes', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3), { timeoutMs: 60_000, what: 'paused with routes' });
+  await routedTo(port, { 'end-user': 'debug' }, ['v2']);
 
   assert.deepEqual(await versionFor(port, {}), ['v1'], 'weight 0: everyone else on v1');
   assert.deepEqual(await versionFor(port, { 'X-Canary': 'true' }), ['v2']);
@@ -66,17 +66,17 @@ test('header routes send testers to the canary at weight 0, and go away at promo
 
   let r = await sluice.cli(['promote', 'routes']);
   assert.equal(r.code, 0, r.stderr);
-  await sluice.waitFor('routes', 'at 50 %', (v) => v.status.stepIndex === 5);
-  await eventually(port, {}, ['v1', 'v2']);
+  await waitFor(sluice.rollout('routes', (v) => v.status.stepIndex === 5), { timeoutMs: 60_000, what: 'at 50 %' });
+  await routedTo(port, {}, ['v1', 'v2']);
   assert.deepEqual(await versionFor(port, { 'X-Canary': 'true' }), ['v2'], 'routes stay until promotion');
   const mixed = await versionFor(port, {});
   assert.deepEqual(mixed.sort(), ['v1', 'v2']);
 
   r = await sluice.cli(['promote', 'routes', '--full']);
   assert.equal(r.code, 0, r.stderr);
-  const done = await sluice.waitFor('routes', 'v2 healthy', healthyOn(2));
+  const done = await waitFor(sluice.rollout('routes', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
   assert.deepEqual(done.status.headerRoutes, []);
-  await eventually(port, {}, ['v2']);
+  await routedTo(port, {}, ['v2']);
   assert.deepEqual(await versionFor(port, { 'X-Canary': 'true' }), ['v2']);
 });
 
@@ -87,15 +87,15 @@ test('a header route is removed at abort', async () => {
         - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "true"}}]}
         - pause: {}
 `;
-  await sluice.apply('aborted.yaml', demoManifest({ name: 'aborted', version: 'v1', listen: port, strategy }));
-  await sluice.waitFor('aborted', 'v1 healthy', healthyOn(1));
-  await sluice.apply('aborted.yaml', demoManifest({ name: 'aborted', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('aborted', 'paused', (v) => v.status.reason === 'CanaryPauseStep');
-  await eventually(port, { 'X-Canary': 'true' }, ['v2']);
+  await sluice.apply('aborted.yaml', rolloutManifest({ name: 'aborted', version: 'v1', listen: port, strategy }));
+  await waitFor(sluice.rollout('aborted', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await sluice.apply('aborted.yaml', rolloutManifest({ name: 'aborted', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('aborted', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'paused' });
+  await routedTo(port, { 'X-Canary': 'true' }, ['v2']);
   const r = await sluice.cli(['abort', 'aborted']);
   assert.equal(r.code, 0, r.stderr);
-  await sluice.waitFor('aborted', 'canary gone', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1));
-  await eventually(port, { 'X-Canary': 'true' }, ['v1']);
+  await waitFor(sluice.rollout('aborted', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'canary gone' });
+  await routedTo(port, { 'X-Canary': 'true' }, ['v1']);
 });
 
 test('traffic.sticky by header: each user keeps one revision, and a raised weight never moves a canary user back', async () => {
@@ -107,12 +107,12 @@ test('traffic.sticky by header: each user keeps one revision, and a raised weigh
         - setWeight: 25
         - pause: {}
 `;
-  const sticky = (v: string) => demoManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`);
+  const sticky = (v: string) => rolloutManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`);
   await sluice.apply('sticky.yaml', sticky('v1'));
-  await sluice.waitFor('sticky', 'v1 healthy', healthyOn(1));
+  await waitFor(sluice.rollout('sticky', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('sticky.yaml', sticky('v2'));
-  await sluice.waitFor('sticky', 'at 10 %', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1);
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(sluice.rollout('sticky', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1), { timeoutMs: 60_000, what: 'at 10 %' });
+  await sleep(500);
   const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
   const seen = async () => {
     const out = new Map<string, string>();
@@ -128,8 +128,8 @@ test('traffic.sticky by header: each user keeps one revision, and a raised weigh
   assert.ok(canary10 > 10 && canary10 < 55, `about 10 % of 300 users on the canary: ${canary10}`);
   const r = await sluice.cli(['promote', 'sticky']);
   assert.equal(r.code, 0, r.stderr);
-  await sluice.waitFor('sticky', 'at 25 %', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3);
-  await new Promise((r) => setTimeout(r, 500));
+  await waitFor(sluice.rollout('sticky', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3), { timeoutMs: 60_000, what: 'at 25 %' });
+  await sleep(500);
   const at25 = await seen();
   for (const [u, v] of at10) if (v === 'v2') assert.equal(at25.get(u), 'v2', `${u} moved back to stable`);
   const canary25 = [...at25.values()].filter((v) => v === 'v2').length;
@@ -140,7 +140,7 @@ test('traffic.routes: during a blue-green release, testers reach the new revisio
   const port = await freePort();
   const strategy = `    blueGreen: {autoPromotionEnabled: false, scaleDownDelaySeconds: 0}\n`;
   const routes = (v: string) =>
-    demoManifest({ name: 'bg-routes', version: v, listen: port, strategy }).replace(
+    rolloutManifest({ name: 'bg-routes', version: v, listen: port, strategy }).replace(
       `listen: 127.0.0.1:${port}`,
       `listen: 127.0.0.1:${port}
     routes:
@@ -149,16 +149,16 @@ test('traffic.routes: during a blue-green release, testers reach the new revisio
       - {name: api-stays, match: {pathPrefix: /api}, to: stable}`,
     );
   await sluice.apply('bg-routes.yaml', routes('v1'));
-  await sluice.waitFor('bg-routes', 'v1 healthy', healthyOn(1));
+  await waitFor(sluice.rollout('bg-routes', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('bg-routes.yaml', routes('v2'));
-  await sluice.waitFor('bg-routes', 'preview ready', (v) => v.status.reason === 'BlueGreenPause');
-  await eventually(port, { 'x-user-segment': 'beta' }, ['v2']);
+  await waitFor(sluice.rollout('bg-routes', (v) => v.status.reason === 'BlueGreenPause'), { timeoutMs: 60_000, what: 'preview ready' });
+  await routedTo(port, { 'x-user-segment': 'beta' }, ['v2']);
   assert.deepEqual(await versionFor(port, {}), ['v1']);
   assert.deepEqual(await versionFor(port, { 'x-user-segment': 'beta' }), ['v2']);
   assert.deepEqual(await versionFor(port, { 'x-user-segment': 'premium' }), ['v1']);
   assert.deepEqual(await versionFor(port, { cookie: 'session=abc; beta=1' }), ['v2']);
   const r = await sluice.cli(['promote', 'bg-routes']);
   assert.equal(r.code, 0, r.stderr);
-  await sluice.waitFor('bg-routes', 'v2 healthy', healthyOn(2));
-  await eventually(port, {}, ['v2']);
+  await waitFor(sluice.rollout('bg-routes', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
+  await routedTo(port, {}, ['v2']);
 });

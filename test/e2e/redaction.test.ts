@@ -9,8 +9,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const SECRETS = {
   password: 'hunter2-plain-secret',
@@ -42,7 +44,7 @@ before(async () => {
     `    - {name: ops, type: webhook, url: "${hookUrl}", secret: ${SECRETS.notifySecret}, events: ["*"], headers: {X-Api-Token: "${SECRETS.headerToken}"}}\n`;
   await sluice.apply(
     'web.yaml',
-    demoManifest({
+    rolloutManifest({
       version: 'v1',
       listen: port,
       replicas: 1,
@@ -51,10 +53,10 @@ before(async () => {
       extra,
     }),
   );
-  await sluice.waitFor('web', 'healthy on 1', healthyOn(1, 1));
+  await waitFor(sluice.rollout('web', healthyOn(1, 1)), { timeoutMs: 60_000, what: 'healthy on 1' });
   const set = await sluice.cli(['set', 'web', '--env', `DB_PASSWORD=${SECRETS.setPassword}`]);
   assert.equal(set.code, 0, set.stderr);
-  await sluice.waitFor('web', 'healthy on 2', healthyOn(2, 1));
+  await waitFor(sluice.rollout('web', healthyOn(2, 1)), { timeoutMs: 60_000, what: 'healthy on 2' });
   // Notifications are queued; give the receiver the events of the release.
   for (let i = 0; i < 50 && !received.some((b) => b.includes('RolloutCompleted') && b.includes('"revision":2')); i++) await sleep(100);
 });

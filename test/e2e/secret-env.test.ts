@@ -7,9 +7,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceUnderTest, demoManifest } from '../helpers/sluice.js';
+import { SluiceUnderTest } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { get } from '../helpers/platform-helpers.js';
+import { waitFor } from '../helpers/wait.js';
 
 const FILE_SECRET = `file-secret-${process.pid}-c0ffee`;
 const ENV_SECRET = `env-secret-${process.pid}-f00d`;
@@ -28,11 +30,11 @@ after(async () => {
 
 test('secretEnv values reach the instances and appear nowhere in the database, its WAL or get -o yaml', async () => {
   writeFileSync(join(sluice.dir, 'version.secret'), `${FILE_SECRET}\n`, { mode: 0o600 });
-  const manifest = demoManifest({ version: 'v1', listen: port, replicas: 2, strategy: '    rolling: {}\n' })
+  const manifest = rolloutManifest({ version: 'v1', listen: port, replicas: 2, strategy: '    rolling: {}\n' })
     .replace('      VERSION: "v1"\n', '      OTHER: "x"\n')
     .replace('    probes:', '    secretEnv:\n      VERSION: {file: version.secret}\n      TOKEN: {env: SLUICE_E2E_TOKEN}\n    probes:');
   await sluice.apply('web.yaml', manifest);
-  await sluice.waitFor('web', 'healthy', (v) => v.status.phase === 'Healthy');
+  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy'), { timeoutMs: 60_000, what: 'healthy' });
 
   const answer = await get(port, '/');
   assert.equal(answer.status, 200);

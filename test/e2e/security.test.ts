@@ -12,11 +12,13 @@ import http from 'node:http';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SluiceUnderTest, demoManifest, killLeftovers, runCli, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, killLeftovers, runCli } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { readAdminToken } from '../../src/router/credential.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
 import { request } from '../helpers/router-fixtures.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let sluice: SluiceUnderTest;
 let appPort = 0;
@@ -27,8 +29,8 @@ before(async () => {
       maxSurge: 1
       maxUnavailable: 0
 `;
-  await sluice.apply('web.yaml', demoManifest({ version: 'v1', listen: appPort, strategy, replicas: 1 }));
-  await sluice.waitFor('web', 'v1 healthy', (v) => v.status.phase === 'Healthy' && v.instances.some((i) => i.phase === 'Ready'));
+  await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: appPort, strategy, replicas: 1 }));
+  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.instances.some((i) => i.phase === 'Ready')), { timeoutMs: 60_000, what: 'v1 healthy' });
 });
 after(async () => {
   await sluice?.down();

@@ -6,8 +6,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LoadGenerator, describe, type Sample } from '../helpers/load.js';
-import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const RATE = 200;
 let sluice: SluiceUnderTest;
@@ -19,10 +21,9 @@ after(async () => {
   await sluice?.down();
 });
 
-
 async function deployV1(name: string, port: number, strategy: string) {
-  await sluice.apply(`${name}.yaml`, demoManifest({ name, version: 'v1', listen: port, strategy }));
-  await sluice.waitFor(name, 'v1 healthy', healthyOn(1));
+  await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy }));
+  await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
 }
 
 function failures(samples: Sample[]): string {
@@ -47,14 +48,14 @@ test('canary: setWeight 20 sends 20 ± 3 % to v2, promotion ends on v2, no reque
   await deployV1('canary', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('canary.yaml', demoManifest({ name: 'canary', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('canary', 'paused at 20%', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1);
+  await sluice.apply('canary.yaml', rolloutManifest({ name: 'canary', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('canary', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1), { timeoutMs: 60_000, what: 'paused at 20%' });
   const windowStart = load.now();
   await sleep(12_000);
   const windowEnd = load.now();
   const r = await sluice.cli(['promote', 'canary']);
   assert.equal(r.code, 0, r.stderr);
-  await sluice.waitFor('canary', 'v2 healthy', healthyOn(2));
+  await waitFor(sluice.rollout('canary', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
   await sleep(1000);
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, `every request 2xx: ${describe(report)} ${failures(report.samples)}`);
@@ -78,18 +79,18 @@ test('blue-green: no v2 before promotion, no v1 after the switch, no request fai
   await deployV1('bluegreen', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('bluegreen.yaml', demoManifest({ name: 'bluegreen', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('bluegreen', 'preview ready', (v) => v.status.reason === 'BlueGreenPause');
+  await sluice.apply('bluegreen.yaml', rolloutManifest({ name: 'bluegreen', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('bluegreen', (v) => v.status.reason === 'BlueGreenPause'), { timeoutMs: 60_000, what: 'preview ready' });
   const preview = await fetch(`http://127.0.0.1:${previewPort}/`);
   assert.equal(preview.headers.get('x-version'), 'v2', 'the preview listener reaches v2');
   await sleep(2000);
   const promoteAt = load.now();
   const r = await sluice.cli(['promote', 'bluegreen']);
   assert.equal(r.code, 0, r.stderr);
-  const switched = await sluice.waitFor('bluegreen', 'switched', (v) => v.status.stableRevision === 2, 30_000);
+  const switched = await waitFor(sluice.rollout('bluegreen', (v) => v.status.stableRevision === 2), { timeoutMs: 30_000, what: 'switched' });
   const switchSeenAt = load.now();
   assert.equal(switched.status.activeRevision, 2);
-  await sluice.waitFor('bluegreen', 'v2 healthy alone', healthyOn(2));
+  await waitFor(sluice.rollout('bluegreen', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
   await sleep(1000);
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, `every request 2xx: ${describe(report)} ${failures(report.samples)}`);
@@ -109,8 +110,8 @@ test('rolling: versions mix while rolling, then only v2; no request fails', asyn
   await deployV1('rolling', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('rolling.yaml', demoManifest({ name: 'rolling', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('rolling', 'v2 healthy alone', healthyOn(2));
+  await sluice.apply('rolling.yaml', rolloutManifest({ name: 'rolling', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('rolling', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
   await sleep(1000);
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, `every request 2xx: ${describe(report)} ${failures(report.samples)}`);
@@ -128,8 +129,8 @@ test('recreate: the gap is served only by the 503 maintenance page; everything e
   await deployV1('recreate', port, strategy);
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
-  await sluice.apply('recreate.yaml', demoManifest({ name: 'recreate', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('recreate', 'v2 healthy alone', healthyOn(2));
+  await sluice.apply('recreate.yaml', rolloutManifest({ name: 'recreate', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('recreate', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
   await sleep(1000);
   const report = await load.stop();
   assert.equal(report.errors, 0, `no connection error: ${failures(report.samples)}`);

@@ -5,9 +5,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SluiceUnderTest, demoManifest, healthyOn, sleep } from '../helpers/sluice.js';
+import { SluiceUnderTest, healthyOn } from '../helpers/sluice.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { LoadGenerator } from '../helpers/load.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let sluice: SluiceUnderTest;
 before(async () => {
@@ -28,16 +30,16 @@ async function get(port: number, headers: Record<string, string> = {}): Promise<
   return { status: r.status, version: r.headers.get('x-version') ?? '?', variant: r.headers.get('x-sluice-variant'), setCookie: r.headers.get('set-cookie'), body };
 }
 
-/** Waits (up to 10 s) until `check` holds for a fresh request; routing follows status by a moment. */
-async function until<T>(what: string, probe: () => Promise<T>, check: (t: T) => boolean): Promise<T> {
-  const end = Date.now() + 10_000;
-  let last = await probe();
-  while (!check(last) && Date.now() < end) {
-    await sleep(100);
-    last = await probe();
-  }
-  assert.ok(check(last), `${what}: last saw ${JSON.stringify(last)}`);
-  return last;
+/**
+ * A check for `waitFor`: a fresh answer from `probe` once `check` holds for it (routing
+ * follows status by a moment); until then it throws with the answer it saw.
+ */
+function answered<T>(probe: () => Promise<T>, check: (t: T) => boolean): () => Promise<T> {
+  return async () => {
+    const last = await probe();
+    if (check(last)) return last;
+    throw new Error(`last saw ${JSON.stringify(last)}`);
+  };
 }
 
 test('A/B: users stick to a variant named in a response header, exposures are stored, promote --variant ends it', async () => {
@@ -47,11 +49,11 @@ test('A/B: users stick to a variant named in a response header, exposures are st
         - {name: control, weight: 50}
         - {name: checkout, weight: 50}
 `;
-  await sluice.apply('ab.yaml', demoManifest({ name: 'ab', version: 'v1', listen: port, strategy }));
-  await sluice.waitFor('ab', 'v1 healthy', healthyOn(1));
-  await sluice.apply('ab.yaml', demoManifest({ name: 'ab', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('ab', 'experimenting', (v) => v.status.reason === 'Experimenting');
-  await until('both variants serve', () => get(port), (r) => r.variant !== null);
+  await sluice.apply('ab.yaml', rolloutManifest({ name: 'ab', version: 'v1', listen: port, strategy }));
+  await waitFor(sluice.rollout('ab', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await sluice.apply('ab.yaml', rolloutManifest({ name: 'ab', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('ab', (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
+  await waitFor(answered(() => get(port), (r) => r.variant !== null), { timeoutMs: 10_000, what: 'both variants serve' });
 
   // 200 users, 5 requests each, each keeping the cookie the router gave it.
   const seen = new Map<number, Set<string>>();
@@ -74,12 +76,7 @@ test('A/B: users stick to a variant named in a response header, exposures are st
   assert.ok(counts.control! > 60 && counts.checkout! > 60, `users split about 50/50: ${JSON.stringify(counts)}`);
 
   // The control plane collects every 2 s; wait until both arms show the traffic above.
-  const v = await sluice.waitFor(
-    'ab',
-    'exposures stored',
-    (x) => (x.exposures ?? []).length === 2 && (x.exposures ?? []).every((e) => e.requests > 0 && e.users > 0),
-    15_000,
-  );
+  const v = await waitFor(sluice.rollout('ab', (x) => (x.exposures ?? []).length === 2 && (x.exposures ?? []).every((e) => e.requests > 0 && e.users > 0)), { timeoutMs: 15_000, what: 'exposures stored' });
   const byVariant = Object.fromEntries(v.exposures!.map((e) => [e.variant, e]));
   assert.equal(byVariant.control!.revision, 1);
   assert.equal(byVariant.checkout!.revision, 2);
@@ -93,8 +90,8 @@ test('A/B: users stick to a variant named in a response header, exposures are st
   assert.match(r.stderr, /--variant control\|checkout/);
   r = await sluice.cli(['promote', 'ab', '--variant', 'checkout']);
   assert.equal(r.code, 0, r.stderr);
-  await sluice.waitFor('ab', 'v2 healthy', healthyOn(2));
-  await until('only v2, no variant header', () => get(port), (x) => x.version === 'v2' && x.variant === null);
+  await waitFor(sluice.rollout('ab', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
+  await waitFor(answered(() => get(port), (x) => x.version === 'v2' && x.variant === null), { timeoutMs: 10_000, what: 'only v2, no variant header' });
 });
 
 test('A/B with three variants: the third runs the template with its overrides and can win', async () => {
@@ -105,10 +102,10 @@ test('A/B with three variants: the third runs the template with its overrides an
         - {name: b, weight: 33}
         - {name: c, weight: 33, version: v2-c, env: {VERSION: v2-c}}
 `;
-  await sluice.apply('ab3.yaml', demoManifest({ name: 'ab3', version: 'v1', listen: port, strategy }));
-  await sluice.waitFor('ab3', 'v1 healthy', healthyOn(1));
-  await sluice.apply('ab3.yaml', demoManifest({ name: 'ab3', version: 'v2', listen: port, strategy }));
-  await sluice.waitFor('ab3', 'experimenting', (v) => v.status.reason === 'Experimenting');
+  await sluice.apply('ab3.yaml', rolloutManifest({ name: 'ab3', version: 'v1', listen: port, strategy }));
+  await waitFor(sluice.rollout('ab3', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await sluice.apply('ab3.yaml', rolloutManifest({ name: 'ab3', version: 'v2', listen: port, strategy }));
+  await waitFor(sluice.rollout('ab3', (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
   const seen = new Map<string, string>();
   const end = Date.now() + 10_000;
   while (seen.size < 3 && Date.now() < end) {
@@ -119,9 +116,9 @@ test('A/B with three variants: the third runs the template with its overrides an
   assert.deepEqual(Object.fromEntries(seen), { a: 'v1', b: 'v2', c: 'v2-c' }, 'each variant answers with its own revision');
   const r = await sluice.cli(['promote', 'ab3', '--variant', 'c']);
   assert.equal(r.code, 0, r.stderr);
-  const v = await sluice.waitFor('ab3', 'c promoted', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3 && x.instances.filter((i) => i.phase === 'Ready').length === 3 && x.instances.every((i) => i.revision === 3));
+  const v = await waitFor(sluice.rollout('ab3', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3 && x.instances.filter((i) => i.phase === 'Ready').length === 3 && x.instances.every((i) => i.revision === 3)), { timeoutMs: 60_000, what: 'c promoted' });
   assert.equal(v.revisions.find((x) => x.number === 3)?.template.version, 'v2-c');
-  await until('only v2-c', () => get(port), (x) => x.version === 'v2-c' && x.variant === null);
+  await waitFor(answered(() => get(port), (x) => x.version === 'v2-c' && x.variant === null), { timeoutMs: 10_000, what: 'only v2-c' });
 });
 
 test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone else on stable', async () => {
@@ -138,11 +135,11 @@ test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone
         match: {header: {name: x-user-segment, exact: beta}}
         to: canary
 `;
-  await sluice.apply('seg.yaml', withTraffic(demoManifest({ name: 'seg', version: 'v1', listen: port, strategy }), port, routes));
-  await sluice.waitFor('seg', 'v1 healthy', healthyOn(1));
-  await sluice.apply('seg.yaml', withTraffic(demoManifest({ name: 'seg', version: 'v2', listen: port, strategy }), port, routes));
-  await sluice.waitFor('seg', 'paused', (v) => v.status.reason === 'CanaryPauseStep');
-  await until('beta users reach the canary', () => get(port, { 'x-user-segment': 'beta' }), (r) => r.version === 'v2');
+  await sluice.apply('seg.yaml', withTraffic(rolloutManifest({ name: 'seg', version: 'v1', listen: port, strategy }), port, routes));
+  await waitFor(sluice.rollout('seg', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await sluice.apply('seg.yaml', withTraffic(rolloutManifest({ name: 'seg', version: 'v2', listen: port, strategy }), port, routes));
+  await waitFor(sluice.rollout('seg', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'paused' });
+  await waitFor(answered(() => get(port, { 'x-user-segment': 'beta' }), (r) => r.version === 'v2'), { timeoutMs: 10_000, what: 'beta users reach the canary' });
 
   const tally = async (headers: Record<string, string>, n: number) => {
     const t: Record<string, number> = {};
@@ -158,7 +155,7 @@ test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone
   assert.ok(Math.abs((premium.v2 ?? 0) - 200) <= 8, `premium split 50/50 (smooth weighted, ±2 %): ${JSON.stringify(premium)}`);
 
   await sluice.cli(['promote', 'seg', '--full']);
-  await sluice.waitFor('seg', 'v2 healthy', healthyOn(2));
+  await waitFor(sluice.rollout('seg', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
 });
 
 test('shadow: the client always gets stable; a shadow answering a different field is a mismatch and analysis aborts it; ignoring that field promotes', async () => {
@@ -177,23 +174,23 @@ test('shadow: the client always gets stable; a shadow answering a different fiel
             provider: {builtin: {metric: mismatch-rate, windowSeconds: 5, minRequests: 10}}
 `;
   // The demo app answers {"version", "pid", "path"}: pid always differs, version differs between v1 and v2.
-  await sluice.apply('dark.yaml', demoManifest({ name: 'dark', version: 'v1', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
-  await sluice.waitFor('dark', 'v1 healthy', healthyOn(1, 2));
+  await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v1', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
+  await waitFor(sluice.rollout('dark', healthyOn(1, 2)), { timeoutMs: 60_000, what: 'v1 healthy' });
   const load = new LoadGenerator(port, 50, 120);
   let report;
   try {
-    await sluice.apply('dark.yaml', demoManifest({ name: 'dark', version: 'v2', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
-    const v = await sluice.waitFor('dark', 'aborted on mismatches', (x) => x.status.phase === 'Degraded', 30_000);
+    await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v2', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
+    const v = await waitFor(sluice.rollout('dark', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted on mismatches' });
     assert.match(v.status.message, /mismatches/);
     const versions = new Set(load.samples.map((s) => s.version));
     assert.deepEqual([...versions], ['v1'], 'clients only ever got the primary (stable) answer');
 
     // Same release, the version field ignored: only pid and version differ, so no mismatch.
-    await sluice.apply('dark.yaml', demoManifest({ name: 'dark', version: 'v3', listen: port, strategy: shadow('$.pid, $.version'), replicas: 2 }));
-    await sluice.waitFor('dark', 'shadowing', (x) => x.status.reason === 'Shadowing', 20_000);
-    const done = await sluice.waitFor('dark', 'v3 promoted after shadowing', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3, 40_000);
+    await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v3', listen: port, strategy: shadow('$.pid, $.version'), replicas: 2 }));
+    await waitFor(sluice.rollout('dark', (x) => x.status.reason === 'Shadowing'), { timeoutMs: 20_000, what: 'shadowing' });
+    const done = await waitFor(sluice.rollout('dark', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3), { timeoutMs: 40_000, what: 'v3 promoted after shadowing' });
     assert.ok(done.events.some((e) => e.reason === 'ShadowCompleted'));
-    await until('v3 serves', () => get(port), (r) => r.version === 'v3');
+    await waitFor(answered(() => get(port), (r) => r.version === 'v3'), { timeoutMs: 10_000, what: 'v3 serves' });
   } finally {
     report = await load.stop();
   }
@@ -204,12 +201,12 @@ test('stop-traffic answers with the maintenance page, pause-traffic holds reques
   const port = await freePort();
   const maint = `    maintenance: {status: 503, body: "down for maintenance\\n", retryAfterSeconds: 7}
 `;
-  await sluice.apply('maint.yaml', withTraffic(demoManifest({ name: 'maint', version: 'v1', listen: port, strategy: '    rolling: {}\n', replicas: 1 }), port, maint));
-  await sluice.waitFor('maint', 'healthy', healthyOn(1, 1));
+  await sluice.apply('maint.yaml', withTraffic(rolloutManifest({ name: 'maint', version: 'v1', listen: port, strategy: '    rolling: {}\n', replicas: 1 }), port, maint));
+  await waitFor(sluice.rollout('maint', healthyOn(1, 1)), { timeoutMs: 60_000, what: 'healthy' });
 
   let r = await sluice.cli(['stop-traffic', 'maint']);
   assert.equal(r.code, 0, r.stderr);
-  const stopped = await until('maintenance answer', () => fetch(`http://127.0.0.1:${port}/`).then(async (x) => ({ status: x.status, retry: x.headers.get('retry-after'), body: await x.text() })), (x) => x.status === 503);
+  const stopped = await waitFor(answered(() => fetch(`http://127.0.0.1:${port}/`).then(async (x) => ({ status: x.status, retry: x.headers.get('retry-after'), body: await x.text() })), (x) => x.status === 503), { timeoutMs: 10_000, what: 'maintenance answer' });
   assert.deepEqual(stopped, { status: 503, retry: '7', body: 'down for maintenance\n' });
   assert.match((await sluice.cli(['get', 'rollout', 'maint'])).stdout, /STOPPED/);
 

@@ -6,7 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isProcessAlive } from '../../src/util/process-control.js';
-import { killLeftovers, sleep, type SluiceUnderTest } from './sluice.js';
+import { killLeftovers, type SluiceUnderTest } from './sluice.js';
+import { waitFor } from './wait.js';
 
 function controlPlanePid(sluice: SluiceUnderTest): number | undefined {
   const file = join(sluice.stateDir, 'api.json');
@@ -14,20 +15,12 @@ function controlPlanePid(sluice: SluiceUnderTest): number | undefined {
   return (JSON.parse(readFileSync(file, 'utf8')) as { pid: number }).pid;
 }
 
-async function waitGone(pid: number, what: string): Promise<void> {
-  const until = Date.now() + 10_000;
-  while (isProcessAlive(pid)) {
-    if (Date.now() > until) throw new Error(`${what} (pid ${pid}) still alive 10 s after SIGKILL`);
-    await sleep(20);
-  }
-}
-
 /** SIGKILL of the control plane; resolves once its process is gone. Returns its pid. */
 export async function kill9ControlPlane(sluice: SluiceUnderTest): Promise<number> {
   const pid = controlPlanePid(sluice);
   if (pid === undefined || !isProcessAlive(pid)) throw new Error(`no running control plane to kill (api.json names ${pid ?? 'nothing'})`);
   process.kill(pid, 'SIGKILL');
-  await waitGone(pid, 'the control plane');
+  await waitFor(() => !isProcessAlive(pid), { timeoutMs: 10_000, intervalMs: 20, what: `the control plane (pid ${pid}) to be gone after SIGKILL` });
   return pid;
 }
 
@@ -43,7 +36,8 @@ export async function downDetached(sluice: SluiceUnderTest): Promise<void> {
   const pid = controlPlanePid(sluice);
   const r = await sluice.cli(['down']).catch(() => undefined);
   if (pid !== undefined && isProcessAlive(pid)) {
-    if (r?.code === 0) await waitGone(pid, 'the control plane after sluice down').catch(() => undefined);
+    // Not gone in time is handled below (SIGKILL), not a failure of its own.
+    if (r?.code === 0) await waitFor(() => !isProcessAlive(pid), { timeoutMs: 10_000, intervalMs: 20, what: `the control plane (pid ${pid}) to exit after sluice down` }).catch(() => undefined);
     if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   if (r?.code !== 0) killLeftovers(sluice.stateDir);

@@ -5,7 +5,7 @@
  * (which instance is ready, whether a release is in progress) depends on timing, so the
  * schedule carries a `pick` in [0, 1) instead of a choice made now.
  */
-import { DEMO_APP } from './sluice.js';
+import { rolloutManifest } from './manifest.js';
 
 export type ActionKind =
   | 'apply-good'
@@ -134,34 +134,18 @@ export interface ChaosRollout {
 /** The rollout's manifest running `version` of the demo app (or a command that exits 1). */
 export function chaosManifest(r: ChaosRollout, version: string): string {
   const behaviour = versionBehaviour(version);
-  const args = behaviour === 'crash-loop' ? ['-e', 'process.exit(1)'] : [DEMO_APP];
-  const env: Record<string, string> = { VERSION: version, ...(behaviour === 'never-ready' ? { READY: 'false' } : {}) };
-  return `apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: ${r.name}
-spec:
-  replicas: ${r.replicas}
-  revisionHistoryLimit: 100
-  progressDeadlineSeconds: 12
-  template:
-    version: ${version}
-    command: ${JSON.stringify(process.execPath)}
-    args: [${args.map((a) => JSON.stringify(a)).join(', ')}]
-    env:
-${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n')}
-    probes:
-      readiness:
-        httpGet: {path: /healthz}
-        periodSeconds: 0.2
-        failureThreshold: 2
-    shutdown:
-      drainSeconds: 10
-      terminationGracePeriodSeconds: 5
-  traffic:
-    listen: 127.0.0.1:${r.port}
-  strategy:
-${r.strategy}`;
+  return rolloutManifest({
+    name: r.name,
+    version,
+    replicas: r.replicas,
+    revisionHistoryLimit: 100,
+    deadline: 12,
+    ...(behaviour === 'crash-loop' ? { args: ['-e', 'process.exit(1)'] } : {}),
+    ...(behaviour === 'never-ready' ? { env: { READY: 'false' } } : {}),
+    listen: r.port,
+    dataPlane: 'builtin',
+    strategy: r.strategy,
+  });
 }
 
 export interface ActionRow {

@@ -12,27 +12,19 @@ import type { Actor, ApplyResult, RolloutActions } from '../../src/engine/action
 import type { Phase, Revision, RolloutEvent, RolloutView } from '../../src/core/rollout.js';
 import type { Template } from '../../src/core/spec.js';
 import { NotFoundError, UserError } from '../../src/util/errors.js';
+import { demoTemplate, httpProbe } from './templates.js';
 
 export const NOW = Date.UTC(2025, 0, 15, 12, 0, 0);
 
-export function template(version: string): Template {
-  return {
+/** The fakes' revisions hold the demo template as a user would write it (nothing runs here). */
+function template(version: string): Template {
+  return demoTemplate({
     version,
     command: 'node',
     args: ['server.js'],
-    env: {},
-    probes: {
-      readiness: {
-        httpGet: { path: '/healthz', scheme: 'http', headers: {} },
-        initialDelaySeconds: 0,
-        periodSeconds: 1,
-        timeoutSeconds: 1,
-        successThreshold: 1,
-        failureThreshold: 3,
-      },
-    },
+    probes: { readiness: httpProbe('/healthz', { periodSeconds: 1 }) },
     shutdown: { drainSeconds: 5, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 10 },
-  };
+  });
 }
 
 function revision(rollout: string, number: number, version: string, createdAt: number): Revision {

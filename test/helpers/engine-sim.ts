@@ -8,6 +8,7 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { Reconciler } from '../../src/engine/reconciler.js';
 import { Controller } from '../../src/engine/controller.js';
 import { JobRunner, type ProviderRegistry } from '../../src/engine/job-runner.js';
+import type { ManifestOptions } from './manifest.js';
 
 /**
  * Instances that become Ready `readyMs` after start (never when env READY=false) and, once
@@ -213,25 +214,8 @@ function fakeHookRuns(jobs: JobRunner, runs: string[]): void {
   };
 }
 
-/** A minimal Rollout manifest; `strategy` is YAML for spec.strategy (indented 4). */
-export function manifest(opts: { name?: string; version: string; replicas?: number; strategy: string; extra?: string; env?: Record<string, string>; deadline?: number }): string {
-  const env = { VERSION: opts.version, ...(opts.env ?? {}) };
-  return `apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: ${opts.name ?? 'web'}
-spec:
-  replicas: ${opts.replicas ?? 3}
-  progressDeadlineSeconds: ${opts.deadline ?? 60}
-${opts.extra ?? ''}  template:
-    version: ${opts.version}
-    command: node
-    args: [server.js]
-    env:
-${Object.entries(env).map(([k, v]) => `      ${k}: "${v}"`).join('\n')}
-  traffic:
-    listen: 127.0.0.1:18080
-  strategy:
-${opts.strategy}
-`;
-}
+/**
+ * The rolloutManifest options for the sim: its fake platform runs nothing, so no probe
+ * or shutdown timings, and one fixed listener. `rolloutManifest({ ...SIM_APP, version, strategy })`.
+ */
+export const SIM_APP = { command: 'node', args: ['server.js'], probes: false, listen: '127.0.0.1:18080', dataPlane: 'builtin' } satisfies Partial<ManifestOptions>;

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { waitFor } from './wait.js';
 
 export interface Sample {
   /** ms since the generator started, when the request was sent */
@@ -93,8 +94,8 @@ export class LoadGenerator {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.hardStop);
-    const until = Date.now() + 35_000;
-    while (this.inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    // Bounded: answers still missing after 35 s are counted as lost by summarize, not thrown.
+    await waitFor(() => this.inflight === 0, { timeoutMs: 35_000, intervalMs: 20, what: 'the answers in flight' }).catch(() => undefined);
     this.agent.destroy();
     return summarize(this.samples);
   }

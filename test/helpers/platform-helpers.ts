@@ -2,14 +2,10 @@ import http from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { InstanceRecord, InstanceRecordStore, InstanceStatus } from '../../src/core/platform.js';
-import type { Probe, Template } from '../../src/core/spec.js';
+import { REPO } from './templates.js';
 
-/** The repository root, from dist/test/helpers/ where this file runs compiled. */
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-export const demoApp = join(repoRoot, 'examples/demo-app/server.js');
-export const fixture = (name: string): string => join(repoRoot, 'test/helpers/platform-fixtures', name);
+export const fixture = (name: string): string => join(REPO, 'test/helpers/platform-fixtures', name);
 
 /** InstanceRecordStore in a Map, as the SQLite store would keep them. */
 export class MemoryRecords implements InstanceRecordStore {
@@ -22,41 +18,6 @@ export class MemoryRecords implements InstanceRecordStore {
   }
   listInstances(): InstanceRecord[] {
     return [...this.records.values()].map((r) => structuredClone(r));
-  }
-}
-
-export function httpProbe(path = '/healthz', overrides: Partial<Probe> = {}): Probe {
-  return {
-    httpGet: { path, scheme: 'http', headers: {} },
-    initialDelaySeconds: 0,
-    periodSeconds: 0.2,
-    timeoutSeconds: 1,
-    successThreshold: 1,
-    failureThreshold: 3,
-    ...overrides,
-  };
-}
-
-/** The demo app with a fast readiness probe and short shutdown timings; override any part. */
-export function demoTemplate(overrides: Partial<Template> = {}): Template {
-  return {
-    version: 'v1',
-    command: process.execPath,
-    args: [demoApp],
-    env: {},
-    probes: { readiness: httpProbe() },
-    shutdown: { drainSeconds: 2, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 5 },
-    ...overrides,
-  };
-}
-
-export async function waitUntil<T>(check: () => T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 50));
   }
 }
 

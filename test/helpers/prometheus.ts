@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { freePort } from './ports.js';
+import { GiveUp, waitFor } from './wait.js';
 
 const CANDIDATES = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'];
 const READY_TIMEOUT_MS = 30_000;
@@ -94,10 +95,10 @@ export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeInt
   };
   try {
     await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited with ${child.exitCode} before it was ready: ${stderr.trim()}`);
+      if (child.exitCode !== null) throw new GiveUp(`prometheus exited with ${child.exitCode} before it was ready: ${stderr.trim()}`);
       const r = await fetch(`${address}/-/ready`).catch(() => undefined);
       return r?.status === 200;
-    }, READY_TIMEOUT_MS, () => `prometheus at ${address} was not ready within ${READY_TIMEOUT_MS} ms: ${stderr.trim()}`);
+    }, { timeoutMs: READY_TIMEOUT_MS, what: `prometheus at ${address} to be ready`, detail: () => stderr.trim() });
   } catch (err) {
     await stop();
     throw err;
@@ -111,17 +112,8 @@ export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeInt
         const body = (await r.json()) as { data: { activeTargets: { health: string }[] } };
         const active = body.data.activeTargets;
         return active.length === opts.scrapeTargets.length && active.every((t) => t.health === 'up');
-      }, timeoutMs, () => `prometheus targets were not all up within ${timeoutMs} ms`),
+      }, { timeoutMs, what: 'all prometheus targets to be up' }).then(() => undefined),
   };
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, message: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(message());
 }
 
 async function killAndWait(child: ChildProcess, exited: Promise<void>): Promise<void> {

@@ -198,19 +198,6 @@ export async function listenAddr(): Promise<{ listen: string; port: number }> {
   return { listen: `127.0.0.1:${port}`, port };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls until check() is true, failing after timeoutMs. */
-export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 /**
  * An app whose answers are a function of its request count: every `failEvery`-th answers
  * 500; `/?ms=N` answers after N ms; `/hang` never answers.

@@ -2,15 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
 import type { RolloutView } from '../../src/core/rollout.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { DATA_PLANE } from './manifest.js';
+import { REPO } from './templates.js';
 import { freePort } from './ports.js';
+import { GiveUp, waitFor } from './wait.js';
 
-export const REPO = fileURLToPath(new URL('../../..', import.meta.url));
 export const BIN = join(REPO, 'bin', 'sluice.js');
-export const DEMO_APP = join(REPO, 'examples', 'demo-app', 'server.js');
 
 export interface CliResult {
   code: number;
@@ -47,16 +47,14 @@ export class SluiceUnderTest {
     );
     this.child.stdout!.on('data', (d) => (this.output += d));
     this.child.stderr!.on('data', (d) => (this.output += d));
-    const until = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await this.client().list();
-        return;
-      } catch {
-        if (Date.now() > until || this.child.exitCode !== null) throw new Error(`sluice up did not come up:\n${this.output}`);
-        await sleep(100);
-      }
-    }
+    const child = this.child;
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new GiveUp(`sluice up exited with ${child.exitCode} before its API answered:\n${this.output}`);
+        return this.client().list().then(() => true);
+      },
+      { timeoutMs: 30_000, what: 'sluice up to answer on its API', detail: () => this.output },
+    );
   }
 
   /** kill -9 of the control plane only (router and instances are separate processes). */
@@ -90,18 +88,16 @@ export class SluiceUnderTest {
     return this.client().get(name);
   }
 
-  /** Poll until pred(view) holds; fails with the last view after timeoutMs. */
-  async waitFor(name: string, what: string, pred: (v: RolloutView) => boolean, timeoutMs = 60_000): Promise<RolloutView> {
-    const until = Date.now() + timeoutMs;
-    let last: RolloutView | undefined;
-    for (;;) {
-      last = await this.get(name);
-      if (pred(last)) return last;
-      if (Date.now() > until) {
-        throw new Error(`timed out waiting for ${name}: ${what}; status ${JSON.stringify(last.status)}\nevents:\n${last.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`);
-      }
-      await sleep(100);
-    }
+  /**
+   * A check for `waitFor`: the rollout's view once pred(view) holds; until then it throws
+   * with the status, the events and the control plane's log tail, which a timeout reports.
+   */
+  rollout(name: string, pred: (v: RolloutView) => boolean): () => Promise<RolloutView> {
+    return async () => {
+      const v = await this.get(name);
+      if (pred(v)) return v;
+      throw new Error(`${name}: status ${JSON.stringify(v.status)}\nevents:\n${v.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`);
+    };
   }
 
   log(): string {
@@ -156,19 +152,22 @@ function exitWithin(c: ChildProcess, ms: number): Promise<boolean> {
 
 /** The router and nginx (from their pid files) still alive after `ms`. */
 async function stillRunning(stateDir: string, ms: number): Promise<string[]> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const left: string[] = [];
+  const left = (): string[] => {
+    const found: string[] = [];
     for (const [what, file] of [
       ['router', join(stateDir, 'router', 'router.pid')],
       ['nginx', join(stateDir, 'nginx', 'nginx.pid')],
     ]) {
       const pid = existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0;
-      if (pid > 0 && alive(pid)) left.push(`${what} (pid ${pid})`);
+      if (pid > 0 && alive(pid)) found.push(`${what} (pid ${pid})`);
     }
-    if (left.length === 0 || Date.now() > deadline) return left;
-    await sleep(100);
-  }
+    return found;
+  };
+  // Still running after `ms` is the caller's failure to report, not a timeout here.
+  return waitFor(() => left().length === 0, { timeoutMs: ms, what: 'the router and nginx to exit' }).then(
+    () => [],
+    () => left(),
+  );
 }
 
 function alive(pid: number): boolean {
@@ -227,54 +226,3 @@ export const healthyOn =
     v.status.stableRevision === revision &&
     v.instances.filter((i) => i.phase !== 'Stopped').every((i) => i.revision === revision) &&
     v.instances.filter((i) => i.phase === 'Ready').length === replicas;
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/**
- * The data plane end-to-end tests run against: SLUICE_TEST_DATA_PLANE=nginx gives every
- * demoManifest `traffic.router: nginx` (sluice-managed), so the same scenarios test nginx.
- */
-export const DATA_PLANE = process.env.SLUICE_TEST_DATA_PLANE === 'nginx' ? 'nginx' : 'builtin';
-
-/** A Rollout manifest running the demo app, for end-to-end tests. */
-export function demoManifest(o: {
-  name?: string;
-  version: string;
-  listen: number;
-  strategy: string;
-  replicas?: number;
-  env?: Record<string, string>;
-  deadline?: number;
-  /** YAML appended at spec level (2-space indent): hooks, smokeTests… */
-  extra?: string;
-}): string {
-  const env = { VERSION: o.version, ...(o.env ?? {}) };
-  return `apiVersion: sluice.dev/v1alpha1
-kind: Rollout
-metadata:
-  name: ${o.name ?? 'web'}
-spec:
-  replicas: ${o.replicas ?? 3}
-  progressDeadlineSeconds: ${o.deadline ?? 60}
-  template:
-    version: ${o.version}
-    command: ${JSON.stringify(process.execPath)}
-    args: [${JSON.stringify(DEMO_APP)}]
-    env:
-${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n')}
-    probes:
-      readiness:
-        httpGet: {path: /healthz}
-        periodSeconds: 0.2
-        failureThreshold: 2
-    shutdown:
-      drainSeconds: 10
-      terminationGracePeriodSeconds: 5
-  traffic:
-    listen: 127.0.0.1:${o.listen}${DATA_PLANE === 'nginx' ? '\n    router: nginx\n    nginx: {manage: true}' : ''}
-  strategy:
-${o.strategy}${o.extra ?? ''}
-`;
-}

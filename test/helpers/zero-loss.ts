@@ -10,7 +10,9 @@
 import type { RolloutView } from '../../src/core/rollout.js';
 import { LoadGenerator, type LoadReport, type Sample } from './load.js';
 import { freePort } from './ports.js';
-import { SluiceUnderTest, demoManifest, healthyOn, sleep } from './sluice.js';
+import { SluiceUnderTest, healthyOn } from './sluice.js';
+import { rolloutManifest } from './manifest.js';
+import { sleep, waitFor } from './wait.js';
 
 export interface ScenarioContext {
   sluice: SluiceUnderTest;
@@ -64,12 +66,12 @@ function load(ctx: ScenarioContext, path?: string): LoadGenerator {
 }
 
 function manifest(ctx: ScenarioContext, version: string, strategy: string, env?: Record<string, string>): string {
-  return demoManifest({ name: ctx.name, version, listen: ctx.port, strategy, env });
+  return rolloutManifest({ name: ctx.name, version, listen: ctx.port, strategy, env });
 }
 
 async function deployV1(ctx: ScenarioContext, strategy: string): Promise<void> {
   await ctx.sluice.apply(`${ctx.name}.yaml`, manifest(ctx, 'v1', strategy));
-  await ctx.sluice.waitFor(ctx.name, 'v1 healthy', healthyOn(1));
+  await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
 }
 
 async function release(ctx: ScenarioContext, version: string, strategy: string, env?: Record<string, string>): Promise<void> {
@@ -121,7 +123,7 @@ export const SCENARIOS: Scenario[] = [
       const l = load(ctx);
       await sleep(500);
       await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2));
+      await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
       await sleep(500);
       const report = await l.stop();
       const gap = report.samples.filter((s) => s.status === 503);
@@ -136,7 +138,7 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const strategy = `    rolling: {maxSurge: 1, maxUnavailable: 0}\n`;
       const report = await releaseUnderLoad(ctx, strategy, async () => {
-        await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2));
+        await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
       });
       return { report, problems: mixedThenV2(ctx, report), note: versions(report) };
     },
@@ -148,9 +150,9 @@ export const SCENARIOS: Scenario[] = [
       let switched: RolloutView | undefined;
       let switchedAt = 0;
       const report = await releaseUnderLoad(ctx, strategy, async (l) => {
-        switched = await ctx.sluice.waitFor(ctx.name, 'switched', (v) => v.status.stableRevision === 2);
+        switched = await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.stableRevision === 2), { timeoutMs: 60_000, what: 'switched' });
         switchedAt = l.now();
-        await ctx.sluice.waitFor(ctx.name, 'v2 healthy alone', healthyOn(2));
+        await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
       });
       // The status shows the switch a moment before the router acknowledges the table (and this
       // poll may see it late on a busy machine): strategies.test.ts checks the exact switch.
@@ -164,7 +166,7 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const strategy = `    canary:\n      canaryListen: 127.0.0.1:${ctx.extraPort}\n      steps: [{setWeight: 25}, {pause: {duration: 2s}}, {setWeight: 75}, {pause: {duration: 2s}}]\n`;
       const report = await releaseUnderLoad(ctx, strategy, async () => {
-        await ctx.sluice.waitFor(ctx.name, 'promoted through its steps', healthyOn(2));
+        await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'promoted through its steps' });
       });
       return { report, problems: mixedThenV2(ctx, report), note: versions(report) };
     },
@@ -175,9 +177,9 @@ export const SCENARIOS: Scenario[] = [
       const strategy = `    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.pid, $.version]}}\n      shadowReplicas: 1\n      durationSeconds: 2s\n`;
       let shadowingAt = 0;
       const report = await releaseUnderLoad(ctx, strategy, async (l) => {
-        await ctx.sluice.waitFor(ctx.name, 'shadowing', (v) => v.status.reason === 'Shadowing');
+        await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.reason === 'Shadowing'), { timeoutMs: 60_000, what: 'shadowing' });
         shadowingAt = l.now();
-        await ctx.sluice.waitFor(ctx.name, 'v2 took over after shadowing', healthyOn(2));
+        await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 took over after shadowing' });
       });
       // Until the switch every client is answered by v1, whatever the copies to v2 do.
       const problems = onlyVersion(report.samples.filter((s) => s.sentAt < shadowingAt + 1000), 'v1', 'while shadowing');
@@ -190,10 +192,10 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const strategy = `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n`;
       const report = await releaseUnderLoad(ctx, strategy, async () => {
-        await ctx.sluice.waitFor(ctx.name, 'experimenting', (v) => v.status.reason === 'Experimenting');
+        await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
         await sleep(1500);
         await cli(ctx, ['promote', ctx.name, '--variant', 'b']);
-        await ctx.sluice.waitFor(ctx.name, 'variant b promoted', healthyOn(2));
+        await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'variant b promoted' });
       });
       return { report, problems: mixedThenV2(ctx, report), note: versions(report) };
     },
@@ -206,11 +208,11 @@ export const SCENARIOS: Scenario[] = [
       const l = load(ctx);
       await sleep(500);
       await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'canary paused at 50 %', paused);
+      await waitFor(ctx.sluice.rollout(ctx.name, paused), { timeoutMs: 60_000, what: 'canary paused at 50 %' });
       await sleep(1000);
       await cli(ctx, ['abort', ctx.name]);
       const abortedAt = l.now();
-      await ctx.sluice.waitFor(ctx.name, 'aborted, v2 stopped', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1));
+      await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'aborted, v2 stopped' });
       await sleep(1000);
       const report = await l.stop();
       // The abort applies the table before the CLI returns; allow for requests already on their way.
@@ -227,14 +229,10 @@ export const SCENARIOS: Scenario[] = [
       const l = load(ctx);
       await sleep(500);
       await release(ctx, 'v2', strategy);
-      const promoted = await ctx.sluice.waitFor(ctx.name, 'v2 promoted', healthyOn(2));
+      const promoted = await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 promoted' });
       await sleep(500);
       await cli(ctx, ['undo', ctx.name]);
-      const done = await ctx.sluice.waitFor(
-        ctx.name,
-        'back on v1 through the steps',
-        (v) => v.status.phase === 'Healthy' && v.status.stableRevision! > promoted.status.stableRevision! && v.instances.filter((i) => i.phase === 'Ready').length === 3 && v.instances.every((i) => i.revision === v.status.stableRevision),
-      );
+      const done = await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.phase === 'Healthy' && v.status.stableRevision! > promoted.status.stableRevision! && v.instances.filter((i) => i.phase === 'Ready').length === 3 && v.instances.every((i) => i.revision === v.status.stableRevision)), { timeoutMs: 60_000, what: 'back on v1 through the steps' });
       await sleep(500);
       const report = await l.stop();
       const stable = done.revisions.find((r) => r.number === done.status.stableRevision);
@@ -251,7 +249,7 @@ export const SCENARIOS: Scenario[] = [
       const l = load(ctx);
       await sleep(500);
       await release(ctx, 'v2', strategy);
-      await ctx.sluice.waitFor(ctx.name, 'canary paused at 30 %', paused);
+      await waitFor(ctx.sluice.rollout(ctx.name, paused), { timeoutMs: 60_000, what: 'canary paused at 30 %' });
       await sleep(1000);
       const out = await cli(ctx, ['router', 'restart']);
       const restartedAt = l.now();
@@ -262,7 +260,7 @@ export const SCENARIOS: Scenario[] = [
       const after = l.samples.filter((s) => s.sentAt > restartedAt);
       if (!after.some((s) => s.version === 'v2') || !after.some((s) => s.version === 'v1')) problems.push('the canary split did not survive the restart');
       await cli(ctx, ['promote', ctx.name]);
-      await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2));
+      await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
       await sleep(500);
       const report = await l.stop();
       return { report, problems, note: m === null ? '' : `router pid ${m[1]} → ${m[2]}` };
@@ -276,7 +274,7 @@ export const SCENARIOS: Scenario[] = [
       const l = load(ctx);
       await sleep(500);
       await release(ctx, 'v2', strategy);
-      const before = await ctx.sluice.waitFor(ctx.name, 'canary paused at 30 %', paused);
+      const before = await waitFor(ctx.sluice.rollout(ctx.name, paused), { timeoutMs: 60_000, what: 'canary paused at 30 %' });
       await sleep(500);
       await ctx.sluice.kill9();
       const killedAt = Date.now();
@@ -287,7 +285,7 @@ export const SCENARIOS: Scenario[] = [
       const problems: string[] = [];
       if (resumed.status.stepIndex !== before.status.stepIndex) problems.push(`step ${resumed.status.stepIndex} after the restart, was ${before.status.stepIndex}`);
       await cli(ctx, ['promote', ctx.name]);
-      await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2));
+      await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
       await sleep(500);
       const report = await l.stop();
       return { report, problems, note: `control plane down for ${(downMs / 1000).toFixed(1)} s mid-release` };
@@ -304,10 +302,10 @@ export const SCENARIOS: Scenario[] = [
       const victim = v.instances.find((i) => i.phase === 'Ready' && i.pid !== undefined)!;
       const killedAt = Date.now();
       process.kill(victim.pid!, 'SIGKILL');
-      const back = await ctx.sluice.waitFor(ctx.name, 'the instance restarted and ready', (x) => {
+      const back = await waitFor(ctx.sluice.rollout(ctx.name, (x) => {
         const i = x.instances.find((y) => y.id === victim.id);
         return i !== undefined && i.restarts >= 1 && i.phase === 'Ready' && i.pid !== victim.pid;
-      });
+      }), { timeoutMs: 60_000, what: 'the instance restarted and ready' });
       const backMs = Date.now() - killedAt;
       await sleep(1000);
       const report = await l.stop();
@@ -325,9 +323,9 @@ export const SCENARIOS: Scenario[] = [
       await sleep(500);
       const appliedAt = l.now();
       await release(ctx, 'v2', strategy, { STARTUP_DELAY_MS: String(delayMs) });
-      const firstReady = await ctx.sluice.waitFor(ctx.name, 'a v2 instance ready', (v) => v.instances.some((i) => i.revision === 2 && i.phase === 'Ready'));
+      const firstReady = await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.instances.some((i) => i.revision === 2 && i.phase === 'Ready')), { timeoutMs: 60_000, what: 'a v2 instance ready' });
       const readyAt = l.now();
-      await ctx.sluice.waitFor(ctx.name, 'v2 healthy', healthyOn(2), 90_000);
+      await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 90_000, what: 'v2 healthy' });
       await sleep(500);
       const report = await l.stop();
       const problems: string[] = [];

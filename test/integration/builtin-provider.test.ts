@@ -5,7 +5,8 @@ import { BuiltinProvider } from '../../src/analysis/providers/builtin.js';
 import { JudgeProvider } from '../../src/analysis/providers/judge.js';
 import type { BuiltinProviderConfig, JudgeMetricConfig, JudgeProviderConfig, MeasurementContext } from '../../src/core/analysis.js';
 import type { Endpoint } from '../../src/core/route-table.js';
-import { listenAddr, listener, request, sleep, startCountingApp, startRouter, table, type CountingApp, type RouterHarness } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startCountingApp, startRouter, table, type CountingApp, type RouterHarness } from '../helpers/router-fixtures.js';
+import { sleep } from '../helpers/wait.js';
 import type { TrafficWindows } from '../../src/core/traffic-router.js';
 
 /** An app where every `failEvery`-th request answers 500 and `/?ms=N` answers after N ms. */

@@ -10,6 +10,7 @@ import { callWebhook, pollGate, verifySignature } from '../../src/hooks/webhook.
 import { runExecHook } from '../../src/hooks/exec.js';
 import { runSmokeTests } from '../../src/hooks/smoke.js';
 import { Notifier, type NotificationContext } from '../../src/hooks/notify.js';
+import { waitFor } from '../helpers/wait.js';
 import { hookPayload } from '../../src/core/hook-payload.js';
 
 interface Received {
@@ -264,7 +265,7 @@ describe('exec hooks', () => {
     assert.ok(Date.now() - started < 3000);
     const grandchild = Number(r.stdoutTail.trim());
     assert.ok(grandchild > 0, `pid printed: ${r.stdoutTail}`);
-    await until(() => !isProcessAlive(grandchild), 2000, `background sleep ${grandchild} survived`);
+    await waitFor(() => !isProcessAlive(grandchild), { timeoutMs: 2000, intervalMs: 10, what: `background sleep ${grandchild} survived` });
   });
 
   test('a hook that ignores SIGTERM is SIGKILLed after the grace period', async () => {
@@ -456,7 +457,7 @@ describe('notifications', () => {
     assert.ok(performance.now() - started < 100, 'notify returned at once');
     assert.equal(n.stats().dropped, 2 * (20 - 5 - 1), 'each queue holds 5 plus one in flight');
 
-    await until(() => healthy.requests.length === 6, 3000, 'healthy destination delivered');
+    await waitFor(() => healthy.requests.length === 6, { timeoutMs: 3000, intervalMs: 10, what: 'healthy destination delivered' });
     assert.equal(await n.flush(100), false, 'the stuck destination is still busy');
 
     holding = false;
@@ -469,18 +470,10 @@ describe('notifications', () => {
     const rx = await receiver(() => {});
     const n = new Notifier([{ name: 'x', type: 'webhook', url: rx.url, events: ['*'] }], fast);
     for (let i = 0; i < 3; i++) n.notify(event('StepCompleted'), ctx);
-    await until(() => rx.requests.length === 1, 2000, 'first delivery started');
+    await waitFor(() => rx.requests.length === 1, { timeoutMs: 2000, intervalMs: 10, what: 'first delivery started' });
     n.close();
     n.notify(event('StepCompleted'), ctx);
     assert.equal(await n.flush(2000), true);
     assert.deepEqual(n.stats(), { sent: 0, failed: 0, dropped: 4, pending: 0 });
   });
 });
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

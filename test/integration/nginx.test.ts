@@ -15,6 +15,7 @@ import { isNginxMaster } from '../../src/dataplane/nginx/procfs.js';
 import type { ListenerRoutes, MirrorRoute } from '../../src/core/route-table.js';
 import { nginxMissing } from '../helpers/nginx.js';
 import { freePort } from '../helpers/ports.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const skip = nginxMissing();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-nginx-'));
@@ -176,7 +177,7 @@ test('reloads under keep-alive load lose no request; windows come from the acces
   for (let i = 0; i < 10; i++) {
     const w = i % 2 === 0 ? 30 : 70;
     await dp.apply(++generation, [listener({ split: [{ revision: 1, weight: 100 - w }, { revision: 2, weight: w }] })]);
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
   }
   stop = true;
   await Promise.all(loops);
@@ -221,7 +222,7 @@ function withShadow(mirror: Partial<MirrorRoute>): ListenerRoutes {
 async function settle(): Promise<void> {
   for (let n = -1; n !== copies.length; ) {
     n = copies.length;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
@@ -270,8 +271,8 @@ test('mirror: a slow shadow never delays the answer, nor the primary latency the
     assert.equal((await get('/slow')).body, 'v1');
     assert.ok(Date.now() - t0 < 1000, `answered in ${Date.now() - t0} ms`);
     // nginx logs the request once its copy ended: cut off after MIRROR_TIMEOUT (2 s).
-    const until = Date.now() + 4000;
-    while (dp.window('web', 1, since).requests === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    // Not logged within 4 s fails the timing assertion below, which says by how much.
+    await waitFor(() => dp.window('web', 1, since).requests > 0, { timeoutMs: 4000, what: 'the request in the access log' }).catch(() => undefined);
     const waited = Date.now() - t0;
     assert.ok(waited > 1500 && waited < 3500, `logged when the copy was cut off: ${waited} ms`);
     const w = dp.window('web', 1, since);

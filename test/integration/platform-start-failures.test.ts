@@ -6,7 +6,9 @@ import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import { parsePortRange, type PortRange } from '../../src/platform/local/ports.js';
 import { freePort } from '../helpers/ports.js';
 import type { InstanceStatus } from '../../src/core/platform.js';
-import { MemoryRecords, ProcessReaper, demoTemplate, get, waitUntil } from '../helpers/platform-helpers.js';
+import { MemoryRecords, ProcessReaper, get } from '../helpers/platform-helpers.js';
+import { demoTemplate } from '../helpers/templates.js';
+import { waitFor } from '../helpers/wait.js';
 
 const reaper = new ProcessReaper();
 const platforms: LocalPlatform[] = [];
@@ -31,7 +33,7 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
   it('a command not on PATH: CrashLoopBackOff with the message "command not found: X"', async () => {
     const { platform } = newPlatform();
     const started = await platform.start(ref(), demoTemplate({ command: 'sluice-no-such-command-x1' }));
-    const s = await waitUntil(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), 5000, 'a message');
+    const s = await waitFor(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), { timeoutMs: 5000, intervalMs: 50, what: 'a message' });
     assert.equal(s.message, 'command not found: sluice-no-such-command-x1');
     assert.equal(s.phase, 'CrashLoopBackOff');
     assert.match(readFileSync(s.logFile, 'utf8'), /command not found: sluice-no-such-command-x1/);
@@ -48,7 +50,7 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
     const template = demoTemplate({ secretEnv: { VERSION: { file }, TOKEN: { env: 'SLUICE_TEST_SECRET_ENV' } } });
     const started = await platform.start(ref(), template);
     reaper.track(started.pid);
-    await waitUntil(() => current(platform, started.id)?.phase === 'Ready', 10_000, 'Ready');
+    await waitFor(() => current(platform, started.id)?.phase === 'Ready', { timeoutMs: 10_000, intervalMs: 50, what: 'Ready' });
     const answer = await get(started.port, '/');
     assert.equal(answer.headers['x-version'], fromFile, 'the file value, one trailing newline dropped');
     const env = readFileSync(`/proc/${started.pid}/environ`, 'utf8').split('\0');
@@ -68,7 +70,7 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
       [{ DB: { env: 'SLUICE_TEST_UNSET_SECRET' } }, "secretEnv DB: SLUICE_TEST_UNSET_SECRET is not set in the control plane's environment"],
     ] as const) {
       const started = await platform.start(ref(), demoTemplate({ secretEnv }));
-      const s = await waitUntil(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), 5000, 'a message');
+      const s = await waitFor(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), { timeoutMs: 5000, intervalMs: 50, what: 'a message' });
       assert.equal(s.message, expected);
       assert.equal(s.pid, undefined);
       await platform.stop(started.id);
@@ -85,7 +87,7 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
         const s = await platform.start(ref(), demoTemplate());
         reaper.track(s.pid);
         ports.push(s.port);
-        await waitUntil(() => current(platform, s.id)?.phase === 'Ready', 10_000, 'Ready');
+        await waitFor(() => current(platform, s.id)?.phase === 'Ready', { timeoutMs: 10_000, intervalMs: 50, what: 'Ready' });
       } catch (err) {
         assert.match((err as Error).message, new RegExp(`no free port in the instance port range ${range.from}-${range.to}: all 3 are in use`));
         break;

@@ -5,17 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import type { InstanceRecord, InstanceRef, InstanceStatus } from '../../src/core/platform.js';
 import type { Template } from '../../src/core/spec.js';
-import {
-  MemoryRecords,
-  ProcessReaper,
-  demoApp,
-  demoTemplate,
-  fixture,
-  get,
-  httpProbe,
-  isAlive,
-  waitUntil,
-} from '../helpers/platform-helpers.js';
+import { MemoryRecords, ProcessReaper, fixture, get, isAlive } from '../helpers/platform-helpers.js';
+import { DEMO_APP, demoTemplate, httpProbe } from '../helpers/templates.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const reaper = new ProcessReaper();
 const platforms: LocalPlatform[] = [];
@@ -51,7 +43,7 @@ function current(platform: LocalPlatform, id: string): InstanceStatus | undefine
 }
 
 const readyIn = (platform: LocalPlatform, id: string, ms = 8000) =>
-  waitUntil(() => current(platform, id)?.phase === 'Ready' && current(platform, id), ms, `${id} to be Ready`);
+  waitFor(() => current(platform, id)?.phase === 'Ready' && current(platform, id), { timeoutMs: ms, intervalMs: 50, what: `${id} to be Ready` });
 
 describe('LocalPlatform', { timeout: 60_000 }, () => {
   it('starts the demo app, reports it Ready and it answers on its port with its version', { timeout: 15_000 }, async () => {
@@ -120,8 +112,8 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
   it('never reports Ready a version whose readiness never passes', { timeout: 15_000 }, async () => {
     const { platform, events } = newPlatform();
     const started = await startTracked(platform, demoTemplate({ env: { READY: 'false' } }));
-    await waitUntil(() => /listening/.test(readFileSync(started.logFile, 'utf8')), 5000, 'the app to listen');
-    await new Promise((done) => setTimeout(done, 1500));
+    await waitFor(() => /listening/.test(readFileSync(started.logFile, 'utf8')), { timeoutMs: 5000, intervalMs: 50, what: 'the app to listen' });
+    await sleep(1500);
     assert.equal(current(platform, started.id)?.phase, 'Starting');
     assert.equal(current(platform, started.id)?.restarts, 0);
     // The first verdict is in (a restarted control plane stops waiting for it, `get` says why).
@@ -134,13 +126,12 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
     const { platform } = newPlatform();
     const template = demoTemplate({ args: ['-e', 'console.error("boom"); process.exit(1)'] });
     const started = await startTracked(platform, template);
-    const crashing = await waitUntil(
+    const crashing = await waitFor(
       () => {
         const s = current(platform, started.id);
         return s && s.restarts >= 2 && s.phase === 'CrashLoopBackOff' && s;
       },
-      10_000,
-      'two restarts',
+      { timeoutMs: 10_000, intervalMs: 50, what: 'two restarts' },
     );
     assert.equal(crashing.lastExit?.code, 1);
     assert.equal(crashing.pid, undefined);
@@ -150,7 +141,7 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
     const stopAt = Date.now();
     await platform.stop(started.id);
     assert.ok(Date.now() - stopAt < 1000, 'stopping a crash-looping instance cancels the pending restart');
-    await new Promise((done) => setTimeout(done, 300));
+    await sleep(300);
     assert.equal(current(platform, started.id), undefined);
   });
 
@@ -161,13 +152,12 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
       probes: { readiness: httpProbe('/'), liveness: httpProbe('/healthz', { failureThreshold: 2 }) },
     });
     const started = await startTracked(platform, template);
-    const restarted = await waitUntil(
+    const restarted = await waitFor(
       () => {
         const s = current(platform, started.id);
         return s && s.restarts >= 1 && s.pid !== undefined && s.pid !== started.pid && s;
       },
-      10_000,
-      'a restart after liveness failures',
+      { timeoutMs: 10_000, intervalMs: 50, what: 'a restart after liveness failures' },
     );
     reaper.track(restarted.pid);
     assert.equal(isAlive(started.pid!), false);
@@ -180,7 +170,7 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
     const started = await startTracked(platform, demoTemplate({ env: { LATENCY_MS: '1500' } }));
     await readyIn(platform, started.id);
     const inFlight = get(started.port, '/slow');
-    await new Promise((done) => setTimeout(done, 300));
+    await sleep(300);
     let aliveDuringDrain = false;
     await platform.stop(started.id, {
       drain: async () => {
@@ -256,7 +246,7 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
   it('leaves instances serving when the control plane is SIGKILLed, and a new one adopts them', { timeout: 20_000 }, async () => {
     const stateDir = reaper.tempDir();
     const recordsFile = `${stateDir}/records.json`;
-    const controlPlane = spawn(process.execPath, [fixture('control-plane.js'), stateDir, recordsFile, demoApp], {
+    const controlPlane = spawn(process.execPath, [fixture('control-plane.js'), stateDir, recordsFile, DEMO_APP], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     reaper.track(controlPlane.pid);
@@ -272,7 +262,7 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
     reaper.track(instance.pid);
     controlPlane.kill('SIGKILL');
     await new Promise((done) => controlPlane.once('exit', done));
-    await new Promise((done) => setTimeout(done, 300));
+    await sleep(300);
     assert.equal(isAlive(instance.pid!), true, 'the instance outlives its control plane');
     assert.equal(JSON.parse((await get(instance.port)).body).version, 'v5');
 
@@ -297,13 +287,12 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
     await second.platform.adopt();
     await readyIn(second.platform, started.id, 3000);
     process.kill(-started.pid!, 'SIGKILL');
-    const restarted = await waitUntil(
+    const restarted = await waitFor(
       () => {
         const s = current(second.platform, started.id);
         return s && s.phase === 'Ready' && s.pid !== started.pid && s;
       },
-      8000,
-      'the adopted instance to be restarted',
+      { timeoutMs: 8000, intervalMs: 50, what: 'the adopted instance to be restarted' },
     );
     reaper.track(restarted.pid);
     assert.equal(restarted.restarts, 1);

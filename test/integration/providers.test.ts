@@ -12,6 +12,7 @@ import { PrometheusProvider } from '../../src/analysis/providers/prometheus.js';
 import { compileCondition } from '../../src/analysis/condition.js';
 import { freePort } from '../helpers/ports.js';
 import { prometheusOrSkip, startPrometheus } from '../helpers/prometheus.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 function context(overrides: Partial<MeasurementContext> = {}): MeasurementContext {
   return {
@@ -243,7 +244,7 @@ test('job provider with real commands', async (t) => {
     assert.match(err.message, /ran past its 0\.5s timeout and was killed/);
     assert.ok(Date.now() - started < 8000);
     const grandchild = Number(readFileSync(pidFile, 'utf8'));
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     assert.throws(() => process.kill(grandchild, 0), /ESRCH/, 'the grandchild must be killed with the group');
   });
 
@@ -333,13 +334,14 @@ test('prometheus provider against a real Prometheus', { timeout: 120_000 }, asyn
 
   await t.test('a rate() query works', async () => {
     // rate() extrapolates less near a series' start: wait until the window is full of samples.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const full = await provider.measure(config('count_over_time(sluice_test_requests_total[5s])', { onEmpty: { value: 0 } }), context(), never);
-      if ((full.value as number) >= 5) break;
-      assert.ok(Date.now() < deadline, `Prometheus never held 5s of samples (has ${String(full.value)})`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await waitFor(
+      async () => {
+        const full = await provider.measure(config('count_over_time(sluice_test_requests_total[5s])', { onEmpty: { value: 0 } }), context(), never);
+        if ((full.value as number) >= 5) return true;
+        throw new Error(`has ${String(full.value)}`);
+      },
+      { timeoutMs: 30_000, intervalMs: 250, what: 'Prometheus to hold 5s of samples' },
+    );
     const r = await provider.measure(config('rate(sluice_test_requests_total[5s])'), context(), never);
     assert.equal(typeof r.value, 'number');
     assert.ok((r.value as number) > 3.5 && (r.value as number) < 6.5, `rate should be about 5/s, got ${String(r.value)}`);

@@ -11,17 +11,17 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator, describe, type LoadReport } from '../helpers/load.js';
-import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startBackend, table, type Backend } from '../helpers/router-fixtures.js';
 import { freePort } from '../helpers/ports.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
 import { adminTokenPath } from '../../src/router/credential.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const pids = new Set<number>();
 const dirs: string[] = [];
 const backends: Backend[] = [];
 const clients: HttpTrafficRouter[] = [];
-
 
 after(async () => {
   for (const c of clients) c.close();
@@ -81,7 +81,7 @@ test('router restart under load: zero failed requests, new pid, same routes, old
     assert.equal(r.listeners, 2);
     assert.deepEqual(await client.routes(), routes, 'the same routes after the restart');
     const old = pid;
-    await until(() => !isProcessAlive(old), 15_000, `the old router (pid ${old}) to drain and exit`);
+    await waitFor(() => !isProcessAlive(old), { timeoutMs: 15_000, intervalMs: 10, what: `the old router (pid ${old}) to drain and exit` });
     pid = r.newPid;
     assert.equal(readFileSync(join(dir, 'router', 'router.pid'), 'utf8').trim(), String(pid), 'the pid file names the new router');
     await sleep(300);
@@ -102,7 +102,7 @@ test('router restart under load: zero failed requests, new pid, same routes, old
   assert.match(log, /stopped after handover to pid \d+ \(0 request\(s\) cut\)/);
   console.log(`router restart ×3: ${reports.map(describe).join(' | ')}`);
   await client.shutdown();
-  await until(() => !isProcessAlive(pid), 10_000, 'the router to exit');
+  await waitFor(() => !isProcessAlive(pid), { timeoutMs: 10_000, intervalMs: 10, what: 'the router to exit' });
 });
 
 test('a successor that fails to start: one-line error, the old router keeps serving and taking routes', async () => {
@@ -132,7 +132,7 @@ test('a successor that fails to start: one-line error, the old router keeps serv
   pids.add(ok.newPid);
   assert.equal(ok.oldPid, pid);
   await client.shutdown();
-  await until(() => !isProcessAlive(ok.newPid) && !isProcessAlive(pid), 15_000, 'both routers to exit');
+  await waitFor(() => !isProcessAlive(ok.newPid) && !isProcessAlive(pid), { timeoutMs: 15_000, intervalMs: 10, what: 'both routers to exit' });
 });
 
 test('keep-alive clients: the old router answers on open connections with Connection: close, closes idle ones only after the grace', async () => {
@@ -162,9 +162,9 @@ test('keep-alive clients: the old router answers on open connections with Connec
   assert.equal(third.status, 200);
   assert.equal(third.headers.connection, 'keep-alive', 'a new connection reaches the new router');
   agent.destroy();
-  await until(() => !isProcessAlive(pid), 15_000, 'the old router to exit');
+  await waitFor(() => !isProcessAlive(pid), { timeoutMs: 15_000, intervalMs: 10, what: 'the old router to exit' });
   assert.ok(idleClosedAt > 0, 'the idle connection was closed');
   assert.ok(idleClosedAt - handedAt >= 800, `the idle connection was kept through the grace (closed after ${idleClosedAt - handedAt} ms)`);
   await client.shutdown();
-  await until(() => !isProcessAlive(r.newPid), 10_000, 'the new router to exit');
+  await waitFor(() => !isProcessAlive(r.newPid), { timeoutMs: 10_000, intervalMs: 10, what: 'the new router to exit' });
 });

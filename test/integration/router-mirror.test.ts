@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { freePort } from '../helpers/ports.js';
-import { listenAddr, listener, request, sleep, table, type Answer } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, table, type Answer } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, startRouterProcess } from '../../src/router/http-client.js';
 import { readAdminToken } from '../../src/router/credential.js';
 import type { Endpoint, ListenerRoutes, MirrorRoute } from '../../src/core/route-table.js';
 import { validateRouteTable } from '../../src/router/validate.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 /** What an app saw of one request. */
 interface Seen {
@@ -154,14 +155,6 @@ async function metric(name: string, labels: Record<string, string | number>): Pr
   return 0;
 }
 
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 test('shadow comparison: a different field and a different status are mismatches, ignored paths are not; the client gets the primary', async () => {
   const primary = await startApp('cmp-primary', { price: 5, status: 200 });
   const shadow = await startApp('cmp-shadow', { price: 6, status: 500 });
@@ -178,18 +171,18 @@ test('shadow comparison: a different field and a different status are mismatches
 
   const same = await send(port, 30, () => ({ path: '/same' }));
   for (const a of same) assert.equal(a.headers['x-app'], 'cmp-primary');
-  await eventually(() => settled(30), '30 copies compared');
+  await waitFor(() => settled(30), { timeoutMs: 15_000, intervalMs: 50, what: '30 copies compared' });
   assert.equal(await metric('sluice_mirror_mismatches_total', labels), 0, 'differences only in ignored paths are not mismatches');
   assert.equal(await metric('sluice_mirror_compared_total', labels), 30);
 
   const priced = await send(port, 20, () => ({ path: '/price' }));
   for (const a of priced) assert.deepEqual(JSON.parse(a.body), { id: 7, price: 5 }, 'the client always gets the primary');
-  await eventually(() => settled(50), '50 copies compared');
+  await waitFor(() => settled(50), { timeoutMs: 15_000, intervalMs: 50, what: '50 copies compared' });
   assert.equal(await metric('sluice_mirror_mismatches_total', labels), 20);
 
   const statuses = await send(port, 10, () => ({ path: '/status' }));
   for (const a of statuses) assert.equal(a.status, 200);
-  await eventually(() => settled(60), '60 copies compared');
+  await waitFor(() => settled(60), { timeoutMs: 15_000, intervalMs: 50, what: '60 copies compared' });
   assert.equal(await metric('sluice_mirror_mismatches_total', labels), 30);
   assert.equal(await metric('sluice_mirror_requests_total', labels), 60);
 
@@ -230,7 +223,7 @@ test('methods: a POST is not mirrored by default; with methods [POST] its body i
   const a = await request(plain, { method: 'POST', path: '/echo', body: 'hello', agent });
   assert.equal(a.body, 'post-primary:hello');
   await request(plain, { path: '/x', agent });
-  await eventually(async () => shadow.seen.length >= 1, 'the GET copy');
+  await waitFor(async () => shadow.seen.length >= 1, { timeoutMs: 15_000, intervalMs: 50, what: 'the GET copy' });
   await sleep(200);
   assert.deepEqual(shadow.seen.map((s) => s.method), ['GET'], 'only the GET was copied');
 
@@ -257,7 +250,7 @@ test('methods: a POST is not mirrored by default; with methods [POST] its body i
   assert.equal(answers[1].body, `post-primary:${big}`);
   assert.equal(answers[2], `post-primary:${'y'.repeat(1200)}`);
   const labels = { rollout: 'post', revision: 2, route: 'posts' };
-  await eventually(async () => (await metric('sluice_mirror_requests_total', labels)) >= 1, 'the POST copy');
+  await waitFor(async () => (await metric('sluice_mirror_requests_total', labels)) >= 1, { timeoutMs: 15_000, intervalMs: 50, what: 'the POST copy' });
   await sleep(200);
   const copies = shadow.seen.filter((s) => s.method === 'POST');
   assert.deepEqual(copies.map((s) => [s.body, s.mirror]), [['copy me', true]]);
@@ -292,9 +285,9 @@ test('queue overflow: with queueLimit 2 and a very slow shadow, a burst drops an
   assert.equal(await metric('sluice_mirror_dropped_total', labels), 38);
   assert.equal(await metric('sluice_mirror_pending', labels), 2);
   // Once the slow copies are done the queue takes copies again.
-  await eventually(async () => (await metric('sluice_mirror_pending', labels)) === 0, 'the slow copies to finish', 10_000);
+  await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0, { timeoutMs: 10_000, intervalMs: 50, what: 'the slow copies to finish' });
   await request(port, { path: '/x', agent });
-  await eventually(async () => (await metric('sluice_mirror_requests_total', labels)) === 3, 'a new copy');
+  await waitFor(async () => (await metric('sluice_mirror_requests_total', labels)) === 3, { timeoutMs: 15_000, intervalMs: 50, what: 'a new copy' });
 });
 
 test('percent: exactly 20 % of 1,000 matching requests are copied (the deterministic accumulator)', async () => {
@@ -309,7 +302,7 @@ test('percent: exactly 20 % of 1,000 matching requests are copied (the determini
   await send(port, 1000, () => ({ path: '/api/items' }));
   await send(port, 100, () => ({ path: '/other' }));
   const labels = { rollout: 'pct', revision: 2, route: 'shadow' };
-  await eventually(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, 'copies done');
+  await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, { timeoutMs: 15_000, intervalMs: 50, what: 'copies done' });
   const copies = await metric('sluice_mirror_requests_total', labels);
   // The accumulator copies every fifth matching request; the 100 others do not move it.
   assert.equal(copies, 200);
@@ -332,7 +325,7 @@ test('isolation: with a shadow that takes 2 s, every primary answer arrives well
   // would take 4 × 2 s.
   assert.ok(ms < 1500, `64 primary answers took ${ms} ms with a 2 s shadow`);
   assert.ok((await metric('sluice_mirror_pending', labels)) > 0, 'the copies were still at the shadow when the primaries had answered');
-  await eventually(async () => (await metric('sluice_mirror_pending', labels)) === 0, 'copies done');
+  await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0, { timeoutMs: 15_000, intervalMs: 50, what: 'copies done' });
   assert.equal(await metric('sluice_mirror_requests_total', labels), 64);
   assert.equal(shadow.seen.filter((s) => s.mirror && s.path === '/wait').length, 64);
 });
@@ -451,7 +444,7 @@ test('a rollout deleted and re-created under the same name starts its mirror cou
   const labels = { rollout: 'again', revision: 2, route: 'shadow' };
   const copiesAfter = async (port: number, n: number): Promise<number> => {
     await send(port, n);
-    await eventually(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, 'copies done');
+    await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, { timeoutMs: 15_000, intervalMs: 50, what: 'copies done' });
     return metric('sluice_mirror_requests_total', labels);
   };
   assert.equal(await copiesAfter(await serve(routes), 5), 5);

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
-import { listenAddr, listener, request, sleep, startBackend, table, until, type Backend } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startBackend, table, type Backend } from '../helpers/router-fixtures.js';
 import { HttpTrafficRouter, isRouterUp, startRouterProcess } from '../../src/router/http-client.js';
 import { readAdminToken } from '../../src/router/credential.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const mainJs = fileURLToPath(new URL('../../src/router/main.js', import.meta.url));
 const httpClientJs = fileURLToPath(new URL('../../src/router/http-client.js', import.meta.url));
@@ -52,7 +53,7 @@ test('a router killed with SIGKILL serves its persisted routes as soon as it is 
   assert.equal((await request(port)).body, 'persisted');
 
   process.kill(first.pid, 'SIGKILL');
-  await until(() => !isProcessAlive(first.pid), 5000, 'the router to die');
+  await waitFor(() => !isProcessAlive(first.pid), { timeoutMs: 5000, intervalMs: 10, what: 'the router to die' });
   assert.equal(await isRouterUp(admin, { stateDir: dir, token: readAdminToken(dir) }), false);
 
   const second = await startRouterProcess({ stateDir: dir, admin, logFile });
@@ -63,7 +64,7 @@ test('a router killed with SIGKILL serves its persisted routes as soon as it is 
   assert.deepEqual(await client(admin, dir).routes(), routes);
   assert.match(readFileSync(logFile, 'utf8'), /loaded routes generation 7 \(1 listener\(s\)\)/);
   process.kill(second.pid, 'SIGTERM');
-  await until(() => !isProcessAlive(second.pid), 5000, 'the router to stop');
+  await waitFor(() => !isProcessAlive(second.pid), { timeoutMs: 5000, intervalMs: 10, what: 'the router to stop' });
 });
 
 test('SIGTERM: stops accepting, lets the request in flight finish, exits 0', async () => {
@@ -77,11 +78,11 @@ test('SIGTERM: stops accepting, lets the request in flight finish, exits 0', asy
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await until(() => stderr.includes('admin API on'), 5000, 'the router to start');
+  await waitFor(() => stderr.includes('admin API on'), { timeoutMs: 5000, intervalMs: 10, what: 'the router to start' });
   const { listen, port } = await listenAddr();
   await client(admin, dir).apply(table(1, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 })));
   const slow = request(port, { path: '/slow?ms=700' });
-  await until(() => b.active.get('/slow') === 1, 3000, 'the slow request at the app');
+  await waitFor(() => b.active.get('/slow') === 1, { timeoutMs: 3000, intervalMs: 10, what: 'the slow request at the app' });
   child.kill('SIGTERM');
   await sleep(100);
   await assert.rejects(request(port), /ECONNREFUSED/, 'no new connections while draining');
@@ -114,7 +115,7 @@ test('the router started by a control plane outlives it, even when it is SIGKILL
   await sleep(100);
   assert.equal(await isRouterUp(admin, { stateDir: dir, token: readAdminToken(dir) }), true);
   await client(admin, dir).shutdown();
-  await until(() => !isProcessAlive(routerPid), 5000, 'the router to exit after POST /shutdown');
+  await waitFor(() => !isProcessAlive(routerPid), { timeoutMs: 5000, intervalMs: 10, what: 'the router to exit after POST /shutdown' });
 });
 
 test('an unreachable router gives a clear error', async () => {
@@ -150,7 +151,7 @@ test('a router that cannot take its admin address says so and exits 1', async ()
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  await until(() => stderr.includes('admin API on'), 5000, 'the first router to start');
+  await waitFor(() => stderr.includes('admin API on'), { timeoutMs: 5000, intervalMs: 10, what: 'the first router to start' });
   const second = spawn(process.execPath, [mainJs, '--state-dir', stateDir(), '--admin', `127.0.0.1:${adminPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let secondErr = '';
   second.stderr.on('data', (d: Buffer) => (secondErr += d.toString()));

@@ -4,7 +4,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { listenAddr, listener, request, startBackend, startRouter, table, until, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startBackend, startRouter, table, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 let h: RouterHarness;
 const backends: Backend[] = [];
@@ -92,9 +93,9 @@ test('a client that goes away aborts the upstream request, and an app that dies 
   const { b, port } = await oneBackend('abort');
   const req = http.get({ host: '127.0.0.1', port, path: '/hang', agent: false });
   req.on('error', () => {});
-  await until(() => b.active.get('/hang') === 1, 3000, 'request at the app');
+  await waitFor(() => b.active.get('/hang') === 1, { timeoutMs: 3000, intervalMs: 10, what: 'request at the app' });
   req.destroy();
-  await until(() => b.active.get('/hang') === 0, 3000, 'the app to see the abort');
+  await waitFor(() => b.active.get('/hang') === 0, { timeoutMs: 3000, intervalMs: 10, what: 'the app to see the abort' });
   assert.equal(await h.client.waitIdle('abort', 1000), true);
 
   const dying = net.createServer((s: Socket) => {

@@ -5,8 +5,9 @@ import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
-import { listenAddr, listener, request, sleep, startRouter, table, until, type Answer, type RouterHarness } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startRouter, table, type Answer, type RouterHarness } from '../helpers/router-fixtures.js';
 import type { Endpoint, ListenerRoutes, Resilience } from '../../src/core/route-table.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const appJs = fileURLToPath(new URL('../helpers/resil-app.js', import.meta.url));
 
@@ -134,7 +135,7 @@ test('an ejected instance returns after baseEjectionMs on its own', async () => 
   const hitsEjected = await a.hits();
   for (let i = 0; i < 6; i++) await request(port);
   const quickly = await a.hits();
-  await until(() => logs.some((l) => /instance ret-a at .* is back in rotation/.test(l)), 5000, 'ret-a to return');
+  await waitFor(() => logs.some((l) => /instance ret-a at .* is back in rotation/.test(l)), { timeoutMs: 5000, intervalMs: 10, what: 'ret-a to return' });
   for (let i = 0; i < 10; i++) assert.equal((await request(port)).status, 200);
   const later = await a.hits();
   assert.ok(quickly - hitsEjected <= 1, `while ejected it got ${quickly - hitsEjected} requests (≤ 1 if the 300 ms ran out meanwhile)`);
@@ -368,7 +369,7 @@ test('hold paused: new requests wait until the hold is lifted, requests in fligh
   const { listen, port } = await listenAddr();
   await apply(routes(listen, [a.endpoint()]));
   const inflight = request(port, { path: '/slow?ms=600' });
-  await until(() => h.router.inflight === 1, 3000, 'the slow request in flight');
+  await waitFor(() => h.router.inflight === 1, { timeoutMs: 3000, intervalMs: 10, what: 'the slow request in flight' });
   await apply(routes(listen, [a.endpoint()], undefined, { hold: { mode: 'paused' } }));
   let answered = false;
   const t0 = Date.now();
@@ -425,11 +426,7 @@ test('resume after a pause releases held requests a few at a time over the pool:
   const n = 300;
   const answers = Array.from({ length: n }, () => request(port).catch((e: Error) => ({ status: 0, headers: {}, body: e.message }) as Answer));
   const held = async (): Promise<number> => Number(/^sluice_router_held_requests (\d+)$/m.exec(await h.client.metrics())?.[1]);
-  const deadline = Date.now() + 15_000;
-  while ((await held()) < n) {
-    assert.ok(Date.now() < deadline, 'all requests held');
-    await sleep(50);
-  }
+  await waitFor(async () => (await held()) >= n, { timeoutMs: 15_000, intervalMs: 50, what: 'all requests held' });
   assert.equal(served, 0);
   await apply(routes(listen, [endpoint]));
   const got = await Promise.all(answers);

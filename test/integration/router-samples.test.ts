@@ -10,9 +10,10 @@ import { HttpTrafficRouter } from '../../src/router/http-client.js';
 import { testAdminAccess } from '../helpers/router-fixtures.js';
 import { percentile } from '../../src/router/samples.js';
 import type { Endpoint } from '../../src/core/route-table.js';
-import { freePort } from '../helpers/ports.js';
-import { listenAddr, listener, request, sleep, startCountingApp, table, type CountingApp } from '../helpers/router-fixtures.js';
 import type { TrafficWindows } from '../../src/core/traffic-router.js';
+import { freePort } from '../helpers/ports.js';
+import { listenAddr, listener, request, startCountingApp, table, type CountingApp } from '../helpers/router-fixtures.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 interface Harness {
   router: Router;
@@ -242,12 +243,9 @@ test("the router's own 502s are errors; a client that leaves before any answer i
     // Timed from the moment the head is written: the router's clock starts when it reads it.
     req.on('finish', () => setTimeout(() => req.destroy(), 300));
   });
-  const deadline = Date.now() + 5000;
   let w = await h.client.window('failing', 1, t0);
-  while (w.requests < 6 && Date.now() < deadline) {
-    await sleep(20);
-    w = await h.client.window('failing', 1, t0);
-  }
+  // A timeout is not the failure to report: the assertion below shows the last window.
+  await waitFor(async () => (w = await h.client.window('failing', 1, t0)).requests >= 6, { timeoutMs: 5000, intervalMs: 20, what: '6 requests in the window' }).catch(() => undefined);
   assert.deepEqual([w.requests, w.errors5xx], [6, 0]);
   const abandoned = await h.client.samples('failing', 1, t0, undefined, 'preview');
   assert.equal(abandoned.latencies.length, 1);

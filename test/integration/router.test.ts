@@ -4,8 +4,9 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../helpers/ports.js';
-import { listenAddr, listener, request, sleep, startBackend, startRouter, table, until, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
+import { listenAddr, listener, request, startBackend, startRouter, table, type Backend, type RouterHarness } from '../helpers/router-fixtures.js';
 import type { UserError } from '../../src/util/errors.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 let h: RouterHarness;
 const backends: Backend[] = [];
@@ -58,7 +59,7 @@ test('least-requests sends new requests to the idle endpoint', async () => {
   const { listen, port } = await listenAddr();
   await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [x.endpoint(), y.endpoint()]] }, { 1: 100 }, { balancer: 'least-requests' })));
   const slow = request(port, { path: '/slow?ms=800' });
-  await until(() => (x.active.get('/slow') ?? 0) + (y.active.get('/slow') ?? 0) === 1, 3000, 'slow request in flight');
+  await waitFor(() => (x.active.get('/slow') ?? 0) + (y.active.get('/slow') ?? 0) === 1, { timeoutMs: 3000, intervalMs: 10, what: 'slow request in flight' });
   const busy = (x.active.get('/slow') ?? 0) === 1 ? x : y;
   const idle = busy === x ? y : x;
   for (let i = 0; i < 10; i++) assert.equal((await request(port)).body, idle.name);
@@ -108,7 +109,7 @@ test('draining: a request in flight to a removed endpoint completes, and waitIdl
     slowDoneAt = performance.now();
     return a;
   });
-  await until(() => old.active.get('/slow') === 1, 3000, 'slow request at the old endpoint');
+  await waitFor(() => old.active.get('/slow') === 1, { timeoutMs: 3000, intervalMs: 10, what: 'slow request at the old endpoint' });
   await h.client.apply(table(generation++, listener(listen, { 2: ['v2', [fresh.endpoint()]] }, { 2: 100 })));
   assert.equal((await request(port)).body, 'drain-new');
   assert.equal(await h.client.waitIdle('drain-old', 50), false, 'not idle while the slow request runs');

@@ -9,6 +9,7 @@ import { hostAllowed } from '../../src/api/same-origin.js';
 import { ensureToken, readApiInfo, readToken, writeApiInfo } from '../../src/api/token.js';
 import { UserError } from '../../src/util/errors.js';
 import { canaryView, startFakeApi, TEST_TOKEN, type FakeApi } from '../helpers/cli-fakes.js';
+import { sleep } from '../helpers/wait.js';
 
 async function call(api: FakeApi, method: string, path: string, options: { body?: string; token?: string | null; actor?: string } = {}) {
   const headers: Record<string, string> = {};
@@ -146,7 +147,7 @@ describe('API server', () => {
   test('POST /v1/shutdown answers, then calls the shutdown callback', async () => {
     const r = await call(api, 'POST', '/v1/shutdown', { body: JSON.stringify({ everything: true }) });
     assert.equal(r.status, 202);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
     assert.deepEqual(shutdowns, [{ everything: true }]);
   });
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import type { MeasurementContext, MetricProvider, ProviderResult } from '../../src/core/analysis.js';
 
 /** A builtin provider whose answers the test scripts: value per canary revision. */
@@ -32,10 +33,10 @@ ${extra}        - setWeight: 60
 
 async function start(provider: ScriptedProvider, strategy: string) {
   const sim = makeSim(500, { builtin: provider as never });
-  await sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
-  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   return sim;
 }
 
@@ -143,16 +144,16 @@ test('blue-green: a failing pre-promotion analysis keeps the switch from happeni
 test('an analysis naming a template that does not exist is refused at apply', async () => {
   const sim = makeSim();
   const strategy = `    canary:\n      steps:\n        - analysis: {templates: [{templateName: nope}]}\n`;
-  await assert.rejects(sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
+  await assert.rejects(sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
   assert.equal((await sim.controller.list()).length, 0);
 });
 
 test('an approval step waits for `sluice approve`, recording who approved', async () => {
   const sim = makeSim(500);
   const strategy = `    canary:\n      steps:\n        - setWeight: 50\n        - approval: {}\n`;
-  await sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(60_000, 1000);
   let s = await sim.status('web');
   assert.equal(s.reason, 'WaitingForApproval');
@@ -204,9 +205,9 @@ spec:
 ---
 `;
   const strategy = `    canary:\n      steps:\n        - setWeight: 20\n        - analysis: {templates: [{templateName: soft}]}\n`;
-  await sim.controller.apply(template + manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(template + rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(5000);
   let s = await sim.status('web');
   assert.equal(s.phase, 'Paused');

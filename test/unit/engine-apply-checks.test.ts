@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 
 const ROLLING = `    rolling: {maxSurge: 1, maxUnavailable: 0}
 `;
 const on = (port: number, text: string) => text.replace('127.0.0.1:18080', `127.0.0.1:${port}`);
-const web = (version: string) => manifest({ name: 'web', version, strategy: ROLLING });
-const api = (version: string, port = 18081) => on(port, manifest({ name: 'api', version, strategy: ROLLING }));
+const web = (version: string) => rolloutManifest({ ...SIM_APP,  name: 'web', version, strategy: ROLLING });
+const api = (version: string, port = 18081) => on(port, rolloutManifest({ ...SIM_APP,  name: 'api', version, strategy: ROLLING }));
 
 test('apply refuses a wildcard and a specific address on the same port across rollouts, and addresses this machine cannot open', async () => {
   const sim = makeSim(500);

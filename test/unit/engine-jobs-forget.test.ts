@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { manifest } from '../helpers/engine-sim.js';
+import { SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { engineOn } from '../helpers/engine-on-store.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { MetricProvider, ProviderResult } from '../../src/core/analysis.js';
@@ -28,7 +29,7 @@ const CANARY = `    canary:
                 successCondition: result <= 0.01
                 provider: {builtin: {metric: error-rate, windowSeconds: 2}}
 `;
-const web = (version: string) => manifest({ version, strategy: CANARY, extra: '  revisionHistoryLimit: 1\n' });
+const web = (version: string) => rolloutManifest({ ...SIM_APP,  version, strategy: CANARY, extra: '  revisionHistoryLimit: 1\n' });
 
 function withSqlite(fn: (store: SqliteStore) => Promise<void>) {
   return async () => {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { UserError } from '../../src/util/errors.js';
 import type { StrategyType } from '../../src/core/spec.js';
 
@@ -101,7 +102,7 @@ const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, numbe
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
   const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
   const strategy = strategyYaml(type, scenario.maxSurge, scenario.maxUnavailable);
-  const doc = (version: Version) => manifest({ version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
+  const doc = (version: Version) => rolloutManifest({ ...SIM_APP,  version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
   const fail = (what: string): never => {
     const s = sim.store.getRollout('web')?.status;

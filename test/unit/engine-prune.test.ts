@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { engineOn } from '../helpers/engine-on-store.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/core/store.js';
@@ -37,7 +38,7 @@ const CANARY = `    canary:
  * older 3 and 4 (1 and 2 go); nothing is pruned when the release completes.
  */
 const RETAINED = [3, 4, 5, 6];
-const web = (version: string, limit: number) => manifest({ version, strategy: CANARY, extra: `  revisionHistoryLimit: ${limit}\n` });
+const web = (version: string, limit: number) => rolloutManifest({ ...SIM_APP, version, strategy: CANARY, extra: `  revisionHistoryLimit: ${limit}\n` });
 
 /** Each stored job's revision (from its key) → its stored measurements. */
 function rows(store: Store): Map<number, number[]> {

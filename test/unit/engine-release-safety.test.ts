@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 
 type Sim = ReturnType<typeof makeSim>;
 
 async function deployV1(sim: Sim, strategy: string, opts: { env?: Record<string, string> } = {}) {
-  await sim.controller.apply(manifest({ version: 'v1', strategy, env: opts.env }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy, env: opts.env }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
 }
@@ -19,10 +20,10 @@ test('rolling maxUnavailable 0: a crash-looping revision replaced by a working o
   const sim = makeSim();
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
   await deployV1(sim, rolling);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 1 }, 'the broken v2 got its one surge instance');
-  await sim.controller.apply(manifest({ version: 'v3', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v3', strategy: rolling }), '/tmp/web.yaml', sim.by);
   let least = Infinity;
   for (let k = 0; k < 80; k++) {
     await sim.run(100, 50);
@@ -44,7 +45,7 @@ test('recreate: no new instance starts while an old process is still exiting (1 
     if (others.length > 0) overlaps.push(`revision ${ref.revision} started at +${sim.clock.now()} beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
     return start(ref, template);
   };
-  await sim.controller.apply(manifest({ version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
   await sim.run(500, 50);
   assert.ok(sim.platform.list('web').some((i) => i.phase === 'Terminating'), 'old instances are still exiting');
   assert.deepEqual(sim.platform.started.filter((r) => r.revision === 2), [], 'v2 waits');
@@ -58,10 +59,10 @@ test('recreate: no new instance starts while an old process is still exiting (1 
 test('undo goes to the last revision that was stable, never to one that only failed', async () => {
   const sim = makeSim();
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
-  const v1 = manifest({ version: 'v1', strategy: rolling, deadline: 10 });
+  const v1 = rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: rolling, deadline: 10 });
   await sim.controller.apply(v1, '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling, deadline: 10, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling, deadline: 10, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(15_000, 500);
   assert.equal((await sim.status('web')).phase, 'Degraded', 'the broken v2 was aborted by the deadline');
   assert.deepEqual(await sim.controller.apply(v1, '/tmp/web.yaml', sim.by), [{ name: 'web', result: 'configured', revision: 1 }]);
@@ -78,9 +79,9 @@ test('undo goes to the last revision that was stable, never to one that only fai
 test('undo with no revision that was ever stable says so and changes nothing', async () => {
   const sim = makeSim();
   const rolling = `    rolling: {}\n`;
-  await sim.controller.apply(manifest({ version: 'v1', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(1000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
   await sim.run(100);
   const before = await sim.status('web');
   await assert.rejects(sim.controller.undo('web', {}, sim.by), /no earlier revision that was ever stable.*--to-revision/);
@@ -92,7 +93,7 @@ test('blue-green: undo within scaleDownDelaySeconds switches straight back to th
   const sim = makeSim();
   const bg = `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      scaleDownDelaySeconds: 30\n`;
   await deployV1(sim, bg);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   await sim.controller.promote('web', {}, sim.by);
   await sim.run(3000);
@@ -122,9 +123,9 @@ test("a user's abort fires the rollback hook once per release attempt, like an a
   const sim = makeSim();
   const canary = `    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n`;
   const hooks = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [node, -e, ""]\n`;
-  await sim.controller.apply(manifest({ version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
   const rollbacks = () => sim.store.listJobs('web').filter(({ job }) => job.key.includes('/rollback/hook.page')).map(({ job }) => job.key);
   assert.deepEqual(rollbacks(), []);
@@ -149,7 +150,7 @@ test('promote says what it does per strategy (a blue-green promote has no steps 
   for (const [strategy, message] of cases) {
     const sim = makeSim();
     await deployV1(sim, strategy);
-    await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+    await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
     await sim.run(1500);
     await sim.controller.promote('web', { full: true }, sim.by);
     const e = sim.store.listEvents('web').find((x) => x.reason === 'PromotedFull');
@@ -168,7 +169,7 @@ test('recreate: an abort stops the new revision before stable starts again (foun
     if (others.length > 0) overlaps.push(`revision ${ref.revision} started beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
     return start(ref, template);
   };
-  await sim.controller.apply(manifest({ version: 'v2', strategy: recreate, env: { CRASH: 'true' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: recreate, env: { CRASH: 'true' } }), '/tmp/web.yaml', sim.by);
   await sim.run(1000, 50);
   assert.ok(sim.platform.list('web').some((i) => i.revision === 2), 'v2 is running (crash-looping)');
   await sim.controller.abort('web', sim.by);
@@ -182,7 +183,7 @@ test('rolling maxUnavailable 0: going back to stable mid-rollout keeps the new r
   const sim = makeSim(200, {}, { stopMs: 150 });
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
   await deployV1(sim, rolling);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
   await sim.run(300, 50);
   assert.ok(sim.platform.list('web').some((i) => i.revision === 2 && i.phase === 'Ready'));
   await sim.controller.undo('web', {}, sim.by);
@@ -200,9 +201,9 @@ test('a retry or a new revision starts without the previous attempt header route
   const canary = `    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n        - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "1"}}]}\n        - setWeight: 50\n        - pause: {}\n`;
   const hooks = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page.sh]\n`;
   const rules = () => sim.router.current!.listeners.find((l) => l.role === 'main')!.rules ?? [];
-  await sim.controller.apply(manifest({ version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
   await sim.controller.promote('web', {}, sim.by);
   await sim.run(2000);

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { UserError } from '../../src/util/errors.js';
 import { isDone } from '../../src/core/jobs.js';
 import { resetRelease } from '../../src/engine/release-reset.js';
@@ -70,7 +71,7 @@ const stepsArb = fc
 
 async function runSequence(type: StrategyType, steps: { action: Action; waitMs: number }[]): Promise<void> {
   const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
-  const doc = (version: Version) => manifest({ version, strategy: STRATEGY[type], extra: HOOKS, deadline: 4, env: VERSIONS[version] });
+  const doc = (version: Version) => rolloutManifest({ ...SIM_APP, version, strategy: STRATEGY[type], extra: HOOKS, deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
   const status = () => sim.store.getRollout('web')!.status;
   const fail = (what: string): never => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest, type ManifestOptions } from '../helpers/manifest.js';
 import { engineOn } from '../helpers/engine-on-store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -13,8 +14,8 @@ import type { RolloutSpec } from '../../src/core/spec.js';
 const ROLLING = `    rolling: {maxSurge: 1, maxUnavailable: 0}
 `;
 const on = (port: number, text: string) => text.replace('127.0.0.1:18080', `127.0.0.1:${port}`);
-const web = (version: string, extra: Partial<Parameters<typeof manifest>[0]> = {}) => manifest({ name: 'web', version, strategy: ROLLING, ...extra });
-const api = (version: string, port = 18081) => on(port, manifest({ name: 'api', version, strategy: ROLLING }));
+const web = (version: string, extra: Partial<ManifestOptions> = {}) => rolloutManifest({ ...SIM_APP,  name: 'web', version, strategy: ROLLING, ...extra });
+const api = (version: string, port = 18081) => on(port, rolloutManifest({ ...SIM_APP,  name: 'api', version, strategy: ROLLING }));
 
 /** A store holding a healthy `api` and a `web` whose stored spec says `spec`. */
 async function storeWith(store: Store, spoil: (spec: RolloutSpec) => void): Promise<void> {

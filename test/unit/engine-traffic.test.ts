@@ -1,18 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import { ExposureCollector } from '../../src/engine/exposures.js';
 
 type Sim = ReturnType<typeof makeSim>;
 
 async function deploy(sim: Sim, strategy: string, extra = '', traffic = '') {
-  await sim.controller.apply(manifest({ version: 'v1', strategy, extra: '' }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`) + extra, '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy, extra: '' }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`) + extra, '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
 }
 
 async function release(sim: Sim, strategy: string, traffic = '') {
-  await sim.controller.apply(manifest({ version: 'v2', strategy }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`), '/tmp/web.yaml', sim.by);
 }
 
 function main(sim: Sim) {
@@ -368,7 +369,7 @@ test('shadow and A/B analyses naming an unknown AnalysisTemplate are refused at 
     `    shadow:\n      analysis: {templates: [{templateName: nope}]}\n`,
     `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n      analysis: {templates: [{templateName: nope}]}\n`,
   ]) {
-    await assert.rejects(sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
+    await assert.rejects(sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
   }
   assert.deepEqual(await sim.controller.list(), []);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 
 const CANARY = `    canary:
       canaryListen: 127.0.0.1:18082
@@ -13,7 +14,7 @@ const CANARY = `    canary:
 `;
 
 async function deployV1(sim: ReturnType<typeof makeSim>, strategy: string, extra = '') {
-  await sim.controller.apply(manifest({ version: 'v1', strategy, extra }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy, extra }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   const s = await sim.status('web');
   assert.equal(s.phase, 'Healthy', s.message);
@@ -24,7 +25,7 @@ async function deployV1(sim: ReturnType<typeof makeSim>, strategy: string, extra
 test('canary walks its steps: exact weights, timed pause, indefinite pause, promotion', async () => {
   const sim = makeSim();
   await deployV1(sim, CANARY);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
   await sim.run(1500);
   let s = await sim.status('web');
   assert.equal(s.phase, 'Paused');
@@ -60,7 +61,7 @@ test('canary walks its steps: exact weights, timed pause, indefinite pause, prom
 test('canary: a revision that never becomes ready gets no traffic and the progress deadline aborts it', async () => {
   const sim = makeSim();
   await deployV1(sim, CANARY);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: CANARY, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: CANARY, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(30_000, 500);
   // A weight step holds the previous weight until the canary has its instances.
   assert.deepEqual(sim.router.split('web'), { v1: 100 }, 'no traffic to a canary that is not ready');
@@ -82,7 +83,7 @@ test('canary: a revision that never becomes ready gets no traffic and the progre
 test('abort sends traffic back to stable; retry starts again; undo during a canary goes straight back', async () => {
   const sim = makeSim();
   await deployV1(sim, CANARY);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
   await sim.run(1500);
   assert.deepEqual(sim.router.split('web'), { v1: 80, v2: 20 });
   await sim.controller.abort('web', sim.by);
@@ -111,7 +112,7 @@ test('undo after a completed release rolls forward to the old template through t
   const sim = makeSim();
   const steps = `    canary:\n      steps:\n        - setWeight: 50\n        - pause: {duration: 2s}\n`;
   await deployV1(sim, steps);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: steps }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: steps }), '/tmp/web.yaml', sim.by);
   await sim.run(8000);
   assert.equal((await sim.status('web')).stableRevision, 2);
   const r = await sim.controller.undo('web', {}, sim.by);
@@ -130,7 +131,7 @@ test('blue-green: preview only, manual promotion, one-step switch, delayed scale
   const sim = makeSim();
   const bg = `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      previewReplicaCount: 1\n      scaleDownDelaySeconds: 5\n`;
   await deployV1(sim, bg);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   let s = await sim.status('web');
   assert.equal(s.reason, 'BlueGreenPause');
@@ -154,7 +155,7 @@ test('rolling: stays within maxSurge and maxUnavailable, weights follow ready in
   const sim = makeSim();
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
   await deployV1(sim, rolling);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
   for (let k = 0; k < 40; k++) {
     await sim.run(250, 250);
     const live = sim.platform.list('web').filter((i) => i.phase !== 'Terminating');
@@ -171,7 +172,7 @@ test('recreate: every old instance is gone before a new one starts', async () =>
   const sim = makeSim();
   const recreate = `    recreate: {}\n`;
   await deployV1(sim, recreate);
-  await sim.controller.apply(manifest({ version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
   await sim.run(4000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
   const firstV2 = sim.platform.started.findIndex((s) => s.revision === 2);

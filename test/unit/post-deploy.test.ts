@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_WATCH, judgeWatch, type WatchSample } from '../../src/analysis/watch.js';
-import { makeSim, manifest } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { rolloutManifest } from '../helpers/manifest.js';
 import type { MeasurementContext, ProviderResult } from '../../src/core/analysis.js';
 
 const sample = (errorRate: number, p95: number, requests = 100): WatchSample => ({ at: 0, requests, errorRate, p95 });
@@ -29,9 +30,9 @@ test('rolling with a post-deploy watch rolls back to the previous revision when 
   };
   const sim = makeSim(500, { builtin: provider as never });
   const strategy = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n      postDeploy: {interval: 1s, duration: 20s}\n`;
-  await sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(6000);
   let s = await sim.status('web');
   assert.equal(s.reason, 'PostDeployWatch', s.message);
@@ -56,9 +57,9 @@ test('a post-deploy watch that passes makes the new revision stable', async () =
   const provider = { kind: 'builtin' as const, measure: async () => ({ value: 0.001, details: { requests: 100 } }) };
   const sim = makeSim(500, { builtin: provider as never });
   const strategy = `    recreate:\n      postDeploy: {interval: 1s, duration: 3s}\n`;
-  await sim.controller.apply(manifest({ version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(manifest({ version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(8000);
   const s = await sim.status('web');
   assert.equal(s.phase, 'Healthy', s.message);

@@ -3,6 +3,7 @@
 // once it is Ready, then idles until it is killed.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { LocalPlatform } from '../../../dist/src/platform/local/local-platform.js';
+import { demoTemplate } from '../../../dist/test/helpers/templates.js';
 
 const [stateDir, recordsFile, demoApp] = process.argv.slice(2);
 const load = () => {
@@ -21,20 +22,17 @@ const records = {
   },
   listInstances: () => Object.values(load()),
 };
-const probe = { httpGet: { path: '/healthz', scheme: 'http', headers: {} }, initialDelaySeconds: 0, periodSeconds: 0.2, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
 const platform = new LocalPlatform({ stateDir, records });
 platform.onChange((status) => {
   if (status.phase === 'Ready') console.log(JSON.stringify(status));
 });
 await platform.start(
   { id: '', rollout: 'web', revision: 1, generation: 0 },
-  {
+  demoTemplate({
     version: 'v5',
-    command: process.execPath,
     args: [demoApp],
     env: { VERSION: 'v5' },
-    probes: { readiness: probe },
     shutdown: { drainSeconds: 1, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 2 },
-  },
+  }),
 );
 setInterval(() => {}, 1000);
