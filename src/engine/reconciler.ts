@@ -13,12 +13,30 @@ import { planGuarded, UNPLANNABLE } from './plan-guard.js';
 import { releaseStatus, showProblem, withListenerFailures } from './engine-problems.js';
 import { restartFinished } from './restart-progress.js';
 
-/** Plan again at least this often, even when nothing reports a change. */
+/**
+ * A pass runs at least this often, even when nothing is dirty: it retries listeners the data
+ * plane could not open and checks which table the data plane serves.
+ */
 const RESYNC_MS = 2000;
+/**
+ * Every rollout is planned at least this often, even when nothing touched it: a safety net
+ * for a change nothing reported (whatever changes a rollout names it, and a planner's time
+ * decisions are wake-ups). Rare, because planning every rollout is the cost that grows with
+ * their number: about 0.4 ms each with the in-memory store (bench/control-plane.mjs).
+ */
+const SWEEP_MS = 30_000;
 /** After a failed route-table apply, try again this soon. */
 const RETRY_MS = 500;
 /** Instances started in one pass across all rollouts; the next passes start the rest. */
 const MAX_STARTS_PER_PASS = 64;
+/**
+ * After a pass, the next one waits this many times as long as that pass took (at most
+ * MAX_PACE_MS): while changes keep coming, passes take at most half the time, and each one
+ * handles every change since the last, with one table push for all of them. With a fake
+ * clock (tests) passes take no time, so nothing waits.
+ */
+const PACE = 1;
+const MAX_PACE_MS = 1000;
 /** How often the data plane is asked which table it serves (a replaced router loses ours). */
 const GENERATION_CHECK_MS = 1000;
 
@@ -49,7 +67,7 @@ interface Part {
  * push the route table (instances chosen for stopping already left it), persist status and
  * events, then start and stop instances. What a pass plans is a dirty set: a platform change
  * marks the instance's rollout, an action the rollout it names, a planned wake-up its own
- * rollout; a trigger without a name, the start and the resync every RESYNC_MS mark all of
+ * rollout; a trigger without a name, the start and the sweep every SWEEP_MS mark all of
  * them. The table is every rollout's last planned part, so a rollout not planned in a pass
  * keeps its routes. Passes never overlap; triggers during a pass coalesce into one more pass.
  * Actions run between passes through `exclusive`.
@@ -72,12 +90,18 @@ export class Reconciler {
   /** Rollouts in the store as of the last pass: their jobs are kept, the others' stopped. */
   private readonly names = new Set<string>();
   private readonly dirty = new Set<string>();
+  /** Rollouts planned again because their status changed in the pass before (see `pass`). */
+  private readonly replanned = new Set<string>();
   private allDirty = false;
   /** When each rollout asked to be planned again (a pause ends, an instance becomes available). */
   private readonly wakeAt = new Map<string, number>();
   private nextResync = -Infinity;
+  private nextSweep = -Infinity;
   private running: Promise<void> | undefined;
   private queued = false;
+  /** No pass starts before this (see PACE); `paced` is the timer that starts it then. */
+  private paceUntil = -Infinity;
+  private paced: { cancel(): void } | undefined;
   private timer: { cancel(): void; at: number } | undefined;
   private closed = false;
   private lock: Promise<unknown> = Promise.resolve();
@@ -96,6 +120,7 @@ export class Reconciler {
   async close(): Promise<void> {
     this.closed = true;
     this.timer?.cancel();
+    this.paced?.cancel();
     await this.running;
   }
 
@@ -117,19 +142,38 @@ export class Reconciler {
     return result;
   }
 
-  /** Resolves once a pass has run after this call and no further pass is asked for. */
+  /** Resolves once a pass has run after this call (without waiting for the pace) and no further pass is asked for. */
   async settle(): Promise<void> {
-    this.run();
+    this.run(true);
     while (this.running) await this.running;
   }
 
-  private run(): void {
+  private run(now = false): void {
     if (this.closed) return;
     if (this.running) {
       this.queued = true;
       return;
     }
-    this.running = this.exclusive(() => this.pass())
+    const { clock } = this.deps;
+    const wait = this.paceUntil - clock.now();
+    if (!now && wait > 0) {
+      this.paced ??= clock.setTimeout(() => {
+        this.paced = undefined;
+        this.run();
+      }, wait);
+      return;
+    }
+    this.paced?.cancel();
+    this.paced = undefined;
+    this.running = this.exclusive(async () => {
+      const started = clock.now();
+      try {
+        await this.pass();
+      } finally {
+        const end = clock.now();
+        this.paceUntil = end + Math.min(MAX_PACE_MS, PACE * (end - started));
+      }
+    })
       .catch((err) => this.deps.log?.(`reconcile failed: ${(err as Error).stack ?? err}`))
       .finally(() => {
         this.running = undefined;
@@ -140,9 +184,9 @@ export class Reconciler {
       });
   }
 
-  /** Rollouts whose wake-up is due, and all of them when the resync is. */
+  /** Rollouts whose wake-up is due, and all of them when the sweep is. */
   private wakeDue(now: number): void {
-    if (now >= this.nextResync) this.allDirty = true;
+    if (now >= this.nextSweep) this.allDirty = true;
     for (const [name, at] of this.wakeAt) if (at <= now) this.dirty.add(name);
   }
 
@@ -155,7 +199,8 @@ export class Reconciler {
     const names = full ? undefined : [...this.dirty];
     this.allDirty = false;
     this.dirty.clear();
-    if (full) this.nextResync = now + RESYNC_MS;
+    this.nextResync = now + RESYNC_MS;
+    if (full) this.nextSweep = now + SWEEP_MS;
     const records: RolloutRecord[] = [];
     const gone: string[] = [];
     if (names === undefined) {
@@ -178,6 +223,7 @@ export class Reconciler {
     }
     for (const name of gone) {
       this.wakeAt.delete(name);
+      this.replanned.delete(name);
       if (this.parts.delete(name)) this.tableDirty = true;
     }
     const byRollout = new Map<string, InstanceStatus[]>();
@@ -306,9 +352,20 @@ export class Reconciler {
     }
     const failedBefore = this.failures;
     const applied = await this.applyRoutes();
+    // A planner takes some decisions on the status it decided before (the job a new phase
+    // asks for): a rollout whose status changed is planned once more. Only once in a row: a
+    // status can change at every plan (the progress clock restarts while a pause waits).
+    const changed: string[] = [];
     for (const p of planned) {
+      const name = p.record.name;
       const save = this.statusSave(p.record, p.plan, now);
       if (save) saves.push(save);
+      if (save && !this.replanned.has(name)) {
+        changed.push(name);
+        this.replanned.add(name);
+      } else {
+        this.replanned.delete(name);
+      }
     }
     for (const save of saves) save();
     for (const s of scaling) if (applied || !s.stops) store.appendEvent(s.rollout, s.event, 'engine', now);
@@ -330,6 +387,8 @@ export class Reconciler {
         .start({ id: newInstanceId(s.rollout, s.revision.number), rollout: s.rollout, revision: s.revision.number, generation: s.generation }, s.revision.template)
         .catch((err) => this.deps.log?.(`rollout ${s.rollout}: starting an instance of revision ${s.revision.number} failed: ${(err as Error).message}`));
     }
+    // Their planners have not seen these instances yet (a platform need not report a start).
+    for (const rollout of new Set([...changed, ...starts.map((s) => s.rollout)])) this.trigger(rollout);
     this.schedule();
   }
 
@@ -431,10 +490,10 @@ export class Reconciler {
       });
   }
 
-  /** One timer, for the earliest of the resync and every rollout's wake-up. */
+  /** One timer, for the earliest of the resync, the sweep and every rollout's wake-up. */
   private schedule(): void {
     if (this.closed) return;
-    let at = this.nextResync;
+    let at = Math.min(this.nextResync, this.nextSweep);
     for (const t of this.wakeAt.values()) if (t < at) at = t;
     if (this.timer?.at === at) return;
     this.timer?.cancel();
