@@ -94,7 +94,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       web: new WebProvider(),
       job: new JobProvider(),
     },
-    onChange: () => reconciler?.trigger(),
+    onChange: (rollout) => reconciler?.trigger(rollout),
     log,
   });
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });

@@ -91,7 +91,8 @@ export class Controller implements RolloutActions {
         }),
         ...docs.map((doc) => this.applyOne(doc, by)),
       ]);
-    });
+      // A template can be used by any rollout: plan them all; else only the applied ones.
+    }, templates.length > 0 ? undefined : [...together]);
   }
 
   async list(): Promise<RolloutView[]> {
@@ -251,7 +252,7 @@ export class Controller implements RolloutActions {
         }
       }
       return this.store.transaction(() => this.switchTemplate(r, target.template, `undo to revision ${target.number}`, by));
-    });
+    }, [name]);
   }
 
   async restart(name: string, by: Actor): Promise<void> {
@@ -285,7 +286,7 @@ export class Controller implements RolloutActions {
         this.store.putRollout({ ...r, spec, source: doc.toString() });
         return this.switchTemplate({ ...r, spec }, spec.template, `set ${describeSet(changes)}`, by);
       });
-    });
+    }, [name]);
   }
 
   async delete(name: string, by: Actor): Promise<void> {
@@ -295,7 +296,7 @@ export class Controller implements RolloutActions {
         this.store.appendEvent(name, { type: 'Normal', reason: 'Deleted', message: `rollout deleted; its instances are drained and stopped` }, by.actor, this.clock.now());
         this.store.deleteRollout(name);
       });
-    });
+    }, [name]);
   }
 
   async analysis(name: string): Promise<AnalysisView[]> {
@@ -312,7 +313,7 @@ export class Controller implements RolloutActions {
     const n = this.jobs?.approve(name, by.actor) ?? 0;
     if (n === 0) throw new UserError(`rollout ${name} has no approval waiting`, 'conflict', 409);
     this.store.appendEvent(name, { type: 'Normal', reason: 'Approved', message: `approved by ${by.actor}` }, by.actor, this.clock.now());
-    this.reconciler.trigger();
+    this.reconciler.trigger(name);
     return n;
   }
 
@@ -345,10 +346,11 @@ export class Controller implements RolloutActions {
     }
   }
 
-  /** Runs a state change between reconcile passes, then asks for a pass. */
-  private async mutate<T>(fn: () => T): Promise<T> {
+  /** Runs a state change between reconcile passes, then asks for a pass of the rollouts it changed (all when not named). */
+  private async mutate<T>(fn: () => T, rollouts?: string[]): Promise<T> {
     const result = await this.reconciler.exclusive(fn);
-    this.reconciler.trigger();
+    if (rollouts === undefined) this.reconciler.trigger();
+    else for (const name of rollouts) this.reconciler.trigger(name);
     return result;
   }
 
@@ -367,7 +369,7 @@ export class Controller implements RolloutActions {
         this.store.saveStatus(name, s);
         this.store.appendEvent(name, { type: e.type ?? 'Normal', reason: e.reason, message: e.message, revision: s.currentRevision }, by.actor, now);
       });
-    });
+  }, [name]);
   }
 
   /**

@@ -16,8 +16,8 @@ export interface JobRunnerDeps {
   store: JobStore;
   clock: Clock;
   providers: ProviderRegistry;
-  /** A job changed phase: plan again. */
-  onChange: () => void;
+  /** A job of `rollout` changed phase: plan it again. */
+  onChange: (rollout: string) => void;
   log?: (line: string) => void;
   /** How often gates are asked again (ms). */
   gateIntervalMs?: number;
@@ -137,7 +137,7 @@ export class JobRunner {
     a.status = { ...a.status, ...change };
     this.known.set(a.job.key, a.status);
     this.deps.store.saveJob(a.job, a.status);
-    if (notify && (before !== a.status.phase || isDone(a.status.phase))) this.deps.onChange();
+    if (notify && (before !== a.status.phase || isDone(a.status.phase))) this.deps.onChange(a.status.rollout);
   }
 
   private async execute(a: Active): Promise<void> {

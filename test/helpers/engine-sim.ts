@@ -63,6 +63,13 @@ export class FakePlatform implements Platform {
     this.stopped.push(id);
     this.emit(i);
   }
+  /** A Ready instance fails its readiness probe: it stays up, out of the route table, until it passes again. */
+  failReadiness(id: string): void {
+    const i = this.instances.get(id);
+    if (i?.phase !== 'Ready') throw new Error(`failReadiness: instance ${id} is not Ready`);
+    i.phase = 'Starting';
+    this.emit(i);
+  }
   /** A process that exits `readyMs` after each start and is restarted after as long again (a command like `false`). */
   private crashLoop(i: InstanceStatus): void {
     this.clock.setTimeout(() => {
@@ -142,12 +149,15 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
   const router = new FakeRouter();
   const by = { actor: 'test' };
   const hookRuns: string[] = [];
+  /** How many times each rollout was planned (a pass plans only the rollouts something touched). */
+  const plans = new Map<string, number>();
+  const onPlan = (rollout: string) => plans.set(rollout, (plans.get(rollout) ?? 0) + 1);
   /** One control plane: reconciler, job runner and controller over the shared store and platform. */
   const controlPlane = () => {
     let reconciler: Reconciler | undefined;
-    const jobs = new JobRunner({ store, clock, providers, onChange: () => reconciler?.trigger() });
+    const jobs = new JobRunner({ store, clock, providers, onChange: (rollout) => reconciler?.trigger(rollout) });
     if (options.fakeHooks) fakeHookRuns(jobs, hookRuns);
-    reconciler = new Reconciler({ store, platform, router, clock, jobs });
+    reconciler = new Reconciler({ store, platform, router, clock, jobs, onPlan });
     const controller = new Controller(store, reconciler, platform, clock, jobs);
     reconciler.start(router.current?.generation ?? 0);
     return { reconciler, jobs, controller };
@@ -169,6 +179,7 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
     },
     by,
     hookRuns,
+    plans,
     /** A control-plane restart: the old one stops, a new one takes over the same store, platform and router. */
     async restartControlPlane() {
       await cp.reconciler.close();
