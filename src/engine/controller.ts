@@ -84,13 +84,15 @@ export class Controller implements RolloutActions {
           }
         }
       }
-      return this.store.transaction(() => [
+      const results = this.store.transaction(() => [
         ...templates.map((t) => {
           this.store.putTemplate({ name: t.value.name, spec: t.value, source: t.source });
           return { name: t.value.name, kind: 'AnalysisTemplate' as const, result: 'configured' as const, revision: 0 };
         }),
         ...docs.map((doc) => this.applyOne(doc, by)),
       ]);
+      for (const doc of docs) this.listenIndex().set(doc.spec.name, listenAddresses(doc.spec));
+      return results;
       // A template can be used by any rollout: plan them all; else only the applied ones.
     }, templates.length > 0 ? undefined : [...together]);
   }
@@ -296,6 +298,7 @@ export class Controller implements RolloutActions {
         this.store.appendEvent(name, { type: 'Normal', reason: 'Deleted', message: `rollout deleted; its instances are drained and stopped` }, by.actor, this.clock.now());
         this.store.deleteRollout(name);
       });
+      this.listens?.delete(name);
     }, [name]);
   }
 
@@ -373,18 +376,28 @@ export class Controller implements RolloutActions {
   }
 
   /**
+   * Listen addresses of every stored rollout: read from the store once, then kept by apply
+   * and delete (the only writers of a spec), so an apply costs no copy of every rollout.
+   */
+  private listens: Map<string, string[]> | undefined;
+  private listenIndex(): Map<string, string[]> {
+    this.listens ??= new Map(this.store.listRollouts().map((r) => [r.name, listenAddresses(r.spec)]));
+    return this.listens;
+  }
+
+  /**
    * Listen addresses of `doc` that another rollout's socket already holds: the same
    * address, or a wildcard and a specific address on the same port (the data plane could
    * open only one of them). Rollouts applied together were checked within the file.
    */
   private checkListenConflicts(doc: LoadedRollout, together: Set<string>): void {
     const mine = listenAddresses(doc.spec);
-    for (const other of this.store.listRollouts()) {
-      if (other.name === doc.spec.name || together.has(other.name)) continue;
-      for (const theirs of listenAddresses(other.spec)) {
+    for (const [other, addresses] of this.listenIndex()) {
+      if (other === doc.spec.name || together.has(other)) continue;
+      for (const theirs of addresses) {
         const clash = mine.find((a) => sameSocket(a, theirs));
         if (clash) {
-          const same = clash === theirs ? `already used by rollout ${other.name}` : `on the same port as ${theirs} of rollout ${other.name} (a wildcard address holds every address of its port)`;
+          const same = clash === theirs ? `already used by rollout ${other}` : `on the same port as ${theirs} of rollout ${other} (a wildcard address holds every address of its port)`;
           throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${clash} is ${same} — pick another port`);
         }
       }
