@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { parseHostPort } from './address.js';
+import { tryParseHostPort } from '../http/host-port.js';
 import {
   DEFAULT_ROUTER_ADMIN,
   SUCCESSOR_HEADER,
@@ -48,7 +48,7 @@ export class HttpTrafficRouter implements TrafficRouter {
     readonly admin: string,
     token: string,
   ) {
-    const addr = parseHostPort(admin);
+    const addr = tryParseHostPort(admin);
     if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
     this.target = { ...addr, admin, token };
   }
@@ -232,7 +232,7 @@ export type RouterProbe = { kind: 'none' } | { kind: 'ours'; identity: RouterIde
  * address, and the control plane must not send it a table.
  */
 export async function probeRouter(admin: string, owner: RouterOwner, timeoutMs = 1000): Promise<RouterProbe> {
-  const addr = parseHostPort(admin);
+  const addr = tryParseHostPort(admin);
   if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
   let r: AdminAnswer;
   try {
