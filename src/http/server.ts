@@ -58,7 +58,8 @@ interface PatternRoute {
   methods: Map<string, Route>;
 }
 
-type Match = { route: Route; params: Record<string, string> } | { allowed: string[] } | undefined;
+/** A route and its parameters still percent-encoded: they are decoded only once the request passed the checks. */
+type Match = { route: Route; names: readonly string[]; values: string[] } | { allowed: string[] } | undefined;
 
 /**
  * Method + path → handler. A pattern's `:name` segment matches one path segment, handed to
@@ -97,7 +98,7 @@ export class Routes {
     const exact = this.exact.get(path);
     if (exact !== undefined) {
       const route = exact.get(method);
-      return route !== undefined ? { route, params: {} } : { allowed: [...exact.keys()] };
+      return route !== undefined ? { route, names: [], values: [] } : { allowed: [...exact.keys()] };
     }
     const allowed: string[] = [];
     for (const p of this.patterns) {
@@ -108,15 +109,7 @@ export class Routes {
         allowed.push(...p.methods.keys());
         continue;
       }
-      const params: Record<string, string> = {};
-      for (const [i, name] of p.names.entries()) {
-        try {
-          params[name] = decodeURIComponent(m[i + 1]!);
-        } catch {
-          throw new HttpError(400, `${method} ${path}: the ${name} in the path is not valid percent-encoding`, 'bad-path');
-        }
-      }
-      return { route, params };
+      return { route, names: p.names, values: m.slice(1) };
     }
     return allowed.length > 0 ? { allowed: [...new Set(allowed)] } : undefined;
   }
@@ -297,7 +290,15 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
     const match = routes.match(method, path);
     const refused = refusal(req, path, method, match);
     if (refused !== undefined) throw refused;
-    const { route, params } = match as { route: Route; params: Record<string, string> };
+    const { route, names, values } = match as Exclude<Match, { allowed: string[] } | undefined>;
+    const params: Record<string, string> = {};
+    for (const [i, name] of names.entries()) {
+      try {
+        params[name] = decodeURIComponent(values[i]!);
+      } catch {
+        throw new HttpError(400, `${method} ${path}: the ${name} in the path is not valid percent-encoding`, 'bad-path');
+      }
+    }
     const reply = await route.handler(new RequestContext(req, res, method, path, url, params, bodyLimit));
     if ('text' in reply) sendText(res, reply.status ?? 200, reply.text, reply.type, reply.headers);
     else sendJson(res, reply.status ?? 200, reply.body, reply.headers);
