@@ -116,7 +116,8 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, (ctx: Re
 function apiRoutes(options: ApiServerOptions): Routes {
   const { actions } = options;
   // Views carry the spec, its YAML source and events: secrets never leave through the API.
-  const reply = (body: unknown, extraSecrets: Iterable<string> = [], status = 200) => ({ status, body: redactDeep(body, extraSecrets) });
+  // An action that returns nothing answers {ok: true}.
+  const reply = (body: unknown, extraSecrets: Iterable<string> = [], status = 200) => ({ status, body: redactDeep(body ?? { ok: true }, extraSecrets) });
   // Events, history and analysis runs do not carry the spec: take its secrets from the rollout.
   const secretsOf = async (name: string) => {
     const view = await actions.get(name);
