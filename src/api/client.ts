@@ -7,6 +7,7 @@ import { hostname, userInfo } from 'node:os';
 import type { AnalysisView } from '../engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../engine/actions.js';
 import type { Revision, RolloutEvent, RolloutView } from '../core/rollout.js';
+import { parseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
 import { ACTOR_HEADER } from './server.js';
 import { readApiInfo, readToken } from './token.js';
@@ -231,11 +232,10 @@ function rolloutPath(name: string, sub?: string): string {
 }
 
 function splitAddress(address: string): { host: string; port: number } {
-  const m = /^(?:(.*):)?(\d+)$/.exec(address);
-  if (!m) throw new UserError(`invalid API address "${address}" — expected host:port`);
-  let host = (m[1] || '127.0.0.1').replace(/^\[(.*)\]$/, '$1');
+  const parsed = parseHostPort(address, { defaultHost: '127.0.0.1', what: 'API address' });
+  let host = parsed.host;
   // A server listening on every interface is reached through loopback.
   if (host === '0.0.0.0') host = '127.0.0.1';
   if (host === '::') host = '::1';
-  return { host, port: Number(m[2]) };
+  return { host, port: parsed.port };
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readApiInfo, readToken, removeApiInfo, writeApiInfo, type ApiInfo } from '../api/token.js';
 import type { ControlPlaneOptions, RunningControlPlane } from '../daemon/control-plane.js';
-import { isLoopbackHost, parseHostPort } from '../router/address.js';
+import { isLoopbackHost, tryParseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
 import { boolFlag, positionals, sleep, stringFlag, type Command, type Context } from './command.js';
 
@@ -78,7 +78,7 @@ function checkBinds(o: UpOptions): void {
     ['--api', o.apiListen],
     ['--router-admin', o.routerAdmin],
   ] as const) {
-    const addr = parseHostPort(address);
+    const addr = tryParseHostPort(address);
     if (addr === undefined) throw new UserError(`${flag} ${address}: must be HOST:PORT, e.g. 127.0.0.1:7070`);
     if (isLoopbackHost(addr.host)) continue;
     if (!o.allowRemote) {

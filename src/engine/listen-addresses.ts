@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { HostPortError, parseHostPort, tryParseHostPort, type HostPort } from '../util/host-port.js';
 import type { RolloutSpec } from '../core/spec.js';
 
 /** How long apply waits for a listen host name to resolve. */
@@ -15,13 +16,15 @@ export function listenAddresses(spec: RolloutSpec): string[] {
   return out.filter((a): a is string => typeof a === 'string');
 }
 
-function hostPort(address: string): { host: string; port: string } {
-  const i = address.lastIndexOf(':');
-  const host = address.slice(0, i).toLowerCase();
-  return { host: host === 'localhost' ? '127.0.0.1' : host, port: address.slice(i + 1) };
+/** The socket an address names: localhost is 127.0.0.1 (what listen() binds for it). */
+function socketOf(address: string): HostPort | undefined {
+  const a = tryParseHostPort(address);
+  if (a === undefined) return undefined;
+  const host = a.host.toLowerCase();
+  return { host: host === 'localhost' ? '127.0.0.1' : host, port: a.port };
 }
 
-const isWildcard = (host: string) => host === '0.0.0.0' || host === '[::]';
+const isWildcard = (host: string) => host === '0.0.0.0' || host === '::';
 
 /**
  * Whether two listen addresses need the same socket: the same host and port, or a
@@ -30,8 +33,10 @@ const isWildcard = (host: string) => host === '0.0.0.0' || host === '[::]';
  * code; copied here so apply can check across rollouts).
  */
 export function sameSocket(a: string, b: string): boolean {
-  const x = hostPort(a);
-  const y = hostPort(b);
+  const x = socketOf(a);
+  const y = socketOf(b);
+  // Not host:port (a malformed stored spec): only the same text can clash.
+  if (x === undefined || y === undefined) return a === b;
   return x.port === y.port && (x.host === y.host || isWildcard(x.host) || isWildcard(y.host));
 }
 
@@ -41,9 +46,14 @@ export function sameSocket(a: string, b: string): boolean {
  * this machine's interfaces. undefined when it can.
  */
 export async function unbindableReason(address: string): Promise<string | undefined> {
-  const { host } = hostPort(address);
-  const bare = host.replace(/^\[(.*)\]$/, '$1');
-  if (isWildcard(host)) return undefined;
+  let bare: string;
+  try {
+    bare = parseHostPort(address).host;
+  } catch (e) {
+    if (e instanceof HostPortError) return e.message;
+    throw e;
+  }
+  if (isWildcard(bare)) return undefined;
   if (/^[\d.]+$/.test(bare) && isIP(bare) === 0) return `${bare} is not a valid IPv4 address`;
   let ip = bare;
   if (isIP(bare) === 0) {

@@ -4,11 +4,12 @@ import type { ListenerRole } from '../core/route-table.js';
 /**
  * The builtin router's admin HTTP API (default 127.0.0.1:9901, set by --admin).
  *
- * Access, checked before anything else, in this order (one-line {error} answers):
- *   - any `Origin` header → 403: no web page may call the router (a text/plain or form POST
- *     needs no CORS preflight, so refusing browsers outright is the only safe rule);
+ * Every error answer is {error, code} (src/http/server.ts): `error` one line, `code` stable.
+ * Access, checked before anything else, in this order:
  *   - a `Host` that is not 127.0.0.1, localhost, [::1] or the --admin host, with the port
  *     the request came in on → 403 (DNS rebinding);
+ *   - any `Origin` header → 403: no web page may call the router (a text/plain or form POST
+ *     needs no CORS preflight, so refusing browsers outright is the only safe rule);
  *   - every endpoint but /healthz needs `Authorization: Bearer <token>`, the token in
  *     <state-dir>/router/admin-token (src/router/credential.ts; 0600 in the 0700 state dir,
  *     so only that state directory's control plane has it); missing or wrong → 401

@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from 'node:http';
+import { HttpError, jsonHandler, Routes } from '../http/server.js';
 import { ConnectionTracker } from './listeners.js';
 import type { ListenerRole } from '../core/route-table.js';
 import type { Router } from './router.js';
@@ -40,19 +40,28 @@ const trackers = new WeakMap<http.Server, ConnectionTracker>();
 
 /** The admin API of src/router/admin-protocol.ts. */
 export function createAdminServer(router: Router, hooks: AdminHooks, access: AdminAccess): http.Server {
-  const tokenDigest = digest(access.token);
+  const handler = jsonHandler({
+    routes: adminRoutes(router, hooks, access),
+    name: 'admin API',
+    self: "this router's admin address",
+    // The port the request came in on; the --admin host and the socket's own address besides loopback.
+    host: (req) => ({ port: req.socket.localPort ?? 0, names: [access.host, req.socket.localAddress] }),
+    // No web page may drive the router, whatever its preflight.
+    origin: 'refuse',
+    auth: { token: access.token, refused: (why) => `admin API: ${why === 'missing' ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>` },
+    bodyLimit: MAX_BODY_BYTES,
+    notFound: (method, path) => `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts`,
+    guard: () => {
+      // A request on a keep-alive connection opened before the handover: this process no longer
+      // holds the state (its table is frozen, its samples stop), the successor answers it.
+      const successor = hooks.successor?.();
+      if (successor === undefined) return undefined;
+      return new HttpError(503, `this router process handed over to pid ${successor}; ask again on a new connection`, 'handed-over', {}, { [SUCCESSOR_HEADER]: String(successor) });
+    },
+  });
   const server = http.createServer((req, res) => {
     tracker.onRequest(res);
-    const refusal = refuse(req, access, tokenDigest);
-    if (refusal !== undefined) {
-      req.resume();
-      if (refusal[0] === 401) res.setHeader('www-authenticate', 'Bearer');
-      return sendJson(res, refusal[0], { error: refusal[1] });
-    }
-    handle(router, hooks, access, req, res).catch((e: Error) => {
-      if (!res.headersSent) sendJson(res, 500, { error: oneLine(e.message) });
-      else res.destroy();
-    });
+    handler(req, res);
   });
   const tracker = new ConnectionTracker(server);
   trackers.set(server, tracker);
@@ -70,156 +79,71 @@ export function retireAdminServer(server: http.Server, drainMs: number, idleGrac
   return tracker.retire(drainMs, idleGraceMs);
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
+const bad = (message: string) => new HttpError(400, message, 'bad-request');
 
-/** Host names a Host header may carry (with the port the request came in on). */
-const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
-
-function bracketed(host: string): string {
-  const h = host.startsWith('::ffff:') && host.includes('.') ? host.slice(7) : host;
-  return h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
-}
-
-/**
- * [status, one line] when the request must not reach the API: a browser (any Origin: no web
- * page may drive the router, whatever its preflight), a Host that is not this address (DNS
- * rebinding), no or a wrong token (compared in constant time; never logged), a body that is
- * not JSON (what a cross-site form or text/plain fetch would send).
- */
-function refuse(req: IncomingMessage, access: AdminAccess, tokenDigest: Buffer): [number, string] | undefined {
-  if (req.headers.origin !== undefined) return [403, 'admin API: requests from a web page (Origin header) are refused'];
-  const port = req.socket.localPort;
-  const names = new Set(LOOPBACK_NAMES);
-  if (access.host !== undefined) names.add(bracketed(access.host));
-  if (req.socket.localAddress !== undefined) names.add(bracketed(req.socket.localAddress));
-  const host = (req.headers.host ?? '').toLowerCase();
-  if (![...names].some((n) => host === `${n.toLowerCase()}:${port}`)) {
-    return [403, `admin API: Host "${host.slice(0, 100)}" is not this router's admin address; use 127.0.0.1:${port}`];
-  }
-  const path = (req.url ?? '/').split('?')[0];
-  if (path !== '/healthz') {
-    const m = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
-    if (m === null || !timingSafeEqual(digest(m[1]), tokenDigest)) {
-      return [401, `admin API: ${m === null ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>`];
-    }
-  }
-  const hasBody = (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  if (hasBody && type !== 'application/json') return [415, `admin API: a request body must be content-type application/json, not "${type.slice(0, 100)}"`];
-  return undefined;
-}
-
-async function handle(router: Router, hooks: AdminHooks, access: AdminAccess, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  const path = url.pathname;
-  const method = req.method ?? 'GET';
-  const successor = hooks.successor?.();
-  if (successor !== undefined) {
-    // A request on a keep-alive connection opened before the handover: this process no longer
-    // holds the state (its table is frozen, its samples stop), the successor answers it.
-    req.resume();
-    res.setHeader(SUCCESSOR_HEADER, String(successor));
-    return sendJson(res, 503, { error: `this router process handed over to pid ${successor}; ask again on a new connection` });
-  }
-  if (path === '/healthz') {
-    if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, method, path);
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 2 });
-    res.end('ok');
-    return;
-  }
-  if (path === '/identity') {
-    if (method !== 'GET') return notAllowed(res, method, path);
-    return sendJson(res, 200, { ...access.identity, generation: router.table.generation } satisfies RouterIdentity);
-  }
-  if (path === '/routes') {
-    if (method === 'GET') return sendJson(res, 200, router.table);
-    if (method !== 'PUT') return notAllowed(res, method, path);
-    let body: unknown;
-    try {
-      body = JSON.parse(await readBody(req));
-    } catch (e) {
-      return sendJson(res, 400, { error: `PUT /routes: body is not JSON: ${oneLine((e as Error).message)}` });
-    }
-    try {
-      sendJson(res, 200, await router.apply(body));
-    } catch (e) {
-      if (e instanceof RouteTableError) {
-        return sendJson(res, e.status, e.status === 409 ? { error: e.message, generation: e.currentGeneration } : { error: oneLine(e.message) });
+function adminRoutes(router: Router, hooks: AdminHooks, access: AdminAccess): Routes {
+  return new Routes()
+    .add(['GET', 'HEAD'], '/healthz', () => ({ text: 'ok', type: 'text/plain; charset=utf-8' }), { public: true })
+    .add('GET', '/identity', () => ({ body: { ...access.identity, generation: router.table.generation } satisfies RouterIdentity }))
+    .add('GET', '/routes', () => ({ body: router.table }))
+    .add('PUT', '/routes', async (ctx) => {
+      const table = await ctx.json();
+      try {
+        return { body: await router.apply(table) };
+      } catch (e) {
+        // The caller continues from the generation in effect (admin-protocol.ts).
+        if (e instanceof RouteTableError && e.status === 409) throw new HttpError(409, e.message, e.code, { generation: e.currentGeneration });
+        throw e;
       }
-      throw e;
-    }
-    return;
-  }
-  const idle = /^\/endpoints\/([^/]+)\/idle$/.exec(path);
-  if (idle !== null) {
-    if (method !== 'GET') return notAllowed(res, method, path);
-    const raw = url.searchParams.get('timeoutMs') ?? '0';
-    const timeoutMs = Number(raw);
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return sendJson(res, 400, { error: `timeoutMs=${raw}: must be a non-negative number of milliseconds` });
-    return sendJson(res, 200, await router.waitIdle(decodeURIComponent(idle[1]), Math.min(timeoutMs, MAX_IDLE_WAIT_MS)));
-  }
-  if (path === '/traffic') {
-    if (method !== 'GET') return notAllowed(res, method, path);
-    return sendJson(res, 200, router.traffic());
-  }
-  if (path === '/window' || path === '/samples') {
-    if (method !== 'GET') return notAllowed(res, method, path);
-    const q = sampleQuery(url.searchParams, path === '/samples');
-    if (typeof q === 'string') return sendJson(res, 400, { error: `GET ${path}: ${q}` });
-    if (path === '/window') return sendJson(res, 200, router.window(q.rollout, q.revision, q.sinceMs, q.role));
-    return sendJson(res, 200, router.sampleList(q.rollout, q.revision, q.sinceMs, q.max, q.role));
-  }
-  if (path === '/mismatches') {
-    if (method !== 'GET') return notAllowed(res, method, path);
-    const rollout = url.searchParams.get('rollout');
-    if (rollout === null || rollout === '') return sendJson(res, 400, { error: 'GET /mismatches: rollout=NAME is required' });
-    const raw = url.searchParams.get('revision');
-    const revision = raw === null ? undefined : Number(raw);
-    if (revision !== undefined && (raw === '' || !Number.isInteger(revision) || revision < 0)) return sendJson(res, 400, { error: `GET /mismatches: revision=${raw}: must be a revision number` });
-    return sendJson(res, 200, { mismatches: router.mismatches(rollout, revision) });
-  }
-  if (path === '/metrics') {
-    if (method !== 'GET') return notAllowed(res, method, path);
-    const text = router.metricsText();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-    return;
-  }
-  if (path === '/shutdown') {
-    if (method !== 'POST') return notAllowed(res, method, path);
-    res.on('finish', () => hooks.shutdown());
-    return sendJson(res, 200, { shuttingDown: true });
-  }
-  if (path === '/handover') {
-    if (method !== 'POST') return notAllowed(res, method, path);
-    if (hooks.handover === undefined) return sendJson(res, 501, { error: 'this router cannot hand over (not started by main.js)' });
-    const text = await readBody(req);
-    const options = handoverOptions(text);
-    if (typeof options === 'string') return sendJson(res, 400, { error: `POST /handover: ${options}` });
-    try {
-      return sendJson(res, 200, await hooks.handover(options));
-    } catch (e) {
-      const status = (e as { status?: number }).status ?? 500;
-      return sendJson(res, status, { error: oneLine((e as Error).message) });
-    }
-  }
-  sendJson(res, 404, { error: `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts` });
+    })
+    .add('GET', '/endpoints/:id/idle', async (ctx) => {
+      const raw = ctx.url.searchParams.get('timeoutMs') ?? '0';
+      const timeoutMs = Number(raw);
+      if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw bad(`timeoutMs=${raw}: must be a non-negative number of milliseconds`);
+      return { body: await router.waitIdle(ctx.params.id!, Math.min(timeoutMs, MAX_IDLE_WAIT_MS)) };
+    })
+    .add('GET', '/traffic', () => ({ body: router.traffic() }))
+    .add('GET', '/window', (ctx) => {
+      const q = sampleQuery(ctx.url.searchParams, false);
+      if (typeof q === 'string') throw bad(`GET /window: ${q}`);
+      return { body: router.window(q.rollout, q.revision, q.sinceMs, q.role) };
+    })
+    .add('GET', '/samples', (ctx) => {
+      const q = sampleQuery(ctx.url.searchParams, true);
+      if (typeof q === 'string') throw bad(`GET /samples: ${q}`);
+      return { body: router.sampleList(q.rollout, q.revision, q.sinceMs, q.max, q.role) };
+    })
+    .add('GET', '/mismatches', (ctx) => {
+      const rollout = ctx.url.searchParams.get('rollout');
+      if (rollout === null || rollout === '') throw bad('GET /mismatches: rollout=NAME is required');
+      const raw = ctx.url.searchParams.get('revision');
+      const revision = raw === null ? undefined : Number(raw);
+      if (revision !== undefined && (raw === '' || !Number.isInteger(revision) || revision < 0)) throw bad(`GET /mismatches: revision=${raw}: must be a revision number`);
+      return { body: { mismatches: router.mismatches(rollout, revision) } };
+    })
+    .add('GET', '/metrics', () => ({ text: router.metricsText(), type: 'text/plain; version=0.0.4; charset=utf-8' }))
+    .add('POST', '/shutdown', (ctx) => {
+      ctx.res.on('finish', () => hooks.shutdown());
+      return { body: { shuttingDown: true } };
+    })
+    .add('POST', '/handover', async (ctx) => {
+      if (hooks.handover === undefined) throw new HttpError(501, 'this router cannot hand over (not started by main.js)', 'not-implemented');
+      const options = handoverOptions(await ctx.json({}));
+      if (typeof options === 'string') throw bad(`POST /handover: ${options}`);
+      try {
+        return { body: await hooks.handover(options) };
+      } catch (e) {
+        const status = (e as { status?: number }).status ?? 500;
+        throw new HttpError(status, (e as Error).message, status === 409 ? 'busy' : 'handover-failed');
+      }
+    });
 }
 
 /**
  * The handover's options, or what is wrong with them. An allow-list: the successor runs with
  * this router's own options, never with arguments a caller chose.
  */
-function handoverOptions(text: string): HandoverOptions | string {
-  if (text.trim() === '') return {};
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (e) {
-    return `body is not JSON: ${oneLine((e as Error).message)}`;
-  }
+function handoverOptions(body: unknown): HandoverOptions | string {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'body must be a JSON object, e.g. {"drainTimeoutMs": 5000}';
   const extra = Object.keys(body).filter((k) => k !== 'drainTimeoutMs');
   if (extra.length > 0) return `unknown field(s) ${extra.map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}; only "drainTimeoutMs" may be given`;
@@ -258,36 +182,4 @@ function sampleQuery(p: URLSearchParams, withMax: boolean): SampleQuery | string
   const role = p.get('role') ?? undefined;
   if (role !== undefined && role !== 'main' && role !== 'canary' && role !== 'preview') return `role=${role}: must be main, canary or preview`;
   return { rollout, revision, sinceMs, max, role };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error(`larger than ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function notAllowed(res: ServerResponse, method: string, path: string): void {
-  sendJson(res, 405, { error: `${method} is not allowed on ${path}` });
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ');
 }

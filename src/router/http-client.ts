@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
-import { parseHostPort } from './address.js';
+import { tryParseHostPort } from '../util/host-port.js';
 import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type ApplyAnswer, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
 import { ensureAdminToken } from './credential.js';
 import type { MismatchRecord } from './mirror.js';
@@ -39,7 +39,7 @@ export class HttpTrafficRouter implements TrafficRouter {
     readonly admin: string,
     token: string,
   ) {
-    const addr = parseHostPort(admin);
+    const addr = tryParseHostPort(admin);
     if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
     this.target = { ...addr, admin, token };
   }
@@ -223,7 +223,7 @@ export type RouterProbe = { kind: 'none' } | { kind: 'ours'; identity: RouterIde
  * address, and the control plane must not send it a table.
  */
 export async function probeRouter(admin: string, owner: RouterOwner, timeoutMs = 1000): Promise<RouterProbe> {
-  const addr = parseHostPort(admin);
+  const addr = tryParseHostPort(admin);
   if (addr === undefined) throw new UserError(`router admin address ${admin}: must be host:port`);
   let r: AdminAnswer;
   try {

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
-import { parseHostPort } from './address.js';
+import { parseHostPort } from '../util/host-port.js';
 import type { Proxy } from './proxy.js';
 
 /**
@@ -129,7 +129,7 @@ export class ListenerServer {
   }
 
   open(): Promise<void> {
-    const addr = parseHostPort(this.listen)!;
+    const addr = parseHostPort(this.listen);
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(new Error(`cannot listen on ${this.listen}: ${err.code === 'EADDRINUSE' ? 'address already in use (EADDRINUSE)' : err.message}`));

@@ -18,7 +18,7 @@ import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isLoopbackHost, parseHostPort } from './address.js';
+import { isLoopbackHost, tryParseHostPort } from '../util/host-port.js';
 import { createAdminServer, retireAdminServer } from './admin.js';
 import { DEFAULT_ROUTER_ADMIN, ROUTES_FILE, type HandoverOptions, type HandoverResult } from './admin-protocol.js';
 import { ensureAdminToken } from './credential.js';
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   const takeoverMode = process.argv.includes('--takeover');
   if (takeoverMode && process.send === undefined) fail('--takeover: only a running router starts its successor this way (POST /handover)');
   const args = parseArgs(process.argv.slice(2));
-  const adminAddr = parseHostPort(args.admin) ?? fail(`--admin ${args.admin}: must be host:port`);
+  const adminAddr = tryParseHostPort(args.admin) ?? fail(`--admin ${args.admin}: must be host:port`);
   if (!isLoopbackHost(adminAddr.host)) {
     if (!args.allowRemote) fail(`--admin ${args.admin}: not a loopback address; the admin API is plain HTTP — keep it on 127.0.0.1, or pass --allow-remote`);
     log(`warning: admin API on ${args.admin} is reachable from other machines over plain HTTP; its bearer token travels unencrypted`);

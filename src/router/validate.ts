@@ -1,5 +1,5 @@
 import { UserError } from '../util/errors.js';
-import { parseHostPort } from './address.js';
+import { tryParseHostPort } from '../util/host-port.js';
 import { compileRule } from './split.js';
 import { validateMirrors, validateRuleTarget, validateVariants } from './validate-routing.js';
 import type { RouteTable } from '../core/route-table.js';
@@ -41,7 +41,7 @@ export function validateRouteTable(input: unknown): RouteTable {
     const at = `listeners[${li}]`;
     if (!isObject(raw)) fail(at, 'must be an object');
     const l = raw as Record<string, unknown>;
-    if (typeof l.listen !== 'string' || parseHostPort(l.listen) === undefined) {
+    if (typeof l.listen !== 'string' || tryParseHostPort(l.listen) === undefined) {
       fail(`${at}.listen`, `${JSON.stringify(l.listen)} is not host:port (e.g. 127.0.0.1:8080)`);
     }
     if (listens.has(l.listen as string)) fail(`${at}.listen`, `${l.listen} is used by another listener`);

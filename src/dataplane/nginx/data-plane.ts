@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { RevisionSampleList, RevisionTraffic, WindowStats } from '../../core/traffic-router.js';
 import type { ListenerRole, ListenerRoutes } from '../../core/route-table.js';
 import { validateRouteTable } from '../../router/validate.js';
+import { parseHostPort } from '../../util/host-port.js';
 import { UserError } from '../../util/errors.js';
 import { ExternalNginx, ManagedNginx, type NginxControl } from './control.js';
 import { LogTail } from './access-log.js';
@@ -202,11 +203,9 @@ function lastLines(output: string): string {
   return output.split('\n').filter((l) => l.trim()).slice(-2).join(' | ');
 }
 
-function getText(hostPort: string, path: string): Promise<string> {
-  const i = hostPort.lastIndexOf(':');
-  const host = hostPort.slice(0, i).replace(/^\[|\]$/g, '');
-  const port = Number(hostPort.slice(i + 1));
+function getText(address: string, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
+    const { host, port } = parseHostPort(address);
     // A new connection each time, so that whichever worker accepts it answers.
     const req = http.get({ host, port, path, agent: false, timeout: 2000 }, (res) => {
       let body = '';

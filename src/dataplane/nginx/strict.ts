@@ -5,7 +5,7 @@
  * checked against one of these patterns; quoted strings go through quote.ts. Used by the
  * spec decoder (spec.ts), by NginxDataPlane before it renders, and by render.ts itself.
  */
-import { parseHostPort } from '../../router/address.js';
+import { tryParseHostPort } from '../../util/host-port.js';
 import type { ListenerRoutes, RequestMatch } from '../../core/route-table.js';
 
 /** A header name nginx exposes as `$http_<name>` (nginx ignores headers with `_` by default). */
@@ -20,7 +20,7 @@ const BARE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]*:
 /** host:port as nginx's `listen` takes it: a name or IPv4, or [IPv6]; port 1..65535. */
 export function isNginxListen(s: unknown): boolean {
   if (typeof s !== 'string') return false;
-  const hp = parseHostPort(s);
+  const hp = tryParseHostPort(s);
   return hp !== undefined && HOST.test(s.slice(0, s.lastIndexOf(':')));
 }
 
