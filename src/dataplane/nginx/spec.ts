@@ -3,8 +3,7 @@
  *   traffic: {router: nginx, nginx: {manage: true}}
  *   traffic: {router: {nginx: {manage: true}}}      (the issue's `router.nginx.manage`)
  */
-import { isMap, type Node } from 'yaml';
-import { boolean, integer, map, object, oneKey, oneOf, refine, string, withDefault, type Ctx, type Decoder } from '../../spec/schema.js';
+import { boolean, integer, map, object, oneKey, oneOf, refine, scalarOrMap, string, withDefault, type Decoder } from '../../spec/schema.js';
 import { DEFAULT_NGINX_SETTINGS as D, type NginxSettings } from './settings.js';
 import { isNginxListen, NGINX_COOKIE_NAME, NGINX_HEADER_NAME, NGINX_PATH } from './strict.js';
 
@@ -34,10 +33,10 @@ export const nginxSettings: Decoder<NginxSettings> = object({
 
 export type DataPlaneChoice = { router: 'builtin' } | { router: 'nginx'; nginx?: NginxSettings };
 
-export const dataPlaneRouter: Decoder<DataPlaneChoice> = (node: Node, ctx: Ctx) =>
-  isMap(node)
-    ? map(oneKey({ nginx: nginxSettings }, 'data plane'), ({ value }) => ({ router: 'nginx' as const, nginx: value }))(node, ctx)
-    : { router: oneOf(['builtin', 'nginx'] as const)(node, ctx) };
+export const dataPlaneRouter: Decoder<DataPlaneChoice> = scalarOrMap(
+  map(oneOf(['builtin', 'nginx'] as const), (router) => ({ router })),
+  map(oneKey({ nginx: nginxSettings }, 'data plane'), ({ value }) => ({ router: 'nginx' as const, nginx: value })),
+);
 
 /** Folds `router` and `nginx` into `{router: 'nginx', nginx}` (nothing for builtin); nginx settings without `router: nginx` are an error. */
 export function withDataPlane<T extends { router: DataPlaneChoice; nginx?: NginxSettings }>(
