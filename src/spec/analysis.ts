@@ -225,7 +225,7 @@ export const analysisRef: Decoder<AnalysisRef> = refine(
   },
 );
 
-const sluiceBackground = refine(map(
+const sluiceBackground = refine(
   object({
     templates: withDefault(
       listOf(object({ templateName: required(text('write the AnalysisTemplate name'), 'error-rate') }), 'write templates as a list of {templateName}'),
@@ -235,10 +235,10 @@ const sluiceBackground = refine(map(
     args,
     startingStep: withDefault(integer({ min: 0, fix: 'write a step index from 0' }), 0),
   }),
-  (v) => v,
-), (v, fail) => {
-  if (v.templates.length === 0 && v.metrics.length === 0) fail('names no template and no metric', 'add templates: [{templateName: NAME}] or metrics: [...]');
-});
+  (v, fail) => {
+    if (v.templates.length === 0 && v.metrics.length === 0) fail('names no template and no metric', 'add templates: [{templateName: NAME}] or metrics: [...]');
+  },
+);
 
 /** The AnalysisTemplate document (apiVersion and kind checked by load.ts). */
 export function analysisTemplateDocument(): Decoder<AnalysisTemplateSpec> {

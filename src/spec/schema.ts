@@ -183,7 +183,8 @@ function fieldSchema(field: Field<unknown>): JsonSchema {
   if (absent !== 'omit' && 'shown' in absent && admits(schema, absent.shown)) schema.default = absent.shown;
   if (absent !== 'omit' && 'required' in absent && absent.required) {
     const example = `Required, e.g. ${absent.required}.`;
-    schema.description = schema.description ? `${example} ${schema.description as string}` : example;
+    const own = schema.description as string | undefined;
+    schema.description = own ? `${example} ${own.charAt(0).toUpperCase()}${own.slice(1)}` : example;
   }
   return schema;
 }
