@@ -53,6 +53,7 @@ export function documentSchema(): JsonSchema {
     },
     allOf: kinds.map((kind) => ({
       if: { type: 'object', properties: { kind: { const: kind } }, required: ['kind'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable.
       then: { $ref: `#/$defs/${kind}` },
     })),
     $defs: Object.fromEntries(kinds.map((kind) => [kind, kindBody(kind)])),
@@ -70,7 +71,7 @@ function children(schema: JsonSchema, name: string): Array<{ schema: JsonSchema;
   };
   for (const [keyword, value] of Object.entries(schema)) {
     if (keyword === 'properties' || keyword === '$defs') for (const key of Object.keys(value as object)) at(value as Record<string, unknown>, key, key);
-    else if (keyword === 'anyOf' || keyword === 'oneOf' || keyword === 'allOf') (value as unknown[]).forEach((_, i) => at(value as unknown[], i, name));
+    else if (keyword === 'anyOf' || keyword === 'oneOf' || keyword === 'allOf') for (let i = 0; i < (value as unknown[]).length; i++) at(value as unknown[], i, name);
     else if (keyword === 'items') at(schema, keyword, `${name}-item`);
     else if (keyword === 'additionalProperties') at(schema, keyword, `${name}-value`);
     else if (keyword === 'if' || keyword === 'then' || keyword === 'propertyNames') at(schema, keyword, name);
