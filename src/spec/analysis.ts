@@ -41,6 +41,8 @@ import {
   withDefault,
   documentHeader,
   plainValue,
+  schemaOf,
+  withSchema,
   type Ctx,
   type Decoder,
 } from './schema.js';
@@ -56,18 +58,18 @@ const NAME_FIX = 'use a lowercase name: a-z, 0-9 and "-"';
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function number(b: { min?: number; max?: number; fix: string }): Decoder<number> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = isScalar(node) ? node.value : undefined;
     if (typeof v !== 'number' || !Number.isFinite(v)) ctx.fail(node, `must be a finite number, got ${describe(node)}`, b.fix);
     if ((b.min !== undefined && v < b.min) || (b.max !== undefined && v > b.max)) {
       ctx.fail(node, `must be between ${b.min ?? '-∞'} and ${b.max ?? '∞'}, got ${v}`, b.fix);
     }
     return v;
-  };
+  }, () => ({ type: 'number', ...(b.min === undefined ? {} : { minimum: b.min }), ...(b.max === undefined ? {} : { maximum: b.max }), description: b.fix }));
 }
 
-/** Any YAML value as plain JSON (bodies, expected JSON). */
-const anyValue: Decoder<unknown> = (node: Node, ctx: Ctx) => plainValue(node, ctx);
+/** Any YAML value as plain JSON (bodies, expected JSON); its nesting limit is the loader's. */
+const anyValue: Decoder<unknown> = withSchema((node: Node, ctx: Ctx) => plainValue(node, ctx), () => ({}));
 
 const url = string({ fix: 'write an http:// URL', pattern: /^https?:\/\/\S+$/, patternProblem: 'must be an http:// or https:// URL' });
 
@@ -224,7 +226,7 @@ export const analysisRef: Decoder<AnalysisRef> = refine(
   },
 );
 
-const sluiceBackground = map(
+const sluiceBackground = refine(
   object({
     templates: withDefault(
       listOf(object({ templateName: required(text('write the AnalysisTemplate name'), 'error-rate') }), 'write templates as a list of {templateName}'),
@@ -234,7 +236,9 @@ const sluiceBackground = map(
     args,
     startingStep: withDefault(integer({ min: 0, fix: 'write a step index from 0' }), 0),
   }),
-  (v) => v,
+  (v, fail) => {
+    if (v.templates.length === 0 && v.metrics.length === 0) fail('names no template and no metric', 'add templates: [{templateName: NAME}] or metrics: [...]');
+  },
 );
 
 /** The AnalysisTemplate document (apiVersion and kind checked by load.ts). */
@@ -311,15 +315,26 @@ const smokeCheck = object({
   headers,
   jsonBody: optional(anyValue),
   expectStatus: withDefault(
-    map(anyValue, (v, node, ctx) => {
-      const ok = (x: unknown) => Number.isInteger(x) && (x as number) >= 100 && (x as number) <= 599;
-      if (ok(v)) return v as number;
-      if (Array.isArray(v) && v.length > 0 && v.every(ok)) return v as number[];
-      return ctx.fail(node, `must be an HTTP status or a list of them, got ${describe(node)}`, 'write e.g. 200 or [200, 204]');
-    }),
+    withSchema(
+      map(anyValue, (v, node, ctx) => {
+        const ok = (x: unknown) => Number.isInteger(x) && (x as number) >= 100 && (x as number) <= 599;
+        if (ok(v)) return v as number;
+        if (Array.isArray(v) && v.length > 0 && v.every(ok)) return v as number[];
+        return ctx.fail(node, `must be an HTTP status or a list of them, got ${describe(node)}`, 'write e.g. 200 or [200, 204]');
+      }),
+      () => {
+        const status = { type: 'integer', minimum: 100, maximum: 599 };
+        return { oneOf: [status, { type: 'array', items: status, minItems: 1 }], description: 'write e.g. 200 or [200, 204]' };
+      },
+    ),
     200 as number | number[],
   ),
-  expectJson: optional(map(anyValue, (v, node, ctx) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : ctx.fail(node, 'must be a mapping', 'write path: expected value lines')))),
+  expectJson: optional(
+    withSchema(
+      map(anyValue, (v, node, ctx) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : ctx.fail(node, 'must be a mapping', 'write path: expected value lines'))),
+      () => ({ type: 'object', description: 'write path: expected value lines' }),
+    ),
+  ),
   expectBodyContains: optional(text('write the text the body must contain')),
   maxLatencyMs: optional(number({ min: 0, fix: 'write milliseconds' })),
   timeoutSeconds: timeout(DEFAULT_SMOKE_TIMEOUT_SECONDS),
@@ -412,14 +427,20 @@ const FLAGGER_KEYS = ['threshold', 'stepWeight', 'stepWeights', 'maxWeight', 'in
  */
 export const backgroundAnalysis: Decoder<
   { kind: 'sluice'; value: AnalysisRef & { startingStep: number } } | { kind: 'flagger'; value: FlaggerAnalysis }
-> = (node, ctx) => {
-  const keys = isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : '')) : [];
-  if (keys.some((k) => FLAGGER_KEYS.includes(k))) return { kind: 'flagger', value: flaggerAnalysis(node, ctx) };
-  const value = refine(sluiceBackground, (v, fail) => {
-    if (v.templates.length === 0 && v.metrics.length === 0) fail('names no template and no metric', 'add templates: [{templateName: NAME}] or metrics: [...]');
-  })(node, ctx);
-  return { kind: 'sluice', value };
-};
+> = withSchema(
+  (node, ctx) => {
+    const keys = isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : '')) : [];
+    if (keys.some((k) => FLAGGER_KEYS.includes(k))) return { kind: 'flagger', value: flaggerAnalysis(node, ctx) };
+    return { kind: 'sluice', value: sluiceBackground(node, ctx) };
+  },
+  () => ({
+    anyOf: [
+      // A Flagger key decides which one it is.
+      { ...schemaOf(flaggerAnalysis), anyOf: FLAGGER_KEYS.map((k) => ({ required: [k] })) },
+      schemaOf(sluiceBackground),
+    ],
+  }),
+);
 
 /** Flagger's shorthand as sluice steps and a background analysis (what `sluice lint` prints). */
 export function expandFlagger(f: FlaggerAnalysis): { steps: CanaryStepLike[]; analysis: AnalysisRef & { startingStep: number } } {

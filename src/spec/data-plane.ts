@@ -6,18 +6,17 @@
  * What the rest of sluice sees: `router` (absent for the builtin router) and
  * `dataPlaneSettings` (the plane's decoded settings, its defaults when none were written).
  */
-import { isMap, type Node } from 'yaml';
-import { map, oneKey, oneOf, optional, refine, type Ctx, type Decoder, type Field } from './schema.js';
+import { map, oneKey, oneOf, optional, refine, scalarOrMap, type Decoder, type Field } from './schema.js';
 import { BUILTIN, DATA_PLANES, dataPlaneNamed } from '../dataplane/registry.js';
 
 type Choice = { router: string; settings?: unknown };
 
 const WITH_SETTINGS = DATA_PLANES.filter((p) => p.settings !== undefined);
 
-const choice: Decoder<Choice> = (node: Node, ctx: Ctx) =>
-  isMap(node)
-    ? map(oneKey(Object.fromEntries(WITH_SETTINGS.map((p) => [p.name, p.settings!])), 'data plane'), ({ key, value }) => ({ router: key, settings: value }))(node, ctx)
-    : { router: oneOf(DATA_PLANES.map((p) => p.name))(node, ctx) };
+const choice: Decoder<Choice> = scalarOrMap(
+  map(oneOf(DATA_PLANES.map((p) => p.name)), (router) => ({ router })),
+  map(oneKey(Object.fromEntries(WITH_SETTINGS.map((p) => [p.name, p.settings!])), 'data plane'), ({ key, value }) => ({ router: key, settings: value })),
+);
 
 /** The fields `traffic` gets for its data plane: `router`, and `<name>` for each plane that takes settings. */
 export function dataPlaneFields(): Record<string, Field<unknown>> {

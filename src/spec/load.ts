@@ -16,13 +16,13 @@ export interface LoadedRollout {
   line: number;
 }
 
-/** One decoder per kind; a new resource kind (AnalysisTemplate…) is one more entry. */
-const KINDS = {
+/** One decoder per kind; a new resource kind (AnalysisTemplate…) is one more entry (json-schema.ts gives it a schema). */
+export const KINDS = {
   Rollout: rolloutDocument,
   AnalysisTemplate: () => analysisTemplateDocument(),
 } satisfies Record<string, (file: string) => Decoder<unknown>>;
 
-type Kind = keyof typeof KINDS;
+export type Kind = keyof typeof KINDS;
 type Decoded<K extends Kind> = ReturnType<(typeof KINDS)[K]> extends Decoder<infer T> ? T : never;
 
 export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source: string; file: string; line: number } }[Kind];

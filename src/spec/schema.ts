@@ -112,10 +112,52 @@ export class Ctx {
 
 export type Decoder<T> = (node: Node, ctx: Ctx) => T;
 
+/** A JSON Schema (draft 2020-12) fragment. */
+export type JsonSchema = { [keyword: string]: unknown };
+
+/**
+ * What each decoder accepts, as JSON Schema, for editors and Kubernetes CRDs
+ * (json-schema.ts). A thunk, kept beside the decoder rather than in it, so that loading a
+ * manifest never builds one. The schema may accept more than the decoder (cross-field
+ * rules stay the decoder's), never less: docs/spec.md lists what only the loader checks.
+ */
+const SCHEMAS = new WeakMap<Decoder<unknown>, () => JsonSchema>();
+
+/** Attaches the JSON Schema of what `decode` accepts: for decoders written by hand. */
+export function withSchema<D extends Decoder<unknown>>(decode: D, schema: () => JsonSchema): D {
+  SCHEMAS.set(decode, schema);
+  return decode;
+}
+
+/** The JSON Schema of what `decode` accepts; a fresh object each call. */
+export function schemaOf(decode: Decoder<unknown>): JsonSchema {
+  const schema = SCHEMAS.get(decode);
+  if (!schema) throw new Error('a spec decoder has no JSON Schema — build it from the combinators in src/spec/schema.ts, or wrap it in withSchema');
+  return schema();
+}
+
+/** A JSON Schema pattern from a decoder's RegExp; flags would be lost, so there are none. */
+function patternOf(re: RegExp): string {
+  if (re.flags !== '') throw new Error(`the pattern /${re.source}/${re.flags} has flags, which JSON Schema cannot carry — write it without`);
+  return re.source;
+}
+
+/** Whether a scalar is one the schema's top-level type/enum/const admits (for `default`). */
+function admits(schema: JsonSchema, v: unknown): boolean {
+  if (v === null || typeof v === 'object') return false;
+  if ('const' in schema) return schema.const === v;
+  if (Array.isArray(schema.enum)) return schema.enum.includes(v);
+  const branches = (schema.oneOf ?? schema.anyOf) as JsonSchema[] | undefined;
+  if (branches) return branches.some((b) => admits(b, v));
+  const types = ([] as unknown[]).concat(schema.type ?? []);
+  const type = typeof v;
+  return types.some((t) => t === type || (t === 'integer' && Number.isInteger(v)));
+}
+
 export interface Field<T> {
   decode: Decoder<T>;
   /** What an absent field becomes; `required` fails with the example as the fix. */
-  absent: { required: string } | { value: () => T } | 'omit';
+  absent: { required: string } | { value: () => T; shown?: T } | 'omit';
 }
 
 export function required<T>(decode: Decoder<T>, example: string): Field<T> {
@@ -125,7 +167,26 @@ export function optional<T>(decode: Decoder<T>): Field<T | undefined> {
   return { decode, absent: 'omit' };
 }
 export function withDefault<T>(decode: Decoder<T>, value: T | (() => T)): Field<T> {
-  return { decode, absent: { value: typeof value === 'function' ? (value as () => T) : () => structuredClone(value) } };
+  return {
+    decode,
+    absent: typeof value === 'function' ? { value: value as () => T } : { value: () => structuredClone(value), shown: value },
+  };
+}
+
+/**
+ * A field's schema: its decoder's, with the default when it is a scalar the decoder also
+ * accepts as written (a decoded default such as `{percent: 25}` is not how one writes it).
+ */
+function fieldSchema(field: Field<unknown>): JsonSchema {
+  const schema = schemaOf(field.decode);
+  const { absent } = field;
+  if (absent !== 'omit' && 'shown' in absent && admits(schema, absent.shown)) schema.default = absent.shown;
+  if (absent !== 'omit' && 'required' in absent && absent.required) {
+    const example = `Required, e.g. ${absent.required}.`;
+    const own = schema.description as string | undefined;
+    schema.description = own ? `${example} ${own.charAt(0).toUpperCase()}${own.slice(1)}` : example;
+  }
+  return schema;
 }
 
 type Shape<F> = { [K in keyof F]: F[K] extends Field<infer T> ? T : never };
@@ -230,7 +291,7 @@ export function object<F extends Record<string, Field<unknown>>>(
   what = 'write the fields as key: value lines',
 ): Decoder<Shape<F>> {
   const known = Object.keys(fields);
-  return (node: Node, ctx: Ctx) => {
+  const decoder = (node: Node, ctx: Ctx) => {
     const present = new Map<string, { keyNode: Node; value: Node }>();
     for (const e of entries(node, ctx, what)) {
       if (!Object.hasOwn(fields, e.name)) unknownField(ctx, e.name, e.keyNode, known);
@@ -246,6 +307,19 @@ export function object<F extends Record<string, Field<unknown>>>(
     }
     return out as Shape<F>;
   };
+  return withSchema(decoder, () => {
+    const required = known.filter((name) => {
+      const { absent } = fields[name]!;
+      return absent !== 'omit' && 'required' in absent;
+    });
+    return {
+      // `key:` with nothing is an empty mapping.
+      type: required.length > 0 ? 'object' : ['object', 'null'],
+      properties: Object.fromEntries(known.map((name) => [name, fieldSchema(fields[name]!)])),
+      ...(required.length > 0 ? { required } : {}),
+      additionalProperties: false,
+    };
+  });
 }
 
 type OneOf<O> = { [K in keyof O & string]: { key: K; value: O[K] extends Decoder<infer T> ? T : never } }[keyof O & string];
@@ -254,7 +328,7 @@ type OneOf<O> = { [K in keyof O & string]: { key: K; value: O[K] extends Decoder
 export function oneKey<O extends Record<string, Decoder<unknown>>>(options: O, noun: string): Decoder<OneOf<O>> {
   const known = Object.keys(options);
   const list = known.join(', ');
-  return (node: Node, ctx: Ctx) => {
+  const decoder = (node: Node, ctx: Ctx) => {
     const found = entries(node, ctx, `write one of ${list}`);
     for (const e of found) if (!Object.hasOwn(options, e.name)) unknownField(ctx, e.name, e.keyNode, known);
     if (found.length === 0) ctx.fail(node, `must set one ${noun}`, `add one of ${list}`);
@@ -265,6 +339,13 @@ export function oneKey<O extends Record<string, Decoder<unknown>>>(options: O, n
     const { name, value } = found[0]!;
     return { key: name, value: options[name]!(value, ctx.key(name)) } as OneOf<O>;
   };
+  return withSchema(decoder, () => ({
+    type: 'object',
+    properties: Object.fromEntries(known.map((name) => [name, schemaOf(options[name]!)])),
+    additionalProperties: false,
+    minProperties: 1,
+    maxProperties: 1,
+  }));
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -286,12 +367,12 @@ export function documentHeader(exampleName: string) {
 }
 
 export function listOf<T>(item: Decoder<T>, what: string, max: number = LIMITS.listItems): Decoder<T[]> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     if (isScalar(node) && node.value === null) return [];
     if (!isSeq(node)) ctx.fail(node, `must be a list, got ${describe(node)}`, what);
     if (node.items.length > max) ctx.fail(node, `has ${node.items.length} items, more than the limit of ${max}`, 'shorten the list');
     return node.items.map((n, i) => item(resolve(n as Node, ctx, node.range?.[0] ?? 0), ctx.index(i)));
-  };
+  }, () => ({ type: ['array', 'null'], items: schemaOf(item), maxItems: max }));
 }
 
 /**
@@ -302,7 +383,8 @@ export function refine<T>(
   decode: Decoder<T>,
   check: (value: T, fail: (problem: string, fix: string, field?: string) => never) => void,
 ): Decoder<T> {
-  return (node: Node, ctx: Ctx) => {
+  // The check stays the loader's (docs/spec.md lists these rules): the schema is decode's.
+  return withSchema((node: Node, ctx: Ctx) => {
     const value = decode(node, ctx);
     check(value, (problem, fix, field) => {
       if (field === undefined) return ctx.fail(node, problem, fix);
@@ -310,16 +392,20 @@ export function refine<T>(
       return ctx.key(field).fail((pair?.value as Node | undefined) ?? node, problem, fix);
     });
     return value;
-  };
+  }, () => schemaOf(decode));
 }
 
 /** A scalar decoded one way, a mapping another (e.g. `to: canary` or `to: {canary: 50, stable: 50}`). */
 export function scalarOrMap<A, B>(scalar: Decoder<A>, mapping: Decoder<B>): Decoder<A | B> {
-  return (node: Node, ctx: Ctx) => (isMap(node) ? mapping(node, ctx) : scalar(node, ctx));
+  return withSchema(
+    (node: Node, ctx: Ctx) => (isMap(node) ? mapping(node, ctx) : scalar(node, ctx)),
+    () => ({ anyOf: [schemaOf(scalar), schemaOf(mapping)] }),
+  );
 }
 
+/** A decoded value turned into another; what is accepted is decode's (a check in `f` is the loader's alone). */
 export function map<A, B>(decode: Decoder<A>, f: (a: A, node: Node, ctx: Ctx) => B): Decoder<B> {
-  return (node: Node, ctx: Ctx) => f(decode(node, ctx), node, ctx);
+  return withSchema((node: Node, ctx: Ctx) => f(decode(node, ctx), node, ctx), () => schemaOf(decode));
 }
 
 function scalarValue(node: Node, ctx: Ctx, expected: string, fix: string): unknown {
@@ -333,6 +419,23 @@ interface Bounds {
   /** `min` itself not allowed (e.g. a period must be > 0). */
   above?: boolean;
   fix: string;
+}
+
+/** Bounds as JSON Schema keywords. */
+function boundsSchema(b: Omit<Bounds, 'fix'>): JsonSchema {
+  return {
+    ...(b.min === undefined ? {} : b.above ? { exclusiveMinimum: b.min } : { minimum: b.min }),
+    ...(b.max === undefined ? {} : { maximum: b.max }),
+  };
+}
+
+/**
+ * Decimal text of a whole number from 0 to n, leading zeros allowed, as a regex; only a
+ * power of ten has a short exact one, any other n gets digits alone (the loader bounds it).
+ */
+function wholeUpTo(n: number): string {
+  const digits = Math.log10(n);
+  return Number.isInteger(digits) && digits > 0 ? `0*(?:${n}|\\d{1,${digits}})` : '\\d+';
 }
 
 function checkBounds(n: number, b: Bounds, node: Node, ctx: Ctx, shown: string = String(n)): void {
@@ -350,7 +453,7 @@ function checkBounds(n: number, b: Bounds, node: Node, ctx: Ctx, shown: string =
 
 /** A whole number written as a YAML number (a quoted "3" is a mistake worth pointing out). */
 export function integer(b: Bounds): Decoder<number> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a whole number', b.fix);
     if (typeof v !== 'number' || !Number.isInteger(v)) {
       const quoted = typeof v === 'string' && /^-?\d+$/.test(v.trim());
@@ -359,20 +462,20 @@ export function integer(b: Bounds): Decoder<number> {
     checkBounds(v, b, node, ctx);
     if (b.max === undefined && v > LIMITS.integer) ctx.fail(node, `must be at most ${LIMITS.integer} (sluice's limit), got ${v}`, b.fix);
     return v;
-  };
+  }, () => ({ type: 'integer', ...boundsSchema({ ...b, max: b.max ?? LIMITS.integer }), description: b.fix }));
 }
 
 export function boolean(fix: string): Decoder<boolean> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'true or false', fix);
     if (typeof v !== 'boolean') ctx.fail(node, `must be true or false, got ${describe(node)}`, fix);
     return v;
-  };
+  }, () => ({ type: 'boolean', description: fix }));
 }
 
 /** A string; YAML numbers and booleans are refused (a version 1.10 would read as 1.1). */
 export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: string; maxLength?: number }): Decoder<string> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a string', opts.fix);
     if (typeof v !== 'string') {
       const hint = isScalar(node) && v !== null ? `quote it: "${node.source ?? String(v)}"` : opts.fix;
@@ -383,7 +486,14 @@ export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: s
     if (v.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${v.length}`, `shorten it; ${opts.fix}`);
     if (opts.pattern && !opts.pattern.test(v)) ctx.fail(node, `${opts.patternProblem ?? 'is not valid'}, got ${describe(node)}`, opts.fix);
     return v;
-  };
+  }, () => ({
+    type: 'string',
+    minLength: 1,
+    // JSON Schema counts code points, the loader UTF-16 units: an emoji counts once here, twice there.
+    maxLength: opts.maxLength ?? LIMITS.textChars,
+    ...(opts.pattern ? { pattern: patternOf(opts.pattern) } : {}),
+    description: opts.fix,
+  }));
 }
 
 /**
@@ -391,28 +501,31 @@ export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: s
  * For env values, labels and args, where Kubernetes would make users quote numbers.
  */
 export function text(fix: string, maxLength: number = LIMITS.textChars): Decoder<string> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a single value', fix);
     const out = v === null ? '' : typeof v === 'string' ? v : ((node as Scalar).source ?? String(v));
     if (out.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${out.length}`, `shorten it; ${fix}`);
     return out;
-  };
+  }, () => ({ type: ['string', 'number', 'boolean', 'null'], maxLength, ...(fix ? { description: fix } : {}) }));
 }
 
 export function oneOf<const T extends string>(values: readonly T[], fix?: string): Decoder<T> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, `one of ${values.join(', ')}`, `use one of ${values.join(', ')}`);
     if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
     const hint = typeof v === 'string' ? suggest(v, values) : undefined;
     ctx.fail(node, `must be one of ${values.join(', ')}, got ${describe(node)}`, hint ? `did you mean "${hint}"?` : (fix ?? `use one of ${values.join(', ')}`));
-  };
+  }, () => ({ enum: [...values], ...(fix ? { description: fix } : {}) }));
 }
 
 const DURATION_FORMS = 'like 30s, 5m, 1h30m, 500ms or a number of seconds';
+/** parseDuration's text forms (duration.ts), trimmed: a plain number, or number+unit parts. */
+const NUMBER_TEXT = '(?:\\d+(?:\\.\\d*)?|\\.\\d+)';
+const DURATION_TEXT = `^\\s*(?:${NUMBER_TEXT}|(?:${NUMBER_TEXT}(?:ms|h|m|s))+)\\s*$`;
 
 /** Seconds, from a duration (`30s`, `1h30m`, `500ms`) or a plain number of seconds. */
 export function duration(b: Omit<Bounds, 'fix'> & { fix?: string } = { min: 0 }): Decoder<number> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const fix = b.fix ?? `write a duration ${DURATION_FORMS}`;
     const v = scalarValue(node, ctx, `a duration ${DURATION_FORMS}`, fix);
     if (typeof v === 'number' && v < 0) checkBounds(v, { min: 0, ...b, fix }, node, ctx);
@@ -429,7 +542,14 @@ export function duration(b: Omit<Bounds, 'fix'> & { fix?: string } = { min: 0 })
       ctx.fail(node, `must be at most ${LIMITS.durationSeconds / 3600}h (sluice's limit for any duration), got ${describe(node)}`, 'use a shorter duration, or a pause without duration to wait by hand');
     }
     return seconds;
-  };
+  }, () => ({
+    // The text form's bounds (7 days, > 0) are the loader's.
+    oneOf: [
+      { type: 'number', ...boundsSchema({ min: 0, ...b, max: b.max ?? LIMITS.durationSeconds }) },
+      { type: 'string', pattern: DURATION_TEXT },
+    ],
+    description: `A duration ${DURATION_FORMS}.`,
+  }));
 }
 
 /** "10 minutes" → "10m": a best guess at what was meant, for the fix hint. */
@@ -443,7 +563,7 @@ function durationExample(v: string): string | undefined {
 
 /** A percentage `25%` or `25`, within bounds. */
 export function percent(b: Bounds): Decoder<number> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a percentage', b.fix);
     let p: number;
     try {
@@ -456,12 +576,24 @@ export function percent(b: Bounds): Decoder<number> {
     }
     checkBounds(p, b, node, ctx, describe(node).replace(/^"(.*)"$/, '$1'));
     return p;
-  };
+  }, () => {
+    // parsePercent's text, trimmed, one % stripped, trimmed again; 0..100 is exact as a
+    // regex (leading zeros allowed), other bounds are the loader's.
+    const upTo100 = b.min === 0 && b.max === 100 && !b.above;
+    const number = upTo100 ? '(?:0*(?:100(?:\\.0*)?|\\d{1,2}(?:\\.\\d*)?)|\\.\\d+)' : NUMBER_TEXT;
+    return {
+      oneOf: [
+        { type: 'number', ...boundsSchema({ ...b, min: Math.max(b.min ?? 0, 0) }) },
+        { type: 'string', pattern: `^\\s*${number}\\s*%?\\s*$` },
+      ],
+      description: b.fix,
+    };
+  });
 }
 
 /** Kubernetes' int-or-string: `2` (a count, at most LIMITS.replicas) or `"25%"` (at most 100 %). */
 export function intOrPercent(fix: string): Decoder<IntOrPercent> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'a count or a percentage', fix);
     let parsed: IntOrPercent;
     try {
@@ -473,14 +605,26 @@ export function intOrPercent(fix: string): Decoder<IntOrPercent> {
     if ('count' in parsed) checkBounds(parsed.count, { max: LIMITS.replicas, fix }, node, ctx);
     else checkBounds(parsed.percent, { max: 100, fix }, node, ctx, `${parsed.percent}%`);
     return parsed;
-  };
+  }, () => ({
+    oneOf: [
+      { type: 'integer', minimum: 0, maximum: LIMITS.replicas },
+      // parseIntOrPercent's text: a count, or a whole percentage with %.
+      { type: 'string', pattern: `^\\s*(?:${wholeUpTo(LIMITS.replicas)}\\s*|${wholeUpTo(100)}\\s*%)\\s*$` },
+    ],
+    description: fix,
+  }));
 }
+
+const HOST = String.raw`(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)`;
+const HOST_PORT = new RegExp(`^${HOST}:(\\d{1,5})$`);
+/** 1..65535 in at most five digits, as a regex. */
+const PORT_TEXT = '(?=\\d{1,5}\\s*$)0*(?:[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|65[0-4]\\d{2}|655[0-2]\\d|6553[0-5])';
 
 /** `host:port`; records the use for the clash check in load.ts. */
 export function listenAddress(fix: string): Decoder<string> {
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     const v = scalarValue(node, ctx, 'host:port', fix);
-    const m = typeof v === 'string' ? /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/.exec(v.trim()) : null;
+    const m = typeof v === 'string' ? HOST_PORT.exec(v.trim()) : null;
     if (!m) {
       const asPort = typeof v === 'number' && Number.isInteger(v) ? `write 127.0.0.1:${v}` : fix;
       ctx.fail(node, `must be host:port, got ${describe(node)}`, asPort);
@@ -490,7 +634,7 @@ export function listenAddress(fix: string): Decoder<string> {
     const address = `${m[1]}:${port}`;
     ctx.listens.push({ address, path: ctx.path, offset: node.range?.[0] ?? 0 });
     return address;
-  };
+  }, () => ({ type: 'string', pattern: `^\\s*${HOST}:${PORT_TEXT}\\s*$`, description: fix }));
 }
 
 /** A mapping of names to decoded values (e.g. secretEnv), names checked by a pattern. */
@@ -499,7 +643,7 @@ export function mapOf<T>(
   o: { noun: string; namePattern: RegExp; fix: string; entries?: number },
 ): Decoder<Record<string, T>> {
   const max = o.entries ?? LIMITS.mapEntries;
-  return (node: Node, ctx: Ctx) => {
+  return withSchema((node: Node, ctx: Ctx) => {
     if (isMap(node) && node.items.length > max) ctx.fail(node, `has ${node.items.length} ${o.noun}s, more than the limit of ${max}`, 'use fewer');
     const out: Record<string, T> = {};
     for (const e of entries(node, ctx, o.fix)) {
@@ -508,7 +652,13 @@ export function mapOf<T>(
       Object.defineProperty(out, e.name, { value: decode(e.value, c), enumerable: true, writable: true, configurable: true });
     }
     return out;
-  };
+  }, () => ({
+    type: ['object', 'null'],
+    propertyNames: { pattern: patternOf(o.namePattern) },
+    additionalProperties: schemaOf(decode),
+    maxProperties: max,
+    description: o.fix,
+  }));
 }
 
 /**
@@ -524,7 +674,7 @@ export function nameValueMap(
   const { entries: maxEntries = LIMITS.mapEntries, valueChars = LIMITS.textChars, totalChars = Infinity } = limits;
   const value = text(fix, valueChars);
   const listItem = object({ name: required(string({ fix }), 'NAME'), value: withDefault(text(fix, valueChars), '') });
-  return (node: Node, ctx: Ctx) => {
+  const decoder = (node: Node, ctx: Ctx) => {
     const out: Record<string, string> = {};
     let total = 0;
     const add = (name: string, v: string, at: Node, c: Ctx) => {
@@ -552,6 +702,18 @@ export function nameValueMap(
     }
     return out;
   };
+  // Names twice in the list form and the total size are the loader's.
+  return withSchema(decoder, () => {
+    const item = schemaOf(listItem) as { properties: { name: JsonSchema } };
+    item.properties.name.pattern = patternOf(namePattern);
+    return {
+      anyOf: [
+        { type: ['object', 'null'], propertyNames: { pattern: patternOf(namePattern) }, additionalProperties: schemaOf(value), maxProperties: maxEntries },
+        { type: 'array', items: item, maxItems: maxEntries },
+      ],
+      description: fix,
+    };
+  });
 }
 
 /**
