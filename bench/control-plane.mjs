@@ -12,6 +12,7 @@ import { Reconciler } from '../dist/src/engine/reconciler.js';
 import { Controller } from '../dist/src/engine/controller.js';
 import { JobRunner } from '../dist/src/engine/job-runner.js';
 import { systemClock } from '../dist/src/core/clock.js';
+import { planLocalScale } from '../dist/src/platform/local/instance-choice.js';
 
 const N = Number(process.argv[2] ?? 200);
 const READY_MS = 300;
@@ -23,8 +24,12 @@ class MemoryPlatform {
   instances = new Map();
   listeners = [];
   port = 20000;
+  /** Which instances a change of count means: the local platform's own choice. */
+  planScale(request) {
+    return planLocalScale(request);
+  }
   async start(ref) {
-    const i = { ...ref, phase: 'Starting', port: this.port++, startedAt: Date.now(), restarts: 0, logFile: '/dev/null' };
+    const i = { ...ref, phase: 'Starting', host: '127.0.0.1', port: this.port++, startedAt: Date.now(), restarts: 0, logFile: '/dev/null' };
     this.instances.set(ref.id, i);
     setTimeout(() => {
       if (i.phase !== 'Starting') return;
@@ -75,7 +80,7 @@ const platform = new MemoryPlatform();
 let reconciler;
 const jobs = new JobRunner({ store, clock: systemClock, providers: {}, onChange: (rollout) => reconciler?.trigger(rollout) });
 let plans = 0;
-reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, onPlan: () => plans++ });
+reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, onPlan: () => plans++, log: (line) => console.error(line) });
 const controller = new Controller(store, reconciler, platform, systemClock, jobs);
 reconciler.start(0);
 const by = { actor: 'bench' };
