@@ -41,7 +41,7 @@ function readRange(file: string, from: number, to: number): string {
 }
 
 /** Prints what was appended to the file since the last call; complete lines only unless `flush`. */
-function drain(ctx: Context, tail: Tail, prefix: boolean, flush: boolean): void {
+function drain(_ctx: Context, tail: Tail, prefix: boolean, flush: boolean): void {
   const size = fileSize(tail.file);
   if (size === undefined) return;
   // Truncated or replaced: start over.

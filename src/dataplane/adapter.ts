@@ -13,7 +13,7 @@ export interface DataPlaneAdapter {
    * Serve exactly these listeners (possibly none) from now on; resolves once they are in
    * effect, rejects if the plane refused them (the engine then keeps the old instances).
    */
-  apply(generation: number, listeners: ListenerRoutes[]): Promise<ApplyOutcome | void>;
+  apply(generation: number, listeners: ListenerRoutes[]): Promise<ApplyOutcome>;
   /** Whether the plane ever routed to this endpoint (and may still have requests in flight to it). */
   knows(endpointId: string): boolean;
   waitIdle(endpointId: string, timeoutMs: number): Promise<boolean>;

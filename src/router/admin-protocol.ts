@@ -1,5 +1,4 @@
 import type { ListenerFailure } from '../core/traffic-router.js';
-import type { ListenerRole } from '../core/route-table.js';
 
 /**
  * The builtin router's admin HTTP API (default 127.0.0.1:9901, set by --admin).
@@ -117,5 +116,3 @@ export interface HandoverResult {
   listeners: number;
 }
 export const ROUTES_FILE = 'routes.json';
-
-

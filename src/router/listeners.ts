@@ -1,7 +1,7 @@
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import { parseHostPort } from '../util/host-port.js';
-import type { Proxy } from './proxy.js';
+import type { RouterProxy } from './proxy.js';
 
 /**
  * How long, during a handover, the old router keeps a keep-alive connection that carries no
@@ -103,7 +103,7 @@ export class ListenerServer {
 
   constructor(
     readonly listen: string,
-    proxy: Proxy,
+    proxy: RouterProxy,
   ) {
     // No request timeout: uploads and streams may be long; stalls are bounded by the upstream
     // timeout instead. headersTimeout still guards against clients that never finish headers.

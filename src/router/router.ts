@@ -6,7 +6,7 @@ import { ListenerServer } from './listeners.js';
 import { RouterMetrics } from './metrics.js';
 import { readJsonFile, writeFileAtomic } from './persist.js';
 import { ResilienceState } from './resilience.js';
-import { Proxy, UPSTREAM_TIMEOUT_MS } from './proxy.js';
+import { RouterProxy, UPSTREAM_TIMEOUT_MS } from './proxy.js';
 import { emptyRouteTable, type RouteTable } from '../core/route-table.js';
 import { MAX_GENERATION_STEP, ROUTES_FILE, type ApplyAnswer } from './admin-protocol.js';
 import type { ListenerFailure, RevisionSampleList, RevisionTraffic, WindowStats } from '../core/traffic-router.js';
@@ -44,7 +44,7 @@ export class Router {
   private readonly metrics = new RouterMetrics();
   private readonly samples: SampleStore;
   private readonly pools: UpstreamPools;
-  private readonly proxy: Proxy;
+  private readonly proxy: RouterProxy;
   private readonly resilience: ResilienceState;
   private readonly drainMs: number;
   private readonly log: (line: string) => void;
@@ -66,7 +66,7 @@ export class Router {
     this.pools = new UpstreamPools(upstreamTimeoutMs);
     this.resilience = new ResilienceState(this.log);
     this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics, this.samples, this.resilience);
-    this.proxy = new Proxy({
+    this.proxy = new RouterProxy({
       pools: this.pools,
       upstreamTimeoutMs,
       registry: this.registry,
@@ -214,10 +214,7 @@ export class Router {
   async waitIdle(endpointId: string, timeoutMs: number): Promise<IdleResult> {
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      this.predecessor.then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
-    ]);
+    const gone = await Promise.race([this.predecessor.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
     clearTimeout(timer);
     if (!gone) return { idle: false, inflight: this.registry.inflightOf(endpointId) };
     return this.registry.waitIdle(endpointId, Math.max(0, deadline - Date.now()));

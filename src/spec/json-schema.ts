@@ -71,7 +71,8 @@ function children(schema: JsonSchema, name: string): Array<{ schema: JsonSchema;
   };
   for (const [keyword, value] of Object.entries(schema)) {
     if (keyword === 'properties' || keyword === '$defs') for (const key of Object.keys(value as object)) at(value as Record<string, unknown>, key, key);
-    else if (keyword === 'anyOf' || keyword === 'oneOf' || keyword === 'allOf') for (let i = 0; i < (value as unknown[]).length; i++) at(value as unknown[], i, name);
+    else if (keyword === 'anyOf' || keyword === 'oneOf' || keyword === 'allOf')
+      for (let i = 0; i < (value as unknown[]).length; i++) at(value as unknown[], i, name);
     else if (keyword === 'items') at(schema, keyword, `${name}-item`);
     else if (keyword === 'additionalProperties') at(schema, keyword, `${name}-value`);
     else if (keyword === 'if' || keyword === 'then' || keyword === 'propertyNames') at(schema, keyword, name);

@@ -275,21 +275,20 @@ function entries(node: Node, ctx: Ctx, what: string): Array<{ name: string; keyN
 
 function unknownField(ctx: Ctx, name: string, keyNode: Node, known: readonly string[]): never {
   const hint = suggest(name, known);
-  return ctx.key(name).fail(
-    keyNode,
-    `unknown field "${name}"`,
-    hint ? `did you mean "${hint}"?` : known.length ? `remove it; known fields here: ${known.join(', ')}` : 'remove it',
-  );
+  return ctx
+    .key(name)
+    .fail(
+      keyNode,
+      `unknown field "${name}"`,
+      hint ? `did you mean "${hint}"?` : known.length ? `remove it; known fields here: ${known.join(', ')}` : 'remove it',
+    );
 }
 
 /**
  * A mapping with known fields; unknown ones are errors. A null value (`key:` with nothing)
  * counts as an empty mapping, so `pause:` and `pause: {}` mean the same.
  */
-export function object<F extends Record<string, Field<unknown>>>(
-  fields: F,
-  what = 'write the fields as key: value lines',
-): Decoder<Shape<F>> {
+export function object<F extends Record<string, Field<unknown>>>(fields: F, what = 'write the fields as key: value lines'): Decoder<Shape<F>> {
   const known = Object.keys(fields);
   const decoder = (node: Node, ctx: Ctx) => {
     const present = new Map<string, { keyNode: Node; value: Node }>();
@@ -358,7 +357,10 @@ export function documentHeader(exampleName: string) {
     kind: required(text(''), ''),
     metadata: required(
       object({
-        name: required(string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }), `${exampleName} (a lowercase DNS label)`),
+        name: required(
+          string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }),
+          `${exampleName} (a lowercase DNS label)`,
+        ),
         labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
       }),
       `{name: ${exampleName}}`,
@@ -367,32 +369,35 @@ export function documentHeader(exampleName: string) {
 }
 
 export function listOf<T>(item: Decoder<T>, what: string, max: number = LIMITS.listItems): Decoder<T[]> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    if (isScalar(node) && node.value === null) return [];
-    if (!isSeq(node)) ctx.fail(node, `must be a list, got ${describe(node)}`, what);
-    if (node.items.length > max) ctx.fail(node, `has ${node.items.length} items, more than the limit of ${max}`, 'shorten the list');
-    return node.items.map((n, i) => item(resolve(n as Node, ctx, node.range?.[0] ?? 0), ctx.index(i)));
-  }, () => ({ type: ['array', 'null'], items: schemaOf(item), maxItems: max }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      if (isScalar(node) && node.value === null) return [];
+      if (!isSeq(node)) ctx.fail(node, `must be a list, got ${describe(node)}`, what);
+      if (node.items.length > max) ctx.fail(node, `has ${node.items.length} items, more than the limit of ${max}`, 'shorten the list');
+      return node.items.map((n, i) => item(resolve(n as Node, ctx, node.range?.[0] ?? 0), ctx.index(i)));
+    },
+    () => ({ type: ['array', 'null'], items: schemaOf(item), maxItems: max }),
+  );
 }
 
 /**
  * Checks on an already decoded value. `fail` points at the node being decoded, or, given
  * a field name, at that field's value (the mapping itself when the field is absent).
  */
-export function refine<T>(
-  decode: Decoder<T>,
-  check: (value: T, fail: (problem: string, fix: string, field?: string) => never) => void,
-): Decoder<T> {
+export function refine<T>(decode: Decoder<T>, check: (value: T, fail: (problem: string, fix: string, field?: string) => never) => void): Decoder<T> {
   // The check stays the loader's (docs/spec.md lists these rules): the schema is decode's.
-  return withSchema((node: Node, ctx: Ctx) => {
-    const value = decode(node, ctx);
-    check(value, (problem, fix, field) => {
-      if (field === undefined) return ctx.fail(node, problem, fix);
-      const pair = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === field) : undefined;
-      return ctx.key(field).fail((pair?.value as Node | undefined) ?? node, problem, fix);
-    });
-    return value;
-  }, () => schemaOf(decode));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const value = decode(node, ctx);
+      check(value, (problem, fix, field) => {
+        if (field === undefined) return ctx.fail(node, problem, fix);
+        const pair = isMap(node) ? node.items.find((p) => isScalar(p.key) && p.key.value === field) : undefined;
+        return ctx.key(field).fail((pair?.value as Node | undefined) ?? node, problem, fix);
+      });
+      return value;
+    },
+    () => schemaOf(decode),
+  );
 }
 
 /** A scalar decoded one way, a mapping another (e.g. `to: canary` or `to: {canary: 50, stable: 50}`). */
@@ -405,7 +410,10 @@ export function scalarOrMap<A, B>(scalar: Decoder<A>, mapping: Decoder<B>): Deco
 
 /** A decoded value turned into another; what is accepted is decode's (a check in `f` is the loader's alone). */
 export function map<A, B>(decode: Decoder<A>, f: (a: A, node: Node, ctx: Ctx) => B): Decoder<B> {
-  return withSchema((node: Node, ctx: Ctx) => f(decode(node, ctx), node, ctx), () => schemaOf(decode));
+  return withSchema(
+    (node: Node, ctx: Ctx) => f(decode(node, ctx), node, ctx),
+    () => schemaOf(decode),
+  );
 }
 
 function scalarValue(node: Node, ctx: Ctx, expected: string, fix: string): unknown {
@@ -447,53 +455,67 @@ function checkBounds(n: number, b: Bounds, node: Node, ctx: Ctx, shown: string =
     min !== undefined && min === max
       ? String(min)
       : min !== undefined && max !== undefined
-        ? `between ${min} and ${max}` : min !== undefined ? (b.above ? `> ${min}` : `≥ ${min}`) : `≤ ${max}`;
+        ? `between ${min} and ${max}`
+        : min !== undefined
+          ? b.above
+            ? `> ${min}`
+            : `≥ ${min}`
+          : `≤ ${max}`;
   ctx.fail(node, `must be ${range}, got ${shown}`, b.fix);
 }
 
 /** A whole number written as a YAML number (a quoted "3" is a mistake worth pointing out). */
 export function integer(b: Bounds): Decoder<number> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'a whole number', b.fix);
-    if (typeof v !== 'number' || !Number.isInteger(v)) {
-      const quoted = typeof v === 'string' && /^-?\d+$/.test(v.trim());
-      ctx.fail(node, `must be a whole number, got ${describe(node)}`, quoted ? 'write the number without quotes' : b.fix);
-    }
-    checkBounds(v, b, node, ctx);
-    if (b.max === undefined && v > LIMITS.integer) ctx.fail(node, `must be at most ${LIMITS.integer} (sluice's limit), got ${v}`, b.fix);
-    return v;
-  }, () => ({ type: 'integer', ...boundsSchema({ ...b, max: b.max ?? LIMITS.integer }), description: b.fix }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'a whole number', b.fix);
+      if (typeof v !== 'number' || !Number.isInteger(v)) {
+        const quoted = typeof v === 'string' && /^-?\d+$/.test(v.trim());
+        ctx.fail(node, `must be a whole number, got ${describe(node)}`, quoted ? 'write the number without quotes' : b.fix);
+      }
+      checkBounds(v, b, node, ctx);
+      if (b.max === undefined && v > LIMITS.integer) ctx.fail(node, `must be at most ${LIMITS.integer} (sluice's limit), got ${v}`, b.fix);
+      return v;
+    },
+    () => ({ type: 'integer', ...boundsSchema({ ...b, max: b.max ?? LIMITS.integer }), description: b.fix }),
+  );
 }
 
 export function boolean(fix: string): Decoder<boolean> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'true or false', fix);
-    if (typeof v !== 'boolean') ctx.fail(node, `must be true or false, got ${describe(node)}`, fix);
-    return v;
-  }, () => ({ type: 'boolean', description: fix }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'true or false', fix);
+      if (typeof v !== 'boolean') ctx.fail(node, `must be true or false, got ${describe(node)}`, fix);
+      return v;
+    },
+    () => ({ type: 'boolean', description: fix }),
+  );
 }
 
 /** A string; YAML numbers and booleans are refused (a version 1.10 would read as 1.1). */
 export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: string; maxLength?: number }): Decoder<string> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'a string', opts.fix);
-    if (typeof v !== 'string') {
-      const hint = isScalar(node) && v !== null ? `quote it: "${node.source ?? String(v)}"` : opts.fix;
-      ctx.fail(node, `must be a string, got ${describe(node)}`, hint);
-    }
-    if (v.length === 0) ctx.fail(node, 'must not be empty', opts.fix);
-    const maxLength = opts.maxLength ?? LIMITS.textChars;
-    if (v.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${v.length}`, `shorten it; ${opts.fix}`);
-    if (opts.pattern && !opts.pattern.test(v)) ctx.fail(node, `${opts.patternProblem ?? 'is not valid'}, got ${describe(node)}`, opts.fix);
-    return v;
-  }, () => ({
-    type: 'string',
-    minLength: 1,
-    // JSON Schema counts code points, the loader UTF-16 units: an emoji counts once here, twice there.
-    maxLength: opts.maxLength ?? LIMITS.textChars,
-    ...(opts.pattern ? { pattern: patternOf(opts.pattern) } : {}),
-    description: opts.fix,
-  }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'a string', opts.fix);
+      if (typeof v !== 'string') {
+        const hint = isScalar(node) && v !== null ? `quote it: "${node.source ?? String(v)}"` : opts.fix;
+        ctx.fail(node, `must be a string, got ${describe(node)}`, hint);
+      }
+      if (v.length === 0) ctx.fail(node, 'must not be empty', opts.fix);
+      const maxLength = opts.maxLength ?? LIMITS.textChars;
+      if (v.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${v.length}`, `shorten it; ${opts.fix}`);
+      if (opts.pattern && !opts.pattern.test(v)) ctx.fail(node, `${opts.patternProblem ?? 'is not valid'}, got ${describe(node)}`, opts.fix);
+      return v;
+    },
+    () => ({
+      type: 'string',
+      minLength: 1,
+      // JSON Schema counts code points, the loader UTF-16 units: an emoji counts once here, twice there.
+      maxLength: opts.maxLength ?? LIMITS.textChars,
+      ...(opts.pattern ? { pattern: patternOf(opts.pattern) } : {}),
+      description: opts.fix,
+    }),
+  );
 }
 
 /**
@@ -501,21 +523,31 @@ export function string(opts: { fix: string; pattern?: RegExp; patternProblem?: s
  * For env values, labels and args, where Kubernetes would make users quote numbers.
  */
 export function text(fix: string, maxLength: number = LIMITS.textChars): Decoder<string> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'a single value', fix);
-    const out = v === null ? '' : typeof v === 'string' ? v : ((node as Scalar).source ?? String(v));
-    if (out.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${out.length}`, `shorten it; ${fix}`);
-    return out;
-  }, () => ({ type: ['string', 'number', 'boolean', 'null'], maxLength, ...(fix ? { description: fix } : {}) }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'a single value', fix);
+      const out = v === null ? '' : typeof v === 'string' ? v : ((node as Scalar).source ?? String(v));
+      if (out.length > maxLength) ctx.fail(node, `must be at most ${maxLength} characters, got ${out.length}`, `shorten it; ${fix}`);
+      return out;
+    },
+    () => ({ type: ['string', 'number', 'boolean', 'null'], maxLength, ...(fix ? { description: fix } : {}) }),
+  );
 }
 
 export function oneOf<const T extends string>(values: readonly T[], fix?: string): Decoder<T> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, `one of ${values.join(', ')}`, `use one of ${values.join(', ')}`);
-    if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
-    const hint = typeof v === 'string' ? suggest(v, values) : undefined;
-    ctx.fail(node, `must be one of ${values.join(', ')}, got ${describe(node)}`, hint ? `did you mean "${hint}"?` : (fix ?? `use one of ${values.join(', ')}`));
-  }, () => ({ enum: [...values], ...(fix ? { description: fix } : {}) }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, `one of ${values.join(', ')}`, `use one of ${values.join(', ')}`);
+      if (typeof v === 'string' && (values as readonly string[]).includes(v)) return v as T;
+      const hint = typeof v === 'string' ? suggest(v, values) : undefined;
+      ctx.fail(
+        node,
+        `must be one of ${values.join(', ')}, got ${describe(node)}`,
+        hint ? `did you mean "${hint}"?` : (fix ?? `use one of ${values.join(', ')}`),
+      );
+    },
+    () => ({ enum: [...values], ...(fix ? { description: fix } : {}) }),
+  );
 }
 
 const DURATION_FORMS = 'like 30s, 5m, 1h30m, 500ms or a number of seconds';
@@ -525,31 +557,38 @@ const DURATION_TEXT = `^\\s*(?:${NUMBER_TEXT}|(?:${NUMBER_TEXT}(?:ms|h|m|s))+)\\
 
 /** Seconds, from a duration (`30s`, `1h30m`, `500ms`) or a plain number of seconds. */
 export function duration(b: Omit<Bounds, 'fix'> & { fix?: string } = { min: 0 }): Decoder<number> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const fix = b.fix ?? `write a duration ${DURATION_FORMS}`;
-    const v = scalarValue(node, ctx, `a duration ${DURATION_FORMS}`, fix);
-    if (typeof v === 'number' && v < 0) checkBounds(v, { min: 0, ...b, fix }, node, ctx);
-    let seconds: number;
-    try {
-      if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not a duration');
-      seconds = parseDuration(v);
-    } catch {
-      const example = typeof v === 'string' ? durationExample(v) : undefined;
-      ctx.fail(node, `must be a duration ${DURATION_FORMS}, got ${describe(node)}`, example ? `write ${example}` : fix);
-    }
-    checkBounds(seconds, { min: 0, ...b, fix }, node, ctx, describe(node));
-    if (b.max === undefined && seconds > LIMITS.durationSeconds) {
-      ctx.fail(node, `must be at most ${LIMITS.durationSeconds / 3600}h (sluice's limit for any duration), got ${describe(node)}`, 'use a shorter duration, or a pause without duration to wait by hand');
-    }
-    return seconds;
-  }, () => ({
-    // The text form's bounds (7 days, > 0) are the loader's.
-    oneOf: [
-      { type: 'number', ...boundsSchema({ min: 0, ...b, max: b.max ?? LIMITS.durationSeconds }) },
-      { type: 'string', pattern: DURATION_TEXT },
-    ],
-    description: `A duration ${DURATION_FORMS}.`,
-  }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const fix = b.fix ?? `write a duration ${DURATION_FORMS}`;
+      const v = scalarValue(node, ctx, `a duration ${DURATION_FORMS}`, fix);
+      if (typeof v === 'number' && v < 0) checkBounds(v, { min: 0, ...b, fix }, node, ctx);
+      let seconds: number;
+      try {
+        if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not a duration');
+        seconds = parseDuration(v);
+      } catch {
+        const example = typeof v === 'string' ? durationExample(v) : undefined;
+        ctx.fail(node, `must be a duration ${DURATION_FORMS}, got ${describe(node)}`, example ? `write ${example}` : fix);
+      }
+      checkBounds(seconds, { min: 0, ...b, fix }, node, ctx, describe(node));
+      if (b.max === undefined && seconds > LIMITS.durationSeconds) {
+        ctx.fail(
+          node,
+          `must be at most ${LIMITS.durationSeconds / 3600}h (sluice's limit for any duration), got ${describe(node)}`,
+          'use a shorter duration, or a pause without duration to wait by hand',
+        );
+      }
+      return seconds;
+    },
+    () => ({
+      // The text form's bounds (7 days, > 0) are the loader's.
+      oneOf: [
+        { type: 'number', ...boundsSchema({ min: 0, ...b, max: b.max ?? LIMITS.durationSeconds }) },
+        { type: 'string', pattern: DURATION_TEXT },
+      ],
+      description: `A duration ${DURATION_FORMS}.`,
+    }),
+  );
 }
 
 /** "10 minutes" → "10m": a best guess at what was meant, for the fix hint. */
@@ -563,56 +602,62 @@ function durationExample(v: string): string | undefined {
 
 /** A percentage `25%` or `25`, within bounds. */
 export function percent(b: Bounds): Decoder<number> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'a percentage', b.fix);
-    let p: number;
-    try {
-      if (typeof v === 'number' && v < 0) throw new RangeError('negative');
-      if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not a percentage');
-      p = parsePercent(v);
-    } catch {
-      if (typeof v === 'number') checkBounds(v, b, node, ctx);
-      ctx.fail(node, `must be a percentage like 25% or 25, got ${describe(node)}`, b.fix);
-    }
-    checkBounds(p, b, node, ctx, describe(node).replace(/^"(.*)"$/, '$1'));
-    return p;
-  }, () => {
-    // parsePercent's text, trimmed, one % stripped, trimmed again; 0..100 is exact as a
-    // regex (leading zeros allowed), other bounds are the loader's.
-    const upTo100 = b.min === 0 && b.max === 100 && !b.above;
-    const number = upTo100 ? '(?:0*(?:100(?:\\.0*)?|\\d{1,2}(?:\\.\\d*)?)|\\.\\d+)' : NUMBER_TEXT;
-    return {
-      oneOf: [
-        { type: 'number', ...boundsSchema({ ...b, min: Math.max(b.min ?? 0, 0) }) },
-        { type: 'string', pattern: `^\\s*${number}\\s*%?\\s*$` },
-      ],
-      description: b.fix,
-    };
-  });
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'a percentage', b.fix);
+      let p: number;
+      try {
+        if (typeof v === 'number' && v < 0) throw new RangeError('negative');
+        if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not a percentage');
+        p = parsePercent(v);
+      } catch {
+        if (typeof v === 'number') checkBounds(v, b, node, ctx);
+        ctx.fail(node, `must be a percentage like 25% or 25, got ${describe(node)}`, b.fix);
+      }
+      checkBounds(p, b, node, ctx, describe(node).replace(/^"(.*)"$/, '$1'));
+      return p;
+    },
+    () => {
+      // parsePercent's text, trimmed, one % stripped, trimmed again; 0..100 is exact as a
+      // regex (leading zeros allowed), other bounds are the loader's.
+      const upTo100 = b.min === 0 && b.max === 100 && !b.above;
+      const number = upTo100 ? '(?:0*(?:100(?:\\.0*)?|\\d{1,2}(?:\\.\\d*)?)|\\.\\d+)' : NUMBER_TEXT;
+      return {
+        oneOf: [
+          { type: 'number', ...boundsSchema({ ...b, min: Math.max(b.min ?? 0, 0) }) },
+          { type: 'string', pattern: `^\\s*${number}\\s*%?\\s*$` },
+        ],
+        description: b.fix,
+      };
+    },
+  );
 }
 
 /** Kubernetes' int-or-string: `2` (a count, at most LIMITS.replicas) or `"25%"` (at most 100 %). */
 export function intOrPercent(fix: string): Decoder<IntOrPercent> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'a count or a percentage', fix);
-    let parsed: IntOrPercent;
-    try {
-      if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not int-or-percent');
-      parsed = parseIntOrPercent(v);
-    } catch {
-      ctx.fail(node, `must be a whole count (2) or a whole percentage (25%), got ${describe(node)}`, fix);
-    }
-    if ('count' in parsed) checkBounds(parsed.count, { max: LIMITS.replicas, fix }, node, ctx);
-    else checkBounds(parsed.percent, { max: 100, fix }, node, ctx, `${parsed.percent}%`);
-    return parsed;
-  }, () => ({
-    oneOf: [
-      { type: 'integer', minimum: 0, maximum: LIMITS.replicas },
-      // parseIntOrPercent's text: a count, or a whole percentage with %.
-      { type: 'string', pattern: `^\\s*(?:${wholeUpTo(LIMITS.replicas)}\\s*|${wholeUpTo(100)}\\s*%)\\s*$` },
-    ],
-    description: fix,
-  }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'a count or a percentage', fix);
+      let parsed: IntOrPercent;
+      try {
+        if (typeof v !== 'number' && typeof v !== 'string') throw new RangeError('not int-or-percent');
+        parsed = parseIntOrPercent(v);
+      } catch {
+        ctx.fail(node, `must be a whole count (2) or a whole percentage (25%), got ${describe(node)}`, fix);
+      }
+      if ('count' in parsed) checkBounds(parsed.count, { max: LIMITS.replicas, fix }, node, ctx);
+      else checkBounds(parsed.percent, { max: 100, fix }, node, ctx, `${parsed.percent}%`);
+      return parsed;
+    },
+    () => ({
+      oneOf: [
+        { type: 'integer', minimum: 0, maximum: LIMITS.replicas },
+        // parseIntOrPercent's text: a count, or a whole percentage with %.
+        { type: 'string', pattern: `^\\s*(?:${wholeUpTo(LIMITS.replicas)}\\s*|${wholeUpTo(100)}\\s*%)\\s*$` },
+      ],
+      description: fix,
+    }),
+  );
 }
 
 const HOST = String.raw`(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)`;
@@ -622,43 +667,46 @@ const PORT_TEXT = '(?=\\d{1,5}\\s*$)0*(?:[1-9]\\d{0,3}|[1-5]\\d{4}|6[0-4]\\d{3}|
 
 /** `host:port`; records the use for the clash check in load.ts. */
 export function listenAddress(fix: string): Decoder<string> {
-  return withSchema((node: Node, ctx: Ctx) => {
-    const v = scalarValue(node, ctx, 'host:port', fix);
-    const m = typeof v === 'string' ? HOST_PORT.exec(v.trim()) : null;
-    if (!m) {
-      const asPort = typeof v === 'number' && Number.isInteger(v) ? `write 127.0.0.1:${v}` : fix;
-      ctx.fail(node, `must be host:port, got ${describe(node)}`, asPort);
-    }
-    const port = Number(m[2]);
-    if (port < 1 || port > 65535) ctx.fail(node, `port must be between 1 and 65535, got ${port}`, fix);
-    const address = `${m[1]}:${port}`;
-    ctx.listens.push({ address, path: ctx.path, offset: node.range?.[0] ?? 0 });
-    return address;
-  }, () => ({ type: 'string', pattern: `^\\s*${HOST}:${PORT_TEXT}\\s*$`, description: fix }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      const v = scalarValue(node, ctx, 'host:port', fix);
+      const m = typeof v === 'string' ? HOST_PORT.exec(v.trim()) : null;
+      if (!m) {
+        const asPort = typeof v === 'number' && Number.isInteger(v) ? `write 127.0.0.1:${v}` : fix;
+        ctx.fail(node, `must be host:port, got ${describe(node)}`, asPort);
+      }
+      const port = Number(m[2]);
+      if (port < 1 || port > 65535) ctx.fail(node, `port must be between 1 and 65535, got ${port}`, fix);
+      const address = `${m[1]}:${port}`;
+      ctx.listens.push({ address, path: ctx.path, offset: node.range?.[0] ?? 0 });
+      return address;
+    },
+    () => ({ type: 'string', pattern: `^\\s*${HOST}:${PORT_TEXT}\\s*$`, description: fix }),
+  );
 }
 
 /** A mapping of names to decoded values (e.g. secretEnv), names checked by a pattern. */
-export function mapOf<T>(
-  decode: Decoder<T>,
-  o: { noun: string; namePattern: RegExp; fix: string; entries?: number },
-): Decoder<Record<string, T>> {
+export function mapOf<T>(decode: Decoder<T>, o: { noun: string; namePattern: RegExp; fix: string; entries?: number }): Decoder<Record<string, T>> {
   const max = o.entries ?? LIMITS.mapEntries;
-  return withSchema((node: Node, ctx: Ctx) => {
-    if (isMap(node) && node.items.length > max) ctx.fail(node, `has ${node.items.length} ${o.noun}s, more than the limit of ${max}`, 'use fewer');
-    const out: Record<string, T> = {};
-    for (const e of entries(node, ctx, o.fix)) {
-      const c = ctx.key(e.name);
-      if (!o.namePattern.test(e.name)) c.fail(e.keyNode, `${JSON.stringify(e.name)} is not a valid ${o.noun} name`, o.fix);
-      Object.defineProperty(out, e.name, { value: decode(e.value, c), enumerable: true, writable: true, configurable: true });
-    }
-    return out;
-  }, () => ({
-    type: ['object', 'null'],
-    propertyNames: { pattern: patternOf(o.namePattern) },
-    additionalProperties: schemaOf(decode),
-    maxProperties: max,
-    description: o.fix,
-  }));
+  return withSchema(
+    (node: Node, ctx: Ctx) => {
+      if (isMap(node) && node.items.length > max) ctx.fail(node, `has ${node.items.length} ${o.noun}s, more than the limit of ${max}`, 'use fewer');
+      const out: Record<string, T> = {};
+      for (const e of entries(node, ctx, o.fix)) {
+        const c = ctx.key(e.name);
+        if (!o.namePattern.test(e.name)) c.fail(e.keyNode, `${JSON.stringify(e.name)} is not a valid ${o.noun} name`, o.fix);
+        Object.defineProperty(out, e.name, { value: decode(e.value, c), enumerable: true, writable: true, configurable: true });
+      }
+      return out;
+    },
+    () => ({
+      type: ['object', 'null'],
+      propertyNames: { pattern: patternOf(o.namePattern) },
+      additionalProperties: schemaOf(decode),
+      maxProperties: max,
+      description: o.fix,
+    }),
+  );
 }
 
 /**

@@ -17,7 +17,10 @@ before(async () => {
   sluice = await SluiceUnderTest.start();
   port = await freePort();
   await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: port, strategy: '    canary:\n      steps: [{setWeight: 20}, {pause: {}}]\n' }));
-  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy'), { timeoutMs: 60_000, what: 'healthy' });
+  await waitFor(
+    sluice.rollout('web', (v) => v.status.phase === 'Healthy'),
+    { timeoutMs: 60_000, what: 'healthy' },
+  );
 });
 after(async () => {
   await sluice?.down();
@@ -29,14 +32,34 @@ function good(version = 'v2') {
 
 const cases: { name: string; yaml: () => string; expect: RegExp }[] = [
   { name: 'malformed YAML', yaml: () => good().replace('  replicas: 3', '  replicas: [3'), expect: /bad\.yaml:\d+:\d+: YAML syntax error/ },
-  { name: 'an unknown field', yaml: () => good().replace('  replicas: 3', '  replicas: 3\n  replica: 2'), expect: /bad\.yaml:7:3: spec\.replica: unknown field.*replicas/ },
+  {
+    name: 'an unknown field',
+    yaml: () => good().replace('  replicas: 3', '  replicas: 3\n  replica: 2'),
+    expect: /bad\.yaml:7:3: spec\.replica: unknown field.*replicas/,
+  },
   { name: 'a wrong type', yaml: () => good().replace('  replicas: 3', '  replicas: three'), expect: /bad\.yaml:6:13: spec\.replicas: / },
   { name: 'negative replicas', yaml: () => good().replace('  replicas: 3', '  replicas: -1'), expect: /bad\.yaml:6:13: spec\.replicas: .*-1/ },
-  { name: 'a weight over 100', yaml: () => good().replace('setWeight: 20', 'setWeight: 120'), expect: /bad\.yaml:\d+:\d+: spec\.strategy\.canary\.steps\[0\]\.setWeight: .*120/ },
-  { name: 'a missing command', yaml: () => good().replace(/    command: .*\n/, ''), expect: /bad\.yaml:\d+:\d+: spec\.template\.command: / },
-  { name: 'replicas: 1e9', yaml: () => good().replace('  replicas: 3', '  replicas: 1e9'), expect: /bad\.yaml:6:13: spec\.replicas: must be between 0 and 1000, got 1000000000/ },
-  { name: 'the same rollout twice in one file', yaml: () => `${good('v8')}---\n${good('v9')}`, expect: /bad\.yaml:\d+: Rollout "web" is defined twice, at lines 1 and \d+/ },
-  { name: 'a file over the size limit', yaml: () => `${good('v8')}# ${'x'.repeat(5 * 1024 * 1024)}\n`, expect: /bad\.yaml: is \d+ bytes, more than the limit of 524288 bytes/ },
+  {
+    name: 'a weight over 100',
+    yaml: () => good().replace('setWeight: 20', 'setWeight: 120'),
+    expect: /bad\.yaml:\d+:\d+: spec\.strategy\.canary\.steps\[0\]\.setWeight: .*120/,
+  },
+  { name: 'a missing command', yaml: () => good().replace(/ {4}command: .*\n/, ''), expect: /bad\.yaml:\d+:\d+: spec\.template\.command: / },
+  {
+    name: 'replicas: 1e9',
+    yaml: () => good().replace('  replicas: 3', '  replicas: 1e9'),
+    expect: /bad\.yaml:6:13: spec\.replicas: must be between 0 and 1000, got 1000000000/,
+  },
+  {
+    name: 'the same rollout twice in one file',
+    yaml: () => `${good('v8')}---\n${good('v9')}`,
+    expect: /bad\.yaml:\d+: Rollout "web" is defined twice, at lines 1 and \d+/,
+  },
+  {
+    name: 'a file over the size limit',
+    yaml: () => `${good('v8')}# ${'x'.repeat(5 * 1024 * 1024)}\n`,
+    expect: /bad\.yaml: is \d+ bytes, more than the limit of 524288 bytes/,
+  },
   { name: 'a file that is not UTF-8', yaml: () => `${good('v8')}# caf\udc80\n`, expect: /bad\.yaml: is not valid UTF-8 at byte \d+ — save the file as UTF-8/ },
 ];
 
@@ -46,7 +69,10 @@ for (const c of cases) {
     const file = join(sluice.dir, 'bad.yaml');
     const text = c.yaml();
     // A lone surrogate stands for a byte that is not UTF-8 (0xE9, Latin-1 é).
-    writeFileSync(file, text.includes('\udc80') ? Buffer.concat([Buffer.from(text.split('\udc80')[0]!), Buffer.from([0xe9]), Buffer.from(text.split('\udc80')[1]!)]) : text);
+    writeFileSync(
+      file,
+      text.includes('\udc80') ? Buffer.concat([Buffer.from(text.split('\udc80')[0]!), Buffer.from([0xe9]), Buffer.from(text.split('\udc80')[1]!)]) : text,
+    );
     const r = await sluice.cli(['apply', '-f', file]);
     assert.notEqual(r.code, 0);
     const lines = r.stderr.trim().split('\n');
@@ -63,7 +89,13 @@ for (const c of cases) {
 }
 
 test('an unknown rollout name on the CLI gets a one-line error naming it', async () => {
-  for (const args of [['promote', 'nope'], ['get', 'rollout', 'nope'], ['undo', 'nope'], ['abort', 'nope'], ['status', 'nope']]) {
+  for (const args of [
+    ['promote', 'nope'],
+    ['get', 'rollout', 'nope'],
+    ['undo', 'nope'],
+    ['abort', 'nope'],
+    ['status', 'nope'],
+  ]) {
     const r = await sluice.cli(args);
     assert.notEqual(r.code, 0, args.join(' '));
     const lines = r.stderr.trim().split('\n');
@@ -74,7 +106,10 @@ test('an unknown rollout name on the CLI gets a one-line error naming it', async
 
 test('a second document with a bad field rejects the whole file', async () => {
   const file = join(sluice.dir, 'two.yaml');
-  const other = good().replace('name: web', 'name: other').replace(`127.0.0.1:${port}`, `127.0.0.1:${await freePort()}`).replace('  replicas: 3', '  replicas: -2');
+  const other = good()
+    .replace('name: web', 'name: other')
+    .replace(`127.0.0.1:${port}`, `127.0.0.1:${await freePort()}`)
+    .replace('  replicas: 3', '  replicas: -2');
   writeFileSync(file, `${good('v7')}---\n${other}`);
   const r = await sluice.cli(['apply', '-f', file]);
   assert.notEqual(r.code, 0);

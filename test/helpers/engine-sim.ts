@@ -34,7 +34,15 @@ export class FakePlatform implements Platform {
   }
 
   async start(ref: InstanceRef, template: Template): Promise<InstanceStatus> {
-    const i: InstanceStatus = { ...ref, phase: 'Starting', host: '127.0.0.1', port: this.nextPort++, startedAt: this.clock.now(), restarts: 0, logFile: '/dev/null' };
+    const i: InstanceStatus = {
+      ...ref,
+      phase: 'Starting',
+      host: '127.0.0.1',
+      port: this.nextPort++,
+      startedAt: this.clock.now(),
+      restarts: 0,
+      logFile: '/dev/null',
+    };
     this.instances.set(ref.id, i);
     this.started.push(ref);
     this.stopMsOf.set(ref.id, template.env.STOP_MS === undefined ? this.stopMs : Number(template.env.STOP_MS));
@@ -110,7 +118,9 @@ export class FakeRouter implements TrafficRouter {
   readonly unbindable = new Map<string, string>();
   async apply(table: RouteTable): Promise<ApplyOutcome> {
     this.tables.push(structuredClone(table));
-    const failed = table.listeners.filter((l) => this.unbindable.has(l.listen)).map((l) => ({ rollout: l.rollout, listen: l.listen, role: l.role, error: this.unbindable.get(l.listen)! }));
+    const failed = table.listeners
+      .filter((l) => this.unbindable.has(l.listen))
+      .map((l) => ({ rollout: l.rollout, listen: l.listen, role: l.role, error: this.unbindable.get(l.listen)! }));
     return { failed };
   }
   async generationInEffect(): Promise<number> {
@@ -229,4 +239,10 @@ function fakeHookRuns(jobs: JobRunner, runs: string[]): void {
  * The rolloutManifest options for the sim: its fake platform runs nothing, so no probe
  * or shutdown timings, and one fixed listener. `rolloutManifest({ ...SIM_APP, version, strategy })`.
  */
-export const SIM_APP = { command: 'node', args: ['server.js'], probes: false, listen: '127.0.0.1:18080', dataPlane: 'builtin' } satisfies Partial<ManifestOptions>;
+export const SIM_APP = {
+  command: 'node',
+  args: ['server.js'],
+  probes: false,
+  listen: '127.0.0.1:18080',
+  dataPlane: 'builtin',
+} satisfies Partial<ManifestOptions>;

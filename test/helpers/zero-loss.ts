@@ -10,7 +10,7 @@
 import type { RolloutView } from '../../src/core/rollout.js';
 import { LoadGenerator, type LoadReport, type Sample } from './load.js';
 import { freePort } from './ports.js';
-import { SluiceUnderTest, healthyOn } from './sluice.js';
+import { type SluiceUnderTest, healthyOn } from './sluice.js';
 import { rolloutManifest } from './manifest.js';
 import { sleep, waitFor } from './wait.js';
 
@@ -130,7 +130,12 @@ export const SCENARIOS: Scenario[] = [
       const firstV2 = report.samples.findIndex((s) => s.version === 'v2');
       const problems = firstV2 < 0 ? ['v2 never answered'] : onlyVersion(report.samples.slice(firstV2), 'v2', 'after the first v2 answer');
       const span = gap.length > 0 ? `${(gap.at(-1)!.sentAt - gap[0].sentAt).toFixed(0)} ms` : 'none';
-      return { report, problems, note: `gap served by the maintenance page: ${gap.length} requests over ${span}`, maintenance: { body: 'down for a moment', retryAfter: '2' } };
+      return {
+        report,
+        problems,
+        note: `gap served by the maintenance page: ${gap.length} requests over ${span}`,
+        maintenance: { body: 'down for a moment', retryAfter: '2' },
+      };
     },
   },
   {
@@ -150,13 +155,20 @@ export const SCENARIOS: Scenario[] = [
       let switched: RolloutView | undefined;
       let switchedAt = 0;
       const report = await releaseUnderLoad(ctx, strategy, async (l) => {
-        switched = await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.stableRevision === 2), { timeoutMs: 60_000, what: 'switched' });
+        switched = await waitFor(
+          ctx.sluice.rollout(ctx.name, (v) => v.status.stableRevision === 2),
+          { timeoutMs: 60_000, what: 'switched' },
+        );
         switchedAt = l.now();
         await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
       });
       // The status shows the switch a moment before the router acknowledges the table (and this
       // poll may see it late on a busy machine): strategies.test.ts checks the exact switch.
-      const problems = onlyVersion(report.samples.filter((s) => s.sentAt > switchedAt + 1000), 'v2', '1 s after the switch');
+      const problems = onlyVersion(
+        report.samples.filter((s) => s.sentAt > switchedAt + 1000),
+        'v2',
+        '1 s after the switch',
+      );
       if (switched?.status.activeRevision !== 2) problems.push(`active revision ${switched?.status.activeRevision} after the switch`);
       return { report, problems, note: versions(report) };
     },
@@ -177,12 +189,19 @@ export const SCENARIOS: Scenario[] = [
       const strategy = `    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.pid, $.version]}}\n      shadowReplicas: 1\n      durationSeconds: 2s\n`;
       let shadowingAt = 0;
       const report = await releaseUnderLoad(ctx, strategy, async (l) => {
-        await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.reason === 'Shadowing'), { timeoutMs: 60_000, what: 'shadowing' });
+        await waitFor(
+          ctx.sluice.rollout(ctx.name, (v) => v.status.reason === 'Shadowing'),
+          { timeoutMs: 60_000, what: 'shadowing' },
+        );
         shadowingAt = l.now();
         await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 took over after shadowing' });
       });
       // Until the switch every client is answered by v1, whatever the copies to v2 do.
-      const problems = onlyVersion(report.samples.filter((s) => s.sentAt < shadowingAt + 1000), 'v1', 'while shadowing');
+      const problems = onlyVersion(
+        report.samples.filter((s) => s.sentAt < shadowingAt + 1000),
+        'v1',
+        'while shadowing',
+      );
       problems.push(...onlyVersion(report.samples.slice(-Math.ceil(ctx.rate / 4)), 'v2', 'the last 250 ms'));
       return { report, problems, note: versions(report) };
     },
@@ -192,7 +211,10 @@ export const SCENARIOS: Scenario[] = [
     async run(ctx) {
       const strategy = `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n`;
       const report = await releaseUnderLoad(ctx, strategy, async () => {
-        await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
+        await waitFor(
+          ctx.sluice.rollout(ctx.name, (v) => v.status.reason === 'Experimenting'),
+          { timeoutMs: 60_000, what: 'experimenting' },
+        );
         await sleep(1500);
         await cli(ctx, ['promote', ctx.name, '--variant', 'b']);
         await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'variant b promoted' });
@@ -212,11 +234,18 @@ export const SCENARIOS: Scenario[] = [
       await sleep(1000);
       await cli(ctx, ['abort', ctx.name]);
       const abortedAt = l.now();
-      await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'aborted, v2 stopped' });
+      await waitFor(
+        ctx.sluice.rollout(ctx.name, (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)),
+        { timeoutMs: 60_000, what: 'aborted, v2 stopped' },
+      );
       await sleep(1000);
       const report = await l.stop();
       // The abort applies the table before the CLI returns; allow for requests already on their way.
-      const problems = onlyVersion(report.samples.filter((s) => s.sentAt > abortedAt + 200), 'v1', 'after the abort');
+      const problems = onlyVersion(
+        report.samples.filter((s) => s.sentAt > abortedAt + 200),
+        'v1',
+        'after the abort',
+      );
       if (!(report.byVersion.v2 > 0)) problems.push('v2 never answered before the abort');
       return { report, problems, note: `v2 answered ${report.byVersion.v2 ?? 0} before the abort` };
     },
@@ -232,7 +261,17 @@ export const SCENARIOS: Scenario[] = [
       const promoted = await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 promoted' });
       await sleep(500);
       await cli(ctx, ['undo', ctx.name]);
-      const done = await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.status.phase === 'Healthy' && v.status.stableRevision! > promoted.status.stableRevision! && v.instances.filter((i) => i.phase === 'Ready').length === 3 && v.instances.every((i) => i.revision === v.status.stableRevision)), { timeoutMs: 60_000, what: 'back on v1 through the steps' });
+      const done = await waitFor(
+        ctx.sluice.rollout(
+          ctx.name,
+          (v) =>
+            v.status.phase === 'Healthy' &&
+            v.status.stableRevision! > promoted.status.stableRevision! &&
+            v.instances.filter((i) => i.phase === 'Ready').length === 3 &&
+            v.instances.every((i) => i.revision === v.status.stableRevision),
+        ),
+        { timeoutMs: 60_000, what: 'back on v1 through the steps' },
+      );
       await sleep(500);
       const report = await l.stop();
       const stable = done.revisions.find((r) => r.number === done.status.stableRevision);
@@ -283,7 +322,8 @@ export const SCENARIOS: Scenario[] = [
       const downMs = Date.now() - killedAt;
       const resumed = await ctx.sluice.get(ctx.name);
       const problems: string[] = [];
-      if (resumed.status.stepIndex !== before.status.stepIndex) problems.push(`step ${resumed.status.stepIndex} after the restart, was ${before.status.stepIndex}`);
+      if (resumed.status.stepIndex !== before.status.stepIndex)
+        problems.push(`step ${resumed.status.stepIndex} after the restart, was ${before.status.stepIndex}`);
       await cli(ctx, ['promote', ctx.name]);
       await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
       await sleep(500);
@@ -302,10 +342,13 @@ export const SCENARIOS: Scenario[] = [
       const victim = v.instances.find((i) => i.phase === 'Ready' && i.pid !== undefined)!;
       const killedAt = Date.now();
       process.kill(victim.pid!, 'SIGKILL');
-      const back = await waitFor(ctx.sluice.rollout(ctx.name, (x) => {
-        const i = x.instances.find((y) => y.id === victim.id);
-        return i !== undefined && i.restarts >= 1 && i.phase === 'Ready' && i.pid !== victim.pid;
-      }), { timeoutMs: 60_000, what: 'the instance restarted and ready' });
+      const back = await waitFor(
+        ctx.sluice.rollout(ctx.name, (x) => {
+          const i = x.instances.find((y) => y.id === victim.id);
+          return i !== undefined && i.restarts >= 1 && i.phase === 'Ready' && i.pid !== victim.pid;
+        }),
+        { timeoutMs: 60_000, what: 'the instance restarted and ready' },
+      );
       const backMs = Date.now() - killedAt;
       await sleep(1000);
       const report = await l.stop();
@@ -323,7 +366,10 @@ export const SCENARIOS: Scenario[] = [
       await sleep(500);
       const appliedAt = l.now();
       await release(ctx, 'v2', strategy, { STARTUP_DELAY_MS: String(delayMs) });
-      const firstReady = await waitFor(ctx.sluice.rollout(ctx.name, (v) => v.instances.some((i) => i.revision === 2 && i.phase === 'Ready')), { timeoutMs: 60_000, what: 'a v2 instance ready' });
+      const firstReady = await waitFor(
+        ctx.sluice.rollout(ctx.name, (v) => v.instances.some((i) => i.revision === 2 && i.phase === 'Ready')),
+        { timeoutMs: 60_000, what: 'a v2 instance ready' },
+      );
       const readyAt = l.now();
       await waitFor(ctx.sluice.rollout(ctx.name, healthyOn(2)), { timeoutMs: 90_000, what: 'v2 healthy' });
       await sleep(500);
@@ -331,10 +377,15 @@ export const SCENARIOS: Scenario[] = [
       const problems: string[] = [];
       const firstV2 = report.samples.find((s) => s.version === 'v2');
       if (firstV2 === undefined) problems.push('v2 never answered');
-      else if (firstV2.doneAt < appliedAt + delayMs) problems.push(`a v2 answer ${(firstV2.doneAt - appliedAt).toFixed(0)} ms after the apply, before its ${delayMs} ms start`);
+      else if (firstV2.doneAt < appliedAt + delayMs)
+        problems.push(`a v2 answer ${(firstV2.doneAt - appliedAt).toFixed(0)} ms after the apply, before its ${delayMs} ms start`);
       if (readyAt - appliedAt < delayMs) problems.push(`a v2 instance was ready ${(readyAt - appliedAt).toFixed(0)} ms after the apply`);
       void firstReady;
-      return { report, problems, note: `v2 listens ${delayMs / 1000} s after start; first v2 answer ${firstV2 ? ((firstV2.doneAt - appliedAt) / 1000).toFixed(1) : '-'} s after the apply` };
+      return {
+        report,
+        problems,
+        note: `v2 listens ${delayMs / 1000} s after start; first v2 answer ${firstV2 ? ((firstV2.doneAt - appliedAt) / 1000).toFixed(1) : '-'} s after the apply`,
+      };
     },
   },
 ];

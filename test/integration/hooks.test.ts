@@ -5,7 +5,7 @@ import { freePort } from '../helpers/ports.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
 import { UserError } from '../../src/util/errors.js';
 import type { RolloutEvent } from '../../src/core/rollout.js';
-import { type ExecHookSpec, type NotificationSpec, type SmokeCheck, type WebhookSpec } from '../../src/core/hooks.js';
+import type { ExecHookSpec, NotificationSpec, SmokeCheck, WebhookSpec } from '../../src/core/hooks.js';
 import { callWebhook, pollGate, verifySignature } from '../../src/hooks/webhook.js';
 import { runExecHook } from '../../src/hooks/exec.js';
 import { runSmokeTests } from '../../src/hooks/smoke.js';
@@ -120,7 +120,7 @@ describe('webhooks', () => {
   });
 
   test('503 is retried with backoff until the receiver answers 2xx; each retry is signed afresh', async () => {
-    const rx = await receiver((r, res, n) => reply(res, n <= 2 ? 503 : 204));
+    const rx = await receiver((_r, res, n) => reply(res, n <= 2 ? 503 : 204));
     const r = await callWebhook(webhook(rx.url, { secret: SECRET }), payload, fast);
     assert.equal(r.ok, true);
     assert.equal(r.status, 204);
@@ -128,11 +128,12 @@ describe('webhooks', () => {
     assert.ok(r.durationMs >= 20 + 40 - 5, `backoff slept ${r.durationMs} ms`);
     const deliveries = new Set(rx.requests.map((q) => q.headers['x-sluice-delivery']));
     assert.equal(deliveries.size, 1, 'one delivery id across the attempts');
-    for (const q of rx.requests) assert.ok(verifySignature(SECRET, q.headers['x-sluice-timestamp'] as string, q.body, q.headers['x-sluice-signature'] as string));
+    for (const q of rx.requests)
+      assert.ok(verifySignature(SECRET, q.headers['x-sluice-timestamp'] as string, q.body, q.headers['x-sluice-signature'] as string));
   });
 
   test('a 5xx that never clears gives up after the retries with the status and the first 200 bytes', async () => {
-    const rx = await receiver((r, res) => reply(res, 500, `boom ${'x'.repeat(1000)}`));
+    const rx = await receiver((_r, res) => reply(res, 500, `boom ${'x'.repeat(1000)}`));
     const r = await callWebhook(webhook(rx.url, { retries: 2 }), payload, fast);
     assert.equal(r.ok, false);
     assert.equal(r.status, 500);
@@ -143,13 +144,13 @@ describe('webhooks', () => {
   });
 
   test('429 is retried; 400 is not', async () => {
-    const limited = await receiver((r, res, n) => reply(res, n === 1 ? 429 : 200, '', { 'retry-after': '1' }));
+    const limited = await receiver((_r, res, n) => reply(res, n === 1 ? 429 : 200, '', { 'retry-after': '1' }));
     const r429 = await callWebhook(webhook(limited.url), payload, fast);
     assert.equal(r429.ok, true);
     assert.equal(r429.attempts, 2);
     assert.ok(r429.durationMs < 1000, 'Retry-After is capped by maxRetryDelayMs');
 
-    const bad = await receiver((r, res) => reply(res, 400, { error: 'missing field approver' }));
+    const bad = await receiver((_r, res) => reply(res, 400, { error: 'missing field approver' }));
     const r400 = await callWebhook(webhook(bad.url), payload, fast);
     assert.equal(r400.ok, false);
     assert.equal(r400.attempts, 1);
@@ -176,7 +177,7 @@ describe('webhooks', () => {
   });
 
   test('a caller abort stops the retries', async () => {
-    const rx = await receiver((r, res) => reply(res, 503));
+    const rx = await receiver((_r, res) => reply(res, 503));
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     const r = await callWebhook(webhook(rx.url, { retries: 50 }), payload, { retryDelayMs: 30, maxRetryDelayMs: 30, signal: ac.signal });
@@ -186,7 +187,7 @@ describe('webhooks', () => {
   });
 
   test('pollGate holds until the gate answers 2xx', async () => {
-    const rx = await receiver((r, res, n) => reply(res, n < 4 ? 403 : 200, n < 4 ? 'not approved yet' : 'approved'));
+    const rx = await receiver((_r, res, n) => reply(res, n < 4 ? 403 : 200, n < 4 ? 'not approved yet' : 'approved'));
     const waiting: string[] = [];
     const r = await pollGate(webhook(rx.url, { kind: 'confirm-promotion' }), payload, {
       intervalMs: 30,
@@ -195,7 +196,10 @@ describe('webhooks', () => {
     assert.equal(r.ok, true);
     assert.equal(r.attempts, 4);
     assert.equal(rx.requests.length, 4);
-    assert.deepEqual(waiting, [1, 2, 3].map((n) => `${n}: HTTP 403 Forbidden: not approved yet`));
+    assert.deepEqual(
+      waiting,
+      [1, 2, 3].map((n) => `${n}: HTTP 403 Forbidden: not approved yet`),
+    );
     assert.ok(r.durationMs >= 90, `polled for ${r.durationMs} ms`);
   });
 
@@ -290,7 +294,14 @@ describe('exec hooks', () => {
 
 describe('smoke tests', () => {
   let app: Receiver;
-  const check = (path: string, over: Partial<SmokeCheck> = {}): SmokeCheck => ({ method: 'GET', path, headers: {}, expectStatus: 200, timeoutSeconds: 2, ...over });
+  const check = (path: string, over: Partial<SmokeCheck> = {}): SmokeCheck => ({
+    method: 'GET',
+    path,
+    headers: {},
+    expectStatus: 200,
+    timeoutSeconds: 2,
+    ...over,
+  });
 
   before(async () => {
     app = await receiver((r, res) => {
@@ -299,7 +310,8 @@ describe('smoke tests', () => {
       else if (r.path === '/slow') setTimeout(() => reply(res, 200, 'ok'), 150);
       else if (r.path === '/hang') return;
       else if (r.path === '/html') reply(res, 200, '<html>hello</html>');
-      else if (r.path === '/echo') reply(res, 201, { method: r.method, tenant: r.headers['x-tenant'], type: r.headers['content-type'], got: JSON.parse(r.body) });
+      else if (r.path === '/echo')
+        reply(res, 201, { method: r.method, tenant: r.headers['x-tenant'], type: r.headers['content-type'], got: JSON.parse(r.body) });
       else reply(res, 404, 'no route');
     });
   });
@@ -315,16 +327,26 @@ describe('smoke tests', () => {
             expectBodyContains: '"ok"',
             maxLatencyMs: 2000,
           }),
-          check('/echo', { name: 'create', method: 'post', headers: { 'x-tenant': 'acme' }, jsonBody: { a: 1 }, expectStatus: [200, 201], expectJson: { '$.got.a': 1, tenant: 'acme', type: 'application/json', method: 'POST' } }),
+          check('/echo', {
+            name: 'create',
+            method: 'post',
+            headers: { 'x-tenant': 'acme' },
+            jsonBody: { a: 1 },
+            expectStatus: [200, 201],
+            expectJson: { '$.got.a': 1, tenant: 'acme', type: 'application/json', method: 'POST' },
+          }),
         ],
       },
       `${app.url}/`,
     );
     assert.equal(r.ok, true, JSON.stringify(r.checks));
-    assert.deepEqual(r.checks.map((c) => [c.name, c.ok, c.status, c.problem]), [
-      ['GET /api/health', true, 200, undefined],
-      ['create', true, 201, undefined],
-    ]);
+    assert.deepEqual(
+      r.checks.map((c) => [c.name, c.ok, c.status, c.problem]),
+      [
+        ['GET /api/health', true, 200, undefined],
+        ['create', true, 201, undefined],
+      ],
+    );
     assert.ok(r.checks.every((c) => typeof c.latencyMs === 'number' && c.latencyMs >= 0));
   });
 
@@ -374,7 +396,10 @@ describe('smoke tests', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     const aborted = await runSmokeTests({ name: 'smoke', target: 'main', checks: [check('/hang'), check('/api/health')] }, app.url, { signal: ac.signal });
-    assert.deepEqual(aborted.checks.map((c) => c.problem), ['GET /hang: aborted', 'GET /api/health: skipped, smoke test aborted']);
+    assert.deepEqual(
+      aborted.checks.map((c) => c.problem),
+      ['GET /hang: aborted', 'GET /api/health: skipped, smoke test aborted'],
+    );
   });
 });
 
@@ -385,8 +410,8 @@ describe('notifications', () => {
   }
 
   test('Slack gets compact messages for the default events; a generic webhook gets signed payloads for all', async () => {
-    const slack = await receiver((r, res) => reply(res, 200, 'ok'));
-    const generic = await receiver((r, res) => reply(res, 202));
+    const slack = await receiver((_r, res) => reply(res, 200, 'ok'));
+    const generic = await receiver((_r, res) => reply(res, 202));
     const specs: NotificationSpec[] = [
       { name: 'team-slack', type: 'slack', url: `${slack.url}/services/T000/B000/XXX` },
       { name: 'audit', type: 'webhook', url: generic.url, events: ['*'], secret: 'k' },
@@ -399,10 +424,10 @@ describe('notifications', () => {
     assert.equal(await n.flush(5000), true);
     assert.deepEqual(n.stats(), { sent: 5, failed: 0, dropped: 0, pending: 0 });
 
-    assert.deepEqual(slack.requests.map((q) => JSON.parse(q.body).text), [
-      ':arrow_forward: web: revision 3 (v2) rollout started',
-      ':rocket: web: revision 3 (v2) promoted',
-    ]);
+    assert.deepEqual(
+      slack.requests.map((q) => JSON.parse(q.body).text),
+      [':arrow_forward: web: revision 3 (v2) rollout started', ':rocket: web: revision 3 (v2) promoted'],
+    );
     const promoted = JSON.parse(slack.requests[1].body);
     assert.equal(promoted.attachments[0].color, 'good');
     assert.deepEqual(promoted.attachments[0].fields, [
@@ -414,11 +439,14 @@ describe('notifications', () => {
 
     assert.equal(generic.requests.length, 3);
     const bodies = generic.requests.map((q) => JSON.parse(q.body));
-    assert.deepEqual(bodies.map((b) => [b.kind, b.name, b.event.reason, b.revision]), [
-      ['event', 'web', 'NewRevision', 3],
-      ['event', 'web', 'ScaledDown', 3],
-      ['event', 'web', 'Promoted', 3],
-    ]);
+    assert.deepEqual(
+      bodies.map((b) => [b.kind, b.name, b.event.reason, b.revision]),
+      [
+        ['event', 'web', 'NewRevision', 3],
+        ['event', 'web', 'ScaledDown', 3],
+        ['event', 'web', 'Promoted', 3],
+      ],
+    );
     assert.deepEqual(bodies[2].metrics, metrics);
     for (const q of generic.requests) {
       assert.ok(verifySignature('k', q.headers['x-sluice-timestamp'] as string, q.body, q.headers['x-sluice-signature'] as string));
@@ -426,9 +454,12 @@ describe('notifications', () => {
   });
 
   test('events filter case-insensitively; failures are counted and reported, never thrown', async () => {
-    const rx = await receiver((r, res) => reply(res, 400, 'invalid_payload'));
+    const rx = await receiver((_r, res) => reply(res, 400, 'invalid_payload'));
     const failures: string[] = [];
-    const n = new Notifier([{ name: 'oncall', type: 'slack', url: rx.url, events: ['rolloutaborted'] }], { ...fast, onFailure: (name, r) => failures.push(`${name}: ${r.error}`) });
+    const n = new Notifier([{ name: 'oncall', type: 'slack', url: rx.url, events: ['rolloutaborted'] }], {
+      ...fast,
+      onFailure: (name, r) => failures.push(`${name}: ${r.error}`),
+    });
     n.notify(event('NewRevision'), ctx);
     n.notify(event('RolloutAborted', 'Warning', 'analysis failed: error-rate 0.2 > 0.05'), { ...ctx, phase: 'Degraded' });
     assert.equal(await n.flush(5000), true);
@@ -443,8 +474,8 @@ describe('notifications', () => {
   test('a stuck destination never blocks notify: its queue overflows and drops, other destinations still deliver', async () => {
     const held: http.ServerResponse[] = [];
     let holding = true;
-    const stuck = await receiver((r, res) => (holding ? held.push(res) : reply(res, 200)));
-    const healthy = await receiver((r, res) => reply(res, 200));
+    const stuck = await receiver((_r, res) => (holding ? held.push(res) : reply(res, 200)));
+    const healthy = await receiver((_r, res) => reply(res, 200));
     const n = new Notifier(
       [
         { name: 'stuck', type: 'webhook', url: stuck.url, events: ['*'] },

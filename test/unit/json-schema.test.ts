@@ -51,7 +51,9 @@ function loads(text: string): string | undefined {
 test('the committed schemas/ are what the generator makes now', () => {
   const dir = join(ROOT, 'schemas');
   const expected = schemaFiles();
-  const committed = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const committed = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const fix = 'run `npm run schemas` and commit schemas/';
   assert.deepEqual(committed, expected.map((f) => f.file).sort(), `schemas/ holds other files than the generator makes — ${fix}`);
   for (const { file, text } of expected) {
@@ -212,18 +214,51 @@ const dur = mostly(
     fc.constantFrom('1h30m', '1m30s', '5m500ms', '1.5s', '2h', '45'),
   ),
 );
-const pct = mostly(fc.oneof(fc.double({ min: 0, max: 100, noNaN: true }), fc.nat({ max: 100 }), spaced(fc.tuple(numberText, fc.constantFrom('', '%', ' %')).map(([n, u]) => n + u)), fc.constantFrom('100%', '100.0', '0100', '099.9%')));
-const intOrPct = mostly(fc.oneof(fc.nat({ max: 1000 }), spaced(fc.tuple(fc.nat({ max: 120 }).map(String), fc.constantFrom('', '%', ' %')).map(([n, u]) => n + u)), fc.constantFrom('0', '0010', '1000', '100%', '0100%')));
+const pct = mostly(
+  fc.oneof(
+    fc.double({ min: 0, max: 100, noNaN: true }),
+    fc.nat({ max: 100 }),
+    spaced(fc.tuple(numberText, fc.constantFrom('', '%', ' %')).map(([n, u]) => n + u)),
+    fc.constantFrom('100%', '100.0', '0100', '099.9%'),
+  ),
+);
+const intOrPct = mostly(
+  fc.oneof(
+    fc.nat({ max: 1000 }),
+    spaced(fc.tuple(fc.nat({ max: 120 }).map(String), fc.constantFrom('', '%', ' %')).map(([n, u]) => n + u)),
+    fc.constantFrom('0', '0010', '1000', '100%', '0100%'),
+  ),
+);
 const count = (max: number, min = 0) => mostly(fc.integer({ min, max }));
-const scalarText = mostly(fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null)));
-const listenAt = (port: number) => mostly(fc.constantFrom(`127.0.0.1:${port}`, ` localhost:${port} `, `[::1]:${port}`, `0.0.0.0:0${port}`, `web-1.local:${port}`));
+const scalarText = mostly(
+  fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null)),
+);
+const listenAt = (port: number) =>
+  mostly(fc.constantFrom(`127.0.0.1:${port}`, ` localhost:${port} `, `[::1]:${port}`, `0.0.0.0:0${port}`, `web-1.local:${port}`));
 const nothing = fc.constant(null);
-const headers = mostly(fc.oneof(fc.dictionary(fc.constantFrom('X-A', 'Accept', 'x_b'), scalarText, { maxKeys: 2 }), scalarText.map((v) => [{ name: 'X-A', value: v }, { name: 'B' }]), nothing));
-const env = mostly(fc.oneof(fc.dictionary(fc.constantFrom('A', 'B', 'LOG_LEVEL', 'é'), scalarText, { maxKeys: 3 }), fc.tuple(scalarText, scalarText).map(([a, b]) => [{ name: 'A', value: a }, { name: 'B', value: b }]), nothing));
+const headers = mostly(
+  fc.oneof(
+    fc.dictionary(fc.constantFrom('X-A', 'Accept', 'x_b'), scalarText, { maxKeys: 2 }),
+    scalarText.map((v) => [{ name: 'X-A', value: v }, { name: 'B' }]),
+    nothing,
+  ),
+);
+const env = mostly(
+  fc.oneof(
+    fc.dictionary(fc.constantFrom('A', 'B', 'LOG_LEVEL', 'é'), scalarText, { maxKeys: 3 }),
+    fc.tuple(scalarText, scalarText).map(([a, b]) => [
+      { name: 'A', value: a },
+      { name: 'B', value: b },
+    ]),
+    nothing,
+  ),
+);
 const probe = fc
   .tuple(
     fc.oneof(
-      fc.record({ httpGet: mostly(fc.record({ path: fc.constantFrom('/', '/healthz'), port: count(65535, 1), scheme: fc.constantFrom('http', 'HTTP'), headers }, opt)) }),
+      fc.record({
+        httpGet: mostly(fc.record({ path: fc.constantFrom('/', '/healthz'), port: count(65535, 1), scheme: fc.constantFrom('http', 'HTTP'), headers }, opt)),
+      }),
       fc.record({ tcpSocket: mostly(fc.oneof(nothing, fc.record({ port: count(65535, 1) }, opt))) }),
       fc.record({ exec: mostly(fc.record({ command: fc.constant(['true']) })) }),
     ),
@@ -234,11 +269,66 @@ const metric = fc.record(
   {
     name: fc.constantFrom('errors', 'latency'),
     provider: fc.oneof(
-      fc.record({ builtin: fc.record({ metric: fc.constantFrom('error-rate', 'latency-p99'), revision: fc.constantFrom('canary', 'stable'), windowSeconds: dur, compare: fc.constantFrom('difference', 'ratio'), minRequests: count(100) }, { requiredKeys: ['metric'] }) }),
-      fc.record({ prometheus: fc.record({ address: fc.constant('http://127.0.0.1:9090'), query: scalarText, timeoutSeconds: dur, onEmpty: fc.oneof(fc.constant({ error: null }), fc.constant({ inconclusive: {} }), fc.record({ value: fc.double({ noNaN: true, noDefaultInfinity: true }) })), headers }, { requiredKeys: ['address', 'query'] }) }),
-      fc.record({ web: fc.record({ url: fc.constant('https://x.test/check'), method: fc.constantFrom('GET', 'POST'), body: junk, jsonPath: fc.constant('$.ok'), timeoutSeconds: dur }, { requiredKeys: ['url'] }) }),
-      fc.record({ job: fc.record({ command: fc.constant(['./check.sh', 1]), cwd: fc.constant('.'), env, timeoutSeconds: dur }, { requiredKeys: ['command'] }) }),
-      fc.record({ judge: fc.record({ metrics: fc.array(fc.record({ name: fc.constant('lat'), source: fc.constantFrom('latency', 'error'), direction: fc.constantFrom('increase', 'either'), tolerance: fc.double({ min: 0, max: 2, noNaN: true }), minSamples: count(100) }, { requiredKeys: ['name', 'source'] }), { maxLength: 2 }), thresholds: fc.record({ pass: fc.nat({ max: 100 }), marginal: fc.nat({ max: 100 }) }, opt), confidence: fc.double({ min: 0.5, max: 0.9999, noNaN: true }), windowSeconds: dur }, opt) }),
+      fc.record({
+        builtin: fc.record(
+          {
+            metric: fc.constantFrom('error-rate', 'latency-p99'),
+            revision: fc.constantFrom('canary', 'stable'),
+            windowSeconds: dur,
+            compare: fc.constantFrom('difference', 'ratio'),
+            minRequests: count(100),
+          },
+          { requiredKeys: ['metric'] },
+        ),
+      }),
+      fc.record({
+        prometheus: fc.record(
+          {
+            address: fc.constant('http://127.0.0.1:9090'),
+            query: scalarText,
+            timeoutSeconds: dur,
+            onEmpty: fc.oneof(
+              fc.constant({ error: null }),
+              fc.constant({ inconclusive: {} }),
+              fc.record({ value: fc.double({ noNaN: true, noDefaultInfinity: true }) }),
+            ),
+            headers,
+          },
+          { requiredKeys: ['address', 'query'] },
+        ),
+      }),
+      fc.record({
+        web: fc.record(
+          { url: fc.constant('https://x.test/check'), method: fc.constantFrom('GET', 'POST'), body: junk, jsonPath: fc.constant('$.ok'), timeoutSeconds: dur },
+          { requiredKeys: ['url'] },
+        ),
+      }),
+      fc.record({
+        job: fc.record({ command: fc.constant(['./check.sh', 1]), cwd: fc.constant('.'), env, timeoutSeconds: dur }, { requiredKeys: ['command'] }),
+      }),
+      fc.record({
+        judge: fc.record(
+          {
+            metrics: fc.array(
+              fc.record(
+                {
+                  name: fc.constant('lat'),
+                  source: fc.constantFrom('latency', 'error'),
+                  direction: fc.constantFrom('increase', 'either'),
+                  tolerance: fc.double({ min: 0, max: 2, noNaN: true }),
+                  minSamples: count(100),
+                },
+                { requiredKeys: ['name', 'source'] },
+              ),
+              { maxLength: 2 },
+            ),
+            thresholds: fc.record({ pass: fc.nat({ max: 100 }), marginal: fc.nat({ max: 100 }) }, opt),
+            confidence: fc.double({ min: 0.5, max: 0.9999, noNaN: true }),
+            windowSeconds: dur,
+          },
+          opt,
+        ),
+      }),
     ),
     interval: dur,
     count: count(10),
@@ -249,23 +339,68 @@ const metric = fc.record(
   },
   { requiredKeys: ['name', 'provider'] },
 );
-const analysisRef = fc.record({ templates: fc.constant([{ templateName: 'error-rate' }]), metrics: fc.array(metric, { maxLength: 2 }), args: fc.array(fc.record({ name: fc.constant('svc'), value: junk }, { requiredKeys: ['name'] }), { maxLength: 2 }) }, opt);
-const mirror = fc.record({ name: fc.constant('m'), percentage: pct, match: fc.record({ methods: fc.constant(['get', 'HEAD']), header: fc.constant({ name: 'x-a', prefix: 'b' }), pathPrefix: fc.constant('/api'), source: fc.constantFrom('10.0.0.1', '10.0.0.0/8') }, opt), compare: fc.record({ ignorePaths: fc.constant(['$.ts', '$.items[*].id']) }, opt), queueLimit: count(1000), maxBodyBytes: count(1 << 20) }, { requiredKeys: ['name'] });
+const analysisRef = fc.record(
+  {
+    templates: fc.constant([{ templateName: 'error-rate' }]),
+    metrics: fc.array(metric, { maxLength: 2 }),
+    args: fc.array(fc.record({ name: fc.constant('svc'), value: junk }, { requiredKeys: ['name'] }), { maxLength: 2 }),
+  },
+  opt,
+);
+const mirror = fc.record(
+  {
+    name: fc.constant('m'),
+    percentage: pct,
+    match: fc.record(
+      {
+        methods: fc.constant(['get', 'HEAD']),
+        header: fc.constant({ name: 'x-a', prefix: 'b' }),
+        pathPrefix: fc.constant('/api'),
+        source: fc.constantFrom('10.0.0.1', '10.0.0.0/8'),
+      },
+      opt,
+    ),
+    compare: fc.record({ ignorePaths: fc.constant(['$.ts', '$.items[*].id']) }, opt),
+    queueLimit: count(1000),
+    maxBodyBytes: count(1 << 20),
+  },
+  { requiredKeys: ['name'] },
+);
 const step = fc.oneof(
   fc.record({ setWeight: pct }),
   fc.record({ pause: fc.oneof(nothing, fc.record({ duration: dur }, opt)) }),
   fc.record({ setCanaryScale: fc.oneof(fc.record({ replicas: count(5) }), fc.record({ weight: pct }), fc.constant({ matchTrafficWeight: true })) }),
   fc.record({ analysis: analysisRef }),
   fc.record({ approval: fc.oneof(nothing, fc.constant({})) }),
-  fc.record({ setHeaderRoute: fc.record({ name: fc.constant('t'), match: fc.constant([{ headerName: 'X-Canary', headerValue: { exact: 'yes' } }]) }, { requiredKeys: ['name'] }) }),
+  fc.record({
+    setHeaderRoute: fc.record(
+      { name: fc.constant('t'), match: fc.constant([{ headerName: 'X-Canary', headerValue: { exact: 'yes' } }]) },
+      { requiredKeys: ['name'] },
+    ),
+  }),
   fc.record({ setMirrorRoute: mirror }),
 );
 const maintenance = fc.record({ status: count(599, 200), body: scalarText, retryAfterSeconds: dur }, opt);
-const postDeploy = fc.record({ interval: dur, duration: dur, minRequests: count(50), immediate: fc.record({ errorRate: fc.double({ min: 0, max: 1, noNaN: true }), p95: dur }, opt) }, opt);
+const postDeploy = fc.record(
+  { interval: dur, duration: dur, minRequests: count(50), immediate: fc.record({ errorRate: fc.double({ min: 0, max: 1, noNaN: true }), p95: dur }, opt) },
+  opt,
+);
 const strategy = fc.oneof(
   fc.record({ recreate: fc.oneof(nothing, fc.record({ maintenance, postDeploy }, opt)) }),
   fc.record({ rolling: fc.oneof(nothing, fc.record({ maxSurge: intOrPct, maxUnavailable: intOrPct, pauseSeconds: dur, postDeploy }, opt)) }),
-  fc.record({ blueGreen: fc.record({ previewListen: listenAt(8011), autoPromotionEnabled: fc.boolean(), autoPromotionSeconds: dur, previewReplicaCount: count(5), scaleDownDelaySeconds: dur, prePromotionAnalysis: analysisRef }, opt) }),
+  fc.record({
+    blueGreen: fc.record(
+      {
+        previewListen: listenAt(8011),
+        autoPromotionEnabled: fc.boolean(),
+        autoPromotionSeconds: dur,
+        previewReplicaCount: count(5),
+        scaleDownDelaySeconds: dur,
+        prePromotionAnalysis: analysisRef,
+      },
+      opt,
+    ),
+  }),
   fc.record({
     canary: fc.record(
       {
@@ -275,20 +410,65 @@ const strategy = fc.oneof(
         steps: fc.oneof(nothing, fc.array(step, { maxLength: 5 })),
         analysis: fc.oneof(
           fc.record({ templates: fc.constant([{ templateName: 'e' }]), startingStep: count(3) }, { requiredKeys: ['templates'] }),
-          fc.record({ interval: dur, threshold: count(5), stepWeight: fc.constantFrom(10, 25, 50), maxWeight: fc.constantFrom(50, 100), metrics: fc.constant([{ name: 'request-success-rate', min: 99 }]) }, { requiredKeys: ['stepWeight'] }),
+          fc.record(
+            {
+              interval: dur,
+              threshold: count(5),
+              stepWeight: fc.constantFrom(10, 25, 50),
+              maxWeight: fc.constantFrom(50, 100),
+              metrics: fc.constant([{ name: 'request-success-rate', min: 99 }]),
+            },
+            { requiredKeys: ['stepWeight'] },
+          ),
         ),
       },
       opt,
     ),
   }),
-  fc.record({ shadow: fc.record({ mirror: fc.record({ name: fc.constant('s'), percentage: pct, queueLimit: count(500) }, { requiredKeys: ['name'] }), shadowReplicas: count(3, 1), durationSeconds: dur, analysis: analysisRef, promoteOnAnalysisSuccess: fc.boolean() }, opt) }),
-  fc.record({ abTest: fc.record({ variants: fc.constantFrom([{ name: 'a', weight: 50 }, { name: 'b', weight: '50%' }], [{ name: 'a', weight: 40 }, { name: 'b', weight: 30 }, { name: 'c', weight: 30, version: 'v2-c', env: { X: 1 } }]), variantHeader: fc.constant('x-variant'), replicas: count(3, 1) }, { requiredKeys: ['variants'] }) }),
+  fc.record({
+    shadow: fc.record(
+      {
+        mirror: fc.record({ name: fc.constant('s'), percentage: pct, queueLimit: count(500) }, { requiredKeys: ['name'] }),
+        shadowReplicas: count(3, 1),
+        durationSeconds: dur,
+        analysis: analysisRef,
+        promoteOnAnalysisSuccess: fc.boolean(),
+      },
+      opt,
+    ),
+  }),
+  fc.record({
+    abTest: fc.record(
+      {
+        variants: fc.constantFrom(
+          [
+            { name: 'a', weight: 50 },
+            { name: 'b', weight: '50%' },
+          ],
+          [
+            { name: 'a', weight: 40 },
+            { name: 'b', weight: 30 },
+            { name: 'c', weight: 30, version: 'v2-c', env: { X: 1 } },
+          ],
+        ),
+        variantHeader: fc.constant('x-variant'),
+        replicas: count(3, 1),
+      },
+      { requiredKeys: ['variants'] },
+    ),
+  }),
 );
 const rollout = fc.record(
   {
     apiVersion: fc.constant('sluice.dev/v1alpha1'),
     kind: fc.constant('Rollout'),
-    metadata: fc.record({ name: mostly(fc.constantFrom('web', 'a-1', '0x')), labels: mostly(fc.oneof(nothing, fc.dictionary(fc.constantFrom('app', 'tier'), scalarText, { maxKeys: 2 }))) }, { requiredKeys: ['name'] }),
+    metadata: fc.record(
+      {
+        name: mostly(fc.constantFrom('web', 'a-1', '0x')),
+        labels: mostly(fc.oneof(nothing, fc.dictionary(fc.constantFrom('app', 'tier'), scalarText, { maxKeys: 2 }))),
+      },
+      { requiredKeys: ['name'] },
+    ),
     spec: fc.record(
       {
         replicas: count(1000),
@@ -314,19 +494,59 @@ const rollout = fc.record(
             listen: listenAt(8010),
             router: mostly(fc.constantFrom('builtin', 'nginx', { nginx: { manage: false } }, { nginx: null })),
             balancer: mostly(fc.constantFrom('round-robin', 'least-requests')),
-            routes: mostly(fc.oneof(nothing, fc.constant([{ name: 'beta', match: { header: { name: 'x-beta', regex: 'yes|true' }, pathPrefix: '/' }, to: { canary: 50, stable: '50%' } }]))),
+            routes: mostly(
+              fc.oneof(
+                nothing,
+                fc.constant([{ name: 'beta', match: { header: { name: 'x-beta', regex: 'yes|true' }, pathPrefix: '/' }, to: { canary: 50, stable: '50%' } }]),
+              ),
+            ),
             maintenance: mostly(maintenance),
             outlierDetection: mostly(fc.record({ consecutiveErrors: count(10, 1), baseEjectionSeconds: dur, maxEjectionPercent: pct }, opt)),
-            connectionLimits: mostly(fc.record({ maxConnections: count(100), maxPending: count(100), queueTimeoutSeconds: dur }, { requiredKeys: ['maxConnections'] })),
+            connectionLimits: mostly(
+              fc.record({ maxConnections: count(100), maxPending: count(100), queueTimeoutSeconds: dur }, { requiredKeys: ['maxConnections'] }),
+            ),
             timeouts: mostly(fc.record({ connectSeconds: dur, responseSeconds: dur }, opt)),
             bufferRequests: mostly(fc.oneof(nothing, fc.record({ maxBytes: count(1 << 20) }, opt))),
-            sticky: mostly(fc.constantFrom({ cookie: null }, { cookie: { name: 'sid', maxAgeSeconds: '1h' } }, { header: 'x-user' }, { hashCookie: 'session' })),
+            sticky: mostly(
+              fc.constantFrom({ cookie: null }, { cookie: { name: 'sid', maxAgeSeconds: '1h' } }, { header: 'x-user' }, { hashCookie: 'session' }),
+            ),
           },
           { requiredKeys: ['listen'] },
         ),
         strategy,
-        hooks: mostly(fc.record({ webhooks: fc.constant([{ name: 'n', kind: 'pre-rollout', url: 'http://127.0.0.1:9000/h', retries: 2, metadata: { a: 1 } }]), exec: fc.constant([{ name: 'm', kind: 'pre-rollout', command: ['./m.sh'], timeoutSeconds: '30s' }]) }, opt)),
-        smokeTests: mostly(fc.array(fc.record({ name: fc.constant('api'), target: fc.constantFrom('preview', 'main'), checks: fc.array(fc.record({ path: fc.constant('/x'), method: fc.constantFrom('GET', 'POST'), jsonBody: junk, expectStatus: fc.constantFrom(200, [200, 204], 599), expectJson: fc.constant({ ok: true }), maxLatencyMs: fc.nat(), headers }, { requiredKeys: ['path'] }), { minLength: 1, maxLength: 2 }) }), { maxLength: 2 })),
+        hooks: mostly(
+          fc.record(
+            {
+              webhooks: fc.constant([{ name: 'n', kind: 'pre-rollout', url: 'http://127.0.0.1:9000/h', retries: 2, metadata: { a: 1 } }]),
+              exec: fc.constant([{ name: 'm', kind: 'pre-rollout', command: ['./m.sh'], timeoutSeconds: '30s' }]),
+            },
+            opt,
+          ),
+        ),
+        smokeTests: mostly(
+          fc.array(
+            fc.record({
+              name: fc.constant('api'),
+              target: fc.constantFrom('preview', 'main'),
+              checks: fc.array(
+                fc.record(
+                  {
+                    path: fc.constant('/x'),
+                    method: fc.constantFrom('GET', 'POST'),
+                    jsonBody: junk,
+                    expectStatus: fc.constantFrom(200, [200, 204], 599),
+                    expectJson: fc.constant({ ok: true }),
+                    maxLatencyMs: fc.nat(),
+                    headers,
+                  },
+                  { requiredKeys: ['path'] },
+                ),
+                { minLength: 1, maxLength: 2 },
+              ),
+            }),
+            { maxLength: 2 },
+          ),
+        ),
         notifications: mostly(fc.constant([{ name: 'team', type: 'slack', url: 'https://hooks.slack.test/x', events: ['RolloutCompleted'] }])),
       },
       { requiredKeys: ['template', 'traffic', 'strategy'] },
@@ -338,7 +558,10 @@ const analysisTemplate = fc.record({
   apiVersion: fc.constant('sluice.dev/v1alpha1'),
   kind: fc.constant('AnalysisTemplate'),
   metadata: fc.record({ name: fc.constant('error-rate') }),
-  spec: fc.record({ args: fc.constant([{ name: 'svc' }]), metrics: fc.array(metric, { minLength: 1, maxLength: 3 }), onFailure: mostly(fc.constantFrom('abort', 'pause')) }, { requiredKeys: ['metrics'] }),
+  spec: fc.record(
+    { args: fc.constant([{ name: 'svc' }]), metrics: fc.array(metric, { minLength: 1, maxLength: 3 }), onFailure: mostly(fc.constantFrom('abort', 'pause')) },
+    { requiredKeys: ['metrics'] },
+  ),
 });
 
 test(`no document the loader accepts is refused by the schema: ${RUNS} documents, seed ${SEED} (replay: SLUICE_SCHEMA_SEED=${SEED})`, () => {

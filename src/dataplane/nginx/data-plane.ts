@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { existsSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { RevisionSampleList, RevisionTraffic, WindowStats } from '../../core/traffic-router.js';
+import type { ApplyOutcome, RevisionSampleList, RevisionTraffic, WindowStats } from '../../core/traffic-router.js';
 import type { ListenerRole, ListenerRoutes } from '../../core/route-table.js';
 import { validateRouteTable } from '../../router/validate.js';
 import { parseHostPort } from '../../util/host-port.js';
@@ -55,10 +55,11 @@ export class NginxDataPlane {
     }
   }
 
-  apply(generation: number, listeners: ListenerRoutes[]): Promise<void> {
+  /** nginx opens every listener of a configuration it accepts, or refuses it whole: nothing is ever `failed`. */
+  apply(generation: number, listeners: ListenerRoutes[]): Promise<ApplyOutcome> {
     const next = this.lock.then(() => this.applyNow(generation, listeners));
     this.lock = next.catch(() => undefined);
-    return next;
+    return next.then(() => ({ failed: [] }));
   }
 
   private async applyNow(generation: number, listeners: ListenerRoutes[]): Promise<void> {
@@ -69,7 +70,12 @@ export class NginxDataPlane {
     this.used = true;
     const control = this.controlFor(listeners);
     const statusListen = await control.statusListen();
-    const text = renderRoutes(listeners, { generation, statusListen, accessLog: control.accessLog, keepaliveSeconds: this.settingsOf(listeners).keepaliveSeconds });
+    const text = renderRoutes(listeners, {
+      generation,
+      statusListen,
+      accessLog: control.accessLog,
+      keepaliveSeconds: this.settingsOf(listeners).keepaliveSeconds,
+    });
     const file = control.routesFile;
     mkdirSync(dirname(file), { recursive: true });
     const previous = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
@@ -102,7 +108,11 @@ export class NginxDataPlane {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new UserError(`nginx did not serve route table ${generation} within ${RELOAD_TIMEOUT_MS} ms (status answers ${seen}); see its error log`, 'unavailable', 503);
+    throw new UserError(
+      `nginx did not serve route table ${generation} within ${RELOAD_TIMEOUT_MS} ms (status answers ${seen}); see its error log`,
+      'unavailable',
+      503,
+    );
   }
 
   /**
@@ -200,7 +210,11 @@ export class NginxDataPlane {
 }
 
 function lastLines(output: string): string {
-  return output.split('\n').filter((l) => l.trim()).slice(-2).join(' | ');
+  return output
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-2)
+    .join(' | ');
 }
 
 function getText(address: string, path: string): Promise<string> {

@@ -38,7 +38,9 @@ export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): str
   };
   if (!isNginxListen(o.statusListen)) refuse(`statusListen ${JSON.stringify(o.statusListen)} is not host:port; write e.g. 127.0.0.1:9902`);
   if (!NGINX_PATH.test(o.accessLog)) {
-    refuse(`accessLog ${JSON.stringify(o.accessLog)} must be an absolute path of letters, digits and ._/@+=,~- (for a managed nginx: a state directory without spaces or quotes)`);
+    refuse(
+      `accessLog ${JSON.stringify(o.accessLog)} must be an absolute path of letters, digits and ._/@+=,~- (for a managed nginx: a state directory without spaces or quotes)`,
+    );
   }
   listeners.forEach((l, i) => {
     const problem = nginxListenerProblem(l, `listeners[${i}]`);
@@ -64,7 +66,7 @@ export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): str
     '  location / { return 404; }',
     '}',
   ];
-  listeners.forEach((l, i) => out.push('', ...renderListener(l, `sl${i}`, o)));
+  for (const [i, l] of listeners.entries()) out.push('', ...renderListener(l, `sl${i}`, o));
   return out.join('\n') + '\n';
 }
 
@@ -113,7 +115,7 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
   });
   const fallback = split(`${p}_split`, l.split);
   out.push(`map "x${ruleVars.join('')}" $${p}_t {`);
-  ruleTargets.forEach((t, j) => out.push(`  "~^x.{${j}}1" ${t};`));
+  for (const [j, t] of ruleTargets.entries()) out.push(`  "~^x.{${j}}1" ${t};`);
   out.push(`  default ${fallback};`, '}');
 
   const variants = l.backends.filter((b) => b.variant !== undefined);
@@ -166,7 +168,9 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
     ...(mirrors.length > 0 ? [`    if ($${p}_mir) { return 419; }`] : []),
     ...proxy,
     '  }',
-    ...(mirrors.length > 0 ? ['  error_page 419 = @mirrored;', '  location @mirrored {', ...mirrors.map((r) => r.directive), ...proxy, '  }', ...mirrors.flatMap((r) => r.location)] : []),
+    ...(mirrors.length > 0
+      ? ['  error_page 419 = @mirrored;', '  location @mirrored {', ...mirrors.map((r) => r.directive), ...proxy, '  }', ...mirrors.flatMap((r) => r.location)]
+      : []),
     '  location @maintenance {',
     ...(m
       ? ['    default_type text/plain;', `    add_header Retry-After ${m.retryAfterSeconds} always;`, `    return ${m.status} ${literal(m.body)};`]

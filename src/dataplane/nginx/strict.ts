@@ -13,7 +13,7 @@ export const NGINX_HEADER_NAME = /^[A-Za-z0-9-]+$/;
 /** A cookie name sluice puts in a regex and a Set-Cookie value. */
 export const NGINX_COOKIE_NAME = /^[A-Za-z0-9_-]+$/;
 /** An absolute file path without anything nginx's parser or its variables would read. */
-export const NGINX_PATH = /^\/[A-Za-z0-9._\/@+=,~-]*$/;
+export const NGINX_PATH = /^\/[A-Za-z0-9._/@+=,~-]*$/;
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])$/;
 const BARE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
 
@@ -36,10 +36,12 @@ export function nginxListenerProblem(l: ListenerRoutes, at: string): string | un
   };
   const match = (m: RequestMatch | undefined, where: string): string | undefined =>
     (m?.header && name(`${where}.header.name`, m.header.name, 'header')) || (m?.cookie && name(`${where}.cookie.name`, m.cookie.name, 'cookie')) || undefined;
-  if (!isNginxListen(l.listen)) return `${at}.listen: ${JSON.stringify(l.listen)} is not host:port nginx can listen on; write e.g. 127.0.0.1:8080 or [::1]:8080`;
+  if (!isNginxListen(l.listen))
+    return `${at}.listen: ${JSON.stringify(l.listen)} is not host:port nginx can listen on; write e.g. 127.0.0.1:8080 or [::1]:8080`;
   for (const [bi, b] of l.backends.entries()) {
     for (const [ei, e] of b.endpoints.entries()) {
-      if (!BARE_HOST.test(e.host)) return `${at}.backends[${bi}].endpoints[${ei}].host: ${JSON.stringify(e.host)} is not a host name or IP address; write e.g. 127.0.0.1`;
+      if (!BARE_HOST.test(e.host))
+        return `${at}.backends[${bi}].endpoints[${ei}].host: ${JSON.stringify(e.host)} is not a host name or IP address; write e.g. 127.0.0.1`;
     }
   }
   const s = l.sticky;

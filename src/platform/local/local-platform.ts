@@ -63,9 +63,7 @@ export class LocalPlatform implements Platform {
   }
 
   list(rollout?: string): InstanceStatus[] {
-    return [...this.supervisors.values()]
-      .map((supervisor) => supervisor.status())
-      .filter((status) => rollout === undefined || status.rollout === rollout);
+    return [...this.supervisors.values()].map((supervisor) => supervisor.status()).filter((status) => rollout === undefined || status.rollout === rollout);
   }
 
   /**

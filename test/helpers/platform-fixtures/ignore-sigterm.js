@@ -3,5 +3,5 @@ import http from 'node:http';
 
 process.on('SIGTERM', () => console.log('ignore-sigterm: got SIGTERM, ignoring it'));
 http
-  .createServer((req, res) => res.end('ok'))
+  .createServer((_req, res) => res.end('ok'))
   .listen(Number(process.env.PORT), '127.0.0.1', () => console.log(`ignore-sigterm listening on ${process.env.PORT}`));
