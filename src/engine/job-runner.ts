@@ -6,6 +6,7 @@ import { callWebhook, pollGate } from '../hooks/webhook.js';
 import { runExecHook } from '../hooks/exec.js';
 import { runSmokeTests } from '../hooks/smoke.js';
 import type { WebhookKind } from '../core/hooks.js';
+import { jobRevision } from '../core/store.js';
 import { isDone, type DesiredJob, type JobStatus, type JobStore } from '../core/jobs.js';
 import { hookPayload } from '../core/hook-payload.js';
 
@@ -93,7 +94,7 @@ export class JobRunner {
     for (const [key, status] of this.known) {
       if (this.active.has(key)) continue;
       const kept = revisions?.get(status.rollout);
-      if (!existing.has(status.rollout) || (kept && !kept.has(revisionOfKey(key, status.rollout) ?? -1))) this.known.delete(key);
+      if (!existing.has(status.rollout) || (kept && !kept.has(revisionIn(key, status.rollout)))) this.known.delete(key);
     }
   }
 
@@ -307,12 +308,6 @@ export class JobRunner {
   }
 }
 
-/** The revision in a job key (`<rollout>/r<revision>/a<attempt>/<where>`, engine/jobs.ts; the store prunes by the same prefix). */
-function revisionOfKey(key: string, rollout: string): number | undefined {
-  const m = /^r(\d+)\//.exec(key.slice(rollout.length + 1));
-  return m && key.startsWith(`${rollout}/`) ? Number(m[1]) : undefined;
-}
-
 function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
@@ -326,4 +321,13 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
       { once: true },
     );
   });
+}
+
+/** The revision a job key names (the store's own parser), or -1 for a key that names none. */
+function revisionIn(key: string, rollout: string): number {
+  try {
+    return jobRevision(key, rollout);
+  } catch {
+    return -1;
+  }
 }
