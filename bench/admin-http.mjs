@@ -155,7 +155,11 @@ async function startRouter(target, run, appPorts) {
   for (let i = 0; i < ROLLOUTS; i++) listens.push({ main: await freePort(), canary: await freePort() });
   let generation = 1;
   const first = JSON.stringify(routeTable(generation, listens, appPorts));
-  const applied = await request(adminPort, '/routes', { method: 'PUT', body: first, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  const applied = await request(adminPort, '/routes', {
+    method: 'PUT',
+    body: first,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+  });
   if (applied.status !== 200) throw new Error(`${target.label}: PUT /routes answered ${applied.status}: ${applied.body}`);
   await waitForHttp(listens[0].main, '/', 5000);
   // Traffic through the first rollout, so /window and /traffic have samples of both revisions.
@@ -214,7 +218,11 @@ try {
         const q = (p) => a.latencies[Math.min(a.latencies.length - 1, Math.floor(p * a.latencies.length))];
         summary[label][e] = { rps: a.latencies.length / a.elapsed, p50: q(0.5), p99: q(0.99), cpuUs: (a.ticks * 1e6) / CLK_TCK / a.latencies.length };
       }
-      log(`run ${run}/${RUNS} ${e}: ${Object.entries(summary).map(([l, x]) => `${l} ${Math.round(x[e].rps)}/s p99 ${x[e].p99.toFixed(2)} ms ${x[e].cpuUs.toFixed(0)} µs CPU`).join(' | ')}`);
+      log(
+        `run ${run}/${RUNS} ${e}: ${Object.entries(summary)
+          .map(([l, x]) => `${l} ${Math.round(x[e].rps)}/s p99 ${x[e].p99.toFixed(2)} ms ${x[e].cpuUs.toFixed(0)} µs CPU`)
+          .join(' | ')}`,
+      );
     }
     for (const t of targets) results[t.label].push(summary[t.label]);
     await stopAll();
@@ -257,7 +265,9 @@ lines.push('', 'Every run (req/s, p99 ms, CPU µs/req):', '');
 for (let i = 0; i < RUNS; i++) {
   for (const t of targets) {
     const r = results[t.label][i];
-    lines.push(`- run ${i + 1}, ${t.label}: ${ENDPOINTS.map((e) => `${e} ${Math.round(r[e].rps)}/s, ${r[e].p99.toFixed(2)}, ${Math.round(r[e].cpuUs)}`).join('; ')}`);
+    lines.push(
+      `- run ${i + 1}, ${t.label}: ${ENDPOINTS.map((e) => `${e} ${Math.round(r[e].rps)}/s, ${r[e].p99.toFixed(2)}, ${Math.round(r[e].cpuUs)}`).join('; ')}`,
+    );
   }
 }
 const text = lines.join('\n') + '\n';

@@ -54,7 +54,18 @@ class MemoryPlatform {
   async detach() {}
 }
 
-const router = { tables: 0, async apply() { this.tables++; }, async waitIdle() { return true; }, async traffic() { return []; } };
+const router = {
+  tables: 0,
+  async apply() {
+    this.tables++;
+  },
+  async waitIdle() {
+    return true;
+  },
+  async traffic() {
+    return [];
+  },
+};
 
 function manifest(name, version, port) {
   return `apiVersion: sluice.dev/v1alpha1
@@ -137,7 +148,10 @@ const lines = [
   '',
   '| phase | wall (s) | CPU (s) | CPU share of one core | CPU ms per rollout per release | peak RSS (MiB) |',
   '|---|---:|---:|---:|---:|---:|',
-  ...rows.map(([name, r, release]) => `| ${name} | ${r.wall.toFixed(1)} | ${r.cpuSeconds.toFixed(2)} | ${((r.cpuSeconds / r.wall) * 100).toFixed(0)} % | ${perRollout(r, release)} | ${r.peakRssMiB.toFixed(0)} |`),
+  ...rows.map(
+    ([name, r, release]) =>
+      `| ${name} | ${r.wall.toFixed(1)} | ${r.cpuSeconds.toFixed(2)} | ${((r.cpuSeconds / r.wall) * 100).toFixed(0)} % | ${perRollout(r, release)} | ${r.peakRssMiB.toFixed(0)} |`,
+  ),
   '',
   `Route tables pushed: ${router.tables}. Rollouts planned: ${plans} (${(plans / N).toFixed(0)} per rollout).`,
 ];

@@ -37,11 +37,17 @@ try {
       const name = `bench-${rate}-${String(errorRate).replace('.', '')}`;
       const port = await freePort();
       await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v1', listen: port, strategy, replicas: 2 }));
-      await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 2), { timeoutMs: 60_000, what: 'v1 healthy' });
+      await waitFor(
+        sluice.rollout(name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 2),
+        { timeoutMs: 60_000, what: 'v1 healthy' },
+      );
       const load = new LoadGenerator(port, rate, 60);
       await sleep(500);
       await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v2', listen: port, strategy, replicas: 2, env: { ERROR_RATE: String(errorRate) } }));
-      await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Degraded'), { timeoutMs: 60_000, what: 'aborted' });
+      await waitFor(
+        sluice.rollout(name, (v) => v.status.phase === 'Degraded'),
+        { timeoutMs: 60_000, what: 'aborted' },
+      );
       await sleep(1500);
       const report = await load.stop();
       const bad = report.samples.filter((s) => s.status >= 500).sort((a, b) => a.doneAt - b.doneAt);

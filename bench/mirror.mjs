@@ -37,7 +37,10 @@ const { tmp, cleanup } = benchScratch('mirror', HARD_LIMIT_MS);
 
 async function startApp(version, latencyMs) {
   const port = await freePort();
-  const child = startProcess('node', [DEMO_APP], { env: { PORT: String(port), VERSION: version, LATENCY_MS: String(latencyMs) }, logFile: join(tmp, `${version}.log`) });
+  const child = startProcess('node', [DEMO_APP], {
+    env: { PORT: String(port), VERSION: version, LATENCY_MS: String(latencyMs) },
+    logFile: join(tmp, `${version}.log`),
+  });
   await waitForHttp(port, '/healthz', 10_000, child);
   return { id: version, host: '127.0.0.1', port };
 }
@@ -80,11 +83,16 @@ const median = (xs) => {
 const f = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '—');
 
 async function main() {
-  const load = os.loadavg().map((x) => x.toFixed(2)).join(', ');
+  const load = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
   const primary = await startApp('v1', PRIMARY_MS);
   const shadow = await startApp('v2', SHADOW_MS);
   const adminPort = await freePort();
-  const router = startProcess('node', [ROUTER_MAIN, '--state-dir', join(tmp, 'router-state'), '--admin', `127.0.0.1:${adminPort}`], { logFile: join(tmp, 'router.log') });
+  const router = startProcess('node', [ROUTER_MAIN, '--state-dir', join(tmp, 'router-state'), '--admin', `127.0.0.1:${adminPort}`], {
+    logFile: join(tmp, 'router.log'),
+  });
   await waitForHttp(adminPort, '/healthz', 10_000, router);
   const plainPort = await freePort();
   const mirroredPort = await freePort();
@@ -105,7 +113,11 @@ async function main() {
     ],
   };
   adminAuth = { authorization: `Bearer ${readFileSync(join(tmp, 'router-state', 'router', 'admin-token'), 'utf8').trim()}` };
-  const put = await request(adminPort, '/routes', { method: 'PUT', body: JSON.stringify(routes), headers: { 'content-type': 'application/json', ...adminAuth } });
+  const put = await request(adminPort, '/routes', {
+    method: 'PUT',
+    body: JSON.stringify(routes),
+    headers: { 'content-type': 'application/json', ...adminAuth },
+  });
   if (put.status !== 200) throw new Error(`PUT /routes: ${put.status} ${put.body}`);
 
   const targets = [
@@ -120,7 +132,9 @@ async function main() {
       // Router CPU per client request (warm-up included): robust to noise from other work.
       r.routerCpuMsPerRequest = (cpuMs(router.pid) - cpu0) / r.sent;
       t.runs.push(r);
-      console.error(`round ${round}/${ROUNDS} ${t.key}: sent ${r.sent}, p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, router CPU ${f(r.routerCpuMsPerRequest * 1000, 0)} µs/request, failed ${r.errors + r.non2xx}`);
+      console.error(
+        `round ${round}/${ROUNDS} ${t.key}: sent ${r.sent}, p50 ${f(r.p50Ms)} ms, p99 ${f(r.p99Ms)} ms, router CPU ${f(r.routerCpuMsPerRequest * 1000, 0)} µs/request, failed ${r.errors + r.non2xx}`,
+      );
     }
     await sleep(200);
   }

@@ -29,14 +29,36 @@ const rows = [];
 const row = (pattern, value, engine, ms) => rows.push(`| \`${pattern}\` | ${value} | ${engine} | ${ms < 0.01 ? '< 0.01' : ms.toFixed(2)} |`);
 const evil = '(a+)+$';
 const js = new RegExp(`^(?:${evil})$`);
-for (const n of [16, 20, 24]) row(evil, `${n} × a + !`, 'JS RegExp', time(() => js.test('a'.repeat(n) + '!'), 3));
+for (const n of [16, 20, 24])
+  row(
+    evil,
+    `${n} × a + !`,
+    'JS RegExp',
+    time(() => js.test('a'.repeat(n) + '!'), 3),
+  );
 const re2 = compileValueRegex(evil, 'bench');
-for (const n of [24, 28, 1000, 4095, 10_000]) row(evil, `${n} × a + !`, 'RE2', time(() => re2('a'.repeat(n) + '!'), 21));
+for (const n of [24, 28, 1000, 4095, 10_000])
+  row(
+    evil,
+    `${n} × a + !`,
+    'RE2',
+    time(() => re2('a'.repeat(n) + '!'), 21),
+  );
 const typical = '.*@example\\.com';
 const jsTypical = new RegExp(`^(?:${typical})$`);
 const re2Typical = compileValueRegex(typical, 'bench');
-row(typical, '26-char address', 'JS RegExp', time(() => jsTypical.test('someone.else@example.com.x'), 1001));
-row(typical, '26-char address', 'RE2', time(() => re2Typical('someone.else@example.com.x'), 1001));
+row(
+  typical,
+  '26-char address',
+  'JS RegExp',
+  time(() => jsTypical.test('someone.else@example.com.x'), 1001),
+);
+row(
+  typical,
+  '26-char address',
+  'RE2',
+  time(() => re2Typical('someone.else@example.com.x'), 1001),
+);
 
 const text = `# Match-rule regexes: JS RegExp vs RE2
 

@@ -94,7 +94,10 @@ async function promoteScenario(key, strategy, pausedReason) {
     const from = `v${run + 1}`;
     const to = `v${run + 2}`;
     await sluice.apply(`${name}.yaml`, manifest({ name, version: to, listen: port, strategy: strat }));
-    await waitFor(sluice.rollout(name, (v) => isCurrent(to)(v) && v.status.reason === pausedReason), { timeoutMs: 60_000, what: `${to} paused before promotion` });
+    await waitFor(
+      sluice.rollout(name, (v) => isCurrent(to)(v) && v.status.reason === pausedReason),
+      { timeoutMs: 60_000, what: `${to} paused before promotion` },
+    );
     const load = new LoadGenerator(port, RATE, LOAD_MAX_S);
     await sleep(700);
     const t = load.now();
@@ -142,13 +145,23 @@ async function manualAbortScenario() {
   for (let run = 0; run < RUNS; run++) {
     const to = `v${run + 2}`;
     await sluice.apply(`${name}.yaml`, manifest({ name, version: to, listen: port, strategy }));
-    await waitFor(sluice.rollout(name, (v) => isCurrent(to)(v) && v.status.reason === 'CanaryPauseStep' && v.status.weights.some((w) => w.revision === v.status.currentRevision && w.weight === 50)), { timeoutMs: 60_000, what: `${to} at 50 %, paused` });
+    await waitFor(
+      sluice.rollout(
+        name,
+        (v) =>
+          isCurrent(to)(v) && v.status.reason === 'CanaryPauseStep' && v.status.weights.some((w) => w.revision === v.status.currentRevision && w.weight === 50),
+      ),
+      { timeoutMs: 60_000, what: `${to} at 50 %, paused` },
+    );
     const load = new LoadGenerator(port, RATE, LOAD_MAX_S);
     await sleep(1000);
     const t = load.now();
     await client.abort(name);
     const returned = load.now();
-    await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Degraded' && v.status.weights.every((w) => w.revision !== v.status.currentRevision || w.weight === 0)), { timeoutMs: 60_000, what: 'aborted' });
+    await waitFor(
+      sluice.rollout(name, (v) => v.status.phase === 'Degraded' && v.status.weights.every((w) => w.revision !== v.status.currentRevision || w.weight === 0)),
+      { timeoutMs: 60_000, what: 'aborted' },
+    );
     await sleep(1000);
     const offset = epochOffset(load);
     const report = await load.stop();
@@ -197,8 +210,14 @@ async function autoAbortScenario() {
     const load = new LoadGenerator(port, RATE, LOAD_MAX_S);
     await sleep(500);
     await sluice.apply(`${name}.yaml`, manifest({ name, version: to, listen: port, strategy, env: { ERROR_RATE: '0.2' } }));
-    const v = await waitFor(sluice.rollout(name, (x) => isCurrent(to)(x) && x.status.phase === 'Degraded'), { timeoutMs: 40_000, what: 'aborted by the analysis' });
-    await waitFor(sluice.rollout(name, (x) => x.status.weights.every((w) => w.revision !== x.status.currentRevision || w.weight === 0)), { timeoutMs: 60_000, what: 'canary out of the split' });
+    const v = await waitFor(
+      sluice.rollout(name, (x) => isCurrent(to)(x) && x.status.phase === 'Degraded'),
+      { timeoutMs: 40_000, what: 'aborted by the analysis' },
+    );
+    await waitFor(
+      sluice.rollout(name, (x) => x.status.weights.every((w) => w.revision !== x.status.currentRevision || w.weight === 0)),
+      { timeoutMs: 60_000, what: 'canary out of the split' },
+    );
     await sleep(1000);
     const offset = epochOffset(load);
     const report = await load.stop();
@@ -217,7 +236,10 @@ async function autoAbortScenario() {
     const bad = toCanary.filter((s) => s.status >= 500).length;
     const failedAfter = after.filter((s) => !ok(s)).length;
     const canary5xxAfter = after.filter((s) => !ok(s) && s.version === to).length;
-    if (failedAfter) notes.push(`${key} run ${run + 1}: ${failedAfter} non-2xx / failed request(s) sent after the decision, ${canary5xxAfter} of them the canary's injected 5xx (x-version ${to})`);
+    if (failedAfter)
+      notes.push(
+        `${key} run ${run + 1}: ${failedAfter} non-2xx / failed request(s) sent after the decision, ${canary5xxAfter} of them the canary's injected 5xx (x-version ${to})`,
+      );
     console.log(
       `${key} run ${run + 1}: ${to} aborted ${(decision - firstCanary).toFixed(0)} ms after its first request (${ev.message.slice(0, 80)}…); last request to it sent ${(lastCanary - decision).toFixed(0)} ms after the decision; ${bad} canary 5xx in all`,
     );
@@ -282,13 +304,16 @@ const gapP = (p) => gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * p))]
 const lines = [
   '# Release timing: promote → served, abort → last canary request',
   '',
-  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, shared with other work (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' / ')} at the end); Node ${process.version}; ${new Date().toISOString()}.`,
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, shared with other work (load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ')} at the end); Node ${process.version}; ${new Date().toISOString()}.`,
   `Command: \`npm run bench:release-timing\` (= \`npm run build && node bench/release-timing.mjs\`), ${RUNS} runs per scenario, ${elapsedS.toFixed(0)} s in all.`,
   `Real \`sluice up\` (own state dir), router and demo-app instances (examples/demo-app/server.js, ${REPLICAS} per revision); open-loop load at ${RATE} req/s to the`,
   'main address on 127.0.0.1 from this process (test/helpers/load.ts), each answer tagged with its x-version.',
   'Promote and abort are issued with the HTTP API (`POST /v1/rollouts/:name/promote|abort`, the call `sluice promote|abort` makes, without the CLI',
-  'process start); times count from just before the call. The automatic abort counts from the `RolloutAborted` event\'s `at`',
-  '(`GET /v1/rollouts/:name/events`, control-plane clock = this machine\'s clock).',
+  "process start); times count from just before the call. The automatic abort counts from the `RolloutAborted` event's `at`",
+  "(`GET /v1/rollouts/:name/events`, control-plane clock = this machine's clock).",
   '',
   `Resolution: at ${RATE} req/s a request leaves every ${(1000 / RATE).toFixed(0)} ms, so "last/first request" figures are ±${(1000 / RATE).toFixed(0)} ms nominally.`,
   `Measured gap between consecutive sends (this busy machine): median ${gapP(0.5).toFixed(1)} ms, p99 ${gapP(0.99).toFixed(1)} ms, max ${gapP(1).toFixed(1)} ms,`,
@@ -322,7 +347,9 @@ const lines = [
   'canary instance runs at weight 0; the `setCanaryScale` row is the same release with the instances already running.',
   'Rows about requests reaching the canary at 50 % weight are ±10 ms: the canary gets one request in two, about one every 10 ms. A negative figure means the last request the canary got was sent a few ms before the decision was stored, and none after it.',
   '',
-  ...(notes.length ? ['Requests that did not get a 2xx answer:', '', ...notes.map((n) => `- ${n}`), ''] : ['Every request sent after a promote, a user abort or an automatic abort decision got a 2xx answer.', '']),
+  ...(notes.length
+    ? ['Requests that did not get a 2xx answer:', '', ...notes.map((n) => `- ${n}`), '']
+    : ['Every request sent after a promote, a user abort or an automatic abort decision got a 2xx answer.', '']),
 ];
 const table = lines.join('\n');
 mkdirSync(dirname(RESULTS), { recursive: true });

@@ -96,14 +96,22 @@ try {
       const b = Math.floor((s.sentAt - r.servedAt) / 250) * 250;
       buckets.set(b, (buckets.get(b) ?? 0) + 1);
     }
-    log(`restart ${r.i}: handover took ${(r.servedAt - r.restartAt).toFixed(0)} ms; slow while starting ${during}; after takeover by 250 ms: ${[...buckets].sort((a, b) => a[0] - b[0]).map(([b, n]) => `+${b}:${n}`).join(' ')}`);
+    log(
+      `restart ${r.i}: handover took ${(r.servedAt - r.restartAt).toFixed(0)} ms; slow while starting ${during}; after takeover by 250 ms: ${[...buckets]
+        .sort((a, b) => a[0] - b[0])
+        .map(([b, n]) => `+${b}:${n}`)
+        .join(' ')}`,
+    );
   }
 
   const cell = (s) => `${s.requests} | ${s.slow} | ${s.p99.toFixed(0)} | ${s.max.toFixed(0)} | ${s.failed}`;
   const lines = [
     '# Router restart under load',
     '',
-    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; Node ${process.version}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${new Date().toISOString()}.`,
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}; Node ${process.version}; load average at the end ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}; ${new Date().toISOString()}.`,
     `Command: \`node bench/router-restart.mjs ${rate} ${restarts}\`. Open-loop ${rate} req/s (test/helpers/load.ts, keep-alive) through the router`,
     `to the demo app ×3. Each row: ${WINDOW_MS / 1000} s with no restart, then the ${WINDOW_MS / 1000} s from POST /handover on. Latencies in ms; "> ${SLOW_MS}" counts requests slower than that.`,
     '',

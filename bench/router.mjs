@@ -34,8 +34,14 @@ const HARD_LIMIT_MS = 20 * 60_000;
  * look at one figure quickly; the results file then says so and is not a full run. Unset:
  * every section (the default, what `npm run bench:router` records).
  */
-const ONLY = new Set((process.env.SLUICE_BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean));
-for (const s of ONLY) if (!['throughput', 'latency', 'memory'].includes(s)) throw new Error(`SLUICE_BENCH_ONLY: unknown section ${s} (throughput, latency, memory)`);
+const ONLY = new Set(
+  (process.env.SLUICE_BENCH_ONLY ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+for (const s of ONLY)
+  if (!['throughput', 'latency', 'memory'].includes(s)) throw new Error(`SLUICE_BENCH_ONLY: unknown section ${s} (throughput, latency, memory)`);
 const runs = (section) => ONLY.size === 0 || ONLY.has(section);
 
 /** Three header rules ahead of the split; the load never matches them (it sends other values). */
@@ -130,7 +136,11 @@ try {
   }));
   await putRoutes(adminPort, {
     generation: 1,
-    listeners: [listener(listen.one, 'bench-one', [], false), listener(listen.split, 'bench-split', [], true), listener(listen.rules, 'bench-rules', routerRules, true)],
+    listeners: [
+      listener(listen.one, 'bench-one', [], false),
+      listener(listen.split, 'bench-split', [], true),
+      listener(listen.rules, 'bench-rules', routerRules, true),
+    ],
   });
   for (const p of Object.values(listen)) await waitForHttp(p, '/', 5000);
   log(`router pid ${router.pid}: one revision on ${listen.one}, 90/10 on ${listen.split}, 3 rules + 90/10 on ${listen.rules}`);
@@ -170,7 +180,9 @@ try {
   const underLoad = [];
   if (wrkPath !== undefined && runs('throughput')) {
     for (const t of targets) {
-      commands.wrk.push(`${t.label}: \`${wrkCommandLine(wrkArgs(t.port, WARMUP_S, t.headers))}\` (warm-up, discarded), then \`${wrkCommandLine(wrkArgs(t.port, RUN_S, t.headers))}\``);
+      commands.wrk.push(
+        `${t.label}: \`${wrkCommandLine(wrkArgs(t.port, WARMUP_S, t.headers))}\` (warm-up, discarded), then \`${wrkCommandLine(wrkArgs(t.port, RUN_S, t.headers))}\``,
+      );
       results.throughput.set(t.key, { target: t, runs: [] });
     }
     for (let round = 1; round <= RUNS; round++) {
@@ -185,7 +197,9 @@ try {
           underLoad.push(peak);
         }
         results.throughput.get(t.key).runs.push(r);
-        log(`round ${round}/${RUNS} ${t.label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${r.errors + r.non2xx > 0 ? `, ${r.errors} socket errors, ${r.non2xx} non-2xx` : ''}`);
+        log(
+          `round ${round}/${RUNS} ${t.label}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms${r.errors + r.non2xx > 0 ? `, ${r.errors} socket errors, ${r.non2xx} non-2xx` : ''}`,
+        );
         await sleep(500);
       }
     }
@@ -206,7 +220,9 @@ try {
   }
   if (results.fixedRate !== undefined) {
     for (const t of fixedTargets) {
-      commands.openLoop.push(`${t.label}: \`node bench/lib/open-loop.mjs --port ${t.port} --rate ${results.fixedRate} --seconds ${RUN_S} --warmup ${WARMUP_S}\``);
+      commands.openLoop.push(
+        `${t.label}: \`node bench/lib/open-loop.mjs --port ${t.port} --rate ${results.fixedRate} --seconds ${RUN_S} --warmup ${WARMUP_S}\``,
+      );
       results.fixed.set(t.key, { target: t, runs: [] });
     }
     for (let round = 1; round <= RUNS; round++) {
@@ -219,7 +235,9 @@ try {
           underLoad.push(peak);
         }
         results.fixed.get(t.key).runs.push(r);
-        log(`round ${round}/${RUNS} ${t.label} at ${results.fixedRate} req/s: p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms (sent ${r.sendRate.toFixed(0)}/s, generator lag ≤ ${r.maxLagMs.toFixed(1)} ms, ${r.errors} errors, ${r.non2xx} non-2xx)`);
+        log(
+          `round ${round}/${RUNS} ${t.label} at ${results.fixedRate} req/s: p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms.toFixed(3)} ms (sent ${r.sendRate.toFixed(0)}/s, generator lag ≤ ${r.maxLagMs.toFixed(1)} ms, ${r.errors} errors, ${r.non2xx} non-2xx)`,
+        );
         await sleep(500);
       }
     }
@@ -247,7 +265,9 @@ try {
     results.rss.manyServed = rssMiB(router.pid);
   }
   const mib = (x) => (Number.isFinite(x) ? x.toFixed(1) : '—');
-  log(`router RSS: idle ${mib(results.rss.idle)} MiB, peak under load ${mib(results.rss.loadPeak)} MiB, ${MANY_LISTENERS} listeners ${mib(results.rss.manyIdle)} MiB idle, ${mib(results.rss.manyServed)} MiB after ${REQUESTS_PER_MANY_LISTENER} requests each`);
+  log(
+    `router RSS: idle ${mib(results.rss.idle)} MiB, peak under load ${mib(results.rss.loadPeak)} MiB, ${MANY_LISTENERS} listeners ${mib(results.rss.manyIdle)} MiB idle, ${mib(results.rss.manyServed)} MiB after ${REQUESTS_PER_MANY_LISTENER} requests each`,
+  );
   const routerLog = readFileSync(join(tmp, 'router.log'), 'utf8');
   if (/error/i.test(routerLog)) log(`router log mentions errors:\n${routerLog}`);
 
@@ -265,7 +285,11 @@ console.error(`written to ${relative(process.cwd(), RESULTS)}`);
 async function putRoutes(adminPort, routes) {
   // The router created its admin token (src/router/credential.ts) before it answered /healthz.
   const token = readFileSync(join(tmp, 'router-state', 'router', 'admin-token'), 'utf8').trim();
-  const r = await request(adminPort, '/routes', { method: 'PUT', body: JSON.stringify(routes), headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  const r = await request(adminPort, '/routes', {
+    method: 'PUT',
+    body: JSON.stringify(routes),
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+  });
   if (r.status !== 200) throw new Error(`PUT /routes answered ${r.status}: ${r.body}`);
 }
 
@@ -371,7 +395,8 @@ function render({ wrkMissing, nginxMissing }) {
   out.push(`## Added latency at a fixed rate (open loop)`, '');
   if (results.fixedRate === undefined) out.push(`Not measured: ${results.fixedNote}`, '');
   else {
-    if (results.fixedRate !== RATES[0]) out.push(`**The machine could not keep ${RATES[0]} req/s; measured at ${results.fixedRate} req/s.** ${results.fixedNote}`, '');
+    if (results.fixedRate !== RATES[0])
+      out.push(`**The machine could not keep ${RATES[0]} req/s; measured at ${results.fixedRate} req/s.** ${results.fixedNote}`, '');
     const d = fx('direct');
     out.push(
       `${results.fixedRate} req/s for ${RUN_S} s after a ${WARMUP_S} s warm-up, from \`bench/lib/open-loop.mjs\` (a small open-loop generator on node:http in its own process; requests leave on schedule whatever the answers take, over keep-alive connections; latency from hand-off to the socket pool to the end of the response).`,
@@ -383,7 +408,9 @@ function render({ wrkMissing, nginxMissing }) {
       const r = fx(k);
       if (r === undefined) continue;
       const added = (a, b) => (k === 'direct' ? '—' : f(a - b, 3));
-      out.push(`| ${r.label} | ${f(r.sent)} | ${f(r.p50, 3)} | ${f(r.p90, 3)} | ${f(r.p99, 3)} | ${added(r.p50, d.p50)} | ${added(r.p99, d.p99)} | ${r.bad} | ${f(r.lag, 1)} |`);
+      out.push(
+        `| ${r.label} | ${f(r.sent)} | ${f(r.p50, 3)} | ${f(r.p90, 3)} | ${f(r.p99, 3)} | ${added(r.p50, d.p50)} | ${added(r.p99, d.p99)} | ${r.bad} | ${f(r.lag, 1)} |`,
+      );
     }
     out.push('');
   }

@@ -22,10 +22,25 @@ try {
     try {
       const r = await runScenario(sluice, scenario, rate, i);
       results.push(r);
-      console.log(`${r.name}: sent ${r.sent}, 2xx ${r.ok2xx}, maintenance ${r.maintenance}, other ${r.otherStatus}, connection errors ${r.connectionErrors}, p99 ${r.p99Ms.toFixed(1)} ms — ${passed(r) ? 'ok' : 'FAILED'}${r.firstFailures.length ? ` (${r.firstFailures.join(' | ')})` : ''}`);
+      console.log(
+        `${r.name}: sent ${r.sent}, 2xx ${r.ok2xx}, maintenance ${r.maintenance}, other ${r.otherStatus}, connection errors ${r.connectionErrors}, p99 ${r.p99Ms.toFixed(1)} ms — ${passed(r) ? 'ok' : 'FAILED'}${r.firstFailures.length ? ` (${r.firstFailures.join(' | ')})` : ''}`,
+      );
     } catch (e) {
       console.log(`${scenario.name}: did not complete: ${e.message.split('\n')[0]}`);
-      results.push({ name: scenario.name, rate, sent: 0, ok2xx: 0, maintenance: 0, otherStatus: 0, connectionErrors: 0, p99Ms: 0, lost: 0, problems: [`did not complete: ${e.message.split('\n')[0]}`], note: '', firstFailures: [] });
+      results.push({
+        name: scenario.name,
+        rate,
+        sent: 0,
+        ok2xx: 0,
+        maintenance: 0,
+        otherStatus: 0,
+        connectionErrors: 0,
+        p99Ms: 0,
+        lost: 0,
+        problems: [`did not complete: ${e.message.split('\n')[0]}`],
+        note: '',
+        firstFailures: [],
+      });
     }
   }
 } finally {

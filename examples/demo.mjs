@@ -170,17 +170,33 @@ async function main() {
 
     say(`sluice set ${name} --version v2 --env VERSION=v2   (canary: 20% → pause 10s → 50% → pause → 80% → 100%)`);
     sluice('set', name, '--version', 'v2', '--env', 'VERSION=v2');
-    await watchUntil(client, load, (v) => v.status.phase === 'Healthy' && v.status.stableRevision === v.status.currentRevision && v.instances.every((i) => i.revision === v.status.stableRevision));
+    await watchUntil(
+      client,
+      load,
+      (v) =>
+        v.status.phase === 'Healthy' &&
+        v.status.stableRevision === v.status.currentRevision &&
+        v.instances.every((i) => i.revision === v.status.stableRevision),
+    );
     say(`v2 promoted. ${load.totals.sent} requests so far, ${load.totals.failed} failed`);
     await sleep(2000);
 
     say(`sluice undo ${name}   (rolls forward to v1's template through the same steps)`);
     sluice('undo', name);
-    const final = await watchUntil(client, load, (v) => v.status.phase === 'Healthy' && v.status.stableRevision === v.status.currentRevision && v.instances.every((i) => i.revision === v.status.stableRevision));
+    const final = await watchUntil(
+      client,
+      load,
+      (v) =>
+        v.status.phase === 'Healthy' &&
+        v.status.stableRevision === v.status.currentRevision &&
+        v.instances.every((i) => i.revision === v.status.stableRevision),
+    );
     await sleep(1000);
     await load.stop();
     process.stdout.write(`\n${sluice('history', name)}\n\n`);
-    say(`done: back on ${final.revisions.find((r) => r.number === final.status.stableRevision)?.template.version}; ${load.totals.sent} requests sent, ${load.totals.ok} answered 2xx, ${load.totals.failed} failed${load.totals.unanswered ? `, ${load.totals.unanswered} still in flight when the demo stopped` : ''}; versions seen ${JSON.stringify(load.totals.versions)}`);
+    say(
+      `done: back on ${final.revisions.find((r) => r.number === final.status.stableRevision)?.template.version}; ${load.totals.sent} requests sent, ${load.totals.ok} answered 2xx, ${load.totals.failed} failed${load.totals.unanswered ? `, ${load.totals.unanswered} still in flight when the demo stopped` : ''}; versions seen ${JSON.stringify(load.totals.versions)}`,
+    );
     say('try it yourself: node bin/sluice.js up -d; node bin/sluice.js apply -f examples/canary.yaml; node bin/sluice.js get rollout demo-canary --watch');
   } finally {
     say('stopping everything (sluice down)');

@@ -84,7 +84,22 @@ function report() {
   const l = latencies.subarray(0, counted).sort();
   const q = (p) => (l.length === 0 ? null : l[Math.min(l.length - 1, Math.ceil((p / 100) * l.length) - 1)]);
   process.stdout.write(
-    JSON.stringify({ rate, seconds, warmup, sent, done, counted, errors, non2xx, sendRate: sent / sendSeconds, maxLagMs, p50Ms: q(50), p90Ms: q(90), p99Ms: q(99), maxMs: q(100) }) + '\n',
+    JSON.stringify({
+      rate,
+      seconds,
+      warmup,
+      sent,
+      done,
+      counted,
+      errors,
+      non2xx,
+      sendRate: sent / sendSeconds,
+      maxLagMs,
+      p50Ms: q(50),
+      p90Ms: q(90),
+      p99Ms: q(99),
+      maxMs: q(100),
+    }) + '\n',
   );
   agent.destroy();
   process.exit(0);

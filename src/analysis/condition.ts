@@ -63,9 +63,7 @@ export function compileCondition(text: string, label = 'condition'): Condition {
     const value = evaluate(ast, result, label);
     if (typeof value === 'boolean') return value;
     if (value === null) return false;
-    throw new ConditionError(
-      `${label}: '${text.trim()}' gave ${describe(value)}, not true or false — compare it, e.g. result > 0`,
-    );
+    throw new ConditionError(`${label}: '${text.trim()}' gave ${describe(value)}, not true or false — compare it, e.g. result > 0`);
   };
 }
 
@@ -135,7 +133,7 @@ function tokenize(text: string, label: string): Token[] {
             value += String.fromCharCode(parseInt(text.slice(i + 2, i + 6), 16));
             i += 6;
           } else {
-            fail(`unknown escape '\\${e ?? ''}'`, i, "use \\n, \\t, \\\\, \\', \\\" or \\uXXXX");
+            fail(`unknown escape '\\${e ?? ''}'`, i, 'use \\n, \\t, \\\\, \\\', \\" or \\uXXXX');
           }
           continue;
         }
@@ -240,7 +238,12 @@ class Parser {
     return left;
   }
 
-  private static readonly LEVELS: BinaryOp[][] = [['==', '!='], ['<', '<=', '>', '>='], ['+', '-'], ['*', '/', '%']];
+  private static readonly LEVELS: BinaryOp[][] = [
+    ['==', '!='],
+    ['<', '<=', '>', '>='],
+    ['+', '-'],
+    ['*', '/', '%'],
+  ];
 
   private parseBinary(level: number): Node {
     if (level === Parser.LEVELS.length) return this.parseUnary();

@@ -63,8 +63,7 @@ export function metricStatus(metric: MetricSpec, measurements: Measurement[]): M
     else if (x.phase === 'Inconclusive') {
       // While a provider's window is still filling, too little data is no verdict yet.
       if (!x.details?.windowFilling) s.inconclusive++;
-    }
-    else s.errors++;
+    } else s.errors++;
     s.consecutiveErrors = x.phase === 'Error' ? s.consecutiveErrors + 1 : 0;
   }
   const last = measurements.at(-1);
@@ -91,7 +90,10 @@ export function runPhase(metrics: MetricRunStatus[]): { phase: RunPhase; message
   const deciding = metrics.filter((m) => !m.dryRun);
   if (deciding.length === 0) {
     const done = metrics.every((m) => m.phase !== 'Running');
-    return { phase: done ? 'Successful' : 'Running', message: `only dry-run metrics (${metrics.map((m) => `${m.name} ${m.phase}`).join(', ')}): shown for information, they decide nothing` };
+    return {
+      phase: done ? 'Successful' : 'Running',
+      message: `only dry-run metrics (${metrics.map((m) => `${m.name} ${m.phase}`).join(', ')}): shown for information, they decide nothing`,
+    };
   }
   const worst = deciding.reduce((a, b) => (RANK[b.phase] > RANK[a.phase] ? b : a));
   if (worst.phase === 'Successful') return { phase: 'Successful', message: `all ${deciding.length} metric(s) successful` };

@@ -23,7 +23,10 @@ export function judgeWatch(w: PostDeployWatch, samples: WatchSample[], over: boo
   const usable = samples.filter((s) => s.requests >= w.minRequests);
   const last = usable.at(-1);
   if (last && last.errorRate > w.immediate.errorRate) {
-    return { phase: 'Failed', message: `error rate ${pct(last.errorRate)} in one sample is over the immediate rollback threshold ${pct(w.immediate.errorRate)}` };
+    return {
+      phase: 'Failed',
+      message: `error rate ${pct(last.errorRate)} in one sample is over the immediate rollback threshold ${pct(w.immediate.errorRate)}`,
+    };
   }
   if (last && last.p95 !== null && last.p95 > w.immediate.p95) {
     return { phase: 'Failed', message: `p95 ${last.p95.toFixed(3)}s in one sample is over the immediate rollback threshold ${w.immediate.p95}s` };

@@ -82,7 +82,12 @@ export class ApiClient implements RolloutActions {
     return this.call('GET', rolloutPath(name, 'events') + (qs ? `?${qs}` : ''));
   }
   async promote(name: string, options: { full?: boolean; variant?: string } = {}, by?: Actor): Promise<void> {
-    await this.call('POST', rolloutPath(name, 'promote'), { full: options.full ?? false, ...(options.variant !== undefined ? { variant: options.variant } : {}) }, by);
+    await this.call(
+      'POST',
+      rolloutPath(name, 'promote'),
+      { full: options.full ?? false, ...(options.variant !== undefined ? { variant: options.variant } : {}) },
+      by,
+    );
   }
   async stopTraffic(name: string, by?: Actor): Promise<void> {
     await this.call('POST', rolloutPath(name, 'stop-traffic'), {}, by);
@@ -164,9 +169,7 @@ export class ApiClient implements RolloutActions {
             authorization: `Bearer ${this.token}`,
             [ACTOR_HEADER]: by?.actor ?? this.actor,
             accept: 'application/json',
-            ...(payload !== undefined
-              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-              : {}),
+            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
           },
           timeout: timeoutMs,
         },
@@ -188,14 +191,15 @@ export class ApiClient implements RolloutActions {
               return;
             }
             const err = parsed as { error?: unknown; code?: unknown } | undefined;
-            const message =
-              typeof err?.error === 'string' ? err.error : `the sluice API at ${this.address} answered ${status} to ${method} ${path}`;
+            const message = typeof err?.error === 'string' ? err.error : `the sluice API at ${this.address} answered ${status} to ${method} ${path}`;
             reject(new UserError(message, typeof err?.code === 'string' ? err.code : 'api', status));
           });
         },
       );
       req.on('timeout', () => {
-        req.destroy(new UserError(`the sluice API at ${this.address} did not answer ${method} ${path} within ${Math.round(timeoutMs / 1000)}s`, 'timeout', 504));
+        req.destroy(
+          new UserError(`the sluice API at ${this.address} did not answer ${method} ${path} within ${Math.round(timeoutMs / 1000)}s`, 'timeout', 504),
+        );
       });
       let sent = false;
       req.on('finish', () => (sent = true));

@@ -55,10 +55,7 @@ const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 const isPositiveNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
 const isEnvChanges = (v: unknown): v is Record<string, string | null> =>
-  v !== null &&
-  typeof v === 'object' &&
-  !Array.isArray(v) &&
-  Object.values(v as object).every((x) => x === null || typeof x === 'string');
+  v !== null && typeof v === 'object' && !Array.isArray(v) && Object.values(v as object).every((x) => x === null || typeof x === 'string');
 
 function queryInt(url: URL, name: string): number | undefined {
   const raw = url.searchParams.get(name);
@@ -82,7 +79,11 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, (ctx: Re
     promote: async (ctx, name) => {
       const body = await ctx.jsonObject();
       const variant = optional(body, 'variant', isString, 'a variant name');
-      await actions.promote(name, { full: optional(body, 'full', isBoolean, 'true or false') ?? false, ...(variant !== undefined ? { variant } : {}) }, actorOf(ctx.req));
+      await actions.promote(
+        name,
+        { full: optional(body, 'full', isBoolean, 'true or false') ?? false, ...(variant !== undefined ? { variant } : {}) },
+        actorOf(ctx.req),
+      );
       return done;
     },
     'stop-traffic': async (ctx, name) => (await actions.stopTraffic(name, actorOf(ctx.req)), done),

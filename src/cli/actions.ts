@@ -70,13 +70,21 @@ export const pauseTrafficCommand: Command = {
   },
 };
 
-export const resumeTrafficCommand = simpleAction('resume-traffic', 'serve traffic again after stop-traffic or pause-traffic (held requests proceed)', 'traffic resumed', (c, n) =>
-  c.resumeTraffic(n),
+export const resumeTrafficCommand = simpleAction(
+  'resume-traffic',
+  'serve traffic again after stop-traffic or pause-traffic (held requests proceed)',
+  'traffic resumed',
+  (c, n) => c.resumeTraffic(n),
 );
 
-export const approveCommand = simpleAction('approve', 'pass the approval gates the rollout waits on (your name and the time are recorded)', 'approved', async (c, n) => {
-  await c.approve(n);
-});
+export const approveCommand = simpleAction(
+  'approve',
+  'pass the approval gates the rollout waits on (your name and the time are recorded)',
+  'approved',
+  async (c, n) => {
+    await c.approve(n);
+  },
+);
 
 export const abortCommand = simpleAction(
   'abort',
@@ -88,18 +96,8 @@ export const abortCommand = simpleAction(
 export const retryCommand = simpleAction('retry', 'start an aborted release again from its first step', 'retrying', (c, n) => c.retry(n));
 export const pauseCommand = simpleAction('pause', 'pause the release where it is (until `sluice resume`)', 'paused', (c, n) => c.pause(n));
 export const resumeCommand = simpleAction('resume', 'lift a manual pause', 'resumed', (c, n) => c.resume(n));
-export const restartCommand = simpleAction(
-  'restart',
-  'replace every instance of the rollout, a few at a time',
-  'restarting',
-  (c, n) => c.restart(n),
-);
-export const deleteCommand = simpleAction(
-  'delete',
-  "delete a rollout: stop its instances and remove its routes and history",
-  'deleted',
-  (c, n) => c.delete(n),
-);
+export const restartCommand = simpleAction('restart', 'replace every instance of the rollout, a few at a time', 'restarting', (c, n) => c.restart(n));
+export const deleteCommand = simpleAction('delete', 'delete a rollout: stop its instances and remove its routes and history', 'deleted', (c, n) => c.delete(n));
 
 export const undoCommand: Command = {
   name: 'undo',

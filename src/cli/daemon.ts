@@ -82,7 +82,9 @@ function checkBinds(o: UpOptions): void {
     if (addr === undefined) throw new UserError(`${flag} ${address}: must be HOST:PORT, e.g. 127.0.0.1:7070`);
     if (isLoopbackHost(addr.host)) continue;
     if (!o.allowRemote) {
-      throw new UserError(`${flag} ${address}: not a loopback address; it serves plain HTTP with a bearer token — keep it on 127.0.0.1, or pass --allow-remote`);
+      throw new UserError(
+        `${flag} ${address}: not a loopback address; it serves plain HTTP with a bearer token — keep it on 127.0.0.1, or pass --allow-remote`,
+      );
     }
     process.stderr.write(`warning: ${flag} ${address} is reachable from other machines over plain HTTP; its bearer token travels unencrypted\n`);
   }
@@ -95,7 +97,13 @@ async function runForeground(ctx: Context, o: UpOptions): Promise<number> {
   let running: RunningControlPlane;
   try {
     const instancePorts = stringFlag(ctx, 'instance-ports');
-    running = await startControlPlane({ stateDir, apiListen, routerAdmin, allowRemote: o.allowRemote, ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}) });
+    running = await startControlPlane({
+      stateDir,
+      apiListen,
+      routerAdmin,
+      allowRemote: o.allowRemote,
+      ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}),
+    });
   } catch (err) {
     // Whatever the failed start left open (sockets, timers) must not keep `up` alive.
     process.stderr.write(`error: ${(err as Error).message}\n`);
@@ -148,7 +156,19 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
   const log = openSync(logFile, 'a', 0o600);
   const child = spawn(
     process.execPath,
-    [...process.execArgv, process.argv[1]!, 'up', '--state-dir', stateDir, '--api', apiListen, '--router-admin', routerAdmin, ...(o.allowRemote ? ['--allow-remote'] : []), ...instancePortsArgs(ctx)],
+    [
+      ...process.execArgv,
+      process.argv[1]!,
+      'up',
+      '--state-dir',
+      stateDir,
+      '--api',
+      apiListen,
+      '--router-admin',
+      routerAdmin,
+      ...(o.allowRemote ? ['--allow-remote'] : []),
+      ...instancePortsArgs(ctx),
+    ],
     { detached: true, stdio: ['ignore', log, log], cwd: process.cwd(), env: process.env },
   );
   closeSync(log);
@@ -176,7 +196,11 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
       return 0;
     }
   }
-  throw new UserError(`the control plane (pid ${child.pid}) did not answer on ${apiListen} within ${DETACH_TIMEOUT_MS / 1000}s — see ${logFile}`, 'up-timeout', 504);
+  throw new UserError(
+    `the control plane (pid ${child.pid}) did not answer on ${apiListen} within ${DETACH_TIMEOUT_MS / 1000}s — see ${logFile}`,
+    'up-timeout',
+    504,
+  );
 }
 
 export const upCommand: Command = {
@@ -261,7 +285,11 @@ export const downCommand: Command = {
       await ApiClient.fromStateDir(stateDir).shutdown({ everything: true });
       ctx.out(`stopping sluice (control plane pid ${info.pid}, instances and router)…`);
       if (!(await waitForExit(info.pid, DOWN_TIMEOUT_MS))) {
-        throw new UserError(`the control plane (pid ${info.pid}) is still running ${DOWN_TIMEOUT_MS / 1000}s after being asked to stop — see ${join(stateDir, LOG_FILE)}`, 'down-timeout', 504);
+        throw new UserError(
+          `the control plane (pid ${info.pid}) is still running ${DOWN_TIMEOUT_MS / 1000}s after being asked to stop — see ${join(stateDir, LOG_FILE)}`,
+          'down-timeout',
+          504,
+        );
       }
       removeApiInfo(stateDir, info.pid);
       ctx.out('sluice is down');

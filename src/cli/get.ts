@@ -1,25 +1,8 @@
 /** Read commands: get, status, history, events. */
 import type { RolloutView } from '../core/rollout.js';
 import { renderAnalysis } from './render.js';
-import {
-  boolFlag,
-  durationFlag,
-  positionals,
-  printStructured,
-  sleep,
-  UsageError,
-  type Command,
-  type Context,
-} from './command.js';
-import {
-  formatAge,
-  renderEventLine,
-  renderHistory,
-  renderRolloutList,
-  renderRolloutView,
-  statusLine,
-  viewFingerprint,
-} from './render.js';
+import { boolFlag, durationFlag, positionals, printStructured, sleep, UsageError, type Command, type Context } from './command.js';
+import { formatAge, renderEventLine, renderHistory, renderRolloutList, renderRolloutView, statusLine, viewFingerprint } from './render.js';
 
 const WATCH_INTERVAL_MS = 1000;
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
@@ -68,7 +51,8 @@ export const getCommand: Command = {
       if (!printStructured(ctx, runs)) ctx.out(renderAnalysis(runs, Date.now()));
       return 0;
     }
-    if (!kind || !ROLLOUT_KINDS.has(kind)) throw new UsageError(kind ? `unknown resource "${kind}" — sluice has rollouts` : 'missing what to get: rollouts or rollout NAME');
+    if (!kind || !ROLLOUT_KINDS.has(kind))
+      throw new UsageError(kind ? `unknown resource "${kind}" — sluice has rollouts` : 'missing what to get: rollouts or rollout NAME');
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
     const client = ctx.client();
     if (name === undefined) {
@@ -110,9 +94,7 @@ export const statusCommand: Command = {
     ['--timeout DURATION', 'with --watch: give up after this long (30s, 5m, 1h); default: wait forever'],
     ['-o, --output json|yaml', 'print the status object'],
   ],
-  details:
-    'Exit codes: 0 Healthy, 1 Degraded (or an error), 2 still Progressing or Paused (without --watch),\n' +
-    '3 --timeout reached with --watch.',
+  details: 'Exit codes: 0 Healthy, 1 Degraded (or an error), 2 still Progressing or Paused (without --watch),\n' + '3 --timeout reached with --watch.',
   options: { watch: { type: 'boolean', short: 'w' }, timeout: { type: 'string' } },
   output: true,
   async run(ctx) {

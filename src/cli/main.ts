@@ -56,7 +56,10 @@ const helpCommand: Command = {
     }
     const command = COMMANDS.find((c) => c.name === name);
     if (!command) {
-      const near = suggest(name, COMMANDS.map((c) => c.name));
+      const near = suggest(
+        name,
+        COMMANDS.map((c) => c.name),
+      );
       throw new UsageError(`unknown command "${name}" — ${near ? `did you mean \`sluice help ${near}\`? ` : ''}see \`sluice help\``);
     }
     ctx.out(commandHelp(command));
@@ -150,7 +153,12 @@ function parseError(err: Error & { code?: string }, options: Record<string, Opti
   switch (err.code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
       const flag = option?.split('=')[0];
-      const near = flag?.startsWith('--') ? suggest(flag, Object.keys(options).map((k) => `--${k}`)) : undefined;
+      const near = flag?.startsWith('--')
+        ? suggest(
+            flag,
+            Object.keys(options).map((k) => `--${k}`),
+          )
+        : undefined;
       return `unknown flag ${option ?? err.message}${near ? ` — did you mean ${near}?` : ''}`;
     }
     case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
@@ -172,7 +180,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    const near = suggest(name, COMMANDS.map((c) => c.name));
+    const near = suggest(
+      name,
+      COMMANDS.map((c) => c.name),
+    );
     process.stderr.write(`error: unknown command "${name}" — ${near ? `did you mean \`sluice ${near}\`? ` : ''}see \`sluice help\`\n`);
     return 2;
   }

@@ -119,7 +119,10 @@ function revisionRoles(view: RolloutView, number: number): string[] {
 }
 
 export function renderEventLine(e: RolloutEvent): string {
-  const time = new Date(e.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const time = new Date(e.at)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   const by = e.actor && e.actor !== 'engine' ? ` (by ${e.actor})` : '';
   const rev = e.revision !== undefined ? ` [rev ${e.revision}]` : '';
   return `${time}  ${e.type.padEnd(7)}  ${e.reason.padEnd(22)}  ${e.message}${rev}${by}`;
@@ -184,7 +187,10 @@ export function renderRolloutView(view: RolloutView, now: number, options: { eve
   }
   const hold = s.trafficHold;
   if (hold) {
-    const what = hold.mode === 'stopped' ? 'STOPPED: every request gets the maintenance answer' : `PAUSED: new requests wait up to ${Math.round((hold.pauseTimeoutMs ?? 0) / 1000)}s each`;
+    const what =
+      hold.mode === 'stopped'
+        ? 'STOPPED: every request gets the maintenance answer'
+        : `PAUSED: new requests wait up to ${Math.round((hold.pauseTimeoutMs ?? 0) / 1000)}s each`;
     out.push(`  ${what} (by ${hold.by}, ${formatAge(now - hold.since)} ago) — \`sluice resume-traffic ${view.name}\``);
   }
   for (const m of s.mirrorRoutes ?? []) out.push(`  mirror ${m.name}: ${m.percentage}% of matching requests copied to revision ${s.currentRevision}`);
@@ -197,7 +203,14 @@ export function renderRolloutView(view: RolloutView, now: number, options: { eve
   const latest = exposures.filter((e) => e.experiment === exposures.at(-1)?.experiment);
   if (latest.length > 0) {
     out.push('', `Exposures (A/B test ${latest[0]!.experiment}, since ${formatAge(now - latest[0]!.startedAt)} ago):`);
-    out.push(indent(renderTable(['VARIANT', 'REVISION', 'REQUESTS', 'NEW USERS'], latest.map((e) => [e.variant, String(e.revision), String(e.requests), String(e.users)]))));
+    out.push(
+      indent(
+        renderTable(
+          ['VARIANT', 'REVISION', 'REQUESTS', 'NEW USERS'],
+          latest.map((e) => [e.variant, String(e.revision), String(e.requests), String(e.users)]),
+        ),
+      ),
+    );
   }
 
   out.push('', 'Instances:');
@@ -286,7 +299,9 @@ function basis(details: Record<string, unknown> | undefined): string {
   const parts: string[] = [];
   if (typeof details.compared === 'number') parts.push(`${details.compared} copies compared`);
   else if (typeof details.requests === 'number') {
-    parts.push(`${details.requests} request${details.requests === 1 ? '' : 's'}${typeof details.stableRequests === 'number' ? ` (stable ${details.stableRequests})` : ''}`);
+    parts.push(
+      `${details.requests} request${details.requests === 1 ? '' : 's'}${typeof details.stableRequests === 'number' ? ` (stable ${details.stableRequests})` : ''}`,
+    );
   }
   if (typeof details.window === 'number') parts.push(`over ${details.window}s${details.truncated ? ' (window truncated)' : ''}`);
   return parts.join(' ');
@@ -311,8 +326,12 @@ export function renderAnalysis(views: AnalysisView[], now: number): string {
     for (const metric of v.job.spec.analysis.metrics) {
       const ms = v.measurements.filter((x) => x.metric === metric.name).slice(-10);
       const status = st.metrics?.find((x) => x.name === metric.name);
-      const conds = [metric.successCondition && `success: ${metric.successCondition}`, metric.failureCondition && `failure: ${metric.failureCondition}`].filter(Boolean).join(', ');
-      out.push(`  ${metric.name} (${Object.keys(metric.provider)[0]}, every ${metric.interval}s${metric.count ? `, ${metric.count} times` : ''}; ${conds || 'no condition'}): ${status?.phase ?? 'Pending'}${metric.dryRun ? ' [dry run]' : ''}`);
+      const conds = [metric.successCondition && `success: ${metric.successCondition}`, metric.failureCondition && `failure: ${metric.failureCondition}`]
+        .filter(Boolean)
+        .join(', ');
+      out.push(
+        `  ${metric.name} (${Object.keys(metric.provider)[0]}, every ${metric.interval}s${metric.count ? `, ${metric.count} times` : ''}; ${conds || 'no condition'}): ${status?.phase ?? 'Pending'}${metric.dryRun ? ' [dry run]' : ''}`,
+      );
       if (status) out.push(`    ${measuredSummary(status)}`);
       if (ms.length === 0) out.push('    (no measurement yet)');
       else {

@@ -121,7 +121,12 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       dispatcher.close();
       if (opts.everything) {
         log('stopping every instance and the router');
-        await Promise.all(platform.list().filter((i) => i.phase !== 'Stopped').map((i) => platform.stop(i.id).catch(() => undefined)));
+        await Promise.all(
+          platform
+            .list()
+            .filter((i) => i.phase !== 'Stopped')
+            .map((i) => platform.stop(i.id).catch(() => undefined)),
+        );
         await router.shutdown().catch(() => undefined);
       } else {
         await platform.detach();

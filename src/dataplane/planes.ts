@@ -28,12 +28,20 @@ export class DataPlanes implements TrafficRouter, TrafficWindows {
 
   async apply(table: RouteTable): Promise<ApplyOutcome> {
     const unknown = table.listeners.find((l) => l.dataPlane !== undefined && l.dataPlane !== BUILTIN && !this.others.has(l.dataPlane));
-    if (unknown) throw new Error(`listener ${unknown.listen} of rollout ${unknown.rollout} names data plane ${JSON.stringify(unknown.dataPlane)}, which this control plane does not run`);
+    if (unknown)
+      throw new Error(
+        `listener ${unknown.listen} of rollout ${unknown.rollout} names data plane ${JSON.stringify(unknown.dataPlane)}, which this control plane does not run`,
+      );
     const onBuiltin = table.listeners.filter((l) => (l.dataPlane ?? BUILTIN) === BUILTIN);
     // Every plane gets its part of every table, an empty one included: that is how it stops serving a rollout.
     const results = await Promise.allSettled([
       this.builtin.apply({ generation: table.generation, listeners: onBuiltin }),
-      ...[...this.others].map(([name, plane]) => plane.apply(table.generation, table.listeners.filter((l) => l.dataPlane === name))),
+      ...[...this.others].map(([name, plane]) =>
+        plane.apply(
+          table.generation,
+          table.listeners.filter((l) => l.dataPlane === name),
+        ),
+      ),
     ]);
     const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) throw refused.reason;

@@ -74,27 +74,32 @@ export class Controller implements RolloutActions {
     for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });
     for (const doc of docs) await this.checkListenBindable(doc);
     const together = new Set(docs.map((d) => d.spec.name));
-    return this.mutate(() => {
-      const known = new Set([...this.store.listTemplates().map((t) => t.name), ...templates.map((t) => t.value.name)]);
-      for (const doc of docs) {
-        this.checkListenConflicts(doc, together);
-        for (const name of templateRefs(doc.spec)) {
-          if (!known.has(name)) {
-            throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: AnalysisTemplate "${name}" not found — apply it first or put it in the same file`);
+    return this.mutate(
+      () => {
+        const known = new Set([...this.store.listTemplates().map((t) => t.name), ...templates.map((t) => t.value.name)]);
+        for (const doc of docs) {
+          this.checkListenConflicts(doc, together);
+          for (const name of templateRefs(doc.spec)) {
+            if (!known.has(name)) {
+              throw new UserError(
+                `${doc.file}:${doc.line}: rollout ${doc.spec.name}: AnalysisTemplate "${name}" not found — apply it first or put it in the same file`,
+              );
+            }
           }
         }
-      }
-      const results = this.store.transaction(() => [
-        ...templates.map((t) => {
-          this.store.putTemplate({ name: t.value.name, spec: t.value, source: t.source });
-          return { name: t.value.name, kind: 'AnalysisTemplate' as const, result: 'configured' as const, revision: 0 };
-        }),
-        ...docs.map((doc) => this.applyOne(doc, by)),
-      ]);
-      for (const doc of docs) this.listenIndex().set(doc.spec.name, listenAddresses(doc.spec));
-      return results;
-      // A template can be used by any rollout: plan them all; else only the applied ones.
-    }, templates.length > 0 ? undefined : [...together]);
+        const results = this.store.transaction(() => [
+          ...templates.map((t) => {
+            this.store.putTemplate({ name: t.value.name, spec: t.value, source: t.source });
+            return { name: t.value.name, kind: 'AnalysisTemplate' as const, result: 'configured' as const, revision: 0 };
+          }),
+          ...docs.map((doc) => this.applyOne(doc, by)),
+        ]);
+        for (const doc of docs) this.listenIndex().set(doc.spec.name, listenAddresses(doc.spec));
+        return results;
+        // A template can be used by any rollout: plan them all; else only the applied ones.
+      },
+      templates.length > 0 ? undefined : [...together],
+    );
   }
 
   async list(): Promise<RolloutView[]> {
@@ -157,10 +162,15 @@ export class Controller implements RolloutActions {
       const warm = this.warmRevision(r);
       if (warm !== undefined && s.currentRevision === s.stableRevision) {
         const left = Math.ceil(((s.scaleDownAt as number) - this.clock.now()) / 1000);
-        throw new UserError(`rollout ${name} has no release in progress — revision ${warm} is still warm (scale-down in ${left}s): \`sluice undo ${name}\` switches all traffic back to it at once`, 'conflict', 409);
+        throw new UserError(
+          `rollout ${name} has no release in progress — revision ${warm} is still warm (scale-down in ${left}s): \`sluice undo ${name}\` switches all traffic back to it at once`,
+          'conflict',
+          409,
+        );
       }
       this.requireInProgress(r, 'abort');
-      if (s.stableRevision === null) throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
+      if (s.stableRevision === null)
+        throw new UserError(`rollout ${name} has no stable revision to go back to — apply a working template instead`, 'conflict', 409);
       resetReleaseOf(s, 'abort', this.clock.now());
       s.phase = 'Degraded';
       s.reason = 'RolloutAborted';
@@ -186,7 +196,8 @@ export class Controller implements RolloutActions {
           409,
         );
       }
-      if (s.pauses.some((p) => p.reason === 'Manual')) throw new UserError(`rollout ${name} is already paused — \`sluice resume ${name}\` continues it`, 'conflict', 409);
+      if (s.pauses.some((p) => p.reason === 'Manual'))
+        throw new UserError(`rollout ${name} is already paused — \`sluice resume ${name}\` continues it`, 'conflict', 409);
       s.pauses.push({ reason: 'Manual', startedAt: this.clock.now() });
       return { reason: 'Paused', message: `paused by ${by.actor}` };
     });
@@ -205,20 +216,31 @@ export class Controller implements RolloutActions {
 
   async stopTraffic(name: string, by: Actor): Promise<void> {
     await this.act(name, by, (r, s) => {
-      if (s.trafficHold?.mode === 'stopped') throw new UserError(`traffic to ${name} is already stopped — \`sluice resume-traffic ${name}\` serves it again`, 'conflict', 409);
+      if (s.trafficHold?.mode === 'stopped')
+        throw new UserError(`traffic to ${name} is already stopped — \`sluice resume-traffic ${name}\` serves it again`, 'conflict', 409);
       s.trafficHold = { mode: 'stopped', since: this.clock.now(), by: by.actor };
       const m = r.spec.traffic.maintenance ?? DEFAULT_MAINTENANCE;
-      return { reason: 'TrafficStopped', message: `traffic stopped by ${by.actor}: every request gets the maintenance answer (${m.status}, Retry-After ${m.retryAfterSeconds}s)`, type: 'Warning' };
+      return {
+        reason: 'TrafficStopped',
+        message: `traffic stopped by ${by.actor}: every request gets the maintenance answer (${m.status}, Retry-After ${m.retryAfterSeconds}s)`,
+        type: 'Warning',
+      };
     });
   }
 
   async pauseTraffic(name: string, options: { timeoutSeconds?: number }, by: Actor): Promise<void> {
     const timeoutSeconds = options.timeoutSeconds ?? 30;
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600) throw new UserError(`--timeout ${timeoutSeconds}: must be a duration above 0 and at most 1h`);
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0 || timeoutSeconds > 3600)
+      throw new UserError(`--timeout ${timeoutSeconds}: must be a duration above 0 and at most 1h`);
     await this.act(name, by, (_r, s) => {
-      if (s.trafficHold?.mode === 'paused') throw new UserError(`traffic to ${name} is already paused — \`sluice resume-traffic ${name}\` releases it`, 'conflict', 409);
+      if (s.trafficHold?.mode === 'paused')
+        throw new UserError(`traffic to ${name} is already paused — \`sluice resume-traffic ${name}\` releases it`, 'conflict', 409);
       s.trafficHold = { mode: 'paused', since: this.clock.now(), by: by.actor, pauseTimeoutMs: Math.round(timeoutSeconds * 1000) };
-      return { reason: 'TrafficPaused', message: `traffic paused by ${by.actor}: new requests wait (up to ${timeoutSeconds}s each) until \`sluice resume-traffic ${name}\``, type: 'Warning' };
+      return {
+        reason: 'TrafficPaused',
+        message: `traffic paused by ${by.actor}: new requests wait (up to ${timeoutSeconds}s each) until \`sluice resume-traffic ${name}\``,
+        type: 'Warning',
+      };
     });
   }
 
@@ -240,7 +262,9 @@ export class Controller implements RolloutActions {
       if (options.toRevision !== undefined) {
         target = revisions.find((v) => v.number === options.toRevision);
         if (!target) {
-          throw new UserError(`rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`);
+          throw new UserError(
+            `rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`,
+          );
         }
       } else {
         // The newest revision that was stable (and differs from the current template): never
@@ -250,7 +274,9 @@ export class Controller implements RolloutActions {
         if (r.status.stableRevision !== null && !wasStable.includes(r.status.stableRevision)) wasStable.unshift(r.status.stableRevision);
         target = wasStable.map((n) => revisions.find((v) => v.number === n)).find((v) => v !== undefined && v.number !== current && v.hash !== currentHash);
         if (!target) {
-          throw new UserError(`rollout ${name} has no earlier revision that was ever stable — \`sluice undo ${name} --to-revision N\` picks one (\`sluice history ${name}\` lists them)`);
+          throw new UserError(
+            `rollout ${name} has no earlier revision that was ever stable — \`sluice undo ${name} --to-revision N\` picks one (\`sluice history ${name}\` lists them)`,
+          );
         }
       }
       return this.store.transaction(() => this.switchTemplate(r, target.template, `undo to revision ${target.number}`, by));
@@ -295,7 +321,12 @@ export class Controller implements RolloutActions {
     await this.mutate(() => {
       this.record(name);
       this.store.transaction(() => {
-        this.store.appendEvent(name, { type: 'Normal', reason: 'Deleted', message: `rollout deleted; its instances are drained and stopped` }, by.actor, this.clock.now());
+        this.store.appendEvent(
+          name,
+          { type: 'Normal', reason: 'Deleted', message: `rollout deleted; its instances are drained and stopped` },
+          by.actor,
+          this.clock.now(),
+        );
         this.store.deleteRollout(name);
       });
       this.listens?.delete(name);
@@ -337,7 +368,10 @@ export class Controller implements RolloutActions {
       revisions: this.store.listRevisions(record.name),
       instances: this.platform.list(record.name),
       events: this.store.lastEvents(record.name, VIEW_EVENTS),
-      jobs: this.store.listJobs(record.name).slice(-20).map((j) => j.status),
+      jobs: this.store
+        .listJobs(record.name)
+        .slice(-20)
+        .map((j) => j.status),
     };
   }
 
@@ -345,7 +379,9 @@ export class Controller implements RolloutActions {
     const r = this.store.getRollout(name);
     if (!r) {
       const known = this.store.listRollouts().map((x) => x.name);
-      throw new NotFoundError(`rollout "${name}" not found — ${known.length ? `known rollouts: ${known.join(', ')}` : 'no rollouts yet: `sluice apply -f FILE` creates one'}`);
+      throw new NotFoundError(
+        `rollout "${name}" not found — ${known.length ? `known rollouts: ${known.join(', ')}` : 'no rollouts yet: `sluice apply -f FILE` creates one'}`,
+      );
     }
     return r;
   }
@@ -381,7 +417,7 @@ export class Controller implements RolloutActions {
         this.store.saveStatus(name, s);
         this.store.appendEvent(name, { type: e.type ?? 'Normal', reason: e.reason, message: e.message, revision: s.currentRevision }, by.actor, now);
       });
-  }, [name]);
+    }, [name]);
   }
 
   /**
@@ -406,7 +442,10 @@ export class Controller implements RolloutActions {
       for (const theirs of addresses) {
         const clash = mine.find((a) => sameSocket(a, theirs));
         if (clash) {
-          const same = clash === theirs ? `already used by rollout ${other}` : `on the same port as ${theirs} of rollout ${other} (a wildcard address holds every address of its port)`;
+          const same =
+            clash === theirs
+              ? `already used by rollout ${other}`
+              : `on the same port as ${theirs} of rollout ${other} (a wildcard address holds every address of its port)`;
           throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${clash} is ${same} — pick another port`);
         }
       }
@@ -419,7 +458,9 @@ export class Controller implements RolloutActions {
       const why = await unbindableReason(address);
       if (why) {
         const port = address.slice(address.lastIndexOf(':') + 1);
-        throw new UserError(`${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${address} cannot be opened: ${why} — use an address of this machine, e.g. 127.0.0.1:${port} or 0.0.0.0:${port}`);
+        throw new UserError(
+          `${doc.file}:${doc.line}: rollout ${doc.spec.name}: listen address ${address} cannot be opened: ${why} — use an address of this machine, e.g. 127.0.0.1:${port} or 0.0.0.0:${port}`,
+        );
       }
     }
   }
@@ -431,7 +472,12 @@ export class Controller implements RolloutActions {
     if (!existing) {
       this.store.putRollout({ name, spec: doc.spec, source: doc.source, status: initialStatus(1, now), createdAt: now });
       this.store.addRevision({ rollout: name, number: 1, template: doc.spec.template, hash: templateHash(doc.spec.template), createdAt: now, cause: 'apply' });
-      this.store.appendEvent(name, { type: 'Normal', reason: 'Created', message: `rollout created with revision 1 (${doc.spec.template.version})`, revision: 1 }, by.actor, now);
+      this.store.appendEvent(
+        name,
+        { type: 'Normal', reason: 'Created', message: `rollout created with revision 1 (${doc.spec.template.version})`, revision: 1 },
+        by.actor,
+        now,
+      );
       return { name, result: 'created', revision: 1 };
     }
     const specChanged = JSON.stringify(existing.spec) !== JSON.stringify(doc.spec);
@@ -463,14 +509,39 @@ export class Controller implements RolloutActions {
     let number: number;
     if (stable && stable.hash === hash) {
       number = stable.number;
-      this.store.appendEvent(name, { type: 'Normal', reason: 'BackToStable', message: `${cause}: template matches stable revision ${number}; traffic returns to it at once, without steps`, revision: number }, by.actor, now);
+      this.store.appendEvent(
+        name,
+        {
+          type: 'Normal',
+          reason: 'BackToStable',
+          message: `${cause}: template matches stable revision ${number}; traffic returns to it at once, without steps`,
+          revision: number,
+        },
+        by.actor,
+        now,
+      );
     } else if (current?.hash === hash) {
       number = current.number;
-      this.store.appendEvent(name, { type: 'Normal', reason: 'Retry', message: `${cause}: same template as the aborted revision ${number}; releasing it again`, revision: number }, by.actor, now);
+      this.store.appendEvent(
+        name,
+        { type: 'Normal', reason: 'Retry', message: `${cause}: same template as the aborted revision ${number}; releasing it again`, revision: number },
+        by.actor,
+        now,
+      );
     } else {
       number = Math.max(0, ...revisions.map((v) => v.number)) + 1;
       this.store.addRevision({ rollout: name, number, template, hash, createdAt: now, cause });
-      this.store.appendEvent(name, { type: 'Normal', reason: 'NewRevision', message: `${cause}: revision ${number} (${template.version}) created; ${r.spec.strategy.type} release starts`, revision: number }, by.actor, now);
+      this.store.appendEvent(
+        name,
+        {
+          type: 'Normal',
+          reason: 'NewRevision',
+          message: `${cause}: revision ${number} (${template.version}) created; ${r.spec.strategy.type} release starts`,
+          revision: number,
+        },
+        by.actor,
+        now,
+      );
     }
     s.currentRevision = number;
     resetReleaseOf(s, 'newRevision', now);
@@ -509,7 +580,17 @@ export class Controller implements RolloutActions {
     s.scaleDownAt = delay > 0 ? now + delay * 1000 : undefined;
     s.updatedAt = now;
     const kept = delay > 0 ? `; revision ${previous} stays up for ${delay}s` : '';
-    this.store.appendEvent(r.name, { type: 'Normal', reason: 'SwitchedBack', message: `${cause}: revision ${warm} is still warm; all traffic switches back to it in one step${kept}`, revision: warm }, by.actor, now);
+    this.store.appendEvent(
+      r.name,
+      {
+        type: 'Normal',
+        reason: 'SwitchedBack',
+        message: `${cause}: revision ${warm} is still warm; all traffic switches back to it in one step${kept}`,
+        revision: warm,
+      },
+      by.actor,
+      now,
+    );
     this.store.saveStatus(r.name, s);
     this.pruneHistory(r, s);
     return { name: r.name, result: 'configured', revision: warm };
@@ -528,8 +609,20 @@ export class Controller implements RolloutActions {
       const o = v.overrides!;
       const t: Template = { ...structuredClone(template), version: o.version, env: { ...template.env, ...o.env }, ...(o.args ? { args: [...o.args] } : {}) };
       const number = Math.max(0, ...this.store.listRevisions(r.name).map((x) => x.number)) + 1;
-      this.store.addRevision({ rollout: r.name, number, template: t, hash: templateHash(t), createdAt: now, cause: `${cause}: A/B variant ${v.name} of revision ${s.currentRevision}` });
-      this.store.appendEvent(r.name, { type: 'Normal', reason: 'NewRevision', message: `${cause}: revision ${number} (${t.version}) created for A/B variant ${v.name}`, revision: number }, by.actor, now);
+      this.store.addRevision({
+        rollout: r.name,
+        number,
+        template: t,
+        hash: templateHash(t),
+        createdAt: now,
+        cause: `${cause}: A/B variant ${v.name} of revision ${s.currentRevision}`,
+      });
+      this.store.appendEvent(
+        r.name,
+        { type: 'Normal', reason: 'NewRevision', message: `${cause}: revision ${number} (${t.version}) created for A/B variant ${v.name}`, revision: number },
+        by.actor,
+        now,
+      );
       out[v.name] = number;
     }
     return out;

@@ -30,7 +30,10 @@ export class EventDispatcher {
       let entry = this.notifiers.get(spec.name);
       if (entry?.key !== key) {
         entry?.notifier.close();
-        entry = { key, notifier: new Notifier(spec.notifications, { onFailure: (name, r) => this.log?.(`notification ${name} failed: ${r.error ?? r.status}`) }) };
+        entry = {
+          key,
+          notifier: new Notifier(spec.notifications, { onFailure: (name, r) => this.log?.(`notification ${name} failed: ${r.error ?? r.status}`) }),
+        };
         this.notifiers.set(spec.name, entry);
       }
       entry.notifier.notify(event, { ...context, metricValues: this.lastValues(spec.name) });

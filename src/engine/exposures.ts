@@ -37,7 +37,12 @@ export class ExposureCollector {
       if (st.type !== 'abTest') continue;
       const s = r.status;
       const experiment = `r${s.currentRevision}a${s.attempt ?? 0}`;
-      const known = new Map(this.store.listExposures(r.name).filter((e) => e.experiment === experiment).map((e) => [e.variant, e]));
+      const known = new Map(
+        this.store
+          .listExposures(r.name)
+          .filter((e) => e.experiment === experiment)
+          .map((e) => [e.variant, e]),
+      );
       const arms = variantArms(st, s).map((a) => ({ variant: a.name, revision: a.revision }));
       for (const arm of arms) {
         // Only the main listener's client traffic counts (preview/canary listeners are for testers).
@@ -47,7 +52,14 @@ export class ExposureCollector {
         const prev = known.get(arm.variant);
         const grow = (cur: number, seen: number) => (cur >= seen ? cur - seen : cur);
         const rec: ExposureRecord = prev
-          ? { ...prev, requests: prev.requests + grow(requests, prev.seenRequests), users: prev.users + grow(users, prev.seenUsers), seenRequests: requests, seenUsers: users, updatedAt: now }
+          ? {
+              ...prev,
+              requests: prev.requests + grow(requests, prev.seenRequests),
+              users: prev.users + grow(users, prev.seenUsers),
+              seenRequests: requests,
+              seenUsers: users,
+              updatedAt: now,
+            }
           : // Both arms start from the same moment, so neither is credited with earlier traffic.
             { rollout: r.name, experiment, ...arm, requests: 0, users: 0, seenRequests: requests, seenUsers: users, startedAt: now, updatedAt: now };
         this.store.putExposure(rec);

@@ -5,10 +5,9 @@ import { judgeWatch, type WatchSample } from '../analysis/watch.js';
 import { callWebhook, pollGate } from '../hooks/webhook.js';
 import { runExecHook } from '../hooks/exec.js';
 import { runSmokeTests } from '../hooks/smoke.js';
-import { type WebhookKind } from '../core/hooks.js';
+import type { WebhookKind } from '../core/hooks.js';
 import { isDone, type DesiredJob, type JobStatus, type JobStore } from '../core/jobs.js';
 import { hookPayload } from '../core/hook-payload.js';
-
 
 export type ProviderRegistry = Partial<Record<ProviderKind, MetricProvider<never>>>;
 
@@ -170,19 +169,32 @@ export class JobRunner {
         }
         const r = await callWebhook(hook, payload(hook.kind, hook.metadata), { signal });
         if (signal.aborted) return;
-        return this.finish(a, r.ok ? { phase: 'Successful', message: `answered ${r.status}` } : { phase: 'Failed', message: `answered ${r.status ?? r.error}${r.body ? `: ${r.body}` : ''} after ${r.attempts} attempt(s)` });
+        return this.finish(
+          a,
+          r.ok
+            ? { phase: 'Successful', message: `answered ${r.status}` }
+            : { phase: 'Failed', message: `answered ${r.status ?? r.error}${r.body ? `: ${r.body}` : ''} after ${r.attempts} attempt(s)` },
+        );
       }
       case 'exec': {
         const r = await runExecHook(spec.hook, payload(spec.hook.kind), { signal });
         if (signal.aborted) return;
         const tail = (r.stderrTail || r.stdoutTail).trim().split('\n').at(-1) ?? '';
-        return this.finish(a, r.ok ? { phase: 'Successful', message: 'exited 0' } : { phase: 'Failed', message: r.error ?? `exited ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}${tail ? `: ${tail}` : ''}` });
+        return this.finish(
+          a,
+          r.ok
+            ? { phase: 'Successful', message: 'exited 0' }
+            : { phase: 'Failed', message: r.error ?? `exited ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}${tail ? `: ${tail}` : ''}` },
+        );
       }
       case 'smoke': {
         const r = await runSmokeTests(spec.smoke, spec.baseUrl, { signal });
         if (signal.aborted) return;
         const problems = r.checks.filter((c) => !c.ok).map((c) => c.problem);
-        return this.finish(a, r.ok ? { phase: 'Successful', message: `${r.checks.length} check(s) passed` } : { phase: 'Failed', message: problems.join('; ') });
+        return this.finish(
+          a,
+          r.ok ? { phase: 'Successful', message: `${r.checks.length} check(s) passed` } : { phase: 'Failed', message: problems.join('; ') },
+        );
       }
     }
   }
@@ -263,7 +275,12 @@ export class JobRunner {
         runStartedAt: a.status.startedAt,
         now: clock.now(),
       };
-      const cfg = (metric: BuiltinProviderConfig['metric']): BuiltinProviderConfig => ({ metric, revision: 'canary', windowSeconds: w.interval, minRequests: 0 });
+      const cfg = (metric: BuiltinProviderConfig['metric']): BuiltinProviderConfig => ({
+        metric,
+        revision: 'canary',
+        windowSeconds: w.interval,
+        minRequests: 0,
+      });
       try {
         const [errors, p95] = await Promise.all([provider.measure(cfg('error-rate'), ctx, signal), provider.measure(cfg('latency-p95'), ctx, signal)]);
         samples.push({

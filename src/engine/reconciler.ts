@@ -336,7 +336,8 @@ export class Reconciler {
       }
     }
     for (const v of victims) this.stopping.add(v.id);
-    const drainMs = (v: InstanceStatus) => (this.parts.get(v.rollout)?.revisions.find((r) => r.number === v.revision)?.template.shutdown?.drainSeconds ?? 30) * 1000;
+    const drainMs = (v: InstanceStatus) =>
+      (this.parts.get(v.rollout)?.revisions.find((r) => r.number === v.revision)?.template.shutdown?.drainSeconds ?? 30) * 1000;
 
     // This pass's parts of the table; the other rollouts keep theirs.
     for (const p of planned) {
@@ -384,7 +385,10 @@ export class Reconciler {
     }
     for (const s of starts) {
       await platform
-        .start({ id: newInstanceId(s.rollout, s.revision.number), rollout: s.rollout, revision: s.revision.number, generation: s.generation }, s.revision.template)
+        .start(
+          { id: newInstanceId(s.rollout, s.revision.number), rollout: s.rollout, revision: s.revision.number, generation: s.generation },
+          s.revision.template,
+        )
         .catch((err) => this.deps.log?.(`rollout ${s.rollout}: starting an instance of revision ${s.revision.number} failed: ${(err as Error).message}`));
     }
     // Their planners have not seen these instances yet (a platform need not report a start).
@@ -498,11 +502,14 @@ export class Reconciler {
     if (this.timer?.at === at) return;
     this.timer?.cancel();
     const { clock } = this.deps;
-    const handle = clock.setTimeout(() => {
-      this.timer = undefined;
-      this.wakeDue(clock.now());
-      this.run();
-    }, Math.max(0, at - clock.now()));
+    const handle = clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.wakeDue(clock.now());
+        this.run();
+      },
+      Math.max(0, at - clock.now()),
+    );
     this.timer = { cancel: () => handle.cancel(), at };
   }
 }

@@ -150,7 +150,8 @@ function describeFailure(
   if (spawnError !== undefined) {
     if (spawnError.code === 'ENOENT') return `command not found: ${spec.command[0]} (looked up on PATH)`;
     if (spawnError.code === 'EACCES') return `cannot execute ${spec.command[0]}: permission denied`;
-    if (spawnError.code === 'E2BIG') return `cannot start ${spec.command[0]}: the payload (in SLUICE_HOOK_PAYLOAD) and env are too large for the OS — shorten the hook's metadata or env`;
+    if (spawnError.code === 'E2BIG')
+      return `cannot start ${spec.command[0]}: the payload (in SLUICE_HOOK_PAYLOAD) and env are too large for the OS — shorten the hook's metadata or env`;
     return `cannot start ${spec.command[0]}: ${spawnError.message}`;
   }
   if (stopping === 'timeout') return `timed out after ${formatMs(spec.timeoutSeconds * 1000)}; killed`;

@@ -221,7 +221,12 @@ export class RequestContext {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Record<string, string>): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -251,13 +256,21 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
     const policy = options.host(req);
     const host = header(req, 'host');
     if (!hostAllowed(host, policy)) {
-      return new HttpError(403, `${name}: Host "${(host ?? '').slice(0, 100)}" is not ${options.self}; use 127.0.0.1:${policy.port} or localhost:${policy.port}`, 'forbidden-host');
+      return new HttpError(
+        403,
+        `${name}: Host "${(host ?? '').slice(0, 100)}" is not ${options.self}; use 127.0.0.1:${policy.port} or localhost:${policy.port}`,
+        'forbidden-host',
+      );
     }
     const origin = header(req, 'origin');
     if (origin !== undefined) {
       if (options.origin === 'refuse') return new HttpError(403, `${name}: requests from a web page (Origin header) are refused`, 'forbidden-origin');
       if (!sameOrigin(origin, policy)) {
-        return new HttpError(403, `${name}: cross-origin request from "${origin.slice(0, 100)}" refused; only this server's own origin may call it`, 'forbidden-origin');
+        return new HttpError(
+          403,
+          `${name}: cross-origin request from "${origin.slice(0, 100)}" refused; only this server's own origin may call it`,
+          'forbidden-origin',
+        );
       }
     }
     if (match === undefined || 'allowed' in match || !match.route.public) {
@@ -271,7 +284,11 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
     if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
       const type = (header(req, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       if (type !== 'application/json') {
-        return new HttpError(415, `${name}: a request body must be Content-Type: application/json, not "${type.slice(0, 100) || 'none'}"`, 'unsupported-media-type');
+        return new HttpError(
+          415,
+          `${name}: a request body must be Content-Type: application/json, not "${type.slice(0, 100) || 'none'}"`,
+          'unsupported-media-type',
+        );
       }
     }
     if (match === undefined) return new HttpError(404, options.notFound(method, path), 'no-route');

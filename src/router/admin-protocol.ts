@@ -117,5 +117,3 @@ export interface HandoverResult {
   listeners: number;
 }
 export const ROUTES_FILE = 'routes.json';
-
-

@@ -48,7 +48,10 @@ export function createAdminServer(router: Router, hooks: AdminHooks, access: Adm
     host: (req) => ({ port: req.socket.localPort ?? 0, names: [access.host, req.socket.localAddress] }),
     // No web page may drive the router, whatever its preflight.
     origin: 'refuse',
-    auth: { token: access.token, refused: (why) => `admin API: ${why === 'missing' ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>` },
+    auth: {
+      token: access.token,
+      refused: (why) => `admin API: ${why === 'missing' ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>`,
+    },
     bodyLimit: MAX_BODY_BYTES,
     notFound: (method, path) => `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts`,
     guard: () => {
@@ -56,7 +59,13 @@ export function createAdminServer(router: Router, hooks: AdminHooks, access: Adm
       // holds the state (its table is frozen, its samples stop), the successor answers it.
       const successor = hooks.successor?.();
       if (successor === undefined) return undefined;
-      return new HttpError(503, `this router process handed over to pid ${successor}; ask again on a new connection`, 'handed-over', {}, { [SUCCESSOR_HEADER]: String(successor) });
+      return new HttpError(
+        503,
+        `this router process handed over to pid ${successor}; ask again on a new connection`,
+        'handed-over',
+        {},
+        { [SUCCESSOR_HEADER]: String(successor) },
+      );
     },
   });
   const server = http.createServer((req, res) => {
@@ -118,7 +127,8 @@ function adminRoutes(router: Router, hooks: AdminHooks, access: AdminAccess): Ro
       if (rollout === null || rollout === '') throw bad('GET /mismatches: rollout=NAME is required');
       const raw = ctx.url.searchParams.get('revision');
       const revision = raw === null ? undefined : Number(raw);
-      if (revision !== undefined && (raw === '' || !Number.isInteger(revision) || revision < 0)) throw bad(`GET /mismatches: revision=${raw}: must be a revision number`);
+      if (revision !== undefined && (raw === '' || !Number.isInteger(revision) || revision < 0))
+        throw bad(`GET /mismatches: revision=${raw}: must be a revision number`);
       return { body: { mismatches: router.mismatches(rollout, revision) } };
     })
     .add('GET', '/metrics', () => ({ text: router.metricsText(), type: 'text/plain; version=0.0.4; charset=utf-8' }))
@@ -169,7 +179,8 @@ function sampleQuery(p: URLSearchParams, withMax: boolean): SampleQuery | string
   if (rollout === null || rollout === '') return 'rollout=NAME is required';
   const rawRevision = p.get('revision');
   const revision = Number(rawRevision);
-  if (rawRevision === null || rawRevision === '' || !Number.isInteger(revision) || revision < 0) return `revision=${rawRevision ?? ''}: must be a revision number`;
+  if (rawRevision === null || rawRevision === '' || !Number.isInteger(revision) || revision < 0)
+    return `revision=${rawRevision ?? ''}: must be a revision number`;
   const rawSince = p.get('sinceMs');
   const sinceMs = Number(rawSince);
   if (rawSince === null || rawSince === '' || !Number.isFinite(sinceMs)) return `sinceMs=${rawSince ?? ''}: must be a time in milliseconds since the epoch`;

@@ -98,7 +98,13 @@ export function compareResponses(primary: ComparedResponse, shadow: ComparedResp
   const b = a === NOT_JSON ? NOT_JSON : parseJson(shadow.body);
   if (a !== NOT_JSON && b !== NOT_JSON) {
     const differences: Difference[] = [];
-    deepCompare(a, b, '$', ignore.map((p) => ({ path: p, at: 0 })), differences);
+    deepCompare(
+      a,
+      b,
+      '$',
+      ignore.map((p) => ({ path: p, at: 0 })),
+      differences,
+    );
     return { equal: differences.length === 0, kind: 'json', differences };
   }
   return compareBytes(primary.body, shadow.body);
@@ -112,7 +118,8 @@ function parseJson(body: Buffer): unknown {
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
   if (i === body.length) return NOT_JSON;
   const c = body[i];
-  const plausible = c === 0x7b /* { */ || c === 0x5b /* [ */ || c === 0x22 /* " */ || c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e;
+  const plausible =
+    c === 0x7b /* { */ || c === 0x5b /* [ */ || c === 0x22 /* " */ || c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39) || c === 0x74 || c === 0x66 || c === 0x6e;
   if (!plausible) return NOT_JSON;
   try {
     return JSON.parse(body.toString('utf8'));

@@ -91,9 +91,7 @@ export function compileTable(
         queue: guarded?.queue,
       });
     }
-    const split = new SmoothWeightedSplit(
-      l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })),
-    );
+    const split = new SmoothWeightedSplit(l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })));
     const sticky =
       l.sticky === undefined
         ? undefined

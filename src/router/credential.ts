@@ -26,6 +26,7 @@ export function ensureAdminToken(stateDir: string): string {
 /** The token of a router that should already run (tests, tools). */
 export function readAdminToken(stateDir: string): string {
   const token = readTokenFile(adminTokenPath(stateDir), WHAT);
-  if (token === undefined) throw new UserError(`no ${adminTokenPath(stateDir)}: no router was started with this state directory — \`sluice up\` starts one`, 'no-token');
+  if (token === undefined)
+    throw new UserError(`no ${adminTokenPath(stateDir)}: no router was started with this state directory — \`sluice up\` starts one`, 'no-token');
   return token;
 }

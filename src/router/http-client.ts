@@ -257,7 +257,11 @@ function realStateDir(stateDir: string): string {
 
 /** One line for an address held by something that is not the owner's router. */
 export function foreignRouterError(admin: string, what: string): UserError {
-  return new UserError(`address ${admin} is held by something that is not this state directory's router (${what}) — stop it or pass --router-admin HOST:PORT`, 'admin-address-taken', 409);
+  return new UserError(
+    `address ${admin} is held by something that is not this state directory's router (${what}) — stop it or pass --router-admin HOST:PORT`,
+    'admin-address-taken',
+    409,
+  );
 }
 
 /** True when this state directory's router answers at the admin address (credential and identity checked). */
@@ -300,7 +304,11 @@ export async function startRouterProcess(opts: StartRouterOptions): Promise<{ pi
   const owner = { stateDir: opts.stateDir, token: ensureAdminToken(opts.stateDir) };
   const before = await probeRouter(admin, owner);
   if (before.kind === 'ours') {
-    throw new UserError(`this state directory's router already answers at ${admin} (pid ${before.identity.pid}); use it, or stop it first (POST /shutdown)`, 'conflict', 409);
+    throw new UserError(
+      `this state directory's router already answers at ${admin} (pid ${before.identity.pid}); use it, or stop it first (POST /shutdown)`,
+      'conflict',
+      409,
+    );
   }
   if (before.kind === 'foreign') throw foreignRouterError(admin, before.what);
   const mainJs = fileURLToPath(new URL('./main.js', import.meta.url));

@@ -111,7 +111,8 @@ function parseArgs(argv: string[]): Args {
     return n;
   };
   const sampleCapacity = num('sample-capacity') ?? DEFAULT_SAMPLE_CAPACITY;
-  if (sampleCapacity < 1 || !Number.isInteger(Math.log2(sampleCapacity))) fail(`--sample-capacity ${sampleCapacity}: must be a power of two (requests kept per revision)`);
+  if (sampleCapacity < 1 || !Number.isInteger(Math.log2(sampleCapacity)))
+    fail(`--sample-capacity ${sampleCapacity}: must be a power of two (requests kept per revision)`);
   return {
     stateDir: opts['state-dir'],
     admin: opts.admin ?? DEFAULT_ROUTER_ADMIN,
@@ -148,7 +149,13 @@ async function main(): Promise<void> {
   const pidFile = join(routerDir, ROUTER_PID_FILE);
   const identity = { stateDir: realpathSync(args.stateDir), pid: process.pid, instanceId: randomUUID() };
 
-  const router = new Router({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, upstreamTimeoutMs: args.upstreamMs, sampleCapacity: args.sampleCapacity, log });
+  const router = new Router({
+    stateDir: args.stateDir,
+    drainTimeoutMs: args.drainMs,
+    upstreamTimeoutMs: args.upstreamMs,
+    sampleCapacity: args.sampleCapacity,
+    log,
+  });
 
   let stopping = false;
   let handingOver = false;
@@ -386,9 +393,10 @@ function takeOver(router: Router, admin: http.Server, args: Args, serve: () => v
     if (aborting) return;
     aborting = true;
     log(`${why}: handing back; draining ${router.inflight} request(s) accepted meanwhile`);
-    void Promise.all([router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS), adminAdopted ? retireAdminServer(admin, args.drainMs, HANDOVER_IDLE_GRACE_MS) : undefined]).then(() =>
-      process.exit(1),
-    );
+    void Promise.all([
+      router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS),
+      adminAdopted ? retireAdminServer(admin, args.drainMs, HANDOVER_IDLE_GRACE_MS) : undefined,
+    ]).then(() => process.exit(1));
   };
   /** The predecessor vanished mid-handover: serve on our own. */
   const standAlone = async (): Promise<void> => {
@@ -438,7 +446,9 @@ function takeOver(router: Router, admin: http.Server, args: Args, serve: () => v
       case 'released':
         phase = 'released';
         serve();
-        log(`took over from pid ${predecessor}: admin API on http://${args.admin}, ${router.table.listeners.length} listener(s), routes generation ${router.table.generation}`);
+        log(
+          `took over from pid ${predecessor}: admin API on http://${args.admin}, ${router.table.listeners.length} listener(s), routes generation ${router.table.generation}`,
+        );
         return;
       case 'drained':
         markGone();

@@ -126,10 +126,7 @@ export class RouterMetrics {
         `sluice_requests_total{${l},code_class="error"} ${s.cError}`,
       );
     }
-    out.push(
-      '# HELP sluice_request_duration_seconds Time from request received to response finished.',
-      '# TYPE sluice_request_duration_seconds histogram',
-    );
+    out.push('# HELP sluice_request_duration_seconds Time from request received to response finished.', '# TYPE sluice_request_duration_seconds histogram');
     for (const s of all) {
       const l = s.labelText;
       let cumulative = 0;

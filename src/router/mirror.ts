@@ -161,10 +161,20 @@ export class MirrorStats {
     family('sluice_mirror_failed_total', 'counter', 'Copies that got no answer (connection error or timeout).', (c) => c.failed);
     family('sluice_mirror_compared_total', 'counter', "Copies whose answer was compared with the primary's.", (c) => c.compared);
     family('sluice_mirror_mismatches_total', 'counter', "Compared copies whose answer differed from the primary's.", (c) => c.mismatches);
-    family('sluice_mirror_not_compared_total', 'counter', 'Copies of a comparing route that could not be compared (body over 1 MiB, a side failed).', (c) => c.notCompared);
+    family(
+      'sluice_mirror_not_compared_total',
+      'counter',
+      'Copies of a comparing route that could not be compared (body over 1 MiB, a side failed).',
+      (c) => c.notCompared,
+    );
     family('sluice_mirror_pending', 'gauge', 'Copies waiting to be sent or in flight.', (c) => c.pending);
     family('sluice_mirror_shadow_duration_seconds_sum', 'counter', "Sum of the copies' times to a complete answer.", (c) => c.shadowSeconds);
-    family('sluice_mirror_primary_duration_seconds_sum', 'counter', "Sum of the primary's times to a complete answer, over the compared pairs.", (c) => c.primarySeconds);
+    family(
+      'sluice_mirror_primary_duration_seconds_sum',
+      'counter',
+      "Sum of the primary's times to a complete answer, over the compared pairs.",
+      (c) => c.primarySeconds,
+    );
     return out.join('\n') + '\n';
   }
 }

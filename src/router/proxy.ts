@@ -421,7 +421,15 @@ export class Proxy implements GuardedProxy {
       if (!socket.destroyed) socket.end(rawAnswer(status, text));
       release();
     };
-    const up = http.request({ host: endpoint.host, port: endpoint.port, method: req.method, path: req.url, headers: req.headers, agent: false, timeout: this.timeoutMs });
+    const up = http.request({
+      host: endpoint.host,
+      port: endpoint.port,
+      method: req.method,
+      path: req.url,
+      headers: req.headers,
+      agent: false,
+      timeout: this.timeoutMs,
+    });
     up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timeout'), { code: 'ETIMEDOUT' })));
     up.on('error', (err: NodeJS.ErrnoException) => {
       if (upSocket !== undefined) return;
@@ -667,14 +675,27 @@ function responseHeaders(rawBuffers: Buffer[]): string[] {
  * connection, driving the same handler.
  */
 function asteriskRequest(ex: Exchange, endpoint: CompiledEndpoint): void {
-  const up = http.request({ host: endpoint.host, port: endpoint.port, method: ex.req.method, path: '*', headers: ex.headers, agent: false, timeout: ex.proxy.timeoutMs });
+  const up = http.request({
+    host: endpoint.host,
+    port: endpoint.port,
+    method: ex.req.method,
+    path: '*',
+    headers: ex.headers,
+    agent: false,
+    timeout: ex.proxy.timeoutMs,
+  });
   let answered = false;
   ex.onConnect((err) => up.destroy(err));
   up.on('timeout', () => up.destroy(Object.assign(new Error('upstream timeout'), { code: answered ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT' })));
   up.on('error', (err) => ex.onError(err));
   up.on('response', (ures: IncomingMessage) => {
     answered = true;
-    ex.onHeaders(ures.statusCode ?? 502, ures.rawHeaders.map((h) => Buffer.from(h, 'latin1')), () => ures.resume(), ures.statusMessage ?? '');
+    ex.onHeaders(
+      ures.statusCode ?? 502,
+      ures.rawHeaders.map((h) => Buffer.from(h, 'latin1')),
+      () => ures.resume(),
+      ures.statusMessage ?? '',
+    );
     ures.on('data', (chunk: Buffer) => {
       if (!ex.onData(chunk)) ures.pause();
     });

@@ -474,10 +474,7 @@ export class ResilienceState implements OutlierEvents {
       '# TYPE sluice_router_ejections_total counter',
     ];
     for (const [labels, n] of this.ejections) out.push(`sluice_router_ejections_total{${labels}} ${n}`);
-    out.push(
-      '# HELP sluice_router_ejected Instances currently ejected (1) among those checked.',
-      '# TYPE sluice_router_ejected gauge',
-    );
+    out.push('# HELP sluice_router_ejected Instances currently ejected (1) among those checked.', '# TYPE sluice_router_ejected gauge');
     for (const [id, ejected] of this.health.entries()) out.push(`sluice_router_ejected{endpoint="${esc(id)}"} ${ejected ? 1 : 0}`);
     out.push(
       '# HELP sluice_router_overflow_total Requests refused with 503 by connection limits: queue full, or waited too long.',
@@ -485,7 +482,10 @@ export class ResilienceState implements OutlierEvents {
     );
     for (const q of this.queues.values()) {
       const l = `listener="${esc(q.listen)}",rollout="${esc(q.rollout)}",revision="${q.revision}"`;
-      out.push(`sluice_router_overflow_total{${l},reason="queue_full"} ${q.overflowFull}`, `sluice_router_overflow_total{${l},reason="queue_timeout"} ${q.overflowTimeout}`);
+      out.push(
+        `sluice_router_overflow_total{${l},reason="queue_full"} ${q.overflowFull}`,
+        `sluice_router_overflow_total{${l},reason="queue_timeout"} ${q.overflowTimeout}`,
+      );
     }
     out.push('# HELP sluice_router_held_requests Requests waiting on a paused listener.', '# TYPE sluice_router_held_requests gauge');
     out.push(`sluice_router_held_requests ${this.heldCount()}`);

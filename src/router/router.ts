@@ -214,10 +214,7 @@ export class Router {
   async waitIdle(endpointId: string, timeoutMs: number): Promise<IdleResult> {
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([
-      this.predecessor.then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
-    ]);
+    const gone = await Promise.race([this.predecessor.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
     clearTimeout(timer);
     if (!gone) return { idle: false, inflight: this.registry.inflightOf(endpointId) };
     return this.registry.waitIdle(endpointId, Math.max(0, deadline - Date.now()));

@@ -15,7 +15,12 @@ export interface RuleSplit<T> {
 }
 
 /** Undefined when none of the targets has a ready instance (the request falls to the default split). */
-export function compileRuleSplit<T>(targets: WeightedTarget[], backends: Map<number, T>, sticky: Stickiness | undefined, rollout: string): RuleSplit<T> | undefined {
+export function compileRuleSplit<T>(
+  targets: WeightedTarget[],
+  backends: Map<number, T>,
+  sticky: Stickiness | undefined,
+  rollout: string,
+): RuleSplit<T> | undefined {
   const live = targets.filter((w) => backends.has(w.revision));
   if (!live.some((w) => w.weight > 0)) return undefined;
   const split = new SmoothWeightedSplit(live.map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })));

@@ -115,7 +115,12 @@ export class RevisionSamples {
    * Walks the samples that ended at or after sinceMs, newest first, stopping after `max`.
    * Returns whether samples since sinceMs were lost to the ring (overwritten).
    */
-  scan(sinceMs: number, role: number, max: number, visit: (seconds: number, status: number, flags: number) => void): { visited: number; more: boolean; overwritten: boolean } {
+  scan(
+    sinceMs: number,
+    role: number,
+    max: number,
+    visit: (seconds: number, status: number, flags: number) => void,
+  ): { visited: number; more: boolean; overwritten: boolean } {
     const oldest = Math.max(0, this.recorded - this.mask - 1);
     let visited = 0;
     let more = false;

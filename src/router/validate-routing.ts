@@ -14,7 +14,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** A match rule's target: exactly one of `revision` or `split` (weights summing to 100). */
 export function validateRuleTarget(r: Record<string, unknown>, at: string, revisions: Set<number>, fail: Fail): void {
   const one = 'a rule needs exactly one of revision: N or split: [{revision, weight}…]';
-  if ((r.revision === undefined) === (r.split === undefined)) fail(at, r.revision === undefined ? `has neither revision nor split: ${one}` : `has both revision and split: ${one}`);
+  if ((r.revision === undefined) === (r.split === undefined))
+    fail(at, r.revision === undefined ? `has neither revision nor split: ${one}` : `has both revision and split: ${one}`);
   if (r.revision !== undefined) {
     if (!revisions.has(r.revision as number)) fail(`${at}.revision`, `revision ${r.revision} has no backend in this listener`);
     return;
@@ -68,7 +69,8 @@ export function validateMirrors(raw: unknown, at: string, revisions: Set<number>
       }
     }
     if (m.compare !== undefined) {
-      if (!isObject(m.compare) || !Array.isArray((m.compare as Record<string, unknown>).ignorePaths)) fail(`${mat}.compare`, 'must be an object {ignorePaths: [$.path…]} (the list may be empty)');
+      if (!isObject(m.compare) || !Array.isArray((m.compare as Record<string, unknown>).ignorePaths))
+        fail(`${mat}.compare`, 'must be an object {ignorePaths: [$.path…]} (the list may be empty)');
       ((m.compare as Record<string, unknown>).ignorePaths as unknown[]).forEach((p, pi) => {
         try {
           parseIgnorePath(p as string);

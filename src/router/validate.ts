@@ -163,7 +163,10 @@ function validateResilience(raw: unknown, at: string, fail: (where: string, what
     whole(`${at}.outlier.consecutiveFailures`, o.consecutiveFailures, 1, ' (failures in a row that eject an instance, e.g. 5)');
     whole(`${at}.outlier.baseEjectionMs`, o.baseEjectionMs, 1, ' (milliseconds out of rotation at the first ejection, e.g. 30000)');
     if (typeof o.maxEjectedPercent !== 'number' || !(o.maxEjectedPercent >= 0 && o.maxEjectedPercent <= 100)) {
-      fail(`${at}.outlier.maxEjectedPercent`, `${JSON.stringify(o.maxEjectedPercent)} must be a number in 0..100 (share of a revision's instances that may be ejected at once, e.g. 50)`);
+      fail(
+        `${at}.outlier.maxEjectedPercent`,
+        `${JSON.stringify(o.maxEjectedPercent)} must be a number in 0..100 (share of a revision's instances that may be ejected at once, e.g. 50)`,
+      );
     }
   }
   const lim = section('limits', '{maxConnections, maxPending, queueTimeoutMs}');
@@ -176,7 +179,8 @@ function validateResilience(raw: unknown, at: string, fail: (where: string, what
   if (t !== undefined) {
     for (const k of Object.keys(t)) if (k !== 'connectMs' && k !== 'responseMs') fail(`${at}.timeouts.${k}`, 'is not a timeout; use connectMs or responseMs');
     if (t.connectMs !== undefined) whole(`${at}.timeouts.connectMs`, t.connectMs, 1, ' (milliseconds to open a connection to an instance)');
-    if (t.responseMs !== undefined) whole(`${at}.timeouts.responseMs`, t.responseMs, 1, ' (milliseconds an instance may stay silent before and during its response)');
+    if (t.responseMs !== undefined)
+      whole(`${at}.timeouts.responseMs`, t.responseMs, 1, ' (milliseconds an instance may stay silent before and during its response)');
   }
   const b = section('bufferRequests', '{maxBytes}');
   if (b !== undefined) whole(`${at}.bufferRequests.maxBytes`, b.maxBytes, 1, ' (largest request body read before routing, in bytes)');
@@ -185,11 +189,15 @@ function validateResilience(raw: unknown, at: string, fail: (where: string, what
 function validateHold(raw: unknown, at: string, fail: (where: string, what: string) => never): void {
   if (!isObject(raw)) fail(at, "must be an object {mode: 'stopped' | 'paused', pauseTimeoutMs?}; omit it to serve");
   const h = raw as Record<string, unknown>;
-  if (h.mode !== 'stopped' && h.mode !== 'paused') fail(`${at}.mode`, `${JSON.stringify(h.mode)} must be 'stopped' (maintenance answer) or 'paused' (requests wait); omit hold to serve`);
+  if (h.mode !== 'stopped' && h.mode !== 'paused')
+    fail(`${at}.mode`, `${JSON.stringify(h.mode)} must be 'stopped' (maintenance answer) or 'paused' (requests wait); omit hold to serve`);
   if (h.pauseTimeoutMs !== undefined) {
     if (h.mode !== 'paused') fail(`${at}.pauseTimeoutMs`, "only applies to mode 'paused'; remove it");
     if (!Number.isSafeInteger(h.pauseTimeoutMs) || (h.pauseTimeoutMs as number) < 1) {
-      fail(`${at}.pauseTimeoutMs`, `${JSON.stringify(h.pauseTimeoutMs)} must be a whole number ≥ 1 (milliseconds a request waits before the maintenance answer; default 30000)`);
+      fail(
+        `${at}.pauseTimeoutMs`,
+        `${JSON.stringify(h.pauseTimeoutMs)} must be a whole number ≥ 1 (milliseconds a request waits before the maintenance answer; default 30000)`,
+      );
     }
   }
 }

@@ -3,14 +3,7 @@ import { checkCondition } from '../analysis/condition.js';
 import { LIMITS } from './limits.js';
 import type { PostDeployWatch } from '../core/analysis.js';
 import { DEFAULT_WATCH } from '../analysis/watch.js';
-import type {
-  AnalysisRef,
-  AnalysisTemplateSpec,
-  BuiltinMetric,
-  JudgeMetricConfig,
-  MetricSpec,
-  ProviderConfig,
-} from '../core/analysis.js';
+import type { AnalysisRef, AnalysisTemplateSpec, BuiltinMetric, JudgeMetricConfig, MetricSpec, ProviderConfig } from '../core/analysis.js';
 import {
   DEFAULT_EXEC_TIMEOUT_SECONDS,
   DEFAULT_SMOKE_TIMEOUT_SECONDS,
@@ -268,15 +261,24 @@ export const postDeployWatch: Decoder<PostDeployWatch> = object({
   duration: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.duration),
   minRequests: withDefault(integer({ min: 0, fix: 'write a whole number of requests' }), DEFAULT_WATCH.minRequests),
   immediate: withDefault(
-    object({ errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.immediate.errorRate), p95: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.immediate.p95) }),
+    object({
+      errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.immediate.errorRate),
+      p95: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.immediate.p95),
+    }),
     DEFAULT_WATCH.immediate,
   ),
   average: withDefault(
-    object({ errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.average.errorRate), p95: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.average.p95) }),
+    object({
+      errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.average.errorRate),
+      p95: withDefault(duration({ min: 0, above: true }), DEFAULT_WATCH.average.p95),
+    }),
     DEFAULT_WATCH.average,
   ),
   badSample: withDefault(
-    object({ errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.badSample.errorRate), maxShare: withDefault(fraction('a share of samples'), DEFAULT_WATCH.badSample.maxShare) }),
+    object({
+      errorRate: withDefault(fraction('an error rate'), DEFAULT_WATCH.badSample.errorRate),
+      maxShare: withDefault(fraction('a share of samples'), DEFAULT_WATCH.badSample.maxShare),
+    }),
     DEFAULT_WATCH.badSample,
   ),
 });
@@ -319,7 +321,13 @@ const smokeCheck = object({
     }),
     200 as number | number[],
   ),
-  expectJson: optional(map(anyValue, (v, node, ctx) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : ctx.fail(node, 'must be a mapping', 'write path: expected value lines')))),
+  expectJson: optional(
+    map(anyValue, (v, node, ctx) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? (v as Record<string, unknown>)
+        : ctx.fail(node, 'must be a mapping', 'write path: expected value lines'),
+    ),
+  ),
   expectBodyContains: optional(text('write the text the body must contain')),
   maxLatencyMs: optional(number({ min: 0, fix: 'write milliseconds' })),
   timeoutSeconds: timeout(DEFAULT_SMOKE_TIMEOUT_SECONDS),
@@ -375,7 +383,13 @@ const flaggerAnalysis: Decoder<FlaggerAnalysis> = refine(
       metrics: withDefault(
         listOf(
           object({
-            name: required(oneOf(['request-success-rate', 'request-duration'] as const, 'sluice knows request-success-rate and request-duration here; use a full analysis for others'), 'request-success-rate'),
+            name: required(
+              oneOf(
+                ['request-success-rate', 'request-duration'] as const,
+                'sluice knows request-success-rate and request-duration here; use a full analysis for others',
+              ),
+              'request-success-rate',
+            ),
             min: optional(number({ fix: 'write the minimum, e.g. 99 (percent)' })),
             max: optional(number({ fix: 'write the maximum, e.g. 500 (ms)' })),
             interval: optional(duration({ min: 0, above: true })),
@@ -394,7 +408,8 @@ const flaggerAnalysis: Decoder<FlaggerAnalysis> = refine(
   (v, fail) => {
     if (v.stepWeights.length === 0) fail('gives no weights', 'set stepWeight (with maxWeight) or stepWeights');
     // Each weight becomes two steps (setWeight, pause).
-    if (v.stepWeights.length * 2 > LIMITS.steps) fail(`makes ${v.stepWeights.length} weights, more than the limit of ${LIMITS.steps / 2}`, 'raise stepWeight or list fewer stepWeights');
+    if (v.stepWeights.length * 2 > LIMITS.steps)
+      fail(`makes ${v.stepWeights.length} weights, more than the limit of ${LIMITS.steps / 2}`, 'raise stepWeight or list fewer stepWeights');
     if (v.stepWeights.some((w, i) => i > 0 && w <= v.stepWeights[i - 1]!)) fail('stepWeights must increase', 'list increasing weights, e.g. [5, 10, 50]');
     for (const m of v.metrics) {
       if (m.name === 'request-success-rate' && m.min === undefined) fail('request-success-rate needs min', 'add min: 99 (percent of non-5xx answers)');
@@ -410,9 +425,10 @@ const FLAGGER_KEYS = ['threshold', 'stepWeight', 'stepWeights', 'maxWeight', 'in
  * or Flagger's shorthand (interval, threshold, stepWeight(s), maxWeight, metrics by name),
  * told apart by Flagger's keys.
  */
-export const backgroundAnalysis: Decoder<
-  { kind: 'sluice'; value: AnalysisRef & { startingStep: number } } | { kind: 'flagger'; value: FlaggerAnalysis }
-> = (node, ctx) => {
+export const backgroundAnalysis: Decoder<{ kind: 'sluice'; value: AnalysisRef & { startingStep: number } } | { kind: 'flagger'; value: FlaggerAnalysis }> = (
+  node,
+  ctx,
+) => {
   const keys = isMap(node) ? node.items.map((p) => (isScalar(p.key) ? String(p.key.value) : '')) : [];
   if (keys.some((k) => FLAGGER_KEYS.includes(k))) return { kind: 'flagger', value: flaggerAnalysis(node, ctx) };
   const value = refine(sluiceBackground, (v, fail) => {

@@ -16,7 +16,10 @@ const WITH_SETTINGS = DATA_PLANES.filter((p) => p.settings !== undefined);
 
 const choice: Decoder<Choice> = (node: Node, ctx: Ctx) =>
   isMap(node)
-    ? map(oneKey(Object.fromEntries(WITH_SETTINGS.map((p) => [p.name, p.settings!])), 'data plane'), ({ key, value }) => ({ router: key, settings: value }))(node, ctx)
+    ? map(oneKey(Object.fromEntries(WITH_SETTINGS.map((p) => [p.name, p.settings!])), 'data plane'), ({ key, value }) => ({ router: key, settings: value }))(
+        node,
+        ctx,
+      )
     : { router: oneOf(DATA_PLANES.map((p) => p.name))(node, ctx) };
 
 /** The fields `traffic` gets for its data plane: `router`, and `<name>` for each plane that takes settings. */

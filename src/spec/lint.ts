@@ -75,7 +75,11 @@ export function lintRollout(r: LoadedRollout): string[] {
     if (s.steps.length === 0) {
       warn('spec.strategy.canary.steps', 'is empty, so a new version gets 100% of traffic at once', 'add steps, e.g. [{setWeight: 20}, {pause: {}}]');
     } else if (!s.steps.some((step) => 'pause' in step)) {
-      warn('spec.strategy.canary.steps', 'has no pause, so traffic reaches 100% before anyone can look at the canary', 'add a pause step, e.g. {pause: {duration: 1m}}');
+      warn(
+        'spec.strategy.canary.steps',
+        'has no pause, so traffic reaches 100% before anyone can look at the canary',
+        'add a pause step, e.g. {pause: {duration: 1m}}',
+      );
     }
   }
   if (s.type === 'blueGreen' && s.autoPromotionEnabled && !s.previewListen) {
@@ -86,18 +90,35 @@ export function lintRollout(r: LoadedRollout): string[] {
     );
   }
   const UNSAFE = ['POST', 'PUT', 'PATCH', 'DELETE'];
-  const mirrors = s.type === 'shadow' ? [{ at: 'spec.strategy.shadow.mirror', m: s.mirror }] : s.type === 'canary' ? s.steps.flatMap((step, i) => ('setMirrorRoute' in step ? [{ at: `spec.strategy.canary.steps[${i}].setMirrorRoute`, m: step.setMirrorRoute }] : [])) : [];
+  const mirrors =
+    s.type === 'shadow'
+      ? [{ at: 'spec.strategy.shadow.mirror', m: s.mirror }]
+      : s.type === 'canary'
+        ? s.steps.flatMap((step, i) => ('setMirrorRoute' in step ? [{ at: `spec.strategy.canary.steps[${i}].setMirrorRoute`, m: step.setMirrorRoute }] : []))
+        : [];
   for (const { at, m } of mirrors) {
     const unsafe = (m.match?.methods ?? []).filter((x) => UNSAFE.includes(x));
     if (unsafe.length > 0) {
-      warn(`${at}.match.methods`, `copies ${unsafe.join(', ')} requests, so the shadow performs every such write a second time`, 'mirror only GET/HEAD/OPTIONS unless the shadow writes to nothing shared');
+      warn(
+        `${at}.match.methods`,
+        `copies ${unsafe.join(', ')} requests, so the shadow performs every such write a second time`,
+        'mirror only GET/HEAD/OPTIONS unless the shadow writes to nothing shared',
+      );
     }
   }
   if (dataPlaneNamed(spec.traffic.router)?.comparesMirrors === false && mirrors.some(({ m }) => m.compare)) {
-    warn('spec.traffic.router', `is ${spec.traffic.router}, which copies requests but cannot compare answers, so mismatch-rate sees nothing`, 'use the builtin router for releases that compare a shadow');
+    warn(
+      'spec.traffic.router',
+      `is ${spec.traffic.router}, which copies requests but cannot compare answers, so mismatch-rate sees nothing`,
+      'use the builtin router for releases that compare a shadow',
+    );
   }
   if (s.type === 'shadow' && !s.analysis && !s.mirror.compare) {
-    warn('spec.strategy.shadow', 'neither compares answers nor runs analysis, so the shadow revision takes over without any check', 'add mirror.compare and an analysis on the builtin mismatch-rate');
+    warn(
+      'spec.strategy.shadow',
+      'neither compares answers nor runs analysis, so the shadow revision takes over without any check',
+      'add mirror.compare and an analysis on the builtin mismatch-rate',
+    );
   }
   return out;
 }

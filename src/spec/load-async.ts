@@ -66,10 +66,12 @@ export async function loadResourcesAsync(text: string, file: string): Promise<Lo
       void w.terminate();
     }, TIMEOUT_MS);
     timer.unref();
-    const done = <T>(f: (v: T) => void) => (v: T) => {
-      clearTimeout(timer);
-      f(v);
-    };
+    const done =
+      <T>(f: (v: T) => void) =>
+      (v: T) => {
+        clearTimeout(timer);
+        f(v);
+      };
     pending.set(id, { resolve: done(resolve), reject: done(reject) });
     w.ref();
     w.postMessage({ id, text, file } satisfies LoadRequest);

@@ -130,7 +130,9 @@ function checkHeader(root: Node, ctx: Ctx): Kind {
   const known = Object.keys(KINDS);
   if (!isScalar(kind) || typeof kind.value !== 'string' || !Object.hasOwn(KINDS, kind.value)) {
     const hint = isScalar(kind) && typeof kind.value === 'string' ? suggest(kind.value, known) : undefined;
-    ctx.key('kind').fail(kind, `must be ${known.join(' or ')}, got ${describe(kind)}`, hint ? `did you mean "${hint}"?` : `sluice reads kind: ${known.join(', ')}`);
+    ctx
+      .key('kind')
+      .fail(kind, `must be ${known.join(' or ')}, got ${describe(kind)}`, hint ? `did you mean "${hint}"?` : `sluice reads kind: ${known.join(', ')}`);
   }
   return (kind as Scalar).value as Kind;
 }

@@ -15,11 +15,7 @@ export function resolveIntOrPercent(v: IntOrPercent, total: number, roundUp: boo
  * Both limits of a rolling replacement, with Kubernetes' fencepost rule: when both
  * resolve to 0 (e.g. 10% of 3 down), one instance may be unavailable so progress is possible.
  */
-export function resolveSurgeAndUnavailable(
-  maxSurge: IntOrPercent,
-  maxUnavailable: IntOrPercent,
-  replicas: number,
-): { surge: number; unavailable: number } {
+export function resolveSurgeAndUnavailable(maxSurge: IntOrPercent, maxUnavailable: IntOrPercent, replicas: number): { surge: number; unavailable: number } {
   const surge = resolveIntOrPercent(maxSurge, replicas, true);
   const unavailable = resolveIntOrPercent(maxUnavailable, replicas, false);
   return { surge, unavailable: surge === 0 && unavailable === 0 ? 1 : unavailable };

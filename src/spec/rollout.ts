@@ -131,49 +131,61 @@ function secretEnv(file: string): Decoder<Record<string, SecretRef>> {
     oneKey(
       {
         file: string({ fix: 'write the path of the file that holds the value, relative to this manifest or absolute' }),
-        env: string({ fix: "write the name of a variable in the control plane's environment", pattern: ENV_NAME_PATTERN, patternProblem: 'must be an environment variable name' }),
+        env: string({
+          fix: "write the name of a variable in the control plane's environment",
+          pattern: ENV_NAME_PATTERN,
+          patternProblem: 'must be an environment variable name',
+        }),
       },
       'secret source',
     ),
     ({ key, value }): SecretRef => (key === 'file' ? { file: resolvePath(dirname(resolvePath(file)), value) } : { env: value }),
   );
-  return mapOf(ref, { noun: 'secret environment variable', namePattern: ENV_NAME_PATTERN, fix: 'write secretEnv as NAME: {file: PATH} or NAME: {env: VAR}', entries: LIMITS.envEntries });
+  return mapOf(ref, {
+    noun: 'secret environment variable',
+    namePattern: ENV_NAME_PATTERN,
+    fix: 'write secretEnv as NAME: {file: PATH} or NAME: {env: VAR}',
+    entries: LIMITS.envEntries,
+  });
 }
 
 const template = (file: string) =>
-  refine(object({
-    version: required(
-      string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
-      'v1 (the version label of what this template runs)',
-    ),
-    command: required(string({ fix: 'write the program to run, e.g. command: node' }), 'the program to run, e.g. node'),
-    args: withDefault(ARGS, []),
-    env: withDefault(ENV, {}),
-    secretEnv: optional(secretEnv(file)),
-    cwd: withDefault(
-      map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
-      () => dirname(resolvePath(file)),
-    ),
-    probes: withDefault(
-      object({
-        readiness: withDefault(probe('readiness', 1), defaultReadiness),
-        liveness: optional(probe('liveness', 10)),
-        startup: optional(probe('startup', 10)),
-      }),
-      () => ({ readiness: defaultReadiness() }),
-    ),
-    shutdown: withDefault(
-      object({
-        drainSeconds: withDefault(duration(), 30),
-        preStopDelaySeconds: withDefault(duration(), 0),
-        terminationGracePeriodSeconds: withDefault(duration(), 30),
-      }),
-      { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
-    ),
-  }), (t, fail) => {
-    const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
-    if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
-  });
+  refine(
+    object({
+      version: required(
+        string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
+        'v1 (the version label of what this template runs)',
+      ),
+      command: required(string({ fix: 'write the program to run, e.g. command: node' }), 'the program to run, e.g. node'),
+      args: withDefault(ARGS, []),
+      env: withDefault(ENV, {}),
+      secretEnv: optional(secretEnv(file)),
+      cwd: withDefault(
+        map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
+        () => dirname(resolvePath(file)),
+      ),
+      probes: withDefault(
+        object({
+          readiness: withDefault(probe('readiness', 1), defaultReadiness),
+          liveness: optional(probe('liveness', 10)),
+          startup: optional(probe('startup', 10)),
+        }),
+        () => ({ readiness: defaultReadiness() }),
+      ),
+      shutdown: withDefault(
+        object({
+          drainSeconds: withDefault(duration(), 30),
+          preStopDelaySeconds: withDefault(duration(), 0),
+          terminationGracePeriodSeconds: withDefault(duration(), 30),
+        }),
+        { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
+      ),
+    }),
+    (t, fail) => {
+      const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
+      if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
+    },
+  );
 
 export const DEFAULT_MAINTENANCE: Maintenance = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };
 
@@ -209,7 +221,9 @@ const blueGreen = object({
   previewListen: optional(listenAddress(LISTEN_FIX)),
   autoPromotionEnabled: withDefault(boolean('write true or false'), true),
   autoPromotionSeconds: withDefault(duration(), 0),
-  previewReplicaCount: optional(integer({ min: 1, max: LIMITS.replicas, fix: `write a whole number from 1 to ${LIMITS.replicas}, or leave it out to preview at full size` })),
+  previewReplicaCount: optional(
+    integer({ min: 1, max: LIMITS.replicas, fix: `write a whole number from 1 to ${LIMITS.replicas}, or leave it out to preview at full size` }),
+  ),
   scaleDownDelaySeconds: withDefault(duration(), 30),
   prePromotionAnalysis: optional(analysisRef),
   postPromotionAnalysis: optional(analysisRef),
@@ -240,9 +254,16 @@ function valueMatch<K extends 'exact' | 'prefix' | 'regex'>(kinds: readonly K[])
 }
 
 const PATH_PREFIX = string({ fix: 'write a path starting with /', pattern: /^\//, patternProblem: 'must start with /' });
-const SOURCE = string({ fix: 'write an IPv4 address or CIDR, e.g. 10.0.0.0/8', pattern: /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/, patternProblem: 'must be an IPv4 address or CIDR' });
+const SOURCE = string({
+  fix: 'write an IPv4 address or CIDR, e.g. 10.0.0.0/8',
+  pattern: /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/,
+  patternProblem: 'must be an IPv4 address or CIDR',
+});
 const METHODS = map(
-  listOf(string({ fix: 'write an HTTP method, e.g. GET', pattern: /^[A-Za-z]+$/, patternProblem: 'must be an HTTP method' }), 'write methods as a list, e.g. [GET, HEAD]'),
+  listOf(
+    string({ fix: 'write an HTTP method, e.g. GET', pattern: /^[A-Za-z]+$/, patternProblem: 'must be an HTTP method' }),
+    'write methods as a list, e.g. [GET, HEAD]',
+  ),
   (ms) => ms.map((m) => m.toUpperCase()),
 );
 const TARGET_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -259,7 +280,8 @@ const routeTarget: Decoder<RouteTarget> = scalarOrMap(
     }),
     (v, fail) => {
       const sum = Object.values(v).reduce((a, b) => a + b, 0);
-      if (Object.values(v).some((w) => !Number.isFinite(w) || w < 0 || w > 100)) fail('has a weight outside 0..100', 'write each weight as a percentage from 0 to 100');
+      if (Object.values(v).some((w) => !Number.isFinite(w) || w < 0 || w > 100))
+        fail('has a weight outside 0..100', 'write each weight as a percentage from 0 to 100');
       if (Math.abs(sum - 100) > 1e-9) fail(`weights sum to ${sum}`, 'make the weights sum to 100, e.g. {canary: 50, stable: 50}');
     },
   ),
@@ -296,7 +318,11 @@ const requestMatch: Decoder<RequestMatch> = map(
   ({ source, ...rest }) => ({ ...rest, ...(source ? { sourceCidr: source.includes('/') ? source : `${source}/32` } : {}) }),
 );
 
-const IGNORE_PATH = string({ fix: 'write a JSON path like $.timestamp or $.items[*].id', pattern: /^\$(\.[^.[\]]+|\[(\*|\d+|"[^"]*"|'[^']*')\])*$/, patternProblem: 'must be a JSON path starting with $' });
+const IGNORE_PATH = string({
+  fix: 'write a JSON path like $.timestamp or $.items[*].id',
+  pattern: /^\$(\.[^.[\]]+|\[(\*|\d+|"[^"]*"|'[^']*')\])*$/,
+  patternProblem: 'must be a JSON path starting with $',
+});
 
 function mirrorFields() {
   return {
@@ -305,7 +331,10 @@ function mirrorFields() {
     match: optional(requestMatch),
     compare: optional(object({ ignorePaths: withDefault(listOf(IGNORE_PATH, 'write ignorePaths as a list, e.g. [$.timestamp]'), []) })),
     queueLimit: withDefault(integer({ min: 1, max: 100000, fix: 'write how many copies may wait or be in flight, e.g. 100' }), 100),
-    maxBodyBytes: withDefault(integer({ min: 0, max: LIMITS.bodyBytes, fix: `write the largest request body to copy, in bytes, e.g. 1048576 (at most ${LIMITS.bodyBytes})` }), 1 << 20),
+    maxBodyBytes: withDefault(
+      integer({ min: 0, max: LIMITS.bodyBytes, fix: `write the largest request body to copy, in bytes, e.g. 1048576 (at most ${LIMITS.bodyBytes})` }),
+      1 << 20,
+    ),
   };
 }
 
@@ -345,7 +374,10 @@ const canaryStep: Decoder<CanaryStep> = map(
             refine(
               listOf(
                 object({
-                  headerName: required(string({ fix: 'write a header name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be an HTTP header name' }), 'X-Canary'),
+                  headerName: required(
+                    string({ fix: 'write a header name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be an HTTP header name' }),
+                    'X-Canary',
+                  ),
                   headerValue: required(
                     refine(
                       object({ exact: optional(text('write the value')), prefix: optional(text('write the prefix')), regex: optional(regexText) }),
@@ -359,7 +391,8 @@ const canaryStep: Decoder<CanaryStep> = map(
                 'write match as a list with one header condition',
               ),
               (v, fail) => {
-                if (v.length !== 1) fail(`has ${v.length} conditions; sluice supports exactly one header per route`, 'keep one header condition, or use two routes');
+                if (v.length !== 1)
+                  fail(`has ${v.length} conditions; sluice supports exactly one header per route`, 'keep one header condition, or use two routes');
               },
             ),
             (v) => v[0]!,
@@ -399,14 +432,24 @@ const canary = map(
 );
 
 const shadow = object({
-  mirror: withDefault(object({ ...mirrorFields(), match: withDefault(requestMatch, {}) }), () => ({ name: 'shadow', percentage: 100, match: {}, queueLimit: 100, maxBodyBytes: 1 << 20 })),
+  mirror: withDefault(object({ ...mirrorFields(), match: withDefault(requestMatch, {}) }), () => ({
+    name: 'shadow',
+    percentage: 100,
+    match: {},
+    queueLimit: 100,
+    maxBodyBytes: 1 << 20,
+  })),
   shadowReplicas: optional(INSTANCES('shadow instances', 1)),
   durationSeconds: optional(duration({ min: 0, above: true })),
   analysis: optional(analysisRef),
   promoteOnAnalysisSuccess: optional(boolean('write true to switch once the analysis passed, or leave it out to wait for `sluice promote` or durationSeconds')),
 });
 
-const VARIANT_NAME = string({ fix: 'write a short lowercase name, e.g. a or checkout-v2', pattern: TARGET_NAME, patternProblem: 'must be a lowercase name (a-z, 0-9, -)' });
+const VARIANT_NAME = string({
+  fix: 'write a short lowercase name, e.g. a or checkout-v2',
+  pattern: TARGET_NAME,
+  patternProblem: 'must be a lowercase name (a-z, 0-9, -)',
+});
 
 const abTest = object({
   variants: required(
@@ -416,7 +459,14 @@ const abTest = object({
           object({
             name: required(VARIANT_NAME, 'a'),
             weight: required(WEIGHT_OF_USERS, '50'),
-            version: optional(string({ fix: 'write the version label of this variant, e.g. v2-c', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' })),
+            version: optional(
+              string({
+                fix: 'write the version label of this variant, e.g. v2-c',
+                maxLength: 128,
+                pattern: /^\S+$/,
+                patternProblem: 'must not contain spaces',
+              }),
+            ),
             env: optional(ENV),
             args: optional(ARGS),
           }),
@@ -432,14 +482,23 @@ const abTest = object({
           })),
       ),
       (v, fail) => {
-        if (v.length < 2) fail(`has ${v.length} variant(s); an A/B test needs two or more: the stable revision first, then this template`, 'list e.g. [{name: a, weight: 50}, {name: b, weight: 50}]');
+        if (v.length < 2)
+          fail(
+            `has ${v.length} variant(s); an A/B test needs two or more: the stable revision first, then this template`,
+            'list e.g. [{name: a, weight: 50}, {name: b, weight: 50}]',
+          );
         const names = v.map((x) => x.name);
         const twice = names.find((n, i) => names.indexOf(n) !== i);
         if (twice !== undefined) fail(`names variant ${twice} twice`, 'give each variant its own name');
         if (names.some((n) => n === 'canary' || n === 'stable')) fail('uses canary or stable as a variant name', 'pick other names, e.g. a and b');
-        if (v.some((x) => 'invalidOverrides' in x)) fail('sets version, env or args on one of the first two variants (the stable revision and this template)', 'change the template itself; overrides are for the third variant on');
+        if (v.some((x) => 'invalidOverrides' in x))
+          fail(
+            'sets version, env or args on one of the first two variants (the stable revision and this template)',
+            'change the template itself; overrides are for the third variant on',
+          );
         const unversioned = v.find((x) => x.overrides !== undefined && x.overrides.version === '');
-        if (unversioned !== undefined) fail(`variant ${unversioned.name} has no version`, `give it its own version label, e.g. version: v2-${unversioned.name}`);
+        if (unversioned !== undefined)
+          fail(`variant ${unversioned.name} has no version`, `give it its own version label, e.g. version: v2-${unversioned.name}`);
         const sum = v.reduce((n, x) => n + x.weight, 0);
         if (Math.abs(sum - 100) > 1e-9) fail(`weights sum to ${sum}`, 'make the weights sum to 100');
       },
@@ -470,45 +529,68 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
             progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
             template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
             traffic: required(
-              withDataPlane(object({
-                ...(dataPlaneFields() as { router: Field<unknown> }),
-                listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
-                balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
-                routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
-                maintenance: optional(maintenance),
-                outlierDetection: optional(
-                  object({
-                    consecutiveErrors: withDefault(THRESHOLD, 5),
-                    baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
-                    maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
-                  }),
-                ),
-                connectionLimits: optional(
-                  object({
-                    maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
-                    maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
-                    queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
-                  }),
-                ),
-                timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
-                bufferRequests: optional(object({ maxBytes: withDefault(integer({ min: 1, max: LIMITS.bodyBytes, fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})` }), 10 << 20) })),
-                sticky: optional(
-                  map(
-                    oneKey(
-                      {
-                        cookie: object({
-                          name: optional(string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' })),
-                          maxAgeSeconds: optional(duration({ min: 0, above: true })),
-                        }),
-                        header: string({ fix: 'write the header that identifies a user, e.g. x-user-id', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a header name' }),
-                        hashCookie: string({ fix: 'write the application cookie that identifies a session', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
-                      },
-                      'stickiness key',
-                    ),
-                    ({ key, value }) => ({ [key]: value }) as Stickiness,
+              withDataPlane(
+                object({
+                  ...(dataPlaneFields() as { router: Field<unknown> }),
+                  listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
+                  balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
+                  routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
+                  maintenance: optional(maintenance),
+                  outlierDetection: optional(
+                    object({
+                      consecutiveErrors: withDefault(THRESHOLD, 5),
+                      baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
+                      maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
+                    }),
                   ),
-                ),
-              })),
+                  connectionLimits: optional(
+                    object({
+                      maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
+                      maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
+                      queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
+                    }),
+                  ),
+                  timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
+                  bufferRequests: optional(
+                    object({
+                      maxBytes: withDefault(
+                        integer({
+                          min: 1,
+                          max: LIMITS.bodyBytes,
+                          fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})`,
+                        }),
+                        10 << 20,
+                      ),
+                    }),
+                  ),
+                  sticky: optional(
+                    map(
+                      oneKey(
+                        {
+                          cookie: object({
+                            name: optional(
+                              string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
+                            ),
+                            maxAgeSeconds: optional(duration({ min: 0, above: true })),
+                          }),
+                          header: string({
+                            fix: 'write the header that identifies a user, e.g. x-user-id',
+                            pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+                            patternProblem: 'must be a header name',
+                          }),
+                          hashCookie: string({
+                            fix: 'write the application cookie that identifies a session',
+                            pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+                            patternProblem: 'must be a cookie name',
+                          }),
+                        },
+                        'stickiness key',
+                      ),
+                      ({ key, value }) => ({ [key]: value }) as Stickiness,
+                    ),
+                  ),
+                }),
+              ),
               '{listen: 127.0.0.1:8080}',
             ),
             strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),
@@ -539,7 +621,8 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
     }),
     (d) => {
       const spec = { name: d.metadata.name, labels: d.metadata.labels, ...d.spec };
-      if (spec.strategy.type === 'recreate' && spec.strategy.maintenance === undefined) spec.strategy = { ...spec.strategy, maintenance: spec.traffic.maintenance ?? DEFAULT_MAINTENANCE };
+      if (spec.strategy.type === 'recreate' && spec.strategy.maintenance === undefined)
+        spec.strategy = { ...spec.strategy, maintenance: spec.traffic.maintenance ?? DEFAULT_MAINTENANCE };
       return spec as RolloutSpec;
     },
   );

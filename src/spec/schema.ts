@@ -214,21 +214,20 @@ function entries(node: Node, ctx: Ctx, what: string): Array<{ name: string; keyN
 
 function unknownField(ctx: Ctx, name: string, keyNode: Node, known: readonly string[]): never {
   const hint = suggest(name, known);
-  return ctx.key(name).fail(
-    keyNode,
-    `unknown field "${name}"`,
-    hint ? `did you mean "${hint}"?` : known.length ? `remove it; known fields here: ${known.join(', ')}` : 'remove it',
-  );
+  return ctx
+    .key(name)
+    .fail(
+      keyNode,
+      `unknown field "${name}"`,
+      hint ? `did you mean "${hint}"?` : known.length ? `remove it; known fields here: ${known.join(', ')}` : 'remove it',
+    );
 }
 
 /**
  * A mapping with known fields; unknown ones are errors. A null value (`key:` with nothing)
  * counts as an empty mapping, so `pause:` and `pause: {}` mean the same.
  */
-export function object<F extends Record<string, Field<unknown>>>(
-  fields: F,
-  what = 'write the fields as key: value lines',
-): Decoder<Shape<F>> {
+export function object<F extends Record<string, Field<unknown>>>(fields: F, what = 'write the fields as key: value lines'): Decoder<Shape<F>> {
   const known = Object.keys(fields);
   return (node: Node, ctx: Ctx) => {
     const present = new Map<string, { keyNode: Node; value: Node }>();
@@ -277,7 +276,10 @@ export function documentHeader(exampleName: string) {
     kind: required(text(''), ''),
     metadata: required(
       object({
-        name: required(string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }), `${exampleName} (a lowercase DNS label)`),
+        name: required(
+          string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }),
+          `${exampleName} (a lowercase DNS label)`,
+        ),
         labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
       }),
       `{name: ${exampleName}}`,
@@ -298,10 +300,7 @@ export function listOf<T>(item: Decoder<T>, what: string, max: number = LIMITS.l
  * Checks on an already decoded value. `fail` points at the node being decoded, or, given
  * a field name, at that field's value (the mapping itself when the field is absent).
  */
-export function refine<T>(
-  decode: Decoder<T>,
-  check: (value: T, fail: (problem: string, fix: string, field?: string) => never) => void,
-): Decoder<T> {
+export function refine<T>(decode: Decoder<T>, check: (value: T, fail: (problem: string, fix: string, field?: string) => never) => void): Decoder<T> {
   return (node: Node, ctx: Ctx) => {
     const value = decode(node, ctx);
     check(value, (problem, fix, field) => {
@@ -344,7 +343,12 @@ function checkBounds(n: number, b: Bounds, node: Node, ctx: Ctx, shown: string =
     min !== undefined && min === max
       ? String(min)
       : min !== undefined && max !== undefined
-        ? `between ${min} and ${max}` : min !== undefined ? (b.above ? `> ${min}` : `≥ ${min}`) : `≤ ${max}`;
+        ? `between ${min} and ${max}`
+        : min !== undefined
+          ? b.above
+            ? `> ${min}`
+            : `≥ ${min}`
+          : `≤ ${max}`;
   ctx.fail(node, `must be ${range}, got ${shown}`, b.fix);
 }
 
@@ -426,7 +430,11 @@ export function duration(b: Omit<Bounds, 'fix'> & { fix?: string } = { min: 0 })
     }
     checkBounds(seconds, { min: 0, ...b, fix }, node, ctx, describe(node));
     if (b.max === undefined && seconds > LIMITS.durationSeconds) {
-      ctx.fail(node, `must be at most ${LIMITS.durationSeconds / 3600}h (sluice's limit for any duration), got ${describe(node)}`, 'use a shorter duration, or a pause without duration to wait by hand');
+      ctx.fail(
+        node,
+        `must be at most ${LIMITS.durationSeconds / 3600}h (sluice's limit for any duration), got ${describe(node)}`,
+        'use a shorter duration, or a pause without duration to wait by hand',
+      );
     }
     return seconds;
   };
@@ -494,10 +502,7 @@ export function listenAddress(fix: string): Decoder<string> {
 }
 
 /** A mapping of names to decoded values (e.g. secretEnv), names checked by a pattern. */
-export function mapOf<T>(
-  decode: Decoder<T>,
-  o: { noun: string; namePattern: RegExp; fix: string; entries?: number },
-): Decoder<Record<string, T>> {
+export function mapOf<T>(decode: Decoder<T>, o: { noun: string; namePattern: RegExp; fix: string; entries?: number }): Decoder<Record<string, T>> {
   const max = o.entries ?? LIMITS.mapEntries;
   return (node: Node, ctx: Ctx) => {
     if (isMap(node) && node.items.length > max) ctx.fail(node, `has ${node.items.length} ${o.noun}s, more than the limit of ${max}`, 'use fewer');

@@ -51,7 +51,10 @@ export class MemoryStore implements Store {
   }
 
   listRevisions(rollout: string): Revision[] {
-    return [...this.revisions.values()].filter((r) => r.rollout === rollout).sort((a, b) => a.number - b.number).map(copy);
+    return [...this.revisions.values()]
+      .filter((r) => r.rollout === rollout)
+      .sort((a, b) => a.number - b.number)
+      .map(copy);
   }
   addRevision(revision: Revision): void {
     const key = `${revision.rollout}\0${revision.number}`;

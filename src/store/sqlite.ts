@@ -118,9 +118,9 @@ export class SqliteStore implements Store {
 
   /** The newest `limit` events, oldest first. */
   lastEvents(rollout: string, limit: number): RolloutEvent[] {
-    const rows = this.db
-      .prepare('SELECT id FROM events WHERE rollout = ? ORDER BY id DESC LIMIT 1 OFFSET ?')
-      .get(rollout, Math.max(0, limit - 1)) as { id: number } | undefined;
+    const rows = this.db.prepare('SELECT id FROM events WHERE rollout = ? ORDER BY id DESC LIMIT 1 OFFSET ?').get(rollout, Math.max(0, limit - 1)) as
+      | { id: number }
+      | undefined;
     return this.listEvents(rollout, { afterId: rows ? rows.id - 1 : 0, limit });
   }
 
@@ -153,7 +153,9 @@ export class SqliteStore implements Store {
 
   putExposure(e: ExposureRecord): void {
     this.db
-      .prepare('INSERT INTO exposures (rollout, experiment, variant, record) VALUES (?, ?, ?, ?) ON CONFLICT (rollout, experiment, variant) DO UPDATE SET record = excluded.record')
+      .prepare(
+        'INSERT INTO exposures (rollout, experiment, variant, record) VALUES (?, ?, ?, ?) ON CONFLICT (rollout, experiment, variant) DO UPDATE SET record = excluded.record',
+      )
       .run(e.rollout, e.experiment, e.variant, JSON.stringify(e));
   }
 
@@ -192,9 +194,7 @@ export class SqliteStore implements Store {
   }
 
   saveRouteTable(table: RouteTable): void {
-    this.db
-      .prepare("INSERT INTO kv (key, value) VALUES ('routeTable', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-      .run(JSON.stringify(table));
+    this.db.prepare("INSERT INTO kv (key, value) VALUES ('routeTable', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(table));
   }
 
   loadRouteTable(): RouteTable | undefined {

@@ -57,7 +57,10 @@ export function readTokenFile(path: string, what: string): string | undefined {
   if (text === '') return undefined;
   const remedy = 'delete it and start sluice again (`sluice up`) to make a new one';
   if ((mode & 0o077) !== 0) {
-    throw new UserError(`${what} ${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}) and may have leaked — ${remedy}`, 'weak-token');
+    throw new UserError(
+      `${what} ${path} is readable by group or others (mode ${mode.toString(8).padStart(4, '0')}) and may have leaked — ${remedy}`,
+      'weak-token',
+    );
   }
   if (text.length < MIN_TOKEN_LENGTH) {
     throw new UserError(`${what} ${path} is too short (${text.length} characters, at least ${MIN_TOKEN_LENGTH}) — ${remedy}`, 'weak-token');

@@ -53,7 +53,11 @@ function promStrategy(name: string, metric: string) {
 
 test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when Prometheus goes away', async (t) => {
   if (!prometheusOrSkip(t)) return;
-  const prom = await startPrometheus({ scrapeTargets: [`127.0.0.1:${sluice.routerAdminPort}`], scrapeIntervalSeconds: 1, bearerTokenFile: adminTokenPath(sluice.stateDir) });
+  const prom = await startPrometheus({
+    scrapeTargets: [`127.0.0.1:${sluice.routerAdminPort}`],
+    scrapeIntervalSeconds: 1,
+    bearerTokenFile: adminTokenPath(sluice.stateDir),
+  });
   try {
     // healthy
     const port = await freePort();
@@ -68,7 +72,10 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
     assert.equal(run.status.phase, 'Successful');
     const ok = run.measurements.filter((m) => m.phase === 'Successful');
     assert.ok(ok.length >= 3, `measured by Prometheus: ${JSON.stringify(run.measurements.map((m) => [m.phase, m.value, m.message]))}`);
-    assert.ok(ok.every((m) => m.value === 0), 'no 5xx share');
+    assert.ok(
+      ok.every((m) => m.value === 0),
+      'no 5xx share',
+    );
 
     // bad
     const port2 = await freePort();
@@ -76,7 +83,10 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
     await deployV1('prom-bad', port2, bad);
     load = new LoadGenerator(port2, 100, 90);
     await sluice.apply('prom-bad.yaml', rolloutManifest({ name: 'prom-bad', version: 'v2', listen: port2, strategy: bad, env: { ERROR_RATE: '0.2' } }));
-    const v = await waitFor(sluice.rollout('prom-bad', (x) => x.status.phase === 'Degraded'), { timeoutMs: 60_000, what: 'aborted' });
+    const v = await waitFor(
+      sluice.rollout('prom-bad', (x) => x.status.phase === 'Degraded'),
+      { timeoutMs: 60_000, what: 'aborted' },
+    );
     report = await load.stop();
     assert.equal(v.status.reason, 'AnalysisFailed');
     assert.match(v.status.message, /canary-5xx-share.*result <= 0\.02.* false for 0\.[1-3]/);
@@ -90,9 +100,15 @@ test('prometheus analysis: passes a healthy canary, fails a bad one, aborts when
     await deployV1('prom-gone', port3, gone);
     load = new LoadGenerator(port3, 100, 90);
     await sluice.apply('prom-gone.yaml', rolloutManifest({ name: 'prom-gone', version: 'v2', listen: port3, strategy: gone }));
-    await waitFor(sluice.rollout('prom-gone', (x) => (x.jobs ?? []).some((j) => j.metrics?.some((m) => m.successful >= 1))), { timeoutMs: 60_000, what: 'measuring' });
+    await waitFor(
+      sluice.rollout('prom-gone', (x) => (x.jobs ?? []).some((j) => j.metrics?.some((m) => m.successful >= 1))),
+      { timeoutMs: 60_000, what: 'measuring' },
+    );
     await prom.stop();
-    const g = await waitFor(sluice.rollout('prom-gone', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+    const g = await waitFor(
+      sluice.rollout('prom-gone', (x) => x.status.phase === 'Degraded'),
+      { timeoutMs: 30_000, what: 'aborted' },
+    );
     report = await load.stop();
     assert.equal(g.status.reason, 'AnalysisError');
     assert.match(g.status.message, /4 consecutive measurement errors \(limit 3\).*unreachable/);
@@ -131,12 +147,14 @@ test('a failing pre-rollout hook aborts before any traffic moves; signatures che
     const port = await freePort();
     const strategy = `    canary:\n      steps: [{setWeight: 50}, {pause: {}}]\n`;
     const extra =
-      hooksYaml(r.url, ['pre-rollout']) +
-      `  notifications:\n    - {name: ops, type: webhook, url: "${r.url}", secret: s3cret, events: [RolloutAborted]}\n`;
+      hooksYaml(r.url, ['pre-rollout']) + `  notifications:\n    - {name: ops, type: webhook, url: "${r.url}", secret: s3cret, events: [RolloutAborted]}\n`;
     await deployV1('hooked', port, strategy, extra);
     const load = new LoadGenerator(port, 50, 60);
     await sluice.apply('hooked.yaml', rolloutManifest({ name: 'hooked', version: 'v2', listen: port, strategy, extra }));
-    const v = await waitFor(sluice.rollout('hooked', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+    const v = await waitFor(
+      sluice.rollout('hooked', (x) => x.status.phase === 'Degraded'),
+      { timeoutMs: 30_000, what: 'aborted' },
+    );
     const report = await load.stop();
     assert.match(v.status.message, /pre-rollout hook "pre-rollout" failed: answered 500/);
     assert.ok(r.calls.length >= 1 && r.calls.every((c) => c.valid), 'every call carried a valid HMAC signature');
@@ -163,7 +181,10 @@ test('a wrong secret is detected by the receiver', async () => {
     const extra = hooksYaml(r.url, ['pre-rollout']);
     await deployV1('wrongkey', port, strategy, extra);
     await sluice.apply('wrongkey.yaml', rolloutManifest({ name: 'wrongkey', version: 'v2', listen: port, strategy, extra }));
-    const v = await waitFor(sluice.rollout('wrongkey', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+    const v = await waitFor(
+      sluice.rollout('wrongkey', (x) => x.status.phase === 'Degraded'),
+      { timeoutMs: 30_000, what: 'aborted' },
+    );
     assert.ok(r.calls.length >= 1 && r.calls.every((c) => !c.valid));
     assert.match(v.status.message, /answered 401/);
   } finally {
@@ -181,7 +202,10 @@ test('a confirm-promotion gate holds the rollout until it answers 2xx', async ()
     await deployV1('gated', port, strategy, extra);
     const load = new LoadGenerator(port, 50, 60);
     await sluice.apply('gated.yaml', rolloutManifest({ name: 'gated', version: 'v2', listen: port, strategy, extra }));
-    await waitFor(sluice.rollout('gated', (x) => x.status.reason === 'WaitingForConfirmation'), { timeoutMs: 30_000, what: 'waiting for confirmation' });
+    await waitFor(
+      sluice.rollout('gated', (x) => x.status.reason === 'WaitingForConfirmation'),
+      { timeoutMs: 30_000, what: 'waiting for confirmation' },
+    );
     await sleep(4000);
     const held = await sluice.get('gated');
     assert.equal(held.status.reason, 'WaitingForConfirmation', 'still held while the gate says no');
@@ -201,18 +225,25 @@ test('a failing smoke test keeps blue-green from switching; a passing one lets i
   const port = await freePort();
   const preview = await freePort();
   const strategy = `    blueGreen: {previewListen: "127.0.0.1:${preview}", scaleDownDelaySeconds: 0}\n`;
-  const smoke = (expect: string) => `  smokeTests:\n    - name: version\n      target: preview\n      checks:\n        - {path: /, expectJson: {version: ${expect}}, maxLatencyMs: 2000}\n`;
+  const smoke = (expect: string) =>
+    `  smokeTests:\n    - name: version\n      target: preview\n      checks:\n        - {path: /, expectJson: {version: ${expect}}, maxLatencyMs: 2000}\n`;
 
   await deployV1('smoked', port, strategy, smoke('v2'));
   const load = new LoadGenerator(port, 50, 90);
   // v3 is checked against "v2": the smoke test fails, the switch never happens.
   await sluice.apply('smoked.yaml', rolloutManifest({ name: 'smoked', version: 'v3', listen: port, strategy, extra: smoke('v2') }));
-  const failed = await waitFor(sluice.rollout('smoked', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+  const failed = await waitFor(
+    sluice.rollout('smoked', (x) => x.status.phase === 'Degraded'),
+    { timeoutMs: 30_000, what: 'aborted' },
+  );
   assert.match(failed.status.message, /smoke test "version" failed: .*version/);
   assert.equal(failed.status.stableRevision, 1);
   // v2 passes its smoke test and takes over.
   await sluice.apply('smoked.yaml', rolloutManifest({ name: 'smoked', version: 'v2', listen: port, strategy, extra: smoke('v2') }));
-  await waitFor(sluice.rollout('smoked', (x) => x.status.phase === 'Healthy' && x.revisions.find((r) => r.number === x.status.stableRevision)?.template.version === 'v2'), { timeoutMs: 30_000, what: 'switched to v2' });
+  await waitFor(
+    sluice.rollout('smoked', (x) => x.status.phase === 'Healthy' && x.revisions.find((r) => r.number === x.status.stableRevision)?.template.version === 'v2'),
+    { timeoutMs: 30_000, what: 'switched to v2' },
+  );
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, describe(report));
   assert.equal(report.byVersion.v3 ?? 0, 0, 'v3 never served production traffic');

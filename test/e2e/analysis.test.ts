@@ -48,14 +48,20 @@ async function release(name: string, strategy: string, v2env: Record<string, str
 test('canary with 10 % 5xx at 200 req/s is aborted by itself, explained, and no 5xx follows the abort', async () => {
   const load = await release('bad', errorRateCanary, { ERROR_RATE: '0.1' }, 200);
   const firstBad = Date.now();
-  const v = await waitFor(sluice.rollout('bad', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+  const v = await waitFor(
+    sluice.rollout('bad', (x) => x.status.phase === 'Degraded'),
+    { timeoutMs: 30_000, what: 'aborted' },
+  );
   const abortSeen = load.now();
   console.log(`bad canary aborted ${Date.now() - firstBad} ms after the new revision was applied: ${v.status.message}`);
   assert.equal(v.status.reason, 'AnalysisFailed');
   assert.match(v.status.message, /error-rate/);
   assert.match(v.status.message, /result <= 0\.02/);
   assert.match(v.status.message, /false for 0\.\d+/, 'the measured value is in the reason');
-  await waitFor(sluice.rollout('bad', (x) => x.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'canary gone' });
+  await waitFor(
+    sluice.rollout('bad', (x) => x.instances.every((i) => i.revision === 1)),
+    { timeoutMs: 60_000, what: 'canary gone' },
+  );
   await sleep(2000);
   const report = await load.stop();
   const late5xx = report.samples.filter((s) => s.status >= 500 && s.sentAt > abortSeen + 100);
@@ -78,7 +84,10 @@ test('the same spec with a healthy version promotes to 100 %', async () => {
   // Too little data while the window fills is no verdict by design (docs/analysis.md); on a busy
   // machine the first measurement can land there. Anything else but Successful is a failure.
   const verdicts = bg?.measurements.filter((m) => !(m.phase === 'Inconclusive' && m.details?.windowFilling)) ?? [];
-  assert.ok(bg && verdicts.length >= 5 && verdicts.every((m) => m.phase === 'Successful'), `measured all along, all good: ${bg ? phases.join('; ') : `no background run among ${runs.map((r) => r.job.key).join(', ')}`}`);
+  assert.ok(
+    bg && verdicts.length >= 5 && verdicts.every((m) => m.phase === 'Successful'),
+    `measured all along, all good: ${bg ? phases.join('; ') : `no background run among ${runs.map((r) => r.job.key).join(', ')}`}`,
+  );
   assert.deepEqual(v.status.weights, [{ revision: 2, weight: 100 }]);
 });
 
@@ -96,7 +105,10 @@ test('a +200 ms latency regression is caught by the builtin provider (p95 agains
         - setWeight: 100
 `;
   const load = await release('slow', strategy, { LATENCY_MS: '200' }, 100);
-  const v = await waitFor(sluice.rollout('slow', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+  const v = await waitFor(
+    sluice.rollout('slow', (x) => x.status.phase === 'Degraded'),
+    { timeoutMs: 30_000, what: 'aborted' },
+  );
   await load.stop();
   assert.equal(v.status.reason, 'AnalysisFailed');
   assert.match(v.status.message, /p95-vs-stable/);
@@ -122,7 +134,10 @@ test('a +200 ms latency regression is caught by the Mann-Whitney judge', async (
         - setWeight: 100
 `;
   const load = await release('judged', strategy, { LATENCY_MS: '200' }, 100);
-  const v = await waitFor(sluice.rollout('judged', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted' });
+  const v = await waitFor(
+    sluice.rollout('judged', (x) => x.status.phase === 'Degraded'),
+    { timeoutMs: 30_000, what: 'aborted' },
+  );
   await load.stop();
   assert.equal(v.status.reason, 'AnalysisFailed');
   assert.match(v.status.message, /judge/);
@@ -135,7 +150,10 @@ test('a +200 ms latency regression is caught by the Mann-Whitney judge', async (
 
 test('at 1 request/s the analysis is Inconclusive and the rollout pauses instead of promoting', async () => {
   const load = await release('quiet', errorRateCanary, {}, 1);
-  const v = await waitFor(sluice.rollout('quiet', (x) => x.status.reason === 'AnalysisInconclusive'), { timeoutMs: 30_000, what: 'paused' });
+  const v = await waitFor(
+    sluice.rollout('quiet', (x) => x.status.reason === 'AnalysisInconclusive'),
+    { timeoutMs: 30_000, what: 'paused' },
+  );
   assert.equal(v.status.phase, 'Paused');
   assert.match(v.status.message, /requests in the window/);
   await sleep(3000);

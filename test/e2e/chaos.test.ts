@@ -17,7 +17,18 @@ import { join } from 'node:path';
 import { LoadGenerator, type Sample } from '../helpers/load.js';
 import { freePort } from '../helpers/ports.js';
 import { SluiceUnderTest } from '../helpers/sluice.js';
-import { actionTable, chaosManifest, chaosSeed, describeAction, formatSchedule, makeSchedule, versionBehaviour, type ActionRow, type ChaosAction, type ChaosRollout } from '../helpers/chaos.js';
+import {
+  actionTable,
+  chaosManifest,
+  chaosSeed,
+  describeAction,
+  formatSchedule,
+  makeSchedule,
+  versionBehaviour,
+  type ActionRow,
+  type ChaosAction,
+  type ChaosRollout,
+} from '../helpers/chaos.js';
 import { downDetached, kill9ControlPlane, upDetached } from '../helpers/chaos-control-plane.js';
 import { lostBetween, missingPromises, snapshot, type PromisedRevision, type StateSnapshot } from '../helpers/chaos-state.js';
 import type { RolloutView } from '../../src/core/rollout.js';
@@ -50,7 +61,12 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
   try {
     const rollouts: ChaosRollout[] = [
       { name: 'chaos-rolling', port: await freePort(), replicas: 3, strategy: `    rolling: {maxSurge: 1, maxUnavailable: 0}\n` },
-      { name: 'chaos-bluegreen', port: await freePort(), replicas: 2, strategy: `    blueGreen: {previewListen: "127.0.0.1:${await freePort()}", autoPromotionEnabled: false, scaleDownDelaySeconds: 3}\n` },
+      {
+        name: 'chaos-bluegreen',
+        port: await freePort(),
+        replicas: 2,
+        strategy: `    blueGreen: {previewListen: "127.0.0.1:${await freePort()}", autoPromotionEnabled: false, scaleDownDelaySeconds: 3}\n`,
+      },
       {
         name: 'chaos-canary',
         port: await freePort(),
@@ -59,7 +75,12 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       },
     ];
     const byName = new Map(rollouts.map((r) => [r.name, r]));
-    const schedule = makeSchedule(seed, rollouts.map((r) => r.name), ACTIONS, SCHEDULE_MS);
+    const schedule = makeSchedule(
+      seed,
+      rollouts.map((r) => r.name),
+      ACTIONS,
+      SCHEDULE_MS,
+    );
     console.log(formatSchedule(seed, schedule));
 
     const promised: PromisedRevision[] = [];
@@ -125,7 +146,9 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
           const stable = [...everStable.get(r!.name)!];
           if (target === undefined) problems.push(`${what}: undo reported revision ${m[1]}, not in the history`);
           else if (!stable.includes(target.template.version)) {
-            problems.push(`${what}: undo chose revision ${m[1]} (${target.template.version}), a template that was never stable (stable ones: ${stable.join(', ')})`);
+            problems.push(
+              `${what}: undo chose revision ${m[1]} (${target.template.version}), a template that was never stable (stable ones: ${stable.join(', ')})`,
+            );
           }
           return `${res.out} → ${target?.template.version}`;
         }
@@ -161,7 +184,11 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       const out = await applyVersion(r, 'v1', 'initial apply');
       assert.match(out, /created \(revision 1\)/, `initial apply of ${r.name}: ${out}`);
     }
-    for (const r of rollouts) await waitFor(sluice.rollout(r.name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === r.replicas), { timeoutMs: 60_000, what: 'v1 healthy' });
+    for (const r of rollouts)
+      await waitFor(
+        sluice.rollout(r.name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === r.replicas),
+        { timeoutMs: 60_000, what: 'v1 healthy' },
+      );
     for (const r of rollouts) {
       const gen = new LoadGenerator(r.port, RATE, 200);
       loads.push({ name: r.name, gen, base: performance.now() - gen.now() });
@@ -211,7 +238,9 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
           const v = await sluice.get(r.name);
           if (finalOn(r)(v)) return true;
           if (Date.now() > until) {
-            problems.push(`${r.name} did not become Healthy on ${FINAL} within 60 s after the schedule: ${v.status.phase} (${v.status.reason}) ${v.status.message}`);
+            problems.push(
+              `${r.name} did not become Healthy on ${FINAL} within 60 s after the schedule: ${v.status.phase} (${v.status.reason}) ${v.status.message}`,
+            );
             return false;
           }
           if (v.status.aborted) await cli(['retry', r.name], what);
@@ -220,7 +249,17 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
         }
       }),
     );
-    rows.push({ action: converge, startedAt: convergeAt, tookMs: performance.now() - t0 - convergeAt, result: converged.every(Boolean) ? 'all Healthy on vfinal' : 'NOT converged', sent: 0, failed: 0, over200ms: 0, slow: 0, maxMs: 0 });
+    rows.push({
+      action: converge,
+      startedAt: convergeAt,
+      tookMs: performance.now() - t0 - convergeAt,
+      result: converged.every(Boolean) ? 'all Healthy on vfinal' : 'NOT converged',
+      sent: 0,
+      failed: 0,
+      over200ms: 0,
+      slow: 0,
+      maxMs: 0,
+    });
     await sleep(1500);
     observing = false;
 
@@ -252,7 +291,12 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
     console.log(summary);
     if (failures.length > 0) {
       const actionAt = (t: number) => rows[Math.max(0, rows.findIndex((r) => r.startedAt > t) - 1)] ?? rows[0];
-      const lines = failures.slice(0, 15).map((s) => `  t+${(s.t / 1000).toFixed(2)}s ${s.listener}: ${s.error ?? `${s.status} ${(s.body ?? '').trim().slice(0, 100)}`} (during #${actionAt(s.t).action.index} ${describeAction(actionAt(s.t).action)})`);
+      const lines = failures
+        .slice(0, 15)
+        .map(
+          (s) =>
+            `  t+${(s.t / 1000).toFixed(2)}s ${s.listener}: ${s.error ?? `${s.status} ${(s.body ?? '').trim().slice(0, 100)}`} (during #${actionAt(s.t).action.index} ${describeAction(actionAt(s.t).action)})`,
+        );
       problems.push(`${failures.length} failed request(s):\n${lines.join('\n')}`);
     }
     // Stalls are no loss (reported, not asserted), but where they happen says which part waited.
@@ -261,10 +305,15 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       const actionAt = (t: number) => rows[Math.max(0, rows.findIndex((r) => r.startedAt > t) - 1)] ?? rows[0];
       const per = new Map<string, number>();
       for (const s of slow) per.set(s.listener, (per.get(s.listener) ?? 0) + 1);
-      console.log(`${slow.length} answer(s) took > 1 s (${[...per].map(([k, n]) => `${k} ${n}`).join(', ')}), from t+${(slow[0].t / 1000).toFixed(2)}s to t+${(slow.at(-1)!.t / 1000).toFixed(2)}s; first during #${actionAt(slow[0].t).action.index} ${describeAction(actionAt(slow[0].t).action)}`);
+      console.log(
+        `${slow.length} answer(s) took > 1 s (${[...per].map(([k, n]) => `${k} ${n}`).join(', ')}), from t+${(slow[0].t / 1000).toFixed(2)}s to t+${(slow.at(-1)!.t / 1000).toFixed(2)}s; first during #${actionAt(slow[0].t).action.index} ${describeAction(actionAt(slow[0].t).action)}`,
+      );
     }
     const broken = samples.filter((s) => versionBehaviour(s.version) !== 'good' && s.version !== '');
-    if (broken.length > 0) problems.push(`${broken.length} request(s) answered by a version that never became ready, first ${broken[0].version} on ${broken[0].listener} at t+${(broken[0].t / 1000).toFixed(1)}s`);
+    if (broken.length > 0)
+      problems.push(
+        `${broken.length} request(s) answered by a version that never became ready, first ${broken[0].version} on ${broken[0].listener} at t+${(broken[0].t / 1000).toFixed(1)}s`,
+      );
     for (const r of rollouts) {
       const tail = samples.filter((s) => s.listener === r.name && s.t > samples.at(-1)!.t - 1000 && !failed(s));
       if (converged.every(Boolean) && tail.some((s) => s.version !== FINAL)) problems.push(`${r.name}: the last second was not served by ${FINAL} alone`);
@@ -288,7 +337,9 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
     for (const [name, { status: s }] of atEnd) {
       const a = afterRestart.get(name)?.status;
       if (a && (a.stableRevision !== s.stableRevision || a.currentRevision !== s.currentRevision || a.phase !== s.phase)) {
-        problems.push(`${name}: status changed across the final restart: ${s.phase} stable ${s.stableRevision} current ${s.currentRevision} → ${a.phase} stable ${a.stableRevision} current ${a.currentRevision}`);
+        problems.push(
+          `${name}: status changed across the final restart: ${s.phase} stable ${s.stableRevision} current ${s.currentRevision} → ${a.phase} stable ${a.stableRevision} current ${a.currentRevision}`,
+        );
       }
     }
 

@@ -28,10 +28,16 @@ test('kill -9 of the control plane during a canary pause', async () => {
         - setWeight: 100
 `;
   await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: port, strategy }));
-  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 3), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await waitFor(
+    sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === 3),
+    { timeoutMs: 60_000, what: 'v1 healthy' },
+  );
   const load = new LoadGenerator(port, 200, 120);
   await sluice.apply('web.yaml', rolloutManifest({ version: 'v2', listen: port, strategy }));
-  const paused = await waitFor(sluice.rollout('web', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'timed pause' });
+  const paused = await waitFor(
+    sluice.rollout('web', (v) => v.status.reason === 'CanaryPauseStep'),
+    { timeoutMs: 60_000, what: 'timed pause' },
+  );
   const pause = paused.status.pauses.find((p) => p.reason === 'CanaryPauseStep')!;
   assert.ok(pause.until, 'a timed pause has an end');
   const before = new Map(paused.instances.map((i) => [i.id, i.pid]));
@@ -54,12 +60,18 @@ test('kill -9 of the control plane during a canary pause', async () => {
     assert.equal(i.restarts, 0);
   }
 
-  const done = await waitFor(sluice.rollout('web', (v) => v.status.stepIndex >= 2), { timeoutMs: 30_000, what: 'pause over' });
+  const done = await waitFor(
+    sluice.rollout('web', (v) => v.status.stepIndex >= 2),
+    { timeoutMs: 30_000, what: 'pause over' },
+  );
   const endedAt = Date.now();
   assert.ok(endedAt >= pause.until! - 100, 'the pause did not end early');
   assert.ok(endedAt <= pause.until! + 4000, `the pause ended on time (${endedAt - pause.until!} ms late)`);
   assert.ok(done.events.some((e) => e.reason === 'StepCompleted' && /pause 20s/.test(e.message)));
-  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.status.stableRevision === 2 && v.instances.every((i) => i.revision === 2)), { timeoutMs: 60_000, what: 'v2 healthy' });
+  await waitFor(
+    sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.status.stableRevision === 2 && v.instances.every((i) => i.revision === 2)),
+    { timeoutMs: 60_000, what: 'v2 healthy' },
+  );
   await sleep(500);
   const report = await load.stop();
   assert.equal(report.ok2xx, report.sent, describe(report));

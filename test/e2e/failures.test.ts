@@ -35,10 +35,16 @@ for (const [kind, strategy] of Object.entries(strategies)) {
     const load = new LoadGenerator(port, 100, 60);
     await sleep(500);
     await sluice.apply(`${name}.yaml`, rolloutManifest({ name, version: 'v2', listen: port, strategy: s, deadline: 6, env: { READY: 'false' } }));
-    const v = await waitFor(sluice.rollout(name, (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted by the deadline' });
+    const v = await waitFor(
+      sluice.rollout(name, (x) => x.status.phase === 'Degraded'),
+      { timeoutMs: 30_000, what: 'aborted by the deadline' },
+    );
     assert.equal(v.status.reason, 'ProgressDeadlineExceeded');
     assert.match(v.status.message, /revision 2 made no progress for 6s/);
-    await waitFor(sluice.rollout(name, (x) => x.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'v2 scaled down' });
+    await waitFor(
+      sluice.rollout(name, (x) => x.instances.every((i) => i.revision === 1)),
+      { timeoutMs: 60_000, what: 'v2 scaled down' },
+    );
     await sleep(500);
     const report = await load.stop();
     assert.equal(report.ok2xx, report.sent, describe(report));
@@ -60,12 +66,18 @@ test('abort and undo bring v1 back with zero failed requests', async () => {
 
   // abort during the canary
   await sluice.apply(`${name}.yaml`, v2);
-  await waitFor(sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'canary paused at 50%' });
+  await waitFor(
+    sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep'),
+    { timeoutMs: 60_000, what: 'canary paused at 50%' },
+  );
   await sleep(1500);
   let r = await sluice.cli(['abort', name]);
   assert.equal(r.code, 0, r.stderr);
   const abortedAt = load.now();
-  await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'aborted, v2 gone' });
+  await waitFor(
+    sluice.rollout(name, (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)),
+    { timeoutMs: 60_000, what: 'aborted, v2 gone' },
+  );
   await sleep(1000);
   const afterAbort = load.samples.filter((s) => s.sentAt > abortedAt + 200);
   assert.ok(afterAbort.length > 100 && afterAbort.every((s) => s.version === 'v1'), 'only v1 after the abort');
@@ -73,23 +85,48 @@ test('abort and undo bring v1 back with zero failed requests', async () => {
   // undo during a canary: straight back to stable
   r = await sluice.cli(['retry', name]);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep' && !v.status.aborted), { timeoutMs: 60_000, what: 'canary paused again' });
+  await waitFor(
+    sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep' && !v.status.aborted),
+    { timeoutMs: 60_000, what: 'canary paused again' },
+  );
   r = await sluice.cli(['undo', name]);
   assert.equal(r.code, 0, r.stderr);
   await waitFor(sluice.rollout(name, healthyOn(1)), { timeoutMs: 60_000, what: 'back on v1' });
 
   // undo after a full promotion: rolls forward to v1's template through the steps
   await sluice.apply(`${name}.yaml`, v2);
-  await waitFor(sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'canary paused' });
+  await waitFor(
+    sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep'),
+    { timeoutMs: 60_000, what: 'canary paused' },
+  );
   r = await sluice.cli(['promote', name, '--full']);
   assert.equal(r.code, 0, r.stderr);
-  const promoted = await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Healthy' && v.instances.every((i) => i.revision === v.status.stableRevision) && v.status.stableRevision !== 1), { timeoutMs: 60_000, what: 'v2 healthy' });
+  const promoted = await waitFor(
+    sluice.rollout(
+      name,
+      (v) => v.status.phase === 'Healthy' && v.instances.every((i) => i.revision === v.status.stableRevision) && v.status.stableRevision !== 1,
+    ),
+    { timeoutMs: 60_000, what: 'v2 healthy' },
+  );
   r = await sluice.cli(['undo', name]);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep' && v.status.currentRevision > promoted.status.stableRevision!), { timeoutMs: 60_000, what: 'undo paused at 50%' });
+  await waitFor(
+    sluice.rollout(name, (v) => v.status.reason === 'CanaryPauseStep' && v.status.currentRevision > promoted.status.stableRevision!),
+    { timeoutMs: 60_000, what: 'undo paused at 50%' },
+  );
   r = await sluice.cli(['promote', name]);
   assert.equal(r.code, 0, r.stderr);
-  const done = await waitFor(sluice.rollout(name, (v) => v.status.phase === 'Healthy' && v.status.stableRevision === v.status.currentRevision && v.instances.filter((i) => i.phase === 'Ready').length === 3 && v.instances.every((i) => i.revision === v.status.stableRevision)), { timeoutMs: 60_000, what: 'v1 template healthy' });
+  const done = await waitFor(
+    sluice.rollout(
+      name,
+      (v) =>
+        v.status.phase === 'Healthy' &&
+        v.status.stableRevision === v.status.currentRevision &&
+        v.instances.filter((i) => i.phase === 'Ready').length === 3 &&
+        v.instances.every((i) => i.revision === v.status.stableRevision),
+    ),
+    { timeoutMs: 60_000, what: 'v1 template healthy' },
+  );
   const stable = done.revisions.find((x) => x.number === done.status.stableRevision)!;
   assert.equal(stable.template.version, 'v1');
   assert.match(stable.cause, /^undo to revision 1/);

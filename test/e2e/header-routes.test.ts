@@ -54,7 +54,10 @@ test('header routes send testers to the canary at weight 0, and go away at promo
   await sluice.apply('routes.yaml', rolloutManifest({ name: 'routes', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('routes', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('routes.yaml', rolloutManifest({ name: 'routes', version: 'v2', listen: port, strategy }));
-  await waitFor(sluice.rollout('routes', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3), { timeoutMs: 60_000, what: 'paused with routes' });
+  await waitFor(
+    sluice.rollout('routes', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3),
+    { timeoutMs: 60_000, what: 'paused with routes' },
+  );
   await routedTo(port, { 'end-user': 'debug' }, ['v2']);
 
   assert.deepEqual(await versionFor(port, {}), ['v1'], 'weight 0: everyone else on v1');
@@ -66,7 +69,10 @@ test('header routes send testers to the canary at weight 0, and go away at promo
 
   let r = await sluice.cli(['promote', 'routes']);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(sluice.rollout('routes', (v) => v.status.stepIndex === 5), { timeoutMs: 60_000, what: 'at 50 %' });
+  await waitFor(
+    sluice.rollout('routes', (v) => v.status.stepIndex === 5),
+    { timeoutMs: 60_000, what: 'at 50 %' },
+  );
   await routedTo(port, {}, ['v1', 'v2']);
   assert.deepEqual(await versionFor(port, { 'X-Canary': 'true' }), ['v2'], 'routes stay until promotion');
   const mixed = await versionFor(port, {});
@@ -90,11 +96,17 @@ test('a header route is removed at abort', async () => {
   await sluice.apply('aborted.yaml', rolloutManifest({ name: 'aborted', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('aborted', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('aborted.yaml', rolloutManifest({ name: 'aborted', version: 'v2', listen: port, strategy }));
-  await waitFor(sluice.rollout('aborted', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'paused' });
+  await waitFor(
+    sluice.rollout('aborted', (v) => v.status.reason === 'CanaryPauseStep'),
+    { timeoutMs: 60_000, what: 'paused' },
+  );
   await routedTo(port, { 'X-Canary': 'true' }, ['v2']);
   const r = await sluice.cli(['abort', 'aborted']);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(sluice.rollout('aborted', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)), { timeoutMs: 60_000, what: 'canary gone' });
+  await waitFor(
+    sluice.rollout('aborted', (v) => v.status.phase === 'Degraded' && v.instances.every((i) => i.revision === 1)),
+    { timeoutMs: 60_000, what: 'canary gone' },
+  );
   await routedTo(port, { 'X-Canary': 'true' }, ['v1']);
 });
 
@@ -107,11 +119,18 @@ test('traffic.sticky by header: each user keeps one revision, and a raised weigh
         - setWeight: 25
         - pause: {}
 `;
-  const sticky = (v: string) => rolloutManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(`listen: 127.0.0.1:${port}`, `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`);
+  const sticky = (v: string) =>
+    rolloutManifest({ name: 'sticky', version: v, listen: port, strategy }).replace(
+      `listen: 127.0.0.1:${port}`,
+      `listen: 127.0.0.1:${port}\n    sticky: {header: x-user}`,
+    );
   await sluice.apply('sticky.yaml', sticky('v1'));
   await waitFor(sluice.rollout('sticky', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('sticky.yaml', sticky('v2'));
-  await waitFor(sluice.rollout('sticky', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1), { timeoutMs: 60_000, what: 'at 10 %' });
+  await waitFor(
+    sluice.rollout('sticky', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1),
+    { timeoutMs: 60_000, what: 'at 10 %' },
+  );
   await sleep(500);
   const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
   const seen = async () => {
@@ -128,7 +147,10 @@ test('traffic.sticky by header: each user keeps one revision, and a raised weigh
   assert.ok(canary10 > 10 && canary10 < 55, `about 10 % of 300 users on the canary: ${canary10}`);
   const r = await sluice.cli(['promote', 'sticky']);
   assert.equal(r.code, 0, r.stderr);
-  await waitFor(sluice.rollout('sticky', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3), { timeoutMs: 60_000, what: 'at 25 %' });
+  await waitFor(
+    sluice.rollout('sticky', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 3),
+    { timeoutMs: 60_000, what: 'at 25 %' },
+  );
   await sleep(500);
   const at25 = await seen();
   for (const [u, v] of at10) if (v === 'v2') assert.equal(at25.get(u), 'v2', `${u} moved back to stable`);
@@ -151,7 +173,10 @@ test('traffic.routes: during a blue-green release, testers reach the new revisio
   await sluice.apply('bg-routes.yaml', routes('v1'));
   await waitFor(sluice.rollout('bg-routes', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('bg-routes.yaml', routes('v2'));
-  await waitFor(sluice.rollout('bg-routes', (v) => v.status.reason === 'BlueGreenPause'), { timeoutMs: 60_000, what: 'preview ready' });
+  await waitFor(
+    sluice.rollout('bg-routes', (v) => v.status.reason === 'BlueGreenPause'),
+    { timeoutMs: 60_000, what: 'preview ready' },
+  );
   await routedTo(port, { 'x-user-segment': 'beta' }, ['v2']);
   assert.deepEqual(await versionFor(port, {}), ['v1']);
   assert.deepEqual(await versionFor(port, { 'x-user-segment': 'beta' }), ['v2']);

@@ -100,9 +100,15 @@ test('events name the changed key, never its value', async () => {
 
 test('no notification body carries a secret value, and notifications did arrive', () => {
   assert.ok(received.length > 0, 'the receiver got notifications');
-  assert.ok(received.some((b) => b.includes('DB_PASSWORD')), 'the set event was notified');
+  assert.ok(
+    received.some((b) => b.includes('DB_PASSWORD')),
+    'the set event was notified',
+  );
   for (const body of received) assertNoSecret('a notification', body.replace(SECRETS.headerToken, ''));
-  assert.ok(received.every((b) => b.includes(SECRETS.headerToken)), 'the configured header itself is still sent');
+  assert.ok(
+    received.every((b) => b.includes(SECRETS.headerToken)),
+    'the configured header itself is still sent',
+  );
 });
 
 test("the control plane's log has no secret value", () => {

@@ -34,13 +34,20 @@ test('secretEnv values reach the instances and appear nowhere in the database, i
     .replace('      VERSION: "v1"\n', '      OTHER: "x"\n')
     .replace('    probes:', '    secretEnv:\n      VERSION: {file: version.secret}\n      TOKEN: {env: SLUICE_E2E_TOKEN}\n    probes:');
   await sluice.apply('web.yaml', manifest);
-  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy'), { timeoutMs: 60_000, what: 'healthy' });
+  await waitFor(
+    sluice.rollout('web', (v) => v.status.phase === 'Healthy'),
+    { timeoutMs: 60_000, what: 'healthy' },
+  );
 
   const answer = await get(port, '/');
   assert.equal(answer.status, 200);
   assert.equal(answer.headers['x-version'], FILE_SECRET, 'the instance got the value from the file');
 
-  for (const args of [['get', 'rollout', 'web', '-o', 'yaml'], ['get', 'rollout', 'web', '-o', 'json'], ['history', 'web']]) {
+  for (const args of [
+    ['get', 'rollout', 'web', '-o', 'yaml'],
+    ['get', 'rollout', 'web', '-o', 'json'],
+    ['history', 'web'],
+  ]) {
     const r = await sluice.cli(args);
     assert.ok(!r.stdout.includes(FILE_SECRET) && !r.stdout.includes(ENV_SECRET), `${args.join(' ')} shows no secret value`);
   }
@@ -57,5 +64,8 @@ test('secretEnv values reach the instances and appear nowhere in the database, i
   }
   assert.ok(bytes > 0);
   // The reference is what is stored (so this grep could have found a value if it were there).
-  assert.ok(dbFiles.some((f) => readFileSync(join(sluice.stateDir, f)).includes('SLUICE_E2E_TOKEN')), 'the reference is in the db');
+  assert.ok(
+    dbFiles.some((f) => readFileSync(join(sluice.stateDir, f)).includes('SLUICE_E2E_TOKEN')),
+    'the reference is in the db',
+  );
 });

@@ -58,7 +58,11 @@ function raw(method: string, path: string, headers: Record<string, string>, body
 const applyBody = () => JSON.stringify({ yaml: manifest, file: 'evil.yaml' });
 
 async function stillEmptyAndUp(): Promise<void> {
-  assert.deepEqual((await sluice.client().list()).map((r) => r.name), [], 'nothing was applied');
+  assert.deepEqual(
+    (await sluice.client().list()).map((r) => r.name),
+    [],
+    'nothing was applied',
+  );
   assert.equal(await sluice.client().healthy(), true, 'the control plane still runs');
 }
 
@@ -107,9 +111,17 @@ test('the same request with JSON, our own Host and Origin works (so the refusals
     const list = await raw('GET', '/v1/rollouts', { host, origin: `http://${host}`, authorization: `Bearer ${token}` });
     assert.equal(list.status, 200, host);
   }
-  const a = await raw('POST', '/v1/apply', { host: `127.0.0.1:${sluice.apiPort}`, authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' }, applyBody());
+  const a = await raw(
+    'POST',
+    '/v1/apply',
+    { host: `127.0.0.1:${sluice.apiPort}`, authorization: `Bearer ${token}`, 'content-type': 'application/json; charset=utf-8' },
+    applyBody(),
+  );
   assert.equal(a.status, 200, JSON.stringify(a.body));
-  assert.deepEqual((await sluice.client().list()).map((r) => r.name), ['evil']);
+  assert.deepEqual(
+    (await sluice.client().list()).map((r) => r.name),
+    ['evil'],
+  );
   const r = await sluice.cli(['delete', 'evil']);
   assert.equal(r.code, 0, r.stderr);
 });

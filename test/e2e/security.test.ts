@@ -30,7 +30,10 @@ before(async () => {
       maxUnavailable: 0
 `;
   await sluice.apply('web.yaml', rolloutManifest({ version: 'v1', listen: appPort, strategy, replicas: 1 }));
-  await waitFor(sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.instances.some((i) => i.phase === 'Ready')), { timeoutMs: 60_000, what: 'v1 healthy' });
+  await waitFor(
+    sluice.rollout('web', (v) => v.status.phase === 'Healthy' && v.instances.some((i) => i.phase === 'Ready')),
+    { timeoutMs: 60_000, what: 'v1 healthy' },
+  );
 });
 after(async () => {
   await sluice?.down();
@@ -54,7 +57,12 @@ test('admin calls without the credential or with a wrong one get 401; /healthz s
     assert.equal((await admin({ path })).status, 401, `GET ${path} without a token`);
     assert.equal((await admin({ path, headers: { authorization: `Bearer ${'0'.repeat(64)}` } })).status, 401, `GET ${path} with a wrong token`);
   }
-  const put = await admin({ method: 'PUT', path: '/routes', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ generation: 1e6, listeners: [] }) });
+  const put = await admin({
+    method: 'PUT',
+    path: '/routes',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ generation: 1e6, listeners: [] }),
+  });
   assert.equal(put.status, 401);
   assert.match(put.headers['www-authenticate'] ?? '', /^Bearer/);
   for (const path of ['/shutdown', '/handover']) assert.equal((await admin({ method: 'POST', path })).status, 401, `POST ${path}`);
@@ -72,13 +80,23 @@ test('a cross-origin text/plain POST and a foreign Host get 403, even with the t
   // What a web page can send without a CORS preflight.
   const csrf = await admin({ method: 'POST', path: '/shutdown', headers: { origin: 'http://evil.example', 'content-type': 'text/plain' }, body: '{}' });
   assert.equal(csrf.status, 403);
-  const withToken = await admin({ method: 'POST', path: '/handover', headers: auth({ origin: 'http://evil.example', 'content-type': 'text/plain' }), body: '{}' });
+  const withToken = await admin({
+    method: 'POST',
+    path: '/handover',
+    headers: auth({ origin: 'http://evil.example', 'content-type': 'text/plain' }),
+    body: '{}',
+  });
   assert.equal(withToken.status, 403);
   // DNS rebinding: the page's own host name resolving to 127.0.0.1.
   const rebound = await admin({ path: '/routes', headers: auth({ host: `evil.example:${sluice.routerAdminPort}` }) });
   assert.equal(rebound.status, 403);
   assert.match(JSON.parse(rebound.body).error, /Host "evil\.example:\d+" is not this router's admin address/);
-  const plain = await admin({ method: 'PUT', path: '/routes', headers: auth({ 'content-type': 'text/plain' }), body: JSON.stringify({ generation: 1, listeners: [] }) });
+  const plain = await admin({
+    method: 'PUT',
+    path: '/routes',
+    headers: auth({ 'content-type': 'text/plain' }),
+    body: JSON.stringify({ generation: 1, listeners: [] }),
+  });
   assert.equal(plain.status, 415);
   await sleep(300);
   assert.equal(routerPid(), pid, 'the router was neither stopped nor replaced');
@@ -101,13 +119,23 @@ test('a generation jump (or 2^53−1) is refused with 409 and the current genera
   const current = await generation();
   const routes = (await admin({ path: '/routes', headers: auth() })).body;
   for (const g of [current + 1001, Number.MAX_SAFE_INTEGER]) {
-    const r = await admin({ method: 'PUT', path: '/routes', headers: auth({ 'content-type': 'application/json' }), body: JSON.stringify({ generation: g, listeners: [] }) });
+    const r = await admin({
+      method: 'PUT',
+      path: '/routes',
+      headers: auth({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ generation: g, listeners: [] }),
+    });
     assert.equal(r.status, 409, `generation ${g}`);
     const body = JSON.parse(r.body) as { error: string; generation: number };
     assert.equal(body.generation, current);
     assert.match(body.error, /jumps more than 1000 past generation/);
   }
-  const unsafe = await admin({ method: 'PUT', path: '/routes', headers: auth({ 'content-type': 'application/json' }), body: `{"generation": 9007199254740993, "listeners": []}` });
+  const unsafe = await admin({
+    method: 'PUT',
+    path: '/routes',
+    headers: auth({ 'content-type': 'application/json' }),
+    body: `{"generation": 9007199254740993, "listeners": []}`,
+  });
   assert.equal(unsafe.status, 400);
   assert.equal((await admin({ path: '/routes', headers: auth() })).body, routes);
   assert.equal((await request(appPort)).status, 200);
@@ -134,7 +162,12 @@ test('sluice up refuses a fake router (a server answering "ok" on /healthz) on t
     const started = Date.now();
     const r = await s.cli(['up', '-d', '--api', `127.0.0.1:${await freePort()}`, '--router-admin', `127.0.0.1:${port}`]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, new RegExp(`address 127\\.0\\.0\\.1:${port} is held by something that is not this state directory's router \\(GET /identity answered 200 "ok", not a router's identity\\) — stop it or pass --router-admin`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `address 127\\.0\\.0\\.1:${port} is held by something that is not this state directory's router \\(GET /identity answered 200 "ok", not a router's identity\\) — stop it or pass --router-admin`,
+      ),
+    );
     assert.ok(Date.now() - started < 10_000, `reported at once (${Date.now() - started} ms)`);
     assert.deepEqual(seen, ['GET /identity'], 'no route table, no shutdown, no second look');
     assert.equal(existsSync(join(s.stateDir, 'router', 'router.pid')), false, 'no router started');
@@ -153,7 +186,10 @@ test('a second `sluice up -d` with another state directory on the same admin add
   try {
     const r = await s.cli(['up', '-d', '--api', `127.0.0.1:${await freePort()}`, '--router-admin', `127.0.0.1:${sluice.routerAdminPort}`]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /is held by something that is not this state directory's router \(a router that refuses this state directory's admin token, likely another state directory's\)/);
+    assert.match(
+      r.stderr,
+      /is held by something that is not this state directory's router \(a router that refuses this state directory's admin token, likely another state directory's\)/,
+    );
     // `up -d` reports only once its control plane process has exited.
     assert.match(r.stderr, /^error: the control plane exited with code 1: /);
     assert.equal(existsSync(join(s.stateDir, 'api.json')), false, 'its control plane is gone');
@@ -161,7 +197,7 @@ test('a second `sluice up -d` with another state directory on the same admin add
     await sleep(500);
     assert.equal(routerPid(), pid);
     assert.equal(await generation(), before);
-    assert.equal((await admin({ path: '/routes', headers: auth() })).body, routesBefore, 'the first one\'s table is untouched');
+    assert.equal((await admin({ path: '/routes', headers: auth() })).body, routesBefore, "the first one's table is untouched");
     assert.equal((await request(appPort)).status, 200, 'and it serves');
   } finally {
     killLeftovers(s.stateDir);
@@ -216,7 +252,12 @@ test('--api and --router-admin off loopback are refused without --allow-remote',
   ]) {
     const r = await s.cli(['up', '-d', ...args]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`${args[0]} 0\\.0\\.0\\.0:\\d+: not a loopback address; it serves plain HTTP with a bearer token — keep it on 127\\.0\\.0\\.1, or pass --allow-remote`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `${args[0]} 0\\.0\\.0\\.0:\\d+: not a loopback address; it serves plain HTTP with a bearer token — keep it on 127\\.0\\.0\\.1, or pass --allow-remote`,
+      ),
+    );
   }
   assert.equal(existsSync(join(s.stateDir, 'router', 'router.pid')), false);
 });

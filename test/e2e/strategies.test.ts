@@ -49,7 +49,10 @@ test('canary: setWeight 20 sends 20 ± 3 % to v2, promotion ends on v2, no reque
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
   await sluice.apply('canary.yaml', rolloutManifest({ name: 'canary', version: 'v2', listen: port, strategy }));
-  await waitFor(sluice.rollout('canary', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1), { timeoutMs: 60_000, what: 'paused at 20%' });
+  await waitFor(
+    sluice.rollout('canary', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1),
+    { timeoutMs: 60_000, what: 'paused at 20%' },
+  );
   const windowStart = load.now();
   await sleep(12_000);
   const windowEnd = load.now();
@@ -64,7 +67,10 @@ test('canary: setWeight 20 sends 20 ± 3 % to v2, promotion ends on v2, no reque
   const share = inWindow.filter((s) => s.version === 'v2').length / inWindow.length;
   assert.ok(Math.abs(share - 0.2) <= 0.03, `v2 share at setWeight 20: ${(share * 100).toFixed(2)} %`);
   const last = report.samples.filter((s) => s.sentAt > report.samples.at(-1)!.sentAt - 500);
-  assert.ok(last.every((s) => s.version === 'v2'), 'only v2 at the end');
+  assert.ok(
+    last.every((s) => s.version === 'v2'),
+    'only v2 at the end',
+  );
   console.log(`canary: ${describe(report)}; v2 share at 20 %: ${(share * 100).toFixed(2)} % of ${inWindow.length}`);
 });
 
@@ -80,14 +86,20 @@ test('blue-green: no v2 before promotion, no v1 after the switch, no request fai
   const load = new LoadGenerator(port, RATE, 120);
   await sleep(1000);
   await sluice.apply('bluegreen.yaml', rolloutManifest({ name: 'bluegreen', version: 'v2', listen: port, strategy }));
-  await waitFor(sluice.rollout('bluegreen', (v) => v.status.reason === 'BlueGreenPause'), { timeoutMs: 60_000, what: 'preview ready' });
+  await waitFor(
+    sluice.rollout('bluegreen', (v) => v.status.reason === 'BlueGreenPause'),
+    { timeoutMs: 60_000, what: 'preview ready' },
+  );
   const preview = await fetch(`http://127.0.0.1:${previewPort}/`);
   assert.equal(preview.headers.get('x-version'), 'v2', 'the preview listener reaches v2');
   await sleep(2000);
   const promoteAt = load.now();
   const r = await sluice.cli(['promote', 'bluegreen']);
   assert.equal(r.code, 0, r.stderr);
-  const switched = await waitFor(sluice.rollout('bluegreen', (v) => v.status.stableRevision === 2), { timeoutMs: 30_000, what: 'switched' });
+  const switched = await waitFor(
+    sluice.rollout('bluegreen', (v) => v.status.stableRevision === 2),
+    { timeoutMs: 30_000, what: 'switched' },
+  );
   const switchSeenAt = load.now();
   assert.equal(switched.status.activeRevision, 2);
   await waitFor(sluice.rollout('bluegreen', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy alone' });
@@ -117,7 +129,10 @@ test('rolling: versions mix while rolling, then only v2; no request fails', asyn
   assert.equal(report.ok2xx, report.sent, `every request 2xx: ${describe(report)} ${failures(report.samples)}`);
   assert.ok(report.byVersion.v1 > 0 && report.byVersion.v2 > 0);
   const tail = report.samples.slice(-100);
-  assert.ok(tail.every((s) => s.version === 'v2'), 'only v2 at the end');
+  assert.ok(
+    tail.every((s) => s.version === 'v2'),
+    'only v2 at the end',
+  );
   console.log(`rolling: ${describe(report)}`);
 });
 
@@ -138,8 +153,13 @@ test('recreate: the gap is served only by the 503 maintenance page; everything e
   assert.ok(report.status503 > 0, 'recreate has a gap');
   const gap = report.samples.filter((s) => s.status === 503);
   const firstV2 = report.samples.findIndex((s) => s.version === 'v2');
-  assert.ok(report.samples.slice(firstV2).every((s) => s.version === 'v2'), 'no v1 once v2 answered');
-  assert.ok(gap.every((s) => s.body === 'down for a moment' && s.retryAfter === '3'), `every 503 is the maintenance page: ${gap[0].body}`);
+  assert.ok(
+    report.samples.slice(firstV2).every((s) => s.version === 'v2'),
+    'no v1 once v2 answered',
+  );
+  assert.ok(
+    gap.every((s) => s.body === 'down for a moment' && s.retryAfter === '3'),
+    `every 503 is the maintenance page: ${gap[0].body}`,
+  );
   console.log(`recreate: ${describe(report)}; gap ${gap.length} requests (${(gap.at(-1)!.sentAt - gap[0].sentAt).toFixed(0)} ms)`);
 });
-

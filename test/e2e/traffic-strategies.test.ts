@@ -24,10 +24,19 @@ function withTraffic(manifest: string, port: number, lines: string): string {
   return manifest.replace(`    listen: 127.0.0.1:${port}\n`, `    listen: 127.0.0.1:${port}\n${lines}`);
 }
 
-async function get(port: number, headers: Record<string, string> = {}): Promise<{ status: number; version: string; variant: string | null; setCookie: string | null; body: string }> {
+async function get(
+  port: number,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; version: string; variant: string | null; setCookie: string | null; body: string }> {
   const r = await fetch(`http://127.0.0.1:${port}/`, { headers });
   const body = await r.text();
-  return { status: r.status, version: r.headers.get('x-version') ?? '?', variant: r.headers.get('x-sluice-variant'), setCookie: r.headers.get('set-cookie'), body };
+  return {
+    status: r.status,
+    version: r.headers.get('x-version') ?? '?',
+    variant: r.headers.get('x-sluice-variant'),
+    setCookie: r.headers.get('set-cookie'),
+    body,
+  };
 }
 
 /**
@@ -52,8 +61,17 @@ test('A/B: users stick to a variant named in a response header, exposures are st
   await sluice.apply('ab.yaml', rolloutManifest({ name: 'ab', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('ab', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('ab.yaml', rolloutManifest({ name: 'ab', version: 'v2', listen: port, strategy }));
-  await waitFor(sluice.rollout('ab', (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
-  await waitFor(answered(() => get(port), (r) => r.variant !== null), { timeoutMs: 10_000, what: 'both variants serve' });
+  await waitFor(
+    sluice.rollout('ab', (v) => v.status.reason === 'Experimenting'),
+    { timeoutMs: 60_000, what: 'experimenting' },
+  );
+  await waitFor(
+    answered(
+      () => get(port),
+      (r) => r.variant !== null,
+    ),
+    { timeoutMs: 10_000, what: 'both variants serve' },
+  );
 
   // 200 users, 5 requests each, each keeping the cookie the router gave it.
   const seen = new Map<number, Set<string>>();
@@ -72,11 +90,17 @@ test('A/B: users stick to a variant named in a response header, exposures are st
       if (i === 0) counts[r.variant!] = (counts[r.variant!] ?? 0) + 1;
     }
   }
-  assert.ok([...seen.values()].every((s) => s.size === 1), 'every user saw one variant');
+  assert.ok(
+    [...seen.values()].every((s) => s.size === 1),
+    'every user saw one variant',
+  );
   assert.ok(counts.control! > 60 && counts.checkout! > 60, `users split about 50/50: ${JSON.stringify(counts)}`);
 
   // The control plane collects every 2 s; wait until both arms show the traffic above.
-  const v = await waitFor(sluice.rollout('ab', (x) => (x.exposures ?? []).length === 2 && (x.exposures ?? []).every((e) => e.requests > 0 && e.users > 0)), { timeoutMs: 15_000, what: 'exposures stored' });
+  const v = await waitFor(
+    sluice.rollout('ab', (x) => (x.exposures ?? []).length === 2 && (x.exposures ?? []).every((e) => e.requests > 0 && e.users > 0)),
+    { timeoutMs: 15_000, what: 'exposures stored' },
+  );
   const byVariant = Object.fromEntries(v.exposures!.map((e) => [e.variant, e]));
   assert.equal(byVariant.control!.revision, 1);
   assert.equal(byVariant.checkout!.revision, 2);
@@ -91,7 +115,13 @@ test('A/B: users stick to a variant named in a response header, exposures are st
   r = await sluice.cli(['promote', 'ab', '--variant', 'checkout']);
   assert.equal(r.code, 0, r.stderr);
   await waitFor(sluice.rollout('ab', healthyOn(2)), { timeoutMs: 60_000, what: 'v2 healthy' });
-  await waitFor(answered(() => get(port), (x) => x.version === 'v2' && x.variant === null), { timeoutMs: 10_000, what: 'only v2, no variant header' });
+  await waitFor(
+    answered(
+      () => get(port),
+      (x) => x.version === 'v2' && x.variant === null,
+    ),
+    { timeoutMs: 10_000, what: 'only v2, no variant header' },
+  );
 });
 
 test('A/B with three variants: the third runs the template with its overrides and can win', async () => {
@@ -105,7 +135,10 @@ test('A/B with three variants: the third runs the template with its overrides an
   await sluice.apply('ab3.yaml', rolloutManifest({ name: 'ab3', version: 'v1', listen: port, strategy }));
   await waitFor(sluice.rollout('ab3', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('ab3.yaml', rolloutManifest({ name: 'ab3', version: 'v2', listen: port, strategy }));
-  await waitFor(sluice.rollout('ab3', (v) => v.status.reason === 'Experimenting'), { timeoutMs: 60_000, what: 'experimenting' });
+  await waitFor(
+    sluice.rollout('ab3', (v) => v.status.reason === 'Experimenting'),
+    { timeoutMs: 60_000, what: 'experimenting' },
+  );
   const seen = new Map<string, string>();
   const end = Date.now() + 10_000;
   while (seen.size < 3 && Date.now() < end) {
@@ -116,9 +149,25 @@ test('A/B with three variants: the third runs the template with its overrides an
   assert.deepEqual(Object.fromEntries(seen), { a: 'v1', b: 'v2', c: 'v2-c' }, 'each variant answers with its own revision');
   const r = await sluice.cli(['promote', 'ab3', '--variant', 'c']);
   assert.equal(r.code, 0, r.stderr);
-  const v = await waitFor(sluice.rollout('ab3', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3 && x.instances.filter((i) => i.phase === 'Ready').length === 3 && x.instances.every((i) => i.revision === 3)), { timeoutMs: 60_000, what: 'c promoted' });
+  const v = await waitFor(
+    sluice.rollout(
+      'ab3',
+      (x) =>
+        x.status.phase === 'Healthy' &&
+        x.status.stableRevision === 3 &&
+        x.instances.filter((i) => i.phase === 'Ready').length === 3 &&
+        x.instances.every((i) => i.revision === 3),
+    ),
+    { timeoutMs: 60_000, what: 'c promoted' },
+  );
   assert.equal(v.revisions.find((x) => x.number === 3)?.template.version, 'v2-c');
-  await waitFor(answered(() => get(port), (x) => x.version === 'v2-c' && x.variant === null), { timeoutMs: 10_000, what: 'only v2-c' });
+  await waitFor(
+    answered(
+      () => get(port),
+      (x) => x.version === 'v2-c' && x.variant === null,
+    ),
+    { timeoutMs: 10_000, what: 'only v2-c' },
+  );
 });
 
 test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone else on stable', async () => {
@@ -138,8 +187,17 @@ test('routes: x-user-segment premium → 50/50 and beta → the canary, everyone
   await sluice.apply('seg.yaml', withTraffic(rolloutManifest({ name: 'seg', version: 'v1', listen: port, strategy }), port, routes));
   await waitFor(sluice.rollout('seg', healthyOn(1)), { timeoutMs: 60_000, what: 'v1 healthy' });
   await sluice.apply('seg.yaml', withTraffic(rolloutManifest({ name: 'seg', version: 'v2', listen: port, strategy }), port, routes));
-  await waitFor(sluice.rollout('seg', (v) => v.status.reason === 'CanaryPauseStep'), { timeoutMs: 60_000, what: 'paused' });
-  await waitFor(answered(() => get(port, { 'x-user-segment': 'beta' }), (r) => r.version === 'v2'), { timeoutMs: 10_000, what: 'beta users reach the canary' });
+  await waitFor(
+    sluice.rollout('seg', (v) => v.status.reason === 'CanaryPauseStep'),
+    { timeoutMs: 60_000, what: 'paused' },
+  );
+  await waitFor(
+    answered(
+      () => get(port, { 'x-user-segment': 'beta' }),
+      (r) => r.version === 'v2',
+    ),
+    { timeoutMs: 10_000, what: 'beta users reach the canary' },
+  );
 
   const tally = async (headers: Record<string, string>, n: number) => {
     const t: Record<string, number> = {};
@@ -180,17 +238,32 @@ test('shadow: the client always gets stable; a shadow answering a different fiel
   let report;
   try {
     await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v2', listen: port, strategy: shadow('$.pid'), replicas: 2 }));
-    const v = await waitFor(sluice.rollout('dark', (x) => x.status.phase === 'Degraded'), { timeoutMs: 30_000, what: 'aborted on mismatches' });
+    const v = await waitFor(
+      sluice.rollout('dark', (x) => x.status.phase === 'Degraded'),
+      { timeoutMs: 30_000, what: 'aborted on mismatches' },
+    );
     assert.match(v.status.message, /mismatches/);
     const versions = new Set(load.samples.map((s) => s.version));
     assert.deepEqual([...versions], ['v1'], 'clients only ever got the primary (stable) answer');
 
     // Same release, the version field ignored: only pid and version differ, so no mismatch.
     await sluice.apply('dark.yaml', rolloutManifest({ name: 'dark', version: 'v3', listen: port, strategy: shadow('$.pid, $.version'), replicas: 2 }));
-    await waitFor(sluice.rollout('dark', (x) => x.status.reason === 'Shadowing'), { timeoutMs: 20_000, what: 'shadowing' });
-    const done = await waitFor(sluice.rollout('dark', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3), { timeoutMs: 40_000, what: 'v3 promoted after shadowing' });
+    await waitFor(
+      sluice.rollout('dark', (x) => x.status.reason === 'Shadowing'),
+      { timeoutMs: 20_000, what: 'shadowing' },
+    );
+    const done = await waitFor(
+      sluice.rollout('dark', (x) => x.status.phase === 'Healthy' && x.status.stableRevision === 3),
+      { timeoutMs: 40_000, what: 'v3 promoted after shadowing' },
+    );
     assert.ok(done.events.some((e) => e.reason === 'ShadowCompleted'));
-    await waitFor(answered(() => get(port), (r) => r.version === 'v3'), { timeoutMs: 10_000, what: 'v3 serves' });
+    await waitFor(
+      answered(
+        () => get(port),
+        (r) => r.version === 'v3',
+      ),
+      { timeoutMs: 10_000, what: 'v3 serves' },
+    );
   } finally {
     report = await load.stop();
   }
@@ -201,12 +274,21 @@ test('stop-traffic answers with the maintenance page, pause-traffic holds reques
   const port = await freePort();
   const maint = `    maintenance: {status: 503, body: "down for maintenance\\n", retryAfterSeconds: 7}
 `;
-  await sluice.apply('maint.yaml', withTraffic(rolloutManifest({ name: 'maint', version: 'v1', listen: port, strategy: '    rolling: {}\n', replicas: 1 }), port, maint));
+  await sluice.apply(
+    'maint.yaml',
+    withTraffic(rolloutManifest({ name: 'maint', version: 'v1', listen: port, strategy: '    rolling: {}\n', replicas: 1 }), port, maint),
+  );
   await waitFor(sluice.rollout('maint', healthyOn(1, 1)), { timeoutMs: 60_000, what: 'healthy' });
 
   let r = await sluice.cli(['stop-traffic', 'maint']);
   assert.equal(r.code, 0, r.stderr);
-  const stopped = await waitFor(answered(() => fetch(`http://127.0.0.1:${port}/`).then(async (x) => ({ status: x.status, retry: x.headers.get('retry-after'), body: await x.text() })), (x) => x.status === 503), { timeoutMs: 10_000, what: 'maintenance answer' });
+  const stopped = await waitFor(
+    answered(
+      () => fetch(`http://127.0.0.1:${port}/`).then(async (x) => ({ status: x.status, retry: x.headers.get('retry-after'), body: await x.text() })),
+      (x) => x.status === 503,
+    ),
+    { timeoutMs: 10_000, what: 'maintenance answer' },
+  );
   assert.deepEqual(stopped, { status: 503, retry: '7', body: 'down for maintenance\n' });
   assert.match((await sluice.cli(['get', 'rollout', 'maint'])).stdout, /STOPPED/);
 

@@ -37,7 +37,10 @@ export async function downDetached(sluice: SluiceUnderTest): Promise<void> {
   const r = await sluice.cli(['down']).catch(() => undefined);
   if (pid !== undefined && isProcessAlive(pid)) {
     // Not gone in time is handled below (SIGKILL), not a failure of its own.
-    if (r?.code === 0) await waitFor(() => !isProcessAlive(pid), { timeoutMs: 10_000, intervalMs: 20, what: `the control plane (pid ${pid}) to exit after sluice down` }).catch(() => undefined);
+    if (r?.code === 0)
+      await waitFor(() => !isProcessAlive(pid), { timeoutMs: 10_000, intervalMs: 20, what: `the control plane (pid ${pid}) to exit after sluice down` }).catch(
+        () => undefined,
+      );
     if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   if (r?.code !== 0) killLeftovers(sluice.stateDir);

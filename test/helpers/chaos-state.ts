@@ -50,7 +50,8 @@ export function lostBetween(before: StateSnapshot, after: StateSnapshot, when: s
     }
     if (sameSource && a.source !== b.source) problems.push(`${when}: rollout ${name}'s applied source changed`);
     const revs = new Set(a.revisions.map(revisionKey));
-    for (const r of b.revisions) if (!revs.has(revisionKey(r))) problems.push(`${when}: ${name} revision ${r.number} (${r.template.version}) is gone or changed`);
+    for (const r of b.revisions)
+      if (!revs.has(revisionKey(r))) problems.push(`${when}: ${name} revision ${r.number} (${r.template.version}) is gone or changed`);
     const events = new Set(a.events.map(eventKey));
     const lost = b.events.filter((e) => !events.has(eventKey(e)));
     if (lost.length > 0) problems.push(`${when}: ${name} lost ${lost.length} event(s), first #${lost[0].id} ${lost[0].reason}: ${lost[0].message}`);
@@ -73,7 +74,8 @@ export function missingPromises(state: StateSnapshot, promised: PromisedRevision
   for (const p of promised) {
     const r = state.get(p.rollout)?.revisions.find((x) => x.number === p.revision);
     if (r === undefined) problems.push(`${p.by} reported revision ${p.revision} of ${p.rollout}, which is not in its history`);
-    else if (p.version !== undefined && r.template.version !== p.version) problems.push(`${p.by} reported revision ${p.revision} of ${p.rollout} as ${p.version}; history has ${r.template.version}`);
+    else if (p.version !== undefined && r.template.version !== p.version)
+      problems.push(`${p.by} reported revision ${p.revision} of ${p.rollout} as ${p.version}; history has ${r.template.version}`);
   }
   for (const [name, done] of actionsDone) {
     const userEvents = (state.get(name)?.events ?? []).filter((e) => e.actor !== 'engine').length;

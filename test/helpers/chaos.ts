@@ -71,7 +71,8 @@ export function chaosSeed(): number {
   const env = process.env.SLUICE_CHAOS_SEED;
   if (env !== undefined && env !== '') {
     const n = Number(env);
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`SLUICE_CHAOS_SEED=${env}: not a whole number 0..4294967295 — unset it for a random seed`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new Error(`SLUICE_CHAOS_SEED=${env}: not a whole number 0..4294967295 — unset it for a random seed`);
     return n;
   }
   return Math.floor(Math.random() * 0x100000000);
@@ -115,7 +116,10 @@ export function describeAction(a: ChaosAction): string {
 }
 
 export function formatSchedule(seed: number, schedule: ChaosAction[]): string {
-  return [`chaos schedule (seed ${seed}; replay with SLUICE_CHAOS_SEED=${seed} npm run test:chaos):`, ...schedule.map((a) => `  #${String(a.index).padStart(2)} t+${(a.at / 1000).toFixed(1).padStart(5)}s  ${describeAction(a)}  (pick ${a.pick.toFixed(3)})`)].join('\n');
+  return [
+    `chaos schedule (seed ${seed}; replay with SLUICE_CHAOS_SEED=${seed} npm run test:chaos):`,
+    ...schedule.map((a) => `  #${String(a.index).padStart(2)} t+${(a.at / 1000).toFixed(1).padStart(5)}s  ${describeAction(a)}  (pick ${a.pick.toFixed(3)})`),
+  ].join('\n');
 }
 
 /** A version that crash-loops (its command exits 1), never becomes ready, or works. */

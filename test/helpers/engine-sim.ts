@@ -115,7 +115,9 @@ export class FakeRouter implements TrafficRouter {
   readonly unbindable = new Map<string, string>();
   async apply(table: RouteTable): Promise<ApplyOutcome> {
     this.tables.push(structuredClone(table));
-    const failed = table.listeners.filter((l) => this.unbindable.has(l.listen)).map((l) => ({ rollout: l.rollout, listen: l.listen, role: l.role, error: this.unbindable.get(l.listen)! }));
+    const failed = table.listeners
+      .filter((l) => this.unbindable.has(l.listen))
+      .map((l) => ({ rollout: l.rollout, listen: l.listen, role: l.role, error: this.unbindable.get(l.listen)! }));
     return { failed };
   }
   async generationInEffect(): Promise<number> {
@@ -234,4 +236,10 @@ function fakeHookRuns(jobs: JobRunner, runs: string[]): void {
  * The rolloutManifest options for the sim: its fake platform runs nothing, so no probe
  * or shutdown timings, and one fixed listener. `rolloutManifest({ ...SIM_APP, version, strategy })`.
  */
-export const SIM_APP = { command: 'node', args: ['server.js'], probes: false, listen: '127.0.0.1:18080', dataPlane: 'builtin' } satisfies Partial<ManifestOptions>;
+export const SIM_APP = {
+  command: 'node',
+  args: ['server.js'],
+  probes: false,
+  listen: '127.0.0.1:18080',
+  dataPlane: 'builtin',
+} satisfies Partial<ManifestOptions>;

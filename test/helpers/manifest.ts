@@ -65,7 +65,9 @@ ${o.revisionHistoryLimit === undefined ? '' : `  revisionHistoryLimit: ${o.revis
     command: ${JSON.stringify(o.command ?? process.execPath)}
     args: [${(o.args ?? [DEMO_APP]).map((a) => JSON.stringify(a)).join(', ')}]
     env:
-${Object.entries(env).map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`).join('\n')}
+${Object.entries(env)
+  .map(([k, v]) => `      ${k}: ${JSON.stringify(v)}`)
+  .join('\n')}
 ${o.probes === false ? '' : probes}  traffic:
     listen: ${listen}${(o.dataPlane ?? DATA_PLANE) === 'nginx' ? '\n    router: nginx\n    nginx: {manage: true}' : ''}
   strategy:

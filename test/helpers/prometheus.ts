@@ -47,7 +47,12 @@ export interface RunningPrometheus {
 
 /** A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir. */
 /** `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token). */
-export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeIntervalSeconds: number; binary?: string; bearerTokenFile?: string }): Promise<RunningPrometheus> {
+export async function startPrometheus(opts: {
+  scrapeTargets: string[];
+  scrapeIntervalSeconds: number;
+  binary?: string;
+  bearerTokenFile?: string;
+}): Promise<RunningPrometheus> {
   const binary = opts.binary ?? prometheusBinary();
   if (binary === undefined) throw new Error('prometheus not installed — apt-get install prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'sluice-prometheus-'));
@@ -94,11 +99,14 @@ export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeInt
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new GiveUp(`prometheus exited with ${child.exitCode} before it was ready: ${stderr.trim()}`);
-      const r = await fetch(`${address}/-/ready`).catch(() => undefined);
-      return r?.status === 200;
-    }, { timeoutMs: READY_TIMEOUT_MS, what: `prometheus at ${address} to be ready`, detail: () => stderr.trim() });
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new GiveUp(`prometheus exited with ${child.exitCode} before it was ready: ${stderr.trim()}`);
+        const r = await fetch(`${address}/-/ready`).catch(() => undefined);
+        return r?.status === 200;
+      },
+      { timeoutMs: READY_TIMEOUT_MS, what: `prometheus at ${address} to be ready`, detail: () => stderr.trim() },
+    );
   } catch (err) {
     await stop();
     throw err;
@@ -107,12 +115,15 @@ export async function startPrometheus(opts: { scrapeTargets: string[]; scrapeInt
     address,
     stop,
     waitForTargetsUp: (timeoutMs = 20_000) =>
-      waitFor(async () => {
-        const r = await fetch(`${address}/api/v1/targets`);
-        const body = (await r.json()) as { data: { activeTargets: { health: string }[] } };
-        const active = body.data.activeTargets;
-        return active.length === opts.scrapeTargets.length && active.every((t) => t.health === 'up');
-      }, { timeoutMs, what: 'all prometheus targets to be up' }).then(() => undefined),
+      waitFor(
+        async () => {
+          const r = await fetch(`${address}/api/v1/targets`);
+          const body = (await r.json()) as { data: { activeTargets: { health: string }[] } };
+          const active = body.data.activeTargets;
+          return active.length === opts.scrapeTargets.length && active.every((t) => t.health === 'up');
+        },
+        { timeoutMs, what: 'all prometheus targets to be up' },
+      ).then(() => undefined),
   };
 }
 

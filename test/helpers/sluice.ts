@@ -51,7 +51,9 @@ export class SluiceUnderTest {
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new GiveUp(`sluice up exited with ${child.exitCode} before its API answered:\n${this.output}`);
-        return this.client().list().then(() => true);
+        return this.client()
+          .list()
+          .then(() => true);
       },
       { timeoutMs: 30_000, what: 'sluice up to answer on its API', detail: () => this.output },
     );
@@ -96,7 +98,9 @@ export class SluiceUnderTest {
     return async () => {
       const v = await this.get(name);
       if (pred(v)) return v;
-      throw new Error(`${name}: status ${JSON.stringify(v.status)}\nevents:\n${v.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`);
+      throw new Error(
+        `${name}: status ${JSON.stringify(v.status)}\nevents:\n${v.events.map((e) => `  ${e.reason}: ${e.message}`).join('\n')}\nlog tail:\n${this.output.slice(-3000)}`,
+      );
     };
   }
 
@@ -108,7 +112,11 @@ export class SluiceUnderTest {
   private checkDataPlane(): void {
     if (DATA_PLANE !== 'nginx') return;
     const file = join(this.stateDir, 'nginx', 'logs', 'access.log');
-    const lines = existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('"ro":')).length : 0;
+    const lines = existsSync(file)
+      ? readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"ro":')).length
+      : 0;
     if (lines === 0) throw new Error(`SLUICE_TEST_DATA_PLANE=nginx but nginx's access log ${file} has no request`);
     console.log(`nginx data plane: ${lines} requests in ${file}`);
   }

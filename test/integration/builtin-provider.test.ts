@@ -51,11 +51,7 @@ async function release(rollout: string, stableFailEvery = 0, canaryFailEvery = 0
   const side = await listenAddr();
   const backends = { 1: ['v1', [s.endpoint]], 2: ['v2', [c.endpoint]] } as Record<number, [string, Endpoint[]]>;
   await h.client.apply(
-    table(
-      generation++,
-      listener(main.listen, backends, { 1: 100 }, { rollout }),
-      listener(side.listen, backends, { 2: 100 }, { rollout, role: 'canary' }),
-    ),
+    table(generation++, listener(main.listen, backends, { 1: 100 }, { rollout }), listener(side.listen, backends, { 2: 100 }, { rollout, role: 'canary' })),
   );
   return { stable: main.port, canary: side.port, t0: Date.now() };
 }

@@ -69,12 +69,26 @@ const ROWS: Row[] = [
   { what: 'pathological regex, over the cap never matches', headers: [['x-evil', long(MAX_REGEX_VALUE + 1)]], expect: 1 },
   { what: 'pathological regex, 10,000 characters', headers: [['x-evil', long(10_000)]], expect: 1 },
   { what: 'inline case-insensitive flag', headers: [['x-flavor', 'CHOColate']], expect: rev('icase') },
-  { what: 'repeated header lines: exact', headers: [['x-exact', 'yes'], ['x-exact', 'no']], expect: -1 /* see repeatedHeaders */ },
+  {
+    what: 'repeated header lines: exact',
+    headers: [
+      ['x-exact', 'yes'],
+      ['x-exact', 'no'],
+    ],
+    expect: -1 /* see repeatedHeaders */,
+  },
   { what: 'cookie exact', headers: [['cookie', 'a=1; beta-user=abc; z=2']], expect: rev('cookie') },
   { what: 'cookie first in the header', headers: [['cookie', 'beta-user=abc']], expect: rev('cookie') },
   { what: 'cookie name is a whole name', headers: [['cookie', 'xbeta-user=abc']], expect: 1 },
   { what: 'cookie value is the whole value', headers: [['cookie', 'beta-user=abcd']], expect: 1 },
-  { what: 'cookie in a second Cookie line', headers: [['cookie', 'a=1'], ['cookie', 'beta-user=abc']], expect: rev('cookie') },
+  {
+    what: 'cookie in a second Cookie line',
+    headers: [
+      ['cookie', 'a=1'],
+      ['cookie', 'beta-user=abc'],
+    ],
+    expect: rev('cookie'),
+  },
   { what: 'cookie regex', headers: [['cookie', 'group=g7']], expect: rev('cookie-re') },
   { what: 'cookie regex whole value', headers: [['cookie', 'group=g77']], expect: 1 },
   { what: 'query exact', path: '/?a=1&canary=yes', expect: rev('query') },
@@ -150,11 +164,21 @@ after(async () => {
 /** The revision that answered (backends answer "r<revision>"). */
 function ask(port: number, row: Row): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: row.method ?? 'GET', path: row.path ?? '/', agent: false, headers: [['host', `127.0.0.1:${port}`], ...(row.headers ?? [])].flat() }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => (/^r\d+$/.test(body) ? resolve(Number(body.slice(1))) : reject(new Error(`status ${res.statusCode}: ${body.slice(0, 80)}`))));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: row.method ?? 'GET',
+        path: row.path ?? '/',
+        agent: false,
+        headers: [['host', `127.0.0.1:${port}`], ...(row.headers ?? [])].flat(),
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => (/^r\d+$/.test(body) ? resolve(Number(body.slice(1))) : reject(new Error(`status ${res.statusCode}: ${body.slice(0, 80)}`))));
+      },
+    );
     req.on('error', reject);
     req.end();
   });

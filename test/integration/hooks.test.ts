@@ -5,7 +5,7 @@ import { freePort } from '../helpers/ports.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
 import { UserError } from '../../src/util/errors.js';
 import type { RolloutEvent } from '../../src/core/rollout.js';
-import { type ExecHookSpec, type NotificationSpec, type SmokeCheck, type WebhookSpec } from '../../src/core/hooks.js';
+import type { ExecHookSpec, NotificationSpec, SmokeCheck, WebhookSpec } from '../../src/core/hooks.js';
 import { callWebhook, pollGate, verifySignature } from '../../src/hooks/webhook.js';
 import { runExecHook } from '../../src/hooks/exec.js';
 import { runSmokeTests } from '../../src/hooks/smoke.js';
@@ -128,7 +128,8 @@ describe('webhooks', () => {
     assert.ok(r.durationMs >= 20 + 40 - 5, `backoff slept ${r.durationMs} ms`);
     const deliveries = new Set(rx.requests.map((q) => q.headers['x-sluice-delivery']));
     assert.equal(deliveries.size, 1, 'one delivery id across the attempts');
-    for (const q of rx.requests) assert.ok(verifySignature(SECRET, q.headers['x-sluice-timestamp'] as string, q.body, q.headers['x-sluice-signature'] as string));
+    for (const q of rx.requests)
+      assert.ok(verifySignature(SECRET, q.headers['x-sluice-timestamp'] as string, q.body, q.headers['x-sluice-signature'] as string));
   });
 
   test('a 5xx that never clears gives up after the retries with the status and the first 200 bytes', async () => {
@@ -195,7 +196,10 @@ describe('webhooks', () => {
     assert.equal(r.ok, true);
     assert.equal(r.attempts, 4);
     assert.equal(rx.requests.length, 4);
-    assert.deepEqual(waiting, [1, 2, 3].map((n) => `${n}: HTTP 403 Forbidden: not approved yet`));
+    assert.deepEqual(
+      waiting,
+      [1, 2, 3].map((n) => `${n}: HTTP 403 Forbidden: not approved yet`),
+    );
     assert.ok(r.durationMs >= 90, `polled for ${r.durationMs} ms`);
   });
 
@@ -290,7 +294,14 @@ describe('exec hooks', () => {
 
 describe('smoke tests', () => {
   let app: Receiver;
-  const check = (path: string, over: Partial<SmokeCheck> = {}): SmokeCheck => ({ method: 'GET', path, headers: {}, expectStatus: 200, timeoutSeconds: 2, ...over });
+  const check = (path: string, over: Partial<SmokeCheck> = {}): SmokeCheck => ({
+    method: 'GET',
+    path,
+    headers: {},
+    expectStatus: 200,
+    timeoutSeconds: 2,
+    ...over,
+  });
 
   before(async () => {
     app = await receiver((r, res) => {
@@ -299,7 +310,8 @@ describe('smoke tests', () => {
       else if (r.path === '/slow') setTimeout(() => reply(res, 200, 'ok'), 150);
       else if (r.path === '/hang') return;
       else if (r.path === '/html') reply(res, 200, '<html>hello</html>');
-      else if (r.path === '/echo') reply(res, 201, { method: r.method, tenant: r.headers['x-tenant'], type: r.headers['content-type'], got: JSON.parse(r.body) });
+      else if (r.path === '/echo')
+        reply(res, 201, { method: r.method, tenant: r.headers['x-tenant'], type: r.headers['content-type'], got: JSON.parse(r.body) });
       else reply(res, 404, 'no route');
     });
   });
@@ -315,16 +327,26 @@ describe('smoke tests', () => {
             expectBodyContains: '"ok"',
             maxLatencyMs: 2000,
           }),
-          check('/echo', { name: 'create', method: 'post', headers: { 'x-tenant': 'acme' }, jsonBody: { a: 1 }, expectStatus: [200, 201], expectJson: { '$.got.a': 1, tenant: 'acme', type: 'application/json', method: 'POST' } }),
+          check('/echo', {
+            name: 'create',
+            method: 'post',
+            headers: { 'x-tenant': 'acme' },
+            jsonBody: { a: 1 },
+            expectStatus: [200, 201],
+            expectJson: { '$.got.a': 1, tenant: 'acme', type: 'application/json', method: 'POST' },
+          }),
         ],
       },
       `${app.url}/`,
     );
     assert.equal(r.ok, true, JSON.stringify(r.checks));
-    assert.deepEqual(r.checks.map((c) => [c.name, c.ok, c.status, c.problem]), [
-      ['GET /api/health', true, 200, undefined],
-      ['create', true, 201, undefined],
-    ]);
+    assert.deepEqual(
+      r.checks.map((c) => [c.name, c.ok, c.status, c.problem]),
+      [
+        ['GET /api/health', true, 200, undefined],
+        ['create', true, 201, undefined],
+      ],
+    );
     assert.ok(r.checks.every((c) => typeof c.latencyMs === 'number' && c.latencyMs >= 0));
   });
 
@@ -374,7 +396,10 @@ describe('smoke tests', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     const aborted = await runSmokeTests({ name: 'smoke', target: 'main', checks: [check('/hang'), check('/api/health')] }, app.url, { signal: ac.signal });
-    assert.deepEqual(aborted.checks.map((c) => c.problem), ['GET /hang: aborted', 'GET /api/health: skipped, smoke test aborted']);
+    assert.deepEqual(
+      aborted.checks.map((c) => c.problem),
+      ['GET /hang: aborted', 'GET /api/health: skipped, smoke test aborted'],
+    );
   });
 });
 
@@ -399,10 +424,10 @@ describe('notifications', () => {
     assert.equal(await n.flush(5000), true);
     assert.deepEqual(n.stats(), { sent: 5, failed: 0, dropped: 0, pending: 0 });
 
-    assert.deepEqual(slack.requests.map((q) => JSON.parse(q.body).text), [
-      ':arrow_forward: web: revision 3 (v2) rollout started',
-      ':rocket: web: revision 3 (v2) promoted',
-    ]);
+    assert.deepEqual(
+      slack.requests.map((q) => JSON.parse(q.body).text),
+      [':arrow_forward: web: revision 3 (v2) rollout started', ':rocket: web: revision 3 (v2) promoted'],
+    );
     const promoted = JSON.parse(slack.requests[1].body);
     assert.equal(promoted.attachments[0].color, 'good');
     assert.deepEqual(promoted.attachments[0].fields, [
@@ -414,11 +439,14 @@ describe('notifications', () => {
 
     assert.equal(generic.requests.length, 3);
     const bodies = generic.requests.map((q) => JSON.parse(q.body));
-    assert.deepEqual(bodies.map((b) => [b.kind, b.name, b.event.reason, b.revision]), [
-      ['event', 'web', 'NewRevision', 3],
-      ['event', 'web', 'ScaledDown', 3],
-      ['event', 'web', 'Promoted', 3],
-    ]);
+    assert.deepEqual(
+      bodies.map((b) => [b.kind, b.name, b.event.reason, b.revision]),
+      [
+        ['event', 'web', 'NewRevision', 3],
+        ['event', 'web', 'ScaledDown', 3],
+        ['event', 'web', 'Promoted', 3],
+      ],
+    );
     assert.deepEqual(bodies[2].metrics, metrics);
     for (const q of generic.requests) {
       assert.ok(verifySignature('k', q.headers['x-sluice-timestamp'] as string, q.body, q.headers['x-sluice-signature'] as string));
@@ -428,7 +456,10 @@ describe('notifications', () => {
   test('events filter case-insensitively; failures are counted and reported, never thrown', async () => {
     const rx = await receiver((r, res) => reply(res, 400, 'invalid_payload'));
     const failures: string[] = [];
-    const n = new Notifier([{ name: 'oncall', type: 'slack', url: rx.url, events: ['rolloutaborted'] }], { ...fast, onFailure: (name, r) => failures.push(`${name}: ${r.error}`) });
+    const n = new Notifier([{ name: 'oncall', type: 'slack', url: rx.url, events: ['rolloutaborted'] }], {
+      ...fast,
+      onFailure: (name, r) => failures.push(`${name}: ${r.error}`),
+    });
     n.notify(event('NewRevision'), ctx);
     n.notify(event('RolloutAborted', 'Warning', 'analysis failed: error-rate 0.2 > 0.05'), { ...ctx, phase: 'Degraded' });
     assert.equal(await n.flush(5000), true);

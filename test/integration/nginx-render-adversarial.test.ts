@@ -21,7 +21,20 @@ const skip = nginxMissing();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-nginx-adv-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const PAYLOADS = [';', '{', '}', '#', '"', "'", '$host', '${remote_addr}', '\n', '\\', '\\"', 'x"; } server { listen 127.0.0.1:9; location /pwn { return 200 PWNED; } } #'];
+const PAYLOADS = [
+  ';',
+  '{',
+  '}',
+  '#',
+  '"',
+  "'",
+  '$host',
+  '${remote_addr}',
+  '\n',
+  '\\',
+  '\\"',
+  'x"; } server { listen 127.0.0.1:9; location /pwn { return 200 PWNED; } } #',
+];
 
 function base(): ListenerRoutes {
   return {
@@ -36,7 +49,10 @@ function base(): ListenerRoutes {
       { name: 'c', cookie: { name: 'c', exact: 'v' }, revision: 2 },
       { name: 'q', query: { name: 'q', exact: 'v' }, pathPrefix: '/v', revision: 2 },
     ],
-    split: [{ revision: 1, weight: 50 }, { revision: 2, weight: 50 }],
+    split: [
+      { revision: 1, weight: 50 },
+      { revision: 2, weight: 50 },
+    ],
     backends: [
       { revision: 1, version: 'v1', variant: 'a', endpoints: [{ id: 'web-1', host: '127.0.0.1', port: 18081 }] },
       { revision: 2, version: 'v2', variant: 'b', endpoints: [{ id: 'web-2', host: 'localhost', port: 18082 }] },
@@ -192,10 +208,15 @@ test('every string field: an adversarial value is refused in one line naming the
       if (r.code !== 0) wrong.push(`${what}: nginx -t failed: ${r.output.split('\n').slice(-2).join(' | ')}`);
     }
   }
-  console.log(`# refused/rendered per field: ${Object.entries(outcome).map(([f, o]) => `${f} ${o.refused}/${o.rendered}`).join(', ')}`);
+  console.log(
+    `# refused/rendered per field: ${Object.entries(outcome)
+      .map(([f, o]) => `${f} ${o.refused}/${o.rendered}`)
+      .join(', ')}`,
+  );
   assert.deepEqual(wrong, []);
   // The fields written bare are refused outright; the quoted ones render every payload.
-  for (const f of ['listen', 'endpoint host', 'header name', 'variantHeader', 'sticky header', 'statusListen', 'accessLog']) assert.equal(outcome[f].rendered, 0, `${f} is never rendered with a payload`);
+  for (const f of ['listen', 'endpoint host', 'header name', 'variantHeader', 'sticky header', 'statusListen', 'accessLog'])
+    assert.equal(outcome[f].rendered, 0, `${f} is never rendered with a payload`);
   for (const f of ['rollout', 'endpoint id', 'header exact', 'header prefix', 'cookie exact', 'query name', 'query exact', 'maintenance body', 'mirror name']) {
     assert.ok(outcome[f].rendered >= PAYLOADS.length - 2, `${f} renders (escaped): ${JSON.stringify(outcome[f])}`);
   }

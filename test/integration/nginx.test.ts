@@ -45,7 +45,11 @@ function listener(extra: Partial<ListenerRoutes> = {}): ListenerRoutes {
     balancer: 'round-robin',
     rules: [],
     split: [{ revision: 1, weight: 100 }],
-    backends: [1, 2].map((revision) => ({ revision, version: `v${revision}`, endpoints: [{ id: `web-${revision}`, host: '127.0.0.1', port: appPorts[revision] }] })),
+    backends: [1, 2].map((revision) => ({
+      revision,
+      version: `v${revision}`,
+      endpoints: [{ id: `web-${revision}`, host: '127.0.0.1', port: appPorts[revision] }],
+    })),
     dataPlane: 'nginx',
     ...extra,
   };
@@ -97,7 +101,10 @@ test('a single revision, then an 80/20 split with a header rule ahead of it', { 
   assert.deepEqual(await versions(20), { v1: 20 });
   await dp.apply(++generation, [
     listener({
-      split: [{ revision: 1, weight: 80 }, { revision: 2, weight: 20 }],
+      split: [
+        { revision: 1, weight: 80 },
+        { revision: 2, weight: 20 },
+      ],
       rules: [{ name: 'testers', header: { name: 'X-Canary', exact: 'yes' }, revision: 2 }],
     }),
   ]);
@@ -124,7 +131,15 @@ test('rules on cookie, query and path prefix, all conditions of a rule must hold
 });
 
 test('sticky cookie: a new client gets a cookie and then always the same revision', { skip }, async () => {
-  await dp.apply(++generation, [listener({ split: [{ revision: 1, weight: 50 }, { revision: 2, weight: 50 }], sticky: { cookie: { name: 'sluice-web' } } })]);
+  await dp.apply(++generation, [
+    listener({
+      split: [
+        { revision: 1, weight: 50 },
+        { revision: 2, weight: 50 },
+      ],
+      sticky: { cookie: { name: 'sluice-web' } },
+    }),
+  ]);
   const first = await get('/');
   const cookie = String(first.headers['set-cookie']?.[0] ?? '').split(';')[0];
   assert.match(cookie, /^sluice-web=\w+/);
@@ -176,7 +191,14 @@ test('reloads under keep-alive load lose no request; windows come from the acces
   const loops = Array.from({ length: 4 }, loop);
   for (let i = 0; i < 10; i++) {
     const w = i % 2 === 0 ? 30 : 70;
-    await dp.apply(++generation, [listener({ split: [{ revision: 1, weight: 100 - w }, { revision: 2, weight: w }] })]);
+    await dp.apply(++generation, [
+      listener({
+        split: [
+          { revision: 1, weight: 100 - w },
+          { revision: 2, weight: w },
+        ],
+      }),
+    ]);
     await sleep(150);
   }
   stop = true;
@@ -236,7 +258,10 @@ test('mirror: a share of GETs is copied to the shadow with x-sluice-mirror; a PO
   for (let i = 0; i < 20; i++) assert.equal((await get('/post', { 'content-type': 'text/plain' }, false, 'POST', `b${i}`)).body, 'v1');
   await settle();
   assert.ok(Math.abs(copies.length - 100) <= 20, `≈50 % of 200 GETs copied: ${copies.length}`);
-  assert.ok(copies.every((c) => c.method === 'GET' && /^\/x\?i=\d+$/.test(c.url) && c.mirror === '1'), JSON.stringify(copies.slice(0, 3)));
+  assert.ok(
+    copies.every((c) => c.method === 'GET' && /^\/x\?i=\d+$/.test(c.url) && c.mirror === '1'),
+    JSON.stringify(copies.slice(0, 3)),
+  );
   assert.equal(new Set(copies.map((c) => c.url)).size, copies.length, 'each request copied at most once');
   const w = dp.window('web', 3, since);
   assert.equal(w.requests, 0, 'copies are not client traffic');
@@ -258,7 +283,10 @@ test('mirror: match (methods, path prefix) and the body; a larger body or a requ
   copies.length = 0;
   assert.equal((await get('/y', { 'x-shadow': '1' })).body, 'shadow');
   await settle();
-  assert.deepEqual(copies.map((c) => c.mirror), [undefined]);
+  assert.deepEqual(
+    copies.map((c) => c.mirror),
+    [undefined],
+  );
 });
 
 test('mirror: a slow shadow never delays the answer, nor the primary latency the analysis sees; its copy is cut off', { skip }, async () => {

@@ -33,7 +33,11 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
   it('a command not on PATH: CrashLoopBackOff with the message "command not found: X"', async () => {
     const { platform } = newPlatform();
     const started = await platform.start(ref(), demoTemplate({ command: 'sluice-no-such-command-x1' }));
-    const s = await waitFor(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), { timeoutMs: 5000, intervalMs: 50, what: 'a message' });
+    const s = await waitFor(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      what: 'a message',
+    });
     assert.equal(s.message, 'command not found: sluice-no-such-command-x1');
     assert.equal(s.phase, 'CrashLoopBackOff');
     assert.match(readFileSync(s.logFile, 'utf8'), /command not found: sluice-no-such-command-x1/);
@@ -70,7 +74,11 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
       [{ DB: { env: 'SLUICE_TEST_UNSET_SECRET' } }, "secretEnv DB: SLUICE_TEST_UNSET_SECRET is not set in the control plane's environment"],
     ] as const) {
       const started = await platform.start(ref(), demoTemplate({ secretEnv }));
-      const s = await waitFor(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), { timeoutMs: 5000, intervalMs: 50, what: 'a message' });
+      const s = await waitFor(() => (current(platform, started.id)?.message ? current(platform, started.id) : undefined), {
+        timeoutMs: 5000,
+        intervalMs: 50,
+        what: 'a message',
+      });
       assert.equal(s.message, expected);
       assert.equal(s.pid, undefined);
       await platform.stop(started.id);
@@ -102,7 +110,9 @@ describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout
   it('parsePortRange: FROM-TO within 1-65535, one clear line otherwise', () => {
     assert.deepEqual(parsePortRange('30000-30999'), { from: 30000, to: 30999 });
     for (const bad of ['30000', '0-10', '10-5', '1-70000', 'a-b']) {
-      assert.throws(() => parsePortRange(bad), { message: `--instance-ports: must be a port range FROM-TO within 1-65535, got "${bad}" — write e.g. 30000-30999` });
+      assert.throws(() => parsePortRange(bad), {
+        message: `--instance-ports: must be a port range FROM-TO within 1-65535, got "${bad}" — write e.g. 30000-30999`,
+      });
     }
   });
 });

@@ -69,7 +69,8 @@ test('web provider against a real HTTP server', async (t) => {
       if (req.url === '/text') return void res.end('not json at all');
       if (req.url === '/big') return void res.end(`"${'x'.repeat(5 * 1024 * 1024)}"`);
       if (req.url === '/slow') return void setTimeout(() => json(200, 1), 3000).unref();
-      if (req.url?.startsWith('/echo')) return json(200, { method: req.method, url: req.url, headers: req.headers, body: body === '' ? null : JSON.parse(body) });
+      if (req.url?.startsWith('/echo'))
+        return json(200, { method: req.method, url: req.url, headers: req.headers, body: body === '' ? null : JSON.parse(body) });
       json(404, { error: 'not found' });
     });
   });
@@ -195,12 +196,15 @@ test('job provider with real commands', async (t) => {
   });
 
   await t.test('a number with a non-zero exit throws with the last stderr line', async () => {
-    const err = await rejection(job.measure(config('console.log(0.5); console.error("first"); console.error("db unreachable"); process.exit(2)'), context(), never));
+    const err = await rejection(
+      job.measure(config('console.log(0.5); console.error("first"); console.error("db unreachable"); process.exit(2)'), context(), never),
+    );
     assert.match(err.message, /printed 0\.5 but exited 2: db unreachable$/);
   });
 
   await t.test('env carries SLUICE_* and ARG_* variables over process.env and config.env', async () => {
-    const script = 'const e = process.env; console.log(JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => /^(SLUICE_|ARG_|EXTRA|PATH$)/.test(k)))))';
+    const script =
+      'const e = process.env; console.log(JSON.stringify(Object.fromEntries(Object.entries(e).filter(([k]) => /^(SLUICE_|ARG_|EXTRA|PATH$)/.test(k)))))';
     const r = await job.measure(config(script, { env: { EXTRA: 'x-{{args.service}}' } }), context(), never);
     assert.equal(r.value, true);
     const env = JSON.parse(String(r.details?.stdoutTail)) as Record<string, string>;
@@ -223,7 +227,11 @@ test('job provider with real commands', async (t) => {
   });
 
   await t.test('args are substituted in argv; no shell is involved', async () => {
-    const r = await job.measure({ command: [node, '-e', 'console.log(process.argv.slice(1).join("|"))', '{{args.service-name}}', '$HOME;echo', '*'], env: {}, timeoutSeconds: 10 }, context(), never);
+    const r = await job.measure(
+      { command: [node, '-e', 'console.log(process.argv.slice(1).join("|"))', '{{args.service-name}}', '$HOME;echo', '*'], env: {}, timeoutSeconds: 10 },
+      context(),
+      never,
+    );
     assert.equal(String(r.details?.stdoutTail).trim(), 'checkout|$HOME;echo|*');
   });
 

@@ -32,7 +32,10 @@ after(async () => {
 
 function lost(r: LoadReport): string {
   const bad = r.samples.filter((s) => s.error !== undefined || s.status < 200 || s.status >= 300);
-  return `${describe(r)}; first failures: ${bad.slice(0, 5).map((s) => `${s.sentAt.toFixed(0)}ms ${s.error ?? s.status}`).join(', ')}`;
+  return `${describe(r)}; first failures: ${bad
+    .slice(0, 5)
+    .map((s) => `${s.sentAt.toFixed(0)}ms ${s.error ?? s.status}`)
+    .join(', ')}`;
 }
 
 async function setup(): Promise<{ dir: string; admin: string; token: string; client: HttpTrafficRouter; pid: number; ports: number[]; logFile: string }> {
@@ -48,7 +51,9 @@ async function setup(): Promise<{ dir: string; admin: string; token: string; cli
   clients.push(client);
   const a = await listenAddr();
   const c = await listenAddr();
-  await client.apply(table(5, listener(a.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }), listener(c.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { role: 'canary' })));
+  await client.apply(
+    table(5, listener(a.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }), listener(c.listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 }, { role: 'canary' })),
+  );
   return { dir, admin, token, client, pid, ports: [a.port, c.port], logFile };
 }
 
@@ -98,7 +103,10 @@ test('router restart under load: zero failed requests, new pid, same routes, old
   await client.apply(table(6, listener(`127.0.0.1:${ports[0]}`, { 2: ['v2', [b2.endpoint()]] }, { 2: 100 })));
   assert.equal((await request(ports[0])).body, 'app-2');
   const log = readFileSync(logFile, 'utf8');
-  assert.match(log, new RegExp(`sluice-router\\[${pid}\\] took over from pid \\d+: admin API on http://${admin.replace(/\./g, '\\.')}, 2 listener\\(s\\), routes generation 5`));
+  assert.match(
+    log,
+    new RegExp(`sluice-router\\[${pid}\\] took over from pid \\d+: admin API on http://${admin.replace(/\./g, '\\.')}, 2 listener\\(s\\), routes generation 5`),
+  );
   assert.match(log, /stopped after handover to pid \d+ \(0 request\(s\) cut\)/);
   console.log(`router restart ×3: ${reports.map(describe).join(' | ')}`);
   await client.shutdown();
@@ -114,7 +122,9 @@ test('a successor that fails to start: one-line error, the old router keeps serv
   await assert.rejects(client.restart(), (e: Error) => {
     assert.match(
       e.message,
-      new RegExp(`^router restart failed: the new router \\(pid \\d+\\) failed: router admin token file .*admin-token is readable by group or others \\(mode 0644\\) and may have leaked — delete it and start sluice again \\(\`sluice up\`\\) to make a new one; this router \\(pid ${pid}\\) keeps serving$`),
+      new RegExp(
+        `^router restart failed: the new router \\(pid \\d+\\) failed: router admin token file .*admin-token is readable by group or others \\(mode 0644\\) and may have leaked — delete it and start sluice again \\(\`sluice up\`\\) to make a new one; this router \\(pid ${pid}\\) keeps serving$`,
+      ),
     );
     return true;
   });

@@ -161,10 +161,15 @@ test('shadow comparison: a different field and a different status are mismatches
   const rollout = 'cmp';
   const t0 = Date.now();
   const port = await serve((listen) =>
-    listener(listen, { 1: ['v1', [primary.endpoint]], 2: ['v2', [shadow.endpoint]] }, { 1: 100 }, {
-      rollout,
-      mirrors: [mirror({ compare: { ignorePaths: ['$.timestamp', '$.requestId'] } })],
-    }),
+    listener(
+      listen,
+      { 1: ['v1', [primary.endpoint]], 2: ['v2', [shadow.endpoint]] },
+      { 1: 100 },
+      {
+        rollout,
+        mirrors: [mirror({ compare: { ignorePaths: ['$.timestamp', '$.requestId'] } })],
+      },
+    ),
   );
   const labels = { rollout, revision: 2, route: 'shadow' };
   const settled = async (n: number) => (await metric('sluice_mirror_compared_total', labels)) + (await metric('sluice_mirror_not_compared_total', labels)) >= n;
@@ -188,7 +193,10 @@ test('shadow comparison: a different field and a different status are mismatches
 
   // What the shadow got: copies marked as such, with the client's Host.
   assert.equal(shadow.seen.length, 60);
-  assert.ok(shadow.seen.every((s) => s.mirror && s.host === `127.0.0.1:${port}`), JSON.stringify(shadow.seen[0]));
+  assert.ok(
+    shadow.seen.every((s) => s.mirror && s.host === `127.0.0.1:${port}`),
+    JSON.stringify(shadow.seen[0]),
+  );
   assert.ok(primary.seen.every((s) => !s.mirror));
 
   // The shadow's window counts its copies (and their 500s); the primary's has none.
@@ -225,7 +233,11 @@ test('methods: a POST is not mirrored by default; with methods [POST] its body i
   await request(plain, { path: '/x', agent });
   await waitFor(async () => shadow.seen.length >= 1, { timeoutMs: 15_000, intervalMs: 50, what: 'the GET copy' });
   await sleep(200);
-  assert.deepEqual(shadow.seen.map((s) => s.method), ['GET'], 'only the GET was copied');
+  assert.deepEqual(
+    shadow.seen.map((s) => s.method),
+    ['GET'],
+    'only the GET was copied',
+  );
 
   const posts = await serve((listen) =>
     listener(listen, backends, { 1: 100 }, { rollout: 'post', mirrors: [mirror({ name: 'posts', match: { methods: ['POST'] }, maxBodyBytes: 1000 })] }),
@@ -253,7 +265,10 @@ test('methods: a POST is not mirrored by default; with methods [POST] its body i
   await waitFor(async () => (await metric('sluice_mirror_requests_total', labels)) >= 1, { timeoutMs: 15_000, intervalMs: 50, what: 'the POST copy' });
   await sleep(200);
   const copies = shadow.seen.filter((s) => s.method === 'POST');
-  assert.deepEqual(copies.map((s) => [s.body, s.mirror]), [['copy me', true]]);
+  assert.deepEqual(
+    copies.map((s) => [s.body, s.mirror]),
+    [['copy me', true]],
+  );
   assert.equal(await metric('sluice_mirror_too_large_total', labels), 2);
   // A GET does not match methods [POST].
   await request(posts, { path: '/x', agent });
@@ -294,15 +309,24 @@ test('percent: exactly 20 % of 1,000 matching requests are copied (the determini
   const primary = await startApp('pct-primary');
   const shadow = await startApp('pct-shadow');
   const port = await serve((listen) =>
-    listener(listen, { 1: ['v1', [primary.endpoint]], 2: ['v2', [shadow.endpoint]] }, { 1: 100 }, {
-      rollout: 'pct',
-      mirrors: [mirror({ percent: 20, match: { pathPrefix: '/api' } })],
-    }),
+    listener(
+      listen,
+      { 1: ['v1', [primary.endpoint]], 2: ['v2', [shadow.endpoint]] },
+      { 1: 100 },
+      {
+        rollout: 'pct',
+        mirrors: [mirror({ percent: 20, match: { pathPrefix: '/api' } })],
+      },
+    ),
   );
   await send(port, 1000, () => ({ path: '/api/items' }));
   await send(port, 100, () => ({ path: '/other' }));
   const labels = { rollout: 'pct', revision: 2, route: 'shadow' };
-  await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, { timeoutMs: 15_000, intervalMs: 50, what: 'copies done' });
+  await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, {
+    timeoutMs: 15_000,
+    intervalMs: 50,
+    what: 'copies done',
+  });
   const copies = await metric('sluice_mirror_requests_total', labels);
   // The accumulator copies every fifth matching request; the 100 others do not move it.
   assert.equal(copies, 200);
@@ -335,7 +359,16 @@ test('a rule with a split target: premium users 50/50 between two revisions, eve
   const a = await startApp('seg-a');
   const b = await startApp('seg-b');
   const backends = { 1: ['v1', [stable.endpoint]], 2: ['v2', [a.endpoint]], 3: ['v3', [b.endpoint]] } as Record<number, [string, Endpoint[]]>;
-  const rules = [{ name: 'premium', header: { name: 'x-user-segment', exact: 'premium' }, split: [{ revision: 2, weight: 50 }, { revision: 3, weight: 50 }] }];
+  const rules = [
+    {
+      name: 'premium',
+      header: { name: 'x-user-segment', exact: 'premium' },
+      split: [
+        { revision: 2, weight: 50 },
+        { revision: 3, weight: 50 },
+      ],
+    },
+  ];
   const port = await serve((listen) => listener(listen, backends, { 1: 100 }, { rollout: 'seg', rules }));
   const premium = await send(port, 1000, () => ({ headers: { 'x-user-segment': 'premium' } }));
   const count = (answers: Answer[], name: string) => answers.filter((x) => x.body === name).length;
@@ -404,23 +437,58 @@ test('A/B: the variant header names the answering backend’s variant; exposures
       [3, served('ab-c'), byRevision('ab-c')],
     ],
   );
-  assert.equal(traffic.reduce((s, t) => s + t.newUsers, 0), users);
+  assert.equal(
+    traffic.reduce((s, t) => s + t.newUsers, 0),
+    users,
+  );
   assert.equal(await metric('sluice_sticky_assignments_total', { rollout, revision: 2 }), byRevision('ab-b'));
 });
 
 test('validation: rule targets, mirrors and variants', () => {
   const base = (extra: Partial<ListenerRoutes>): unknown => ({
     generation: 1,
-    listeners: [listener('127.0.0.1:1', { 1: ['v1', [{ id: 'a', host: '127.0.0.1', port: 2 }]], 2: ['v2', [{ id: 'b', host: '127.0.0.1', port: 3 }]] }, { 1: 100 }, extra)],
+    listeners: [
+      listener(
+        '127.0.0.1:1',
+        { 1: ['v1', [{ id: 'a', host: '127.0.0.1', port: 2 }]], 2: ['v2', [{ id: 'b', host: '127.0.0.1', port: 3 }]] },
+        { 1: 100 },
+        extra,
+      ),
+    ],
   });
   const ok = (extra: Partial<ListenerRoutes>) => assert.doesNotThrow(() => validateRouteTable(base(extra)));
   const bad = (extra: unknown, re: RegExp) => assert.throws(() => validateRouteTable(base(extra as Partial<ListenerRoutes>)), re);
   const header = { name: 'x-seg', exact: 'p' };
-  ok({ rules: [{ name: 'r', header, split: [{ revision: 1, weight: 50 }, { revision: 2, weight: 50 }] }] });
+  ok({
+    rules: [
+      {
+        name: 'r',
+        header,
+        split: [
+          { revision: 1, weight: 50 },
+          { revision: 2, weight: 50 },
+        ],
+      },
+    ],
+  });
   ok({ rules: [{ name: 'r', methods: ['POST'], revision: 2 }] });
   bad({ rules: [{ name: 'r', header }] }, /rules\[0\]: has neither revision nor split/);
   bad({ rules: [{ name: 'r', header, revision: 1, split: [{ revision: 1, weight: 100 }] }] }, /has both revision and split/);
-  bad({ rules: [{ name: 'r', header, split: [{ revision: 1, weight: 50 }, { revision: 2, weight: 40 }] }] }, /rules\[0\]\.split: weights sum to 90/);
+  bad(
+    {
+      rules: [
+        {
+          name: 'r',
+          header,
+          split: [
+            { revision: 1, weight: 50 },
+            { revision: 2, weight: 40 },
+          ],
+        },
+      ],
+    },
+    /rules\[0\]\.split: weights sum to 90/,
+  );
   bad({ rules: [{ name: 'r', header, split: [{ revision: 9, weight: 100 }] }] }, /split\[0\]\.revision: revision 9 has no backend/);
   bad({ rules: [{ name: 'r', header, split: [] }] }, /non-empty list/);
   ok({ mirrors: [mirror({ compare: { ignorePaths: ['$.a', '$.items[*].id', '$.h["x-y"]'] }, match: { pathPrefix: '/api' } })] });
@@ -444,7 +512,11 @@ test('a rollout deleted and re-created under the same name starts its mirror cou
   const labels = { rollout: 'again', revision: 2, route: 'shadow' };
   const copiesAfter = async (port: number, n: number): Promise<number> => {
     await send(port, n);
-    await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, { timeoutMs: 15_000, intervalMs: 50, what: 'copies done' });
+    await waitFor(async () => (await metric('sluice_mirror_pending', labels)) === 0 && (await metric('sluice_mirror_requests_total', labels)) > 0, {
+      timeoutMs: 15_000,
+      intervalMs: 50,
+      what: 'copies done',
+    });
     return metric('sluice_mirror_requests_total', labels);
   };
   assert.equal(await copiesAfter(await serve(routes), 5), 5);

@@ -74,7 +74,14 @@ test('X-Forwarded-* are set, Host is kept, hop-by-hop headers are dropped both w
   const { port } = await oneBackend('hdr');
   const a = await request(port, {
     path: '/headers',
-    headers: { host: 'shop.example', 'x-forwarded-for': '10.1.2.3', connection: 'keep-alive, x-private', 'x-private': '1', 'keep-alive': 'timeout=9', 'x-custom': 'kept' },
+    headers: {
+      host: 'shop.example',
+      'x-forwarded-for': '10.1.2.3',
+      connection: 'keep-alive, x-private',
+      'x-private': '1',
+      'keep-alive': 'timeout=9',
+      'x-custom': 'kept',
+    },
   });
   const seen = JSON.parse(a.body) as Record<string, string>;
   assert.equal(seen['x-forwarded-for'], '10.1.2.3, 127.0.0.1');
@@ -103,7 +110,9 @@ test('a client that goes away aborts the upstream request, and an app that dies 
   });
   await new Promise<void>((r) => dying.listen(0, '127.0.0.1', r));
   const { listen, port: p2 } = await listenAddr();
-  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [{ id: 'dying', host: '127.0.0.1', port: (dying.address() as net.AddressInfo).port }]] }, { 1: 100 })));
+  await h.client.apply(
+    table(generation++, listener(listen, { 1: ['v1', [{ id: 'dying', host: '127.0.0.1', port: (dying.address() as net.AddressInfo).port }]] }, { 1: 100 })),
+  );
   await assert.rejects(request(p2), /aborted|socket hang up|ECONNRESET/);
   dying.close();
 });
@@ -146,7 +155,11 @@ test('/metrics has per-revision counters and a latency histogram; /traffic the c
   const text = await h.client.metrics();
   const labels = `listener="${listen}",rollout="shop",role="canary",revision="4",version="v4"`;
   const counter = (cls: string, rev = 4, v = 'v4') =>
-    Number(new RegExp(`sluice_requests_total\\{listener="${listen}",rollout="shop",role="canary",revision="${rev}",version="${v}",code_class="${cls}"\\} (\\d+)`).exec(text)?.[1]);
+    Number(
+      new RegExp(
+        `sluice_requests_total\\{listener="${listen}",rollout="shop",role="canary",revision="${rev}",version="${v}",code_class="${cls}"\\} (\\d+)`,
+      ).exec(text)?.[1],
+    );
   assert.equal(counter('2xx', 3, 'v3') + counter('2xx', 4, 'v4'), 11, 'all answers were 2xx (the backend answers any path)');
   assert.ok(counter('2xx') >= 5);
   assert.equal(counter('error'), 0);
@@ -156,14 +169,14 @@ test('/metrics has per-revision counters and a latency histogram; /traffic the c
   assert.match(text, new RegExp(`sluice_inflight_requests\\{${labels.replace(/[.]/g, '\\.')}\\} 0`));
   assert.match(text, /# TYPE sluice_request_duration_seconds histogram/);
   const traffic = (await h.client.traffic()).filter((t) => t.listen === listen);
-  assert.deepEqual(
-    traffic.map((t) => [t.rollout, t.revision, t.errors5xx]).sort(),
-    [
-      ['shop', 3, 0],
-      ['shop', 4, 0],
-    ],
+  assert.deepEqual(traffic.map((t) => [t.rollout, t.revision, t.errors5xx]).sort(), [
+    ['shop', 3, 0],
+    ['shop', 4, 0],
+  ]);
+  assert.equal(
+    traffic.reduce((n, t) => n + t.requests, 0),
+    11,
   );
-  assert.equal(traffic.reduce((n, t) => n + t.requests, 0), 11);
 });
 
 test('match rules pick a revision before the split: header, cookie, query, path, source', async () => {
@@ -192,9 +205,24 @@ test('match rules pick a revision before the split: header, cookie, query, path,
   assert.equal(await via({ path: '/newer' }), 'r-stable', 'prefixes match whole segments');
   // The 127.0.0.1 client is not in 10.0.0.0/8, and a matching rule whose revision has no
   // instance falls back to the split.
-  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [s.endpoint()]], 2: ['v2', []] }, { 1: 100 }, { rules: [{ name: 'local', sourceCidr: '127.0.0.0/8', revision: 2 }] })));
+  await h.client.apply(
+    table(
+      generation++,
+      listener(listen, { 1: ['v1', [s.endpoint()]], 2: ['v2', []] }, { 1: 100 }, { rules: [{ name: 'local', sourceCidr: '127.0.0.0/8', revision: 2 }] }),
+    ),
+  );
   assert.equal(await via({}), 'r-stable');
-  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [s.endpoint()]], 2: ['v2', [c.endpoint()]] }, { 1: 100 }, { rules: [{ name: 'local', sourceCidr: '127.0.0.0/8', revision: 2 }] })));
+  await h.client.apply(
+    table(
+      generation++,
+      listener(
+        listen,
+        { 1: ['v1', [s.endpoint()]], 2: ['v2', [c.endpoint()]] },
+        { 1: 100 },
+        { rules: [{ name: 'local', sourceCidr: '127.0.0.0/8', revision: 2 }] },
+      ),
+    ),
+  );
   assert.equal(await via({}), 'r-canary');
 });
 
@@ -238,7 +266,13 @@ async function earlyAnswerApp(): Promise<{ port: number; close(): void }> {
 }
 
 /** Sends `body` and resolves with the answer (or the error code) and how long it took. */
-function timed(port: number, agent: http.Agent, method: string, path: string, body?: Buffer): Promise<{ status: number | string; connection?: string; body: string; ms: number }> {
+function timed(
+  port: number,
+  agent: http.Agent,
+  method: string,
+  path: string,
+  body?: Buffer,
+): Promise<{ status: number | string; connection?: string; body: string; ms: number }> {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers: body === undefined ? {} : { 'content-length': body.length } }, (res) => {
@@ -255,10 +289,15 @@ function timed(port: number, agent: http.Agent, method: string, path: string, bo
 test('an app that answers 413 before reading a large upload: the client gets that 413, then its next request at once', async () => {
   const app = await earlyAnswerApp();
   const { listen, port } = await listenAddr();
-  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [{ id: 'early', host: '127.0.0.1', port: app.port }]] }, { 1: 100 }, { rollout: 'early' })));
+  await h.client.apply(
+    table(generation++, listener(listen, { 1: ['v1', [{ id: 'early', host: '127.0.0.1', port: app.port }]] }, { 1: 100 }, { rollout: 'early' })),
+  );
   const upload = randomBytes(8 * 1024 * 1024);
   try {
-    for (const [via, p] of [['direct', app.port], ['router', port]] as const) {
+    for (const [via, p] of [
+      ['direct', app.port],
+      ['router', port],
+    ] as const) {
       for (let i = 0; i < 6; i++) {
         // One socket at a time: the next request goes on the same connection if it stays open.
         const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -287,7 +326,9 @@ test('an app that answers 413 before reading a large upload: the client gets tha
 test('a raw client still sending its body gets the early 413 with Connection: close, and the router ends the connection', async () => {
   const app = await earlyAnswerApp();
   const { listen, port } = await listenAddr();
-  await h.client.apply(table(generation++, listener(listen, { 1: ['v1', [{ id: 'early-raw', host: '127.0.0.1', port: app.port }]] }, { 1: 100 }, { rollout: 'early-raw' })));
+  await h.client.apply(
+    table(generation++, listener(listen, { 1: ['v1', [{ id: 'early-raw', host: '127.0.0.1', port: app.port }]] }, { 1: 100 }, { rollout: 'early-raw' })),
+  );
   try {
     const s = net.connect(port, '127.0.0.1');
     s.on('error', () => {});

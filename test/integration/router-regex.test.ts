@@ -20,9 +20,17 @@ before(async () => {
   const addr = await listenAddr();
   port = addr.port;
   await h.client.apply(
-    table(1, listener(addr.listen, { 1: ['v1', [stable.endpoint()]], 2: ['v2', [canary.endpoint()]] }, { 1: 100 }, {
-      rules: [{ name: 'evil', header: { name: 'x-evil', regex: '(a+)+$' }, revision: 2 }],
-    })),
+    table(
+      1,
+      listener(
+        addr.listen,
+        { 1: ['v1', [stable.endpoint()]], 2: ['v2', [canary.endpoint()]] },
+        { 1: 100 },
+        {
+          rules: [{ name: 'evil', header: { name: 'x-evil', regex: '(a+)+$' }, revision: 2 }],
+        },
+      ),
+    ),
   );
 });
 

@@ -114,7 +114,10 @@ test('an instance that fails every request is ejected: at most consecutiveFailur
   const text = await h.client.metrics();
   assert.equal(metric(text, 'sluice_router_ejections_total', 'endpoint="ej-a"'), 1);
   assert.equal(metric(text, 'sluice_router_ejected', 'endpoint="ej-a"'), 1);
-  assert.ok(logs.some((l) => /outlier: ejected web revision 1 instance ej-a .* for 60000 ms/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /outlier: ejected web revision 1 instance ej-a .* for 60000 ms/.test(l)),
+    logs.join('\n'),
+  );
   // A new table with the same endpoint keeps the ejection (state is by endpoint id).
   await apply(routes(listen, [a.endpoint(), b.endpoint()], resilience));
   const hitsBefore = await a.hits();
@@ -151,7 +154,10 @@ test('maxEjectedPercent: with 2 instances and 50 %, at most one is ejected even 
   await b.fail(true);
   const statuses: number[] = [];
   for (let i = 0; i < 30; i++) statuses.push((await request(port)).status);
-  assert.ok(statuses.every((s) => s === 500), 'the instance left in rotation still answers (with its 500s)');
+  assert.ok(
+    statuses.every((s) => s === 500),
+    'the instance left in rotation still answers (with its 500s)',
+  );
   const text = await h.client.metrics();
   const ejected = metric(text, 'sluice_router_ejected', 'endpoint="pct-a"') + metric(text, 'sluice_router_ejected', 'endpoint="pct-b"');
   assert.equal(ejected, 1);
@@ -175,7 +181,10 @@ test('connection limits: beyond maxConnections + maxPending, requests get 503 wi
   assert.equal(refused.length, 3);
   for (const r of refused) {
     assert.equal(r.headers['retry-after'], '1');
-    assert.match(r.body, /^503 Service Unavailable: every instance of web revision 1 has 1 request\(s\) in flight and 2 more are waiting \(resilience\.limits\)/);
+    assert.match(
+      r.body,
+      /^503 Service Unavailable: every instance of web revision 1 has 1 request\(s\) in flight and 2 more are waiting \(resilience\.limits\)/,
+    );
   }
   const text = await h.client.metrics();
   assert.equal(metric(text, 'sluice_router_overflow_total', `listener="${listen}",rollout="web",revision="1",reason="queue_full"`), 3);
@@ -289,7 +298,10 @@ test('SIGKILL of an instance under load loses no GET', async () => {
   agent.destroy();
   const bad = results.filter((r) => r.status !== 200);
   assert.deepEqual(errors, []);
-  assert.deepEqual(bad.map((r) => `${r.status} ${r.body}`), []);
+  assert.deepEqual(
+    bad.map((r) => `${r.status} ${r.body}`),
+    [],
+  );
   assert.ok(before > 20 && results.length - before > 20, `load before (${before}) and after (${results.length - before}) the kill`);
   assert.ok(results.slice(-10).every((r) => r.body === 'kill-b'));
 });
@@ -354,7 +366,9 @@ test('hold stopped: the maintenance answer with Retry-After', async () => {
   assert.equal(r.status, 503);
   assert.equal(r.headers['retry-after'], '1');
   assert.match(r.body, /traffic to web behind .* is stopped by the operator/);
-  await apply(routes(listen, [a.endpoint()], undefined, { hold: { mode: 'stopped' }, maintenance: { status: 503, body: '<h1>back soon</h1>', retryAfterSeconds: 30 } }));
+  await apply(
+    routes(listen, [a.endpoint()], undefined, { hold: { mode: 'stopped' }, maintenance: { status: 503, body: '<h1>back soon</h1>', retryAfterSeconds: 30 } }),
+  );
   const m = await request(port);
   assert.equal(m.status, 503);
   assert.equal(m.headers['retry-after'], '30');

@@ -152,8 +152,24 @@ test('sinceMs keeps only requests that ended at or after it; an empty window has
   assert.equal((await h.client.samples('since', 1, t1)).latencies.length, 7);
   const empty = await h.client.window('since', 1, Date.now() + 60_000);
   assert.deepEqual(
-    { requests: empty.requests, errors5xx: empty.errors5xx, requestRate: empty.requestRate, errorRate: empty.errorRate, successRate: empty.successRate, latency: empty.latency, truncated: empty.truncated },
-    { requests: 0, errors5xx: 0, requestRate: 0, errorRate: 0, successRate: 0, latency: { p50: null, p90: null, p95: null, p99: null, mean: null }, truncated: false },
+    {
+      requests: empty.requests,
+      errors5xx: empty.errors5xx,
+      requestRate: empty.requestRate,
+      errorRate: empty.errorRate,
+      successRate: empty.successRate,
+      latency: empty.latency,
+      truncated: empty.truncated,
+    },
+    {
+      requests: 0,
+      errors5xx: 0,
+      requestRate: 0,
+      errorRate: 0,
+      successRate: 0,
+      latency: { p50: null, p90: null, p95: null, p99: null, mean: null },
+      truncated: false,
+    },
   );
   // A revision the router never routed to: zero requests, not an error.
   assert.equal((await h.client.window('since', 99, t0)).requests, 0);
@@ -196,7 +212,10 @@ test('/samples: latencies and 0/1 errors, oldest first, at most max', async () =
   assert.equal(all.latencies.length, 25);
   assert.ok(all.latencies.every((x) => typeof x === 'number' && x > 0 && x < 1));
   assert.deepEqual(
-    all.errors.map((e, i) => [i, e]).filter(([, e]) => e === 1).map(([i]) => i),
+    all.errors
+      .map((e, i) => [i, e])
+      .filter(([, e]) => e === 1)
+      .map(([i]) => i),
     [9, 19],
   );
   const last = await h.client.samples('shape', 1, t0, 6);
@@ -245,7 +264,11 @@ test("the router's own 502s are errors; a client that leaves before any answer i
   });
   let w = await h.client.window('failing', 1, t0);
   // A timeout is not the failure to report: the assertion below shows the last window.
-  await waitFor(async () => (w = await h.client.window('failing', 1, t0)).requests >= 6, { timeoutMs: 5000, intervalMs: 20, what: '6 requests in the window' }).catch(() => undefined);
+  await waitFor(async () => (w = await h.client.window('failing', 1, t0)).requests >= 6, {
+    timeoutMs: 5000,
+    intervalMs: 20,
+    what: '6 requests in the window',
+  }).catch(() => undefined);
   assert.deepEqual([w.requests, w.errors5xx], [6, 0]);
   const abandoned = await h.client.samples('failing', 1, t0, undefined, 'preview');
   assert.equal(abandoned.latencies.length, 1);

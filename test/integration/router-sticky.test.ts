@@ -168,7 +168,11 @@ test('cookie stickiness: a new client gets a bucket cookie and keeps its revisio
 
   await h.client.apply(table(generation++, canaryRoutes(listen, 25, { sticky })));
   const at25 = onCanary(seenBy(clientIds, await send(port, clients * 3, withCookie)));
-  assert.deepEqual([...at10].filter((c) => !at25.has(c)), [], 'canary clients at 10 % are still on it at 25 %');
+  assert.deepEqual(
+    [...at10].filter((c) => !at25.has(c)),
+    [],
+    'canary clients at 10 % are still on it at 25 %',
+  );
   // Expected 25 %: 40 + 360 × 1500/9000 = 100.
   assert.ok(at25.size >= 76 && at25.size <= 124, `${at25.size} of 400 clients on the canary at 25 %`);
 
@@ -225,7 +229,10 @@ test('hashCookie stickiness: the hash of a session cookie keeps each session on 
 
   await h.client.apply(table(generation++, canaryRoutes(listen, 25, { sticky })));
   const at25 = onCanary(seenBy(sessions, await send(port, sessions.length * 2, bySession)));
-  assert.deepEqual([...at10].filter((s) => !at25.has(s)), []);
+  assert.deepEqual(
+    [...at10].filter((s) => !at25.has(s)),
+    [],
+  );
   assert.ok(at25.size >= 90 && at25.size <= 160, `${at25.size} of 500 sessions on the canary at 25 %`);
 
   const noSession = await send(port, 8, () => ({ cookie: 'sidx=1; other=sid' }));
@@ -273,7 +280,12 @@ test('invalid stickiness is refused with a message naming the field', async () =
     const t = table(generation + 1, canaryRoutes(listen, 10, { sticky: sticky as Stickiness }));
     assert.throws(() => validateRouteTable(t), why);
   }
-  const res = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: JSON.stringify(table(generation + 1, canaryRoutes(listen, 10, { sticky: {} }))) });
+  const res = await request(h.adminPort, {
+    method: 'PUT',
+    path: '/routes',
+    headers: h.adminHeaders,
+    body: JSON.stringify(table(generation + 1, canaryRoutes(listen, 10, { sticky: {} }))),
+  });
   assert.equal(res.status, 400);
   assert.match((JSON.parse(res.body) as { error: string }).error, /sticky: needs exactly one of/);
   for (const sticky of [{ header: 'x-user' }, { hashCookie: 'sid' }, { cookie: { name: 'sluice-web' } }, { cookie: { name: 'b', maxAgeSeconds: 60 } }]) {

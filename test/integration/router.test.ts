@@ -70,7 +70,8 @@ test('blue-green switch is atomic: after apply returns no request reaches v1, an
   const blue = await backend('blue');
   const green = await backend('green');
   const { listen, port } = await listenAddr();
-  const routes = (rev: number) => listener(listen, { 1: ['v1', [blue.endpoint()]], 2: ['v2', [green.endpoint()]] }, rev === 1 ? { 1: 100, 2: 0 } : { 1: 0, 2: 100 });
+  const routes = (rev: number) =>
+    listener(listen, { 1: ['v1', [blue.endpoint()]], 2: ['v2', [green.endpoint()]] }, rev === 1 ? { 1: 100, 2: 0 } : { 1: 0, 2: 100 });
   await h.client.apply(table(generation++, routes(1)));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   let applied = Infinity;
@@ -91,11 +92,17 @@ test('blue-green switch is atomic: after apply returns no request reaches v1, an
   stop = true;
   await Promise.all(workers);
   agent.destroy();
-  assert.ok(seen.every((s) => s.status === 200), 'every request succeeded');
+  assert.ok(
+    seen.every((s) => s.status === 200),
+    'every request succeeded',
+  );
   const after = seen.filter((s) => s.sentAt > applied);
   assert.ok(after.length > 10, `enough requests after the switch (${after.length})`);
   assert.deepEqual([...new Set(after.map((s) => s.body))], ['green']);
-  assert.ok(seen.some((s) => s.body === 'blue'), 'v1 served before the switch');
+  assert.ok(
+    seen.some((s) => s.body === 'blue'),
+    'v1 served before the switch',
+  );
 });
 
 test('draining: a request in flight to a removed endpoint completes, and waitIdle resolves after it', async () => {
@@ -190,7 +197,12 @@ test('an older generation is refused with 409 and the current generation', async
   const { listen } = await listenAddr();
   const current = generation++;
   await h.client.apply(table(current, listener(listen, { 1: ['v1', [b.endpoint()]] }, { 1: 100 })));
-  const res = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: JSON.stringify(table(current - 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }))) });
+  const res = await request(h.adminPort, {
+    method: 'PUT',
+    path: '/routes',
+    headers: h.adminHeaders,
+    body: JSON.stringify(table(current - 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }))),
+  });
   assert.equal(res.status, 409);
   const body = JSON.parse(res.body) as { error: string; generation: number };
   assert.equal(body.generation, current);
@@ -210,9 +222,15 @@ test('an invalid table is refused with 400 and changes nothing', async () => {
   const other = await listenAddr();
   const bad = [
     [table(generation + 1, listener(listen, { 1: ['v1', [b.endpoint()]], 2: ['v2', []] }, { 1: 80, 2: 10 })), /weights sum to 90, must sum to 100/],
-    [table(generation + 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }), listener(listen, { 1: ['v1', []] }, { 1: 100 })), /listeners\[1\]\.listen: .* is used by another listener/],
+    [
+      table(generation + 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }), listener(listen, { 1: ['v1', []] }, { 1: 100 })),
+      /listeners\[1\]\.listen: .* is used by another listener/,
+    ],
     [table(generation + 1, listener(other.listen, { 1: ['v1', []] }, { 3: 100 })), /split\[0\]\.revision: revision 3 has no backend/],
-    [table(generation + 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }, { rules: [{ name: 'r', header: { name: 'x', regex: '(' }, revision: 1 }] })), /rules\[0\]\.header\.regex/],
+    [
+      table(generation + 1, listener(listen, { 1: ['v1', []] }, { 1: 100 }, { rules: [{ name: 'r', header: { name: 'x', regex: '(' }, revision: 1 }] })),
+      /rules\[0\]\.header\.regex/,
+    ],
   ] as const;
   for (const [t, why] of bad) {
     const res = await request(h.adminPort, { method: 'PUT', path: '/routes', headers: h.adminHeaders, body: JSON.stringify(t) });

@@ -48,6 +48,8 @@ test("an instance that is not the rollout's is a 404 with the message; a missing
   const res = await fetch(`http://${api.server.address}/v1/rollouts/web/logs?offset=0`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
   assert.equal(res.status, 400);
   assert.match(((await res.json()) as { error: string }).error, /"instance" is required/);
-  const bad = await fetch(`http://${api.server.address}/v1/rollouts/web/logs?instance=web-2-1&offset=-1`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+  const bad = await fetch(`http://${api.server.address}/v1/rollouts/web/logs?instance=web-2-1&offset=-1`, {
+    headers: { authorization: `Bearer ${TEST_TOKEN}` },
+  });
   assert.equal(bad.status, 400);
 });

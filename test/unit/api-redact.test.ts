@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import { redactDeep, redactText, REDACTED, secretValues } from '../../src/util/redact.js';
 
 test('secret-looking env names hide their values; other values stay', () => {
-  const env = { DB_PASSWORD: 'pw-1111', API_TOKEN: 'tok-2222', AWS_SECRET_ACCESS_KEY: 'aws-3333', GH_CREDENTIALS: 'cred-4444', SENTRY_DSN: 'dsn-5555', PORT: '8080', GREETING: 'hello' };
+  const env = {
+    DB_PASSWORD: 'pw-1111',
+    API_TOKEN: 'tok-2222',
+    AWS_SECRET_ACCESS_KEY: 'aws-3333',
+    GH_CREDENTIALS: 'cred-4444',
+    SENTRY_DSN: 'dsn-5555',
+    PORT: '8080',
+    GREETING: 'hello',
+  };
   const out = redactDeep({ spec: { template: { env } } }).spec.template.env;
   for (const k of ['DB_PASSWORD', 'API_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'GH_CREDENTIALS', 'SENTRY_DSN'] as const) assert.equal(out[k], REDACTED, k);
   assert.equal(out.PORT, '8080');

@@ -248,7 +248,10 @@ describe('a request cut off by a control-plane crash (issue 9, defect 9)', () =>
       const client = new ApiClient({ address: s.address, token: TEST_TOKEN });
       await assert.rejects(client.apply('kind: Rollout', 'web.yaml'), (err: unknown) => {
         assert.ok(err instanceof UserError);
-        assert.match(err.message, /broke \((ECONNRESET|socket hang up)\) before it answered POST \/v1\/apply: the change may have been applied — check with `sluice get rollouts`/);
+        assert.match(
+          err.message,
+          /broke \((ECONNRESET|socket hang up)\) before it answered POST \/v1\/apply: the change may have been applied — check with `sluice get rollouts`/,
+        );
         return true;
       });
       await assert.rejects(client.set('web', { version: 'v2' }), /may have been applied — check with `sluice history web`/);

@@ -32,8 +32,22 @@ function windows(byRevision: Record<number, WindowStats>): TrafficWindows {
   };
 }
 
-const ctx: MeasurementContext = { rollout: 'web', canaryRevision: 2, stableRevision: 1, args: {}, addresses: { main: '127.0.0.1:1' }, runStartedAt: 0, now: 30_000 };
-const config = (extra: Partial<BuiltinProviderConfig> = {}): BuiltinProviderConfig => ({ metric: 'mismatch-rate', revision: 'canary', windowSeconds: 30, minRequests: 20, ...extra });
+const ctx: MeasurementContext = {
+  rollout: 'web',
+  canaryRevision: 2,
+  stableRevision: 1,
+  args: {},
+  addresses: { main: '127.0.0.1:1' },
+  runStartedAt: 0,
+  now: 30_000,
+};
+const config = (extra: Partial<BuiltinProviderConfig> = {}): BuiltinProviderConfig => ({
+  metric: 'mismatch-rate',
+  revision: 'canary',
+  windowSeconds: 30,
+  minRequests: 20,
+  ...extra,
+});
 const signal = new AbortController().signal;
 
 test('mismatch-rate: the shadow revision’s mismatches over the copies compared', async () => {

@@ -69,7 +69,16 @@ describe('render', () => {
   });
 
   test('renderTable pads columns to the widest cell', () => {
-    assert.equal(renderTable(['A', 'BB', 'C'], [['xxx', 'y', 'z'], ['1', '22222', '']]), ['A     BB      C', 'xxx   y       z', '1     22222'].join('\n'));
+    assert.equal(
+      renderTable(
+        ['A', 'BB', 'C'],
+        [
+          ['xxx', 'y', 'z'],
+          ['1', '22222', ''],
+        ],
+      ),
+      ['A     BB      C', 'xxx   y       z', '1     22222'].join('\n'),
+    );
   });
 
   test('formatAge is compact', () => {
@@ -113,7 +122,11 @@ describe('render', () => {
   test('history marks current and stable', () => {
     const view = canaryView('web');
     const text = renderHistory(view.revisions, view, NOW);
-    assert.deepEqual(text.split('\n'), ['REVISION      VERSION   CAUSE   CREATED', '2 (current)   v2        apply   60s', '1 (stable)    v1        apply   10m']);
+    assert.deepEqual(text.split('\n'), [
+      'REVISION      VERSION   CAUSE   CREATED',
+      '2 (current)   v2        apply   60s',
+      '1 (stable)    v1        apply   10m',
+    ]);
   });
 
   test('status line', () => {
@@ -145,8 +158,22 @@ describe('get analysis (issue 9, defect 11)', () => {
   const at = (s: number) => ({ startedAt: NOW - s * 1000 - 50, finishedAt: NOW - s * 1000 });
   // What the outside test saw: one measurement while the window filled, then a failure.
   const measurements: Measurement[] = [
-    { metric: 'error-rate', phase: 'Inconclusive', value: null, message: 'only 3 requests in the window (need 20)', details: { revision: 2, requests: 3, window: 4, inconclusive: true, windowFilling: true, reason: 'only 3 requests in the window (need 20)' }, ...at(20) },
-    { metric: 'error-rate', phase: 'Failed', value: 0.3, message: 'successCondition `result < 0.1` is false for 0.3', details: { revision: 2, requests: 120, window: 30 }, ...at(10) },
+    {
+      metric: 'error-rate',
+      phase: 'Inconclusive',
+      value: null,
+      message: 'only 3 requests in the window (need 20)',
+      details: { revision: 2, requests: 3, window: 4, inconclusive: true, windowFilling: true, reason: 'only 3 requests in the window (need 20)' },
+      ...at(20),
+    },
+    {
+      metric: 'error-rate',
+      phase: 'Failed',
+      value: 0.3,
+      message: 'successCondition `result < 0.1` is false for 0.3',
+      details: { revision: 2, requests: 120, window: 30 },
+      ...at(10),
+    },
   ];
   const status = metricStatus(metric, measurements);
   const view: AnalysisView = {
@@ -156,7 +183,16 @@ describe('get analysis (issue 9, defect 11)', () => {
       spec: { kind: 'analysis', analysis: { metrics: [metric], args: {}, onFailure: 'abort' } },
       context: { rollout: 'web', canaryRevision: 2, stableRevision: 1, version: 'v2', addresses: { main: '127.0.0.1:1' } },
     },
-    status: { key: 'web/r2/a0/step-1', rollout: 'web', title: 'step 2 analysis', kind: 'analysis', phase: 'Failed', message: status.message ?? '', startedAt: NOW - 30_000, metrics: [status] },
+    status: {
+      key: 'web/r2/a0/step-1',
+      rollout: 'web',
+      title: 'step 2 analysis',
+      kind: 'analysis',
+      phase: 'Failed',
+      message: status.message ?? '',
+      startedAt: NOW - 30_000,
+      metrics: [status],
+    },
     measurements,
   };
 

@@ -34,11 +34,32 @@ test('JSON: key order and formatting do not matter; a changed field is reported 
 });
 
 test('JSON: ignored paths are skipped, present on one side or both; others still count', () => {
-  const p = { timestamp: 1, requestId: 'a', user: { name: 'x', 'x-trace': 't1' }, items: [{ id: 1, price: 5 }, { id: 2, price: 6 }] };
-  const s = { timestamp: 2, user: { name: 'x', 'x-trace': 't2' }, items: [{ id: 10, price: 5 }, { id: 20, price: 6 }] };
+  const p = {
+    timestamp: 1,
+    requestId: 'a',
+    user: { name: 'x', 'x-trace': 't1' },
+    items: [
+      { id: 1, price: 5 },
+      { id: 2, price: 6 },
+    ],
+  };
+  const s = {
+    timestamp: 2,
+    user: { name: 'x', 'x-trace': 't2' },
+    items: [
+      { id: 10, price: 5 },
+      { id: 20, price: 6 },
+    ],
+  };
   const ig = ignore('$.timestamp', '$.requestId', '$.user["x-trace"]', '$.items[*].id');
   assert.equal(compareResponses(json(200, p), json(200, s), ig).equal, true);
-  const s2 = { ...s, items: [{ id: 10, price: 5 }, { id: 20, price: 7 }] };
+  const s2 = {
+    ...s,
+    items: [
+      { id: 10, price: 5 },
+      { id: 20, price: 7 },
+    ],
+  };
   const c = compareResponses(json(200, p), json(200, s2), ig);
   assert.equal(c.equal, false);
   assert.deepEqual(c.differences, [{ path: '$.items[1].price', primary: '6', shadow: '7' }]);

@@ -130,7 +130,7 @@ test('logical operators short-circuit and treat null as false', () => {
 });
 
 test('functions', () => {
-  assert.equal(holds("len(result) == 3", 'abc'), true);
+  assert.equal(holds('len(result) == 3', 'abc'), true);
   assert.equal(holds('len(result) == 2', { a: 1, b: 2 }), true);
   assert.equal(holds('len(result) == 0', null), true);
   assert.equal(holds('abs(result) == 2', -2), true);
@@ -142,7 +142,7 @@ test('functions', () => {
   assert.equal(holds('isInf(result)', -Infinity), true);
   assert.equal(holds('isInf(result)', 1), false);
   assert.equal(holds('isNaN(result)', 'NaN'), false);
-  assert.equal(holds("asFloat(result) > 0.5", '0.75'), true);
+  assert.equal(holds('asFloat(result) > 0.5', '0.75'), true);
   assert.equal(holds('asFloat(result) == null', null), true);
   assert.equal(holds('asInt(result) == -2', -2.9), true);
   assert.equal(holds('default(result, 0) == 0', null), true);
@@ -213,7 +213,10 @@ test('security: no way out to JavaScript objects', () => {
   assert.equal(holds("result['constructor'] == 1", JSON.parse('{"constructor": 1}')), true);
   assert.equal(holds('result.__proto__ == 2', JSON.parse('{"__proto__": 2}')), true);
   // A value that is a function or a class instance is opaque.
-  assert.equal(holds('result == null', () => 1), false);
+  assert.equal(
+    holds('result == null', () => 1),
+    false,
+  );
   assert.equal(holds('result.size == null', new Map([[1, 2]])), true);
 });
 
@@ -234,6 +237,9 @@ test('the compiled condition is reusable and pure', () => {
 test('checkCondition reports the message for lint, or undefined', () => {
   assert.equal(checkCondition('result < 0.01'), undefined);
   assert.equal(checkCondition('len(result) > 0 && result[0] >= 0.95'), undefined);
-  assert.equal(checkCondition('result <', 'failureCondition'), 'failureCondition: unexpected end of condition at column 9 — expected a value: result, a number, a string, true, false or null');
+  assert.equal(
+    checkCondition('result <', 'failureCondition'),
+    'failureCondition: unexpected end of condition at column 9 — expected a value: result, a number, a string, true, false or null',
+  );
   assert.match(checkCondition('foo')!, /^condition: unknown name 'foo'/);
 });

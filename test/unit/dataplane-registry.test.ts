@@ -57,9 +57,15 @@ test('DataPlanes gives each registered plane exactly its listeners (an empty par
   const gateway = recordingPlane('gateway');
   const planes = new DataPlanes(builtin, new Map([['gateway', gateway]]));
   await planes.apply({ generation: 4, listeners: [listener('a'), listener('bb', 'gateway'), listener('ccc')] });
-  assert.deepEqual(builtinParts[0].listeners.map((l) => l.rollout), ['a', 'ccc']);
+  assert.deepEqual(
+    builtinParts[0].listeners.map((l) => l.rollout),
+    ['a', 'ccc'],
+  );
   assert.equal(builtinParts[0].generation, 4);
-  assert.deepEqual(gateway.parts[0].map((l) => [l.rollout, l.dataPlaneSettings]), [['bb', { plane: 'gateway' }]]);
+  assert.deepEqual(
+    gateway.parts[0].map((l) => [l.rollout, l.dataPlaneSettings]),
+    [['bb', { plane: 'gateway' }]],
+  );
   assert.equal((await planes.window('bb', 1, 0)).rollout, 'bb@gateway');
   assert.equal((await planes.window('a', 1, 0)).rollout, 'a@builtin');
   await planes.apply({ generation: 5, listeners: [listener('a')] });
@@ -76,7 +82,9 @@ test('a spec and a route table stored before data-plane settings were opaque loa
     new SqliteStore(path).close();
     const db = new Database(path);
     const spec = { name: 'web', traffic: { listen: '127.0.0.1:8080', router: 'nginx', nginx: { ...DEFAULT_NGINX_SETTINGS, manage: false } } };
-    db.prepare("INSERT INTO rollouts (name, spec, spec_format, source, status, status_format, created_at) VALUES ('web', ?, 1, 'yaml', '{}', 1, 5)").run(JSON.stringify(spec));
+    db.prepare("INSERT INTO rollouts (name, spec, spec_format, source, status, status_format, created_at) VALUES ('web', ?, 1, 'yaml', '{}', 1, 5)").run(
+      JSON.stringify(spec),
+    );
     const table = { generation: 3, listeners: [{ ...listener('web'), dataPlane: 'nginx', nginx: { manage: false } }] };
     db.prepare("INSERT OR REPLACE INTO kv (key, value) VALUES ('routeTable', ?)").run(JSON.stringify(table));
     db.close();

@@ -33,10 +33,10 @@ ${extra}        - setWeight: 60
 
 async function start(provider: ScriptedProvider, strategy: string) {
   const sim = makeSim(500, { builtin: provider as never });
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   return sim;
 }
 
@@ -138,22 +138,28 @@ test('blue-green: a failing pre-promotion analysis keeps the switch from happeni
   const s = await sim.status('web');
   assert.equal(s.phase, 'Degraded');
   assert.match(s.message, /pre-promotion analysis failed/);
-  assert.ok(sim.router.tables.every((t) => (t.listeners.find((l) => l.role === 'main')?.split ?? []).every((x) => x.revision === 1)), 'main never pointed at v2');
+  assert.ok(
+    sim.router.tables.every((t) => (t.listeners.find((l) => l.role === 'main')?.split ?? []).every((x) => x.revision === 1)),
+    'main never pointed at v2',
+  );
 });
 
 test('an analysis naming a template that does not exist is refused at apply', async () => {
   const sim = makeSim();
   const strategy = `    canary:\n      steps:\n        - analysis: {templates: [{templateName: nope}]}\n`;
-  await assert.rejects(sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
+  await assert.rejects(
+    sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by),
+    /AnalysisTemplate "nope" not found/,
+  );
   assert.equal((await sim.controller.list()).length, 0);
 });
 
 test('an approval step waits for `sluice approve`, recording who approved', async () => {
   const sim = makeSim(500);
   const strategy = `    canary:\n      steps:\n        - setWeight: 50\n        - approval: {}\n`;
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(60_000, 1000);
   let s = await sim.status('web');
   assert.equal(s.reason, 'WaitingForApproval');
@@ -205,9 +211,9 @@ spec:
 ---
 `;
   const strategy = `    canary:\n      steps:\n        - setWeight: 20\n        - analysis: {templates: [{templateName: soft}]}\n`;
-  await sim.controller.apply(template + rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(template + rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(5000);
   let s = await sim.status('web');
   assert.equal(s.phase, 'Paused');

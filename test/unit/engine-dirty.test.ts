@@ -41,7 +41,10 @@ test('an idle engine plans nothing between sweeps; a sweep plans every rollout o
     elapsed += 100;
     if (planned.size === 0) return;
     assert.equal(planned.size, N, `an idle pass planned ${[...planned.keys()].join(', ')}`);
-    assert.ok([...planned.values()].every((n) => n === 1), 'a sweep plans each rollout once');
+    assert.ok(
+      [...planned.values()].every((n) => n === 1),
+      'a sweep plans each rollout once',
+    );
     sweeps.push(elapsed);
   });
   assert.equal(sweeps.length, 1, `sweeps at ${sweeps.join(', ')} ms`);

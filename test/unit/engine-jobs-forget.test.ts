@@ -29,7 +29,7 @@ const CANARY = `    canary:
                 successCondition: result <= 0.01
                 provider: {builtin: {metric: error-rate, windowSeconds: 2}}
 `;
-const web = (version: string) => rolloutManifest({ ...SIM_APP,  version, strategy: CANARY, extra: '  revisionHistoryLimit: 1\n' });
+const web = (version: string) => rolloutManifest({ ...SIM_APP, version, strategy: CANARY, extra: '  revisionHistoryLimit: 1\n' });
 
 function withSqlite(fn: (store: SqliteStore) => Promise<void>) {
   return async () => {

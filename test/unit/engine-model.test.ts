@@ -79,15 +79,25 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ type: fc.constant('promote' as const), full: fc.boolean(), variant: fc.constantFrom<'a' | 'b'>('a', 'b') }) },
   ...(['abort', 'retry', 'undo'] as const).map((type) => ({ weight: 2, arbitrary: fc.constant<Action>({ type }) })),
   ...(['pause', 'resume', 'restart', 'controlPlaneRestart'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
-  ...(['stopTraffic', 'pauseTraffic', 'resumeTraffic', 'routerReplaced', 'listenerFails', 'listenerOpens'] as const).map((type) => ({ weight: 1, arbitrary: fc.constant<Action>({ type }) })),
+  ...(['stopTraffic', 'pauseTraffic', 'resumeTraffic', 'routerReplaced', 'listenerFails', 'listenerOpens'] as const).map((type) => ({
+    weight: 1,
+    arbitrary: fc.constant<Action>({ type }),
+  })),
 );
 const waitArb = fc.integer({ min: 0, max: 2500 });
 // Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
-const scenarioArb = fc.record({
-  maxSurge: fc.constantFrom(0, 1, 2),
-  maxUnavailable: fc.constantFrom(0, 1),
-  steps: fc.tuple(fc.record({ action: applyArb, waitMs: waitArb }), fc.array(fc.record({ action: actionArb, waitMs: waitArb }), { maxLength: Number(process.env.ENGINE_MODEL_LENGTH ?? 5) })).map(([first, rest]) => [first, ...rest]),
-}).filter((sc) => sc.maxSurge + sc.maxUnavailable > 0); // both 0 is refused by the spec
+const scenarioArb = fc
+  .record({
+    maxSurge: fc.constantFrom(0, 1, 2),
+    maxUnavailable: fc.constantFrom(0, 1),
+    steps: fc
+      .tuple(
+        fc.record({ action: applyArb, waitMs: waitArb }),
+        fc.array(fc.record({ action: actionArb, waitMs: waitArb }), { maxLength: Number(process.env.ENGINE_MODEL_LENGTH ?? 5) }),
+      )
+      .map(([first, rest]) => [first, ...rest]),
+  })
+  .filter((sc) => sc.maxSurge + sc.maxUnavailable > 0); // both 0 is refused by the spec
 type Scenario = { maxSurge: number; maxUnavailable: number; steps: { action: Action; waitMs: number }[] };
 
 function describeAction(a: Action): string {
@@ -102,12 +112,17 @@ const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, numbe
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
   const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
   const strategy = strategyYaml(type, scenario.maxSurge, scenario.maxUnavailable);
-  const doc = (version: Version) => rolloutManifest({ ...SIM_APP,  version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
+  const doc = (version: Version) => rolloutManifest({ ...SIM_APP, version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
   const fail = (what: string): never => {
     const s = sim.store.getRollout('web')?.status;
-    const instances = sim.platform.list('web').map((i) => `r${i.revision}:${i.phase}`).join(' ');
-    assert.fail(`${type}: ${what}\n  after: ${trace.join(' → ')}\n  status: ${s?.phase}/${s?.reason} stable=${s?.stableRevision} current=${s?.currentRevision} aborted=${s?.aborted}\n  instances: ${instances}`);
+    const instances = sim.platform
+      .list('web')
+      .map((i) => `r${i.revision}:${i.phase}`)
+      .join(' ');
+    assert.fail(
+      `${type}: ${what}\n  after: ${trace.join(' → ')}\n  status: ${s?.phase}/${s?.reason} stable=${s?.stableRevision} current=${s?.currentRevision} aborted=${s?.aborted}\n  instances: ${instances}`,
+    );
   };
 
   // Recreate: no instance of one revision starts while another revision's process is alive.
@@ -172,12 +187,14 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     const main = sim.router.current?.listeners.find((l) => l.rollout === 'web' && l.role === 'main');
     if (ready.length > 0 && replacedAt === undefined) {
       const served = main?.split.some((t) => t.weight > 0 && (main.backends.find((b) => b.revision === t.revision)?.endpoints.length ?? 0) > 0);
-      if (!served) fail(`main listener routes to ${JSON.stringify(main?.split)} with no ready endpoint while ${ready.map((i) => `r${i.revision}`).join(' ')} are ready`);
+      if (!served)
+        fail(`main listener routes to ${JSON.stringify(main?.split)} with no ready endpoint while ${ready.map((i) => `r${i.revision}`).join(' ')} are ready`);
     }
     // Canary header routes exist only from their step on, in the attempt that reached it.
     if (type === 'canary' && (main?.rules?.length ?? 0) > 0) {
       const releasing = s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted;
-      if (!releasing || s.stepIndex < HEADER_STEP) fail(`header route ${JSON.stringify(main?.rules)} live at step ${s.stepIndex + 1} of attempt ${s.attempt} (aborted=${s.aborted})`);
+      if (!releasing || s.stepIndex < HEADER_STEP)
+        fail(`header route ${JSON.stringify(main?.rules)} live at step ${s.stepIndex + 1} of attempt ${s.attempt} (aborted=${s.aborted})`);
     }
     // Mirrors (shadow copies) run only while a release is in progress.
     if ((main?.mirrors?.length ?? 0) > 0 && (s.stableRevision === null || s.currentRevision === s.stableRevision || s.aborted)) {
@@ -234,7 +251,8 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
           remember(sim.store.getRollout('web')!.status.stableRevision);
           const r = await c.undo('web', {}, sim.by);
           const v = sim.store.listRevisions('web').find((x) => x.number === r.revision)?.template.version;
-          if (v === undefined || !stableVersions.has(v)) fail(`undo went to revision ${r.revision} (${v}), which was never stable (stable were: ${[...stableVersions].join(', ')})`);
+          if (v === undefined || !stableVersions.has(v))
+            fail(`undo went to revision ${r.revision} (${v}), which was never stable (stable were: ${[...stableVersions].join(', ')})`);
           break;
         }
         case 'controlPlaneRestart':
@@ -283,6 +301,7 @@ for (const type of STRATEGIES) {
       fc.asyncProperty(scenarioArb, (scenario) => runScenario(type, scenario)),
       { numRuns: RUNS, seed: SEED, includeErrorInReport: true, ...(PATH ? { path: PATH } : {}) },
     );
-    if (stats) console.log(`${type}: sequences with each event: ${JSON.stringify(Object.fromEntries([...(stats.get(type) ?? [])].sort((a, b) => b[1] - a[1])))}`);
+    if (stats)
+      console.log(`${type}: sequences with each event: ${JSON.stringify(Object.fromEntries([...(stats.get(type) ?? [])].sort((a, b) => b[1] - a[1])))}`);
   });
 }

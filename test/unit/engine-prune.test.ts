@@ -69,11 +69,18 @@ async function sixReleases(sim: Engine): Promise<void> {
 test('revisionHistoryLimit 2 over 6 releases with analysis: only the retained revisions keep jobs and measurements (MemoryStore)', async () => {
   const sim = makeSim(500, { builtin: new PassingProvider() as never });
   await sixReleases(sim);
-  assert.deepEqual(sim.store.listRevisions('web').map((r) => r.number), RETAINED);
-  assert.deepEqual([...rows(sim.store)].sort(([a], [b]) => a - b), RETAINED.map((n) => [n, [MEASUREMENTS]]), 'one run of 2 measurements per retained revision');
+  assert.deepEqual(
+    sim.store.listRevisions('web').map((r) => r.number),
+    RETAINED,
+  );
+  assert.deepEqual(
+    [...rows(sim.store)].sort(([a], [b]) => a - b),
+    RETAINED.map((n) => [n, [MEASUREMENTS]]),
+    'one run of 2 measurements per retained revision',
+  );
 });
 
-test('revisionHistoryLimit 2 over 6 releases with analysis: the SQLite file keeps only the retained revisions\' rows, no stray measurement', async () => {
+test("revisionHistoryLimit 2 over 6 releases with analysis: the SQLite file keeps only the retained revisions' rows, no stray measurement", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-prune-'));
   const file = join(dir, 'sluice.db');
   const store = new SqliteStore(file);
@@ -83,7 +90,10 @@ test('revisionHistoryLimit 2 over 6 releases with analysis: the SQLite file keep
     await sixReleases(sim);
     const db = new Database(file, { readonly: true });
     const count = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-    assert.deepEqual(db.prepare('SELECT revision, count(*) AS jobs FROM jobs GROUP BY revision ORDER BY revision').all(), RETAINED.map((revision) => ({ revision, jobs: 1 })));
+    assert.deepEqual(
+      db.prepare('SELECT revision, count(*) AS jobs FROM jobs GROUP BY revision ORDER BY revision').all(),
+      RETAINED.map((revision) => ({ revision, jobs: 1 })),
+    );
     assert.equal(count('SELECT count(*) AS n FROM measurements'), RETAINED.length * MEASUREMENTS);
     assert.equal(count('SELECT count(*) AS n FROM measurements WHERE job NOT IN (SELECT key FROM jobs)'), 0);
     db.close();
@@ -100,9 +110,16 @@ test('revisionHistoryLimit 0: a revision pruned while its analysis runs leaves n
   await sim.run(2000);
   await sim.controller.apply(web('v2', 0), '/tmp/web.yaml', sim.by);
   await sim.run(1500);
-  assert.ok(sim.store.listJobs('web').some(({ job, status }) => job.key.startsWith('web/r2/') && status.phase === 'Running'), 'revision 2 is being measured');
+  assert.ok(
+    sim.store.listJobs('web').some(({ job, status }) => job.key.startsWith('web/r2/') && status.phase === 'Running'),
+    'revision 2 is being measured',
+  );
   await sim.controller.apply(web('v3', 0), '/tmp/web.yaml', sim.by);
-  assert.deepEqual(sim.store.listRevisions('web').map((r) => r.number), [1, 3], 'revision 2 (never stable) is pruned at once');
+  assert.deepEqual(
+    sim.store.listRevisions('web').map((r) => r.number),
+    [1, 3],
+    'revision 2 (never stable) is pruned at once',
+  );
   await sim.run(10_000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
   assert.deepEqual([...rows(sim.store).keys()], [3], 'the stopped run of revision 2 did not save itself back');

@@ -6,7 +6,7 @@ import { rolloutManifest } from '../helpers/manifest.js';
 type Sim = ReturnType<typeof makeSim>;
 
 async function deployV1(sim: Sim, strategy: string, opts: { env?: Record<string, string> } = {}) {
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy, env: opts.env }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy, env: opts.env }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
 }
@@ -20,10 +20,10 @@ test('rolling maxUnavailable 0: a crash-looping revision replaced by a working o
   const sim = makeSim();
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
   await deployV1(sim, rolling);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 1 }, 'the broken v2 got its one surge instance');
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v3', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v3', strategy: rolling }), '/tmp/web.yaml', sim.by);
   let least = Infinity;
   for (let k = 0; k < 80; k++) {
     await sim.run(100, 50);
@@ -42,13 +42,21 @@ test('recreate: no new instance starts while an old process is still exiting (1 
   const start = sim.platform.start.bind(sim.platform);
   sim.platform.start = async (ref, template) => {
     const others = sim.platform.list('web').filter((i) => i.revision !== ref.revision);
-    if (others.length > 0) overlaps.push(`revision ${ref.revision} started at +${sim.clock.now()} beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
+    if (others.length > 0)
+      overlaps.push(`revision ${ref.revision} started at +${sim.clock.now()} beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
     return start(ref, template);
   };
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
   await sim.run(500, 50);
-  assert.ok(sim.platform.list('web').some((i) => i.phase === 'Terminating'), 'old instances are still exiting');
-  assert.deepEqual(sim.platform.started.filter((r) => r.revision === 2), [], 'v2 waits');
+  assert.ok(
+    sim.platform.list('web').some((i) => i.phase === 'Terminating'),
+    'old instances are still exiting',
+  );
+  assert.deepEqual(
+    sim.platform.started.filter((r) => r.revision === 2),
+    [],
+    'v2 waits',
+  );
   assert.equal((await sim.status('web')).reason, 'StoppingOld');
   await sim.run(4000, 50);
   assert.deepEqual(overlaps, []);
@@ -59,10 +67,10 @@ test('recreate: no new instance starts while an old process is still exiting (1 
 test('undo goes to the last revision that was stable, never to one that only failed', async () => {
   const sim = makeSim();
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
-  const v1 = rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: rolling, deadline: 10 });
+  const v1 = rolloutManifest({ ...SIM_APP, version: 'v1', strategy: rolling, deadline: 10 });
   await sim.controller.apply(v1, '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling, deadline: 10, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: rolling, deadline: 10, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(15_000, 500);
   assert.equal((await sim.status('web')).phase, 'Degraded', 'the broken v2 was aborted by the deadline');
   assert.deepEqual(await sim.controller.apply(v1, '/tmp/web.yaml', sim.by), [{ name: 'web', result: 'configured', revision: 1 }]);
@@ -79,9 +87,9 @@ test('undo goes to the last revision that was stable, never to one that only fai
 test('undo with no revision that was ever stable says so and changes nothing', async () => {
   const sim = makeSim();
   const rolling = `    rolling: {}\n`;
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy: rolling, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(1000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
   await sim.run(100);
   const before = await sim.status('web');
   await assert.rejects(sim.controller.undo('web', {}, sim.by), /no earlier revision that was ever stable.*--to-revision/);
@@ -93,7 +101,7 @@ test('blue-green: undo within scaleDownDelaySeconds switches straight back to th
   const sim = makeSim();
   const bg = `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      scaleDownDelaySeconds: 30\n`;
   await deployV1(sim, bg);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   await sim.controller.promote('web', {}, sim.by);
   await sim.run(3000);
@@ -111,7 +119,12 @@ test('blue-green: undo within scaleDownDelaySeconds switches straight back to th
   assert.equal(s.stableRevision, 1);
   assert.deepEqual(sim.router.split('web'), { v1: 100 });
   assert.equal(sim.platform.started.length, started, 'no instance started');
-  const mains = sim.router.tables.slice(tables).map((t) => t.listeners.find((l) => l.role === 'main')!.split.map((x) => x.revision).join(','));
+  const mains = sim.router.tables.slice(tables).map((t) =>
+    t.listeners
+      .find((l) => l.role === 'main')!
+      .split.map((x) => x.revision)
+      .join(','),
+  );
   assert.deepEqual(mains, ['1'], 'one swap, straight to revision 1');
   assert.ok(sim.store.listEvents('web').some((e) => e.reason === 'SwitchedBack' && e.actor === 'test'));
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 3 }, 'v2 now kept warm in turn');
@@ -123,11 +136,15 @@ test("a user's abort fires the rollback hook once per release attempt, like an a
   const sim = makeSim();
   const canary = `    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n`;
   const hooks = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [node, -e, ""]\n`;
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
-  const rollbacks = () => sim.store.listJobs('web').filter(({ job }) => job.key.includes('/rollback/hook.page')).map(({ job }) => job.key);
+  const rollbacks = () =>
+    sim.store
+      .listJobs('web')
+      .filter(({ job }) => job.key.includes('/rollback/hook.page'))
+      .map(({ job }) => job.key);
   assert.deepEqual(rollbacks(), []);
   await sim.controller.abort('web', sim.by);
   await sim.run(3000);
@@ -150,7 +167,7 @@ test('promote says what it does per strategy (a blue-green promote has no steps 
   for (const [strategy, message] of cases) {
     const sim = makeSim();
     await deployV1(sim, strategy);
-    await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+    await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
     await sim.run(1500);
     await sim.controller.promote('web', { full: true }, sim.by);
     const e = sim.store.listEvents('web').find((x) => x.reason === 'PromotedFull');
@@ -169,9 +186,12 @@ test('recreate: an abort stops the new revision before stable starts again (foun
     if (others.length > 0) overlaps.push(`revision ${ref.revision} started beside ${others.map((i) => `${i.revision}:${i.phase}`).join(', ')}`);
     return start(ref, template);
   };
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: recreate, env: { CRASH: 'true' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: recreate, env: { CRASH: 'true' } }), '/tmp/web.yaml', sim.by);
   await sim.run(1000, 50);
-  assert.ok(sim.platform.list('web').some((i) => i.revision === 2), 'v2 is running (crash-looping)');
+  assert.ok(
+    sim.platform.list('web').some((i) => i.revision === 2),
+    'v2 is running (crash-looping)',
+  );
   await sim.controller.abort('web', sim.by);
   await sim.run(3000, 50);
   assert.deepEqual(overlaps, []);
@@ -183,7 +203,7 @@ test('rolling maxUnavailable 0: going back to stable mid-rollout keeps the new r
   const sim = makeSim(200, {}, { stopMs: 150 });
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
   await deployV1(sim, rolling);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
   await sim.run(300, 50);
   assert.ok(sim.platform.list('web').some((i) => i.revision === 2 && i.phase === 'Ready'));
   await sim.controller.undo('web', {}, sim.by);
@@ -201,9 +221,9 @@ test('a retry or a new revision starts without the previous attempt header route
   const canary = `    canary:\n      steps:\n        - setWeight: 20\n        - pause: {}\n        - setHeaderRoute: {name: testers, match: [{headerName: X-Canary, headerValue: {exact: "1"}}]}\n        - setWeight: 50\n        - pause: {}\n`;
   const hooks = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page.sh]\n`;
   const rules = () => sim.router.current!.listeners.find((l) => l.role === 'main')!.rules ?? [];
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: canary, extra: hooks }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
   await sim.controller.promote('web', {}, sim.by);
   await sim.run(2000);

@@ -67,7 +67,9 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
 );
 const stepsArb = fc
   .tuple(applyArb, fc.array(actionArb, { maxLength: Number(process.env.ENGINE_RESET_LENGTH ?? 5) }))
-  .chain(([first, rest]) => fc.tuple(...[first, ...rest].map((action) => fc.record({ action: fc.constant(action), waitMs: fc.integer({ min: 0, max: 2500 }) }))));
+  .chain(([first, rest]) =>
+    fc.tuple(...[first, ...rest].map((action) => fc.record({ action: fc.constant(action), waitMs: fc.integer({ min: 0, max: 2500 }) }))),
+  );
 
 async function runSequence(type: StrategyType, steps: { action: Action; waitMs: number }[]): Promise<void> {
   const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
@@ -76,7 +78,9 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
   const status = () => sim.store.getRollout('web')!.status;
   const fail = (what: string): never => {
     const s = status();
-    assert.fail(`${type}: ${what}\n  after: ${trace.join(' → ')}\n  status: ${s.phase}/${s.reason} stable=${s.stableRevision} current=${s.currentRevision} attempt=${s.attempt} step=${s.stepIndex} aborted=${s.aborted}`);
+    assert.fail(
+      `${type}: ${what}\n  after: ${trace.join(' → ')}\n  status: ${s.phase}/${s.reason} stable=${s.stableRevision} current=${s.currentRevision} attempt=${s.attempt} step=${s.stepIndex} aborted=${s.aborted}`,
+    );
   };
 
   /** When each attempt (`r<revision>/a<attempt>`) began: the time of the user action that started it. */
@@ -96,9 +100,12 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
     if (s.aborted && s.stableRevision !== null) aborted.add(key);
 
     // Nothing of an earlier attempt: pauses, batch pause and shadow clock began in this one.
-    for (const p of s.pauses) if (p.reason !== 'Manual' && p.startedAt < since) fail(`pause ${p.reason} from ${p.startedAt}, before attempt ${key} began at ${since}`);
-    if (s.batchPauseUntil !== undefined && s.batchPauseUntil - BATCH_PAUSE_MS < since) fail(`batch pause until ${s.batchPauseUntil} set before attempt ${key} began at ${since}`);
-    if (s.shadowSince !== undefined && (s.shadowSince < since || s.shadowOf !== key.replace('/', ''))) fail(`shadow clock ${s.shadowOf}@${s.shadowSince} is not attempt ${key}'s (began ${since})`);
+    for (const p of s.pauses)
+      if (p.reason !== 'Manual' && p.startedAt < since) fail(`pause ${p.reason} from ${p.startedAt}, before attempt ${key} began at ${since}`);
+    if (s.batchPauseUntil !== undefined && s.batchPauseUntil - BATCH_PAUSE_MS < since)
+      fail(`batch pause until ${s.batchPauseUntil} set before attempt ${key} began at ${since}`);
+    if (s.shadowSince !== undefined && (s.shadowSince < since || s.shadowOf !== key.replace('/', '')))
+      fail(`shadow clock ${s.shadowOf}@${s.shadowSince} is not attempt ${key}'s (began ${since})`);
     if (s.winner !== undefined && chosenIn !== key) fail(`winner ${s.winner} chosen in ${chosenIn}, not in attempt ${key}`);
     const stepOK = (route: string, from: number) => {
       if (!releasing || s.stepIndex < from) fail(`${route} live at step ${s.stepIndex + 1} of ${key} (releasing=${releasing})`);
@@ -108,14 +115,18 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
     // Nothing that belongs to a release while none is in progress.
     if (!releasing) {
       if (s.pauses.some((p) => p.reason !== 'Manual')) fail(`pauses ${JSON.stringify(s.pauses)} with no release in progress`);
-      if (s.batchPauseUntil !== undefined || s.shadowSince !== undefined || s.winner !== undefined || s.promoteFull) fail(`release state with no release in progress: ${JSON.stringify({ batchPauseUntil: s.batchPauseUntil, shadowSince: s.shadowSince, winner: s.winner, promoteFull: s.promoteFull })}`);
+      if (s.batchPauseUntil !== undefined || s.shadowSince !== undefined || s.winner !== undefined || s.promoteFull)
+        fail(
+          `release state with no release in progress: ${JSON.stringify({ batchPauseUntil: s.batchPauseUntil, shadowSince: s.shadowSince, winner: s.winner, promoteFull: s.promoteFull })}`,
+        );
     }
     // What the router serves: header rules and mirrors only where this attempt put them.
     const main = sim.router.current?.listeners.find((l) => l.rollout === 'web' && l.role === 'main');
     if ((main?.rules?.length ?? 0) > 0) stepOK(`router rule ${JSON.stringify(main?.rules?.map((r) => r.name))}`, HEADER_STEP);
     if ((main?.mirrors?.length ?? 0) > 0) {
       if (type === 'canary') stepOK(`router mirror ${JSON.stringify(main?.mirrors?.map((m) => m.name))}`, MIRROR_STEP);
-      else if (!releasing || s.shadowOf !== key.replace('/', '')) fail(`router mirror ${JSON.stringify(main?.mirrors?.map((m) => m.name))} outside the shadow of ${key}`);
+      else if (!releasing || s.shadowOf !== key.replace('/', ''))
+        fail(`router mirror ${JSON.stringify(main?.mirrors?.map((m) => m.name))} outside the shadow of ${key}`);
     }
     // No job of an earlier attempt still runs (fire-and-forget hooks aside).
     for (const { job, status: js } of sim.store.listJobs('web')) {
@@ -125,7 +136,8 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
     const rollbacks = sim.hookRuns.filter((k) => k.includes('/rollback/')).map((k) => k.slice('web/'.length, k.indexOf('/rollback/')));
     if (new Set(rollbacks).size !== rollbacks.length) fail(`a rollback hook ran twice: ${rollbacks.join(', ')}`);
     const expected = [...aborted].sort();
-    if (JSON.stringify([...rollbacks].sort()) !== JSON.stringify(expected)) fail(`rollback hooks ran for [${rollbacks.join(', ')}], aborted attempts are [${expected.join(', ')}]`);
+    if (JSON.stringify([...rollbacks].sort()) !== JSON.stringify(expected))
+      fail(`rollback hooks ran for [${rollbacks.join(', ')}], aborted attempts are [${expected.join(', ')}]`);
   };
 
   const advance = async (ms: number) => {
@@ -148,7 +160,13 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
   check();
 
   for (const { action, waitMs } of steps) {
-    trace.push(action.type === 'apply' ? `apply ${action.version}` : action.type === 'promote' ? `promote${action.full ? ' --full' : ''}/${action.variant}` : action.type);
+    trace.push(
+      action.type === 'apply'
+        ? `apply ${action.version}`
+        : action.type === 'promote'
+          ? `promote${action.full ? ' --full' : ''}/${action.variant}`
+          : action.type,
+    );
     lastActionAt = sim.clock.now();
     const c = sim.controller;
     try {
@@ -168,7 +186,10 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
 const STRATEGIES: StrategyType[] = ['recreate', 'rolling', 'blueGreen', 'canary', 'shadow', 'abTest'];
 for (const type of STRATEGIES) {
   test(`reset: random action sequences on ${type} leave nothing of an earlier attempt and fire one rollback hook per aborted attempt`, async () => {
-    await fc.assert(fc.asyncProperty(stepsArb, (steps) => runSequence(type, steps)), { numRuns: RUNS, seed: SEED, includeErrorInReport: true, ...(PATH ? { path: PATH } : {}) });
+    await fc.assert(
+      fc.asyncProperty(stepsArb, (steps) => runSequence(type, steps)),
+      { numRuns: RUNS, seed: SEED, includeErrorInReport: true, ...(PATH ? { path: PATH } : {}) },
+    );
   });
 }
 
@@ -196,7 +217,10 @@ function midRelease(): RolloutStatus {
     scaleDownRevision: 0,
     batchPauseUntil: 15,
     batchAvailable: 1,
-    weights: [{ revision: 1, weight: 66 }, { revision: 2, weight: 34 }],
+    weights: [
+      { revision: 1, weight: 66 },
+      { revision: 2, weight: 34 },
+    ],
     restartGeneration: 2,
     restartCompleted: 2,
     updatedAt: 16,
@@ -220,12 +244,41 @@ test('resetRelease: a new attempt starts clean, keeping the manual pause and wha
     const s = resetRelease(before, how, 100);
     assert.deepEqual(before, frozen, 'pure: the input is not changed');
     assert.deepEqual(
-      { phase: s.phase, reason: s.reason, attempt: s.attempt, stepIndex: s.stepIndex, pauses: s.pauses, promoteFull: s.promoteFull, progressAt: s.progressAt, analysisRound: s.analysisRound, waived: s.waived, headerRoutes: s.headerRoutes, mirrorRoutes: s.mirrorRoutes },
-      { phase: 'Progressing', reason: 'NewRevision', attempt: 5, stepIndex: 0, pauses: [{ reason: 'Manual', startedAt: 11 }], promoteFull: false, progressAt: 100, analysisRound: 0, waived: [], headerRoutes: [], mirrorRoutes: [] },
+      {
+        phase: s.phase,
+        reason: s.reason,
+        attempt: s.attempt,
+        stepIndex: s.stepIndex,
+        pauses: s.pauses,
+        promoteFull: s.promoteFull,
+        progressAt: s.progressAt,
+        analysisRound: s.analysisRound,
+        waived: s.waived,
+        headerRoutes: s.headerRoutes,
+        mirrorRoutes: s.mirrorRoutes,
+      },
+      {
+        phase: 'Progressing',
+        reason: 'NewRevision',
+        attempt: 5,
+        stepIndex: 0,
+        pauses: [{ reason: 'Manual', startedAt: 11 }],
+        promoteFull: false,
+        progressAt: 100,
+        analysisRound: 0,
+        waived: [],
+        headerRoutes: [],
+        mirrorRoutes: [],
+      },
       how,
     );
-    for (const k of ['progressKey', 'batchPauseUntil', 'batchAvailable', 'shadowSince', 'shadowOf', 'winner'] as const) assert.equal(k in s, false, `${how} clears ${k}`);
-    assert.deepEqual([s.stableRevision, s.currentRevision, s.scaleDownAt, s.scaleDownRevision, s.restartGeneration, s.trafficHold], [1, 2, 14, 0, 2, before.trafficHold], `${how} keeps what is not the attempt's`);
+    for (const k of ['progressKey', 'batchPauseUntil', 'batchAvailable', 'shadowSince', 'shadowOf', 'winner'] as const)
+      assert.equal(k in s, false, `${how} clears ${k}`);
+    assert.deepEqual(
+      [s.stableRevision, s.currentRevision, s.scaleDownAt, s.scaleDownRevision, s.restartGeneration, s.trafficHold],
+      [1, 2, 14, 0, 2, before.trafficHold],
+      `${how} keeps what is not the attempt's`,
+    );
   }
   assert.deepEqual(resetRelease(before, 'retry', 100).variantRevisions, { c: 3 }, 'a retry releases the same A/B variants');
   assert.equal('variantRevisions' in resetRelease(before, 'newRevision', 100), false, 'a new revision gets variants of its own');
@@ -233,15 +286,28 @@ test('resetRelease: a new attempt starts clean, keeping the manual pause and wha
 
 test('resetRelease: abort ends the attempt but keeps where it stood; complete makes it stable; rest leaves no release state', () => {
   const a = resetRelease(midRelease(), 'abort', 100);
-  assert.deepEqual([a.aborted, a.attempt, a.stepIndex, a.currentRevision, a.activeRevision, a.phase, a.reason], [true, 4, 3, 2, 1, 'Paused', 'CanaryPauseStep'], 'the caller says why it aborted');
-  assert.deepEqual([a.pauses, a.headerRoutes, a.mirrorRoutes, a.promoteFull, a.waived], [[{ reason: 'Manual', startedAt: 11 }], [], [], false, ['web/r2/a4/step4.analysis']]);
+  assert.deepEqual(
+    [a.aborted, a.attempt, a.stepIndex, a.currentRevision, a.activeRevision, a.phase, a.reason],
+    [true, 4, 3, 2, 1, 'Paused', 'CanaryPauseStep'],
+    'the caller says why it aborted',
+  );
+  assert.deepEqual(
+    [a.pauses, a.headerRoutes, a.mirrorRoutes, a.promoteFull, a.waived],
+    [[{ reason: 'Manual', startedAt: 11 }], [], [], false, ['web/r2/a4/step4.analysis']],
+  );
   for (const k of ['batchPauseUntil', 'shadowSince', 'shadowOf', 'winner'] as const) assert.equal(k in a, false, `abort clears ${k}`);
 
   const c = resetRelease(midRelease(), 'complete', 100);
-  assert.deepEqual([c.stableRevision, c.stableHistory, c.activeRevision, c.aborted, c.headerRoutes, c.winner, c.variantRevisions], [2, [1, 2], 2, false, [], undefined, undefined]);
+  assert.deepEqual(
+    [c.stableRevision, c.stableHistory, c.activeRevision, c.aborted, c.headerRoutes, c.winner, c.variantRevisions],
+    [2, [1, 2], 2, false, [], undefined, undefined],
+  );
   const long = { ...midRelease(), stableHistory: Array.from({ length: 25 }, (_, i) => i + 3) };
   assert.deepEqual(resetRelease(long, 'complete', 100).stableHistory, [...Array.from({ length: 19 }, (_, i) => i + 9), 2], 'the last 20');
 
   const r = resetRelease({ ...midRelease(), currentRevision: 1 }, 'rest', 100);
-  assert.deepEqual([r.stepIndex, r.aborted, r.activeRevision, r.pauses, r.headerRoutes, r.winner, r.variantRevisions, r.attempt], [0, false, 1, [{ reason: 'Manual', startedAt: 11 }], [], undefined, undefined, 4]);
+  assert.deepEqual(
+    [r.stepIndex, r.aborted, r.activeRevision, r.pauses, r.headerRoutes, r.winner, r.variantRevisions, r.attempt],
+    [0, false, 1, [{ reason: 'Manual', startedAt: 11 }], [], undefined, undefined, 4],
+  );
 });

@@ -14,8 +14,8 @@ import type { RolloutSpec } from '../../src/core/spec.js';
 const ROLLING = `    rolling: {maxSurge: 1, maxUnavailable: 0}
 `;
 const on = (port: number, text: string) => text.replace('127.0.0.1:18080', `127.0.0.1:${port}`);
-const web = (version: string, extra: Partial<ManifestOptions> = {}) => rolloutManifest({ ...SIM_APP,  name: 'web', version, strategy: ROLLING, ...extra });
-const api = (version: string, port = 18081) => on(port, rolloutManifest({ ...SIM_APP,  name: 'api', version, strategy: ROLLING }));
+const web = (version: string, extra: Partial<ManifestOptions> = {}) => rolloutManifest({ ...SIM_APP, name: 'web', version, strategy: ROLLING, ...extra });
+const api = (version: string, port = 18081) => on(port, rolloutManifest({ ...SIM_APP, name: 'api', version, strategy: ROLLING }));
 
 /** A store holding a healthy `api` and a `web` whose stored spec says `spec`. */
 async function storeWith(store: Store, spoil: (spec: RolloutSpec) => void): Promise<void> {

@@ -30,10 +30,10 @@ ${opts.extra ?? ''}      analysis:
 async function shadowing(value: number, strategy: string) {
   const provider = new FixedProvider(value);
   const sim = makeSim(500, { builtin: provider as never });
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   return { sim, provider };
 }
 
@@ -82,13 +82,13 @@ test('a new revision becoming the shadow starts its own clock: its duration and 
       durationSeconds: 20
 `;
   const sim = makeSim(500);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(2000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(15_000);
   assert.equal((await sim.status('web')).reason, 'Shadowing');
   const v3At = sim.clock.now();
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v3', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v3', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(8000);
   let s = await sim.status('web');
   assert.equal(s.currentRevision, 3);

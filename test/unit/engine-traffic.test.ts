@@ -7,13 +7,22 @@ import { ExposureCollector } from '../../src/engine/exposures.js';
 type Sim = ReturnType<typeof makeSim>;
 
 async function deploy(sim: Sim, strategy: string, extra = '', traffic = '') {
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy, extra: '' }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`) + extra, '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(
+    rolloutManifest({ ...SIM_APP, version: 'v1', strategy, extra: '' }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`) +
+      extra,
+    '/tmp/web.yaml',
+    sim.by,
+  );
   await sim.run(3000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
 }
 
 async function release(sim: Sim, strategy: string, traffic = '') {
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(
+    rolloutManifest({ ...SIM_APP, version: 'v2', strategy }).replace('    listen: 127.0.0.1:18080\n', `    listen: 127.0.0.1:18080\n${traffic}`),
+    '/tmp/web.yaml',
+    sim.by,
+  );
 }
 
 function main(sim: Sim) {
@@ -44,7 +53,10 @@ test('shadow: copies go to the new revision, clients stay on stable, then it tak
   assert.equal(mirrors[0].percent, 50);
   assert.deepEqual(mirrors[0].match?.methods, ['GET', 'HEAD', 'OPTIONS'], 'only idempotent methods by default');
   assert.deepEqual(mirrors[0].compare, { ignorePaths: ['$.timestamp'] });
-  assert.ok(main(sim).backends.some((b) => b.revision === 2 && b.endpoints.length > 0), 'the shadow revision has a backend for the copies');
+  assert.ok(
+    main(sim).backends.some((b) => b.revision === 2 && b.endpoints.length > 0),
+    'the shadow revision has a backend for the copies',
+  );
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 3 });
 
   await sim.run(10_000);
@@ -217,7 +229,9 @@ test('canary setMirrorRoute adds a mirror to the canary and promotion removes it
   let s = await sim.status('web');
   assert.equal(s.stepIndex, 1, s.message);
   assert.deepEqual(sim.router.split('web'), { v1: 100 });
-  assert.deepEqual(main(sim).mirrors, [{ name: 'copy-gets', revision: 2, percent: 35, match: { methods: ['GET'], pathPrefix: '/api' }, queueLimit: 100, maxBodyBytes: 1048576 }]);
+  assert.deepEqual(main(sim).mirrors, [
+    { name: 'copy-gets', revision: 2, percent: 35, match: { methods: ['GET'], pathPrefix: '/api' }, queueLimit: 100, maxBodyBytes: 1048576 },
+  ]);
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 1 }, 'a mirror route needs one canary instance');
   await sim.controller.promote('web', {}, sim.by);
   await sim.run(3000);
@@ -318,7 +332,8 @@ test('A/B with three variants: the third is the template with overrides, a revis
 
   const collector = new ExposureCollector(
     sim.store,
-    async () => [1, 2, 3].map((revision) => ({ listen: '127.0.0.1:18080', rollout: 'web', revision, requests: 10 * revision, errors5xx: 0, newUsers: revision })),
+    async () =>
+      [1, 2, 3].map((revision) => ({ listen: '127.0.0.1:18080', rollout: 'web', revision, requests: 10 * revision, errors5xx: 0, newUsers: revision })),
     sim.clock,
   );
   await collector.collect();
@@ -369,7 +384,10 @@ test('shadow and A/B analyses naming an unknown AnalysisTemplate are refused at 
     `    shadow:\n      analysis: {templates: [{templateName: nope}]}\n`,
     `    abTest:\n      variants: [{name: a, weight: 50}, {name: b, weight: 50}]\n      analysis: {templates: [{templateName: nope}]}\n`,
   ]) {
-    await assert.rejects(sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by), /AnalysisTemplate "nope" not found/);
+    await assert.rejects(
+      sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by),
+      /AnalysisTemplate "nope" not found/,
+    );
   }
   assert.deepEqual(await sim.controller.list(), []);
 });

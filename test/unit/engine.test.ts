@@ -14,7 +14,7 @@ const CANARY = `    canary:
 `;
 
 async function deployV1(sim: ReturnType<typeof makeSim>, strategy: string, extra = '') {
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy, extra }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy, extra }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   const s = await sim.status('web');
   assert.equal(s.phase, 'Healthy', s.message);
@@ -25,7 +25,7 @@ async function deployV1(sim: ReturnType<typeof makeSim>, strategy: string, extra
 test('canary walks its steps: exact weights, timed pause, indefinite pause, promotion', async () => {
   const sim = makeSim();
   await deployV1(sim, CANARY);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
   await sim.run(1500);
   let s = await sim.status('web');
   assert.equal(s.phase, 'Paused');
@@ -40,7 +40,11 @@ test('canary walks its steps: exact weights, timed pause, indefinite pause, prom
   s = await sim.status('web');
   assert.equal(s.stepIndex, 3, 'waits at the indefinite pause');
   assert.equal(s.phase, 'Paused');
-  assert.match(s.message, /^step 4\/5 \(pause until promoted\), canary weight 50%/, 'the step reads cleanly (issue 9: no "pause (until promoted)" in parentheses)');
+  assert.match(
+    s.message,
+    /^step 4\/5 \(pause until promoted\), canary weight 50%/,
+    'the step reads cleanly (issue 9: no "pause (until promoted)" in parentheses)',
+  );
   assert.deepEqual(sim.router.split('web'), { v1: 50, v2: 50 });
   await sim.run(60_000, 1000);
   assert.equal((await sim.status('web')).stepIndex, 3, 'an indefinite pause never times out, nor hits the deadline');
@@ -61,7 +65,7 @@ test('canary walks its steps: exact weights, timed pause, indefinite pause, prom
 test('canary: a revision that never becomes ready gets no traffic and the progress deadline aborts it', async () => {
   const sim = makeSim();
   await deployV1(sim, CANARY);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: CANARY, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: CANARY, env: { READY: 'false' } }), '/tmp/web.yaml', sim.by);
   await sim.run(30_000, 500);
   // A weight step holds the previous weight until the canary has its instances.
   assert.deepEqual(sim.router.split('web'), { v1: 100 }, 'no traffic to a canary that is not ready');
@@ -83,7 +87,7 @@ test('canary: a revision that never becomes ready gets no traffic and the progre
 test('abort sends traffic back to stable; retry starts again; undo during a canary goes straight back', async () => {
   const sim = makeSim();
   await deployV1(sim, CANARY);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: CANARY }), '/tmp/web.yaml', sim.by);
   await sim.run(1500);
   assert.deepEqual(sim.router.split('web'), { v1: 80, v2: 20 });
   await sim.controller.abort('web', sim.by);
@@ -112,7 +116,7 @@ test('undo after a completed release rolls forward to the old template through t
   const sim = makeSim();
   const steps = `    canary:\n      steps:\n        - setWeight: 50\n        - pause: {duration: 2s}\n`;
   await deployV1(sim, steps);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: steps }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: steps }), '/tmp/web.yaml', sim.by);
   await sim.run(8000);
   assert.equal((await sim.status('web')).stableRevision, 2);
   const r = await sim.controller.undo('web', {}, sim.by);
@@ -131,7 +135,7 @@ test('blue-green: preview only, manual promotion, one-step switch, delayed scale
   const sim = makeSim();
   const bg = `    blueGreen:\n      previewListen: 127.0.0.1:18081\n      autoPromotionEnabled: false\n      previewReplicaCount: 1\n      scaleDownDelaySeconds: 5\n`;
   await deployV1(sim, bg);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: bg }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
   let s = await sim.status('web');
   assert.equal(s.reason, 'BlueGreenPause');
@@ -144,7 +148,12 @@ test('blue-green: preview only, manual promotion, one-step switch, delayed scale
   s = await sim.status('web');
   assert.equal(s.phase, 'Healthy');
   assert.deepEqual(sim.router.split('web'), { v2: 100 });
-  const mains = sim.router.tables.slice(before).map((t) => t.listeners.find((l) => l.role === 'main')!.split.map((x) => x.revision).join(','));
+  const mains = sim.router.tables.slice(before).map((t) =>
+    t.listeners
+      .find((l) => l.role === 'main')!
+      .split.map((x) => x.revision)
+      .join(','),
+  );
   assert.ok(!mains.some((m) => m.includes(',')), `main never split between revisions: ${mains}`);
   assert.deepEqual(sim.versions('web'), { v1: 3, v2: 3 }, 'old kept for the scale-down delay');
   await sim.run(6000);
@@ -155,7 +164,7 @@ test('rolling: stays within maxSurge and maxUnavailable, weights follow ready in
   const sim = makeSim();
   const rolling = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n`;
   await deployV1(sim, rolling);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: rolling }), '/tmp/web.yaml', sim.by);
   for (let k = 0; k < 40; k++) {
     await sim.run(250, 250);
     const live = sim.platform.list('web').filter((i) => i.phase !== 'Terminating');
@@ -165,14 +174,17 @@ test('rolling: stays within maxSurge and maxUnavailable, weights follow ready in
   }
   assert.equal((await sim.status('web')).phase, 'Healthy');
   assert.deepEqual(sim.versions('web'), { v2: 3 });
-  assert.ok(sim.router.tables.some((t) => t.listeners.find((l) => l.role === 'main')?.split.length === 2), 'traffic was shared while rolling');
+  assert.ok(
+    sim.router.tables.some((t) => t.listeners.find((l) => l.role === 'main')?.split.length === 2),
+    'traffic was shared while rolling',
+  );
 });
 
 test('recreate: every old instance is gone before a new one starts', async () => {
   const sim = makeSim();
   const recreate = `    recreate: {}\n`;
   await deployV1(sim, recreate);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy: recreate }), '/tmp/web.yaml', sim.by);
   await sim.run(4000);
   assert.equal((await sim.status('web')).phase, 'Healthy');
   const firstV2 = sim.platform.started.findIndex((s) => s.revision === 2);

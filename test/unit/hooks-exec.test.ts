@@ -10,11 +10,15 @@ import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runExecHook } from '../../src/hooks/exec.js';
-import { type ExecHookSpec } from '../../src/core/hooks.js';
+import type { ExecHookSpec } from '../../src/core/hooks.js';
 import { hookPayload } from '../../src/core/hook-payload.js';
 
 const node = process.execPath;
-const payload = hookPayload('pre-rollout', { rollout: 'web', phase: 'Progressing', revision: 1, stableRevision: null, version: 'v1' }, Date.parse('2026-01-01T00:00:00Z'));
+const payload = hookPayload(
+  'pre-rollout',
+  { rollout: 'web', phase: 'Progressing', revision: 1, stableRevision: null, version: 'v1' },
+  Date.parse('2026-01-01T00:00:00Z'),
+);
 
 function exec(command: string[], over: Partial<ExecHookSpec> = {}): ExecHookSpec {
   return { name: 'script', kind: 'pre-rollout', command, env: {}, timeoutSeconds: 5, ...over };
@@ -37,7 +41,16 @@ test('runs in cwd; spec env overrides the base env; SLUICE_* cannot be overridde
     baseEnv: { A: 'from-base', B: 'from-base' },
   });
   assert.equal(r.ok, true, r.error ?? r.stderrTail);
-  assert.deepEqual(JSON.parse(r.stdoutTail), { cwd: dir, a: 'from-base', b: 'from-spec', rev: '1', stable: '', phase: 'Progressing', kind: 'pre-rollout', home: null });
+  assert.deepEqual(JSON.parse(r.stdoutTail), {
+    cwd: dir,
+    a: 'from-base',
+    b: 'from-spec',
+    rev: '1',
+    stable: '',
+    phase: 'Progressing',
+    kind: 'pre-rollout',
+    home: null,
+  });
 });
 
 test('a file that is not executable is reported as permission denied', async () => {

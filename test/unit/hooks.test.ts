@@ -37,7 +37,10 @@ test('verifySignature checks key, body, timestamp and the replay window', () => 
 });
 
 test('backoff doubles from the first delay up to the cap', () => {
-  assert.deepEqual([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, 500, 8000)), [500, 1000, 2000, 4000, 8000, 8000]);
+  assert.deepEqual(
+    [1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, 500, 8000)),
+    [500, 1000, 2000, 4000, 8000, 8000],
+  );
 });
 
 test('webhookProblem names what makes a hook unusable', () => {
@@ -93,8 +96,20 @@ test('subsetMatches: objects by subset, arrays element by element, scalars stric
 });
 
 test('slackMessage: an unknown reason falls back to its name; warnings are red', () => {
-  const e: RolloutEvent = { id: 1, rollout: 'web', at: 1767225600_000, actor: 'alice', type: 'Warning', reason: 'InstanceCrashed', message: 'exit 1', revision: 4 };
-  const m = slackMessage(e, { ...ctx, stableRevision: null, version: '<v3>' }) as { text: string; attachments: { color: string; footer: string; ts: number }[] };
+  const e: RolloutEvent = {
+    id: 1,
+    rollout: 'web',
+    at: 1767225600_000,
+    actor: 'alice',
+    type: 'Warning',
+    reason: 'InstanceCrashed',
+    message: 'exit 1',
+    revision: 4,
+  };
+  const m = slackMessage(e, { ...ctx, stableRevision: null, version: '<v3>' }) as {
+    text: string;
+    attachments: { color: string; footer: string; ts: number }[];
+  };
   assert.equal(m.text, ':warning: web: revision 4 (&lt;v3&gt;) InstanceCrashed');
   assert.equal(m.attachments[0].color, 'danger');
   assert.equal(m.attachments[0].footer, 'sluice · stable revision none · by alice');

@@ -40,22 +40,24 @@ test('each way to get it wrong says what is wrong, on one line, starting with wh
   for (const [text, why] of refused) {
     assert.throws(
       () => parseHostPort(text, { what: '--admin' }),
-      (e: unknown) => e instanceof HostPortError && e.message.startsWith(`--admin ${JSON.stringify(text)} is not host:port: `) && why.test(e.message) && !e.message.includes('\n'),
+      (e: unknown) =>
+        e instanceof HostPortError &&
+        e.message.startsWith(`--admin ${JSON.stringify(text)} is not host:port: `) &&
+        why.test(e.message) &&
+        !e.message.includes('\n'),
       text,
     );
     assert.equal(tryParseHostPort(text), undefined, text);
   }
   // A long text is quoted shortened, so that the line stays readable.
-  assert.ok((tryParseHostPort('x'.repeat(5000)) === undefined));
-  assert.throws(() => parseHostPort(`${'x'.repeat(5000)}:0`), (e: Error) => e.message.length < 300);
+  assert.ok(tryParseHostPort('x'.repeat(5000)) === undefined);
+  assert.throws(
+    () => parseHostPort(`${'x'.repeat(5000)}:0`),
+    (e: Error) => e.message.length < 300,
+  );
 });
 
-const hostArb = fc.oneof(
-  fc.domain(),
-  fc.ipV4(),
-  fc.ipV6(),
-  fc.constantFrom('localhost', '::', '::1', '0.0.0.0'),
-);
+const hostArb = fc.oneof(fc.domain(), fc.ipV4(), fc.ipV6(), fc.constantFrom('localhost', '::', '::1', '0.0.0.0'));
 const portArb = fc.integer({ min: 1, max: 65535 });
 
 test('property: parse(format(x)) is x for every name, IPv4 and IPv6 host and port 1..65535', () => {

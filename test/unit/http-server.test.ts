@@ -81,7 +81,10 @@ describe('JSON server over 127.0.0.1', () => {
 
   test('routes: exact paths, :params decoded, a trailing slash, a text reply; JSON replies are no-store', async () => {
     const list = await call(s.port, 'GET', '/items', auth);
-    assert.deepEqual([list.status, list.body, list.headers['content-type'], list.headers['cache-control']], [200, [1, 2], 'application/json; charset=utf-8', 'no-store']);
+    assert.deepEqual(
+      [list.status, list.body, list.headers['content-type'], list.headers['cache-control']],
+      [200, [1, 2], 'application/json; charset=utf-8', 'no-store'],
+    );
     assert.deepEqual((await call(s.port, 'GET', '/items/a%20b', auth)).body, { id: 'a b' });
     assert.deepEqual((await call(s.port, 'GET', '/items/7/parts/x?q=1', auth)).body, { id: '7', part: 'x' });
     assert.deepEqual((await call(s.port, 'GET', '/items/', auth)).body, [1, 2]);
@@ -99,7 +102,10 @@ describe('JSON server over 127.0.0.1', () => {
     assert.deepEqual([missing.status, missing.body], [404, { error: 'nothing at GET /nope', code: 'no-route' }]);
     assert.equal((await call(s.port, 'GET', '/items/1/other', auth)).status, 404);
     const wrong = await call(s.port, 'POST', '/items/1', auth);
-    assert.deepEqual([wrong.status, wrong.body, wrong.headers.allow], [405, { error: 'POST is not allowed on /items/1; use GET, DELETE', code: 'method-not-allowed' }, 'GET, DELETE']);
+    assert.deepEqual(
+      [wrong.status, wrong.body, wrong.headers.allow],
+      [405, { error: 'POST is not allowed on /items/1; use GET, DELETE', code: 'method-not-allowed' }, 'GET, DELETE'],
+    );
     assert.equal((await call(s.port, 'DELETE', '/items', auth)).headers.allow, 'GET, PUT');
   });
 
@@ -136,7 +142,11 @@ describe('JSON server over 127.0.0.1', () => {
     ] as const) {
       for (const path of ['/items', '/nope']) {
         const r = await call(s.port, 'GET', path, headers);
-        assert.deepEqual([r.status, r.body, r.headers['www-authenticate']], [401, { error: `test API: ${why} token`, code: 'unauthorized' }, 'Bearer'], `${path} ${JSON.stringify(headers)}`);
+        assert.deepEqual(
+          [r.status, r.body, r.headers['www-authenticate']],
+          [401, { error: `test API: ${why} token`, code: 'unauthorized' }, 'Bearer'],
+          `${path} ${JSON.stringify(headers)}`,
+        );
       }
     }
     assert.equal((await call(s.port, 'GET', '/items', { authorization: `bearer  ${TOKEN} ` })).status, 200, 'the scheme is case-insensitive');
@@ -171,7 +181,10 @@ describe('JSON server over 127.0.0.1', () => {
 
   test('errors: an HttpError keeps its status, fields and headers; a UserError its status and code; anything else is a redacted 500 and is reported', async () => {
     const conflict = await call(s.port, 'GET', '/conflict', auth);
-    assert.deepEqual([conflict.status, conflict.body, conflict.headers['x-extra']], [409, { generation: 7, error: 'stale generation', code: 'conflict' }, 'yes']);
+    assert.deepEqual(
+      [conflict.status, conflict.body, conflict.headers['x-extra']],
+      [409, { generation: 7, error: 'stale generation', code: 'conflict' }, 'yes'],
+    );
     const notFound = await call(s.port, 'GET', '/user-error', auth);
     assert.deepEqual([notFound.status, notFound.body], [404, { error: 'rollout "x" not found', code: 'not-found' }]);
     const bug = await call(s.port, 'GET', '/bug', auth);

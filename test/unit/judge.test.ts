@@ -25,9 +25,7 @@ interface WilcoxFixtures {
   cases: WilcoxCase[];
 }
 
-const FIXTURES: WilcoxFixtures = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../../../test/fixtures/judge/wilcox-cases.json', import.meta.url)), 'utf8'),
-);
+const FIXTURES: WilcoxFixtures = JSON.parse(readFileSync(fileURLToPath(new URL('../../../test/fixtures/judge/wilcox-cases.json', import.meta.url)), 'utf8'));
 
 /** Within 1e-6 relative to R's value (absolute 1e-300 for p-values that underflow to 0). */
 function near(actual: number, expected: number | null, what: string, end?: 'lower' | 'upper'): void {
@@ -218,7 +216,10 @@ test('a +200 ms latency shift over 500 samples per side is High and fails the ju
   assert.ok(Math.abs(m.estimate! - 0.2) < 0.005);
   assert.ok(m.confInt![0] > m.allowedShift!);
   assert.ok(m.pValue! < 1e-100);
-  assert.match(m.reason, /^latency: canary median 0\.21\d*s vs baseline 0\.011\d*s, shift \+0\.2\d*s \[\+0\.\d+s, \+0\.\d+s\], p=\d\.\de-\d+ < 0\.05; above the 10 % tolerance \(±0\.001\d*s\): High$/);
+  assert.match(
+    m.reason,
+    /^latency: canary median 0\.21\d*s vs baseline 0\.011\d*s, shift \+0\.2\d*s \[\+0\.\d+s, \+0\.\d+s\], p=\d\.\de-\d+ < 0\.05; above the 10 % tolerance \(±0\.001\d*s\): High$/,
+  );
   const result = judge({ latency: { canary, baseline } }, config([LATENCY]));
   assert.equal(result.verdict, 'Fail');
   assert.equal(result.score, 0);

@@ -16,7 +16,9 @@ const instance = (n: number, ready: boolean, startedAt: number, generation = 0):
   restarts: 0,
 });
 
-const fleet = fc.array(fc.record({ ready: fc.boolean(), startedAt: fc.integer({ min: 0, max: 1000 }), generation: fc.integer({ min: 0, max: 2 }) }), { maxLength: 12 });
+const fleet = fc.array(fc.record({ ready: fc.boolean(), startedAt: fc.integer({ min: 0, max: 1000 }), generation: fc.integer({ min: 0, max: 2 }) }), {
+  maxLength: 12,
+});
 
 test('scaling: exactly the difference starts or stops; not-ready instances go first, then the youngest', () => {
   fc.assert(

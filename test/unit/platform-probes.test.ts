@@ -69,7 +69,10 @@ describe('Prober', () => {
     assert.equal(prober.state, 'unknown');
     await clock.advance(1000); // sixth attempt: third success in a row
     assert.equal(prober.state, 'success');
-    assert.deepEqual(transitions.map((t) => t.state), ['success']);
+    assert.deepEqual(
+      transitions.map((t) => t.state),
+      ['success'],
+    );
     prober.stop();
   });
 
@@ -79,9 +82,15 @@ describe('Prober', () => {
     const { prober, transitions } = scripted(probe({ failureThreshold: 3 }), results, clock);
     prober.start();
     await clock.advance(5000); // T F F T F F
-    assert.deepEqual(transitions.map((t) => t.state), ['success']);
+    assert.deepEqual(
+      transitions.map((t) => t.state),
+      ['success'],
+    );
     await clock.advance(1000); // third failure in a row
-    assert.deepEqual(transitions.map((t) => t.state), ['success', 'failure']);
+    assert.deepEqual(
+      transitions.map((t) => t.state),
+      ['success', 'failure'],
+    );
     assert.equal(prober.state, 'failure');
     await clock.advance(3000); // more failures do not report again
     assert.equal(transitions.length, 2);
@@ -93,7 +102,10 @@ describe('Prober', () => {
     const { prober, transitions } = scripted(probe({ failureThreshold: 2 }), [false], clock);
     prober.start();
     await clock.advance(1000);
-    assert.deepEqual(transitions.map((t) => t.state), ['failure']);
+    assert.deepEqual(
+      transitions.map((t) => t.state),
+      ['failure'],
+    );
     prober.stop();
   });
 

@@ -30,9 +30,9 @@ test('rolling with a post-deploy watch rolls back to the previous revision when 
   };
   const sim = makeSim(500, { builtin: provider as never });
   const strategy = `    rolling:\n      maxSurge: 1\n      maxUnavailable: 0\n      postDeploy: {interval: 1s, duration: 20s}\n`;
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(6000);
   let s = await sim.status('web');
   assert.equal(s.reason, 'PostDeployWatch', s.message);
@@ -57,9 +57,9 @@ test('a post-deploy watch that passes makes the new revision stable', async () =
   const provider = { kind: 'builtin' as const, measure: async () => ({ value: 0.001, details: { requests: 100 } }) };
   const sim = makeSim(500, { builtin: provider as never });
   const strategy = `    recreate:\n      postDeploy: {interval: 1s, duration: 3s}\n`;
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(3000);
-  await sim.controller.apply(rolloutManifest({ ...SIM_APP,  version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
   await sim.run(8000);
   const s = await sim.status('web');
   assert.equal(s.phase, 'Healthy', s.message);

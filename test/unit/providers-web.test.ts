@@ -49,10 +49,12 @@ const ctx: MeasurementContext = {
 const never = new AbortController().signal;
 const web = new WebProvider();
 const config = (over: Partial<WebProviderConfig> = {}): WebProviderConfig => ({ url: `${base}/m`, method: 'GET', headers: {}, timeoutSeconds: 5, ...over });
-const json = (value: unknown, status = 200) => (_req: IncomingMessage, res: ServerResponse) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(value));
-};
+const json =
+  (value: unknown, status = 200) =>
+  (_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(value));
+  };
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
   try {
@@ -78,7 +80,11 @@ test('GET never sends a body, even when one is configured; POST keeps a content-
 test('args are substituted in the URL and header values; details name the URL, status and path', async () => {
   handler = json({ data: { rate: 0.02 } });
   seen = [];
-  const r = await web.measure(config({ url: `${base}/q/{{args.rollout}}?rev={{args.canaryRevision}}`, headers: { 'x-service': '{{args.service}}' }, jsonPath: '$.data.rate' }), ctx, never);
+  const r = await web.measure(
+    config({ url: `${base}/q/{{args.rollout}}?rev={{args.canaryRevision}}`, headers: { 'x-service': '{{args.service}}' }, jsonPath: '$.data.rate' }),
+    ctx,
+    never,
+  );
   assert.equal(seen[0]!.url, '/q/shop?rev=4');
   assert.equal(seen[0]!.headers['x-service'], 'checkout');
   assert.equal(r.value, 0.02);
@@ -131,7 +137,9 @@ test('httpRequest: the caller signal wins over the timeout and its reason is kep
   const ac = new AbortController();
   const why = new Error('analysis run stopped');
   setTimeout(() => ac.abort(why), 50);
-  const stopped = await rejection(httpRequest({ what: 'probe', url: `${base}/slow`, method: 'GET', headers: {}, timeoutSeconds: undefined, signal: ac.signal }));
+  const stopped = await rejection(
+    httpRequest({ what: 'probe', url: `${base}/slow`, method: 'GET', headers: {}, timeoutSeconds: undefined, signal: ac.signal }),
+  );
   assert.equal(stopped, why);
   const started = Date.now();
   const timedOut = await rejection(httpRequest({ what: 'probe', url: `${base}/slow`, method: 'GET', headers: {}, timeoutSeconds: 0.2, signal: never }));

@@ -51,15 +51,27 @@ test('constructs RE2 cannot run are refused with the construct named and a fix',
 
 test('route-table validation refuses a lookahead in a rule and in a mirror match', () => {
   const listener = (extra: object) => ({
-    listen: '127.0.0.1:8080', rollout: 'web', role: 'main', balancer: 'round-robin', split: [{ revision: 1, weight: 100 }],
-    backends: [{ revision: 1, version: 'v1', endpoints: [] }], rules: [], ...extra,
+    listen: '127.0.0.1:8080',
+    rollout: 'web',
+    role: 'main',
+    balancer: 'round-robin',
+    split: [{ revision: 1, weight: 100 }],
+    backends: [{ revision: 1, version: 'v1', endpoints: [] }],
+    rules: [],
+    ...extra,
   });
   assert.throws(
     () => validateRouteTable({ generation: 1, listeners: [listener({ rules: [{ name: 'r', header: { name: 'x-a', regex: '(?=a)a' }, revision: 1 }] })] }),
     /^RouteTableError: route table listeners\[0\]\.rules\[0\]\.header\.regex: "\(\?=a\)a" uses a lookahead/,
   );
   assert.throws(
-    () => validateRouteTable({ generation: 1, listeners: [listener({ mirrors: [{ name: 'm', revision: 1, percent: 10, queueLimit: 1, maxBodyBytes: 0, match: { header: { name: 'x-a', regex: '(a)\\1' } } }] })] }),
+    () =>
+      validateRouteTable({
+        generation: 1,
+        listeners: [
+          listener({ mirrors: [{ name: 'm', revision: 1, percent: 10, queueLimit: 1, maxBodyBytes: 0, match: { header: { name: 'x-a', regex: '(a)\\1' } } }] }),
+        ],
+      }),
     /listeners\[0\]\.mirrors\[0\]\.match\.header\.regex: "\(a\)\\\\1" uses a backreference/,
   );
 });
@@ -86,5 +98,7 @@ ${steps}
     () => loadRollouts(doc('', '        - setHeaderRoute: {name: t, match: [{headerName: X-A, headerValue: {regex: "(?=a)a"}}]}'), 'web.yaml'),
     /regex.*lookahead/,
   );
-  assert.doesNotThrow(() => loadRollouts(doc('', '        - setHeaderRoute: {name: t, match: [{headerName: X-A, headerValue: {regex: "(a+)+$"}}]}'), 'web.yaml'));
+  assert.doesNotThrow(() =>
+    loadRollouts(doc('', '        - setHeaderRoute: {name: t, match: [{headerName: X-A, headerValue: {regex: "(a+)+$"}}]}'), 'web.yaml'),
+  );
 });

@@ -53,14 +53,26 @@ test('bad resilience settings are refused with their path, the problem and what 
     { resilience: { outlier: { consecutiveFailures: 0, baseEjectionMs: 1000, maxEjectedPercent: 10 } } },
     /resilience\.outlier\.consecutiveFailures: 0 must be a whole number ≥ 1 \(failures in a row that eject an instance, e\.g\. 5\)/,
   );
-  refused({ resilience: { outlier: { consecutiveFailures: 3, maxEjectedPercent: 10 } } }, /resilience\.outlier\.baseEjectionMs: undefined must be a whole number ≥ 1/);
+  refused(
+    { resilience: { outlier: { consecutiveFailures: 3, maxEjectedPercent: 10 } } },
+    /resilience\.outlier\.baseEjectionMs: undefined must be a whole number ≥ 1/,
+  );
   refused(
     { resilience: { outlier: { consecutiveFailures: 3, baseEjectionMs: 1000, maxEjectedPercent: 150 } } },
     /resilience\.outlier\.maxEjectedPercent: 150 must be a number in 0\.\.100/,
   );
-  refused({ resilience: { limits: { maxConnections: 1.5, maxPending: 1, queueTimeoutMs: 10 } } }, /resilience\.limits\.maxConnections: 1\.5 must be a whole number ≥ 1/);
-  refused({ resilience: { limits: { maxConnections: 1, maxPending: -1, queueTimeoutMs: 10 } } }, /resilience\.limits\.maxPending: -1 must be a whole number ≥ 0/);
-  refused({ resilience: { limits: { maxConnections: 1, maxPending: 1, queueTimeoutMs: '10' } } }, /resilience\.limits\.queueTimeoutMs: "10" must be a whole number ≥ 1/);
+  refused(
+    { resilience: { limits: { maxConnections: 1.5, maxPending: 1, queueTimeoutMs: 10 } } },
+    /resilience\.limits\.maxConnections: 1\.5 must be a whole number ≥ 1/,
+  );
+  refused(
+    { resilience: { limits: { maxConnections: 1, maxPending: -1, queueTimeoutMs: 10 } } },
+    /resilience\.limits\.maxPending: -1 must be a whole number ≥ 0/,
+  );
+  refused(
+    { resilience: { limits: { maxConnections: 1, maxPending: 1, queueTimeoutMs: '10' } } },
+    /resilience\.limits\.queueTimeoutMs: "10" must be a whole number ≥ 1/,
+  );
   refused({ resilience: { timeouts: { connectMs: 0 } } }, /resilience\.timeouts\.connectMs: 0 must be a whole number ≥ 1/);
   refused({ resilience: { timeouts: { readMs: 10 } } }, /resilience\.timeouts\.readMs: is not a timeout; use connectMs or responseMs/);
   refused({ resilience: { bufferRequests: { maxBytes: 0 } } }, /resilience\.bufferRequests\.maxBytes: 0 must be a whole number ≥ 1/);

@@ -5,18 +5,29 @@ import { BucketSplit, BUCKETS, compileMatch, compileRule, cookieValue, SmoothWei
 
 const picks = <T>(s: SmoothWeightedSplit<T>, n: number): T[] => Array.from({ length: n }, () => s.next()!);
 
-test('smooth WRR gives nginx\'s documented sequence for weights 5, 1, 1: a a b a c a a', () => {
-  const s = new SmoothWeightedSplit([{ item: 'a', weight: 5 }, { item: 'b', weight: 1 }, { item: 'c', weight: 1 }]);
+test("smooth WRR gives nginx's documented sequence for weights 5, 1, 1: a a b a c a a", () => {
+  const s = new SmoothWeightedSplit([
+    { item: 'a', weight: 5 },
+    { item: 'b', weight: 1 },
+    { item: 'c', weight: 1 },
+  ]);
   assert.deepEqual(picks(s, 14), [...'aabacaa', ...'aabacaa']);
 });
 
 test('smooth WRR: 20/80 is reduced to 1/4 and interleaved, one canary in every five', () => {
-  const s = new SmoothWeightedSplit([{ item: 'c', weight: 20 }, { item: 's', weight: 80 }]);
+  const s = new SmoothWeightedSplit([
+    { item: 'c', weight: 20 },
+    { item: 's', weight: 80 },
+  ]);
   assert.deepEqual(picks(s, 10), ['s', 's', 'c', 's', 's', 's', 's', 'c', 's', 's']);
 });
 
 test('smooth WRR: within one request of N × weight / total after every N, fractional weights too', () => {
-  const targets = [{ item: 'a', weight: 12.5 }, { item: 'b', weight: 33.3 }, { item: 'c', weight: 54.2 }];
+  const targets = [
+    { item: 'a', weight: 12.5 },
+    { item: 'b', weight: 33.3 },
+    { item: 'c', weight: 54.2 },
+  ];
   const s = new SmoothWeightedSplit(targets);
   const count: Record<string, number> = { a: 0, b: 0, c: 0 };
   for (let n = 1; n <= 2000; n++) {
@@ -26,7 +37,10 @@ test('smooth WRR: within one request of N × weight / total after every N, fract
 });
 
 test('smooth WRR: weight 0 is dropped; one target always; none gives undefined', () => {
-  const s = new SmoothWeightedSplit([{ item: 'a', weight: 0 }, { item: 'b', weight: 100 }]);
+  const s = new SmoothWeightedSplit([
+    { item: 'a', weight: 0 },
+    { item: 'b', weight: 100 },
+  ]);
   assert.equal(s.size, 1);
   assert.deepEqual(picks(s, 3), ['b', 'b', 'b']);
   const none = new SmoothWeightedSplit<string>([{ item: 'a', weight: 0 }]);
@@ -35,30 +49,47 @@ test('smooth WRR: weight 0 is dropped; one target always; none gives undefined',
 });
 
 test('BucketSplit: the newest revision owns the low buckets; raising its weight only moves users onto it', () => {
-  const at10 = new BucketSplit([{ revision: 1, weight: 90, item: 'stable' }, { revision: 2, weight: 10, item: 'canary' }]);
+  const at10 = new BucketSplit([
+    { revision: 1, weight: 90, item: 'stable' },
+    { revision: 2, weight: 10, item: 'canary' },
+  ]);
   assert.equal(at10.at(0), 'canary');
   assert.equal(at10.at(999), 'canary');
   assert.equal(at10.at(1000), 'stable');
   assert.equal(at10.at(BUCKETS - 1), 'stable');
-  const at25 = new BucketSplit([{ revision: 1, weight: 75, item: 'stable' }, { revision: 2, weight: 25, item: 'canary' }]);
+  const at25 = new BucketSplit([
+    { revision: 1, weight: 75, item: 'stable' },
+    { revision: 2, weight: 25, item: 'canary' },
+  ]);
   for (let b = 0; b < BUCKETS; b++) if (at10.at(b) === 'canary') assert.equal(at25.at(b), 'canary', `bucket ${b}`);
   assert.equal(at25.at(2499), 'canary');
   assert.equal(at25.at(2500), 'stable');
 });
 
 test('BucketSplit: float weights do not shift a boundary; weight 0 owns nothing', () => {
-  const s = new BucketSplit([{ revision: 1, weight: 89.9, item: 'stable' }, { revision: 2, weight: 10.1, item: 'canary' }, { revision: 3, weight: 0, item: 'old' }]);
+  const s = new BucketSplit([
+    { revision: 1, weight: 89.9, item: 'stable' },
+    { revision: 2, weight: 10.1, item: 'canary' },
+    { revision: 3, weight: 0, item: 'old' },
+  ]);
   assert.equal(s.at(1009), 'canary');
   assert.equal(s.at(1010), 'stable');
   for (let b = 0; b < BUCKETS; b += 7) assert.notEqual(s.at(b), 'old');
 });
 
 test('BucketSplit: a target without a ready instance keeps its buckets, served by the next in order (wrapping)', () => {
-  const s = new BucketSplit<string>([{ revision: 3, weight: 20, item: 'v3' }, { revision: 2, weight: 30, item: undefined }, { revision: 1, weight: 50, item: 'v1' }]);
+  const s = new BucketSplit<string>([
+    { revision: 3, weight: 20, item: 'v3' },
+    { revision: 2, weight: 30, item: undefined },
+    { revision: 1, weight: 50, item: 'v1' },
+  ]);
   assert.equal(s.at(1999), 'v3');
   assert.equal(s.at(2000), 'v1', 'revision 2 is served by the next one, revision 1');
   assert.equal(s.at(4999), 'v1');
-  const wrap = new BucketSplit<string>([{ revision: 2, weight: 50, item: 'v2' }, { revision: 1, weight: 50, item: undefined }]);
+  const wrap = new BucketSplit<string>([
+    { revision: 2, weight: 50, item: 'v2' },
+    { revision: 1, weight: 50, item: undefined },
+  ]);
   assert.equal(wrap.at(9999), 'v2', 'the last target wraps around to the first');
   const none = new BucketSplit<string>([{ revision: 1, weight: 100, item: undefined }]);
   assert.equal(none.at(0), undefined);
@@ -66,7 +97,10 @@ test('BucketSplit: a target without a ready instance keeps its buckets, served b
 });
 
 test('BucketSplit.draw returns a bucket that maps back to the item, and none for an item that serves none', () => {
-  const s = new BucketSplit([{ revision: 1, weight: 90, item: 'stable' }, { revision: 2, weight: 10, item: 'canary' }]);
+  const s = new BucketSplit([
+    { revision: 1, weight: 90, item: 'stable' },
+    { revision: 2, weight: 10, item: 'canary' },
+  ]);
   for (let i = 0; i < 200; i++) {
     const b = s.draw('canary')!;
     assert.ok(b >= 0 && b < 1000, String(b));
@@ -110,7 +144,10 @@ test('compileRule/compileMatch: each error names the field', () => {
   assert.throws(() => compileRule({ methods: ['get'] }, 'r'), /r\.methods: must be a non-empty list/);
   assert.throws(() => compileRule({ header: { name: '' } }, 'r'), /^Error: r\.header\.name: must be a non-empty string$/);
   assert.throws(() => compileRule({ cookie: { name: 'c', regex: '(?=x)' } }, 'r'), /^Error: r\.cookie\.regex: "\(\?=x\)" uses a lookahead/);
-  assert.throws(() => compileRule({ sourceCidr: '10.0.0.0/33' }, 'r'), /^Error: r\.sourceCidr: "10\.0\.0\.0\/33" is not a CIDR such as 10\.0\.0\.0\/8 or fd00::\/8$/);
+  assert.throws(
+    () => compileRule({ sourceCidr: '10.0.0.0/33' }, 'r'),
+    /^Error: r\.sourceCidr: "10\.0\.0\.0\/33" is not a CIDR such as 10\.0\.0\.0\/8 or fd00::\/8$/,
+  );
   assert.throws(() => compileRule({ sourceCidr: 'example.com' }, 'r'), /r\.sourceCidr: "example\.com" is not a CIDR/);
 });
 

@@ -53,10 +53,19 @@ test('stepWeights, and the errors a Flagger user can make', () => {
   const [r] = loadRollouts(doc(FLAGGER.replace('stepWeight: 20\n        maxWeight: 60', 'stepWeights: [1, 10, 50]')), '/tmp/web.yaml');
   const st = r.spec.strategy;
   if (st.type !== 'canary') return assert.fail();
-  assert.deepEqual(st.steps.filter((s) => 'setWeight' in s), [{ setWeight: 1 }, { setWeight: 10 }, { setWeight: 50 }]);
+  assert.deepEqual(
+    st.steps.filter((s) => 'setWeight' in s),
+    [{ setWeight: 1 }, { setWeight: 10 }, { setWeight: 50 }],
+  );
   assert.throws(() => loadRollouts(doc(FLAGGER, '      steps: [{setWeight: 5}]\n'), '/tmp/web.yaml'), /steps: sets both steps and a Flagger-style analysis/);
-  assert.throws(() => loadRollouts(doc(FLAGGER.replace('{name: request-duration, max: 500}', '{name: request-duration}')), '/tmp/web.yaml'), /request-duration needs max/);
-  assert.throws(() => loadRollouts(doc(FLAGGER.replace('stepWeight: 20\n        maxWeight: 60', 'stepWeights: [50, 10]')), '/tmp/web.yaml'), /stepWeights must increase/);
+  assert.throws(
+    () => loadRollouts(doc(FLAGGER.replace('{name: request-duration, max: 500}', '{name: request-duration}')), '/tmp/web.yaml'),
+    /request-duration needs max/,
+  );
+  assert.throws(
+    () => loadRollouts(doc(FLAGGER.replace('stepWeight: 20\n        maxWeight: 60', 'stepWeights: [50, 10]')), '/tmp/web.yaml'),
+    /stepWeights must increase/,
+  );
 });
 
 test('sluice lint prints the expansion', async () => {

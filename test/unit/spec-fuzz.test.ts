@@ -33,11 +33,41 @@ const hostileNumber = fc.oneof(
 const hostileString = fc.oneof(
   fc.string({ maxLength: 20 }),
   fc.string({ unit: 'grapheme', maxLength: 30 }),
-  fc.constantFrom('', ' ', '1e9', '25%', '500%', '1h', '200h', '.inf', '-.inf', '.nan', 'null', '~', '__proto__', 'constructor', 'x'.repeat(5000), '🙂'.repeat(3000), 'a\u0000b', 'é', '\ufeff', '127.0.0.1:0', '0.0.0.0:8080', '[::]:8080', 'localhost:8080', '999.1.1.1:8080'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '1e9',
+    '25%',
+    '500%',
+    '1h',
+    '200h',
+    '.inf',
+    '-.inf',
+    '.nan',
+    'null',
+    '~',
+    '__proto__',
+    'constructor',
+    'x'.repeat(5000),
+    '🙂'.repeat(3000),
+    'a\u0000b',
+    'é',
+    '\ufeff',
+    '127.0.0.1:0',
+    '0.0.0.0:8080',
+    '[::]:8080',
+    'localhost:8080',
+    '999.1.1.1:8080',
+  ),
 );
 const leaf: fc.Arbitrary<unknown> = fc.oneof(hostileNumber, hostileString, fc.boolean(), fc.constant(null));
 const junk: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 8 }), tie('value'), { maxKeys: 4 })),
+  value: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    leaf,
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(fc.string({ maxLength: 8 }), tie('value'), { maxKeys: 4 }),
+  ),
 })).value;
 /** Nesting deeper than any limit. */
 const deep = fc.integer({ min: 1, max: 200 }).map((n) => {
@@ -58,7 +88,11 @@ const opt = { requiredKeys: [] as never[] };
 /** Match-rule regexes: RE2 accepts the first ones; the rest backtrack, are invalid, or are huge. */
 const regex = mostly(
   fc.constantFrom('.*@example\\.com', 'beta|gamma', '[a-z]{1,8}', 'ü+'),
-  fc.oneof(fc.constantFrom('(a+)+$', '(?=x)y', '(?<!a)b', '(a)\\1', 'a++', '(?>a)', '[', '\\', '(?P<n>x)(?P=n)'), fc.string({ maxLength: 5000 }), hostileString),
+  fc.oneof(
+    fc.constantFrom('(a+)+$', '(?=x)y', '(?<!a)b', '(a)\\1', 'a++', '(?>a)', '[', '\\', '(?P<n>x)(?P=n)'),
+    fc.string({ maxLength: 5000 }),
+    hostileString,
+  ),
 );
 /** Header and cookie names: the last ones are what an nginx config must never take (issue 10). */
 const headerName = mostly(fc.constantFrom('x-a', 'X-Canary', 'x_b'), fc.constantFrom('x$host', 'a;b', 'a b', 'a{b', 'x#', "x'y", 'x\ny', ''));
@@ -67,8 +101,19 @@ const step = fc.oneof(
   fc.record({ setWeight: pct }),
   fc.record({ pause: mostly(fc.oneof(fc.constant({}), fc.record({ duration: dur }))) }),
   fc.record({ setCanaryScale: mostly(fc.oneof(fc.record({ replicas: num(0, 5) }), fc.record({ weight: pct }), fc.constant({ matchTrafficWeight: true }))) }),
-  fc.record({ setHeaderRoute: fc.record({ name: fc.constant('t'), match: mostly(fc.tuple(headerName, fc.oneof(fc.record({ exact: fc.constant('y') }), fc.record({ regex }))).map(([headerName, headerValue]) => [{ headerName, headerValue }])) }) }),
-  fc.record({ setMirrorRoute: fc.record({ name: fc.constant('m'), percentage: pct, maxBodyBytes: num(0, 1 << 20), queueLimit: num(1, 100) }, { requiredKeys: ['name'] }) }),
+  fc.record({
+    setHeaderRoute: fc.record({
+      name: fc.constant('t'),
+      match: mostly(
+        fc
+          .tuple(headerName, fc.oneof(fc.record({ exact: fc.constant('y') }), fc.record({ regex })))
+          .map(([headerName, headerValue]) => [{ headerName, headerValue }]),
+      ),
+    }),
+  }),
+  fc.record({
+    setMirrorRoute: fc.record({ name: fc.constant('m'), percentage: pct, maxBodyBytes: num(0, 1 << 20), queueLimit: num(1, 100) }, { requiredKeys: ['name'] }),
+  }),
   fc.record({ approval: fc.constant({}) }),
   anyValue,
 );
@@ -76,22 +121,69 @@ const step = fc.oneof(
 const strategy = mostly(
   fc.oneof(
     fc.constant({ recreate: {} }),
-    fc.record({ rolling: fc.record({ maxSurge: mostly(fc.constantFrom(0, 1, 2, '25%', '100%'), fc.oneof(hostileNumber, hostileString)), maxUnavailable: mostly(fc.constantFrom(1, '25%', 0), fc.oneof(hostileNumber, hostileString)), pauseSeconds: dur }, opt) }),
-    fc.record({ blueGreen: fc.record({ previewListen: mostly(fc.constantFrom('127.0.0.1:18010', '127.0.0.1:18000', '0.0.0.0:18010')), previewReplicaCount: num(1, 5), autoPromotionEnabled: fc.boolean(), scaleDownDelaySeconds: dur }, opt) }),
-    fc.record({ canary: fc.record({ canaryListen: mostly(fc.constantFrom('127.0.0.1:18020', '127.0.0.1:18001')), maxSurge: mostly(fc.constantFrom(1, '25%')), steps: fc.array(step, { maxLength: 8 }) }, opt) }),
+    fc.record({
+      rolling: fc.record(
+        {
+          maxSurge: mostly(fc.constantFrom(0, 1, 2, '25%', '100%'), fc.oneof(hostileNumber, hostileString)),
+          maxUnavailable: mostly(fc.constantFrom(1, '25%', 0), fc.oneof(hostileNumber, hostileString)),
+          pauseSeconds: dur,
+        },
+        opt,
+      ),
+    }),
+    fc.record({
+      blueGreen: fc.record(
+        {
+          previewListen: mostly(fc.constantFrom('127.0.0.1:18010', '127.0.0.1:18000', '0.0.0.0:18010')),
+          previewReplicaCount: num(1, 5),
+          autoPromotionEnabled: fc.boolean(),
+          scaleDownDelaySeconds: dur,
+        },
+        opt,
+      ),
+    }),
+    fc.record({
+      canary: fc.record(
+        {
+          canaryListen: mostly(fc.constantFrom('127.0.0.1:18020', '127.0.0.1:18001')),
+          maxSurge: mostly(fc.constantFrom(1, '25%')),
+          steps: fc.array(step, { maxLength: 8 }),
+        },
+        opt,
+      ),
+    }),
     fc.record({ shadow: fc.record({ shadowReplicas: num(1, 5), durationSeconds: dur, promoteOnAnalysisSuccess: mostly(fc.boolean()) }, opt) }),
-    fc.record({ abTest: fc.record({ variants: mostly(fc.constant([{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }]), fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'stable'), weight: hostileNumber }), { maxLength: 4 })) }) }),
+    fc.record({
+      abTest: fc.record({
+        variants: mostly(
+          fc.constant([
+            { name: 'a', weight: 50 },
+            { name: 'b', weight: 50 },
+          ]),
+          fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'stable'), weight: hostileNumber }), { maxLength: 4 }),
+        ),
+      }),
+    }),
   ),
 );
 
 const ports = fc.integer({ min: 18000, max: 18003 });
-const listen = mostly(ports.map((p) => `127.0.0.1:${p}`), fc.oneof(ports.map((p) => `0.0.0.0:${p}`), hostileString));
+const listen = mostly(
+  ports.map((p) => `127.0.0.1:${p}`),
+  fc.oneof(
+    ports.map((p) => `0.0.0.0:${p}`),
+    hostileString,
+  ),
+);
 
 const rollout = fc.record(
   {
     apiVersion: mostly(fc.constant('sluice.dev/v1alpha1'), hostileString),
     kind: mostly(fc.constant('Rollout'), fc.oneof(fc.constant('AnalysisTemplate'), hostileString)),
-    metadata: fc.record({ name: mostly(fc.constantFrom('web', 'api', 'db'), hostileString), labels: mostly(fc.constant(undefined)) }, { requiredKeys: ['name'] }),
+    metadata: fc.record(
+      { name: mostly(fc.constantFrom('web', 'api', 'db'), hostileString), labels: mostly(fc.constant(undefined)) },
+      { requiredKeys: ['name'] },
+    ),
     spec: fc.record(
       {
         replicas: num(0, 5),
@@ -123,7 +215,13 @@ const rollout = fc.record(
             router: mostly(fc.constantFrom(undefined, 'builtin', 'nginx')),
             nginx: mostly(
               fc.constant(undefined),
-              fc.record({ accessLog: fc.constantFrom('/tmp/a.log', '/tmp/a.log; server { }', '/tmp/$host', '/tmp/a\nb'), statusListen: fc.constantFrom('127.0.0.1:18591', '18591;stub_status;#:9902', 'x y:1') }, opt),
+              fc.record(
+                {
+                  accessLog: fc.constantFrom('/tmp/a.log', '/tmp/a.log; server { }', '/tmp/$host', '/tmp/a\nb'),
+                  statusListen: fc.constantFrom('127.0.0.1:18591', '18591;stub_status;#:9902', 'x y:1'),
+                },
+                opt,
+              ),
             ),
             bufferRequests: mostly(fc.record({ maxBytes: num(1, 1 << 20) })),
             timeouts: mostly(fc.record({ connectSeconds: dur, responseSeconds: dur }, opt)),
@@ -131,7 +229,13 @@ const rollout = fc.record(
           { requiredKeys: ['listen'] },
         ),
         strategy,
-        smokeTests: mostly(fc.constant(undefined), fc.array(fc.record({ name: fc.constant('s'), checks: fc.array(fc.record({ path: fc.constant('/x'), jsonBody: anyValue }), { minLength: 1, maxLength: 2 }) }), { maxLength: 2 })),
+        smokeTests: mostly(
+          fc.constant(undefined),
+          fc.array(
+            fc.record({ name: fc.constant('s'), checks: fc.array(fc.record({ path: fc.constant('/x'), jsonBody: anyValue }), { minLength: 1, maxLength: 2 }) }),
+            { maxLength: 2 },
+          ),
+        ),
         extra: mostly(fc.constant(undefined)),
       },
       { requiredKeys: ['template', 'traffic', 'strategy'] },
@@ -144,8 +248,14 @@ const rollout = fc.record(
 const mutation = fc.oneof(
   { weight: 40, arbitrary: fc.constant((t: string) => t) },
   fc.nat().map((n) => (t: string) => t.slice(0, n % (t.length + 1))),
-  fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 5 })).map(([n, s]) => (t: string) => t.slice(0, n % (t.length + 1)) + s + t.slice(n % (t.length + 1))),
-  fc.integer({ min: 1, max: 3000 }).map((n) => (t: string) => `${t.replace(/^kind: (.*)$/m, 'kind: &k $1')}x: [${Array.from({ length: n }, () => '*k').join(', ')}]\n`),
+  fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 5 })).map(
+    ([n, s]) =>
+      (t: string) =>
+        t.slice(0, n % (t.length + 1)) + s + t.slice(n % (t.length + 1)),
+  ),
+  fc
+    .integer({ min: 1, max: 3000 })
+    .map((n) => (t: string) => `${t.replace(/^kind: (.*)$/m, 'kind: &k $1')}x: [${Array.from({ length: n }, () => '*k').join(', ')}]\n`),
   fc.constant((t: string) => t.replace(/^spec:$/m, 'spec:\n  replicas: 1\n  replicas: 2')),
   fc.constant((t: string) => t.replace(/^(\s+)listen: (.*)$/m, '$1listen: &l $2\n$1x: *l')),
   fc.constant((t: string) => t.replace(/^metadata:$/m, 'metadata: &self\n  self: *self')),

@@ -50,7 +50,10 @@ test('replicas: 1e9 and other huge counts are refused, naming the field and the 
   failsWith(rollout({ strategy: 'shadow: {shadowReplicas: 5000}' }), /shadowReplicas: must be between 1 and 1000, got 5000/);
   failsWith(rollout({ strategy: 'canary: {steps: [{setCanaryScale: {replicas: 5000}}]}' }), /steps\[0\]\.setCanaryScale\.replicas: must be between 0 and 1000/);
   failsWith(rollout({ strategy: 'canary: {steps: [{setWeight: 1e9}]}' }), /setWeight: must be between 0 and 100/);
-  failsWith(rollout({ template: '    probes: {readiness: {httpGet: {}, failureThreshold: 1e12}}\n' }), /failureThreshold: must be at most 1000000 \(sluice's limit\), got 1000000000000/);
+  failsWith(
+    rollout({ template: '    probes: {readiness: {httpGet: {}, failureThreshold: 1e12}}\n' }),
+    /failureThreshold: must be at most 1000000 \(sluice's limit\), got 1000000000000/,
+  );
   failsWith(rollout({ spec: '  traffic: {}\n' }), /spec\.traffic: is set twice \(first at line 6\)/);
 });
 
@@ -63,14 +66,26 @@ test('durations, bodies, lists, env and strings have upper bounds', () => {
   failsWith(rollout({ strategy: 'canary: {analysis: {stepWeight: 0.01, maxWeight: 100}}' }), /makes 10000 weights, more than the limit of 50/);
   const env = Array.from({ length: LIMITS.envEntries + 1 }, (_, i) => `K${i}: v`).join(', ');
   failsWith(rollout({ template: `    env: {${env}}\n` }), /spec\.template\.env: has 1001 environment variables, more than the limit of 1000/);
-  failsWith(rollout({ template: `    env: {BIG: ${'x'.repeat(LIMITS.envValueChars + 1)}}\n` }), /spec\.template\.env\.BIG: must be at most 32768 characters, got 32769/);
+  failsWith(
+    rollout({ template: `    env: {BIG: ${'x'.repeat(LIMITS.envValueChars + 1)}}\n` }),
+    /spec\.template\.env\.BIG: must be at most 32768 characters, got 32769/,
+  );
   const wide = Array.from({ length: 9 }, (_, i) => `K${i}: ${'x'.repeat(30_000)}`).join(', ');
   failsWith(rollout({ template: `    env: {${wide}}\n` }), /spec\.template\.env: names and values add up to more than 262144 characters/);
-  failsWith(rollout({ template: `    args: [${'a'.repeat(LIMITS.textChars)}, ${Array.from({ length: 1000 }, () => 'b').join(', ')}]\n` }), /spec\.template\.args: has 1001 items, more than the limit of 1000/);
+  failsWith(
+    rollout({ template: `    args: [${'a'.repeat(LIMITS.textChars)}, ${Array.from({ length: 1000 }, () => 'b').join(', ')}]\n` }),
+    /spec\.template\.args: has 1001 items, more than the limit of 1000/,
+  );
   failsWith(rollout({ template: `    cwd: ${'n'.repeat(LIMITS.textChars + 1)}\n` }), /spec\.template\.cwd: must be at most 4096 characters, got 4097/);
-  failsWith(rollout({ strategy: `recreate: {maintenance: {body: ${'x'.repeat(LIMITS.bodyChars + 1)}}}` }), /maintenance\.body: must be at most 65536 characters/);
+  failsWith(
+    rollout({ strategy: `recreate: {maintenance: {body: ${'x'.repeat(LIMITS.bodyChars + 1)}}}` }),
+    /maintenance\.body: must be at most 65536 characters/,
+  );
   const routes = Array.from({ length: LIMITS.routes + 1 }, (_, i) => `{name: r${i}, match: {pathPrefix: /a}, to: canary}`).join(', ');
-  failsWith(rollout({ strategy: 'canary: {}' }).replace('    listen: 127.0.0.1:8080\n', `    listen: 127.0.0.1:8080\n    routes: [${routes}]\n`), /spec\.traffic\.routes: has 101 items, more than the limit of 100/);
+  failsWith(
+    rollout({ strategy: 'canary: {}' }).replace('    listen: 127.0.0.1:8080\n', `    listen: 127.0.0.1:8080\n    routes: [${routes}]\n`),
+    /spec\.traffic\.routes: has 101 items, more than the limit of 100/,
+  );
   failsWith(
     rollout().replace('    listen: 127.0.0.1:8080\n', '    listen: 127.0.0.1:8080\n    bufferRequests: {maxBytes: 1e12}\n'),
     /spec\.traffic\.bufferRequests\.maxBytes: must be between 1 and 67108864, got 1000000000000/,
@@ -87,7 +102,8 @@ test('two documents with the same kind and name: an error naming both lines', ()
     message: 'deploy/web.yaml:14: Rollout "web" is defined twice, at lines 1 and 14 — keep one of them, or rename one',
   });
   // Same name, different kinds: two resources.
-  const template = 'apiVersion: sluice.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: web}\nspec:\n  metrics: [{name: e, provider: {builtin: {metric: error-rate}}, successCondition: result <= 0.01}]\n';
+  const template =
+    'apiVersion: sluice.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: web}\nspec:\n  metrics: [{name: e, provider: {builtin: {metric: error-rate}}, successCondition: result <= 0.01}]\n';
   assert.equal(loadResources(`${rollout()}---\n${template}`, FILE).length, 2);
 });
 
@@ -103,10 +119,14 @@ test('a file that is not UTF-8 is refused with the byte offset; the size error n
   const dir = mkdtempSync(join(tmpdir(), 'sluice-limits-'));
   const big = join(dir, 'big.yaml');
   writeFileSync(big, `${rollout()}# ${'x'.repeat(5 * 1024 * 1024)}\n`);
-  assert.throws(() => readSpecFile(big), { message: new RegExp(`^${big}: is \\d+ bytes, more than the limit of 524288 bytes \\(512 KiB\\) for one manifest — split it into several files$`) });
+  assert.throws(() => readSpecFile(big), {
+    message: new RegExp(`^${big}: is \\d+ bytes, more than the limit of 524288 bytes \\(512 KiB\\) for one manifest — split it into several files$`),
+  });
   assert.match(lintFile(big).error ?? '', new RegExp(`^${big}: is \\d+ bytes`));
   // The API path (text handed to the control plane) names the file too.
-  assert.throws(() => loadResources(`${rollout()}# ${'é'.repeat(300 * 1024)}\n`, FILE), { message: /^deploy\/web\.yaml: is \d+ bytes, more than the limit of 524288 bytes/ });
+  assert.throws(() => loadResources(`${rollout()}# ${'é'.repeat(300 * 1024)}\n`, FILE), {
+    message: /^deploy\/web\.yaml: is \d+ bytes, more than the limit of 524288 bytes/,
+  });
   const latin = join(dir, 'latin1.yaml');
   writeFileSync(latin, Buffer.concat([Buffer.from(rollout().replace('version: v1', 'version: v1-caf')), Buffer.from([0xe9])]));
   assert.match(lintFile(latin).error ?? '', /latin1\.yaml: is not valid UTF-8 at byte \d+ — save the file as UTF-8/);
@@ -191,7 +211,10 @@ spec:
   const body = proto.smokeTests[0]!.checks[0]!.jsonBody as Record<string, unknown>;
   assert.deepEqual(Object.keys(body), ['__proto__']);
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
-  failsWith(rollout({ spec: `  smokeTests: [{name: s, checks: [{path: /x, jsonBody: ${'['.repeat(40)}${']'.repeat(40)}}]}]\n` }), /jsonBody: nests deeper than 32 levels/);
+  failsWith(
+    rollout({ spec: `  smokeTests: [{name: s, checks: [{path: /x, jsonBody: ${'['.repeat(40)}${']'.repeat(40)}}]}]\n` }),
+    /jsonBody: nests deeper than 32 levels/,
+  );
 });
 
 test('a file with more documents than the limit is refused with its name', () => {
@@ -200,12 +223,21 @@ test('a file with more documents than the limit is refused with its name', () =>
 });
 
 test('secretEnv: references only, relative files resolved against the manifest; conflicts and bad forms refused', () => {
-  const spec = loadRollouts(rollout({ template: '    env: {A: "1"}\n    secretEnv:\n      DB_PASSWORD: {file: secrets/db}\n      TOKEN: {env: API_TOKEN}\n' }), '/srv/app/web.yaml')[0]!.spec;
+  const spec = loadRollouts(
+    rollout({ template: '    env: {A: "1"}\n    secretEnv:\n      DB_PASSWORD: {file: secrets/db}\n      TOKEN: {env: API_TOKEN}\n' }),
+    '/srv/app/web.yaml',
+  )[0]!.spec;
   assert.deepEqual(spec.template.secretEnv, { DB_PASSWORD: { file: '/srv/app/secrets/db' }, TOKEN: { env: 'API_TOKEN' } });
   assert.equal(loadRollouts(rollout(), FILE)[0]!.spec.template.secretEnv, undefined, 'absent stays absent (template hashes unchanged)');
-  failsWith(rollout({ template: '    env: {A: "1"}\n    secretEnv: {A: {env: X}}\n' }), /spec\.template\.secretEnv: A is set in both env and secretEnv — keep it in one of them/);
+  failsWith(
+    rollout({ template: '    env: {A: "1"}\n    secretEnv: {A: {env: X}}\n' }),
+    /spec\.template\.secretEnv: A is set in both env and secretEnv — keep it in one of them/,
+  );
   failsWith(rollout({ template: '    secretEnv: {A: hunter2}\n' }), /spec\.template\.secretEnv\.A: must be a mapping/);
-  failsWith(rollout({ template: '    secretEnv: {A: {file: x, env: Y}}\n' }), /spec\.template\.secretEnv\.A\.env: only one secret source may be set, but file is set too/);
+  failsWith(
+    rollout({ template: '    secretEnv: {A: {file: x, env: Y}}\n' }),
+    /spec\.template\.secretEnv\.A\.env: only one secret source may be set, but file is set too/,
+  );
   failsWith(rollout({ template: '    secretEnv: {A: {value: x}}\n' }), /spec\.template\.secretEnv\.A\.value: unknown field "value"/);
 });
 
@@ -216,10 +248,15 @@ test('lint warns about a command not found on PATH and a secretEnv file that doe
   const report = lintFile(file);
   assert.equal(report.ok, true);
   assert.ok(
-    report.warnings.some((w) => w.includes('spec.template.command: "sluice-no-such-command-x1" is not found on PATH, so every instance would fail to start ("command not found")')),
+    report.warnings.some((w) =>
+      w.includes('spec.template.command: "sluice-no-such-command-x1" is not found on PATH, so every instance would fail to start ("command not found")'),
+    ),
     report.warnings.join('\n'),
   );
-  assert.ok(report.warnings.some((w) => w.includes(`spec.template.secretEnv.DB: ${join(dir, 'db.secret')} does not exist (yet)`)), report.warnings.join('\n'));
+  assert.ok(
+    report.warnings.some((w) => w.includes(`spec.template.secretEnv.DB: ${join(dir, 'db.secret')} does not exist (yet)`)),
+    report.warnings.join('\n'),
+  );
   writeFileSync(file, rollout().replace('command: node', `command: ${process.execPath}`));
   assert.ok(!lintFile(file).warnings.some((w) => w.includes('spec.template.command')), 'an existing command: no warning');
   writeFileSync(file, rollout().replace('command: node', 'command: ./run.sh'));

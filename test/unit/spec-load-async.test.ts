@@ -38,7 +38,9 @@ test('a large manifest is parsed off the event loop: other work keeps running wi
   const gap = await maxLoopGap(async () => {
     resources = await loadResourcesAsync(text, 'big.yaml');
   });
-  console.log(`${Math.round(Buffer.byteLength(text) / 1024)} KiB manifest: parsing takes ${inlineMs.toFixed(0)} ms inline; through the worker the event loop's longest gap was ${gap.toFixed(0)} ms`);
+  console.log(
+    `${Math.round(Buffer.byteLength(text) / 1024)} KiB manifest: parsing takes ${inlineMs.toFixed(0)} ms inline; through the worker the event loop's longest gap was ${gap.toFixed(0)} ms`,
+  );
   assert.deepEqual(resources, inline);
   assert.ok(gap < 100, `event loop blocked for ${gap} ms`);
 });
@@ -51,5 +53,8 @@ test('loadResourcesAsync gives the same UserError as loadResources, small and la
     assert.match(err.message, /^big\.yaml:\d+:\d+: spec\.strategy\.rolling\.maxSurge: must be ≤ 1000/);
     return true;
   });
-  await assert.rejects(loadResourcesAsync('kind: [', 'small.yaml'), (err: unknown) => err instanceof UserError && /small\.yaml:1:\d+: YAML syntax error/.test(err.message));
+  await assert.rejects(
+    loadResourcesAsync('kind: [', 'small.yaml'),
+    (err: unknown) => err instanceof UserError && /small\.yaml:1:\d+: YAML syntax error/.test(err.message),
+  );
 });

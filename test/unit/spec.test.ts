@@ -178,7 +178,14 @@ spec:
       successThreshold: 1,
       failureThreshold: 3,
     },
-    liveness: { exec: { command: ['sh', '-c', 'true'] }, initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+    liveness: {
+      exec: { command: ['sh', '-c', 'true'] },
+      initialDelaySeconds: 0,
+      periodSeconds: 10,
+      timeoutSeconds: 1,
+      successThreshold: 1,
+      failureThreshold: 3,
+    },
     startup: { tcpSocket: { port: 9000 }, initialDelaySeconds: 0, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 30 },
   });
   assert.deepEqual(spec.template.shutdown, { drainSeconds: 60, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 });
@@ -216,10 +223,7 @@ test('error: empty file', () => {
 
 test('error: unknown field, with and without a suggestion', () => {
   fails(doc('    recreate: {}').replace('replicas: 3', 'replcas: 3'), `${FILE}:6:3: spec.replcas: unknown field "replcas" — did you mean "replicas"?`);
-  fails(
-    doc('    canary: {stpes: []}'),
-    `${FILE}:13:14: spec.strategy.canary.stpes: unknown field "stpes" — did you mean "steps"?`,
-  );
+  fails(doc('    canary: {stpes: []}'), `${FILE}:13:14: spec.strategy.canary.stpes: unknown field "stpes" — did you mean "steps"?`);
   fails(
     doc('    recreate: {colour: blue}'),
     `${FILE}:13:16: spec.strategy.recreate.colour: unknown field "colour" — remove it; known fields here: maintenance, postDeploy`,
@@ -235,10 +239,7 @@ test('error: wrong type and out-of-range values', () => {
     doc('    recreate: {}').replace('replicas: 3', 'replicas: -1'),
     `${FILE}:6:13: spec.replicas: must be between 0 and 1000, got -1 — write a whole number of instances from 0 to 1000`,
   );
-  fails(
-    doc('    recreate: {}').replace('version: v2', 'version: 2'),
-    `${FILE}:8:14: spec.template.version: must be a string, got 2 — quote it: "2"`,
-  );
+  fails(doc('    recreate: {}').replace('version: v2', 'version: 2'), `${FILE}:8:14: spec.template.version: must be a string, got 2 — quote it: "2"`);
   fails(
     doc('    recreate: {}').replace('listen: 127.0.0.1:8080', 'listen: 8080'),
     `${FILE}:11:13: spec.traffic.listen: must be host:port, got 8080 — write 127.0.0.1:8080`,
@@ -261,10 +262,7 @@ test('error: missing required fields point at the parent mapping', () => {
     doc('    recreate: {}').replace('metadata:\n  name: web\n', 'metadata:\n  labels: {team: x}\n'),
     `${FILE}:4:3: metadata.name: missing required field — add name: web (a lowercase DNS label)`,
   );
-  fails(
-    doc('    recreate: {}').replace('  name: web\n', ''),
-    `${FILE}:3:1: metadata.name: missing required field — add name: web (a lowercase DNS label)`,
-  );
+  fails(doc('    recreate: {}').replace('  name: web\n', ''), `${FILE}:3:1: metadata.name: missing required field — add name: web (a lowercase DNS label)`);
 });
 
 test('error: bad duration', () => {
@@ -298,7 +296,10 @@ test('error: wrong kind and apiVersion', () => {
     doc('    recreate: {}').replace('kind: Rollout', 'kind: Deployment'),
     `${FILE}:2:7: kind: must be Rollout or AnalysisTemplate, got "Deployment" — sluice reads kind: Rollout, AnalysisTemplate`,
   );
-  fails(doc('    recreate: {}').replace('kind: Rollout', 'kind: Rolout'), `${FILE}:2:7: kind: must be Rollout or AnalysisTemplate, got "Rolout" — did you mean "Rollout"?`);
+  fails(
+    doc('    recreate: {}').replace('kind: Rollout', 'kind: Rolout'),
+    `${FILE}:2:7: kind: must be Rollout or AnalysisTemplate, got "Rolout" — did you mean "Rollout"?`,
+  );
   fails(
     doc('    recreate: {}').replace('sluice.dev/v1alpha1', 'argoproj.io/v1alpha1'),
     `${FILE}:1:13: apiVersion: must be sluice.dev/v1alpha1, got "argoproj.io/v1alpha1" — write apiVersion: sluice.dev/v1alpha1`,
@@ -414,7 +415,11 @@ test('lint: warnings for risky but valid specs; errors reported, not thrown', ()
   );
   assert.equal(risky.ok, true);
   assert.equal(risky.rollouts.length, 3);
-  const has = (needle: string) => assert.ok(risky.warnings.some((w) => w.includes(needle)), `${needle} in ${risky.warnings.join('\n')}`);
+  const has = (needle: string) =>
+    assert.ok(
+      risky.warnings.some((w) => w.includes(needle)),
+      `${needle} in ${risky.warnings.join('\n')}`,
+    );
   has('rollout "web": spec.strategy.canary.steps: has no pause');
   has('rollout "one": spec.strategy.rolling.maxUnavailable');
   has('rollout "bg": spec.strategy.blueGreen: promotes automatically and has no previewListen');
@@ -436,9 +441,18 @@ test('shadow, abTest, setMirrorRoute and traffic resilience: defaults and one-li
     durationSeconds: 300,
   });
   const ab = load(doc('    abTest: {variants: [{name: a, weight: 50}, {name: b, weight: 50}]}'));
-  assert.deepEqual(ab.strategy, { type: 'abTest', variants: [{ name: 'a', weight: 50 }, { name: 'b', weight: 50 }], variantHeader: 'x-sluice-variant' });
+  assert.deepEqual(ab.strategy, {
+    type: 'abTest',
+    variants: [
+      { name: 'a', weight: 50 },
+      { name: 'b', weight: 50 },
+    ],
+    variantHeader: 'x-sluice-variant',
+  });
 
-  const three = load(doc('    abTest: {variants: [{name: a, weight: 34}, {name: b, weight: 33}, {name: c, weight: 33, version: v2-c, env: {CHECKOUT: one-page}}]}'));
+  const three = load(
+    doc('    abTest: {variants: [{name: a, weight: 34}, {name: b, weight: 33}, {name: c, weight: 33, version: v2-c, env: {CHECKOUT: one-page}}]}'),
+  );
   assert.deepEqual((three.strategy as { variants: unknown }).variants, [
     { name: 'a', weight: 34 },
     { name: 'b', weight: 33 },
@@ -461,10 +475,16 @@ test('shadow, abTest, setMirrorRoute and traffic resilience: defaults and one-li
     `${FILE}:13:84: spec.strategy.canary.steps[0].setMirrorRoute.compare.ignorePaths[0]: must be a JSON path starting with $, got "timestamp" — write a JSON path like $.timestamp or $.items[*].id`,
   );
   const routed = (to: string) =>
-    doc('    canary: {}').replace('    listen: 127.0.0.1:8080\n', `    listen: 127.0.0.1:8080\n    routes: [{name: premium, match: {header: {name: x-user-segment, exact: premium}}, to: ${to}}]\n`);
+    doc('    canary: {}').replace(
+      '    listen: 127.0.0.1:8080\n',
+      `    listen: 127.0.0.1:8080\n    routes: [{name: premium, match: {header: {name: x-user-segment, exact: premium}}, to: ${to}}]\n`,
+    );
   const spec = load(routed('{canary: 50, stable: 50}'));
   assert.deepEqual(spec.traffic.routes[0]!.to, { canary: 50, stable: 50 });
-  fails(routed('{canary: 50, stable: 40}'), `${FILE}:12:91: spec.traffic.routes[0].to: weights sum to 90 — make the weights sum to 100, e.g. {canary: 50, stable: 50}`);
+  fails(
+    routed('{canary: 50, stable: 40}'),
+    `${FILE}:12:91: spec.traffic.routes[0].to: weights sum to 90 — make the weights sum to 100, e.g. {canary: 50, stable: 50}`,
+  );
   fails(routed('b'), `${FILE}:11:5: spec.traffic: route premium sends to "b", which is not a target here — use canary, stable`);
   fails(
     doc('    rolling: {}').replace('    listen: 127.0.0.1:8080\n', '    listen: 127.0.0.1:8080\n    outlierDetection: {consecutiveErrors: 0}\n'),
@@ -483,7 +503,16 @@ test('lint: mirroring writes and an unchecked shadow are warned about', () => {
   assert.match(warnings[0]!, /spec\.strategy\.shadow\.mirror\.match\.methods: copies POST requests, so the shadow performs every such write a second time/);
   assert.match(warnings[1]!, /spec\.strategy\.shadow: neither compares answers nor runs analysis/);
   writeFileSync(file, doc('    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.ts]}}'));
-  assert.deepEqual(lintFile(file).warnings.filter((w) => w.includes('shadow')), []);
-  writeFileSync(file, doc('    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.ts]}}').replace('    listen: 127.0.0.1:8080\n', '    listen: 127.0.0.1:8080\n    router: nginx\n'));
+  assert.deepEqual(
+    lintFile(file).warnings.filter((w) => w.includes('shadow')),
+    [],
+  );
+  writeFileSync(
+    file,
+    doc('    shadow:\n      mirror: {name: dark, compare: {ignorePaths: [$.ts]}}').replace(
+      '    listen: 127.0.0.1:8080\n',
+      '    listen: 127.0.0.1:8080\n    router: nginx\n',
+    ),
+  );
   assert.ok(lintFile(file).warnings.some((w) => /spec\.traffic\.router: is nginx, which copies requests but cannot compare answers/.test(w)));
 });

@@ -67,7 +67,10 @@ for (const [implementation, open] of implementations) {
     test('rollouts: listed by name, put keeps status and creation time, saveStatus writes only known rollouts', () => {
       const store = open();
       for (const name of ['web', 'api', 'a-b', 'a1']) store.putRollout(rollout(name));
-      assert.deepEqual(store.listRollouts().map((r) => r.name), ['a-b', 'a1', 'api', 'web']);
+      assert.deepEqual(
+        store.listRollouts().map((r) => r.name),
+        ['a-b', 'a1', 'api', 'web'],
+      );
       assert.deepEqual(store.getRollout('web'), rollout('web'));
       assert.equal(store.getRollout('nope'), undefined);
 
@@ -136,8 +139,14 @@ for (const [implementation, open] of implementations) {
       assert.throws(() => store.addRevision(revision('web', 2)), 'a number is never reused');
       assert.equal(store.listRevisions('web').length, 3);
       store.deleteRevision('web', 2);
-      assert.deepEqual(store.listRevisions('web').map((r) => r.number), [1, 3]);
-      assert.deepEqual(store.listRevisions('api').map((r) => r.number), [1]);
+      assert.deepEqual(
+        store.listRevisions('web').map((r) => r.number),
+        [1, 3],
+      );
+      assert.deepEqual(
+        store.listRevisions('api').map((r) => r.number),
+        [1],
+      );
       assert.deepEqual(store.listRevisions('nope'), []);
       store.close();
     });
@@ -151,16 +160,31 @@ for (const [implementation, open] of implementations) {
       }
       assert.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]));
       const all = store.listEvents('web');
-      assert.deepEqual(all.map((e) => e.reason), ['R1', 'R2', 'R3', 'R4', 'R5']);
+      assert.deepEqual(
+        all.map((e) => e.reason),
+        ['R1', 'R2', 'R3', 'R4', 'R5'],
+      );
       assert.deepEqual(all[0], { id: ids[0], rollout: 'web', at: 1, actor: 'engine', type: 'Normal', reason: 'R1', message: 'm1', revision: 1 });
       assert.equal('revision' in store.listEvents('api')[0], false, 'an event without a revision has no revision field');
       const unset = store.appendEvent('unset', { type: 'Normal', reason: 'X', message: '', revision: undefined }, 'ana', 9);
       assert.deepEqual(store.listEvents('unset'), [unset], 'what appendEvent returns is what is listed');
       assert.equal('revision' in unset, false, 'a revision given as undefined is no revision');
-      assert.deepEqual(store.listEvents('web', { afterId: ids[1] }).map((e) => e.reason), ['R3', 'R4', 'R5']);
-      assert.deepEqual(store.listEvents('web', { afterId: ids[1], limit: 2 }).map((e) => e.reason), ['R3', 'R4']);
-      assert.deepEqual(store.lastEvents('web', 2).map((e) => e.reason), ['R4', 'R5']);
-      assert.deepEqual(store.lastEvents('web', 50).map((e) => e.reason), ['R1', 'R2', 'R3', 'R4', 'R5']);
+      assert.deepEqual(
+        store.listEvents('web', { afterId: ids[1] }).map((e) => e.reason),
+        ['R3', 'R4', 'R5'],
+      );
+      assert.deepEqual(
+        store.listEvents('web', { afterId: ids[1], limit: 2 }).map((e) => e.reason),
+        ['R3', 'R4'],
+      );
+      assert.deepEqual(
+        store.lastEvents('web', 2).map((e) => e.reason),
+        ['R4', 'R5'],
+      );
+      assert.deepEqual(
+        store.lastEvents('web', 50).map((e) => e.reason),
+        ['R1', 'R2', 'R3', 'R4', 'R5'],
+      );
       assert.deepEqual(store.lastEvents('web', 0), []);
       assert.deepEqual(store.lastEvents('nope', 3), []);
       assert.deepEqual(store.listEvents('nope'), []);
@@ -169,7 +193,13 @@ for (const [implementation, open] of implementations) {
 
     test('jobs: saving again updates in place, listed in the order first saved', () => {
       const store = open();
-      for (const [name, n] of [['web', 1], ['web', 12], ['web', 2], ['api', 1]] as const) store.addRevision(revision(name, n));
+      for (const [name, n] of [
+        ['web', 1],
+        ['web', 12],
+        ['web', 2],
+        ['api', 1],
+      ] as const)
+        store.addRevision(revision(name, n));
       const keys = ['web/r1/a1/step0.analysis', 'web/r12/a1/x', 'web/r2/a1/step0.analysis', 'api/r1/a1/x'];
       for (const key of keys) {
         store.saveJob(job(key), jobStatus(key));
@@ -178,9 +208,15 @@ for (const [implementation, open] of implementations) {
       }
       const updated = { ...job(keys[0]), title: 'step 0 analysis' };
       store.saveJob(updated, jobStatus(keys[0], 'Successful'));
-      assert.deepEqual(store.listJobs().map((j) => j.job.key), keys);
+      assert.deepEqual(
+        store.listJobs().map((j) => j.job.key),
+        keys,
+      );
       assert.deepEqual(store.listJobs('web')[0], { job: updated, status: jobStatus(keys[0], 'Successful') });
-      assert.deepEqual(store.listJobs('api').map((j) => j.job.key), ['api/r1/a1/x']);
+      assert.deepEqual(
+        store.listJobs('api').map((j) => j.job.key),
+        ['api/r1/a1/x'],
+      );
       assert.deepEqual(store.listMeasurements(keys[1]), [measurement(1), measurement(2)]);
       assert.deepEqual(store.listMeasurements('web/r9/a1/none'), []);
       store.close();
@@ -210,10 +246,19 @@ for (const [implementation, open] of implementations) {
       store.deleteRevision('a%', 2);
 
       const gone = (key: string) => key.startsWith('a_b/r1/') || key.startsWith('a%/r2/');
-      assert.deepEqual(store.listJobs().map((j) => j.job.key), keys.filter((k) => !gone(k)));
+      assert.deepEqual(
+        store.listJobs().map((j) => j.job.key),
+        keys.filter((k) => !gone(k)),
+      );
       for (const key of keys) assert.equal(store.listMeasurements(key).length, gone(key) ? 0 : 1, key);
-      assert.deepEqual(store.listRevisions('a_b').map((r) => r.number), [2, 12]);
-      assert.deepEqual(store.listRevisions('a%').map((r) => r.number), [1, 12]);
+      assert.deepEqual(
+        store.listRevisions('a_b').map((r) => r.number),
+        [2, 12],
+      );
+      assert.deepEqual(
+        store.listRevisions('a%').map((r) => r.number),
+        [1, 12],
+      );
       for (const name of neighbours.filter((n) => n !== 'a_b' && n !== 'a%')) assert.equal(store.listRevisions(name).length, 3, name);
       assert.equal(store.listExposures('a_b').length, 1, 'exposures are recorded results, not pruned');
       store.close();
@@ -229,7 +274,10 @@ for (const [implementation, open] of implementations) {
       store.appendMeasurement(r1, measurement(1));
       store.appendMeasurement(r3, measurement(1));
       store.appendMeasurement('web/r1/a1/unsaved', measurement(1));
-      assert.deepEqual(store.listJobs().map((j) => j.job.key), [r1, r2]);
+      assert.deepEqual(
+        store.listJobs().map((j) => j.job.key),
+        [r1, r2],
+      );
       assert.deepEqual(store.listMeasurements(r3), []);
       assert.deepEqual(store.listMeasurements('web/r1/a1/unsaved'), []);
 
@@ -237,7 +285,10 @@ for (const [implementation, open] of implementations) {
       store.deleteRevision('web', 1);
       store.saveJob(job(r1), jobStatus(r1, 'Successful'));
       store.appendMeasurement(r1, measurement(2));
-      assert.deepEqual(store.listJobs().map((j) => j.job.key), [r2]);
+      assert.deepEqual(
+        store.listJobs().map((j) => j.job.key),
+        [r2],
+      );
       assert.deepEqual(store.listMeasurements(r1), []);
       store.close();
     });
@@ -247,7 +298,11 @@ for (const [implementation, open] of implementations) {
       store.addRevision(revision('web', 1));
       for (const key of ['web/x/a1/y', 'web/r/a1/y', 'web/r1', 'webb/r1/a1/y', 'api/r1/a1/y']) {
         const refusal = `job key "${key}" does not name rollout web and a revision — it must read web/r<revision>/…`;
-        assert.throws(() => store.saveJob(job(key), { ...jobStatus(key), rollout: 'web' }), (e: Error) => e.message === refusal, key);
+        assert.throws(
+          () => store.saveJob(job(key), { ...jobStatus(key), rollout: 'web' }),
+          (e: Error) => e.message === refusal,
+          key,
+        );
       }
       assert.deepEqual(store.listJobs(), []);
       store.close();
@@ -274,7 +329,10 @@ for (const [implementation, open] of implementations) {
         assert.equal(store.listEvents(name).length, 1, 'the event log is history');
       }
       const others = neighbours.filter((n) => n !== 'a_b' && n !== 'a%');
-      assert.deepEqual(store.listRollouts().map((r) => r.name), [...others].sort());
+      assert.deepEqual(
+        store.listRollouts().map((r) => r.name),
+        [...others].sort(),
+      );
       for (const name of others) {
         assert.equal(store.listRevisions(name).length, 1, name);
         assert.equal(store.listJobs(name).length, 1, name);
@@ -304,7 +362,10 @@ for (const [implementation, open] of implementations) {
       store.putExposure({ ...exposure('r1a1', 'a', 10, 1), requests: 50, updatedAt: 30 });
       store.putExposure({ ...exposure('r1a1', 'a', 10, 1), rollout: 'api' });
       const listed = store.listExposures('web');
-      assert.deepEqual(listed.map((e) => `${e.experiment}/${e.variant}`), ['r1a1/a', 'r1a1/b', 'r2a1/a', 'r2a1/b']);
+      assert.deepEqual(
+        listed.map((e) => `${e.experiment}/${e.variant}`),
+        ['r1a1/a', 'r1a1/b', 'r2a1/a', 'r2a1/b'],
+      );
       assert.deepEqual(listed[0], { ...exposure('r1a1', 'a', 10, 1), requests: 50, updatedAt: 30 });
       assert.equal(store.listExposures('api').length, 1);
       assert.deepEqual(store.listExposures('nope'), []);
@@ -319,7 +380,10 @@ for (const [implementation, open] of implementations) {
       assert.deepEqual(store.listInstances(), [instance('web-1', 8001), { ...instance('web-2', 8002), pid: 200 }]);
       store.deleteInstance('web-1');
       store.deleteInstance('never-there');
-      assert.deepEqual(store.listInstances().map((i) => i.id), ['web-2']);
+      assert.deepEqual(
+        store.listInstances().map((i) => i.id),
+        ['web-2'],
+      );
       store.close();
     });
 
@@ -383,7 +447,10 @@ for (const [implementation, open] of implementations) {
         store.addRevision(revision('outer', 1));
       });
       const after = contents(store);
-      assert.deepEqual(after.rollouts.map((r) => r.name), ['outer', 'web']);
+      assert.deepEqual(
+        after.rollouts.map((r) => r.name),
+        ['outer', 'web'],
+      );
       assert.deepEqual(after.revisions.outer, [revision('outer', 1)]);
       assert.deepEqual({ ...after, rollouts: before.rollouts, revisions: { ...after.revisions, outer: [] } }, before);
       store.close();

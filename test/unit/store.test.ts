@@ -39,7 +39,12 @@ test('jobs stored before the revision column (schema 4) get it from their key; r
   const revision = db.prepare("INSERT INTO revisions (rollout, number, template, hash, cause, created_at) VALUES (?, ?, '{}', 'h', 'apply', 1)");
   const job = db.prepare("INSERT INTO jobs (key, rollout, job, status) VALUES (?, ?, '{}', '{}')");
   const measurement = db.prepare("INSERT INTO measurements (job, measurement) VALUES (?, '{}')");
-  for (const [rollout, n] of [['web', 1], ['web', 12], ['web-2', 1]] as const) revision.run(rollout, n);
+  for (const [rollout, n] of [
+    ['web', 1],
+    ['web', 12],
+    ['web-2', 1],
+  ] as const)
+    revision.run(rollout, n);
   const kept = ['web/r1/a1/step0.analysis', 'web/r12/a1/x', 'web-2/r1/a1/x'];
   // r3 was pruned (its job saved again afterwards), `gone` deleted, `web/x` names no revision
   const leftovers = ['web/r3/a1/x', 'gone/r1/a1/x', 'web/x/a1/y'];
@@ -61,7 +66,11 @@ test('jobs stored before the revision column (schema 4) get it from their key; r
   ]);
   assert.equal(orphans(), 0);
   store.deleteRevision('web', 1);
-  assert.deepEqual(rows().map((r) => (r as { key: string }).key), [kept[1], kept[2]], 'pruned by the backfilled column: r1 of web only');
+  assert.deepEqual(
+    rows().map((r) => (r as { key: string }).key),
+    [kept[1], kept[2]],
+    'pruned by the backfilled column: r1 of web only',
+  );
   assert.equal(orphans(), 0);
   db.close();
   store.close();
@@ -98,7 +107,18 @@ for (let steps = 1; steps < MIGRATIONS.length; steps++) {
     const path = olderDatabase(steps);
     const store = new SqliteStore(path);
     assert.equal(store.getRollout('web')?.createdAt, 5);
-    store.putExposure({ rollout: 'web', experiment: 'r1a1', variant: 'a', revision: 1, requests: 1, users: 1, seenRequests: 1, seenUsers: 1, startedAt: 1, updatedAt: 1 });
+    store.putExposure({
+      rollout: 'web',
+      experiment: 'r1a1',
+      variant: 'a',
+      revision: 1,
+      requests: 1,
+      users: 1,
+      seenRequests: 1,
+      seenUsers: 1,
+      startedAt: 1,
+      updatedAt: 1,
+    });
     assert.equal(store.listExposures('web').length, 1, 'the newest table is there');
     store.close();
     assert.equal(schemaOf(path), MIGRATIONS.length);
@@ -152,7 +172,9 @@ test('a row in a format this sluice does not know is refused with one line namin
   db.close();
 
   store = new SqliteStore(path);
-  const refusal = new RegExp(`rollout web: status is stored in format ${currentFormat(STATUS_STEPS) + 1}, which this sluice does not understand \\(it knows 1 to ${currentFormat(STATUS_STEPS)}\\) — upgrade sluice$`);
+  const refusal = new RegExp(
+    `rollout web: status is stored in format ${currentFormat(STATUS_STEPS) + 1}, which this sluice does not understand \\(it knows 1 to ${currentFormat(STATUS_STEPS)}\\) — upgrade sluice$`,
+  );
   assert.throws(() => store.getRollout('web'), refusal);
   assert.throws(() => store.listRollouts(), refusal);
   store.saveStatus('web', { ...initialStatus(1, 5), phase: 'Healthy' });
@@ -193,6 +215,9 @@ test('onEvent hears of an event once it is committed, and never of one a transac
   });
   await new Promise((done) => setImmediate(done));
   assert.deepEqual(heard, ['Alone', 'Committed']);
-  assert.deepEqual(store.listEvents('web').map((e) => e.reason), ['Alone', 'Committed']);
+  assert.deepEqual(
+    store.listEvents('web').map((e) => e.reason),
+    ['Alone', 'Committed'],
+  );
   store.close();
 });

@@ -106,10 +106,8 @@ export function classifyMetric(
   }
   const allowedShift = metric.tolerance * Math.abs(reference);
   const significant = test.pValue < alpha;
-  const classification: Classification =
-    significant && confInt[0] > allowedShift ? 'High' : significant && confInt[1] < -allowedShift ? 'Low' : 'Pass';
-  const failed =
-    (classification === 'High' && metric.direction !== 'decrease') || (classification === 'Low' && metric.direction !== 'increase');
+  const classification: Classification = significant && confInt[0] > allowedShift ? 'High' : significant && confInt[1] < -allowedShift ? 'Low' : 'Pass';
+  const failed = (classification === 'High' && metric.direction !== 'decrease') || (classification === 'Low' && metric.direction !== 'increase');
 
   const show = isError ? formatRate : formatSeconds;
   const showShift = isError ? formatPoints : formatSeconds;
@@ -124,7 +122,8 @@ export function classifyMetric(
   let verdict: string;
   if (!significant) verdict = 'no significant shift: Pass';
   else if (classification === 'Pass') verdict = `within ${tolerance}: Pass`;
-  else verdict = `${classification === 'High' ? 'above' : 'below'} ${tolerance}: ${classification}${failed ? '' : `, allowed by direction ${metric.direction}`}`;
+  else
+    verdict = `${classification === 'High' ? 'above' : 'below'} ${tolerance}: ${classification}${failed ? '' : `, allowed by direction ${metric.direction}`}`;
   return {
     name: metric.name,
     classification,

@@ -95,8 +95,7 @@ export function mannWhitney(x: readonly number[], y: readonly number[], opts: Ma
   const muMax = xs[m - 1]! - ys[0]!;
   if (muMin === muMax) {
     const only = muMin;
-    const confInt: [number, number] =
-      alternative === 'two-sided' ? [only, only] : alternative === 'greater' ? [only, Infinity] : [-Infinity, only];
+    const confInt: [number, number] = alternative === 'two-sided' ? [only, only] : alternative === 'greater' ? [only, Infinity] : [-Infinity, only];
     return { u, pValue, estimate: only, confInt, method: 'normal' };
   }
 
@@ -119,14 +118,7 @@ export function mannWhitney(x: readonly number[], y: readonly number[], opts: Ma
   else if (alternative === 'greater') confInt = [root(-qnorm(alpha)), Infinity];
   else confInt = [-Infinity, root(qnorm(alpha))];
 
-  const estimate = zeroin(
-    (d) => standardised(d, false),
-    muMin,
-    muMax,
-    standardised(muMin, false),
-    standardised(muMax, false),
-    tolRoot,
-  );
+  const estimate = zeroin((d) => standardised(d, false), muMin, muMax, standardised(muMin, false), standardised(muMax, false), tolRoot);
   return { u, pValue, estimate, confInt, method: 'normal' };
 }
 

@@ -84,7 +84,11 @@ export function scoreJudgements(
   const verdict: Verdict = score >= thresholds.pass ? 'Pass' : score >= thresholds.marginal ? 'Marginal' : 'Fail';
   const shown = Number(score.toFixed(1));
   const comparison =
-    verdict === 'Pass' ? `≥ pass ${thresholds.pass}` : verdict === 'Marginal' ? `< pass ${thresholds.pass}, ≥ marginal ${thresholds.marginal}` : `< marginal ${thresholds.marginal}`;
+    verdict === 'Pass'
+      ? `≥ pass ${thresholds.pass}`
+      : verdict === 'Marginal'
+        ? `< pass ${thresholds.pass}, ≥ marginal ${thresholds.marginal}`
+        : `< marginal ${thresholds.marginal}`;
   const failedPart = failedNames.length > 0 ? `; failed: ${failedNames.join(', ')}` : '';
   return {
     score,

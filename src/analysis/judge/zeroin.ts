@@ -5,15 +5,7 @@
  * function, found only to within `tol`; taking the same steps as R is what makes our
  * interval ends equal to R's to many more digits than `tol`.
  */
-export function zeroin(
-  f: (x: number) => number,
-  lower: number,
-  upper: number,
-  fLower: number,
-  fUpper: number,
-  tol: number,
-  maxIterations = 1000,
-): number {
+export function zeroin(f: (x: number) => number, lower: number, upper: number, fLower: number, fUpper: number, tol: number, maxIterations = 1000): number {
   let a = lower;
   let b = upper;
   let fa = fLower;

@@ -37,7 +37,10 @@ export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
 
     if (config.compare === undefined) {
       const revision = config.revision === 'stable' ? ctx.stableRevision : ctx.canaryRevision;
-      if (revision === null) throw new MeasurementError(`builtin metric ${config.metric}: no stable revision to measure (${ctx.rollout} has none before this release); measure revision: canary`);
+      if (revision === null)
+        throw new MeasurementError(
+          `builtin metric ${config.metric}: no stable revision to measure (${ctx.rollout} has none before this release); measure revision: canary`,
+        );
       const w = await this.windows.window(ctx.rollout, revision, sinceMs);
       signal.throwIfAborted();
       const details = baseDetails(w);
@@ -54,7 +57,9 @@ export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
     }
 
     if (ctx.stableRevision === null) {
-      throw new MeasurementError(`builtin metric ${config.metric} (compare: ${config.compare}): no stable revision to measure (${ctx.rollout} has none before this release); drop compare`);
+      throw new MeasurementError(
+        `builtin metric ${config.metric} (compare: ${config.compare}): no stable revision to measure (${ctx.rollout} has none before this release); drop compare`,
+      );
     }
     const [c, s] = await Promise.all([
       this.windows.window(ctx.rollout, ctx.canaryRevision, sinceMs),
@@ -67,7 +72,10 @@ export class BuiltinProvider implements MetricProvider<BuiltinProviderConfig> {
       const short = [c, s].find((w) => (w.compared ?? 0) < minRequests);
       if (short !== undefined) {
         const side = short === c ? 'canary' : 'stable';
-        return inconclusive(details, `only ${short.compared ?? 0} mirrored copies compared in the window (need ${minRequests}) on the ${side} revision ${short.revision}`);
+        return inconclusive(
+          details,
+          `only ${short.compared ?? 0} mirrored copies compared in the window (need ${minRequests}) on the ${side} revision ${short.revision}`,
+        );
       }
     }
     if (gated) {
@@ -108,7 +116,9 @@ function metricOf(w: WindowStats, metric: BuiltinMetric): number | null {
     case 'mismatch-rate':
       return (w.compared ?? 0) > 0 ? w.mismatchRate : null;
     default:
-      throw new MeasurementError(`builtin metric ${metric as string}: unknown; use request-rate, requests, error-rate, success-rate, latency-p50/p90/p95/p99 or mismatch-rate`);
+      throw new MeasurementError(
+        `builtin metric ${metric as string}: unknown; use request-rate, requests, error-rate, success-rate, latency-p50/p90/p95/p99 or mismatch-rate`,
+      );
   }
 }
 

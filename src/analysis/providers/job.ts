@@ -48,7 +48,8 @@ export class JobProvider implements MetricProvider<JobProviderConfig> {
     const what = `job ${JSON.stringify(argv.join(' '))}`;
     if (run.spawnError) throw new MeasurementError(`${what} could not start: ${run.spawnError.message} — check the command and cwd`);
     if (run.outcome === 'cancelled') throw cancelled(signal);
-    if (run.outcome === 'timeout') throw new MeasurementError(`${what} ran past its ${seconds}s timeout and was killed — raise timeoutSeconds or make it faster`);
+    if (run.outcome === 'timeout')
+      throw new MeasurementError(`${what} ran past its ${seconds}s timeout and was killed — raise timeoutSeconds or make it faster`);
     const details = { exitCode: run.exitCode, stdoutTail: tail(run.stdout), stderrTail: tail(run.stderr) };
     if (run.exitCode === null) throw new MeasurementError(`${what} was killed by ${run.signal ?? 'a signal'}${lastLine(run.stderr, ': ')}`);
     const last = lastLine(run.stdout, '');
@@ -87,10 +88,7 @@ interface CommandRun {
   spawnError?: Error;
 }
 
-function runCommand(
-  argv: string[],
-  opts: { cwd: string | undefined; env: NodeJS.ProcessEnv; timeoutMs: number; signal: AbortSignal },
-): Promise<CommandRun> {
+function runCommand(argv: string[], opts: { cwd: string | undefined; env: NodeJS.ProcessEnv; timeoutMs: number; signal: AbortSignal }): Promise<CommandRun> {
   return new Promise((resolve) => {
     // detached: the job leads its own process group, so a timeout kills its children too.
     const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -157,6 +155,10 @@ function tail(text: string): string {
 }
 
 function lastLine(text: string, prefix: string): string {
-  const line = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '').pop();
+  const line = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '')
+    .pop();
   return line === undefined ? '' : `${prefix}${line}`;
 }

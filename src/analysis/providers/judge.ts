@@ -31,7 +31,8 @@ export class JudgeProvider implements MetricProvider<JudgeProviderConfig> {
     signal.throwIfAborted();
     const input: JudgeSamples = {};
     for (const m of config.metrics) {
-      input[m.name] = m.source === 'latency' ? { canary: canary.latencies, baseline: baseline.latencies } : { canary: canary.errors, baseline: baseline.errors };
+      input[m.name] =
+        m.source === 'latency' ? { canary: canary.latencies, baseline: baseline.latencies } : { canary: canary.errors, baseline: baseline.errors };
     }
     const r = judge(input, config);
     const details: Record<string, unknown> = {

@@ -69,7 +69,12 @@ export class NginxDataPlane {
     this.used = true;
     const control = this.controlFor(listeners);
     const statusListen = await control.statusListen();
-    const text = renderRoutes(listeners, { generation, statusListen, accessLog: control.accessLog, keepaliveSeconds: this.settingsOf(listeners).keepaliveSeconds });
+    const text = renderRoutes(listeners, {
+      generation,
+      statusListen,
+      accessLog: control.accessLog,
+      keepaliveSeconds: this.settingsOf(listeners).keepaliveSeconds,
+    });
     const file = control.routesFile;
     mkdirSync(dirname(file), { recursive: true });
     const previous = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
@@ -102,7 +107,11 @@ export class NginxDataPlane {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new UserError(`nginx did not serve route table ${generation} within ${RELOAD_TIMEOUT_MS} ms (status answers ${seen}); see its error log`, 'unavailable', 503);
+    throw new UserError(
+      `nginx did not serve route table ${generation} within ${RELOAD_TIMEOUT_MS} ms (status answers ${seen}); see its error log`,
+      'unavailable',
+      503,
+    );
   }
 
   /**
@@ -200,7 +209,11 @@ export class NginxDataPlane {
 }
 
 function lastLines(output: string): string {
-  return output.split('\n').filter((l) => l.trim()).slice(-2).join(' | ');
+  return output
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(-2)
+    .join(' | ');
 }
 
 function getText(address: string, path: string): Promise<string> {

@@ -80,6 +80,9 @@ export class NginxMetrics {
 /** The sum of an `$upstream_response_time` list; undefined when none was measured. */
 export function upstreamSeconds(ut: string | undefined): number | undefined {
   if (!ut) return undefined;
-  const times = ut.split(/\s*[,:]\s*/).map(Number).filter((x) => Number.isFinite(x));
+  const times = ut
+    .split(/\s*[,:]\s*/)
+    .map(Number)
+    .filter((x) => Number.isFinite(x));
   return times.length === 0 ? undefined : times.reduce((a, b) => a + b, 0);
 }

@@ -38,7 +38,9 @@ export function renderRoutes(listeners: ListenerRoutes[], o: RenderOptions): str
   };
   if (!isNginxListen(o.statusListen)) refuse(`statusListen ${JSON.stringify(o.statusListen)} is not host:port; write e.g. 127.0.0.1:9902`);
   if (!NGINX_PATH.test(o.accessLog)) {
-    refuse(`accessLog ${JSON.stringify(o.accessLog)} must be an absolute path of letters, digits and ._/@+=,~- (for a managed nginx: a state directory without spaces or quotes)`);
+    refuse(
+      `accessLog ${JSON.stringify(o.accessLog)} must be an absolute path of letters, digits and ._/@+=,~- (for a managed nginx: a state directory without spaces or quotes)`,
+    );
   }
   listeners.forEach((l, i) => {
     const problem = nginxListenerProblem(l, `listeners[${i}]`);
@@ -166,7 +168,9 @@ function renderListener(l: ListenerRoutes, p: string, o: RenderOptions): string[
     ...(mirrors.length > 0 ? [`    if ($${p}_mir) { return 419; }`] : []),
     ...proxy,
     '  }',
-    ...(mirrors.length > 0 ? ['  error_page 419 = @mirrored;', '  location @mirrored {', ...mirrors.map((r) => r.directive), ...proxy, '  }', ...mirrors.flatMap((r) => r.location)] : []),
+    ...(mirrors.length > 0
+      ? ['  error_page 419 = @mirrored;', '  location @mirrored {', ...mirrors.map((r) => r.directive), ...proxy, '  }', ...mirrors.flatMap((r) => r.location)]
+      : []),
     '  location @maintenance {',
     ...(m
       ? ['    default_type text/plain;', `    add_header Retry-After ${m.retryAfterSeconds} always;`, `    return ${m.status} ${literal(m.body)};`]

@@ -15,12 +15,17 @@ export const nginxSettings: Decoder<NginxSettings> = object({
   pidFile: withDefault(PATH("nginx's pid file"), D.pidFile),
   // Both are written into nginx's config bare: strict patterns, not just a leading /.
   accessLog: withDefault(
-    string({ fix: 'write an absolute path of letters, digits and ._/@+=,~- (no spaces, quotes, ;, {}, #, $)', pattern: NGINX_PATH, patternProblem: 'must be an absolute path nginx can take as is' }),
+    string({
+      fix: 'write an absolute path of letters, digits and ._/@+=,~- (no spaces, quotes, ;, {}, #, $)',
+      pattern: NGINX_PATH,
+      patternProblem: 'must be an absolute path nginx can take as is',
+    }),
     D.accessLog,
   ),
   statusListen: withDefault(
     refine(string({ fix: 'write host:port, e.g. 127.0.0.1:9902' }), (v, fail) => {
-      if (!isNginxListen(v)) fail(`${JSON.stringify(v)} is not host:port (a host name or IPv4 address, or [IPv6], and a port 1..65535)`, 'write host:port, e.g. 127.0.0.1:9902');
+      if (!isNginxListen(v))
+        fail(`${JSON.stringify(v)} is not host:port (a host name or IPv4 address, or [IPv6], and a port 1..65535)`, 'write host:port, e.g. 127.0.0.1:9902');
     }),
     D.statusListen,
   ),
@@ -41,14 +46,21 @@ export function nginxNameProblem(t: TrafficNames): [string, string, string] | un
   const fix = (kind: string) => `with router: nginx a ${kind} name is letters, digits and -${kind === 'cookie' ? ' or _' : ''}`;
   for (const [i, r] of (t.routes ?? []).entries()) {
     const h = r.match?.header?.name;
-    if (h !== undefined && !NGINX_HEADER_NAME.test(h)) return ['routes', `routes[${i}].match.header.name ${JSON.stringify(h)} is not a header name nginx can route on`, fix('header')];
+    if (h !== undefined && !NGINX_HEADER_NAME.test(h))
+      return ['routes', `routes[${i}].match.header.name ${JSON.stringify(h)} is not a header name nginx can route on`, fix('header')];
     const c = r.match?.cookie?.name;
-    if (c !== undefined && !NGINX_COOKIE_NAME.test(c)) return ['routes', `routes[${i}].match.cookie.name ${JSON.stringify(c)} is not a cookie name nginx can route on`, fix('cookie')];
+    if (c !== undefined && !NGINX_COOKIE_NAME.test(c))
+      return ['routes', `routes[${i}].match.cookie.name ${JSON.stringify(c)} is not a cookie name nginx can route on`, fix('cookie')];
   }
   const s = t.sticky;
-  if (s?.header !== undefined && !NGINX_HEADER_NAME.test(s.header)) return ['sticky', `sticky.header ${JSON.stringify(s.header)} is not a header name nginx can read`, fix('header')];
-  for (const [key, c] of [['hashCookie', s?.hashCookie], ['cookie.name', s?.cookie?.name]] as const) {
-    if (c !== undefined && !NGINX_COOKIE_NAME.test(c)) return ['sticky', `sticky.${key} ${JSON.stringify(c)} is not a cookie name nginx can use`, fix('cookie')];
+  if (s?.header !== undefined && !NGINX_HEADER_NAME.test(s.header))
+    return ['sticky', `sticky.header ${JSON.stringify(s.header)} is not a header name nginx can read`, fix('header')];
+  for (const [key, c] of [
+    ['hashCookie', s?.hashCookie],
+    ['cookie.name', s?.cookie?.name],
+  ] as const) {
+    if (c !== undefined && !NGINX_COOKIE_NAME.test(c))
+      return ['sticky', `sticky.${key} ${JSON.stringify(c)} is not a cookie name nginx can use`, fix('cookie')];
   }
   return undefined;
 }

@@ -37,7 +37,12 @@ function abRelease(ctx: PlanContext): void {
   if (s.winner === control.name) {
     // The control won: back to stable, nothing failed.
     ctx.routes = { main: only(stable), preview: only(stable), canary: [] };
-    ctx.event('Normal', 'ExperimentConcluded', `A/B test ended: variant ${control.name} (revision ${stable}) kept; ${tested.map((a) => `revision ${a.revision} (${a.name})`).join(', ')} scaled down`, stable);
+    ctx.event(
+      'Normal',
+      'ExperimentConcluded',
+      `A/B test ended: variant ${control.name} (revision ${stable}) kept; ${tested.map((a) => `revision ${a.revision} (${a.name})`).join(', ')} scaled down`,
+      stable,
+    );
     s.currentRevision = stable;
     resetReleaseOf(s, 'rest', ctx.now);
     ctx.phase('Healthy', 'Available', `revision ${stable} serves all traffic (variant ${control.name} won)`);
@@ -47,7 +52,13 @@ function abRelease(ctx: PlanContext): void {
   const winner = tested.find((a) => a.name === s.winner);
   if (winner !== undefined) {
     for (const a of tested) ctx.scale.set(a.revision, Math.max(armScale(a.weight), ctx.observed(a.revision).total));
-    promoteTo(ctx, winner.revision, { ...holding, main: experimentSplit }, armScale(winner.weight), `variant ${winner.name} (revision ${winner.revision}) won the A/B test: it serves all traffic`);
+    promoteTo(
+      ctx,
+      winner.revision,
+      { ...holding, main: experimentSplit },
+      armScale(winner.weight),
+      `variant ${winner.name} (revision ${winner.revision}) won the A/B test: it serves all traffic`,
+    );
     return;
   }
 

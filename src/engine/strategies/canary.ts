@@ -36,8 +36,10 @@ function describe(step: CanaryStep): string {
   if ('pause' in step) return step.pause.duration === undefined ? 'pause until promoted' : `pause ${step.pause.duration}s`;
   if ('approval' in step) return 'approval';
   if ('setHeaderRoute' in step) return `setHeaderRoute ${step.setHeaderRoute.name}${step.setHeaderRoute.match ? '' : ' (removed)'}`;
-  if ('setMirrorRoute' in step) return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? ` ${step.setMirrorRoute.percentage}%` : ' (removed)'}`;
-  if ('analysis' in step) return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
+  if ('setMirrorRoute' in step)
+    return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? ` ${step.setMirrorRoute.percentage}%` : ' (removed)'}`;
+  if ('analysis' in step)
+    return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
   const c = step.setCanaryScale;
   return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
 }
@@ -137,13 +139,25 @@ function canaryRelease(ctx: PlanContext): void {
   ctx.scale.set(stable, ctx.replicas);
 
   if (!blocked && (s.promoteFull || s.stepIndex >= n)) {
-    const holding = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
+    const holding = {
+      main: split(stable, canary, weight),
+      preview: only(stable),
+      canary: only(canary),
+      rules: headerRules(s.headerRoutes, canary),
+      mirrors: mirrorRoutes(s.mirrorRoutes, canary),
+    };
     promoteTo(ctx, canary, holding, scale, `revision ${canary} promoted: it serves all traffic`);
     return;
   }
 
   ctx.scale.set(canary, scale);
-  ctx.routes = { main: split(stable, canary, weight), preview: only(stable), canary: only(canary), rules: headerRules(s.headerRoutes, canary), mirrors: mirrorRoutes(s.mirrorRoutes, canary) };
+  ctx.routes = {
+    main: split(stable, canary, weight),
+    preview: only(stable),
+    canary: only(canary),
+    rules: headerRules(s.headerRoutes, canary),
+    mirrors: mirrorRoutes(s.mirrorRoutes, canary),
+  };
   if (blocked) return;
   const where = `step ${s.stepIndex + 1}/${n} (${describe(steps[s.stepIndex])}), canary weight ${weight}%`;
   const pause = ctx.pausedBy('CanaryPauseStep');

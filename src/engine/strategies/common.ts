@@ -176,7 +176,12 @@ export class PlanContext {
     if (job.phase === 'Inconclusive' || (job.phase === 'Failed' && onFailure === 'pause')) {
       const reason = job.phase === 'Inconclusive' ? 'Inconclusive' : 'AnalysisFailed';
       s.pauses.push({ reason, job: job.key, startedAt: this.now });
-      this.phase('Paused', job.phase === 'Inconclusive' ? 'AnalysisInconclusive' : 'AnalysisFailed', `${why} — \`sluice promote ${this.spec.name}\` continues, \`sluice abort ${this.spec.name}\` rolls back`, 'Warning');
+      this.phase(
+        'Paused',
+        job.phase === 'Inconclusive' ? 'AnalysisInconclusive' : 'AnalysisFailed',
+        `${why} — \`sluice promote ${this.spec.name}\` continues, \`sluice abort ${this.spec.name}\` rolls back`,
+        'Warning',
+      );
       return 'stopped';
     }
     abort(this, job.phase === 'Error' ? 'AnalysisError' : 'AnalysisFailed', why);
@@ -232,7 +237,12 @@ export class PlanContext {
     if (!watch) return 'pass';
     const job = this.job('post-deploy', 'post-deploy watch', { kind: 'watch', watch });
     const r = this.outcome(job, 'post-deploy watch');
-    if (r === 'wait') this.phase('Progressing', 'PostDeployWatch', `revision ${this.status.currentRevision} took over; ${job?.message ?? 'watching'} for up to ${watch.duration}s`);
+    if (r === 'wait')
+      this.phase(
+        'Progressing',
+        'PostDeployWatch',
+        `revision ${this.status.currentRevision} took over; ${job?.message ?? 'watching'} for up to ${watch.duration}s`,
+      );
     return r;
   }
 
@@ -264,7 +274,14 @@ export class PlanContext {
       // The spec's routes apply while a release is in progress, ahead of any canary header routes.
       const rules: MatchRule[] = this.spec.traffic.routes.map(({ name, match, to }) => {
         const { source, ...rest } = match;
-        const where = typeof to === 'string' ? { revision: this.target(to) } : { split: Object.entries(to).filter(([, w]) => w > 0).map(([t, weight]) => ({ revision: this.target(t), weight })) };
+        const where =
+          typeof to === 'string'
+            ? { revision: this.target(to) }
+            : {
+                split: Object.entries(to)
+                  .filter(([, w]) => w > 0)
+                  .map(([t, weight]) => ({ revision: this.target(t), weight })),
+              };
         return { name, ...rest, ...(source ? { sourceCidr: source.includes('/') ? source : `${source}/32` } : {}), ...where };
       });
       this.routes = { ...this.routes, rules: [...rules, ...(this.routes.rules ?? [])] };
@@ -295,7 +312,11 @@ export function promoteTo(ctx: PlanContext, revision: number, routes: PlannedRou
     return;
   }
   ctx.routes = routes;
-  ctx.phase('Progressing', 'Promoting', `scaling revision ${revision} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`);
+  ctx.phase(
+    'Progressing',
+    'Promoting',
+    `scaling revision ${revision} to ${ctx.replicas} before it takes all traffic (${o.available}/${ctx.replicas} available)`,
+  );
 }
 
 /** Strategy-specific part of a release in progress (current differs from stable, not aborted). */

@@ -36,7 +36,12 @@ function shadowRelease(ctx: PlanContext): void {
     if (s.shadowSince === undefined) {
       s.shadowSince = ctx.now;
       s.shadowOf = shadowKey;
-      ctx.event('Normal', 'ShadowStarted', `copying ${st.mirror.percentage}% of requests to revision ${shadow}; clients are answered by revision ${stable}`, shadow);
+      ctx.event(
+        'Normal',
+        'ShadowStarted',
+        `copying ${st.mirror.percentage}% of requests to revision ${shadow}; clients are answered by revision ${stable}`,
+        shadow,
+      );
     }
     if (st.analysis) {
       const { job, onFailure } = ctx.analysis('shadow.analysis', 'shadow analysis', st.analysis);
@@ -45,7 +50,12 @@ function shadowRelease(ctx: PlanContext): void {
       // Promoting is a person's (or the duration's) decision unless the spec hands it to the
       // analysis; a run of dry-run metrics only informs and never counts as that pass.
       if (r === 'pass' && st.promoteOnAnalysisSuccess && job?.metrics && decidedByMetrics(job.metrics)) {
-        ctx.event('Normal', 'ShadowAnalysisPassed', `shadow analysis passed (${job.message}); promoteOnAnalysisSuccess switches traffic to revision ${shadow}`, shadow);
+        ctx.event(
+          'Normal',
+          'ShadowAnalysisPassed',
+          `shadow analysis passed (${job.message}); promoteOnAnalysisSuccess switches traffic to revision ${shadow}`,
+          shadow,
+        );
         s.promoteFull = true;
       }
     }
@@ -67,7 +77,13 @@ function shadowRelease(ctx: PlanContext): void {
   }
 
   // Switch: the shadow revision gets its full scale first, then all traffic.
-  promoteTo(ctx, shadow, { main: only(stable), preview: only(shadow), canary: [] }, shadowScale, `revision ${shadow} promoted after shadowing: it serves all traffic`);
+  promoteTo(
+    ctx,
+    shadow,
+    { main: only(stable), preview: only(shadow), canary: [] },
+    shadowScale,
+    `revision ${shadow} promoted after shadowing: it serves all traffic`,
+  );
 }
 
 export const planShadow: Planner = (input) => planRelease(input, shadowRelease);

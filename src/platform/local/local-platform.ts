@@ -3,7 +3,17 @@ import type { Template } from '../../core/spec.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { UserError } from '../../util/errors.js';
 import { newInstanceId } from '../../core/instance-id.js';
-import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, LogChunk, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../core/platform.js';
+import type {
+  InstanceRecord,
+  InstanceRecordStore,
+  InstanceRef,
+  InstanceStatus,
+  LogChunk,
+  Platform,
+  ScalePlan,
+  ScaleRequest,
+  StopOptions,
+} from '../../core/platform.js';
 import type { LocalInstanceStatus } from './instance-status.js';
 import { readLogFile } from './log-file.js';
 import { planLocalScale } from './instance-choice.js';
@@ -65,9 +75,7 @@ export class LocalPlatform implements Platform {
   }
 
   list(rollout?: string): LocalInstanceStatus[] {
-    return [...this.supervisors.values()]
-      .map((supervisor) => supervisor.status())
-      .filter((status) => rollout === undefined || status.rollout === rollout);
+    return [...this.supervisors.values()].map((supervisor) => supervisor.status()).filter((status) => rollout === undefined || status.rollout === rollout);
   }
 
   /**
@@ -95,7 +103,8 @@ export class LocalPlatform implements Platform {
   /** From the instance's log file, `<stateDir>/logs/<rollout>/<revision>/<id>.log`. */
   async readLogs(id: string, offset: number, maxBytes: number): Promise<LogChunk> {
     const supervisor = this.supervisors.get(id);
-    if (!supervisor) throw new UserError(`instance ${id} is not running on this machine — \`sluice get rollout NAME\` lists the running ones`, 'not-found', 404);
+    if (!supervisor)
+      throw new UserError(`instance ${id} is not running on this machine — \`sluice get rollout NAME\` lists the running ones`, 'not-found', 404);
     return readLogFile(supervisor.status().logFile, offset, maxBytes);
   }
 

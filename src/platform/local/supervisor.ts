@@ -188,7 +188,11 @@ export class InstanceSupervisor {
       child.once('error', (err) => {
         const code = (err as NodeJS.ErrnoException).code;
         this.failedToStart(
-          code === 'ENOENT' ? `command not found: ${template.command}` : code === 'EACCES' ? `command not executable: ${template.command}` : `could not start ${template.command}: ${err.message}`,
+          code === 'ENOENT'
+            ? `command not found: ${template.command}`
+            : code === 'EACCES'
+              ? `command not executable: ${template.command}`
+              : `could not start ${template.command}: ${err.message}`,
         );
       });
       return;
