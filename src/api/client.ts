@@ -7,6 +7,7 @@ import { hostname, userInfo } from 'node:os';
 import type { AnalysisView } from '../engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../engine/actions.js';
 import type { Revision, RolloutEvent, RolloutView } from '../core/rollout.js';
+import type { LogChunk } from '../core/platform.js';
 import { parseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
 import { ACTOR_HEADER } from './server.js';
@@ -117,6 +118,10 @@ export class ApiClient implements RolloutActions {
   }
   async approve(name: string, by?: Actor): Promise<number> {
     return ((await this.call('POST', rolloutPath(name, 'approve'), {}, by)) as { approved: number }).approved;
+  }
+  logs(name: string, instanceId: string, offset: number, maxBytes: number): Promise<LogChunk> {
+    const query = new URLSearchParams({ instance: instanceId, offset: String(offset), maxBytes: String(maxBytes) });
+    return this.call('GET', `${rolloutPath(name, 'logs')}?${query}`);
   }
   async restart(name: string, by?: Actor): Promise<void> {
     await this.call('POST', rolloutPath(name, 'restart'), {}, by);

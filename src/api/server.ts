@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Actor, RolloutActions } from '../engine/actions.js';
+import { MAX_LOG_CHUNK_BYTES } from '../core/platform.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import { HttpError, jsonHandler, Routes, type Handler, type RequestContext } from '../http/server.js';
 import { UserError } from '../util/errors.js';
@@ -160,6 +161,15 @@ function apiRoutes(options: ApiServerOptions): Routes {
     .add('GET', '/v1/rollouts/:name/events', async (ctx) => {
       const name = ctx.params.name!;
       return reply(await actions.events(name, { afterId: queryInt(ctx.url, 'afterId'), limit: queryInt(ctx.url, 'limit') }), await secretsOf(name));
+    })
+    .add('GET', '/v1/rollouts/:name/logs', async (ctx) => {
+      const name = ctx.params.name!;
+      const instance = ctx.url.searchParams.get('instance');
+      if (!instance) throw bad(`query parameter "instance" is required: an instance id from \`sluice get rollout ${name}\``);
+      const maxBytes = queryInt(ctx.url, 'maxBytes') ?? MAX_LOG_CHUNK_BYTES;
+      if (maxBytes === 0) throw bad('query parameter "maxBytes" must be above 0');
+      // An app may print its own env: the rollout's secret values are cut out of the text too.
+      return reply(await actions.logs(name, instance, queryInt(ctx.url, 'offset') ?? 0, maxBytes), await secretsOf(name));
     });
   for (const [action, run] of Object.entries(rolloutActionHandlers(actions))) {
     const handler: Handler = async (ctx) => reply(await run(ctx, ctx.params.name!));

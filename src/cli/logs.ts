@@ -1,64 +1,52 @@
-/** `sluice logs`: print (and follow) the log files of a rollout's instances. */
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+/** `sluice logs`: print (and follow) the output of a rollout's instances, read through the API. */
 import type { InstanceStatus } from '../core/platform.js';
+import type { ApiClient } from '../api/client.js';
 import { UserError } from '../util/errors.js';
-import { boolFlag, positionals, positiveIntFlag, sleep, stringFlag, type Command, type Context } from './command.js';
+import { boolFlag, positionals, positiveIntFlag, sleep, stringFlag, type Command } from './command.js';
 
 const FOLLOW_POLL_MS = 200;
 /** How often a follow looks for new instances (a restart or the next step starts some). */
 const REFRESH_INSTANCES_MS = 2000;
+/** Per request; a larger backlog takes several. */
+const CHUNK_BYTES = 256 * 1024;
 
-/** One followed log file: where we are in it and the unfinished last line. */
+/** One followed instance log: where we are in it and the unfinished last line. */
 interface Tail {
   id: string;
-  file: string;
   offset: number;
   partial: string;
+  /** The instance is gone: nothing more to read. */
+  gone?: boolean;
 }
 
-function fileSize(file: string): number | undefined {
-  try {
-    return statSync(file).size;
-  } catch {
-    return undefined;
-  }
-}
-
-function readRange(file: string, from: number, to: number): string {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(to - from);
-    let read = 0;
-    while (read < buf.length) {
-      const n = readSync(fd, buf, read, buf.length - read, from + read);
-      if (n === 0) break;
-      read += n;
+/** Prints what the instance wrote since the last call; complete lines only unless `flush`. */
+async function drain(client: ApiClient, name: string, tail: Tail, prefix: boolean, flush: boolean): Promise<void> {
+  let gone = false;
+  // Until caught up: a backlog larger than one chunk takes several reads.
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await client.logs(name, tail.id, tail.offset, CHUNK_BYTES);
+    } catch (err) {
+      // The instance stopped since it was listed: print what is left of its last line, then leave it.
+      if (!(err instanceof UserError && err.status === 404)) throw err;
+      gone = true;
+      break;
     }
-    return buf.subarray(0, read).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Prints what was appended to the file since the last call; complete lines only unless `flush`. */
-function drain(_ctx: Context, tail: Tail, prefix: boolean, flush: boolean): void {
-  const size = fileSize(tail.file);
-  if (size === undefined) return;
-  // Truncated or replaced: start over.
-  if (size < tail.offset) {
-    tail.offset = 0;
-    tail.partial = '';
-  }
-  if (size > tail.offset) {
-    tail.partial += readRange(tail.file, tail.offset, size);
-    tail.offset = size;
+    // The log was truncated or replaced, and the platform read it from its start.
+    if (chunk.offset < tail.offset) tail.partial = '';
+    const progressed = chunk.offset !== tail.offset;
+    tail.offset = chunk.offset;
+    tail.partial += chunk.text;
+    if (!progressed) break;
   }
   const lines = tail.partial.split('\n');
   tail.partial = lines.pop() ?? '';
-  if (flush && tail.partial) {
+  if ((flush || gone) && tail.partial) {
     lines.push(tail.partial);
     tail.partial = '';
   }
+  if (gone) tail.gone = true;
   if (lines.length === 0) return;
   const tag = prefix ? `[${tail.id}] ` : '';
   process.stdout.write(lines.map((l) => tag + l + '\n').join(''));
@@ -99,13 +87,13 @@ export const logsCommand: Command = {
     }
     const tails = new Map<string, Tail>();
     const track = (i: InstanceStatus) => {
-      if (!tails.has(i.id)) tails.set(i.id, { id: i.id, file: i.logFile, offset: 0, partial: '' });
+      if (!tails.has(i.id)) tails.set(i.id, { id: i.id, offset: 0, partial: '' });
     };
     found.forEach(track);
     const follow = boolFlag(ctx, 'follow');
     // With an explicit --instance there is only ever one; otherwise a follow may pick up more.
     let prefix = tails.size > 1;
-    for (const tail of tails.values()) drain(ctx, tail, prefix, !follow);
+    for (const tail of tails.values()) await drain(client, name!, tail, prefix, !follow);
     if (!follow) return 0;
 
     let nextRefresh = Date.now() + REFRESH_INSTANCES_MS;
@@ -117,7 +105,7 @@ export const logsCommand: Command = {
         matching(view.instances, revision, instance).forEach(track);
         prefix ||= tails.size > 1;
       }
-      for (const tail of tails.values()) drain(ctx, tail, prefix, false);
+      for (const tail of tails.values()) if (!tail.gone) await drain(client, name!, tail, prefix, false);
     }
   },
 };

@@ -31,7 +31,16 @@ export interface InstanceStatus extends InstanceRef {
   lastExit?: { code: number | null; signal: string | null; at: number };
   /** Why the process could not be started, when the platform knows (e.g. "command not found: node2"). */
   message?: string;
-  logFile: string;
+}
+
+/** The most a `readLogs` call returns at once (more is asked for with the next offset). */
+export const MAX_LOG_CHUNK_BYTES = 1024 * 1024;
+
+/** A piece of an instance's log (`Platform.readLogs`). */
+export interface LogChunk {
+  text: string;
+  /** Where the next read continues (an opaque position for the caller; bytes of the file for local). */
+  offset: number;
 }
 
 /** What the platform persists to re-adopt instances after a control-plane restart. */
@@ -97,6 +106,14 @@ export interface Platform {
   /** Take over instances started by an earlier control plane that are still alive. Returns the ids adopted. */
   adopt(): Promise<string[]>;
   onChange(listener: (instance: InstanceStatus) => void): void;
+  /**
+   * The instance's output (stdout and stderr, plus the platform's own lines about it) from
+   * `offset` on, at most about `maxBytes` of it; pass the returned offset to read on. Empty
+   * text means nothing new yet. A log shorter than `offset` (rotated, truncated) is read
+   * again from its start. A chunk may end mid-line when the app has not finished the line.
+   * Rejects with a one-line error for an id the platform does not know.
+   */
+  readLogs(id: string, offset: number, maxBytes: number): Promise<LogChunk>;
   /** Stop probing and supervising; leaves processes running (for a control-plane restart). */
   detach(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { RolloutEvent, RolloutView, Revision } from '../core/rollout.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
+import type { LogChunk } from '../core/platform.js';
 
 /** One job of a rollout (analysis run, hook, smoke test) with its recent measurements. */
 export interface AnalysisView {
@@ -55,4 +56,6 @@ export interface RolloutActions {
   analysis(name: string): Promise<AnalysisView[]>;
   /** Pass the rollout's waiting approval gates; returns how many. */
   approve(name: string, by: Actor): Promise<number>;
+  /** Output of one of the rollout's instances from `offset` on (Platform.readLogs); `sluice logs` polls it. */
+  logs(name: string, instanceId: string, offset: number, maxBytes: number): Promise<LogChunk>;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import type { Clock } from '../core/clock.js';
 import { NotFoundError, UserError } from '../util/errors.js';
-import type { Platform } from '../core/platform.js';
+import type { LogChunk, Platform } from '../core/platform.js';
 import type { Store } from '../core/store.js';
 import type { LoadedRollout } from '../spec/load.js';
 import { loadResourcesAsync } from '../spec/load-async.js';
@@ -349,6 +349,15 @@ export class Controller implements RolloutActions {
     this.store.appendEvent(name, { type: 'Normal', reason: 'Approved', message: `approved by ${by.actor}` }, by.actor, this.clock.now());
     this.reconciler.trigger(name);
     return n;
+  }
+
+  async logs(name: string, instanceId: string, offset: number, maxBytes: number): Promise<LogChunk> {
+    this.record(name);
+    // Only the rollout's own instances: a name in the URL must not open another rollout's logs.
+    if (!this.platform.list(name).some((i) => i.id === instanceId)) {
+      throw new UserError(`rollout ${name} has no instance ${instanceId} — \`sluice get rollout ${name}\` lists its instances`, 'not-found', 404);
+    }
+    return this.platform.readLogs(instanceId, offset, maxBytes);
   }
 
   private view(record: RolloutRecord): RolloutView {

@@ -11,6 +11,8 @@ import type { AnalysisView } from '../../src/engine/actions.js';
 import type { Actor, ApplyResult, RolloutActions } from '../../src/engine/actions.js';
 import type { Phase, Revision, RolloutEvent, RolloutView } from '../../src/core/rollout.js';
 import type { Template } from '../../src/core/spec.js';
+import type { LogChunk } from '../../src/core/platform.js';
+import { readLogFile } from '../../src/platform/local/log-file.js';
 import { NotFoundError, UserError } from '../../src/util/errors.js';
 import { demoTemplate, httpProbe } from './templates.js';
 
@@ -31,6 +33,9 @@ function revision(rollout: string, number: number, version: string, createdAt: n
   return { rollout, number, template: template(version), hash: `h${number}`, createdAt, cause: 'apply' };
 }
 
+/** Where the fake instances of a view write: `<logDir>/<instance id>.log` (FakeActions.logs reads them). */
+const logDirs = new WeakMap<RolloutView, string>();
+
 /** A canary rollout half way: v1 stable at 80%, v2 canary at 20%, paused at step 2 of 4. */
 export function canaryView(name = 'web', phase: Phase = 'Paused', logDir = '/nonexistent'): RolloutView {
   const events: RolloutEvent[] = [
@@ -38,7 +43,7 @@ export function canaryView(name = 'web', phase: Phase = 'Paused', logDir = '/non
     { id: 2, rollout: name, at: NOW - 60_000, type: 'Normal', reason: 'RevisionCreated', message: 'revision 2 (v2)', revision: 2, actor: 'alice@box' },
     { id: 3, rollout: name, at: NOW - 30_000, type: 'Normal', reason: 'WeightSet', message: 'canary weight 20%', revision: 2, actor: 'engine' },
   ];
-  return {
+  const view: RolloutView = {
     name,
     spec: {
       name,
@@ -94,7 +99,6 @@ export function canaryView(name = 'web', phase: Phase = 'Paused', logDir = '/non
         startedAt: NOW - 590_000,
         readySince: NOW - 589_000,
         restarts: 0,
-        logFile: join(logDir, `${name}-1-${n}.log`),
       })),
       {
         id: `${name}-2-1`,
@@ -108,11 +112,12 @@ export function canaryView(name = 'web', phase: Phase = 'Paused', logDir = '/non
         startedAt: NOW - 50_000,
         readySince: NOW - 45_000,
         restarts: 1,
-        logFile: join(logDir, `${name}-2-1.log`),
       },
     ],
     events,
   };
+  logDirs.set(view, logDir);
+  return view;
 }
 
 export interface Call {
@@ -205,6 +210,12 @@ export class FakeActions implements RolloutActions {
     this.view(name);
     this.record('approve', name, by);
     return 1;
+  }
+  async logs(name: string, instanceId: string, offset: number, maxBytes: number): Promise<LogChunk> {
+    const view = this.view(name);
+    this.record('logs', name, instanceId, offset, maxBytes);
+    if (!view.instances.some((i) => i.id === instanceId)) throw new NotFoundError(`rollout ${name} has no instance ${instanceId}`);
+    return readLogFile(join(logDirs.get(view) ?? '/nonexistent', `${instanceId}.log`), offset, maxBytes);
   }
   async restart(name: string, by: Actor): Promise<void> {
     this.view(name);

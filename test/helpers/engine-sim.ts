@@ -1,5 +1,5 @@
 import { FakeClock } from './fake-clock.js';
-import type { InstanceRef, InstanceStatus, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../src/core/platform.js';
+import type { InstanceRef, InstanceStatus, LogChunk, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../src/core/platform.js';
 import { planLocalScale } from '../../src/platform/local/instance-choice.js';
 import type { ApplyOutcome, RevisionTraffic, TrafficRouter } from '../../src/core/traffic-router.js';
 import type { RouteTable } from '../../src/core/route-table.js';
@@ -34,15 +34,7 @@ export class FakePlatform implements Platform {
   }
 
   async start(ref: InstanceRef, template: Template): Promise<InstanceStatus> {
-    const i: InstanceStatus = {
-      ...ref,
-      phase: 'Starting',
-      host: '127.0.0.1',
-      port: this.nextPort++,
-      startedAt: this.clock.now(),
-      restarts: 0,
-      logFile: '/dev/null',
-    };
+    const i: InstanceStatus = { ...ref, phase: 'Starting', host: '127.0.0.1', port: this.nextPort++, startedAt: this.clock.now(), restarts: 0 };
     this.instances.set(ref.id, i);
     this.started.push(ref);
     this.stopMsOf.set(ref.id, template.env.STOP_MS === undefined ? this.stopMs : Number(template.env.STOP_MS));
@@ -99,6 +91,11 @@ export class FakePlatform implements Platform {
   }
   async adopt(): Promise<string[]> {
     return [];
+  }
+  /** Fake instances print nothing; an unknown id rejects as the port says. */
+  async readLogs(id: string, offset: number): Promise<LogChunk> {
+    if (!this.instances.has(id)) throw new Error(`instance ${id} is not running`);
+    return { text: '', offset };
   }
   onChange(listener: (i: InstanceStatus) => void): void {
     this.listeners.push(listener);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import { parsePortRange, type PortRange } from '../../src/platform/local/ports.js';
 import { freePort } from '../helpers/ports.js';
-import type { InstanceStatus } from '../../src/core/platform.js';
+import type { LocalInstanceStatus } from '../../src/platform/local/instance-status.js';
 import { MemoryRecords, ProcessReaper, get } from '../helpers/platform-helpers.js';
 import { demoTemplate } from '../helpers/templates.js';
 import { waitFor } from '../helpers/wait.js';
@@ -27,7 +27,7 @@ function newPlatform(instancePorts?: PortRange) {
 
 let n = 0;
 const ref = () => ({ id: `web-r1-f${++n}`, rollout: 'web', revision: 1, generation: 0 });
-const current = (p: LocalPlatform, id: string): InstanceStatus | undefined => p.list().find((s) => s.id === id);
+const current = (p: LocalPlatform, id: string): LocalInstanceStatus | undefined => p.list().find((s) => s.id === id);
 
 describe('LocalPlatform: why an instance cannot start, and secretEnv', { timeout: 60_000 }, () => {
   it('a command not on PATH: CrashLoopBackOff with the message "command not found: X"', async () => {

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { LocalPlatform } from '../../src/platform/local/local-platform.js';
 import type { InstanceRecord, InstanceRef, InstanceStatus } from '../../src/core/platform.js';
+import type { LocalInstanceStatus } from '../../src/platform/local/instance-status.js';
 import type { Template } from '../../src/core/spec.js';
 import { MemoryRecords, ProcessReaper, fixture, get, isAlive } from '../helpers/platform-helpers.js';
 import { DEMO_APP, demoTemplate, httpProbe } from '../helpers/templates.js';
@@ -32,13 +33,13 @@ function ref(rollout = 'web', revision = 1): InstanceRef {
   return { id: `${rollout}-r${revision}-t${++refs}`, rollout, revision, generation: 0 };
 }
 
-async function startTracked(platform: LocalPlatform, template: Template, instance = ref()): Promise<InstanceStatus> {
+async function startTracked(platform: LocalPlatform, template: Template, instance = ref()): Promise<LocalInstanceStatus> {
   const status = await platform.start(instance, template);
   reaper.track(status.pid);
   return status;
 }
 
-function current(platform: LocalPlatform, id: string): InstanceStatus | undefined {
+function current(platform: LocalPlatform, id: string): LocalInstanceStatus | undefined {
   return platform.list().find((s) => s.id === id);
 }
 
@@ -71,7 +72,22 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
       ['Starting', 'Ready'],
     );
 
+    // What `sluice logs` reads through the API: the same file, in chunks, from any offset.
+    const whole = await platform.readLogs(started.id, 0, 1 << 20);
+    assert.match(whole.text, /demo-app v7 listening on 127\.0\.0\.1:\d+/);
+    assert.equal(whole.offset, Buffer.byteLength(whole.text));
+    let pieces = '';
+    for (let offset = 0, n = 0; offset < whole.offset && n < 1000; n++) {
+      const chunk = await platform.readLogs(started.id, offset, 16);
+      pieces += chunk.text;
+      offset = chunk.offset;
+    }
+    assert.ok(pieces.startsWith(whole.text), pieces);
+    const pastTheEnd = await platform.readLogs(started.id, whole.offset + 1_000_000, 1 << 20);
+    assert.ok(pastTheEnd.text.startsWith(whole.text), 'an offset past the end (a truncated file) starts over');
+
     await platform.stop(started.id);
+    await assert.rejects(platform.readLogs(started.id, 0, 100), /instance web-r7-t\d+ is not running on this machine/);
     assert.equal(isAlive(started.pid), false);
     assert.equal(records.records.has(started.id), false, 'a stopped instance is forgotten');
     assert.equal(current(platform, started.id), undefined);
@@ -258,7 +274,7 @@ describe('LocalPlatform', { timeout: 60_000 }, () => {
       });
       controlPlane.once('exit', (code) => reject(new Error(`control plane exited with ${code}`)));
     });
-    const instance = JSON.parse(firstLine) as InstanceStatus;
+    const instance = JSON.parse(firstLine) as LocalInstanceStatus;
     reaper.track(instance.pid);
     controlPlane.kill('SIGKILL');
     await new Promise((done) => controlPlane.once('exit', done));

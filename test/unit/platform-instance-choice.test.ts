@@ -14,7 +14,6 @@ const instance = (n: number, ready: boolean, startedAt: number, generation = 0):
   port: 20000 + n,
   startedAt,
   restarts: 0,
-  logFile: '/dev/null',
 });
 
 const fleet = fc.array(fc.record({ ready: fc.boolean(), startedAt: fc.integer({ min: 0, max: 1000 }), generation: fc.integer({ min: 0, max: 2 }) }), {

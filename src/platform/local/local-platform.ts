@@ -3,7 +3,19 @@ import type { Template } from '../../core/spec.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { UserError } from '../../util/errors.js';
 import { newInstanceId } from '../../core/instance-id.js';
-import type { InstanceRecord, InstanceRecordStore, InstanceRef, InstanceStatus, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../core/platform.js';
+import type {
+  InstanceRecord,
+  InstanceRecordStore,
+  InstanceRef,
+  InstanceStatus,
+  LogChunk,
+  Platform,
+  ScalePlan,
+  ScaleRequest,
+  StopOptions,
+} from '../../core/platform.js';
+import type { LocalInstanceStatus } from './instance-status.js';
+import { readLogFile } from './log-file.js';
 import { planLocalScale } from './instance-choice.js';
 import { allocatePort, isPortFree, type PortRange } from './ports.js';
 import { validateProbes } from './probe-actions.js';
@@ -40,7 +52,7 @@ export class LocalPlatform implements Platform {
   }
 
   /** Starts a process on a fresh port. An empty `ref.id` gets a new `<rollout>-r<revision>-xxxxx` id. */
-  async start(ref: InstanceRef, template: Template): Promise<InstanceStatus> {
+  async start(ref: InstanceRef, template: Template): Promise<LocalInstanceStatus> {
     const id = ref.id || newInstanceId(ref.rollout, ref.revision);
     if (this.supervisors.has(id)) {
       throw new UserError(`instance ${id} is already running; stop it first or start it under a new id`, 'conflict', 409);
@@ -62,7 +74,7 @@ export class LocalPlatform implements Platform {
     await this.supervisors.get(id)?.stop(options);
   }
 
-  list(rollout?: string): InstanceStatus[] {
+  list(rollout?: string): LocalInstanceStatus[] {
     return [...this.supervisors.values()].map((supervisor) => supervisor.status()).filter((status) => rollout === undefined || status.rollout === rollout);
   }
 
@@ -86,6 +98,14 @@ export class LocalPlatform implements Platform {
       taken.push(record.id);
     }
     return taken;
+  }
+
+  /** From the instance's log file, `<stateDir>/logs/<rollout>/<revision>/<id>.log`. */
+  async readLogs(id: string, offset: number, maxBytes: number): Promise<LogChunk> {
+    const supervisor = this.supervisors.get(id);
+    if (!supervisor)
+      throw new UserError(`instance ${id} is not running on this machine — \`sluice get rollout NAME\` lists the running ones`, 'not-found', 404);
+    return readLogFile(supervisor.status().logFile, offset, maxBytes);
   }
 
   onChange(listener: (instance: InstanceStatus) => void): void {

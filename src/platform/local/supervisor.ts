@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import type { Probe, Template } from '../../core/spec.js';
 import type { Clock } from '../../core/clock.js';
 import type { InstancePhase, InstanceRecord, InstanceRef, InstanceStatus } from '../../core/platform.js';
+import type { LocalInstanceStatus } from './instance-status.js';
 import { RestartBackoff } from './backoff.js';
 import { LOCAL_HOST } from './local-host.js';
 import { probeAction, type ProbeTarget } from './probe-actions.js';
@@ -72,7 +73,7 @@ export class InstanceSupervisor {
 
   constructor(private readonly options: SupervisorOptions) {}
 
-  status(): InstanceStatus {
+  status(): LocalInstanceStatus {
     const { ref, port, logFile } = this.options;
     return {
       ...ref,
