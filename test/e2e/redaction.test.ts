@@ -122,3 +122,13 @@ test('redaction is for display only: the instance runs with the real value', asy
   const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
   assert.ok(env.includes(`DB_PASSWORD=${SECRETS.setPassword}`), 'the instance got the value set');
 });
+
+test('sluice logs shows the instance output through the API (Platform.readLogs), with no secret value', async () => {
+  const r = await sluice.cli(['logs', 'web', '--revision', '2']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /demo-app v1 listening on 127\.0\.0\.1:\d+/);
+  assertNoSecret('sluice logs', r.stdout);
+  const none = await sluice.cli(['logs', 'web', '--instance', 'web-r9-nosuch']);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /rollout "web" has no running instance with id web-r9-nosuch/);
+});
