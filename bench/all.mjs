@@ -14,7 +14,9 @@ const BENCHES = [
   { name: 'mirror', args: [], what: "the primary's p99 with mirroring to a 5× slower shadow" },
   { name: 'release-timing', args: [], what: 'promote → served, abort → last canary request' },
   { name: 'zero-loss', args: [], what: 'the zero-lost-requests scenarios at 500 requests/s' },
+  // Two sizes, as `npm run bench:control-plane`: the CPU per rollout per release should not grow with the fleet.
   { name: 'control-plane', args: ['200'], what: 'control-plane CPU and memory with 200 rollouts' },
+  { name: 'control-plane', args: ['1000'], what: 'control-plane CPU and memory with 1,000 rollouts' },
 ];
 
 const wanted = process.argv.slice(2);
@@ -29,8 +31,8 @@ for (const b of chosen) {
   console.log(`\n=== bench ${b.name}: ${b.what}\n`);
   const started = Date.now();
   const r = spawnSync(process.execPath, [join(here, `${b.name}.mjs`), ...b.args], { stdio: 'inherit' });
-  outcome.push({ name: b.name, ok: r.status === 0, seconds: Math.round((Date.now() - started) / 1000), code: r.status ?? r.signal });
+  outcome.push({ name: b.name, args: b.args, ok: r.status === 0, seconds: Math.round((Date.now() - started) / 1000), code: r.status ?? r.signal });
 }
 console.log('\n| bench | result | time | table |\n|---|---|---:|---|');
-for (const o of outcome) console.log(`| ${o.name} | ${o.ok ? 'ok' : `failed (exit ${o.code})`} | ${o.seconds} s | bench/results/${o.name}.md |`);
+for (const o of outcome) console.log(`| ${o.name}${o.args.length ? ` ${o.args.join(' ')}` : ''} | ${o.ok ? 'ok' : `failed (exit ${o.code})`} | ${o.seconds} s | bench/results/${o.name}.md |`);
 process.exit(outcome.every((o) => o.ok) ? 0 : 1);
