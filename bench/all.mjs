@@ -34,5 +34,8 @@ for (const b of chosen) {
   outcome.push({ name: b.name, args: b.args, ok: r.status === 0, seconds: Math.round((Date.now() - started) / 1000), code: r.status ?? r.signal });
 }
 console.log('\n| bench | result | time | table |\n|---|---|---:|---|');
-for (const o of outcome) console.log(`| ${o.name}${o.args.length ? ` ${o.args.join(' ')}` : ''} | ${o.ok ? 'ok' : `failed (exit ${o.code})`} | ${o.seconds} s | bench/results/${o.name}.md |`);
+for (const o of outcome)
+  console.log(
+    `| ${o.name}${o.args.length ? ` ${o.args.join(' ')}` : ''} | ${o.ok ? 'ok' : `failed (exit ${o.code})`} | ${o.seconds} s | bench/results/${o.name}.md |`,
+  );
 process.exit(outcome.every((o) => o.ok) ? 0 : 1);
