@@ -90,3 +90,21 @@ test("a rollout's wake-ups and platform changes during its release plan it alone
   assert.ok(alone >= 4, `svc-3 was planned on its own in ${alone} steps (its instances starting, its pauses ending)`);
   assert.deepEqual(sim.router.split(name(4)), { v1: 100 });
 });
+
+test('a timed canary pause keeps its "continues in Ns" countdown current though nothing else touches the rollout', async () => {
+  const sim = makeSim(500);
+  const strategy = `    canary:\n      steps: [{setWeight: 20}, {pause: {duration: 20s}}, {setWeight: 60}]\n`;
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v1', strategy }), '/tmp/web.yaml', sim.by);
+  await sim.run(3000);
+  await sim.controller.apply(rolloutManifest({ ...SIM_APP, version: 'v2', strategy }), '/tmp/web.yaml', sim.by);
+  let first: number | undefined;
+  for (let t = 0; t < 10_000 && first === undefined; t += 100) {
+    await sim.run(100, 100);
+    const m = /continues in (\d+)s/.exec((await sim.status('web')).message ?? '');
+    if (m) first = Number(m[1]);
+  }
+  assert.ok(first !== undefined && first > 12, `the pause began with its countdown (${first})`);
+  await sim.run(8000);
+  const later = Number(/continues in (\d+)s/.exec((await sim.status('web')).message ?? '')?.[1]);
+  assert.ok(later <= first - 6 && later >= first - 10, `8 s later the countdown reads ${later}s, from ${first}s`);
+});

@@ -163,11 +163,16 @@ function canaryRelease(ctx: PlanContext): void {
   const pause = ctx.pausedBy('CanaryPauseStep');
   if (pause) {
     const left = pause.until === undefined ? '`sluice promote` continues' : `continues in ${Math.ceil((pause.until - ctx.now) / 1000)}s`;
+    // The countdown is part of the status: plan again to refresh it (only touched rollouts are planned).
+    if (pause.until !== undefined) ctx.wake(Math.min(pause.until, ctx.now + COUNTDOWN_REFRESH_MS));
     ctx.phase('Paused', 'CanaryPauseStep', `${where}: paused, ${left}`);
   } else {
     ctx.phase('Progressing', 'CanaryStep', `${where}: ${o.available}/${scale} canary instances available`);
   }
 }
+
+/** How often a timed pause's "continues in Ns" is brought up to date. */
+const COUNTDOWN_REFRESH_MS = 2000;
 
 /** Header routes set by setHeaderRoute steps, as route-table rules to the canary. */
 function headerRules(routes: { name: string; match: HeaderMatch }[] | undefined, canary: number): MatchRule[] {
