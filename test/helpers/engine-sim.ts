@@ -243,3 +243,27 @@ export const SIM_APP = {
   listen: '127.0.0.1:18080',
   dataPlane: 'builtin',
 } satisfies Partial<ManifestOptions>;
+
+/**
+ * Advance the sim by `ms` in steps of `stepMs`, as the generative engine tests do: timers
+ * fire (instances get ready, stops finish, wake-ups), the passes they trigger run, then one
+ * more pass, and `check` sees the state a user would see at that moment. A step in which no
+ * timer fired (after the first, which follows an action) changes nothing and is skipped.
+ */
+export async function advanceChecked(
+  sim: Pick<ReturnType<typeof makeSim>, 'clock' | 'reconciler'>,
+  ms: number,
+  stepMs: number,
+  check: () => void,
+): Promise<void> {
+  const end = sim.clock.now() + ms;
+  let first = true;
+  do {
+    const fired = sim.clock.advanceTo(Math.min(end, sim.clock.now() + stepMs));
+    if (fired === 0 && !first) continue;
+    first = false;
+    await new Promise((r) => setImmediate(r));
+    await sim.reconciler.settle();
+    check();
+  } while (sim.clock.now() < end);
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP, advanceChecked } from '../helpers/engine-sim.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { UserError } from '../../src/util/errors.js';
 import type { StrategyType } from '../../src/core/spec.js';
@@ -215,21 +215,7 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     }
   };
 
-  const advance = async (ms: number) => {
-    const end = sim.clock.now() + ms;
-    let first = true;
-    do {
-      // Timers fire (instances get ready, stops finish, wake-ups), the passes they trigger
-      // run, then one more pass: the state a user would see at that moment. A step in which
-      // no timer fired (after the first, which follows an action) changes nothing.
-      const fired = sim.clock.advanceTo(Math.min(end, sim.clock.now() + STEP_MS));
-      if (fired === 0 && !first) continue;
-      first = false;
-      await new Promise((r) => setImmediate(r));
-      await sim.reconciler.settle();
-      check();
-    } while (sim.clock.now() < end);
-  };
+  const advance = (ms: number) => advanceChecked(sim, ms, STEP_MS, check);
 
   await sim.controller.apply(doc('g1'), '/tmp/web.yaml', sim.by);
   await sim.run(READY_MS * 4, STEP_MS);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP, advanceChecked } from '../helpers/engine-sim.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { UserError } from '../../src/util/errors.js';
 import { isDone } from '../../src/core/jobs.js';
@@ -140,19 +140,7 @@ async function runSequence(type: StrategyType, steps: { action: Action; waitMs: 
       fail(`rollback hooks ran for [${rollbacks.join(', ')}], aborted attempts are [${expected.join(', ')}]`);
   };
 
-  const advance = async (ms: number) => {
-    const end = sim.clock.now() + ms;
-    let first = true;
-    do {
-      // As in engine-model: timers fire, their passes run, then the state a user would see.
-      const fired = sim.clock.advanceTo(Math.min(end, sim.clock.now() + STEP_MS));
-      if (fired === 0 && !first) continue;
-      first = false;
-      await new Promise((r) => setImmediate(r));
-      await sim.reconciler.settle();
-      check();
-    } while (sim.clock.now() < end);
-  };
+  const advance = (ms: number) => advanceChecked(sim, ms, STEP_MS, check);
 
   await sim.controller.apply(doc('g1'), '/tmp/web.yaml', sim.by);
   await sim.run(READY_MS * 4, STEP_MS);

@@ -212,7 +212,13 @@ const rollout = fc.record(
                 fc.tuple(headerName, regex).map(([name, re]) => [{ name: 'c', match: { cookie: { name, regex: re } }, to: 'stable' }]),
               ),
             ),
-            router: mostly(fc.constantFrom(undefined, 'builtin', 'nginx')),
+            // Every registered data plane by name, an unregistered one, and the map spelling (router: {nginx: {...}}).
+            router: mostly(
+              fc.oneof(
+                fc.constantFrom(undefined, 'builtin', 'nginx', 'envoy', '../nginx'),
+                fc.constantFrom({ nginx: { manage: true } }, { nginx: { manage: false, configFile: 'rel.conf' } }, { builtin: {} }, { nginx: {}, envoy: {} }),
+              ),
+            ),
             nginx: mostly(
               fc.constant(undefined),
               fc.record(
