@@ -9,15 +9,16 @@ const MAY_IMPORT = [
   ['util', []],
   ['core', ['util']],
   ['http', ['util']],
-  ['spec', ['core', 'util', 'analysis', 'dataplane']],
+  ['spec', ['core', 'util', 'analysis', 'dataplane', 'flags']],
+  ['flags', ['core', 'util', 'http']],
   ['analysis', ['core', 'util']],
   ['hooks', ['core', 'util']],
-  ['router', ['core', 'util', 'http']],
+  ['router', ['core', 'util', 'http', 'flags']],
   ['platform', ['core', 'util']],
   ['store', ['core', 'util']],
-  ['dataplane', ['core', 'util', 'http', 'router', 'spec']],
-  ['engine', ['core', 'util', 'spec', 'analysis', 'hooks']],
-  ['api', ['core', 'util', 'http', 'spec', 'engine']],
+  ['dataplane', ['core', 'util', 'http', 'router', 'spec', 'flags']],
+  ['engine', ['core', 'util', 'spec', 'analysis', 'hooks', 'flags']],
+  ['api', ['core', 'util', 'http', 'spec', 'engine', 'flags']],
 ];
 
 module.exports = {

@@ -161,7 +161,9 @@ export type CanaryStep =
   /** Argo's header route: requests matching go to the canary whatever the weight; without `match` it is removed. */
   | { setHeaderRoute: { name: string; match?: HeaderMatch } }
   /** Argo's mirror route: copies of matching requests go to the canary; without `match` it is removed. */
-  | { setMirrorRoute: MirrorRouteSpec };
+  | { setMirrorRoute: MirrorRouteSpec }
+  /** Sets a FeatureFlag's percentage (its `enable` sugar) as the release reaches this step; see core/flags.ts. */
+  | { setFlag: { flag: string; percentage: number } };
 
 /** A mirror route as the spec writes it (setMirrorRoute step, shadow strategy). */
 export interface MirrorRouteSpec {
@@ -257,6 +259,8 @@ export interface RolloutSpec {
   /** HTTP checks run before the new revision gets live traffic. */
   smokeTests: SmokeTestSpec[];
   notifications: NotificationSpec[];
+  /** Feature flags tied to the release: `killOnAbort` flags are switched off when it aborts (core/flags.ts). */
+  flags?: { killOnAbort: string[] };
 }
 
 /** Where a loaded document came from, so later errors can point at it. */

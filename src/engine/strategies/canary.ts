@@ -40,6 +40,7 @@ function describe(step: CanaryStep): string {
     return `setMirrorRoute ${step.setMirrorRoute.name}${step.setMirrorRoute.match ? ` ${step.setMirrorRoute.percentage}%` : ' (removed)'}`;
   if ('analysis' in step)
     return `analysis (${[...step.analysis.templates.map((t) => t.templateName), ...step.analysis.metrics.map((m) => m.name)].join(', ')})`;
+  if ('setFlag' in step) return `setFlag ${step.setFlag.flag} ${step.setFlag.percentage}%`;
   const c = step.setCanaryScale;
   return `setCanaryScale ${c.replicas !== undefined ? `${c.replicas} replicas` : c.weight !== undefined ? `${c.weight}%` : 'matchTrafficWeight'}`;
 }
