@@ -211,3 +211,19 @@ export function flagSubject(flag: string): string {
 
 /** A flag key: what OFREP puts in a URL path segment, so no `/`, no `..`, nothing to escape. */
 export const FLAG_KEY_PATTERN = /^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * The user's verbs on a flag ramp (`sluice promote|abort|pause|resume|undo flag/NAME`),
+ * the rollouts' verbs; implemented in engine/flags/. Each throws a one-line UserError and
+ * changes nothing when the flag has no ramp or the verb does not apply.
+ */
+export interface FlagRampActions {
+  /** Next step now; `full`: straight to the last step's percentage. */
+  promote(flag: string, options: { full?: boolean }, by: string): Promise<void>;
+  /** Back to the percentage before the ramp started (0 for a new flag), phase Degraded. */
+  abort(flag: string, by: string, why?: string): Promise<void>;
+  pause(flag: string, by: string): Promise<void>;
+  resume(flag: string, by: string): Promise<void>;
+  /** Start the ramp again from its first step (after an abort, or to replay it). */
+  retry(flag: string, by: string): Promise<void>;
+}

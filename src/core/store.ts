@@ -4,6 +4,7 @@ import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutS
 import type { RouteTable } from './route-table.js';
 import type { JobStore } from './jobs.js';
 import type { AnalysisTemplateSpec } from './analysis.js';
+import type { FlagRecord, FlagState, FlagUsage } from './flags.js';
 
 export interface TemplateRecord {
   name: string;
@@ -42,6 +43,19 @@ export interface Store extends InstanceRecordStore, JobStore {
   listExposures(rollout: string): ExposureRecord[];
   putExposure(e: ExposureRecord): void;
   putTemplate(t: TemplateRecord): void;
+
+  /** Feature flags, by name (core/flags.ts). */
+  listFlags(): FlagRecord[];
+  getFlag(name: string): FlagRecord | undefined;
+  /** Insert or replace spec, source and evaluators; an existing flag keeps its state and createdAt. */
+  putFlag(record: FlagRecord): void;
+  saveFlagState(name: string, state: FlagState): void;
+  /** The flag goes; its events and usage stay (history outlives the flag). */
+  deleteFlag(name: string): void;
+  /** Evaluation totals per flag and variant, summed across data-plane restarts; one flag or all, by flag then variant. */
+  listFlagUsage(flag?: string): FlagUsage[];
+  /** Replace the stored totals of (u.flag, u.variant). */
+  putFlagUsage(u: FlagUsage): void;
 
   /** The last route table sent to the data plane. */
   saveRouteTable(table: RouteTable): void;

@@ -5,6 +5,7 @@ import type { InstanceRecord } from '../core/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../core/rollout.js';
 import type { RouteTable } from '../core/route-table.js';
 import type { ExposureRecord } from '../core/exposure.js';
+import type { FlagRecord, FlagState, FlagUsage } from '../core/flags.js';
 
 /**
  * A Store in memory, for the engine's unit tests and the control-plane benchmark. It keeps
@@ -24,6 +25,8 @@ export class MemoryStore implements Store {
   private readonly measurements = new Map<string, Measurement[]>();
   private readonly exposures = new Map<string, ExposureRecord>();
   private readonly routeTable = new Map<'current', RouteTable>();
+  private readonly flags = new Map<string, FlagRecord>();
+  private readonly flagUsage = new Map<string, FlagUsage>();
   private lastEventId = 0;
   private lastJobOrder = 0;
   /** Undo steps of the open transaction, newest last; undefined outside one. */
@@ -138,6 +141,34 @@ export class MemoryStore implements Store {
   }
   listMeasurements(key: string): Measurement[] {
     return copy(this.measurements.get(key) ?? []);
+  }
+
+  listFlags(): FlagRecord[] {
+    return [...this.flags.values()].sort((a, b) => byteOrder(a.name, b.name)).map(copy);
+  }
+  getFlag(name: string): FlagRecord | undefined {
+    const f = this.flags.get(name);
+    return f && copy(f);
+  }
+  putFlag(record: FlagRecord): void {
+    const existing = this.flags.get(record.name);
+    this.write(this.flags, record.name, copy(existing ? { ...record, state: existing.state, createdAt: existing.createdAt } : record));
+  }
+  saveFlagState(name: string, state: FlagState): void {
+    const f = this.flags.get(name);
+    if (f) this.write(this.flags, name, { ...f, state: copy(state) });
+  }
+  deleteFlag(name: string): void {
+    this.write(this.flags, name, undefined);
+  }
+  listFlagUsage(flag?: string): FlagUsage[] {
+    return [...this.flagUsage.values()]
+      .filter((u) => flag === undefined || u.flag === flag)
+      .sort((a, b) => byteOrder(a.flag, b.flag) || byteOrder(a.variant, b.variant))
+      .map(copy);
+  }
+  putFlagUsage(u: FlagUsage): void {
+    this.write(this.flagUsage, `${u.flag}\0${u.variant}`, copy(u));
   }
 
   saveRouteTable(table: RouteTable): void {

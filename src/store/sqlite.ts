@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import type { FlagRecord, FlagState, FlagUsage } from '../core/flags.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { jobRevision, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
@@ -191,6 +192,29 @@ export class SqliteStore implements Store {
     return (this.db.prepare('SELECT measurement FROM measurements WHERE job = ? ORDER BY id').all(key) as { measurement: string }[]).map((r) =>
       JSON.parse(r.measurement),
     );
+  }
+
+  // Flags: implemented with their migration step (issue 12, store helper).
+  listFlags(): FlagRecord[] {
+    throw new Error('SqliteStore.listFlags: not implemented yet');
+  }
+  getFlag(_name: string): FlagRecord | undefined {
+    throw new Error('SqliteStore.getFlag: not implemented yet');
+  }
+  putFlag(_record: FlagRecord): void {
+    throw new Error('SqliteStore.putFlag: not implemented yet');
+  }
+  saveFlagState(_name: string, _state: FlagState): void {
+    throw new Error('SqliteStore.saveFlagState: not implemented yet');
+  }
+  deleteFlag(_name: string): void {
+    throw new Error('SqliteStore.deleteFlag: not implemented yet');
+  }
+  listFlagUsage(_flag?: string): FlagUsage[] {
+    throw new Error('SqliteStore.listFlagUsage: not implemented yet');
+  }
+  putFlagUsage(_u: FlagUsage): void {
+    throw new Error('SqliteStore.putFlagUsage: not implemented yet');
   }
 
   saveRouteTable(table: RouteTable): void {
