@@ -44,6 +44,10 @@ export const LIMITS = {
   durationSeconds: 7 * 24 * 3600,
   /** Any other whole number (thresholds, counts of requests, limits). */
   integer: 1_000_000,
+  /** Feature flags in one file (all its FeatureFlag, FeatureFlags and flagd documents together). */
+  flags: 10_000,
+  /** Nesting depth of a flag's JsonLogic targeting (flagd's rules nest; 64 is far past any real one). */
+  targetingDepth: 64,
   /** Bytes of a request body the router buffers or copies to a mirror. */
   bodyBytes: 64 * 1024 * 1024,
 } as const;

@@ -3,6 +3,7 @@ import type { Document, Node, Scalar } from 'yaml';
 import { UserError } from '../util/errors.js';
 import { rolloutDocument } from './rollout.js';
 import { analysisTemplateDocument } from './analysis.js';
+import { featureFlagDocument, featureFlagsDocument, flagdDocument, isFlagdDocument, type LoadedFlagSet } from './flags.js';
 import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
 import { API_VERSION, type RolloutSpec } from '../core/spec.js';
 import { LIMITS } from './limits.js';
@@ -20,6 +21,9 @@ export interface LoadedRollout {
 export const KINDS = {
   Rollout: rolloutDocument,
   AnalysisTemplate: () => analysisTemplateDocument(),
+  FeatureFlag: () => featureFlagDocument(),
+  /** Also flagd's flag-definition JSON as-is: a document with `flags:` and no apiVersion/kind. */
+  FeatureFlags: () => featureFlagsDocument(),
 } satisfies Record<string, (file: string) => Decoder<unknown>>;
 
 export type Kind = keyof typeof KINDS;
@@ -42,6 +46,7 @@ export function loadResources(text: string, file: string): LoadedResource[] {
   const out: LoadedResource[] = [];
   const names = new Map<string, number>();
   const listens: Array<ListenUse & { owner: string }> = [];
+  const flagLines = new Map<string, number>();
   const at = (offset: number) => {
     const { line, col } = lines.linePos(offset);
     return { line, col, where: `${file}:${line}:${col}` };
@@ -59,8 +64,10 @@ export function loadResources(text: string, file: string): LoadedResource[] {
     const root = doc.contents as Node | null;
     if (root === null || (isScalar(root) && root.value === null)) continue;
     const ctx: Ctx = new Ctx(doc as Document, file, lines);
-    const kind = checkHeader(root, ctx);
-    const value = KINDS[kind](file)(root, ctx);
+    const flagd = isFlagdDocument(root);
+    const kind = flagd ? 'FeatureFlags' : checkHeader(root, ctx);
+    const value = flagd ? flagdDocument()(root, ctx) : KINDS[kind](file)(root, ctx);
+    if (kind === 'FeatureFlag' || kind === 'FeatureFlags') checkFlagKeys(value as LoadedFlagSet, flagLines, file);
     const start = root.range?.[0] ?? 0;
     const name = (value as { name: string }).name;
     const owner = `${kind.toLowerCase()} "${name}"`;
@@ -85,6 +92,19 @@ export function loadResources(text: string, file: string): LoadedResource[] {
     throw new UserError(`${file}:1:1: the file has no documents — add a Rollout (see examples/ and docs/spec.md)`);
   }
   return out;
+}
+
+/** A flag key is defined once per file (across its FeatureFlag, FeatureFlags and flagd documents), and a file has at most LIMITS.flags. */
+function checkFlagKeys(set: LoadedFlagSet, seen: Map<string, number>, file: string): void {
+  for (const flag of set.flags) {
+    const line = set.lines[flag.name] ?? 1;
+    const earlier = seen.get(flag.name);
+    if (earlier !== undefined) {
+      throw new UserError(`${file}:${line}: flag "${flag.name}" is defined twice, at lines ${earlier} and ${line} — keep one of them, or rename one`);
+    }
+    seen.set(flag.name, line);
+    if (seen.size > LIMITS.flags) throw new UserError(`${file}:${line}: has more than ${LIMITS.flags} flags — split them into several files`);
+  }
 }
 
 /**
@@ -132,7 +152,11 @@ function checkHeader(root: Node, ctx: Ctx): Kind {
     const hint = isScalar(kind) && typeof kind.value === 'string' ? suggest(kind.value, known) : undefined;
     ctx
       .key('kind')
-      .fail(kind, `must be ${known.join(' or ')}, got ${describe(kind)}`, hint ? `did you mean "${hint}"?` : `sluice reads kind: ${known.join(', ')}`);
+      .fail(
+        kind,
+        `must be ${known.slice(0, -1).join(', ')} or ${known.at(-1)}, got ${describe(kind)}`,
+        hint ? `did you mean "${hint}"?` : `sluice reads kind: ${known.join(', ')}`,
+      );
   }
   return (kind as Scalar).value as Kind;
 }

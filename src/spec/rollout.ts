@@ -30,6 +30,7 @@ import { LIMITS } from './limits.js';
 import type { RequestMatch, Stickiness } from '../core/route-table.js';
 import { regexProblem } from '../util/regex.js';
 import { dataPlaneFields, withDataPlane } from './data-plane.js';
+import { FLAG_KEY_PATTERN } from '../core/flags.js';
 
 /** The router counts these in whole milliseconds (at least 1): a smaller duration would round to a table it refuses. */
 const AT_LEAST_1MS = { min: 0.001, fix: 'use at least 1ms, e.g. 5s' };
@@ -232,6 +233,13 @@ const blueGreen = object({
 const WEIGHT = percent({ min: 0, max: 100, fix: 'use a percentage of traffic from 0 to 100' });
 const WEIGHT_OF_USERS = percent({ min: 0, max: 100, fix: 'use a percentage of users from 0 to 100' });
 
+const FLAG_KEY = string({
+  fix: 'write a flag key: letters, digits, _, . and - (no "/", no ".."), e.g. new-checkout',
+  pattern: FLAG_KEY_PATTERN,
+  patternProblem: 'is not a valid flag key',
+  maxLength: 128,
+});
+
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function valueMatch<K extends 'exact' | 'prefix' | 'regex'>(kinds: readonly K[]) {
@@ -400,6 +408,11 @@ const canaryStep: Decoder<CanaryStep> = map(
         ),
       }),
       setMirrorRoute: object(mirrorFields()) as Decoder<MirrorRouteSpec>,
+      // Whether the flag exists is checked at apply (it may be in another file).
+      setFlag: object({
+        flag: required(FLAG_KEY, 'new-checkout (a FeatureFlag key)'),
+        percentage: required(percent({ min: 0, max: 100, fix: 'use a percentage of users from 0 to 100, e.g. 25%' }), '25%'),
+      }),
     },
     'step type',
   ),
@@ -597,6 +610,11 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
             hooks: hooksField,
             smokeTests: smokeTestsField,
             notifications: notificationsField,
+            flags: optional(
+              object({
+                killOnAbort: withDefault(listOf(FLAG_KEY, 'write killOnAbort as a list of flag keys, e.g. [new-checkout]'), []),
+              }),
+            ),
           }),
           (s, fail) => {
             const targets = s.strategy.type === 'abTest' ? ['canary', 'stable', ...s.strategy.variants.map((v) => v.name)] : ['canary', 'stable'];
