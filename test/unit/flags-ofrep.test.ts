@@ -8,7 +8,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { OFREPProvider } from '@openfeature/ofrep-provider';
+import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { OpenFeature } from '@openfeature/server-sdk';
+import { OpenFeature as WebOpenFeature } from '@openfeature/web-sdk';
 import type { FlagPush } from '../../src/core/flags.js';
 import { createOfrepService, OFREP_BODY_LIMIT, type OfrepService } from '../../src/flags/ofrep.js';
 
@@ -65,10 +67,15 @@ let service: OfrepService;
 let server: http.Server;
 let base: string;
 let port: number;
+/** Status of every answer, in order (the web provider's polls show up here). */
+const statuses: number[] = [];
 
 before(async () => {
   service = createOfrepService({ heartbeatMs: 200 });
-  server = http.createServer(service.handle);
+  server = http.createServer((req, res) => {
+    res.on('finish', () => statuses.push(res.statusCode));
+    service.handle(req, res);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
   base = `http://127.0.0.1:${port}`;
@@ -76,6 +83,7 @@ before(async () => {
 after(async () => {
   service.close();
   await OpenFeature.close();
+  await WebOpenFeature.close();
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
@@ -369,4 +377,45 @@ test('the official server provider evaluates against it', async () => {
   const typed = await client.getNumberDetails('bool-flag', 7);
   assert.equal(typed.value, 7);
   assert.equal(typed.errorCode, 'TYPE_MISMATCH');
+});
+
+test('update() refuses an unusable push with a one-line error and keeps serving the last one', async () => {
+  const before = service.current();
+  const badToken = push(90);
+  badToken.tokens[0]!.sha256 = 'not-hex';
+  assert.throws(() => service.update(badToken), /client token 'all' has sha256 'not-hex', not 64 hex digits; nothing changed/);
+  const badDoc = push(91, { 'broken-flag': { state: 'ENABLED', variants: 'nope', defaultVariant: 'x' } as never });
+  assert.throws(
+    () => service.update(badDoc),
+    (e: Error) => /flag document: flagd cannot read it .*nothing changed/.test(e.message) && !e.message.includes('\n'),
+  );
+  assert.equal(service.current(), before);
+  const r = await post('/ofrep/v1/evaluate/flags/bool-flag', { context: {} });
+  assert.equal(r.body?.value, true);
+});
+
+test('the official web provider: bulk evaluation, 304 polls while nothing changes, a push seen at the next poll', async () => {
+  await WebOpenFeature.setContext({ targetingKey: 'web-user', plan: 'premium' });
+  await WebOpenFeature.setProviderAndWait(
+    new OFREPWebProvider({
+      baseUrl: base,
+      headers: [['Authorization', `Bearer ${TOKEN}`]],
+      pollInterval: 100,
+      changeDetection: 'polling',
+      cacheMode: 'disabled',
+    }),
+  );
+  const client = WebOpenFeature.getClient();
+  assert.equal(client.getBooleanValue('bool-flag', false), true);
+  assert.equal(client.getStringValue('string-flag', 'x'), 'blue');
+  assert.equal(client.getNumberValue('number-flag', 0), 2.5);
+  assert.deepEqual(client.getObjectValue('object-flag', {}), { limit: 3, tags: ['x'] });
+  assert.equal(client.getBooleanDetails('nope', true).errorCode, 'FLAG_NOT_FOUND');
+  const seen = statuses.length;
+  await new Promise((r) => setTimeout(r, 350));
+  assert.ok(statuses.slice(seen).includes(304), `polls answered ${JSON.stringify(statuses.slice(seen))}`);
+  service.update(push(100, { 'bool-flag': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' } }));
+  const end = Date.now() + 1000;
+  while (client.getBooleanValue('bool-flag', true) !== false && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(client.getBooleanValue('bool-flag', true), false, 'the kill reached the web client within 1 s');
 });
