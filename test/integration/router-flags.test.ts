@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { adminTokenPath } from '../../src/router/credential.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../helpers/ports.js';
@@ -332,4 +333,23 @@ test('a router restart (handover) under a steady stream of OFREP evaluations: ze
   await client.pushFlags(push(8, `127.0.0.1:${port}`, false));
   assert.equal((await evaluate(port, 'new-checkout')).body.value, false);
   await assert.rejects(client.pushFlags(push(7, `127.0.0.1:${port}`)), /older than generation 8/);
+});
+
+test('a successor that fails to start: the old router keeps answering OFREP and takes flag pushes again', async () => {
+  const { dir, client, pid } = await startRouter();
+  const port = await freePort();
+  await client.pushFlags(push(2, `127.0.0.1:${port}`));
+  const stream = evaluationStream(port, 100, 20_000);
+  await sleep(300);
+  // The successor refuses an admin token others could read (src/router/credential.ts).
+  chmodSync(adminTokenPath(dir), 0o644);
+  await assert.rejects(client.restart(), new RegExp(`this router \\(pid ${pid}\\) keeps serving$`));
+  chmodSync(adminTokenPath(dir), 0o600);
+  await sleep(300);
+  const result = await stream.stop();
+  assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.sent} evaluations failed: ${result.failures.slice(0, 5).join('; ')}`);
+  // Pushes were refused only while the successor was starting.
+  assert.deepEqual(await client.pushFlags(push(3, `127.0.0.1:${port}`, false)), { generation: 3, listening: `127.0.0.1:${port}` });
+  assert.equal((await evaluate(port, 'new-checkout')).body.value, false);
+  assert.equal((await client.identity()).pid, pid);
 });
