@@ -4,13 +4,14 @@
  * none. DataPlanes splits each table by `ListenerRoutes.dataPlane`, applies every part (the
  * table is in effect when all acknowledged; any refusing rejects the apply, so the engine
  * keeps the old instances), and answers the analysis windows from the plane that serves
- * the rollout.
+ * the rollout. Feature flags (`flags()`) are always served by the builtin router.
  */
 import type { HttpTrafficRouter } from '../router/http-client.js';
 import type { ApplyOutcome, RevisionSampleList, RevisionTraffic, TrafficRouter, TrafficWindows, WindowStats } from '../core/traffic-router.js';
 import type { ListenerRole, RouteTable } from '../core/route-table.js';
 import type { DataPlaneAdapter, DataPlaneContext } from './adapter.js';
 import { BUILTIN, DATA_PLANES } from './registry.js';
+import { BuiltinFlagPlane } from './builtin/flags.js';
 
 /** Every registered data plane the control plane runs besides the builtin router, opened. */
 export function openDataPlanes(ctx: DataPlaneContext): Map<string, DataPlaneAdapter> {
@@ -21,10 +22,19 @@ export class DataPlanes implements TrafficRouter, TrafficWindows {
   /** Which plane served each rollout in the last table applied (absent: builtin). */
   private servedBy = new Map<string, string>();
 
+  private readonly flagPlane: BuiltinFlagPlane;
+
   constructor(
     readonly builtin: HttpTrafficRouter,
     readonly others: ReadonlyMap<string, DataPlaneAdapter>,
-  ) {}
+  ) {
+    this.flagPlane = new BuiltinFlagPlane(builtin);
+  }
+
+  /** Flags are served by the builtin router process, whichever plane serves routes (src/router/flags.ts). */
+  flags(): BuiltinFlagPlane {
+    return this.flagPlane;
+  }
 
   async apply(table: RouteTable): Promise<ApplyOutcome> {
     const unknown = table.listeners.find((l) => l.dataPlane !== undefined && l.dataPlane !== BUILTIN && !this.others.has(l.dataPlane));

@@ -1,3 +1,4 @@
+import type { FlagUsage } from '../core/flags.js';
 import type { ListenerFailure } from '../core/traffic-router.js';
 
 /**
@@ -44,6 +45,22 @@ import type { ListenerFailure } from '../core/traffic-router.js';
  *                                     last 20 mirrored copies per shadow revision whose answer
  *                                     differed from the primary's, newest first, with the first
  *                                     differences (path, primary value, shadow value)
+ *   GET  /flags                       200 FlagPush (src/core/flags.ts) in effect; before any push
+ *                                     {generation: 0, listen: "", document: {flags: {}}, tokens: []}
+ *   PUT  /flags        body FlagPush  200 FlagApplyAnswer once the router serves it: persisted
+ *                                     first, then in effect for the next OFREP request. The OFREP
+ *                                     endpoint listens on `listen` (src/flags/ofrep.ts answers);
+ *                                     a new address is opened before the old one closes (after
+ *                                     draining). An address that cannot be opened is reported in
+ *                                     `failed`: the flags take effect anyway, OFREP stays on the
+ *                                     address it had (`listening`), and each later PUT tries again.
+ *                                     400 {error} on a bad shape or flags the OFREP service refuses
+ *                                     (nothing changes); 409 {error, generation} on an older
+ *                                     generation or a jump past MAX_GENERATION_STEP, as PUT /routes;
+ *                                     503 during a handover (retry)
+ *   GET  /flags/usage                 200 FlagUsageAnswer: evaluation counters since this router
+ *                                     process started, with its instanceId (a new one: counters
+ *                                     restarted, a handover included)
  *   GET  /metrics                     200 Prometheus text format (sluice_requests_total…,
  *                                     sluice_mirror_requests_total{rollout,revision,route}…)
  *   POST /shutdown                    200, then stops listening and exits once drained
@@ -58,7 +75,11 @@ import type { ListenerFailure } from '../core/traffic-router.js';
  *                                     process keeps serving). PUT /routes answers 503 meanwhile.
  *
  * Every route-table change is written to <state-dir>/router/routes.json (atomically) before
- * it is acknowledged, and loaded from there at start.
+ * it is acknowledged, and loaded from there at start. Every flag push likewise to
+ * <state-dir>/router/flags.json (0600: it holds the client tokens' hashes), so a restarted
+ * router answers OFREP with the last flags at once. POST /handover passes the push and the
+ * OFREP socket to the successor; the old process then ends its change streams (SSE; the
+ * clients reconnect) and drains its OFREP requests.
  *
  * Windows and samples come from a ring of the most recent requests per (rollout, revision)
  * (65,536 by default, --sample-capacity), counted across all listeners that route to the
@@ -116,3 +137,20 @@ export interface HandoverResult {
   listeners: number;
 }
 export const ROUTES_FILE = 'routes.json';
+export const FLAGS_FILE = 'flags.json';
+
+/** PUT /flags. */
+export interface FlagApplyAnswer {
+  generation: number;
+  /** Where OFREP listens now (absent: nowhere, e.g. its only address could not be opened). */
+  listening?: string;
+  /** The push's address could not be opened. */
+  failed?: { listen: string; error: string };
+}
+
+/** GET /flags/usage. */
+export interface FlagUsageAnswer {
+  /** The router process's instanceId (RouterIdentity): a change means the counters restarted. */
+  instanceId: string;
+  usage: FlagUsage[];
+}

@@ -3,7 +3,8 @@ import { HttpError, jsonHandler, Routes } from '../http/server.js';
 import { ConnectionTracker } from './listeners.js';
 import type { ListenerRole } from '../core/route-table.js';
 import type { Router } from './router.js';
-import { SUCCESSOR_HEADER, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
+import type { RouterFlags } from './flags.js';
+import { SUCCESSOR_HEADER, type FlagUsageAnswer, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
 import { DEFAULT_SAMPLE_MAX } from './samples.js';
 import { RouteTableError } from './validate.js';
 
@@ -36,12 +37,20 @@ export interface AdminAccess {
   identity: Omit<RouterIdentity, 'generation'>;
 }
 
+/** 409 with the generation in effect, as PUT /routes answers it. */
+function conflictWithGeneration(e: unknown): never {
+  if (e instanceof RouteTableError && e.status === 409) throw new HttpError(409, e.message, e.code, { generation: e.currentGeneration });
+  throw e;
+}
+
 const trackers = new WeakMap<http.Server, ConnectionTracker>();
 
 /** The admin API of src/router/admin-protocol.ts. */
-export function createAdminServer(router: Router, hooks: AdminHooks, access: AdminAccess): http.Server {
+export function createAdminServer(router: Router, hooks: AdminHooks, access: AdminAccess, flags?: RouterFlags): http.Server {
+  const routes = adminRoutes(router, hooks, access);
+  if (flags !== undefined) flagRoutes(routes, flags, access);
   const handler = jsonHandler({
-    routes: adminRoutes(router, hooks, access),
+    routes,
     name: 'admin API',
     self: "this router's admin address",
     // The port the request came in on; the --admin host and the socket's own address besides loopback.
@@ -88,6 +97,21 @@ export function retireAdminServer(server: http.Server, drainMs: number, idleGrac
   return tracker.retire(drainMs, idleGraceMs);
 }
 
+/** GET/PUT /flags and GET /flags/usage (admin-protocol.ts). */
+function flagRoutes(routes: Routes, flags: RouterFlags, access: AdminAccess): void {
+  routes
+    .add('GET', '/flags', () => ({ body: flags.current }))
+    .add('PUT', '/flags', async (ctx) => {
+      const push = await ctx.json();
+      try {
+        return { body: await flags.apply(push) };
+      } catch (e) {
+        conflictWithGeneration(e);
+      }
+    })
+    .add('GET', '/flags/usage', () => ({ body: { instanceId: access.identity.instanceId, usage: flags.usage() } satisfies FlagUsageAnswer }));
+}
+
 const bad = (message: string) => new HttpError(400, message, 'bad-request');
 
 function adminRoutes(router: Router, hooks: AdminHooks, access: AdminAccess): Routes {
@@ -101,8 +125,7 @@ function adminRoutes(router: Router, hooks: AdminHooks, access: AdminAccess): Ro
         return { body: await router.apply(table) };
       } catch (e) {
         // The caller continues from the generation in effect (admin-protocol.ts).
-        if (e instanceof RouteTableError && e.status === 409) throw new HttpError(409, e.message, e.code, { generation: e.currentGeneration });
-        throw e;
+        conflictWithGeneration(e);
       }
     })
     .add('GET', '/endpoints/:id/idle', async (ctx) => {

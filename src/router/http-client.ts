@@ -5,7 +5,17 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { tryParseHostPort } from '../util/host-port.js';
-import { DEFAULT_ROUTER_ADMIN, SUCCESSOR_HEADER, type ApplyAnswer, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
+import type { FlagPush } from '../core/flags.js';
+import {
+  DEFAULT_ROUTER_ADMIN,
+  SUCCESSOR_HEADER,
+  type ApplyAnswer,
+  type FlagApplyAnswer,
+  type FlagUsageAnswer,
+  type HandoverOptions,
+  type HandoverResult,
+  type RouterIdentity,
+} from './admin-protocol.js';
 import { ensureAdminToken } from './credential.js';
 import type { MismatchRecord } from './mirror.js';
 import type { ApplyOutcome, RevisionSampleList, RevisionTraffic, TrafficRouter, WindowStats } from '../core/traffic-router.js';
@@ -103,6 +113,40 @@ export class HttpTrafficRouter implements TrafficRouter {
     const r = await this.call('GET', '/routes');
     if (r.status !== 200) throw this.refused('GET /routes', r);
     return JSON.parse(r.body) as RouteTable;
+  }
+
+  /**
+   * PUT /flags: resolves once the router persisted the push and serves it, with where OFREP
+   * listens and the address it could not open, if any. 409 (older generation) rejects with
+   * a UserError whose `generation` field is the one in effect.
+   */
+  async pushFlags(push: FlagPush): Promise<FlagApplyAnswer> {
+    const r = await this.call('PUT', '/flags', JSON.stringify(push));
+    if (r.status !== 200) {
+      const e = this.refused('PUT /flags', r);
+      try {
+        const generation = (JSON.parse(r.body) as { generation?: unknown }).generation;
+        if (typeof generation === 'number') Object.assign(e, { generation });
+      } catch {
+        // not JSON
+      }
+      throw e;
+    }
+    return JSON.parse(r.body) as FlagApplyAnswer;
+  }
+
+  /** GET /flags: the push in effect (generation 0 before any). */
+  async flags(): Promise<FlagPush> {
+    const r = await this.call('GET', '/flags');
+    if (r.status !== 200) throw this.refused('GET /flags', r);
+    return JSON.parse(r.body) as FlagPush;
+  }
+
+  /** GET /flags/usage: counters since the router process started, and its instanceId. */
+  async flagUsage(): Promise<FlagUsageAnswer> {
+    const r = await this.call('GET', '/flags/usage');
+    if (r.status !== 200) throw this.refused('GET /flags/usage', r);
+    return JSON.parse(r.body) as FlagUsageAnswer;
   }
 
   /** Prometheus text. */

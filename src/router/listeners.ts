@@ -1,7 +1,12 @@
 import http from 'node:http';
 import net, { type Socket } from 'node:net';
 import { parseHostPort } from '../util/host-port.js';
-import type { RouterProxy } from './proxy.js';
+
+/** What a listening socket hands its requests to: the proxy, or the OFREP endpoint (flags.ts). */
+export interface ListenerHandler {
+  handleRequest(listen: string, req: http.IncomingMessage, res: http.ServerResponse): void;
+  handleUpgrade(listen: string, req: http.IncomingMessage, socket: Socket, head: Buffer): void;
+}
 
 /**
  * How long, during a handover, the old router keeps a keep-alive connection that carries no
@@ -103,7 +108,7 @@ export class ListenerServer {
 
   constructor(
     readonly listen: string,
-    proxy: RouterProxy,
+    proxy: ListenerHandler,
   ) {
     // No request timeout: uploads and streams may be long; stalls are bounded by the upstream
     // timeout instead. headersTimeout still guards against clients that never finish headers.

@@ -20,12 +20,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isLoopbackHost, tryParseHostPort } from '../util/host-port.js';
 import { createAdminServer, retireAdminServer } from './admin.js';
-import { DEFAULT_ROUTER_ADMIN, ROUTES_FILE, type HandoverOptions, type HandoverResult } from './admin-protocol.js';
+import { DEFAULT_ROUTER_ADMIN, FLAGS_FILE, ROUTES_FILE, type HandoverOptions, type HandoverResult } from './admin-protocol.js';
 import { ensureAdminToken } from './credential.js';
 import { secureFile } from '../util/secret-file.js';
 import { HANDOVER_IDLE_GRACE_MS } from './listeners.js';
 import type { RouteTable } from '../core/route-table.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
+import { RouterFlags } from './flags.js';
+import type { FlagPush } from '../core/flags.js';
 import { DEFAULT_SAMPLE_CAPACITY } from './samples.js';
 
 export const ROUTER_PID_FILE = 'router.pid';
@@ -35,9 +37,11 @@ const HANDOVER_STEP_TIMEOUT_MS = 15_000;
 /**
  * Handover protocol over the IPC channel (old = the running router, new = its successor):
  *   new → old  hello                    started, options parsed, warmed up (warmUp())
- *   old → new  table {table}            the table in effect (applies are refused from now)
- *   new → old  table-ok                 compiled; listeners prepared, not accepting
+ *   old → new  table {table, flags?, ofrep?}  the table and the flag push in effect (applies and
+ *                                       flag pushes are refused from now), where OFREP listens
+ *   new → old  table-ok                 compiled; listeners prepared, not accepting; flags served
  *   old → new  listener {listen} +server   one per listening socket: new accepts on it at once
+ *   old → new  ofrep {listen} +server   the OFREP socket, if any: new accepts on it at once
  *   old → new  admin +server            the admin socket
  *   old → new  sent                     every socket sent; new binds any the old did not have
  *   new → old  serving {generation, listeners}
@@ -48,8 +52,9 @@ const HANDOVER_STEP_TIMEOUT_MS = 15_000;
  * accepted on the shared sockets and exits.
  */
 type ToNew =
-  | { t: 'table'; table: RouteTable }
+  | { t: 'table'; table: RouteTable; flags?: FlagPush; ofrep?: string }
   | { t: 'listener'; listen: string }
+  | { t: 'ofrep'; listen: string }
   | { t: 'admin' }
   | { t: 'sent' }
   | { t: 'released' }
@@ -143,6 +148,7 @@ async function main(): Promise<void> {
   try {
     token = ensureAdminToken(args.stateDir);
     secureFile(join(routerDir, ROUTES_FILE));
+    secureFile(join(routerDir, FLAGS_FILE));
   } catch (e) {
     fail((e as Error).message);
   }
@@ -156,6 +162,7 @@ async function main(): Promise<void> {
     sampleCapacity: args.sampleCapacity,
     log,
   });
+  const flags = new RouterFlags({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, log });
 
   let stopping = false;
   let handingOver = false;
@@ -164,7 +171,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${why}: no longer accepting; draining ${router.inflight} request(s) in flight (up to ${args.drainMs / 1000}s)`);
-    void router.close(args.drainMs).then(() => {
+    void Promise.all([router.close(args.drainMs), flags.close(args.drainMs)]).then(() => {
       log(`stopped (${router.inflight} request(s) cut)`);
       admin.close();
       admin.closeAllConnections();
@@ -179,12 +186,17 @@ async function main(): Promise<void> {
     if (handingOver) throw Object.assign(new Error('a handover is already under way'), { status: 409 });
     handingOver = true;
     let table: RouteTable;
+    let push: FlagPush | undefined;
     try {
       table = await router.freeze();
+      push = await flags.freeze();
     } catch (e) {
+      router.thaw();
+      flags.thaw();
       handingOver = false;
       throw e;
     }
+    const ofrep = flags.listeningServer();
     const base = process.argv.slice(2).filter((a) => a !== '--takeover');
     const drainMs = options.drainTimeoutMs ?? args.drainMs;
     const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...base, '--takeover'], {
@@ -196,9 +208,10 @@ async function main(): Promise<void> {
     let serving: { generation: number; listeners: number };
     try {
       await step(child, 'hello');
-      child.send({ t: 'table', table } satisfies ToNew);
+      child.send({ t: 'table', table, flags: push, ofrep: ofrep?.[0] } satisfies ToNew);
       await step(child, 'table-ok');
       for (const [listen, server] of router.listeningServers()) child.send({ t: 'listener', listen } satisfies ToNew, server);
+      if (ofrep !== undefined) child.send({ t: 'ofrep', listen: ofrep[0] } satisfies ToNew, ofrep[1]);
       child.send({ t: 'admin' } satisfies ToNew, admin);
       child.send({ t: 'sent' } satisfies ToNew);
       serving = (await step(child, 'serving')) as { generation: number; listeners: number };
@@ -211,6 +224,7 @@ async function main(): Promise<void> {
       } else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       child.unref();
       router.thaw();
+      flags.thaw();
       handingOver = false;
       const message = `the new router (pid ${pid}) ${(e as Error).message}; this router (pid ${process.pid}) keeps serving`;
       log(`handover failed: ${message}`);
@@ -220,7 +234,11 @@ async function main(): Promise<void> {
     successor = pid;
     child.send({ t: 'released' } satisfies ToNew);
     log(`handed over to pid ${pid}: no longer accepting; draining ${router.inflight} request(s) in flight (up to ${drainMs / 1000}s)`);
-    void Promise.all([router.retire(drainMs, HANDOVER_IDLE_GRACE_MS), retireAdminServer(admin, drainMs, HANDOVER_IDLE_GRACE_MS)]).then(() => {
+    void Promise.all([
+      router.retire(drainMs, HANDOVER_IDLE_GRACE_MS),
+      flags.retire(drainMs, HANDOVER_IDLE_GRACE_MS),
+      retireAdminServer(admin, drainMs, HANDOVER_IDLE_GRACE_MS),
+    ]).then(() => {
       log(`stopped after handover to pid ${pid} (${router.inflight} request(s) cut)`);
       // The pid file is the successor's now.
       const exit = (): never => process.exit(0);
@@ -238,6 +256,7 @@ async function main(): Promise<void> {
     router,
     { shutdown: () => shutdown('POST /shutdown'), handover, successor: () => successor },
     { token, host: adminAddr.host, identity },
+    flags,
   );
   const serve = (): void => {
     writeFileSync(pidFile, `${process.pid}\n`);
@@ -254,13 +273,14 @@ async function main(): Promise<void> {
 
   if (!args.takeover) {
     await router.start();
+    await flags.start();
     await bindAdmin();
     serve();
     log(`admin API on http://${args.admin}, state in ${routerDir}`);
     return;
   }
   await warmUp();
-  takeOver(router, admin, args, serve, bindAdmin);
+  takeOver(router, flags, admin, args, serve, bindAdmin);
 }
 
 /** Waits for the successor's next message of kind `want`; rejects on `failed`, exit or timeout. */
@@ -375,7 +395,7 @@ async function warmUp(): Promise<void> {
 }
 
 /** New side of the protocol above. */
-function takeOver(router: Router, admin: http.Server, args: Args, serve: () => void, bindAdmin: () => Promise<void>): void {
+function takeOver(router: Router, flags: RouterFlags, admin: http.Server, args: Args, serve: () => void, bindAdmin: () => Promise<void>): void {
   const predecessor = process.ppid;
   let phase: 'waiting' | 'adopting' | 'finishing' | 'serving' | 'released' | 'failed' = 'waiting';
   let adminAdopted = false;
@@ -395,14 +415,20 @@ function takeOver(router: Router, admin: http.Server, args: Args, serve: () => v
     log(`${why}: handing back; draining ${router.inflight} request(s) accepted meanwhile`);
     void Promise.all([
       router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS),
+      flags.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS),
       adminAdopted ? retireAdminServer(admin, args.drainMs, HANDOVER_IDLE_GRACE_MS) : undefined,
     ]).then(() => process.exit(1));
   };
   /** The predecessor vanished mid-handover: serve on our own. */
   const standAlone = async (): Promise<void> => {
     log(`pid ${predecessor} went away during the handover: serving on my own`);
-    if (phase === 'waiting') await router.start();
-    else if (phase === 'adopting') await router.finishTakeover();
+    if (phase === 'waiting') {
+      await router.start();
+      await flags.start();
+    } else if (phase === 'adopting') {
+      await router.finishTakeover();
+      await flags.finishTakeover();
+    }
     if (!adminAdopted) await bindAdmin();
     phase = 'released';
     serve();
@@ -413,11 +439,20 @@ function takeOver(router: Router, admin: http.Server, args: Args, serve: () => v
       case 'table':
         try {
           router.prepareTakeover(m.table, gone);
+        } catch (e) {
+          failTakeover(`the table in effect: ${(e as Error).message}`);
+          return;
+        }
+        try {
+          flags.prepareTakeover(m.flags, m.ofrep);
           phase = 'adopting';
           toOld({ t: 'table-ok' });
         } catch (e) {
-          failTakeover(`the table in effect: ${(e as Error).message}`);
+          failTakeover(`the flags in effect: ${(e as Error).message}`);
         }
+        return;
+      case 'ofrep':
+        if (phase !== 'adopting' || handle === undefined || !flags.adoptListener(m.listen, handle)) handle?.close();
         return;
       case 'listener':
         // Synchronously: the received server must not see a poll phase without its owner.
@@ -434,8 +469,8 @@ function takeOver(router: Router, admin: http.Server, args: Args, serve: () => v
       case 'sent':
         if (phase !== 'adopting') return;
         phase = 'finishing';
-        router.finishTakeover().then(
-          (r) => {
+        Promise.all([router.finishTakeover(), flags.finishTakeover()]).then(
+          ([r]) => {
             if (!adminAdopted) return failTakeover('no admin socket was passed');
             phase = 'serving';
             toOld({ t: 'serving', generation: r.generation, listeners: r.listeners });
