@@ -232,6 +232,14 @@ export class SqliteStore implements Store {
       .run(u.flag, u.variant, u.count, u.lastEvaluatedAt);
   }
 
+  /** A value of the kv table (not on the Store port: the daemon's flag controller keeps its push generation here). */
+  loadValue(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+  saveValue(key: string, value: string): void {
+    this.db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
   saveRouteTable(table: RouteTable): void {
     this.db.prepare("INSERT INTO kv (key, value) VALUES ('routeTable', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(table));
   }
