@@ -12,6 +12,8 @@ import { parseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
 import { ACTOR_HEADER } from './server.js';
 import { readApiInfo, readToken } from './token.js';
+import type { FlagList, FlagPushStatus, FlagView } from '../engine/flags/controller.js';
+import type { StaleFlag } from '../engine/flags/stale.js';
 
 export interface ApiClientOptions {
   /** host:port */
@@ -143,6 +145,37 @@ export class ApiClient implements RolloutActions {
     return this.call('POST', '/v1/router/restart', {}, by);
   }
 
+  // ——— feature flags (/v1/flags…) ———
+
+  listFlags(): Promise<FlagList> {
+    return this.call('GET', '/v1/flags');
+  }
+  getFlag(name: string): Promise<FlagView> {
+    return this.call('GET', flagPath(name));
+  }
+  flagHistory(name: string): Promise<RolloutEvent[]> {
+    return this.call('GET', flagPath(name, 'history'));
+  }
+  async killFlag(name: string, reason?: string, by?: Actor): Promise<FlagPushStatus> {
+    return ((await this.call('POST', flagPath(name, 'kill'), reason !== undefined ? { reason } : {}, by)) as { push: FlagPushStatus }).push;
+  }
+  async restoreFlag(name: string, reason?: string, by?: Actor): Promise<FlagPushStatus> {
+    return ((await this.call('POST', flagPath(name, 'restore'), reason !== undefined ? { reason } : {}, by)) as { push: FlagPushStatus }).push;
+  }
+  async setFlagPercentage(name: string, percentage: number, by?: Actor): Promise<FlagPushStatus> {
+    return ((await this.call('PUT', flagPath(name, 'percentage'), { percentage }, by)) as { push: FlagPushStatus }).push;
+  }
+  staleFlags(days?: number): Promise<StaleFlag[]> {
+    return this.call('GET', `/v1/flags-stale${days !== undefined ? `?days=${days}` : ''}`);
+  }
+  createClientToken(name: string, flags?: string[], by?: Actor): Promise<{ name: string; token: string; flags?: string[] }> {
+    return this.call('POST', '/v1/flag-tokens', { name, ...(flags ? { flags } : {}) }, by);
+  }
+  /** `sluice promote|abort|pause|resume|retry flag/NAME`: a flag ramp's verbs. */
+  async flagRamp(verb: 'promote' | 'abort' | 'pause' | 'resume' | 'retry', name: string, body: Record<string, unknown> = {}, by?: Actor): Promise<void> {
+    await this.call('POST', flagPath(name, verb), body, by);
+  }
+
   /** True when the API answers its health check (no token needed). */
   async healthy(): Promise<boolean> {
     try {
@@ -233,7 +266,13 @@ export function notRunning(stateDir: string): UserError {
 function checkCommand(path: string): string {
   const m = /^\/v1\/rollouts\/([^/]+)/.exec(path);
   if (m) return `sluice history ${decodeURIComponent(m[1]!)}`;
+  const f = /^\/v1\/flags\/([^/]+)/.exec(path);
+  if (f) return `sluice flags history ${decodeURIComponent(f[1]!)}`;
   return 'sluice get rollouts';
+}
+
+function flagPath(name: string, sub?: string): string {
+  return `/v1/flags/${encodeURIComponent(name)}${sub ? `/${sub}` : ''}`;
 }
 
 function rolloutPath(name: string, sub?: string): string {

@@ -11,6 +11,8 @@ import { HttpError, jsonHandler, Routes, type Handler, type RequestContext } fro
 import { UserError } from '../util/errors.js';
 import { redactDeep, redactText, secretValues } from '../util/redact.js';
 import { apiHostPolicy } from './same-origin.js';
+import type { FlagActions } from '../engine/flags/controller.js';
+import { FLAG_KEY_PATTERN, type FlagRampActions } from '../core/flags.js';
 
 export const ACTOR_HEADER = 'x-sluice-actor';
 /** Largest request body accepted; a rollout file is a few KiB. */
@@ -28,6 +30,10 @@ export interface ApiServerOptions {
   shutdown?: (options: { everything: boolean }) => void | Promise<void>;
   /** `POST /v1/router/restart` (`sluice router restart`): hand the router over to a new process. Without it, 501. */
   routerRestart?: () => Promise<unknown>;
+  /** Feature flags (`/v1/flags…`); without it those routes answer 501. */
+  flags?: FlagActions;
+  /** Flag ramp verbs (`POST /v1/flags/:name/promote|abort|pause|resume|retry`); without it, 501. */
+  flagRamps?: FlagRampActions;
 }
 
 export interface RunningApiServer {
@@ -175,7 +181,77 @@ function apiRoutes(options: ApiServerOptions): Routes {
     const handler: Handler = async (ctx) => reply(await run(ctx, ctx.params.name!));
     routes.add('POST', `/v1/rollouts/:name/${action}`, handler);
   }
+  addFlagRoutes(routes, options, (body) => reply(body));
   return routes;
+}
+
+/** Feature flags: `/v1/flags…`, `/v1/flags-stale`, `/v1/flag-tokens` (same token as the rest). */
+function addFlagRoutes(routes: Routes, options: ApiServerOptions, reply: (body: unknown) => { status: number; body: unknown }): void {
+  const flags = (): FlagActions => {
+    if (!options.flags) throw new HttpError(501, 'this control plane serves no feature flags', 'not-implemented');
+    return options.flags;
+  };
+  const ramps = (): FlagRampActions => {
+    if (!options.flagRamps)
+      throw new HttpError(
+        501,
+        'flag ramps are not available on this control plane — set the percentage with `sluice flags set NAME --percentage N`',
+        'not-implemented',
+      );
+    return options.flagRamps;
+  };
+  const nameOf = (ctx: RequestContext): string => {
+    const name = ctx.params.name!;
+    if (!FLAG_KEY_PATTERN.test(name)) throw bad(`flag name "${name}" is not a flag key: letters, digits, _ . - (no "/" or "..")`);
+    return name;
+  };
+  const reason = (body: Record<string, unknown>) => optional(body, 'reason', isString, 'a string');
+  routes
+    .add('GET', '/v1/flags', async () => reply(await flags().listFlags()))
+    .add('GET', '/v1/flags-stale', async (ctx) => reply(await flags().staleFlags(queryInt(ctx.url, 'days'))))
+    .add('POST', '/v1/flag-tokens', async (ctx) => {
+      const body = await ctx.jsonObject();
+      const name = body.name;
+      if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw bad('"name" must be a token name: 1 to 64 of letters, digits, _ . -');
+      const list = body.flags;
+      if (list !== undefined && !(Array.isArray(list) && list.every((f) => typeof f === 'string' && FLAG_KEY_PATTERN.test(f))))
+        throw bad('"flags" must be a list of flag keys');
+      const f = flags();
+      if (!f.createClientToken) throw new HttpError(501, 'this control plane cannot make client tokens', 'not-implemented');
+      return reply(await f.createClientToken(name, list as string[] | undefined, actorOf(ctx.req).actor));
+    })
+    .add('GET', '/v1/flags/:name', async (ctx) => reply(await flags().getFlag(nameOf(ctx))))
+    .add('GET', '/v1/flags/:name/history', async (ctx) => reply(await flags().flagHistory(nameOf(ctx))))
+    .add('POST', '/v1/flags/:name/kill', async (ctx) => {
+      const name = nameOf(ctx);
+      const body = await ctx.jsonObject();
+      return reply({ ok: true, push: await flags().killFlag(name, actorOf(ctx.req).actor, reason(body)) });
+    })
+    .add('POST', '/v1/flags/:name/restore', async (ctx) => {
+      const name = nameOf(ctx);
+      const body = await ctx.jsonObject();
+      return reply({ ok: true, push: await flags().restoreFlag(name, actorOf(ctx.req).actor, reason(body)) });
+    })
+    .add('PUT', '/v1/flags/:name/percentage', async (ctx) => {
+      const name = nameOf(ctx);
+      const body = await ctx.jsonObject();
+      const p = body.percentage;
+      if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 100) throw bad('"percentage" must be a number from 0 to 100');
+      return reply({ ok: true, push: await flags().setFlagPercentage(name, p, actorOf(ctx.req).actor, reason(body)) });
+    });
+  const verbs: Record<string, (ctx: RequestContext, name: string, by: string) => Promise<void>> = {
+    promote: async (ctx, name, by) => ramps().promote(name, { full: optional(await ctx.jsonObject(), 'full', isBoolean, 'true or false') ?? false }, by),
+    abort: async (ctx, name, by) => ramps().abort(name, by, reason(await ctx.jsonObject())),
+    pause: async (ctx, name, by) => (await ctx.jsonObject(), ramps().pause(name, by)),
+    resume: async (ctx, name, by) => (await ctx.jsonObject(), ramps().resume(name, by)),
+    retry: async (ctx, name, by) => (await ctx.jsonObject(), ramps().retry(name, by)),
+  };
+  for (const [verb, run] of Object.entries(verbs)) {
+    routes.add('POST', `/v1/flags/:name/${verb}`, async (ctx) => {
+      await run(ctx, nameOf(ctx), actorOf(ctx.req).actor);
+      return reply({ ok: true });
+    });
+  }
 }
 
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {

@@ -63,9 +63,14 @@ function lastLine(file: string): string {
   }
 }
 
+/** flagd's OFREP port. */
+export const DEFAULT_FLAGS_LISTEN = '127.0.0.1:8016';
+
 interface UpOptions {
   apiListen: string;
   routerAdmin: string;
+  /** Where the data plane serves OFREP (feature flags). */
+  flagsListen: string;
   allowRemote: boolean;
 }
 
@@ -77,6 +82,7 @@ function checkBinds(o: UpOptions): void {
   for (const [flag, address] of [
     ['--api', o.apiListen],
     ['--router-admin', o.routerAdmin],
+    ['--flags-listen', o.flagsListen],
   ] as const) {
     const addr = tryParseHostPort(address);
     if (addr === undefined) throw new UserError(`${flag} ${address}: must be HOST:PORT, e.g. 127.0.0.1:7070`);
@@ -101,6 +107,7 @@ async function runForeground(ctx: Context, o: UpOptions): Promise<number> {
       stateDir,
       apiListen,
       routerAdmin,
+      flagsListen: o.flagsListen,
       allowRemote: o.allowRemote,
       ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}),
     });
@@ -166,6 +173,8 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
       apiListen,
       '--router-admin',
       routerAdmin,
+      '--flags-listen',
+      o.flagsListen,
       ...(o.allowRemote ? ['--allow-remote'] : []),
       ...instancePortsArgs(ctx),
     ],
@@ -206,11 +215,12 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
 export const upCommand: Command = {
   name: 'up',
   summary: 'start the control plane (API, engine; starts the router if needed)',
-  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--allow-remote]',
+  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--flags-listen HOST:PORT] [--allow-remote]',
   flags: [
     ['-d, --detach', `run in the background, logging to <state-dir>/${LOG_FILE}; returns once the API answers`],
     ['--api HOST:PORT', `where the control-plane API listens (default ${DEFAULT_API})`],
     ['--router-admin HOST:PORT', `the router's admin API (default ${DEFAULT_ROUTER_ADMIN})`],
+    ['--flags-listen HOST:PORT', `where the data plane serves feature flags over OFREP (default ${DEFAULT_FLAGS_LISTEN}, flagd's OFREP port)`],
     ['--instance-ports FROM-TO', 'confine app instances to ports in this range, e.g. 30000-30999 (default: any free port)'],
     ['--allow-remote', 'let --api/--router-admin take a non-loopback address (plain HTTP with a bearer token)'],
   ],
@@ -224,6 +234,7 @@ export const upCommand: Command = {
     detach: { type: 'boolean', short: 'd' },
     api: { type: 'string' },
     'router-admin': { type: 'string' },
+    'flags-listen': { type: 'string' },
     'instance-ports': { type: 'string' },
     'allow-remote': { type: 'boolean' },
   },
@@ -232,6 +243,7 @@ export const upCommand: Command = {
     const o: UpOptions = {
       apiListen: stringFlag(ctx, 'api') ?? DEFAULT_API,
       routerAdmin: stringFlag(ctx, 'router-admin') ?? DEFAULT_ROUTER_ADMIN,
+      flagsListen: stringFlag(ctx, 'flags-listen') ?? DEFAULT_FLAGS_LISTEN,
       allowRemote: boolFlag(ctx, 'allow-remote'),
     };
     checkBinds(o);

@@ -39,6 +39,7 @@ export function weightBar(weight: number, width = 20): string {
 }
 
 export function renderApplyResult(r: ApplyResult): string {
+  if (r.kind === 'FeatureFlag') return `featureflag/${r.name} ${r.result}`;
   return `rollout/${r.name} ${r.result} (revision ${r.revision})`;
 }
 

@@ -21,6 +21,9 @@ import { JobProvider } from '../analysis/providers/job.js';
 import { startApiServer } from '../api/server.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
 import { redactText } from '../util/redact.js';
+import { FlagController } from '../engine/flags/controller.js';
+import type { FlagPlane, FlagRampActions } from '../core/flags.js';
+import { clientTokenRecords, createClientToken, ensureClientTokens, readClientTokens } from '../api/flag-tokens.js';
 
 /** Wires one control plane together: store, platform, router process, engine, API server. */
 export interface ControlPlaneOptions {
@@ -34,6 +37,12 @@ export interface ControlPlaneOptions {
   instancePorts?: PortRange;
   /** A router started now may take a non-loopback admin address (`up --allow-remote`). */
   allowRemote?: boolean;
+  /** host:port the data plane serves OFREP on (`up --flags-listen`); default 127.0.0.1:8016. */
+  flagsListen?: string;
+  /** The data plane's side of flags; until the router serves them (router helper), whoever starts the control plane may pass one. */
+  flagPlane?: FlagPlane;
+  /** Flag ramp verbs (engine helper's engine/flags/); absent: those API routes answer 501. */
+  flagRamps?: FlagRampActions;
 }
 
 export interface RunningControlPlane {
@@ -98,7 +107,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     log,
   });
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });
-  const controller = new Controller(store, reconciler, platform, systemClock, jobs);
+  // Feature flags: read-only client tokens (the default one made at first start), every flag
+  // pushed to the data plane after each change and once now (it may have missed some).
+  ensureClientTokens(stateDir);
+  const flags = new FlagController({
+    store,
+    clock: systemClock,
+    // TODO(lead): the builtin router's FlagPlane once the router helper lands, e.g. `plane: router.flags()`.
+    plane: options.flagPlane,
+    listen: options.flagsListen ?? '127.0.0.1:8016',
+    tokens: { records: () => clientTokenRecords(readClientTokens(stateDir)), create: (name, list) => createClientToken(stateDir, name, list) },
+    kv: { get: (k) => store.loadValue(k), set: (k, v) => store.saveValue(k, v) },
+    log,
+  });
+  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags);
+  void flags.start();
   // Continue from the later of the two, but never from further past the router's than it
   // accepts (a router that lost its routes.json starts again at 0).
   reconciler.start(Math.max(routerGeneration, Math.min(storedGeneration, routerGeneration + MAX_GENERATION_STEP - 1)));
@@ -116,6 +139,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       clearInterval(collectTimer);
       await exposures.collect().catch(() => []);
       await reconciler.close();
+      await flags.close();
       jobs.close();
       store.onEvent = undefined;
       dispatcher.close();
@@ -143,7 +167,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     log(`router restarted: pid ${r.oldPid} → ${r.newPid} (routes generation ${r.generation}, ${r.listeners} listener(s))`);
     return r;
   };
-  const api = await startApiServer({ listen: options.apiListen, token, actions: controller, shutdown: (o) => close(o), routerRestart: () => restartRouter() });
+  const api = await startApiServer({
+    listen: options.apiListen,
+    token,
+    actions: controller,
+    shutdown: (o) => close(o),
+    routerRestart: () => restartRouter(),
+    flags,
+    // TODO(lead): the engine helper's FlagRampActions (engine/flags/).
+    ...(options.flagRamps ? { flagRamps: options.flagRamps } : {}),
+  });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
   log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);
   return { apiAddress: api.address, close, closed };

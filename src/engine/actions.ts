@@ -18,7 +18,7 @@ export interface Actor {
 export interface ApplyResult {
   name: string;
   /** Rollout when absent. */
-  kind?: 'Rollout' | 'AnalysisTemplate';
+  kind?: 'Rollout' | 'AnalysisTemplate' | 'FeatureFlag';
   /** "created", "configured" (new revision), "unchanged". */
   result: 'created' | 'configured' | 'unchanged';
   revision: number;

@@ -15,6 +15,7 @@ import type { Reconciler } from './reconciler.js';
 import { listenAddresses, sameSocket, unbindableReason } from './listen-addresses.js';
 import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from '../core/rollout.js';
 import { resetReleaseOf } from './release-reset.js';
+import { flagSetsOf, type FlagController } from './flags/controller.js';
 
 /** How many recent events a rollout view carries. */
 const VIEW_EVENTS = 20;
@@ -65,6 +66,8 @@ export class Controller implements RolloutActions {
     private readonly platform: Platform,
     private readonly clock: Clock,
     private readonly jobs?: { approve(rollout: string, actor: string): number },
+    /** Feature flags (engine/flags/controller.ts); without it an apply with FeatureFlag documents is refused. */
+    private readonly flags?: FlagController,
   ) {}
 
   async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
@@ -72,13 +75,25 @@ export class Controller implements RolloutActions {
     const docs: LoadedRollout[] = [];
     const templates = resources.flatMap((r) => (r.kind === 'AnalysisTemplate' ? [r] : []));
     for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });
+    const flagSets = resources.flatMap((r) => flagSetsOf(r));
+    if (flagSets.length > 0 && !this.flags) {
+      throw new UserError(`${flagSets[0]!.file}:${flagSets[0]!.line}: this control plane serves no feature flags — start it with \`sluice up\``);
+    }
     for (const doc of docs) await this.checkListenBindable(doc);
     const together = new Set(docs.map((d) => d.spec.name));
     return this.mutate(
       () => {
         const known = new Set([...this.store.listTemplates().map((t) => t.name), ...templates.map((t) => t.value.name)]);
+        const knownFlags = this.flags?.known(flagSets) ?? new Set(this.store.listFlags().map((f) => f.name));
         for (const doc of docs) {
           this.checkListenConflicts(doc, together);
+          for (const flag of flagRefs(doc.spec)) {
+            if (!knownFlags.has(flag)) {
+              throw new UserError(
+                `${doc.file}:${doc.line}: rollout ${doc.spec.name}: FeatureFlag "${flag}" not found — apply it first or put its kind: FeatureFlag document in the same file`,
+              );
+            }
+          }
           for (const name of templateRefs(doc.spec)) {
             if (!known.has(name)) {
               throw new UserError(
@@ -92,6 +107,7 @@ export class Controller implements RolloutActions {
             this.store.putTemplate({ name: t.value.name, spec: t.value, source: t.source });
             return { name: t.value.name, kind: 'AnalysisTemplate' as const, result: 'configured' as const, revision: 0 };
           }),
+          ...(flagSets.length > 0 ? this.flags!.applyFlags(flagSets, by.actor) : []),
           ...docs.map((doc) => this.applyOne(doc, by)),
         ]);
         for (const doc of docs) this.listenIndex().set(doc.spec.name, listenAddresses(doc.spec));
@@ -667,6 +683,14 @@ function templateRefs(spec: RolloutSpec): string[] {
   }
   if ((st.type === 'shadow' || st.type === 'abTest') && st.analysis) refs.push(st.analysis);
   return refs.flatMap((r) => r.templates.map((t) => t.templateName));
+}
+
+/** Flags a rollout names: its canary's `setFlag` steps and `spec.flags.killOnAbort`. */
+function flagRefs(spec: RolloutSpec): string[] {
+  const names = [...(spec.flags?.killOnAbort ?? [])];
+  const st = spec.strategy;
+  if (st.type === 'canary') for (const step of st.steps) if ('setFlag' in step) names.push(step.setFlag.flag);
+  return [...new Set(names)];
 }
 
 function describeSet(changes: { version?: string; env?: Record<string, string | null> }): string {

@@ -84,6 +84,23 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_by_revision ON jobs (rollout, revision);`,
   // spec format 2 (row-formats.ts): an older sluice must refuse the database, not misread its specs
   `SELECT 1;`,
+  // Feature flags (core/flags.ts): spec + state per flag; evaluation totals per flag and
+  // variant, summed across data-plane restarts. Usage outlives its flag (history does too).
+  `CREATE TABLE flags (
+     name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     source TEXT NOT NULL,
+     evaluators TEXT NOT NULL,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE flag_usage (
+     flag TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     last_evaluated_at INTEGER NOT NULL,
+     PRIMARY KEY (flag, variant)
+   );`,
 ];
 
 /**

@@ -194,27 +194,50 @@ export class SqliteStore implements Store {
     );
   }
 
-  // Flags: implemented with their migration step (issue 12, store helper).
   listFlags(): FlagRecord[] {
-    throw new Error('SqliteStore.listFlags: not implemented yet');
+    return (this.db.prepare('SELECT * FROM flags ORDER BY name').all() as FlagRow[]).map(toFlag);
   }
-  getFlag(_name: string): FlagRecord | undefined {
-    throw new Error('SqliteStore.getFlag: not implemented yet');
+  getFlag(name: string): FlagRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM flags WHERE name = ?').get(name) as FlagRow | undefined;
+    return row && toFlag(row);
   }
-  putFlag(_record: FlagRecord): void {
-    throw new Error('SqliteStore.putFlag: not implemented yet');
+  putFlag(r: FlagRecord): void {
+    this.db
+      .prepare(
+        `INSERT INTO flags (name, spec, source, evaluators, state, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, source = excluded.source, evaluators = excluded.evaluators`,
+      )
+      .run(r.name, JSON.stringify(r.spec), r.source, JSON.stringify(r.evaluators), JSON.stringify(r.state), r.createdAt);
   }
-  saveFlagState(_name: string, _state: FlagState): void {
-    throw new Error('SqliteStore.saveFlagState: not implemented yet');
+  saveFlagState(name: string, state: FlagState): void {
+    this.db.prepare('UPDATE flags SET state = ? WHERE name = ?').run(JSON.stringify(state), name);
   }
-  deleteFlag(_name: string): void {
-    throw new Error('SqliteStore.deleteFlag: not implemented yet');
+  deleteFlag(name: string): void {
+    this.db.prepare('DELETE FROM flags WHERE name = ?').run(name);
   }
-  listFlagUsage(_flag?: string): FlagUsage[] {
-    throw new Error('SqliteStore.listFlagUsage: not implemented yet');
+  listFlagUsage(flag?: string): FlagUsage[] {
+    const rows = (
+      flag === undefined
+        ? this.db.prepare('SELECT * FROM flag_usage ORDER BY flag, variant').all()
+        : this.db.prepare('SELECT * FROM flag_usage WHERE flag = ? ORDER BY variant').all(flag)
+    ) as { flag: string; variant: string; count: number; last_evaluated_at: number }[];
+    return rows.map((r) => ({ flag: r.flag, variant: r.variant, count: r.count, lastEvaluatedAt: r.last_evaluated_at }));
   }
-  putFlagUsage(_u: FlagUsage): void {
-    throw new Error('SqliteStore.putFlagUsage: not implemented yet');
+  putFlagUsage(u: FlagUsage): void {
+    this.db
+      .prepare(
+        `INSERT INTO flag_usage (flag, variant, count, last_evaluated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (flag, variant) DO UPDATE SET count = excluded.count, last_evaluated_at = excluded.last_evaluated_at`,
+      )
+      .run(u.flag, u.variant, u.count, u.lastEvaluatedAt);
+  }
+
+  /** A value of the kv table (not on the Store port: the daemon's flag controller keeps its push generation here). */
+  loadValue(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM kv WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+  saveValue(key: string, value: string): void {
+    this.db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   saveRouteTable(table: RouteTable): void {
@@ -271,6 +294,14 @@ interface RolloutRow {
   status_format: number;
   created_at: number;
 }
+interface FlagRow {
+  name: string;
+  spec: string;
+  source: string;
+  evaluators: string;
+  state: string;
+  created_at: number;
+}
 interface RevisionRow {
   rollout: string;
   number: number;
@@ -296,6 +327,17 @@ function toRollout(r: RolloutRow): RolloutRecord {
     spec: decodeRow(`rollout ${r.name}: spec`, r.spec, r.spec_format, SPEC_STEPS),
     source: r.source,
     status: decodeRow(`rollout ${r.name}: status`, r.status, r.status_format, STATUS_STEPS),
+    createdAt: r.created_at,
+  };
+}
+
+function toFlag(r: FlagRow): FlagRecord {
+  return {
+    name: r.name,
+    spec: JSON.parse(r.spec),
+    source: r.source,
+    evaluators: JSON.parse(r.evaluators),
+    state: JSON.parse(r.state),
     createdAt: r.created_at,
   };
 }

@@ -15,6 +15,7 @@ import type { InstanceRecord } from '../../src/core/platform.js';
 import type { Measurement } from '../../src/core/analysis.js';
 import type { RolloutRecord } from '../../src/core/rollout.js';
 import type { ExposureRecord } from '../../src/core/exposure.js';
+import type { FlagRecord, FlagState } from '../../src/core/flags.js';
 
 const implementations: [string, () => Store][] = [
   ['SqliteStore', () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'sluice-contract-')), 'sluice.db'))],
@@ -62,6 +63,16 @@ const exposure = (experiment: string, variant: string, startedAt: number, revisi
   updatedAt: startedAt,
 });
 
+const flagState = (updatedAt: number, extra: Partial<FlagState> = {}): FlagState => ({ killed: false, updatedAt, ...extra });
+const flag = (name: string, createdAt = 1, source = `name: ${name}`): FlagRecord => ({
+  name,
+  spec: { name, type: 'boolean', variants: { on: true, off: false }, defaultVariant: 'off', offVariant: 'off' } as never,
+  source,
+  evaluators: { shared: { in: ['x', ['a']] } },
+  state: flagState(createdAt),
+  createdAt,
+});
+
 for (const [implementation, open] of implementations) {
   describe(`Store contract: ${implementation}`, () => {
     test('rollouts: listed by name, put keeps status and creation time, saveStatus writes only known rollouts', () => {
@@ -84,6 +95,73 @@ for (const [implementation, open] of implementations) {
 
       store.saveStatus('ghost', moved);
       assert.equal(store.getRollout('ghost'), undefined, 'saveStatus creates nothing');
+      store.close();
+    });
+
+    test('flags: listed by name, put keeps state and creation time, saveFlagState writes only known flags, delete keeps usage', () => {
+      const store = open();
+      for (const name of ['web', 'api', 'a-b', 'a1']) store.putFlag(flag(name));
+      assert.deepEqual(
+        store.listFlags().map((f) => f.name),
+        ['a-b', 'a1', 'api', 'web'],
+      );
+      assert.deepEqual(store.getFlag('web'), flag('web'));
+      assert.equal(store.getFlag('nope'), undefined);
+
+      const killed = flagState(5, { killed: true, percentage: 25 });
+      store.saveFlagState('web', killed);
+      store.putFlag({ ...flag('web', 99, 'name: web # v2'), evaluators: {}, state: flagState(99) });
+      const web = store.getFlag('web')!;
+      assert.equal(web.source, 'name: web # v2', 'spec and source are replaced');
+      assert.deepEqual(web.evaluators, {}, 'evaluators are replaced');
+      assert.deepEqual(web.state, killed, 'state is untouched by putFlag');
+      assert.equal(web.createdAt, 1, 'creation time is kept');
+
+      store.saveFlagState('ghost', killed);
+      assert.equal(store.getFlag('ghost'), undefined, 'saveFlagState creates nothing');
+
+      store.putFlagUsage({ flag: 'web', variant: 'on', count: 3, lastEvaluatedAt: 10 });
+      store.putFlagUsage({ flag: 'web', variant: '', count: 1, lastEvaluatedAt: 9 });
+      store.putFlagUsage({ flag: 'api', variant: 'off', count: 2, lastEvaluatedAt: 8 });
+      store.putFlagUsage({ flag: 'web', variant: 'on', count: 7, lastEvaluatedAt: 11 });
+      assert.deepEqual(store.listFlagUsage(), [
+        { flag: 'api', variant: 'off', count: 2, lastEvaluatedAt: 8 },
+        { flag: 'web', variant: '', count: 1, lastEvaluatedAt: 9 },
+        { flag: 'web', variant: 'on', count: 7, lastEvaluatedAt: 11 },
+      ]);
+      assert.deepEqual(
+        store.listFlagUsage('web').map((u) => u.variant),
+        ['', 'on'],
+      );
+      store.deleteFlag('web');
+      assert.equal(store.getFlag('web'), undefined);
+      assert.equal(store.listFlagUsage('web').length, 2, 'usage outlives the flag');
+      store.close();
+    });
+
+    test('flags: a transaction that throws leaves flags and usage as they were; copies in and out', () => {
+      const store = open();
+      store.putFlag(flag('web'));
+      store.putFlagUsage({ flag: 'web', variant: 'on', count: 3, lastEvaluatedAt: 10 });
+      const before = { flags: store.listFlags(), usage: store.listFlagUsage() };
+      assert.throws(() =>
+        store.transaction(() => {
+          store.putFlag(flag('new'));
+          store.saveFlagState('web', flagState(2, { killed: true }));
+          store.putFlagUsage({ flag: 'web', variant: 'on', count: 9, lastEvaluatedAt: 12 });
+          store.putFlagUsage({ flag: 'new', variant: 'on', count: 1, lastEvaluatedAt: 12 });
+          store.deleteFlag('web');
+          throw new Error('boom');
+        }),
+      );
+      assert.deepEqual({ flags: store.listFlags(), usage: store.listFlagUsage() }, before);
+
+      const record = flag('copy');
+      store.putFlag(record);
+      record.state.killed = true;
+      store.getFlag('copy')!.state.killed = true;
+      store.listFlags()[0].source = 'changed';
+      assert.deepEqual(store.getFlag('copy'), flag('copy'));
       store.close();
     });
 

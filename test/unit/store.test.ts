@@ -127,11 +127,11 @@ for (let steps = 1; steps < MIGRATIONS.length; steps++) {
 
 test('adding a migration, and nothing else, bumps the schema: the longer list opens its database again, the shorter one refuses it untouched', () => {
   const path = olderDatabase(MIGRATIONS.length);
-  const longer = [...MIGRATIONS, 'CREATE TABLE flags (name TEXT PRIMARY KEY);'];
+  const longer = [...MIGRATIONS, 'CREATE TABLE from_the_future (name TEXT PRIMARY KEY);'];
   for (let start = 0; start < 2; start++) {
     const db = new Database(path);
     migrate(db, longer);
-    db.prepare('INSERT INTO flags (name) VALUES (?)').run(`f${start}`);
+    db.prepare('INSERT INTO from_the_future (name) VALUES (?)').run(`f${start}`);
     db.close();
   }
   assert.equal(schemaOf(path), longer.length);
@@ -141,7 +141,7 @@ test('adding a migration, and nothing else, bumps the schema: the longer list op
     new RegExp(`sluice\\.db has schema ${longer.length}, newer than this sluice understands \\(${MIGRATIONS.length}\\) — upgrade sluice$`),
   );
   const db = new Database(path, { readonly: true });
-  assert.equal((db.prepare('SELECT count(*) AS n FROM flags').get() as { n: number }).n, 2);
+  assert.equal((db.prepare('SELECT count(*) AS n FROM from_the_future').get() as { n: number }).n, 2);
   assert.equal((db.prepare('SELECT created_at FROM rollouts').get() as { created_at: number }).created_at, 5);
   db.close();
   assert.equal(schemaOf(path), longer.length);
