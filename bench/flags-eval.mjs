@@ -3,16 +3,23 @@
 // fractional split, and the issue's fractional + attribute rule; each also straight through
 // flagd-core's FlagdCore.resolve* for comparison. Goals (issue 12): ≥ 1M/s without targeting,
 // ≥ 300k/s fractional + attribute. Prints a markdown table and writes bench/results/flags-eval.md.
+// Then, if wrk is installed, single-flag OFREP evaluations over HTTP against createOfrepService in
+// this process (no router around it: the data plane's own figure is bench/ofrep's, with the lead's wiring).
 // Run: npx tsc -p tsconfig.json && node bench/flags-eval.mjs
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { FlagdCore } from '@openfeature/flagd-core';
+import { run, which } from './lib/procs.mjs';
+import { parseWrk } from './lib/wrk.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results', 'flags-eval.md');
 const { FlagEvaluator } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'flags', 'evaluator.js')).href);
+const { createOfrepService } = await import(pathToFileURL(join(ROOT, 'dist', 'src', 'flags', 'ofrep.js')).href);
 
 const flags = {
   static: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' },
@@ -97,6 +104,37 @@ for (const key of Object.keys(flags)) {
   const b = rate((i) => core.resolveBooleanEvaluation(key, false, contexts[i & (USERS - 1)]).value);
   const g = goal[key];
   lines.push(`| ${key} | ${fmt(a)} | ${fmt(b)} | ${g ? `≥ ${fmt(g)}${a >= g ? ' ✓' : ' ✗'}` : ''} |`);
+}
+
+if (await which('wrk')) {
+  const service = createOfrepService();
+  service.update({
+    generation: 1,
+    listen: '127.0.0.1:0',
+    tokens: [{ name: 'bench', sha256: createHash('sha256').update('bench-token').digest('hex') }],
+    document: { flags },
+  });
+  const server = http.createServer(service.handle);
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  const dir = mkdtempSync(join(os.tmpdir(), 'sluice-flags-bench-'));
+  const script = join(dir, 'post.lua');
+  writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.body = '{"context":{"targetingKey":"user-42","segment":"premium","country":"DE"}}'\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer bench-token"\n`,
+  );
+  lines.push('', 'OFREP over HTTP, this process serving (createOfrepService on node:http), wrk -t1 -c50 -d5s closed loop, one context:', '');
+  lines.push('| flag | req/s | p50 ms | p99 ms | errors |', '|---|---:|---:|---:|---:|');
+  for (const key of ['static', 'fractional-attribute']) {
+    // A warm-up run first (JIT, sockets), not counted.
+    await run('wrk', ['-t1', '-c50', '-d2s', '-s', script, `http://127.0.0.1:${port}/ofrep/v1/evaluate/flags/${key}`], 30_000);
+    const r = await run('wrk', ['-t1', '-c50', '-d5s', '--latency', '-s', script, `http://127.0.0.1:${port}/ofrep/v1/evaluate/flags/${key}`], 30_000);
+    const w = parseWrk(r.stdout);
+    lines.push(`| ${key} | ${fmt(w.rps)} | ${w.p50Ms.toFixed(2)} | ${w.p99Ms.toFixed(2)} | ${w.errors + w.non2xx} |`);
+  }
+  server.close();
+} else {
+  lines.push('', '(wrk not installed: no HTTP figures)');
 }
 const text = `${lines.join('\n')}\n`;
 console.log(text);

@@ -142,8 +142,17 @@ export class FlagEvaluator {
     if (entry === undefined) {
       return { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found`, metadata: this.core.getFlagSetMetadata() };
     }
-    const result = entry.fixed ?? this.run(key, entry.flag, context);
-    const variant = 'variant' in result && result.variant !== undefined && result.value !== undefined ? result.variant : '';
+    let result = entry.fixed ?? this.run(key, entry.flag, context);
+    if (type !== undefined && 'value' in result && result.value !== undefined && typeOf(result.value) !== type) {
+      result = {
+        key,
+        errorCode: 'TYPE_MISMATCH',
+        errorDetails: `flag '${key}' is of type ${typeOf(result.value)}, not ${type}`,
+        metadata: result.metadata,
+      };
+    }
+    // Served a variant's value: counted under it; a code default (error, DISABLED, no default): under "".
+    const variant = 'value' in result && result.value !== undefined && result.variant !== undefined ? result.variant : '';
     let c = entry.counters.get(variant);
     if (c === undefined) {
       c = { count: 0, last: 0 };
@@ -151,14 +160,6 @@ export class FlagEvaluator {
     }
     c.count++;
     c.last = this.now();
-    if (type !== undefined && 'value' in result && result.value !== undefined && typeOf(result.value) !== type) {
-      return {
-        key,
-        errorCode: 'TYPE_MISMATCH',
-        errorDetails: `flag '${key}' is of type ${typeOf(result.value)}, not ${type}`,
-        metadata: result.metadata,
-      };
-    }
     return result;
   }
 

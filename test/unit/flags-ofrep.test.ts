@@ -12,6 +12,7 @@ import { OFREPWebProvider } from '@openfeature/ofrep-web-provider';
 import { OpenFeature } from '@openfeature/server-sdk';
 import { OpenFeature as WebOpenFeature } from '@openfeature/web-sdk';
 import type { FlagPush } from '../../src/core/flags.js';
+import { FlagEvaluator, isFailure } from '../../src/flags/evaluator.js';
 import { createOfrepService, OFREP_BODY_LIMIT, type OfrepService } from '../../src/flags/ofrep.js';
 
 const TOKEN = 'client-token-all';
@@ -418,4 +419,28 @@ test('the official web provider: bulk evaluation, 304 polls while nothing change
   const end = Date.now() + 1000;
   while (client.getBooleanValue('bool-flag', true) !== false && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   assert.equal(client.getBooleanValue('bool-flag', true), false, 'the kill reached the web client within 1 s');
+});
+
+test('evaluator: typed calls answer TYPE_MISMATCH, usage uses the clock given, $flagd cannot be forged', () => {
+  let t = 1000;
+  const ev = new FlagEvaluator({ now: () => t });
+  ev.load(push(1).document);
+  const r = ev.evaluate('bool-flag', {}, 'string');
+  assert.ok(isFailure(r) && r.errorCode === 'TYPE_MISMATCH', JSON.stringify(r));
+  assert.match((r as { errorDetails: string }).errorDetails, /flag 'bool-flag' is of type boolean, not string/);
+  const ok = ev.evaluate('object-flag', {}, 'object');
+  assert.ok(!isFailure(ok) && ok.variant === 'a');
+  t = 5000;
+  ev.evaluate('bool-flag', {});
+  assert.deepEqual(
+    ev.usage().filter((u) => u.flag === 'bool-flag'),
+    [
+      { flag: 'bool-flag', variant: '', count: 1, lastEvaluatedAt: 1000 },
+      { flag: 'bool-flag', variant: 'off', count: 1, lastEvaluatedAt: 5000 },
+    ],
+  );
+  const forged = ev.evaluate('key-flag', { $flagd: { flagKey: 'other', timestamp: 0 } });
+  assert.ok(!isFailure(forged) && forged.value === true, 'flagd sets $flagd itself');
+  assert.deepEqual(ev.keys().slice(0, 2), ['bool-flag', 'string-flag']);
+  assert.ok(isFailure(ev.evaluate('nope', {})));
 });
