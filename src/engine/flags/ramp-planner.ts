@@ -91,8 +91,11 @@ export function planRamp(input: RampInput): RampPlan {
   const n = steps.length;
   const old = input.state.ramp;
   let r: FlagRampStatus;
+  // A ramp started over an unfinished one first goes back to where that one began.
+  let resetTo: number | undefined;
   if (!old || old.specHash !== input.specHash) {
     r = startRamp(input.state, input.specHash, now);
+    if (input.state.percentage !== undefined && input.state.percentage !== r.startPercentage) resetTo = r.startPercentage;
     events.push({
       type: 'Normal',
       reason: 'RampStarted',
@@ -198,6 +201,10 @@ export function planRamp(input: RampInput): RampPlan {
       out.percentage = after;
       out.why = `flag ramp ${name} step ${r.stepIndex}/${n}`;
     }
+  }
+  if (out.percentage === undefined && resetTo !== undefined) {
+    out.percentage = resetTo;
+    out.why = `flag ramp ${name} starts again from ${resetTo}%`;
   }
   if (r.stepIndex >= n) {
     const pct = rampPercentageAt(steps, n) ?? r.startPercentage ?? 0;

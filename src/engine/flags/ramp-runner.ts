@@ -222,6 +222,7 @@ export class FlagRampRunner implements FlagRampActions {
     const next = startRamp(record.state, ramp.specHash, this.deps.clock.now(), { ...ramp, paused: false });
     // A replay of a finished ramp starts from where the first one started too.
     next.startPercentage = ramp.startPercentage ?? 0;
+    this.setPercentage(record, next.startPercentage, by, `flag ramp ${flag} started again by ${by}`);
     this.act(flag, next, { type: 'Normal', reason: 'RampRetried', message: `ramp started again by ${by} (attempt ${next.attempt})` }, by);
   }
 }
