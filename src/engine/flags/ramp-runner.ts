@@ -90,7 +90,13 @@ export class FlagRampRunner implements FlagRampActions {
     for (const record of this.deps.store.listFlags()) {
       names.add(flagSubject(record.name));
       if (!record.spec.rollout && !record.state.ramp) continue;
-      this.planOne(record, now);
+      // One flag's failure (FlagControl refused a change) does not hold the others; it is tried again next pass.
+      try {
+        this.planOne(record, now);
+      } catch (err) {
+        this.deps.log?.(`flag ${record.name}: ramp not planned: ${(err as Error).message}`);
+        this.wakeAt.set(record.name, now + 2000);
+      }
     }
     this.jobs.forget(names);
     for (const name of this.wakeAt.keys()) if (!names.has(flagSubject(name))) this.wakeAt.delete(name);
