@@ -351,3 +351,26 @@ test('a control-plane restart mid-ramp resumes where it was, without setting a p
   assert.equal(ramp(sim)?.startPercentage, 50);
   assert.ok(events(sim, flagSubject('dark')).some((e) => e.reason === 'RampStarted' && /spec changed/.test(e.message)));
 });
+
+test('a ramp analysis naming an unknown template aborts at once; a killed flag stays killed while its ramp moves the percentage', async () => {
+  const { sim } = rampSim(new ScriptedProvider(() => ({ value: 0 })), [
+    { setPercentage: 10 },
+    { pause: { duration: 1 } },
+    { setPercentage: 20 },
+    { analysis: { templates: [{ templateName: 'missing' }], metrics: [], args: [] } },
+    { setPercentage: 90 },
+  ]);
+  await sim.run(500);
+  assert.equal(pct(sim), 10);
+  sim.flags.kill('dark', 'alice', 'incident');
+  await sim.run(2000);
+  assert.equal(pct(sim), 0, 'aborted at the analysis step, back to 0');
+  assert.equal(sim.store.getFlag('dark')?.state.killed, true, 'the ramp never turns a kill switch off');
+  assert.equal(ramp(sim)?.phase, 'Degraded');
+  assert.match(ramp(sim)?.message ?? '', /cannot run: .*missing/);
+  assert.deepEqual(
+    sim.flags.calls.filter((c) => c.op === 'set').map((c) => c.percentage),
+    [10, 0],
+    'the 20% step and the abort fell in one plan: only where it ends is set',
+  );
+});
