@@ -110,6 +110,11 @@ export interface FlagRampStatus {
   aborted: boolean;
   message: string;
   progressAt: number;
+  // --- added by the engine helper (issue 12, flag ramps): optional, so stored states without them read fine.
+  /** Counts the ramp's runs (start, spec change, retry): analysis run keys carry it, so a new run is a new key. */
+  attempt?: number;
+  /** The percentage before the ramp began (absent: 0, a new flag): where an abort goes back to. */
+  startPercentage?: number;
 }
 
 /** What sluice changed on a flag since it was applied. Kept across applies. */

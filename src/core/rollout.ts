@@ -94,6 +94,11 @@ export interface RolloutStatus {
    * see this, so the release goes on as if the problem were not shown.
    */
   releasePhase?: { phase: Phase; reason: string; message: string };
+  /**
+   * Feature flags (issue 12): the release attempt whose `spec.flags.killOnAbort` flags were
+   * switched off, so each aborted attempt kills them once, also across restarts.
+   */
+  flagsKilledAttempt?: number;
 }
 
 export interface ListenerProblem {

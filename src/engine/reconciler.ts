@@ -12,6 +12,7 @@ import type { JobRunner } from './job-runner.js';
 import { planGuarded, UNPLANNABLE } from './plan-guard.js';
 import { releaseStatus, showProblem, withListenerFailures } from './engine-problems.js';
 import { restartFinished } from './restart-progress.js';
+import type { FlagControl } from '../core/flags.js';
 
 /**
  * A pass runs at least this often, even when nothing is dirty: it retries listeners the data
@@ -50,6 +51,10 @@ export interface ReconcilerDeps {
   log?: (line: string) => void;
   /** Called each time a rollout is planned: tests and the bench count plans through it. */
   onPlan?: (rollout: string) => void;
+  /** Feature flags (canary `setFlag` steps, `killOnAbort`); absent: those steps only say flags are not available. */
+  flags?: FlagControl;
+  /** Flag ramps, run at the end of every pass; their wake-ups join the reconciler's timer. */
+  flagRamps?: { reconcile(now: number): void; nextWakeAt(): number | undefined };
 }
 
 const GONE = new Set(['Terminating', 'Stopped']);
@@ -132,6 +137,11 @@ export class Reconciler {
     if (this.closed) return;
     if (rollout === undefined) this.allDirty = true;
     else this.dirty.add(rollout);
+    this.run();
+  }
+
+  /** A pass soon, for the flag ramps only (a ramp's analysis changed, a ramp verb ran): it plans no rollout. */
+  runFlagRamps(): void {
     this.run();
   }
 
@@ -357,6 +367,9 @@ export class Reconciler {
     // asks for): a rollout whose status changed is planned once more. Only once in a row: a
     // status can change at every plan (the progress clock restarts while a pause waits).
     const changed: string[] = [];
+    // Flags follow the plan before its status is saved: a crash in between asks again, and
+    // `performFlagActions` skips what the flag already shows, so nothing fires twice.
+    for (const p of planned) if (p.plan.flagActions?.length) this.performFlagActions(p.plan);
     for (const p of planned) {
       const name = p.record.name;
       const save = this.statusSave(p.record, p.plan, now);
@@ -393,7 +406,50 @@ export class Reconciler {
     }
     // Their planners have not seen these instances yet (a platform need not report a start).
     for (const rollout of new Set([...changed, ...starts.map((s) => s.rollout)])) this.trigger(rollout);
+    try {
+      this.deps.flagRamps?.reconcile(now);
+    } catch (err) {
+      this.deps.log?.(`flag ramps failed: ${(err as Error).stack ?? err}`);
+    }
     this.schedule();
+  }
+
+  /** The plan's flag changes through FlagControl; each outcome is an event of the rollout. */
+  private performFlagActions(plan: Plan): void {
+    const { flags, store } = this.deps;
+    const killed: string[] = [];
+    let killWhy = '';
+    for (const a of plan.flagActions ?? []) {
+      const what = 'kill' in a ? `switch flag ${a.flag} off` : `set flag ${a.flag} to ${a.percentage}%`;
+      if (!flags) {
+        plan.events.push({ type: 'Warning', reason: 'FlagsUnavailable', message: `cannot ${what}: feature flags are not available in this control plane` });
+        continue;
+      }
+      if (!flags.has(a.flag)) {
+        plan.events.push({
+          type: 'Warning',
+          reason: 'FlagNotFound',
+          message: `cannot ${what}: there is no flag ${a.flag} — \`sluice apply -f FILE\` with a kind: FeatureFlag named ${a.flag}`,
+        });
+        continue;
+      }
+      const state = store.getFlag(a.flag)?.state;
+      try {
+        if ('kill' in a) {
+          if (!state?.killed) flags.kill(a.flag, 'engine', a.why);
+          killed.push(a.flag);
+          killWhy = a.why;
+        } else {
+          if (state?.percentage !== a.percentage) flags.setPercentage(a.flag, a.percentage, 'engine', a.why);
+          plan.events.push({ type: 'Normal', reason: 'FlagSet', message: `flag ${a.flag} set to ${a.percentage}% (${a.why})` });
+        }
+      } catch (err) {
+        plan.events.push({ type: 'Warning', reason: 'FlagChangeFailed', message: `could not ${what}: ${(err as Error).message}` });
+      }
+    }
+    if (killed.length > 0) {
+      plan.events.push({ type: 'Warning', reason: 'FlagsKilled', message: `switched off flag(s) ${killed.join(', ')}: ${killWhy}` });
+    }
   }
 
   private setPart(name: string, listeners: ListenerRoutes[], revisions: Revision[]): void {
@@ -497,7 +553,7 @@ export class Reconciler {
   /** One timer, for the earliest of the resync, the sweep and every rollout's wake-up. */
   private schedule(): void {
     if (this.closed) return;
-    let at = Math.min(this.nextResync, this.nextSweep);
+    let at = Math.min(this.nextResync, this.nextSweep, this.deps.flagRamps?.nextWakeAt() ?? Infinity);
     for (const t of this.wakeAt.values()) if (t < at) at = t;
     if (this.timer?.at === at) return;
     this.timer?.cancel();

@@ -85,6 +85,8 @@ const RULES: { [K in keyof RolloutStatus]-?: Rule<K> } = {
   listenerFailures: KEEP,
   releasePhase: KEEP,
   updatedAt: KEEP,
+  // Names an attempt; the next attempt has a new number, so nothing needs clearing.
+  flagsKilledAttempt: KEEP,
 };
 
 /** Which fields `how` changes (for tests and docs: the table above, one column). */

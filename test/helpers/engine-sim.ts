@@ -9,6 +9,94 @@ import { Reconciler } from '../../src/engine/reconciler.js';
 import { Controller } from '../../src/engine/controller.js';
 import { JobRunner, type ProviderRegistry } from '../../src/engine/job-runner.js';
 import type { ManifestOptions } from './manifest.js';
+import type { RolloutRecord } from '../../src/core/rollout.js';
+import type { RolloutSpec } from '../../src/core/spec.js';
+import { flagSubject, type FlagControl, type FlagRecord, type FlagSpec } from '../../src/core/flags.js';
+import type { Store } from '../../src/core/store.js';
+import type { Clock } from '../../src/core/clock.js';
+import { FlagRampRunner } from '../../src/engine/flags/ramp-runner.js';
+
+/**
+ * A MemoryStore whose `putRollout` lets a test change the decoded spec first: how the
+ * engine tests write what the YAML decoder may not read yet (a canary's `setFlag` steps,
+ * `spec.flags.killOnAbort`).
+ */
+export class PatchingStore extends MemoryStore {
+  patchSpec?: (spec: RolloutSpec) => void;
+  override putRollout(record: RolloutRecord): void {
+    if (this.patchSpec) {
+      const spec = structuredClone(record.spec);
+      this.patchSpec(spec);
+      record = { ...record, spec };
+    }
+    super.putRollout(record);
+  }
+}
+
+/**
+ * FlagControl over the store, as the control plane's flag controller behaves for the
+ * engine: each change is saved in the flag's state and recorded as an event of the flag;
+ * `calls` lists them in order for assertions.
+ */
+export class FakeFlags implements FlagControl {
+  readonly calls: { op: 'set' | 'kill'; flag: string; percentage?: number; by: string; why: string; at: number }[] = [];
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+  has(flag: string): boolean {
+    return this.store.getFlag(flag) !== undefined;
+  }
+  setPercentage(flag: string, percentage: number, by: string, why: string): void {
+    const f = this.require(flag);
+    this.calls.push({ op: 'set', flag, percentage, by, why, at: this.clock.now() });
+    this.store.saveFlagState(flag, { ...f.state, percentage, updatedAt: this.clock.now() });
+    const before = f.state.percentage ?? f.spec.enable?.percentage ?? 100;
+    this.store.appendEvent(
+      flagSubject(flag),
+      { type: 'Normal', reason: 'FlagPercentage', message: `${before}% → ${percentage}%: ${why}` },
+      by,
+      this.clock.now(),
+    );
+  }
+  kill(flag: string, by: string, why: string): void {
+    const f = this.require(flag);
+    this.calls.push({ op: 'kill', flag, by, why, at: this.clock.now() });
+    this.store.saveFlagState(flag, { ...f.state, killed: true, updatedAt: this.clock.now() });
+    this.store.appendEvent(flagSubject(flag), { type: 'Warning', reason: 'FlagKilled', message: `killed: ${why}` }, by, this.clock.now());
+  }
+  /** A user turns the kill switch off again. */
+  restore(flag: string): void {
+    const f = this.require(flag);
+    this.store.saveFlagState(flag, { ...f.state, killed: false, updatedAt: this.clock.now() });
+  }
+  private require(flag: string): FlagRecord {
+    const f = this.store.getFlag(flag);
+    if (!f) throw new Error(`flag ${flag} does not exist`);
+    return f;
+  }
+}
+
+/** A boolean flag with `enable` sugar (and a ramp when `rollout` is given), as the spec decoder would produce it. */
+export function testFlag(name: string, rollout?: FlagSpec['rollout'], percentage?: number): FlagSpec {
+  return {
+    name,
+    type: 'boolean',
+    state: 'ENABLED',
+    variants: { on: true, off: false },
+    defaultVariant: 'off',
+    offVariant: 'off',
+    enable: { variant: 'on', ...(percentage === undefined ? {} : { percentage }) },
+    metadata: {},
+    lifecycle: { permanent: false },
+    ...(rollout ? { rollout } : {}),
+  };
+}
+
+/** Put (or replace) a flag in the store as `sluice apply` would. */
+export function putFlag(store: Store, spec: FlagSpec, now: number): void {
+  store.putFlag({ name: spec.name, spec, source: JSON.stringify(spec), evaluators: {}, state: { killed: false, updatedAt: now }, createdAt: now });
+}
 
 /**
  * Instances that become Ready `readyMs` after start (never when env READY=false) and, once
@@ -149,9 +237,15 @@ export class FakeRouter implements TrafficRouter {
  * `fakeHooks`: exec hooks and webhooks are not run but succeed at once, each launch recorded
  * in `hookRuns` (by job key), for tests that check when the engine fires hooks, not how.
  */
-export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, options: { stopMs?: number; fakeHooks?: boolean } = {}) {
+export function makeSim(
+  readyMs = 1000,
+  providers: ProviderRegistry = {},
+  options: { stopMs?: number; fakeHooks?: boolean; flags?: boolean; patchSpec?: (spec: RolloutSpec) => void } = {},
+) {
   const clock = new FakeClock();
-  const store = new MemoryStore();
+  const store = new PatchingStore();
+  store.patchSpec = options.patchSpec;
+  const flags = options.flags ? new FakeFlags(store, clock) : undefined;
   const platform = new FakePlatform(clock, readyMs, options.stopMs ?? 0);
   const router = new FakeRouter();
   const by = { actor: 'test' };
@@ -164,10 +258,11 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
     let reconciler: Reconciler | undefined;
     const jobs = new JobRunner({ store, clock, providers, onChange: (rollout) => reconciler?.trigger(rollout) });
     if (options.fakeHooks) fakeHookRuns(jobs, hookRuns);
-    reconciler = new Reconciler({ store, platform, router, clock, jobs, onPlan });
+    const flagRamps = flags ? new FlagRampRunner({ store, clock, flags, providers, onWake: () => reconciler?.runFlagRamps() }) : undefined;
+    reconciler = new Reconciler({ store, platform, router, clock, jobs, onPlan, ...(flags ? { flags, flagRamps } : {}) });
     const controller = new Controller(store, reconciler, platform, clock, jobs);
     reconciler.start(router.current?.generation ?? 0);
-    return { reconciler, jobs, controller };
+    return { reconciler, jobs, controller, flagRamps };
   };
   let cp = controlPlane();
   return {
@@ -184,6 +279,11 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
     get jobs() {
       return cp.jobs;
     },
+    /** The flag ramps' verbs and runner (with `flags: true`). */
+    get flagRamps() {
+      return cp.flagRamps as FlagRampRunner;
+    },
+    flags: flags as FakeFlags,
     by,
     hookRuns,
     plans,
@@ -191,6 +291,7 @@ export function makeSim(readyMs = 1000, providers: ProviderRegistry = {}, option
     async restartControlPlane() {
       await cp.reconciler.close();
       cp.jobs.close();
+      cp.flagRamps?.close();
       cp = controlPlane();
     },
     /** Let every pending pass run, then advance time in steps of `stepMs`, settling after each. */

@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { makeSim, SIM_APP, advanceChecked } from '../helpers/engine-sim.js';
+import { makeSim, SIM_APP, advanceChecked, putFlag, testFlag } from '../helpers/engine-sim.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { UserError } from '../../src/util/errors.js';
-import type { StrategyType } from '../../src/core/spec.js';
+import type { CanaryStep, RolloutSpec, StrategyType } from '../../src/core/spec.js';
+import type { FlagRampStep } from '../../src/core/flags.js';
+import { rampPercentageAt } from '../../src/engine/flags/ramp-planner.js';
 
 /**
  * Model-based test of the engine: random sequences of user actions (and control-plane
@@ -66,13 +68,64 @@ const HEADER_STEP = 2;
 
 const HOOKS = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page-oncall.sh]\n`;
 
+/**
+ * Feature flags: the canary's random `setFlag` steps set CHECKOUT; every strategy's
+ * `killOnAbort` names CHECKOUT and the ramped flag DARK, whose random ramp the flag actions
+ * below drive (with control-plane restarts, aborts and kill switches in between).
+ */
+const CHECKOUT = 'checkout';
+const DARK = 'dark';
+const KILL_ON_ABORT = [CHECKOUT, DARK];
+
+type FlagAction =
+  | { type: 'rampPromote'; full: boolean }
+  | { type: 'rampAbort' | 'rampPause' | 'rampResume' | 'rampRetry' | 'flagsRestore' }
+  | { type: 'rampSpec'; steps: FlagRampStep[] };
+
 type Action =
+  | FlagAction
   | { type: 'apply'; version: Version }
   | { type: 'promote'; full: boolean; variant: 'a' | 'b' }
   | { type: 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'controlPlaneRestart' }
   // Operator holds, and data-plane faults: another owner replaces the router's table; the main listener cannot be opened / opens again.
   | { type: 'stopTraffic' | 'pauseTraffic' | 'resumeTraffic' | 'routerReplaced' | 'listenerFails' | 'listenerOpens' };
 
+const rampStepArb: fc.Arbitrary<FlagRampStep> = fc.oneof(
+  { weight: 3, arbitrary: fc.integer({ min: 0, max: 100 }).map((p) => ({ setPercentage: p })) },
+  { weight: 2, arbitrary: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }).map((d) => ({ pause: d === undefined ? {} : { duration: d } })) },
+  // No provider is configured in the model: the run is an Error, which aborts the ramp.
+  {
+    weight: 1,
+    arbitrary: fc.constant<FlagRampStep>({
+      analysis: {
+        templates: [],
+        args: [],
+        metrics: [
+          {
+            name: 'errors',
+            provider: { builtin: { metric: 'error-rate', revision: 'canary', windowSeconds: 1, minRequests: 0 } } as never,
+            interval: 1,
+            count: 1,
+            initialDelay: 0,
+            failureLimit: 0,
+            inconclusiveLimit: 0,
+            consecutiveErrorLimit: 0,
+            dryRun: false,
+          },
+        ],
+      },
+    }),
+  },
+);
+const rampArb = fc.array(rampStepArb, { minLength: 1, maxLength: 5 });
+const flagActionArb: fc.Arbitrary<FlagAction> = fc.oneof(
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('rampPromote' as const), full: fc.boolean() }) },
+  ...(['rampAbort', 'rampPause', 'rampResume', 'rampRetry', 'flagsRestore'] as const).map((type) => ({
+    weight: 1,
+    arbitrary: fc.constant<FlagAction>({ type }),
+  })),
+  { weight: 1, arbitrary: rampArb.map((steps) => ({ type: 'rampSpec' as const, steps })) },
+);
 const applyArb = fc.record({ type: fc.constant('apply' as const), version: fc.constantFrom<Version>('g1', 'g2', 'g3', 'crash', 'never') });
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 3, arbitrary: applyArb },
@@ -83,6 +136,7 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     weight: 1,
     arbitrary: fc.constant<Action>({ type }),
   })),
+  { weight: 3, arbitrary: flagActionArb },
 );
 const waitArb = fc.integer({ min: 0, max: 2500 });
 // Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
@@ -90,6 +144,9 @@ const scenarioArb = fc
   .record({
     maxSurge: fc.constantFrom(0, 1, 2),
     maxUnavailable: fc.constantFrom(0, 1),
+    // setFlag steps inserted into the canary's steps: before YAML step `at`, CHECKOUT to `percentage`.
+    flagSteps: fc.array(fc.record({ at: fc.integer({ min: 0, max: 5 }), percentage: fc.integer({ min: 0, max: 100 }) }), { maxLength: 3 }),
+    ramp: rampArb,
     steps: fc
       .tuple(
         fc.record({ action: applyArb, waitMs: waitArb }),
@@ -98,11 +155,34 @@ const scenarioArb = fc
       .map(([first, rest]) => [first, ...rest]),
   })
   .filter((sc) => sc.maxSurge + sc.maxUnavailable > 0); // both 0 is refused by the spec
-type Scenario = { maxSurge: number; maxUnavailable: number; steps: { action: Action; waitMs: number }[] };
+type Scenario = {
+  maxSurge: number;
+  maxUnavailable: number;
+  flagSteps: { at: number; percentage: number }[];
+  ramp: FlagRampStep[];
+  steps: { action: Action; waitMs: number }[];
+};
+
+/**
+ * The spec decoder of setFlag / killOnAbort is another part of issue 12: the sim's store
+ * patches them into the decoded spec.
+ */
+function flagPatch(scenario: Scenario): (spec: RolloutSpec) => void {
+  return (spec) => {
+    spec.flags = { killOnAbort: KILL_ON_ABORT };
+    if (spec.strategy.type !== 'canary') return;
+    const out: CanaryStep[] = [...spec.strategy.steps];
+    const sorted = [...scenario.flagSteps].sort((a, b) => b.at - a.at);
+    for (const f of sorted) out.splice(f.at, 0, { setFlag: { flag: CHECKOUT, percentage: f.percentage } });
+    spec.strategy.steps = out;
+  };
+}
 
 function describeAction(a: Action): string {
   if (a.type === 'apply') return `apply ${a.version}`;
   if (a.type === 'promote') return `promote${a.full ? ' --full' : ''} (--variant ${a.variant} for A/B)`;
+  if (a.type === 'rampPromote') return `rampPromote${a.full ? ' --full' : ''}`;
+  if (a.type === 'rampSpec') return `rampSpec ${JSON.stringify(a.steps)}`;
   return a.type;
 }
 
@@ -110,7 +190,10 @@ function describeAction(a: Action): string {
 const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, number>>() : undefined;
 
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
-  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true });
+  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true, flags: true, patchSpec: flagPatch(scenario) });
+  putFlag(sim.store, testFlag(CHECKOUT, undefined, 0), sim.clock.now());
+  let rampSteps = scenario.ramp;
+  putFlag(sim.store, testFlag(DARK, { steps: rampSteps, progressDeadlineSeconds: 30 }), sim.clock.now());
   const strategy = strategyYaml(type, scenario.maxSurge, scenario.maxUnavailable);
   const doc = (version: Version) => rolloutManifest({ ...SIM_APP, version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
@@ -154,6 +237,13 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
       if (v !== undefined) stableVersions.add(v);
     }
   };
+
+  // Flags: killed state as last seen (a killed flag stays killed until a user restores it),
+  // and the attempt whose abort the user answered by restoring the flags.
+  const killedSeen = new Set<string>();
+  let restoredInAbortOf: number | undefined;
+  let callsSeen = 0;
+  const setFlagFired = new Set<string>();
 
   let replacedAt: number | undefined;
   /** Index in sim.router.tables of the foreign table (a generation number alone could be ours too). */
@@ -206,6 +296,34 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
       const revisions = new Set(live.map((i) => i.revision));
       if (revisions.size > 1) fail(`instances of revisions ${[...revisions].join(', ')} alive at once`);
     }
+    // Feature flags. A killed flag stays killed until a user restores it.
+    for (const name of [CHECKOUT, DARK]) {
+      const st = sim.store.getFlag(name)!.state;
+      if (killedSeen.has(name) && !st.killed) fail(`flag ${name} was killed and is on again without a user restoring it`);
+      if (st.killed) killedSeen.add(name);
+    }
+    // killOnAbort: after every abort (and until a user restores them) the named flags are off.
+    if (s.aborted && s.stableRevision !== null && restoredInAbortOf !== (s.attempt ?? 0)) {
+      for (const name of KILL_ON_ABORT) if (!sim.store.getFlag(name)!.state.killed) fail(`aborted (${s.reason}), but killOnAbort flag ${name} is on`);
+    }
+    // A setFlag step fires once per attempt.
+    for (const call of sim.flags.calls.slice(callsSeen)) {
+      if (call.flag !== CHECKOUT) continue;
+      const key = `a${s.attempt ?? 0}:${call.why}`;
+      if (setFlagFired.has(key)) fail(`flag ${CHECKOUT} set twice for "${call.why}" in attempt ${s.attempt}`);
+      setFlagFired.add(key);
+    }
+    callsSeen = sim.flags.calls.length;
+    // The ramp: its percentage never exceeds the current step's (or where it started from).
+    const dark = sim.store.getFlag(DARK)!.state;
+    if (dark.ramp && dark.percentage !== undefined) {
+      const stepPct = rampPercentageAt(rampSteps, dark.ramp.stepIndex);
+      const start = dark.ramp.startPercentage ?? 0;
+      const limit = dark.ramp.aborted ? start : Math.max(stepPct ?? start, start);
+      if (dark.percentage > limit)
+        fail(`flag ${DARK} at ${dark.percentage}%, above its ramp's ${limit}% at step ${dark.ramp.stepIndex} (${dark.ramp.phase}, ${dark.ramp.message})`);
+      if (dark.ramp.aborted && dark.percentage !== start) fail(`flag ${DARK}'s ramp aborted, but it serves ${dark.percentage}%, not ${start}%`);
+    }
     // Every abort fires the rollback hook, once per release attempt.
     const rollbacks = sim.hookRuns.filter((k) => k.includes('/rollback/'));
     if (new Set(rollbacks).size !== rollbacks.length) fail(`a rollback hook ran twice: ${rollbacks.join(', ')}`);
@@ -244,6 +362,35 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
         case 'controlPlaneRestart':
           await sim.restartControlPlane();
           break;
+        case 'rampPromote':
+          await sim.flagRamps.promote(DARK, { full: action.full }, 'test');
+          break;
+        case 'rampAbort':
+          await sim.flagRamps.abort(DARK, 'test');
+          break;
+        case 'rampPause':
+          await sim.flagRamps.pause(DARK, 'test');
+          break;
+        case 'rampResume':
+          await sim.flagRamps.resume(DARK, 'test');
+          break;
+        case 'rampRetry':
+          await sim.flagRamps.retry(DARK, 'test');
+          break;
+        case 'rampSpec':
+          rampSteps = action.steps;
+          putFlag(sim.store, testFlag(DARK, { steps: rampSteps, progressDeadlineSeconds: 30 }), sim.clock.now());
+          sim.reconciler.runFlagRamps();
+          break;
+        case 'flagsRestore': {
+          const s = sim.store.getRollout('web')!.status;
+          if (s.aborted) restoredInAbortOf = s.attempt ?? 0;
+          for (const name of [CHECKOUT, DARK]) {
+            sim.flags.restore(name);
+            killedSeen.delete(name);
+          }
+          break;
+        }
         case 'pauseTraffic':
           await c.pauseTraffic('web', {}, sim.by);
           break;

@@ -93,6 +93,10 @@ function canaryRelease(ctx: PlanContext): void {
         blocked = true;
         break;
       }
+    } else if ('setFlag' in step) {
+      // Asked for in the plan that moves past the step: the saved stepIndex records it done.
+      const { flag, percentage } = step.setFlag;
+      ctx.flagActions.push({ flag, percentage, why: `rollout ${ctx.spec.name} step ${i + 1}/${n}` });
     } else if ('analysis' in step) {
       const { job, onFailure } = ctx.analysis(`${where}.analysis`, `analysis at step ${i + 1}/${n}`, step.analysis);
       if (ctx.outcome(job, `analysis at step ${i + 1}/${n}`, onFailure) !== 'pass') {
@@ -147,7 +151,17 @@ function canaryRelease(ctx: PlanContext): void {
       rules: headerRules(s.headerRoutes, canary),
       mirrors: mirrorRoutes(s.mirrorRoutes, canary),
     };
+    const skipped = s.stepIndex;
     promoteTo(ctx, canary, holding, scale, `revision ${canary} promoted: it serves all traffic`);
+    // A full promotion skipped steps: their flags end where the last step would have set them.
+    if (s.stableRevision === canary) {
+      const last = new Map<string, number>();
+      for (let i = skipped; i < n; i++) {
+        const step = steps[i];
+        if ('setFlag' in step) last.set(step.setFlag.flag, step.setFlag.percentage);
+      }
+      for (const [flag, percentage] of last) ctx.flagActions.push({ flag, percentage, why: `rollout ${ctx.spec.name} promoted in full` });
+    }
     return;
   }
 

@@ -1,6 +1,6 @@
 import type { WeightedTarget } from '../../core/route-table.js';
 import type { Phase, RolloutEventDraft, RolloutStatus } from '../../core/rollout.js';
-import type { Plan, PlanInput, PlannedRoutes, RevisionObservation } from './planner.js';
+import type { FlagAction, Plan, PlanInput, PlannedRoutes, RevisionObservation } from './planner.js';
 import type { AnalysisRef } from '../../core/analysis.js';
 import type { ExecHookSpec, WebhookKind, WebhookSpec } from '../../core/hooks.js';
 import { isGateKind } from '../../core/hooks.js';
@@ -54,6 +54,7 @@ export class PlanContext {
   readonly events: RolloutEventDraft[] = [];
   readonly scale = new Map<number, number>();
   readonly jobs: DesiredJob[] = [];
+  readonly flagActions: FlagAction[] = [];
   routes: PlannedRoutes = { main: [] };
   wakeAt?: number;
 
@@ -286,7 +287,15 @@ export class PlanContext {
       });
       this.routes = { ...this.routes, rules: [...rules, ...(this.routes.rules ?? [])] };
     }
-    return { status: this.status, scale: this.scale, routes: this.routes, events: this.events, jobs: this.jobs, wakeAt: this.wakeAt };
+    return {
+      status: this.status,
+      scale: this.scale,
+      routes: this.routes,
+      events: this.events,
+      jobs: this.jobs,
+      wakeAt: this.wakeAt,
+      ...(this.flagActions.length > 0 ? { flagActions: this.flagActions } : {}),
+    };
   }
 }
 
@@ -432,6 +441,7 @@ function aborted(ctx: PlanContext): void {
   // Asked for on every pass of an aborted release, whoever aborted it: the job key (revision
   // and attempt) makes it run once per attempt, and a restarted control plane knows it ran.
   ctx.notifyHooks('rollback');
+  killFlagsOnAbort(ctx, s.reason && s.message ? `${s.reason}: ${s.message}` : `revision ${s.currentRevision} aborted`);
   if (s.phase !== 'Degraded') {
     ctx.phase('Degraded', 'RolloutAborted', s.message || `revision ${s.currentRevision} aborted`, 'Warning');
   }
@@ -452,6 +462,23 @@ export function abort(ctx: PlanContext, reason: string, message: string): void {
   // One event kind for every abort, so notifications can subscribe to it; the cause leads the message.
   ctx.event('Warning', 'RolloutAborted', `${reason}: ${message}`, s.currentRevision);
   ctx.notifyHooks('rollback');
+  killFlagsOnAbort(ctx, `${reason}: ${message}`);
+}
+
+/**
+ * `spec.flags.killOnAbort`: the aborted attempt asks for every named flag to be switched
+ * off, once — `flagsKilledAttempt` records the attempt in the status saved with the plan
+ * (whoever aborted: a check, the deadline, a user), so later passes and a restarted control
+ * plane do not ask again.
+ */
+function killFlagsOnAbort(ctx: PlanContext, why: string): void {
+  const s = ctx.status;
+  const names = ctx.spec.flags?.killOnAbort ?? [];
+  const attempt = s.attempt ?? 0;
+  if (names.length === 0 || s.flagsKilledAttempt === attempt) return;
+  s.flagsKilledAttempt = attempt;
+  const text = `rollout ${ctx.spec.name} revision ${s.currentRevision} aborted (${why})`;
+  for (const flag of names) ctx.flagActions.push({ flag, kill: true, why: text });
 }
 
 /**

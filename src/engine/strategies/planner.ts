@@ -58,7 +58,16 @@ export interface Plan {
   jobs: DesiredJob[];
   /** When to plan again even if nothing is observed to change. */
   wakeAt?: number;
+  /**
+   * Feature-flag changes the release asks for now (a canary's `setFlag` step it passed, the
+   * `killOnAbort` flags of an attempt that aborted). Each is asked for in the one plan
+   * whose status records it done, so the reconciler performs it once (FlagControl).
+   */
+  flagActions?: FlagAction[];
 }
+
+/** One change to a feature flag a plan asks for; `why` goes into the flag's event. */
+export type FlagAction = { flag: string; percentage: number; why: string } | { flag: string; kill: true; why: string };
 
 /** A release strategy: (spec, status, observations, now) → plan. No I/O, no clock, no randomness. */
 export type Planner = (input: PlanInput) => Plan;
