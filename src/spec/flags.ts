@@ -298,11 +298,13 @@ interface LogicScope {
   /** Variant names a string result must be one of; absent in a shared evaluator. */
   variants?: string[];
   evaluators: Record<string, unknown>;
+  /** Where the rule starts, for the depth complaint (its path would be the 64 operators). */
+  root?: Ctx;
 }
 
 /** Checks flagd JsonLogic at its YAML nodes and returns it as plain JSON. */
 function checkTargeting(raw: RawLogic, scope: LogicScope): unknown {
-  return logic(raw.node, raw.ctx, scope, 0, true);
+  return logic(raw.node, raw.ctx, { ...scope, root: raw.ctx }, 0, true);
 }
 
 /**
@@ -310,7 +312,8 @@ function checkTargeting(raw: RawLogic, scope: LogicScope): unknown {
  * itself, an `if` branch), so a string literal there must name a variant.
  */
 function logic(node: Node, ctx: Ctx, scope: LogicScope, depth: number, result: boolean): unknown {
-  if (depth > LIMITS.targetingDepth) ctx.fail(node, `nests deeper than ${LIMITS.targetingDepth} levels`, 'flatten the rule, or move parts to $evaluators');
+  if (depth > LIMITS.targetingDepth)
+    (scope.root ?? ctx).fail(node, `nests deeper than ${LIMITS.targetingDepth} levels`, 'flatten the rule, or move parts to $evaluators');
   if (isScalar(node)) {
     const v = node.value;
     if (typeof v === 'string' && v.length > LIMITS.textChars) ctx.fail(node, `must be at most ${LIMITS.textChars} characters`, 'shorten it');
