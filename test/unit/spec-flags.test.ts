@@ -1,5 +1,9 @@
 /** Feature-flag documents: FeatureFlag, FeatureFlags, flagd's JSON as-is; defaults and every refusal at its file:line. */
 import { test } from 'node:test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { lintFile } from '../../src/spec/lint.js';
 import assert from 'node:assert/strict';
 import { loadResources, loadRollouts } from '../../src/spec/load.js';
 import type { LoadedFlagSet } from '../../src/spec/flags.js';
@@ -290,4 +294,29 @@ ${flags}`;
     () => loadRollouts(rollout('[]', '  flags: {killOnAbort: ["../x"]}\n'), FILE),
     /flags\.yaml:10:\d+: spec\.flags\.killOnAbort\[0\]: is not a valid flag key/,
   );
+});
+
+test('lint: every flag with the targeting its sugar expands to, and lifecycle warnings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-flags-lint-'));
+  const file = join(dir, 'flags.yaml');
+  writeFileSync(file, `${flagDoc('new-checkout', 'owner: team\nenable: {percentage: 25%, countries: [DE]}')}---\n${flagDoc('plain', 'expires: 2020-01-01')}`);
+  const r = lintFile(file);
+  assert.equal(r.ok, true, r.error);
+  assert.deepEqual(r.flags[0], {
+    name: 'new-checkout',
+    line: 1,
+    defaultVariant: 'off',
+    targeting: {
+      if: [
+        { in: [{ var: 'country' }, ['DE']] },
+        { fractional: [{ cat: [{ var: '$flagd.flagKey' }, { var: 'targetingKey' }] }, ['on', 25], ['off', 75]] },
+        null,
+      ],
+    },
+  });
+  assert.deepEqual(r.flags[1], { name: 'plain', line: 8, defaultVariant: 'off' });
+  assert.deepEqual(r.warnings, [
+    `${file}:8: flag "plain": owner: is not set, so \`sluice flags stale\` cannot say whom to ask — add owner: your-team`,
+    `${file}:8: flag "plain": expires: is in the past, so the flag is stale already — remove the flag from the code, or move expires`,
+  ]);
 });
