@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Node } from 'yaml';
 import {
   boolean,
@@ -438,11 +438,17 @@ function finishFlags(
   const flagsNode = fieldNode(node, 'flags');
   const c = ctx.key('flags');
   const lines: Record<string, number> = {};
+  // One pass over the mapping: a lookup per flag would make 10,000 flags quadratic.
+  const pairs = new Map<unknown, { key: Node; value: Node }>();
+  if (isMap(flagsNode)) for (const p of flagsNode.items) if (isScalar(p.key)) pairs.set(p.key.value, { key: p.key as Node, value: p.value as Node });
   const flags = Object.entries(bodies).map(([key, body]) => {
-    const pair = isMap(flagsNode) ? flagsNode.items.find((p) => isScalar(p.key) && p.key.value === key) : undefined;
-    const keyNode = (pair?.key as Node | undefined) ?? flagsNode;
+    const pair = pairs.get(key);
+    const keyNode = pair?.key ?? flagsNode;
     Object.defineProperty(lines, key, { value: ctx.lines.linePos(keyNode.range?.[0] ?? 0).line, enumerable: true, writable: true, configurable: true });
-    return finishFlag(key, body, fieldNode(flagsNode, key), c.key(key), evaluators);
+    // Positions only: an alias was resolved (and counted) when the body was decoded.
+    const v = pair?.value;
+    const valueNode = v && isAlias(v) ? (ctx.aliases.target(v.source, v.range?.[0] ?? 0) ?? keyNode) : (v ?? keyNode);
+    return finishFlag(key, body, valueNode, c.key(key), evaluators);
   });
   return { flags, lines };
 }
