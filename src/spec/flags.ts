@@ -19,6 +19,7 @@ import {
   refine,
   required,
   resolve,
+  schemaOf,
   string,
   text,
   withDefault,
@@ -200,7 +201,21 @@ const flagFields = {
   type: optional(oneOf(['boolean', 'string', 'number', 'object'] as const)),
   state: withDefault(oneOf(['ENABLED', 'DISABLED'] as const), 'ENABLED' as const),
   variants: optional(VARIANTS),
-  defaultVariant: optional(VARIANT_NAME),
+  defaultVariant: optional(
+    withSchema(
+      (node: Node, ctx: Ctx) => {
+        if (isScalar(node) && node.value === null && node.range?.[0] !== node.range?.[1]) {
+          ctx.fail(
+            node,
+            'is null (flagd\'s "use the code default"), which sluice does not support',
+            'name the variant served by default, e.g. defaultVariant: off',
+          );
+        }
+        return VARIANT_NAME(node, ctx);
+      },
+      () => schemaOf(VARIANT_NAME),
+    ),
+  ),
   offVariant: optional(VARIANT_NAME),
   enable: optional(ENABLE),
   targeting: optional(RAW_LOGIC),
@@ -262,7 +277,8 @@ function finishFlag(key: string, body: FlagBody, node: Node, ctx: Ctx, evaluator
 
   let enable: FlagEnable | undefined;
   if (body.enable) {
-    if (body.targeting) fail('targeting', 'is set together with enable', 'keep one of them: enable compiles to targeting');
+    if (body.targeting && !(isMap(body.targeting.node) && body.targeting.node.items.length === 0))
+      fail('targeting', 'is set together with enable', 'keep one of them: enable compiles to targeting');
     const variant = body.enable.variant ?? (valued(true).length === 1 ? valued(true)[0] : undefined);
     const ec: Ctx = ctx.key('enable').key('variant');
     if (variant === undefined) ec.fail(at('enable'), 'missing required field', `add variant: (${variantFix})`);
@@ -272,7 +288,9 @@ function finishFlag(key: string, body: FlagBody, node: Node, ctx: Ctx, evaluator
   if (body.rollout && !enable) fail('rollout', 'ramps the percentage of enable, but enable is not set', 'add enable: {percentage: 0} (and any conditions)');
   if (body.expires !== undefined && body.permanent) fail('permanent', 'is set together with expires', 'a permanent flag does not expire: keep one');
 
-  const targeting = body.targeting ? checkTargeting(body.targeting, { variants: names, evaluators }) : undefined;
+  // flagd writes "no targeting" as {} too.
+  const emptyRule = body.targeting !== undefined && isMap(body.targeting.node) && body.targeting.node.items.length === 0;
+  const targeting = body.targeting && !emptyRule ? checkTargeting(body.targeting, { variants: names, evaluators }) : undefined;
   return {
     name: key,
     type,

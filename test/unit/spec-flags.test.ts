@@ -320,3 +320,14 @@ test('lint: every flag with the targeting its sugar expands to, and lifecycle wa
     `${file}:8: flag "plain": expires: is in the past, so the flag is stale already — remove the flag from the code, or move expires`,
   ]);
 });
+
+test("flagd's empty targeting {} is no targeting; its null defaultVariant is refused with a fix", () => {
+  const entry = (extra: object) => JSON.stringify({ flags: { a: { state: 'ENABLED', variants: { on: true, off: false }, ...extra } } }, null, 2);
+  const [set] = sets(entry({ defaultVariant: 'on', targeting: {} }));
+  assert.equal(set!.flags[0]!.targeting, undefined);
+  assert.equal(set!.flags[0]!.defaultVariant, 'on');
+  fails(
+    entry({ defaultVariant: null }),
+    `${FILE}:9:25: flags.a.defaultVariant: is null (flagd's "use the code default"), which sluice does not support — name the variant served by default, e.g. defaultVariant: off`,
+  );
+});
