@@ -331,3 +331,13 @@ test("flagd's empty targeting {} is no targeting; its null defaultVariant is ref
     `${FILE}:9:25: flags.a.defaultVariant: is null (flagd's "use the code default"), which sluice does not support — name the variant served by default, e.g. defaultVariant: off`,
   );
 });
+
+test('bad input: one evaluator name for two different rules in one file', () => {
+  const doc = (key: string, rule: object) =>
+    JSON.stringify({ flags: { [key]: { variants: { on: true, off: false }, defaultVariant: 'off' } }, $evaluators: { pros: rule } }, null, 2);
+  const pro = { '==': [{ var: 'plan' }, 'pro'] };
+  const a = doc('f', pro);
+  const b = doc('g', { in: [{ var: 'plan' }, ['pro', 'team']] });
+  assert.equal(sets(`${a}\n---\n${doc('g', pro)}\n`).length, 2, 'the same rule twice is fine');
+  fails(`${a}\n---\n${b}\n`, `${FILE}:23: evaluator "pros" is defined differently at lines 1 and 23 — give one of them another name`);
+});
