@@ -2,8 +2,8 @@
 import { stringify } from 'yaml';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { lintFile } from '../spec/lint.js';
-import { loadRollouts } from '../spec/load.js';
+import { lintFile, lintResources } from '../spec/lint.js';
+import { loadResources } from '../spec/load.js';
 import { decodeSpecFile, readSpecFile } from '../spec/source.js';
 import { UserError } from '../util/errors.js';
 import { listFlag, UsageError, type Command, type Context } from './command.js';
@@ -84,10 +84,12 @@ export const lintCommand: Command = {
     for (const { file, text } of sources) {
       const shown = file === '<stdin>' ? file : relativeOrAbsolute(file);
       // lintFile reads the file itself; stdin can only be loaded.
-      const report = file === '<stdin>' ? { ok: true, rollouts: loadRollouts(text, shown), warnings: [] } : lintFile(shown);
+      const report = file === '<stdin>' ? { ok: true, error: undefined, ...lintResources(loadResources(text, shown)) } : lintFile(shown);
       if (!report.ok) throw new UserError(report.error ?? `${shown}: invalid`);
       const count = report.rollouts.length;
-      ctx.out(`${shown}: ok (${count} rollout${count === 1 ? '' : 's'})`);
+      const flagCount = report.flags.length;
+      const flagsShown = flagCount > 0 ? `, ${flagCount} flag${flagCount === 1 ? '' : 's'}` : '';
+      ctx.out(`${shown}: ok (${count} rollout${count === 1 ? '' : 's'}${flagsShown})`);
       for (const w of report.warnings) ctx.out(`warning: ${w}`);
       for (const { spec } of report.rollouts) {
         const st = spec.strategy;
@@ -95,10 +97,27 @@ export const lintCommand: Command = {
         const expansion = stringify({ steps: st.steps, analysis: st.analysis }).trimEnd().replace(/^/gm, '  ');
         ctx.out(`${spec.name}: the Flagger-style analysis expands to:\n${expansion}`);
       }
+      for (const f of report.flags) {
+        if (f.targeting === undefined) ctx.out(`flag ${f.name}: no targeting, everyone gets ${f.defaultVariant}`);
+        else ctx.out(`flag ${f.name}: targeting expands to:\n${compactJson(f.targeting, '  ')}`);
+      }
     }
     return 0;
   },
 };
+
+/** JSON with a node on one line when it fits in 80 columns, else its items one per line. */
+export function compactJson(value: unknown, indent = ''): string {
+  const flat = JSON.stringify(value);
+  if (value === null || typeof value !== 'object' || indent.length + flat.length <= 80) return `${indent}${flat}`;
+  const inner = `${indent}  `;
+  if (Array.isArray(value)) return `${indent}[\n${value.map((v) => compactJson(v, inner)).join(',\n')}\n${indent}]`;
+  const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => {
+    const rendered = compactJson(v, inner).trimStart();
+    return `${inner}${JSON.stringify(k)}: ${rendered}`;
+  });
+  return `${indent}{\n${entries.join(',\n')}\n${indent}}`;
+}
 
 function relativeOrAbsolute(file: string): string {
   const cwd = process.cwd() + '/';

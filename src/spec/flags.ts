@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Node } from 'yaml';
 import {
   boolean,
@@ -19,6 +19,7 @@ import {
   refine,
   required,
   resolve,
+  schemaOf,
   string,
   text,
   withDefault,
@@ -200,7 +201,21 @@ const flagFields = {
   type: optional(oneOf(['boolean', 'string', 'number', 'object'] as const)),
   state: withDefault(oneOf(['ENABLED', 'DISABLED'] as const), 'ENABLED' as const),
   variants: optional(VARIANTS),
-  defaultVariant: optional(VARIANT_NAME),
+  defaultVariant: optional(
+    withSchema(
+      (node: Node, ctx: Ctx) => {
+        if (isScalar(node) && node.value === null && node.range?.[0] !== node.range?.[1]) {
+          ctx.fail(
+            node,
+            'is null (flagd\'s "use the code default"), which sluice does not support',
+            'name the variant served by default, e.g. defaultVariant: off',
+          );
+        }
+        return VARIANT_NAME(node, ctx);
+      },
+      () => schemaOf(VARIANT_NAME),
+    ),
+  ),
   offVariant: optional(VARIANT_NAME),
   enable: optional(ENABLE),
   targeting: optional(RAW_LOGIC),
@@ -262,7 +277,8 @@ function finishFlag(key: string, body: FlagBody, node: Node, ctx: Ctx, evaluator
 
   let enable: FlagEnable | undefined;
   if (body.enable) {
-    if (body.targeting) fail('targeting', 'is set together with enable', 'keep one of them: enable compiles to targeting');
+    if (body.targeting && !(isMap(body.targeting.node) && body.targeting.node.items.length === 0))
+      fail('targeting', 'is set together with enable', 'keep one of them: enable compiles to targeting');
     const variant = body.enable.variant ?? (valued(true).length === 1 ? valued(true)[0] : undefined);
     const ec: Ctx = ctx.key('enable').key('variant');
     if (variant === undefined) ec.fail(at('enable'), 'missing required field', `add variant: (${variantFix})`);
@@ -272,7 +288,9 @@ function finishFlag(key: string, body: FlagBody, node: Node, ctx: Ctx, evaluator
   if (body.rollout && !enable) fail('rollout', 'ramps the percentage of enable, but enable is not set', 'add enable: {percentage: 0} (and any conditions)');
   if (body.expires !== undefined && body.permanent) fail('permanent', 'is set together with expires', 'a permanent flag does not expire: keep one');
 
-  const targeting = body.targeting ? checkTargeting(body.targeting, { variants: names, evaluators }) : undefined;
+  // flagd writes "no targeting" as {} too.
+  const emptyRule = body.targeting !== undefined && isMap(body.targeting.node) && body.targeting.node.items.length === 0;
+  const targeting = body.targeting && !emptyRule ? checkTargeting(body.targeting, { variants: names, evaluators }) : undefined;
   return {
     name: key,
     type,
@@ -298,11 +316,13 @@ interface LogicScope {
   /** Variant names a string result must be one of; absent in a shared evaluator. */
   variants?: string[];
   evaluators: Record<string, unknown>;
+  /** Where the rule starts, for the depth complaint (its path would be the 64 operators). */
+  root?: Ctx;
 }
 
 /** Checks flagd JsonLogic at its YAML nodes and returns it as plain JSON. */
 function checkTargeting(raw: RawLogic, scope: LogicScope): unknown {
-  return logic(raw.node, raw.ctx, scope, 0, true);
+  return logic(raw.node, raw.ctx, { ...scope, root: raw.ctx }, 0, true);
 }
 
 /**
@@ -310,7 +330,8 @@ function checkTargeting(raw: RawLogic, scope: LogicScope): unknown {
  * itself, an `if` branch), so a string literal there must name a variant.
  */
 function logic(node: Node, ctx: Ctx, scope: LogicScope, depth: number, result: boolean): unknown {
-  if (depth > LIMITS.targetingDepth) ctx.fail(node, `nests deeper than ${LIMITS.targetingDepth} levels`, 'flatten the rule, or move parts to $evaluators');
+  if (depth > LIMITS.targetingDepth)
+    (scope.root ?? ctx).fail(node, `nests deeper than ${LIMITS.targetingDepth} levels`, 'flatten the rule, or move parts to $evaluators');
   if (isScalar(node)) {
     const v = node.value;
     if (typeof v === 'string' && v.length > LIMITS.textChars) ctx.fail(node, `must be at most ${LIMITS.textChars} characters`, 'shorten it');
@@ -435,11 +456,17 @@ function finishFlags(
   const flagsNode = fieldNode(node, 'flags');
   const c = ctx.key('flags');
   const lines: Record<string, number> = {};
+  // One pass over the mapping: a lookup per flag would make 10,000 flags quadratic.
+  const pairs = new Map<unknown, { key: Node; value: Node }>();
+  if (isMap(flagsNode)) for (const p of flagsNode.items) if (isScalar(p.key)) pairs.set(p.key.value, { key: p.key as Node, value: p.value as Node });
   const flags = Object.entries(bodies).map(([key, body]) => {
-    const pair = isMap(flagsNode) ? flagsNode.items.find((p) => isScalar(p.key) && p.key.value === key) : undefined;
-    const keyNode = (pair?.key as Node | undefined) ?? flagsNode;
+    const pair = pairs.get(key);
+    const keyNode = pair?.key ?? flagsNode;
     Object.defineProperty(lines, key, { value: ctx.lines.linePos(keyNode.range?.[0] ?? 0).line, enumerable: true, writable: true, configurable: true });
-    return finishFlag(key, body, fieldNode(flagsNode, key), c.key(key), evaluators);
+    // Positions only: an alias was resolved (and counted) when the body was decoded.
+    const v = pair?.value;
+    const valueNode = v && isAlias(v) ? (ctx.aliases.target(v.source, v.range?.[0] ?? 0) ?? keyNode) : (v ?? keyNode);
+    return finishFlag(key, body, valueNode, c.key(key), evaluators);
   });
   return { flags, lines };
 }

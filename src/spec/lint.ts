@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { readSpecFile } from './source.js';
 import { commandExists } from './command-path.js';
 import { UserError } from '../util/errors.js';
-import { loadRollouts, type LoadedRollout } from './load.js';
+import { loadResources, type LoadedResource, type LoadedRollout } from './load.js';
+import { flagRecords, type LoadedFlagSet } from './flags.js';
+import { compileFlag } from '../flags/compile.js';
 import { resolveSurgeAndUnavailable } from './resolve.js';
 import { dataPlaneNamed } from '../dataplane/registry.js';
 
@@ -10,9 +12,46 @@ export interface LintResult {
   /** The file loaded without error (warnings do not make it fail). */
   ok: boolean;
   rollouts: LoadedRollout[];
+  /** Every flag of the file as flagd will evaluate it when first applied (`sluice lint` prints the targeting). */
+  flags: LintedFlag[];
   warnings: string[];
   /** The one-line load error when `ok` is false. */
   error?: string;
+}
+
+export interface LintedFlag {
+  name: string;
+  line: number;
+  /** The flagd targeting its spec compiles to (the sugar expanded); absent: everyone gets defaultVariant. */
+  targeting?: unknown;
+  defaultVariant: string;
+}
+
+/** A loaded file's rollouts and flags, flags compiled with a fresh state (not killed, the spec's percentage). */
+export function lintResources(resources: readonly LoadedResource[]): Omit<LintResult, 'ok' | 'error'> {
+  const rollouts = resources.flatMap((r) => (r.kind === 'Rollout' ? [{ spec: r.value, source: r.source, file: r.file, line: r.line }] : []));
+  const flags: LintedFlag[] = [];
+  const warnings = rollouts.flatMap(lintRollout);
+  for (const r of resources) {
+    if (r.kind !== 'FeatureFlag' && r.kind !== 'FeatureFlags') continue;
+    const set = r.value as LoadedFlagSet;
+    for (const record of flagRecords(set, r.source, 0)) {
+      const compiled = compileFlag(record);
+      const line = set.lines[record.name] ?? r.line;
+      flags.push({
+        name: record.name,
+        line,
+        defaultVariant: record.spec.defaultVariant,
+        ...(compiled.targeting !== undefined ? { targeting: compiled.targeting } : {}),
+      });
+      const { lifecycle } = record.spec;
+      const warn = (field: string, risk: string, fix: string) => warnings.push(`${r.file}:${line}: flag "${record.name}": ${field}: ${risk} — ${fix}`);
+      if (!lifecycle.owner && !lifecycle.permanent) warn('owner', 'is not set, so `sluice flags stale` cannot say whom to ask', 'add owner: your-team');
+      if (lifecycle.expires !== undefined && lifecycle.expires <= Date.now())
+        warn('expires', 'is in the past, so the flag is stale already', 'remove the flag from the code, or move expires');
+    }
+  }
+  return { rollouts, flags, warnings };
 }
 
 /** Load a manifest file and list what is valid but risky. Never throws a UserError. */
@@ -21,15 +60,14 @@ export function lintFile(path: string): LintResult {
   try {
     text = readSpecFile(path);
   } catch (err) {
-    if (err instanceof UserError) return { ok: false, rollouts: [], warnings: [], error: err.message };
+    if (err instanceof UserError) return { ok: false, rollouts: [], flags: [], warnings: [], error: err.message };
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
-    return { ok: false, rollouts: [], warnings: [], error: `${path}: cannot read: ${reason} — check the path` };
+    return { ok: false, rollouts: [], flags: [], warnings: [], error: `${path}: cannot read: ${reason} — check the path` };
   }
   try {
-    const rollouts = loadRollouts(text, path);
-    return { ok: true, rollouts, warnings: rollouts.flatMap(lintRollout) };
+    return { ok: true, ...lintResources(loadResources(text, path)) };
   } catch (err) {
-    if (err instanceof UserError) return { ok: false, rollouts: [], warnings: [], error: err.message };
+    if (err instanceof UserError) return { ok: false, rollouts: [], flags: [], warnings: [], error: err.message };
     throw err;
   }
 }

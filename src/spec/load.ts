@@ -47,6 +47,7 @@ export function loadResources(text: string, file: string): LoadedResource[] {
   const names = new Map<string, number>();
   const listens: Array<ListenUse & { owner: string }> = [];
   const flagLines = new Map<string, number>();
+  const evaluators = new Map<string, { json: string; line: number }>();
   const at = (offset: number) => {
     const { line, col } = lines.linePos(offset);
     return { line, col, where: `${file}:${line}:${col}` };
@@ -67,7 +68,21 @@ export function loadResources(text: string, file: string): LoadedResource[] {
     const flagd = isFlagdDocument(root);
     const kind = flagd ? 'FeatureFlags' : checkHeader(root, ctx);
     const value = flagd ? flagdDocument()(root, ctx) : KINDS[kind](file)(root, ctx);
-    if (kind === 'FeatureFlag' || kind === 'FeatureFlags') checkFlagKeys(value as LoadedFlagSet, flagLines, file);
+    if (kind === 'FeatureFlag' || kind === 'FeatureFlags') {
+      checkFlagKeys(value as LoadedFlagSet, flagLines, file);
+      // flagd has one $evaluators namespace: the data plane gets the union, so a name means one rule.
+      for (const [name, rule] of Object.entries((value as LoadedFlagSet).evaluators)) {
+        const json = JSON.stringify(rule);
+        const line = at(root.range?.[0] ?? 0).line;
+        const earlier = evaluators.get(name);
+        if (earlier && earlier.json !== json) {
+          throw new UserError(
+            `${file}:${line}: evaluator "${name}" is defined differently at lines ${earlier.line} and ${line} — give one of them another name`,
+          );
+        }
+        evaluators.set(name, { json, line });
+      }
+    }
     const start = root.range?.[0] ?? 0;
     const name = (value as { name: string }).name;
     const owner = `${kind.toLowerCase()} "${name}"`;

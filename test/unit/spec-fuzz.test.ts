@@ -19,6 +19,9 @@ import { plannerFor } from '../../src/engine/strategies/index.js';
 import { makeSim } from '../helpers/engine-sim.js';
 import { validateRouteTable } from '../../src/router/validate.js';
 import { renderRoutes } from '../../src/dataplane/nginx/render.js';
+import { FlagdCore } from '@openfeature/flagd-core';
+import { flagRecords, type LoadedFlagSet } from '../../src/spec/flags.js';
+import { compileFlags } from '../../src/flags/compile.js';
 
 const SEED = Number(process.env.SLUICE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.SLUICE_FUZZ_RUNS ?? 1000);
@@ -329,4 +332,155 @@ test(`spec fuzzing: ${RUNS} manifests, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${
   console.log(`spec fuzz: ${stats.accepted} loaded, ${stats.refused} refused, ${stats.applied} applied`);
   // A generator that only ever produces refused input would test nothing about apply.
   assert.ok(stats.accepted > RUNS / 50, `only ${stats.accepted} of ${RUNS} cases loaded`);
+});
+
+// Feature-flag documents (issue 12): FeatureFlag, FeatureFlags and flagd's JSON, plausible
+// and hostile. Each loads, or throws one line `fuzz.yaml:LINE…` (a UserError); what loads
+// compiles to a flagd document the real evaluator (flagd-core) takes whole.
+const variantNames = fc.constantFrom('on', 'off', 'red', 'blue', 'a', 'b', '', 'x'.repeat(200), '__proto__');
+const { rule: logic } = fc.letrec((tie) => ({
+  rule: fc.oneof(
+    { weight: 3, arbitrary: fc.oneof(variantNames, hostileNumber, fc.boolean(), fc.constant(null)) },
+    fc.record({ var: fc.constantFrom('plan', 'segment', '$flagd.flagKey', 'targetingKey', 'email') }),
+    fc
+      .tuple(
+        fc.constantFrom('if', 'and', 'or', '==', 'in', '!', 'cat', 'starts_with', 'ends_with', 'regex', 'nope', '$ref', 'missing'),
+        fc.array(tie('rule'), { maxLength: 4 }),
+      )
+      .map(([op, args]) => ({ [op]: op === '$ref' ? 'pros' : args })),
+    fc.tuple(tie('rule'), fc.constantFrom('=', '>=', '^', '=>', 7)).map(([v, op]) => ({ sem_ver: [v, op, '1.2.0'] })),
+    fc
+      .array(fc.tuple(variantNames, fc.oneof(fc.constantFrom(0, 25, 50, 75, 100), hostileNumber)), { minLength: 0, maxLength: 4 })
+      .map((buckets) => ({ fractional: buckets })),
+    fc.tuple(tie('rule'), tie('rule')).map(([a, b]) => ({ '==': [a, b], extra: b })),
+  ) as fc.Arbitrary<unknown>,
+}));
+const percentage = fc.oneof(fc.integer({ min: 0, max: 100 }), fc.constantFrom('25%', '12.5%', '100%', '0%', '150%', '-5%'), hostileNumber, hostileString);
+const enable = fc.record(
+  {
+    variant: variantNames,
+    percentage,
+    segments: fc.oneof(fc.constant(['premium', 'beta_testers']), anyValue),
+    attributes: fc.oneof(fc.constant({ plan: 'pro', seats: 3 }), anyValue),
+    countries: fc.oneof(fc.constant(['DE', 'FR']), fc.constant(['de']), anyValue),
+    minAccountAgeDays: fc.oneof(fc.constantFrom(0, 30, 1e9), hostileNumber),
+    from: fc.oneof(fc.constantFrom('2026-03-01T09:00:00Z', '2026-03-01', 'yesterday', '2026-13-45'), hostileString),
+    until: fc.oneof(fc.constantFrom('2027-03-01T09:00:00Z', '2020-01-01'), hostileString),
+  },
+  { requiredKeys: [] },
+);
+const variants = fc.oneof(
+  fc.constant({ on: true, off: false }),
+  fc.constant({ red: '#f00', blue: '#00f' }),
+  fc.constant({ a: 1, b: 2.5 }),
+  fc.constant({ a: { cols: 2 }, b: { cols: 3 } }),
+  fc.constant({ a: 1, b: 'two' }),
+  fc.dictionary(variantNames, leaf, { maxKeys: 3 }),
+);
+const hostileFlagBody = fc.record(
+  {
+    type: fc.constantFrom('boolean', 'string', 'number', 'object', 'json'),
+    state: fc.constantFrom('ENABLED', 'DISABLED', 'enabled'),
+    variants,
+    defaultVariant: variantNames,
+    offVariant: variantNames,
+    enable,
+    targeting: logic,
+    metadata: fc.oneof(fc.constant({ team: 'web', tier: 2 }), anyValue),
+    owner: hostileString,
+    expires: fc.constantFrom('2027-01-01', '2020-01-01', 'never'),
+    permanent: fc.oneof(fc.boolean(), anyValue),
+    rollout: fc.record({ steps: fc.array(fc.oneof(fc.record({ setPercentage: percentage }), fc.constant({ pause: {} }), anyValue), { maxLength: 3 }) }),
+  },
+  { requiredKeys: [] },
+);
+/** Mostly valid bodies (so that compiling and flagd-core are exercised), with one field at a time from the hostile ones. */
+const saneFlagBody = fc.oneof(
+  fc.record(
+    {
+      enable: fc.record(
+        { percentage: fc.integer({ min: 0, max: 100 }), segments: fc.constant(['premium']), countries: fc.constant(['DE']) },
+        { requiredKeys: [] },
+      ),
+      owner: fc.constant('team'),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.constant({
+    variants: { red: '#f00', blue: '#00f' },
+    defaultVariant: 'red',
+    targeting: {
+      if: [
+        { $ref: 'pros' },
+        'blue',
+        {
+          fractional: [
+            ['red', 50],
+            ['blue', 50],
+          ],
+        },
+      ],
+    },
+  }),
+  fc.constant({ state: 'DISABLED', variants: { a: 1, b: 2 }, defaultVariant: 'a' }),
+  fc.constant({ variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ sem_ver: [{ var: 'version' }, '>=', '1.2.0'] }, 'on', null] } }),
+);
+const flagBody = fc.oneof(
+  { weight: 3, arbitrary: saneFlagBody },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(saneFlagBody, hostileFlagBody).map(([sane, hostile]) => ({ ...sane, ...Object.fromEntries(Object.entries(hostile).slice(0, 1)) })),
+  },
+  { weight: 1, arbitrary: hostileFlagBody },
+);
+const flagKey = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom('new-checkout', 'dark.mode', 'f_1') },
+  fc.constantFrom('a/b', 'a..b', '../x', '', '-x'),
+  hostileString,
+);
+const flagDocument = fc.oneof(
+  fc.tuple(flagKey, flagBody).map(([name, spec]) => ({ apiVersion: 'sluice.dev/v1alpha1', kind: 'FeatureFlag', metadata: { name }, spec })),
+  fc.tuple(fc.dictionary(flagKey, flagBody, { minKeys: 1, maxKeys: 3 }), fc.boolean()).map(([flags, withEvaluators]) => ({
+    apiVersion: 'sluice.dev/v1alpha1',
+    kind: 'FeatureFlags',
+    metadata: { name: 'set' },
+    spec: { flags, $evaluators: withEvaluators ? { pros: { '==': [{ var: 'plan' }, 'pro'] } } : { other: true } },
+  })),
+  fc.tuple(fc.dictionary(flagKey, flagBody, { minKeys: 1, maxKeys: 3 }), fc.boolean()).map(([flags, withEvaluators]) => ({
+    flags,
+    $evaluators: withEvaluators ? { pros: { in: [{ var: 'plan' }, ['pro']] } } : { other: true },
+  })),
+);
+const flagFile = fc
+  .array(fc.tuple(flagDocument, mutation, fc.boolean()), { minLength: 1, maxLength: 3 })
+  .map((docs) => docs.map(([d, m, json]) => m(json ? `${JSON.stringify(d, null, 2)}\n` : stringify(d, { aliasDuplicateObjects: false }))).join('---\n'));
+
+test(`spec fuzzing, flag documents: ${RUNS} files, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${SEED})`, { timeout: 600_000 }, () => {
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const stats = { accepted: 0, refused: 0 };
+  fc.assert(
+    fc.property(flagFile, (text) => {
+      const started = performance.now();
+      let loaded: ReturnType<typeof loadResources> | undefined;
+      try {
+        loaded = loadResources(text, 'fuzz.yaml');
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`loadResources threw ${String(err)} (not a UserError)`);
+        assert.ok(!err.message.includes('\n'), `a one-line error: ${err.message}`);
+        assert.match(err.message, /^fuzz\.yaml(:\d+(:\d+)?)?: /, 'the error names the file (and line)');
+      }
+      assert.ok(performance.now() - started < CASE_MS, 'loading took too long');
+      if (!loaded) return void stats.refused++;
+      stats.accepted++;
+      const records = loaded.flatMap((r) => (r.kind === 'FeatureFlag' || r.kind === 'FeatureFlags' ? flagRecords(r.value as LoadedFlagSet, r.source, 0) : []));
+      const core = new FlagdCore(undefined, quiet);
+      const keys = core.setConfigurations(JSON.stringify(compileFlags(records)));
+      assert.deepEqual([...keys].sort(), records.map((r) => r.name).sort(), 'flagd-core takes every flag that loaded');
+      // Evaluating every flag must not throw either.
+      core.resolveAll({ targetingKey: 'user-1', plan: 'pro' }, quiet);
+    }),
+    { seed: SEED, numRuns: RUNS, endOnFailure: true },
+  );
+  console.log(`flag fuzz: ${stats.accepted} loaded, ${stats.refused} refused`);
+  assert.ok(stats.accepted > RUNS / 50, `only ${stats.accepted} of ${RUNS} flag files loaded`);
 });
