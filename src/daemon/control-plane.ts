@@ -139,6 +139,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       clearInterval(collectTimer);
       await exposures.collect().catch(() => []);
       await reconciler.close();
+      await flags.collectUsage().catch(() => undefined);
       await flags.close();
       jobs.close();
       store.onEvent = undefined;

@@ -161,3 +161,13 @@ test('usage: deltas of the cumulative counters are added up, a lower count is a 
   await flags.collectUsage();
   assert.deepEqual(store.listFlagUsage('a'), [{ flag: 'a', variant: 'on', count: 10, lastEvaluatedAt: 30 }]);
 });
+
+test("a rollout's flag references: setFlag steps and killOnAbort, each once", async () => {
+  const { flagRefs } = await import('../../src/engine/controller.js');
+  const spec = {
+    strategy: { type: 'canary', steps: [{ setFlag: { flag: 'checkout', percentage: 10 } }, { pause: {} }, { setFlag: { flag: 'checkout', percentage: 50 } }] },
+    flags: { killOnAbort: ['banner', 'checkout'] },
+  } as never;
+  assert.deepEqual(flagRefs(spec), ['banner', 'checkout']);
+  assert.deepEqual(flagRefs({ strategy: { type: 'blueGreen' } } as never), []);
+});
