@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '../../src/store/memory.js';
 import { FlagController, type LoadedFlagSet } from '../../src/engine/flags/controller.js';
 import { flagSubject, type FlagdDocument, type FlagRecord } from '../../src/core/flags.js';
+import { compileFlags } from '../../src/flags/compile.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { flagSpec, RecordingFlagPlane } from '../helpers/flag-fixtures.js';
 
@@ -170,4 +171,28 @@ test("a rollout's flag references: setFlag steps and killOnAbort, each once", as
   } as never;
   assert.deepEqual(flagRefs(spec), ['banner', 'checkout']);
   assert.deepEqual(flagRefs({ strategy: { type: 'blueGreen' } } as never), []);
+});
+
+const compileIsReal = (() => {
+  try {
+    compileFlags([]);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+test('with the real compile: a kill pushes a flagd document whose every evaluation is the off variant', {
+  skip: compileIsReal ? false : 'flags/compile.ts is still a stub',
+}, async () => {
+  const store = new MemoryStore();
+  const plane = new RecordingFlagPlane();
+  const flags = new FlagController({ store, clock: new FakeClock(), plane, listen: '127.0.0.1:8016' });
+  flags.applyFlags(set('checkout'), 'ana');
+  await settle();
+  assert.ok(plane.pushes.at(-1)!.document.flags.checkout!.targeting !== undefined, 'the 10 % enable is targeting');
+  await flags.killFlag('checkout', 'bob', 'bad');
+  const killed = plane.pushes.at(-1)!.document.flags.checkout!;
+  assert.equal(killed.defaultVariant, 'off');
+  assert.ok(killed.targeting === undefined || JSON.stringify(killed.targeting) === '{}', JSON.stringify(killed.targeting));
 });
