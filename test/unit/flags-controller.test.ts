@@ -196,3 +196,27 @@ test('with the real compile: a kill pushes a flagd document whose every evaluati
   assert.equal(killed.defaultVariant, 'off');
   assert.ok(killed.targeting === undefined || JSON.stringify(killed.targeting) === '{}', JSON.stringify(killed.targeting));
 });
+
+test('a data plane at another generation (lost flags file or database) is followed: the push goes again from its generation', async () => {
+  const { plane, flags } = setup();
+  let inEffect = 40;
+  const real = plane.pushFlags.bind(plane);
+  plane.pushFlags = async (push) => {
+    if (push.generation !== inEffect + 1) throw Object.assign(new Error(`generation ${push.generation} refused`), { generation: inEffect });
+    inEffect = push.generation;
+    return real(push);
+  };
+  flags.applyFlags(set('a'), 'ana');
+  await flags.push();
+  assert.deepEqual(
+    plane.pushes.map((p) => p.generation),
+    [41],
+  );
+  assert.equal(flags.pushStatus().error, undefined);
+  inEffect = 0; // the data plane lost its flags
+  await flags.setFlagPercentage('a', 30, 'ana');
+  assert.deepEqual(
+    plane.pushes.map((p) => p.generation),
+    [41, 1],
+  );
+});

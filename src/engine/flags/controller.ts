@@ -435,7 +435,8 @@ export class FlagController implements FlagControl, FlagActions {
     this.status.pending = false;
   }
 
-  private async pushOnce(): Promise<boolean> {
+  /** `resynced`: this is the second try, from the generation the data plane said it has. */
+  private async pushOnce(resynced = false): Promise<boolean> {
     const fail = (message: string) => {
       const first = this.status.error === undefined;
       this.status.error = message;
@@ -457,6 +458,14 @@ export class FlagController implements FlagControl, FlagActions {
     try {
       await this.plane.pushFlags({ generation, listen: this.options.listen, document, tokens: this.options.tokens?.records() ?? [] });
     } catch (e) {
+      // A data plane that refuses the generation (older than, or too far past, the one in
+      // effect: a lost database, a lost flags file) says which it has: continue from there.
+      const inEffect = (e as { generation?: unknown }).generation;
+      if (!resynced && typeof inEffect === 'number' && Number.isSafeInteger(inEffect) && inEffect >= 0 && inEffect + 1 !== generation) {
+        this.log(`flags: the data plane has flags generation ${inEffect}, not ${generation - 1}; pushing again from ${inEffect + 1}`);
+        this.status.generation = inEffect;
+        return this.pushOnce(true);
+      }
       return fail(`push of flags generation ${generation} to the data plane failed: ${(e as Error).message.split('\n')[0]}`);
     }
     if (this.status.error !== undefined) this.log(`flags: generation ${generation} pushed; the data plane serves the stored flags again`);
