@@ -4,16 +4,39 @@ import { renderApplyResult } from './render.js';
 import { parseDuration } from '../spec/duration.js';
 import type { ApiClient } from '../api/client.js';
 
-/** A command taking only NAME and printing `rollout/NAME <done>`. */
-function simpleAction(name: string, summary: string, done: string, act: (client: ApiClient, rollout: string) => Promise<void>, details?: string): Command {
+/** `flag/NAME` names a feature flag's ramp (the flag verbs of /v1/flags); `rollout/NAME` or NAME a rollout. */
+function flagTarget(name: string): string | undefined {
+  return name.startsWith('flag/') ? name.slice('flag/'.length) : undefined;
+}
+const rolloutName = (name: string) => (name.startsWith('rollout/') ? name.slice('rollout/'.length) : name);
+
+type FlagVerb = 'promote' | 'abort' | 'pause' | 'resume' | 'retry';
+
+/** A command taking only NAME and printing `rollout/NAME <done>`; with `flagVerb`, `flag/NAME` acts on a flag ramp. */
+function simpleAction(
+  name: string,
+  summary: string,
+  done: string,
+  act: (client: ApiClient, rollout: string) => Promise<void>,
+  details?: string,
+  flagVerb?: FlagVerb,
+): Command {
   return {
     name,
     summary,
     usage: 'NAME',
-    details,
+    details: flagVerb ? `${details ? `${details}\n` : ''}flag/NAME: the same on a feature flag's ramp (kind: FeatureFlag with rollout.steps).` : details,
     async run(ctx) {
-      const [rollout] = positionals(ctx, ['NAME']);
-      await act(ctx.client(), rollout!);
+      const [target] = positionals(ctx, ['NAME']);
+      const flag = flagVerb ? flagTarget(target!) : undefined;
+      if (flag !== undefined) {
+        if (!flag) throw new UsageError(`flag/ needs the flag's name: \`sluice ${name} flag/NAME\``);
+        await ctx.client().flagRamp(flagVerb!, flag);
+        ctx.out(`flag/${flag} ${done}`);
+        return 0;
+      }
+      const rollout = flagVerb ? rolloutName(target!) : target!;
+      await act(ctx.client(), rollout);
       ctx.out(`rollout/${rollout} ${done}`);
       return 0;
     },
@@ -24,15 +47,25 @@ export const promoteCommand: Command = {
   name: 'promote',
   summary: 'end the current pause and go on to the next step (or, with --full, straight to the end)',
   usage: 'NAME [--full] [--variant X]',
+  details: "flag/NAME: promote a feature flag's ramp to its next step (--full: to its last).",
   flags: [
     ['--full', 'skip all remaining steps, pauses and analysis: make the new revision stable now'],
     ['--variant X', 'end an A/B test: variant X wins (the control keeps the stable revision; the other is promoted)'],
   ],
   options: { full: { type: 'boolean' }, variant: { type: 'string' } },
   async run(ctx) {
-    const [rollout] = positionals(ctx, ['NAME']);
+    const [target] = positionals(ctx, ['NAME']);
     const full = boolFlag(ctx, 'full');
     const variant = stringFlag(ctx, 'variant');
+    const flag = flagTarget(target!);
+    if (flag !== undefined) {
+      if (!flag) throw new UsageError("flag/ needs the flag's name: `sluice promote flag/NAME`");
+      if (variant !== undefined) throw new UsageError('--variant is for A/B tests; a flag ramp has steps — `sluice promote flag/NAME [--full]`');
+      await ctx.client().flagRamp('promote', flag, { full });
+      ctx.out(`flag/${flag} promoted${full ? ' (full)' : ''}`);
+      return 0;
+    }
+    const rollout = rolloutName(target!);
     await ctx.client().promote(rollout!, { full, ...(variant !== undefined ? { variant } : {}) });
     ctx.out(`rollout/${rollout} promoted${full ? ' (full)' : ''}${variant !== undefined ? ` (variant ${variant} wins)` : ''}`);
     return 0;
@@ -92,10 +125,11 @@ export const abortCommand = simpleAction(
   'aborted',
   (c, n) => c.abort(n),
   'The rollout becomes Degraded until `sluice retry`, a new apply or `sluice undo`.',
+  'abort',
 );
-export const retryCommand = simpleAction('retry', 'start an aborted release again from its first step', 'retrying', (c, n) => c.retry(n));
-export const pauseCommand = simpleAction('pause', 'pause the release where it is (until `sluice resume`)', 'paused', (c, n) => c.pause(n));
-export const resumeCommand = simpleAction('resume', 'lift a manual pause', 'resumed', (c, n) => c.resume(n));
+export const retryCommand = simpleAction('retry', 'start an aborted release again from its first step', 'retrying', (c, n) => c.retry(n), undefined, 'retry');
+export const pauseCommand = simpleAction('pause', 'pause the release where it is (until `sluice resume`)', 'paused', (c, n) => c.pause(n), undefined, 'pause');
+export const resumeCommand = simpleAction('resume', 'lift a manual pause', 'resumed', (c, n) => c.resume(n), undefined, 'resume');
 export const restartCommand = simpleAction('restart', 'replace every instance of the rollout, a few at a time', 'restarting', (c, n) => c.restart(n));
 export const deleteCommand = simpleAction('delete', 'delete a rollout: stop its instances and remove its routes and history', 'deleted', (c, n) => c.delete(n));
 

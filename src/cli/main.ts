@@ -27,6 +27,7 @@ import { downCommand, upCommand } from './daemon.js';
 import { eventsCommand, getCommand, historyCommand, statusCommand } from './get.js';
 import { logsCommand } from './logs.js';
 import { routerCommand } from './router.js';
+import { flagsCommand } from './flags.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -92,6 +93,7 @@ export const COMMANDS: Command[] = [
   setCommand,
   deleteCommand,
   routerCommand,
+  flagsCommand,
   versionCommand,
   helpCommand,
 ];

@@ -92,6 +92,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   if (adopted.length > 0) log(`re-adopted ${adopted.length} running instance(s)`);
   await waitForFirstProbes(platform, adopted);
 
+  // Feature flags: read-only client tokens (the default one made at first start), every flag
+  // pushed to the data plane after each change and once now (it may have missed some).
+  ensureClientTokens(stateDir);
+  const flags = new FlagController({
+    store,
+    clock: systemClock,
+    // TODO(lead): the builtin router's FlagPlane once the router helper lands, e.g. `plane: router.flags()`.
+    plane: options.flagPlane,
+    listen: options.flagsListen ?? '127.0.0.1:8016',
+    tokens: { records: () => clientTokenRecords(readClientTokens(stateDir)), create: (name, list) => createClientToken(stateDir, name, list) },
+    kv: { get: (k) => store.loadValue(k), set: (k, v) => store.saveValue(k, v) },
+    log,
+  });
+  // TODO(lead): pass `flags` to the Reconciler (its FlagControl: setFlag steps, killOnAbort) and to the engine helper's FlagRampRunner.
   let reconciler: Reconciler | undefined;
   const jobs = new JobRunner({
     store,
@@ -107,19 +121,6 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     log,
   });
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });
-  // Feature flags: read-only client tokens (the default one made at first start), every flag
-  // pushed to the data plane after each change and once now (it may have missed some).
-  ensureClientTokens(stateDir);
-  const flags = new FlagController({
-    store,
-    clock: systemClock,
-    // TODO(lead): the builtin router's FlagPlane once the router helper lands, e.g. `plane: router.flags()`.
-    plane: options.flagPlane,
-    listen: options.flagsListen ?? '127.0.0.1:8016',
-    tokens: { records: () => clientTokenRecords(readClientTokens(stateDir)), create: (name, list) => createClientToken(stateDir, name, list) },
-    kv: { get: (k) => store.loadValue(k), set: (k, v) => store.saveValue(k, v) },
-    log,
-  });
   const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags);
   void flags.start();
   // Continue from the later of the two, but never from further past the router's than it
@@ -139,6 +140,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       clearInterval(collectTimer);
       await exposures.collect().catch(() => []);
       await reconciler.close();
+      await flags.collectUsage().catch(() => undefined);
       await flags.close();
       jobs.close();
       store.onEvent = undefined;

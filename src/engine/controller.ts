@@ -686,7 +686,7 @@ function templateRefs(spec: RolloutSpec): string[] {
 }
 
 /** Flags a rollout names: its canary's `setFlag` steps and `spec.flags.killOnAbort`. */
-function flagRefs(spec: RolloutSpec): string[] {
+export function flagRefs(spec: RolloutSpec): string[] {
   const names = [...(spec.flags?.killOnAbort ?? [])];
   const st = spec.strategy;
   if (st.type === 'canary') for (const step of st.steps) if ('setFlag' in step) names.push(step.setFlag.flag);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { MemoryStore } from '../../src/store/memory.js';
 import { FlagController, type LoadedFlagSet } from '../../src/engine/flags/controller.js';
 import { flagSubject, type FlagdDocument, type FlagRecord } from '../../src/core/flags.js';
+import { compileFlags } from '../../src/flags/compile.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { flagSpec, RecordingFlagPlane } from '../helpers/flag-fixtures.js';
 
@@ -160,4 +161,62 @@ test('usage: deltas of the cumulative counters are added up, a lower count is a 
   plane.usage = [{ flag: 'a', variant: 'on', count: 2, lastEvaluatedAt: 30 }];
   await flags.collectUsage();
   assert.deepEqual(store.listFlagUsage('a'), [{ flag: 'a', variant: 'on', count: 10, lastEvaluatedAt: 30 }]);
+});
+
+test("a rollout's flag references: setFlag steps and killOnAbort, each once", async () => {
+  const { flagRefs } = await import('../../src/engine/controller.js');
+  const spec = {
+    strategy: { type: 'canary', steps: [{ setFlag: { flag: 'checkout', percentage: 10 } }, { pause: {} }, { setFlag: { flag: 'checkout', percentage: 50 } }] },
+    flags: { killOnAbort: ['banner', 'checkout'] },
+  } as never;
+  assert.deepEqual(flagRefs(spec), ['banner', 'checkout']);
+  assert.deepEqual(flagRefs({ strategy: { type: 'blueGreen' } } as never), []);
+});
+
+const compileIsReal = (() => {
+  try {
+    compileFlags([]);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+test('with the real compile: a kill pushes a flagd document whose every evaluation is the off variant', {
+  skip: compileIsReal ? false : 'flags/compile.ts is still a stub',
+}, async () => {
+  const store = new MemoryStore();
+  const plane = new RecordingFlagPlane();
+  const flags = new FlagController({ store, clock: new FakeClock(), plane, listen: '127.0.0.1:8016' });
+  flags.applyFlags(set('checkout'), 'ana');
+  await settle();
+  assert.ok(plane.pushes.at(-1)!.document.flags.checkout!.targeting !== undefined, 'the 10 % enable is targeting');
+  await flags.killFlag('checkout', 'bob', 'bad');
+  const killed = plane.pushes.at(-1)!.document.flags.checkout!;
+  assert.equal(killed.defaultVariant, 'off');
+  assert.ok(killed.targeting === undefined || JSON.stringify(killed.targeting) === '{}', JSON.stringify(killed.targeting));
+});
+
+test('a data plane at another generation (lost flags file or database) is followed: the push goes again from its generation', async () => {
+  const { plane, flags } = setup();
+  let inEffect = 40;
+  const real = plane.pushFlags.bind(plane);
+  plane.pushFlags = async (push) => {
+    if (push.generation !== inEffect + 1) throw Object.assign(new Error(`generation ${push.generation} refused`), { generation: inEffect });
+    inEffect = push.generation;
+    return real(push);
+  };
+  flags.applyFlags(set('a'), 'ana');
+  await flags.push();
+  assert.deepEqual(
+    plane.pushes.map((p) => p.generation),
+    [41],
+  );
+  assert.equal(flags.pushStatus().error, undefined);
+  inEffect = 0; // the data plane lost its flags
+  await flags.setFlagPercentage('a', 30, 'ana');
+  assert.deepEqual(
+    plane.pushes.map((p) => p.generation),
+    [41, 1],
+  );
 });

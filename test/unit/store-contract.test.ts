@@ -547,6 +547,8 @@ function fill(store: Store): ReturnType<typeof contents> {
   store.putExposure(exposure('r1a1', 'a', 1, 1));
   store.saveInstance(instance('web-1', 8001));
   store.saveRouteTable({ generation: 1, listeners: [] });
+  store.putFlag(flag('web'));
+  store.putFlagUsage({ flag: 'web', variant: 'on', count: 1, lastEvaluatedAt: 1 });
   return contents(store);
 }
 
@@ -570,6 +572,10 @@ function touchEverything(store: Store): void {
   store.saveInstance(instance('web-2', 8002));
   store.saveRouteTable({ generation: 2, listeners: [] });
   store.deleteInstance('web-1');
+  store.putFlag(flag('new'));
+  store.saveFlagState('web', flagState(2, { killed: true }));
+  store.putFlagUsage({ flag: 'web', variant: 'on', count: 5, lastEvaluatedAt: 2 });
+  store.deleteFlag('web');
   store.deleteRollout('web');
 }
 
@@ -586,5 +592,7 @@ function contents(store: Store) {
     exposures: per((n) => store.listExposures(n)),
     instances: store.listInstances(),
     routeTable: store.loadRouteTable(),
+    flags: store.listFlags(),
+    flagUsage: store.listFlagUsage(),
   };
 }

@@ -39,18 +39,20 @@ export interface LoadedFlagSet {
   source: string;
   file: string;
   line: number;
+  /** Line of each flag's definition in the file (spec/flags.ts), for errors; default `line`. */
+  lines?: Record<string, number>;
 }
 
 /** A loaded resource of kind FeatureFlag (one flag) or FeatureFlags (a set) as a flag set; others: none. */
 export function flagSetsOf(r: { kind: string; value: unknown; source: string; file: string; line: number }): LoadedFlagSet[] {
   if (r.kind !== 'FeatureFlag' && r.kind !== 'FeatureFlags') return [];
-  const v = r.value as Partial<FlagSetSpec> & Partial<FlagSpec> & { flag?: FlagSpec };
+  const v = r.value as Partial<FlagSetSpec> & Partial<FlagSpec> & { flag?: FlagSpec; lines?: Record<string, number> };
   const set: FlagSetSpec = Array.isArray(v.flags)
     ? { flags: v.flags, evaluators: v.evaluators ?? {}, metadata: v.metadata ?? {} }
     : v.flag
       ? { flags: [v.flag], evaluators: v.evaluators ?? {}, metadata: {} }
       : { flags: [r.value as FlagSpec], evaluators: {}, metadata: {} };
-  return [{ set, source: r.source, file: r.file, line: r.line }];
+  return [{ set, source: r.source, file: r.file, line: r.line, ...(v.lines ? { lines: v.lines } : {}) }];
 }
 
 /** Where pushes to the data plane stand. */
@@ -261,8 +263,9 @@ export class FlagController implements FlagControl, FlagActions {
     const now = this.clock.now();
     const seen = new Map<string, string>();
     const results: ApplyResult[] = [];
-    for (const { set, source, file, line } of sets) {
+    for (const { set, source, file, line: docLine, lines } of sets) {
       for (const spec of set.flags) {
+        const line = lines?.[spec.name] ?? docLine;
         const earlier = seen.get(spec.name);
         if (earlier) throw new UserError(`${file}:${line}: FeatureFlag "${spec.name}" is also defined at ${earlier} — keep one of them`);
         seen.set(spec.name, `${file}:${line}`);
@@ -432,7 +435,8 @@ export class FlagController implements FlagControl, FlagActions {
     this.status.pending = false;
   }
 
-  private async pushOnce(): Promise<boolean> {
+  /** `resynced`: this is the second try, from the generation the data plane said it has. */
+  private async pushOnce(resynced = false): Promise<boolean> {
     const fail = (message: string) => {
       const first = this.status.error === undefined;
       this.status.error = message;
@@ -454,6 +458,14 @@ export class FlagController implements FlagControl, FlagActions {
     try {
       await this.plane.pushFlags({ generation, listen: this.options.listen, document, tokens: this.options.tokens?.records() ?? [] });
     } catch (e) {
+      // A data plane that refuses the generation (older than, or too far past, the one in
+      // effect: a lost database, a lost flags file) says which it has: continue from there.
+      const inEffect = (e as { generation?: unknown }).generation;
+      if (!resynced && typeof inEffect === 'number' && Number.isSafeInteger(inEffect) && inEffect >= 0 && inEffect + 1 !== generation) {
+        this.log(`flags: the data plane has flags generation ${inEffect}, not ${generation - 1}; pushing again from ${inEffect + 1}`);
+        this.status.generation = inEffect;
+        return this.pushOnce(true);
+      }
       return fail(`push of flags generation ${generation} to the data plane failed: ${(e as Error).message.split('\n')[0]}`);
     }
     if (this.status.error !== undefined) this.log(`flags: generation ${generation} pushed; the data plane serves the stored flags again`);
