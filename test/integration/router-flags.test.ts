@@ -353,3 +353,41 @@ test('a successor that fails to start: the old router keeps answering OFREP and 
   assert.equal((await evaluate(port, 'new-checkout')).body.value, false);
   assert.equal((await client.identity()).pid, pid);
 });
+
+/** An SSE change stream (GET /ofrep/v1/flags/changes): its text so far, and whether it ended. */
+function changeStream(port: number) {
+  const state = { text: '', ended: false, error: undefined as string | undefined };
+  const req = http.get({ host: '127.0.0.1', port, path: '/ofrep/v1/flags/changes', agent: false }, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => (state.text += d));
+    res.on('end', () => (state.ended = true));
+    res.on('error', (e) => ((state.error = e.message), (state.ended = true)));
+  });
+  req.on('error', (e) => ((state.error = e.message), (state.ended = true)));
+  return { state, close: () => req.destroy() };
+}
+
+test('a handover ends the old process change streams at once (it exits well before its drain timeout); a new stream on the successor sees the next push', async () => {
+  const { client, pid } = await startRouter();
+  const port = await freePort();
+  await client.pushFlags(push(1, `127.0.0.1:${port}`));
+  const old = changeStream(port);
+  await waitFor(() => old.state.text.includes('flags generation 1'), { timeoutMs: 5000, intervalMs: 10, what: 'the change stream to open' });
+  const started = Date.now();
+  // Drain timeout 10 s: a stream left open would hold the old process that long.
+  const r = await client.restart({ drainTimeoutMs: 10_000 });
+  pids.add(r.newPid);
+  await waitFor(() => old.state.ended, { timeoutMs: 5000, intervalMs: 10, what: "the old process's change stream to end" });
+  await waitFor(() => !isProcessAlive(pid), { timeoutMs: 6000, intervalMs: 20, what: `old router pid ${pid} to exit` });
+  assert.ok(Date.now() - started < 8000, `the old router took ${Date.now() - started} ms to exit`);
+  const next = changeStream(port);
+  try {
+    await waitFor(() => next.state.text.includes('flags generation 1'), { timeoutMs: 5000, intervalMs: 10, what: "the successor's change stream" });
+    await client.pushFlags(push(2, `127.0.0.1:${port}`, false));
+    await waitFor(() => next.state.text.includes('refetchEvaluation'), { timeoutMs: 2000, intervalMs: 10, what: 'the change event' });
+    assert.equal((await evaluate(port, 'new-checkout')).body.value, false);
+  } finally {
+    next.close();
+    old.close();
+  }
+});
