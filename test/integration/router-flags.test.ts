@@ -19,6 +19,8 @@ import { BuiltinFlagPlane } from '../../src/dataplane/builtin/flags.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import type { FlagPush } from '../../src/core/flags.js';
+import { OFREPProvider } from '@openfeature/ofrep-provider';
+import { OpenFeature } from '@openfeature/server-sdk';
 
 const pids = new Set<number>();
 const dirs: string[] = [];
@@ -309,6 +311,20 @@ test('a router restart (handover) under a steady stream of OFREP evaluations: ze
   await client.pushFlags(p);
   const before = await client.flagUsage();
   const stream = evaluationStream(port, 200, 30_000);
+  // And the official server provider, one evaluation after another.
+  await OpenFeature.setProviderAndWait(new OFREPProvider({ baseUrl: `http://127.0.0.1:${port}`, headers: [['Authorization', 'Bearer client-token']] }));
+  const sdk = OpenFeature.getClient();
+  const sdkFailures: string[] = [];
+  let sdkEvaluations = 0;
+  let sdkRunning = true;
+  const sdkLoop = (async () => {
+    while (sdkRunning) {
+      const d = await sdk.getStringDetails('banner-color', 'default', { targetingKey: `sdk-${sdkEvaluations}` });
+      sdkEvaluations++;
+      if (d.value !== 'blue' || d.errorCode !== undefined) sdkFailures.push(`#${sdkEvaluations}: ${d.value} ${d.errorCode} ${d.errorMessage ?? ''}`);
+      await sleep(10);
+    }
+  })();
   await sleep(700);
   let pid = firstPid;
   for (let i = 0; i < 2; i++) {
@@ -322,6 +338,11 @@ test('a router restart (handover) under a steady stream of OFREP evaluations: ze
   }
   await sleep(700);
   const result = await stream.stop();
+  sdkRunning = false;
+  await sdkLoop;
+  await OpenFeature.close();
+  assert.ok(sdkEvaluations >= 100, `the provider evaluated ${sdkEvaluations} times`);
+  assert.deepEqual(sdkFailures, [], `${sdkFailures.length} of ${sdkEvaluations} provider evaluations failed`);
   assert.ok(result.sent >= 400, `sent ${result.sent} evaluations`);
   assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.sent} evaluations failed: ${result.failures.slice(0, 5).join('; ')}`);
 
