@@ -19,6 +19,8 @@ import { BuiltinFlagPlane } from '../../src/dataplane/builtin/flags.js';
 import { isProcessAlive } from '../../src/util/process-control.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import type { FlagPush } from '../../src/core/flags.js';
+import { OFREPProvider } from '@openfeature/ofrep-provider';
+import { OpenFeature } from '@openfeature/server-sdk';
 
 const pids = new Set<number>();
 const dirs: string[] = [];
@@ -309,6 +311,20 @@ test('a router restart (handover) under a steady stream of OFREP evaluations: ze
   await client.pushFlags(p);
   const before = await client.flagUsage();
   const stream = evaluationStream(port, 200, 30_000);
+  // And the official server provider, one evaluation after another.
+  await OpenFeature.setProviderAndWait(new OFREPProvider({ baseUrl: `http://127.0.0.1:${port}`, headers: [['Authorization', 'Bearer client-token']] }));
+  const sdk = OpenFeature.getClient();
+  const sdkFailures: string[] = [];
+  let sdkEvaluations = 0;
+  let sdkRunning = true;
+  const sdkLoop = (async () => {
+    while (sdkRunning) {
+      const d = await sdk.getStringDetails('banner-color', 'default', { targetingKey: `sdk-${sdkEvaluations}` });
+      sdkEvaluations++;
+      if (d.value !== 'blue' || d.errorCode !== undefined) sdkFailures.push(`#${sdkEvaluations}: ${d.value} ${d.errorCode} ${d.errorMessage ?? ''}`);
+      await sleep(10);
+    }
+  })();
   await sleep(700);
   let pid = firstPid;
   for (let i = 0; i < 2; i++) {
@@ -322,6 +338,11 @@ test('a router restart (handover) under a steady stream of OFREP evaluations: ze
   }
   await sleep(700);
   const result = await stream.stop();
+  sdkRunning = false;
+  await sdkLoop;
+  await OpenFeature.close();
+  assert.ok(sdkEvaluations >= 100, `the provider evaluated ${sdkEvaluations} times`);
+  assert.deepEqual(sdkFailures, [], `${sdkFailures.length} of ${sdkEvaluations} provider evaluations failed`);
   assert.ok(result.sent >= 400, `sent ${result.sent} evaluations`);
   assert.deepEqual(result.failures, [], `${result.failures.length} of ${result.sent} evaluations failed: ${result.failures.slice(0, 5).join('; ')}`);
 
@@ -352,4 +373,42 @@ test('a successor that fails to start: the old router keeps answering OFREP and 
   assert.deepEqual(await client.pushFlags(push(3, `127.0.0.1:${port}`, false)), { generation: 3, listening: `127.0.0.1:${port}` });
   assert.equal((await evaluate(port, 'new-checkout')).body.value, false);
   assert.equal((await client.identity()).pid, pid);
+});
+
+/** An SSE change stream (GET /ofrep/v1/flags/changes): its text so far, and whether it ended. */
+function changeStream(port: number) {
+  const state = { text: '', ended: false, error: undefined as string | undefined };
+  const req = http.get({ host: '127.0.0.1', port, path: '/ofrep/v1/flags/changes', agent: false }, (res) => {
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => (state.text += d));
+    res.on('end', () => (state.ended = true));
+    res.on('error', (e) => ((state.error = e.message), (state.ended = true)));
+  });
+  req.on('error', (e) => ((state.error = e.message), (state.ended = true)));
+  return { state, close: () => req.destroy() };
+}
+
+test('a handover ends the old process change streams at once (it exits well before its drain timeout); a new stream on the successor sees the next push', async () => {
+  const { client, pid } = await startRouter();
+  const port = await freePort();
+  await client.pushFlags(push(1, `127.0.0.1:${port}`));
+  const old = changeStream(port);
+  await waitFor(() => old.state.text.includes('flags generation 1'), { timeoutMs: 5000, intervalMs: 10, what: 'the change stream to open' });
+  const started = Date.now();
+  // Drain timeout 10 s: a stream left open would hold the old process that long.
+  const r = await client.restart({ drainTimeoutMs: 10_000 });
+  pids.add(r.newPid);
+  await waitFor(() => old.state.ended, { timeoutMs: 5000, intervalMs: 10, what: "the old process's change stream to end" });
+  await waitFor(() => !isProcessAlive(pid), { timeoutMs: 6000, intervalMs: 20, what: `old router pid ${pid} to exit` });
+  assert.ok(Date.now() - started < 8000, `the old router took ${Date.now() - started} ms to exit`);
+  const next = changeStream(port);
+  try {
+    await waitFor(() => next.state.text.includes('flags generation 1'), { timeoutMs: 5000, intervalMs: 10, what: "the successor's change stream" });
+    await client.pushFlags(push(2, `127.0.0.1:${port}`, false));
+    await waitFor(() => next.state.text.includes('refetchEvaluation'), { timeoutMs: 2000, intervalMs: 10, what: 'the change event' });
+    assert.equal((await evaluate(port, 'new-checkout')).body.value, false);
+  } finally {
+    next.close();
+    old.close();
+  }
 });
