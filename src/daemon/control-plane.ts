@@ -9,6 +9,7 @@ import { ensureAdminToken } from '../router/credential.js';
 import { secureFile } from '../util/secret-file.js';
 import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
 import { Reconciler } from '../engine/reconciler.js';
+import { FlagRampRunner } from '../engine/flags/ramp-runner.js';
 import { DataPlanes, openDataPlanes } from '../dataplane/planes.js';
 import { Controller } from '../engine/controller.js';
 import { JobRunner } from '../engine/job-runner.js';
@@ -92,35 +93,31 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   if (adopted.length > 0) log(`re-adopted ${adopted.length} running instance(s)`);
   await waitForFirstProbes(platform, adopted);
 
+  let reconciler: Reconciler | undefined;
+  const providers = {
+    builtin: new BuiltinProvider(router),
+    judge: new JudgeProvider(router),
+    prometheus: new PrometheusProvider(),
+    web: new WebProvider(),
+    job: new JobProvider(),
+  };
+  const jobs = new JobRunner({ store, clock: systemClock, providers, onChange: (rollout) => reconciler?.trigger(rollout), log });
   // Feature flags: read-only client tokens (the default one made at first start), every flag
   // pushed to the data plane after each change and once now (it may have missed some).
   ensureClientTokens(stateDir);
   const flags = new FlagController({
     store,
     clock: systemClock,
-    // TODO(lead): the builtin router's FlagPlane once the router helper lands, e.g. `plane: router.flags()`.
-    plane: options.flagPlane,
+    // Flags are always served by the builtin router process, whichever plane serves routes.
+    plane: options.flagPlane ?? router.flags(),
     listen: options.flagsListen ?? '127.0.0.1:8016',
     tokens: { records: () => clientTokenRecords(readClientTokens(stateDir)), create: (name, list) => createClientToken(stateDir, name, list) },
     kv: { get: (k) => store.loadValue(k), set: (k, v) => store.saveValue(k, v) },
     log,
   });
-  // TODO(lead): pass `flags` to the Reconciler (its FlagControl: setFlag steps, killOnAbort) and to the engine helper's FlagRampRunner.
-  let reconciler: Reconciler | undefined;
-  const jobs = new JobRunner({
-    store,
-    clock: systemClock,
-    providers: {
-      builtin: new BuiltinProvider(router),
-      judge: new JudgeProvider(router),
-      prometheus: new PrometheusProvider(),
-      web: new WebProvider(),
-      job: new JobProvider(),
-    },
-    onChange: (rollout) => reconciler?.trigger(rollout),
-    log,
-  });
-  reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log });
+  // Flag ramps run at the end of each reconciler pass, their analyses on the rollouts' providers.
+  const flagRamps = new FlagRampRunner({ store, clock: systemClock, flags, providers, onWake: () => reconciler?.runFlagRamps(), log });
+  reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log, flags, flagRamps });
   const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags);
   void flags.start();
   // Continue from the later of the two, but never from further past the router's than it
@@ -140,6 +137,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       clearInterval(collectTimer);
       await exposures.collect().catch(() => []);
       await reconciler.close();
+      flagRamps.close();
       await flags.collectUsage().catch(() => undefined);
       await flags.close();
       jobs.close();
@@ -176,8 +174,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     shutdown: (o) => close(o),
     routerRestart: () => restartRouter(),
     flags,
-    // TODO(lead): the engine helper's FlagRampActions (engine/flags/).
-    ...(options.flagRamps ? { flagRamps: options.flagRamps } : {}),
+    flagRamps: options.flagRamps ?? flagRamps,
   });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
   log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);

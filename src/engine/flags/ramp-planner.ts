@@ -114,6 +114,11 @@ export function planRamp(input: RampInput): RampPlan {
   if (r.paused) {
     setPhase('Paused', 'RampPaused', `paused by a user at step ${Math.min(r.stepIndex + 1, n)}/${n}; \`sluice resume flag/${name}\` continues`);
     r.progressAt = now;
+    // A ramp restarted while paused still goes back to where it begins: it never serves more than its step.
+    if (resetTo !== undefined) {
+      out.percentage = resetTo;
+      out.why = `flag ramp ${name} starts again from ${resetTo}%`;
+    }
     return out;
   }
   const startIndex = r.stepIndex;
