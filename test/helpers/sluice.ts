@@ -29,11 +29,14 @@ export class SluiceUnderTest {
   private output = '';
   apiPort = 0;
   routerAdminPort = 0;
+  /** Where the data plane serves OFREP (`sluice up --flags-listen`). */
+  flagsPort = 0;
 
   static async start(): Promise<SluiceUnderTest> {
     const s = new SluiceUnderTest();
     s.apiPort = await freePort();
     s.routerAdminPort = await freePort();
+    s.flagsPort = await freePort();
     await s.up();
     return s;
   }
@@ -42,7 +45,18 @@ export class SluiceUnderTest {
   async up(): Promise<void> {
     this.child = spawn(
       process.execPath,
-      [BIN, 'up', '--state-dir', this.stateDir, '--api', `127.0.0.1:${this.apiPort}`, '--router-admin', `127.0.0.1:${this.routerAdminPort}`],
+      [
+        BIN,
+        'up',
+        '--state-dir',
+        this.stateDir,
+        '--api',
+        `127.0.0.1:${this.apiPort}`,
+        '--router-admin',
+        `127.0.0.1:${this.routerAdminPort}`,
+        '--flags-listen',
+        `127.0.0.1:${this.flagsPort}`,
+      ],
       { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child.stdout!.on('data', (d) => (this.output += d));
