@@ -10,14 +10,14 @@
 //   3. `go install github.com/open-feature/flagd/flagd@<FLAGD_VERSION>` into the cache;
 //   4. $SLUICE_FLAGD_SRC: a directory holding flagd's source (its repository's flagd/ and core/
 //      modules, and any module the Go module proxy does not serve, each a directory with its
-//      go.mod); built in Go workspace mode (GOWORK in a temp dir, nothing written there) into
-//      the cache.
+//      go.mod); a copy of flagd/ is built with every other module as a replace directive, into
+//      the cache (the source tree is left as it is).
 // Every failed step is kept, word for word, so the results file can say why flagd is missing.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, sleep, startProcess } from './procs.mjs';
@@ -36,18 +36,22 @@ function exec(cmd, args, { cwd, env, timeoutMs = 60_000 } = {}) {
   });
 }
 
-const lastLines = (text, n = 3) => text.trim().split('\n').slice(-n).join(' / ');
+/** The last lines of a tool's error output, on one line, with the module proxy's address left out. */
+const lastLines = (text, n = 3) =>
+  text
+    .trim()
+    .split('\n')
+    .slice(-n)
+    .join(' / ')
+    .replace(/reading https?:\/\/[^\s/]+\//g, 'reading (module proxy) ')
+    .replace(/\s+/g, ' ');
 
-/** `flagd version` output's first line, or undefined if the binary does not run. */
+/** The `flagd: VERSION (COMMIT), built at: DATE` line of `flagd version`, or undefined if the binary does not run. */
 async function versionOf(bin) {
   const r = await exec(bin, ['version'], { timeoutMs: 10_000 });
   if (r.code !== 0) return undefined;
-  return (
-    (r.stdout + r.stderr)
-      .split('\n')
-      .find((l) => /\S/.test(l) && !/^[\s_|/\\]+$/.test(l))
-      ?.trim() ?? 'flagd (version unknown)'
-  );
+  // An ASCII-art banner comes first.
+  return /^flagd: .*$/m.exec(r.stdout + r.stderr)?.[0].trim() ?? 'flagd (version unknown)';
 }
 
 /** Go module directories (a go.mod at depth ≤ 3) under dir. */
@@ -82,8 +86,10 @@ export async function findFlagd({ build = true, log = () => {} } = {}) {
     if (found) return found;
   }
   const cached = join(CACHE, 'flagd');
+  const story = join(CACHE, 'how.txt');
   if (existsSync(cached)) {
-    const found = await take(cached, `cached build (${cached})`);
+    const how = existsSync(story) ? readFileSync(story, 'utf8').trim() : 'how it was built was not recorded';
+    const found = await take(cached, `cached in ${cached}; when it was built: ${how}`);
     if (found) return found;
   } else attempts.push(`cache: no ${cached}`);
   if (!build) return { bin: undefined, attempts };
@@ -115,25 +121,37 @@ export async function findFlagd({ build = true, log = () => {} } = {}) {
     attempts.push(`$SLUICE_FLAGD_SRC=${src}: no go.mod of module ${FLAGD_MODULE} under it`);
     return { bin: undefined, attempts };
   }
-  const work = mkdtempSync(join(os.tmpdir(), 'sluice-flagd-work-'));
+  // Build a copy of the main module whose go.mod replaces every other module found with its
+  // directory (the source tree itself is left as it is).
+  const work = mkdtempSync(join(os.tmpdir(), 'sluice-flagd-build-'));
   try {
-    const goVersion = /go(\d+\.\d+(?:\.\d+)?)/.exec(go.stdout)?.[1] ?? '1.25';
-    writeFileSync(join(work, 'go.work'), `go ${goVersion}\n\nuse (\n${modules.map((m) => `\t${m}\n`).join('')})\n`);
-    const built = await exec('go', ['build', '-trimpath', '-o', cached, '.'], {
-      cwd: main,
-      env: { GOWORK: join(work, 'go.work'), GOFLAGS: '', CGO_ENABLED: '0' },
+    cpSync(main, join(work, 'flagd'), { recursive: true });
+    const others = modules.filter((m) => m !== main);
+    const replaces = others.flatMap((m) => {
+      const path = /^module\s+(\S+)/m.exec(readFileSync(join(m, 'go.mod'), 'utf8'))?.[1];
+      return path ? [`-replace=${path}=${m}`] : [];
+    });
+    const edit = await exec('go', ['mod', 'edit', ...replaces], { cwd: join(work, 'flagd'), env: { GOWORK: 'off' } });
+    if (edit.code !== 0) {
+      attempts.push(`go mod edit in a copy of ${main}: ${lastLines(edit.stderr)}`);
+      return { bin: undefined, attempts };
+    }
+    const ldflags = `-X main.version=${FLAGD_VERSION} -X main.commit=source -X main.date=${new Date().toISOString().slice(0, 10)}`;
+    const built = await exec('go', ['build', '-trimpath', '-ldflags', ldflags, '-o', cached, '.'], {
+      cwd: join(work, 'flagd'),
+      env: { GOWORK: 'off', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
       timeoutMs: BUILD_TIMEOUT_MS,
     });
     if (built.code !== 0) {
-      attempts.push(
-        `go build in workspace mode from $SLUICE_FLAGD_SRC (${modules.length} modules): ${built.killed ? 'timed out' : lastLines(built.stderr, 3)}`,
-      );
+      attempts.push(`go build from $SLUICE_FLAGD_SRC (${modules.length} modules): ${built.killed ? 'timed out' : lastLines(built.stderr, 3)}`);
       return { bin: undefined, attempts };
     }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  const found = await take(cached, `built from source in $SLUICE_FLAGD_SRC (Go workspace over ${modules.length} modules)`);
+  const how = `built with ${go.stdout.trim()} from the source in ${src} (${modules.map((m) => relative(resolve(src), m) || '.').join(', ')}; the other modules as replace directives of flagd's go.mod), as ${attempts.filter((a) => a.startsWith('`go install')).join('; ') || 'go install was not tried'}`;
+  writeFileSync(story, `${how}\n`);
+  const found = await take(cached, how);
   return found ?? { bin: undefined, attempts };
 }
 
