@@ -354,6 +354,17 @@ function render(wrkMissing) {
         );
       }
     out.push('');
+    const lag = Math.max(...targets.flatMap((t) => [...t.fixed.values()].flat().map((r) => r.maxLagMs)));
+    if (lag > 2)
+      out.push(
+        `**The open-loop generator itself fell up to ${f(lag, 1)} ms behind its schedule** (load average ${loadAtStart.map((x) => x.toFixed(2)).join(', ')} at the start, ${os
+          .loadavg()
+          .map((x) => x.toFixed(2))
+          .join(
+            ', ',
+          )} at the end): the machine was busy with other work, and the p99/max columns at 2,000/s carry that noise; the p50s and the ratios between targets measured in the same rounds are the steadier figures.`,
+        '',
+      );
     out.push('Answers for the load context (checked equal across targets before the load):', '');
     for (const t of targets) out.push(`- ${t.label}: ${FLAGS.map((fl) => `\`${fl.key}\` → ${t.answers[fl.key]}`).join('; ')}`);
     const s = targets.find((t) => t.key === 'sluice');
