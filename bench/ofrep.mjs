@@ -76,6 +76,10 @@ const median = (xs) => {
 };
 
 const loadAtStart = os.loadavg();
+/** Which sluice was measured: the commit, and whether the work tree differed from it. */
+const head = await run('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], 5000);
+const dirty = await run('git', ['-C', ROOT, 'status', '--porcelain', '--untracked-files=no', '--', 'src'], 5000);
+const sluiceBuild = head.code === 0 ? `${head.stdout.trim()}${dirty.stdout.trim() ? ' with local changes in src/' : ''}` : 'not a git checkout';
 const wrkPath = await which('wrk');
 if (wrkPath === undefined) console.error('\n*** wrk not found: the throughput columns will be empty. Install it from Debian with:  sudo apt-get install wrk\n');
 
@@ -326,6 +330,7 @@ function render(wrkMissing) {
     '# OFREP benchmark: sluice data plane, flagd, flagd-core direct',
     '',
     `Machine: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.type()} ${os.release()}; Node ${process.version}; ${flagd.bin ? `${flagd.version}; ` : ''}wrk ${wrkMissing ? 'missing' : 'from Debian'}; ${new Date().toISOString()}.`,
+    `sluice: commit ${sluiceBuild} (dist/ as built from it).`,
     `Load average when the benchmark started: ${loadAtStart.map((x) => x.toFixed(2)).join(', ')} (other work on the machine shows up as noise).`,
     `Command: \`node bench/ofrep.mjs\` (\`npm run bench:ofrep\`). Every figure is the median of ${RUNS} run${RUNS > 1 ? 's' : ''}; targets and flags interleaved (each round runs every pair once), ${WARMUP_S} s warm-up (discarded) then ${RUN_S} s measured.${QUICK ? ' **SLUICE_BENCH_QUICK=1: harness check, figures meaningless.**' : ''}`,
     `Load: \`POST /ofrep/v1/evaluate/flags/{key}\` with the body \`${BODY}\` (${Buffer.byteLength(BODY)} bytes), keep-alive. Flags: \`plain-bool\` (no targeting) and \`rule-fractional\` (\`plan\` in [enterprise, internal] → green, else fractional 50/50 red/blue on the targeting key; the load's \`plan\` does not match, so every evaluation runs both).`,
@@ -385,7 +390,11 @@ function render(wrkMissing) {
     out.push(
       `| \`${r.flag.key}\` (${r.flag.label}) | ${f(r.perSecond)} | ≥ ${goalsIn[r.flag.key].toLocaleString('en')} | ${r.perSecond >= goalsIn[r.flag.key] ? 'met' : '**NOT met**'} |`,
     );
-  out.push('');
+  out.push(
+    '',
+    'A flag without targeting is a constant for flagd-core (no JsonLogic runs), hence its large figure; the data plane’s own wrapper around flagd-core (src/flags/) is not in this table.',
+    '',
+  );
 
   const s = targets.find((t) => t.key === 'sluice');
   out.push('## Goals (issue 12) for the sluice data plane', '', '| goal | measured | |', '|---|---|---|');
@@ -406,6 +415,10 @@ function render(wrkMissing) {
   if (flagd.bin) out.push(`- Used: \`${flagd.version}\`, ${flagd.how}.`);
   else out.push(`- **Not available here**, so the comparison is against the direct flagd-core call only.`);
   for (const a of flagd.attempts) out.push(`- Tried: ${a}`);
+  if (flagd.bin && /from the source in/.test(flagd.how))
+    out.push(
+      "- A build from a source tree is this machine's alone (the cache above): elsewhere, without a module proxy that serves flagd, nor `SLUICE_FLAGD`/`SLUICE_FLAGD_SRC`, the bench runs without the flagd rows and says why.",
+    );
   out.push(
     `- To build it elsewhere: \`GOFLAGS=-mod=mod go install ${FLAGD_MODULE}@${FLAGD_VERSION}\` (the bench does this itself into ~/.cache/sluice-bench/flagd/${FLAGD_VERSION}/ when Go is there), or point \`SLUICE_FLAGD\` at a flagd binary, or \`SLUICE_FLAGD_SRC\` at flagd's source (see bench/lib/flagd.mjs).`,
     '',
