@@ -14,6 +14,7 @@ const BENCHES = [
   { name: 'mirror', args: [], what: "the primary's p99 with mirroring to a 5× slower shadow" },
   { name: 'release-timing', args: [], what: 'promote → served, abort → last canary request' },
   { name: 'zero-loss', args: [], what: 'the zero-lost-requests scenarios at 500 requests/s' },
+  { name: 'ofrep', args: [], what: 'OFREP evaluations: sluice data plane vs flagd vs flagd-core direct' },
   // Two sizes, as `npm run bench:control-plane`: the CPU per rollout per release should not grow with the fleet.
   { name: 'control-plane', args: ['200'], what: 'control-plane CPU and memory with 200 rollouts' },
   { name: 'control-plane', args: ['1000'], what: 'control-plane CPU and memory with 1,000 rollouts' },

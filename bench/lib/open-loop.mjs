@@ -16,8 +16,20 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     path: { type: 'string', default: '/' },
+    // For POST loads (bench/ofrep.mjs): the method, a fixed body, and `Name: value` headers.
+    method: { type: 'string', default: 'GET' },
+    body: { type: 'string' },
+    header: { type: 'string', multiple: true, default: [] },
   },
 });
+const headers = {};
+for (const h of values.header) {
+  const i = h.indexOf(':');
+  if (i <= 0) throw new Error(`--header ${h}: expected "Name: value"`);
+  headers[h.slice(0, i).trim().toLowerCase()] = h.slice(i + 1).trim();
+}
+const body = values.body === undefined ? undefined : Buffer.from(values.body);
+if (body !== undefined) headers['content-length'] = String(body.length);
 const port = Number(values.port);
 const rate = Number(values.rate);
 const seconds = Number(values.seconds);
@@ -41,7 +53,7 @@ const t0 = performance.now();
 
 function send(index) {
   const start = performance.now();
-  const req = http.request({ host: '127.0.0.1', port, path: values.path, agent }, (res) => {
+  const req = http.request({ host: '127.0.0.1', port, path: values.path, method: values.method, headers, agent }, (res) => {
     res.on('data', () => {});
     res.on('end', () => {
       if (res.statusCode < 200 || res.statusCode >= 300) non2xx++;
@@ -53,7 +65,7 @@ function send(index) {
     errors++;
     finish();
   });
-  req.end();
+  req.end(body);
 }
 
 function finish() {
