@@ -22,6 +22,7 @@
  * token's flag list and the context, and also when a time-dependent rule ($flagd.timestamp)
  * turns, so a 304 is never stale.
  */
+import { readBoundedBody } from '../http/body.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { FLAG_KEY_PATTERN, type FlagPush, type FlagUsage } from '../core/flags.js';
@@ -182,6 +183,18 @@ export function createOfrepService(options: OfrepServiceOptions = {}): OfrepServ
   }
 
   /** The token's record, or a 401 sent. Every record is compared, in constant time each. */
+  /** The flags in effect and the caller's token, or undefined with the refusal sent (503 before a push, 401) and the body left unread. */
+  function admit(req: http.IncomingMessage, res: http.ServerResponse): { s: State; token: Token } | undefined {
+    const s = ready(req, res);
+    if (s === undefined) return undefined;
+    const token = authenticate(req, res, s);
+    if (token === undefined) {
+      req.resume();
+      return undefined;
+    }
+    return { s, token };
+  }
+
   function authenticate(req: http.IncomingMessage, res: http.ServerResponse, s: State): Token | undefined {
     let presented: string | undefined;
     const auth = header(req, 'authorization');
@@ -230,53 +243,36 @@ export function createOfrepService(options: OfrepServiceOptions = {}): OfrepServ
       });
       req.resume();
     };
-    const length = Number(header(req, 'content-length') ?? 'NaN');
-    if (length > bodyLimit) {
-      tooLarge();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
-      size += c.length;
-      if (size > bodyLimit) {
-        over = true;
-        tooLarge();
-        return;
-      }
-      chunks.push(c);
-    });
     req.on('error', () => res.destroy());
-    req.on('end', () => {
-      if (over) return;
-      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      const text = raw.toString('utf8');
-      let body: unknown = {};
-      if (text.trim() !== '') {
-        try {
-          body = JSON.parse(text);
-        } catch (e) {
-          failure('PARSE_ERROR', `OFREP: the request body is not JSON (${(e as Error).message}); send {"context": {...}}`);
+    readBoundedBody(req, bodyLimit, {
+      tooLarge,
+      done: (raw) => {
+        const text = raw.toString('utf8');
+        let body: unknown = {};
+        if (text.trim() !== '') {
+          try {
+            body = JSON.parse(text);
+          } catch (e) {
+            failure('PARSE_ERROR', `OFREP: the request body is not JSON (${(e as Error).message}); send {"context": {...}}`);
+            return;
+          }
+        }
+        if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+          failure('INVALID_CONTEXT', `OFREP: the request body must be a JSON object {"context": {...}}, not ${kind(body)}`);
           return;
         }
-      }
-      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-        failure('INVALID_CONTEXT', `OFREP: the request body must be a JSON object {"context": {...}}, not ${kind(body)}`);
-        return;
-      }
-      const context = 'context' in body ? (body as { context: unknown }).context : {};
-      const problem = contextProblem(context);
-      if (problem !== undefined) {
-        failure('INVALID_CONTEXT', `OFREP: ${problem}; send {"context": {"targetingKey": "...", ...}}`);
-        return;
-      }
-      try {
-        then(context as EvaluationContext);
-      } catch (e) {
-        internal(res, e);
-      }
+        const context = 'context' in body ? (body as { context: unknown }).context : {};
+        const problem = contextProblem(context);
+        if (problem !== undefined) {
+          failure('INVALID_CONTEXT', `OFREP: ${problem}; send {"context": {"targetingKey": "...", ...}}`);
+          return;
+        }
+        try {
+          then(context as EvaluationContext);
+        } catch (e) {
+          internal(res, e);
+        }
+      },
     });
   }
 
@@ -298,13 +294,9 @@ export function createOfrepService(options: OfrepServiceOptions = {}): OfrepServ
       send(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `OFREP: ${problem}` });
       return;
     }
-    const s = ready(req, res);
-    if (s === undefined) return;
-    const token = authenticate(req, res, s);
-    if (token === undefined) {
-      req.resume();
-      return;
-    }
+    const admitted = admit(req, res);
+    if (admitted === undefined) return;
+    const { s, token } = admitted;
     if (token.flags !== undefined && !token.flags.has(key)) {
       req.resume();
       send(res, 403, { key, errorCode: 'GENERAL', errorDetails: `OFREP: client token '${token.name}' may not read flag '${key}'` });
@@ -318,13 +310,9 @@ export function createOfrepService(options: OfrepServiceOptions = {}): OfrepServ
   }
 
   function bulk(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const s = ready(req, res);
-    if (s === undefined) return;
-    const token = authenticate(req, res, s);
-    if (token === undefined) {
-      req.resume();
-      return;
-    }
+    const admitted = admit(req, res);
+    if (admitted === undefined) return;
+    const { s, token } = admitted;
     readContext(req, res, undefined, (context) => {
       const allowed = token.flags;
       const flags: Evaluation[] = s.evaluator.evaluateAll(context, allowed === undefined ? undefined : (k) => allowed.has(k));

@@ -1,3 +1,4 @@
+import { readBoundedBody } from '../http/body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Balancer, BalancerKind, CompiledEndpoint } from './balancer.js';
 import type { PreparedAnswer } from './prepared-answer.js';
@@ -507,28 +508,11 @@ function bufferBody(req: IncomingMessage, res: ServerResponse, max: number, list
     res.end(body);
     listener.unservedSeries.observe(413, false, 0);
   };
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > max) {
-    tooLarge();
-    return;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let over = false;
-  req.on('data', (c: Buffer) => {
-    if (over) return;
-    size += c.length;
-    if (size > max) {
-      over = true;
-      chunks.length = 0;
-      tooLarge();
-      return;
-    }
-    chunks.push(c);
-  });
-  req.on('end', () => {
-    if (over || res.destroyed || res.headersSent) return;
-    done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+  readBoundedBody(req, max, {
+    tooLarge,
+    done: (body) => {
+      if (!res.destroyed && !res.headersSent) done(body);
+    },
   });
   req.on('error', () => {});
 }
