@@ -1,3 +1,4 @@
+import { flagSpec } from './flag-fixtures.js';
 import { FakeClock } from './fake-clock.js';
 import type { InstanceRef, InstanceStatus, LogChunk, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../src/core/platform.js';
 import { planLocalScale } from '../../src/platform/local/instance-choice.js';
@@ -79,18 +80,11 @@ export class FakeFlags implements FlagControl {
 
 /** A boolean flag with `enable` sugar (and a ramp when `rollout` is given), as the spec decoder would produce it. */
 export function testFlag(name: string, rollout?: FlagSpec['rollout'], percentage?: number): FlagSpec {
-  return {
-    name,
-    type: 'boolean',
-    state: 'ENABLED',
-    variants: { on: true, off: false },
-    defaultVariant: 'off',
-    offVariant: 'off',
+  return flagSpec(name, {
     enable: { variant: 'on', ...(percentage === undefined ? {} : { percentage }) },
-    metadata: {},
     lifecycle: { permanent: false },
     ...(rollout ? { rollout } : {}),
-  };
+  });
 }
 
 /** Put (or replace) a flag in the store as `sluice apply` would. */

@@ -1,4 +1,4 @@
-import type { FlagPlane, FlagPush, FlagRecord, FlagSpec, FlagUsage } from '../../src/core/flags.js';
+import type { FlagdDocument, FlagPlane, FlagPush, FlagRecord, FlagSpec, FlagUsage } from '../../src/core/flags.js';
 
 export const DAY = 24 * 60 * 60 * 1000;
 
@@ -35,3 +35,13 @@ export class RecordingFlagPlane implements FlagPlane {
     return structuredClone(this.usage);
   }
 }
+
+/** A compile that keeps only what the controller's tests read (state, variants, the variant served by default), independent of the sugar's JsonLogic. */
+export const stubCompile = (records: readonly FlagRecord[]): FlagdDocument => ({
+  flags: Object.fromEntries(
+    records.map((r) => [
+      r.name,
+      { state: r.spec.state, variants: r.spec.variants, defaultVariant: r.state.killed ? r.spec.offVariant : r.spec.defaultVariant },
+    ]),
+  ),
+});

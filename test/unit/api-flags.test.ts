@@ -10,19 +10,12 @@ import { ensureToken } from '../../src/api/token.js';
 import { clientTokenRecords, clientTokensFile, createClientToken, ensureClientTokens, readClientTokens } from '../../src/api/flag-tokens.js';
 import { FlagController } from '../../src/engine/flags/controller.js';
 import type { RolloutActions } from '../../src/engine/actions.js';
-import type { FlagdDocument, FlagRampActions, FlagRecord } from '../../src/core/flags.js';
+import type { FlagRampActions } from '../../src/core/flags.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { DAY, flagSpec, RecordingFlagPlane } from '../helpers/flag-fixtures.js';
+import { DAY, flagSpec, RecordingFlagPlane, stubCompile } from '../helpers/flag-fixtures.js';
 
-const compile = (records: readonly FlagRecord[]): FlagdDocument => ({
-  flags: Object.fromEntries(
-    records.map((r) => [
-      r.name,
-      { state: r.spec.state, variants: r.spec.variants, defaultVariant: r.state.killed ? r.spec.offVariant : r.spec.defaultVariant },
-    ]),
-  ),
-});
+const compile = stubCompile;
 
 let server: RunningApiServer;
 let rampServer: RunningApiServer;

@@ -10,20 +10,12 @@ import { ensureToken, writeApiInfo } from '../../src/api/token.js';
 import { clientTokenRecords, createClientToken, ensureClientTokens, readClientTokens } from '../../src/api/flag-tokens.js';
 import { FlagController } from '../../src/engine/flags/controller.js';
 import type { RolloutActions } from '../../src/engine/actions.js';
-import type { FlagdDocument, FlagRecord } from '../../src/core/flags.js';
 import { systemClock } from '../../src/core/clock.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { flagSpec, RecordingFlagPlane } from '../helpers/flag-fixtures.js';
+import { flagSpec, RecordingFlagPlane, stubCompile } from '../helpers/flag-fixtures.js';
 
 const BIN = join(process.cwd(), 'bin', 'sluice.js');
-const compile = (records: readonly FlagRecord[]): FlagdDocument => ({
-  flags: Object.fromEntries(
-    records.map((r) => [
-      r.name,
-      { state: r.spec.state, variants: r.spec.variants, defaultVariant: r.state.killed ? r.spec.offVariant : r.spec.defaultVariant },
-    ]),
-  ),
-});
+const compile = stubCompile;
 
 let server: RunningApiServer;
 let stateDir: string;
