@@ -3,9 +3,11 @@
  * maxUnavailable 0, blue-green, canary with steps), each on its own listener under an
  * open-loop load, while a seeded random schedule applies good, crash-looping and
  * never-ready versions, promotes, aborts, retries, undoes, pauses, resumes, restarts,
- * kill -9s the control plane (then `sluice up -d`), restarts the router and SIGKILLs
- * instances. It must lose no request and no state: every rollout, revision and event the
- * control plane reported is still there after the schedule and after a final restart.
+ * kill -9s the control plane (then `sluice up -d`), restarts the router, SIGKILLs
+ * instances, and kills, restores and sets a feature flag that an OFREP client evaluates
+ * 20 times a second. It must lose no request, no evaluation and no state: every rollout,
+ * revision and event the control plane reported is still there after the schedule and after
+ * a final restart, and the flag is what its last successful actions made it.
  *
  * Not part of `npm test` (it takes about three minutes): `npm run test:chaos`, which
  * `.ci/run` calls; replay a run with `SLUICE_CHAOS_SEED=<seed> npm run test:chaos`.
@@ -19,7 +21,10 @@ import { freePort } from '../helpers/ports.js';
 import { SluiceUnderTest } from '../helpers/sluice.js';
 import {
   actionTable,
+  CHAOS_FLAG,
+  chaosFlagManifest,
   chaosManifest,
+  flagPercentage,
   chaosSeed,
   describeAction,
   formatSchedule,
@@ -33,6 +38,7 @@ import { downDetached, kill9ControlPlane, upDetached } from '../helpers/chaos-co
 import { lostBetween, missingPromises, snapshot, type PromisedRevision, type StateSnapshot } from '../helpers/chaos-state.js';
 import type { RolloutView } from '../../src/core/rollout.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { pollFlag } from '../helpers/ofrep.js';
 
 /** Per listener; three listeners make ≥ 200 req/s in all. */
 const RATE = 70;
@@ -57,6 +63,7 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
   const problems: string[] = [];
   const loads: { name: string; gen: LoadGenerator; base: number }[] = [];
   let observing = true;
+  let flagPoller: ReturnType<typeof pollFlag> | undefined;
   let observer: Promise<void> = Promise.resolve();
   try {
     const rollouts: ChaosRollout[] = [
@@ -118,6 +125,14 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
       return res.out;
     };
 
+    /** What the flag must be after the schedule: the outcome of the last kill/restore and set that succeeded. */
+    const flagExpected = { killed: false, percentage: 50 };
+    const flagAction = async (a: ChaosAction, args: string[], then: () => void): Promise<string> => {
+      const res = await cli(['flags', ...args], `#${a.index} ${describeAction(a)}`);
+      if (res.ok) then();
+      return res.out;
+    };
+
     async function run(a: ChaosAction): Promise<string> {
       const what = `#${a.index} ${describeAction(a)}`;
       const r = a.target === undefined ? undefined : byName.get(a.target)!;
@@ -168,6 +183,12 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
           if (!res.ok) problems.push(`${what}: ${res.out}`);
           return res.out;
         }
+        case 'flag-kill':
+          return flagAction(a, ['kill', CHAOS_FLAG, '--reason', `chaos #${a.index}`], () => (flagExpected.killed = true));
+        case 'flag-restore':
+          return flagAction(a, ['restore', CHAOS_FLAG, '--reason', `chaos #${a.index}`], () => (flagExpected.killed = false));
+        case 'flag-set':
+          return flagAction(a, ['set', CHAOS_FLAG, '--percentage', String(flagPercentage(a))], () => (flagExpected.percentage = flagPercentage(a)));
         case 'kill-instance': {
           const view = await sluice.get(r!.name);
           const ready = view.instances.filter((i) => i.phase === 'Ready' && i.pid !== undefined).sort((x, y) => x.id.localeCompare(y.id));
@@ -189,6 +210,25 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
         sluice.rollout(r.name, (v) => v.status.phase === 'Healthy' && v.instances.filter((i) => i.phase === 'Ready').length === r.replicas),
         { timeoutMs: 60_000, what: 'v1 healthy' },
       );
+    const flagsFile = join(sluice.dir, 'flags.yaml');
+    writeFileSync(flagsFile, chaosFlagManifest());
+    const applied = await sluice.cli(['apply', '-f', flagsFile]);
+    assert.equal(applied.code, 0, `apply of the chaos flag: ${applied.stderr}`);
+    const clientToken = (await sluice.cli(['flags', 'token'])).stdout.trim();
+    const ofrepBase = `http://127.0.0.1:${sluice.flagsPort}`;
+    await waitFor(
+      async () =>
+        (
+          await fetch(`${ofrepBase}/ofrep/v1/evaluate/flags/${CHAOS_FLAG}`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${clientToken}`, 'content-type': 'application/json' },
+            body: '{"context":{"targetingKey":"poller"}}',
+          })
+        ).status === 200 || undefined,
+      { timeoutMs: 10_000, what: 'the chaos flag served over OFREP' },
+    );
+    // Every evaluation through the whole schedule (kill -9s, router restarts) must answer.
+    flagPoller = pollFlag(ofrepBase, clientToken, CHAOS_FLAG, 50);
     for (const r of rollouts) {
       const gen = new LoadGenerator(r.port, RATE, 200);
       loads.push({ name: r.name, gen, base: performance.now() - gen.now() });
@@ -262,6 +302,25 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
     });
     await sleep(1500);
     observing = false;
+    const evaluations = await flagPoller!.stop();
+    const badEvaluations = evaluations.filter((e) => e.status !== 200);
+    if (badEvaluations.length > 0) {
+      problems.push(
+        `${badEvaluations.length} of ${evaluations.length} OFREP evaluation(s) of ${CHAOS_FLAG} failed: ${badEvaluations
+          .slice(0, 5)
+          .map((e) => `${e.status}${e.error ? ` ${e.error}` : ''} at t+${((e.at - Date.now() + performance.now() - t0) / 1000).toFixed(1)}s`)
+          .join('; ')}`,
+      );
+    }
+    const flagView = await sluice.cli(['flags', 'get', CHAOS_FLAG, '-o', 'json']);
+    const flagState = flagView.code === 0 ? (JSON.parse(flagView.stdout) as { state: { killed: boolean; percentage?: number } }).state : undefined;
+    if (flagState === undefined) problems.push(`sluice flags get ${CHAOS_FLAG} failed: ${flagView.stderr.trim()}`);
+    else if (flagState.killed !== flagExpected.killed || (flagState.percentage ?? 50) !== flagExpected.percentage) {
+      problems.push(`${CHAOS_FLAG} is ${JSON.stringify(flagState)} after the schedule; its last successful actions made it ${JSON.stringify(flagExpected)}`);
+    }
+    const last = evaluations.at(-1);
+    if (flagExpected.killed && last?.value !== false) problems.push(`${CHAOS_FLAG} is killed but its last evaluation served ${JSON.stringify(last?.value)}`);
+    console.log(`chaos: ${evaluations.length} OFREP evaluations of ${CHAOS_FLAG}, ${badEvaluations.length} failed; flag ${JSON.stringify(flagState)}`);
 
     const samples: Tagged[] = [];
     for (const l of loads) {
@@ -348,6 +407,7 @@ test('chaos under load: a seeded schedule of releases and failures loses no requ
     assert.deepEqual(problems, [], `chaos seed ${seed} (replay: SLUICE_CHAOS_SEED=${seed} npm run test:chaos)`);
   } finally {
     observing = false;
+    await flagPoller?.stop();
     await observer;
     for (const l of loads) await l.gen.stop();
     await downDetached(sluice);

@@ -26,7 +26,16 @@ export async function kill9ControlPlane(sluice: SluiceUnderTest): Promise<number
 
 /** `sluice up -d` with the harness's addresses; throws with its output if it fails. */
 export async function upDetached(sluice: SluiceUnderTest): Promise<string> {
-  const r = await sluice.cli(['up', '-d', '--api', `127.0.0.1:${sluice.apiPort}`, '--router-admin', `127.0.0.1:${sluice.routerAdminPort}`]);
+  const r = await sluice.cli([
+    'up',
+    '-d',
+    '--api',
+    `127.0.0.1:${sluice.apiPort}`,
+    '--router-admin',
+    `127.0.0.1:${sluice.routerAdminPort}`,
+    '--flags-listen',
+    `127.0.0.1:${sluice.flagsPort}`,
+  ]);
   if (r.code !== 0) throw new Error(`sluice up -d failed (exit ${r.code}): ${r.stderr.trim()} ${r.stdout.trim()}`);
   return r.stdout.trim();
 }

@@ -20,7 +20,10 @@ export type ActionKind =
   | 'restart'
   | 'kill-9-control-plane'
   | 'router-restart'
-  | 'kill-instance';
+  | 'kill-instance'
+  | 'flag-kill'
+  | 'flag-restore'
+  | 'flag-set';
 
 /** Every kind appears at least once in a schedule; the rest are drawn with these weights. */
 const WEIGHTS: Record<ActionKind, number> = {
@@ -37,10 +40,33 @@ const WEIGHTS: Record<ActionKind, number> = {
   'kill-9-control-plane': 1,
   'router-restart': 1,
   'kill-instance': 1.5,
+  'flag-kill': 1,
+  'flag-restore': 1,
+  'flag-set': 1,
 };
 
-/** Actions on the whole machine rather than on one rollout. */
-const GLOBAL: ReadonlySet<ActionKind> = new Set(['kill-9-control-plane', 'router-restart']);
+/** Actions on the whole machine (or on the schedule's one feature flag) rather than on one rollout. */
+const GLOBAL: ReadonlySet<ActionKind> = new Set(['kill-9-control-plane', 'router-restart', 'flag-kill', 'flag-restore', 'flag-set']);
+
+/** The feature flag the schedule kills, restores and sets while an OFREP client evaluates it. */
+export const CHAOS_FLAG = 'chaos-flag';
+
+export function chaosFlagManifest(): string {
+  return `apiVersion: sluice.dev/v1alpha1
+kind: FeatureFlag
+metadata:
+  name: ${CHAOS_FLAG}
+spec:
+  owner: chaos
+  enable:
+    percentage: 50
+`;
+}
+
+/** What a flag-set action sets: a whole percentage from its pick. */
+export function flagPercentage(a: ChaosAction): number {
+  return Math.round(a.pick * 100);
+}
 
 export interface ChaosAction {
   index: number;
