@@ -1,3 +1,5 @@
+import type { ExperimentRoutes } from './experiment.js';
+
 /**
  * The one contract between the engine and every data plane (the builtin router today,
  * nginx and Gateway API later). The engine computes a RouteTable; a data plane makes the
@@ -165,6 +167,12 @@ export interface ListenerRoutes {
   mirrors?: MirrorRoute[];
   /** A/B: response header naming the variant that answered (from `Backend.variant`). */
   variantHeader?: string;
+  /**
+   * An experiment (A/B test with metrics, src/core/experiment.ts): the router assigns users
+   * by the salted hash of their key instead of `sticky`, records exposures and goals, and
+   * takes the app's events for it. Main listener only.
+   */
+  experiment?: ExperimentRoutes;
   resilience?: Resilience;
   /**
    * Operator override. `stopped`: every request gets the maintenance answer (`sluice

@@ -5,6 +5,7 @@ import type { RouteTable } from './route-table.js';
 import type { JobStore } from './jobs.js';
 import type { AnalysisTemplateSpec } from './analysis.js';
 import type { FlagRecord, FlagState, FlagUsage } from './flags.js';
+import type { ApplyRecordsResult, ExperimentRecord, ExperimentReport, ExperimentTotals, MetricKind } from './experiment.js';
 
 export interface TemplateRecord {
   name: string;
@@ -19,6 +20,39 @@ export interface TemplateRecord {
  * stored, keeps nothing. A run can outlive its revision — a detached hook that finishes, a
  * measurement in flight when the revision is pruned — and must not bring its rows back.
  */
+/** What the store needs to know of a metric to apply its conversions (from the rollout's spec). */
+export type MetricLookup = (rollout: string, experiment: string, metric: string) => { kind: MetricKind; windowMs?: number } | undefined;
+
+/**
+ * Experiments' data (src/core/experiment.ts): exposed users, one row per user and metric
+ * updated incrementally, running totals per variant and metric (so a report never scans
+ * users or events), raw conversions (prunable), snapshots of reports. Kept after the
+ * rollout ends or is deleted.
+ */
+export interface ExperimentStore {
+  /** The highest seq applied from that router journal; 0 when none. */
+  experimentCursor(journal: string): number;
+  /**
+   * Applies one journal batch in one transaction, idempotently: records with seq at or below
+   * the cursor are skipped, the cursor becomes the batch's highest seq. An exposure adds the
+   * user (the first exposure wins: its variant and time). A conversion adds to the user's
+   * value of that metric (binomial: the user counts converted once; continuous: values sum)
+   * and to the totals; `pre` sets the user's covariate instead; a conversion of a user never
+   * exposed, of a metric `metrics` does not know, or after the metric's window from the
+   * user's exposure counts in `ignored` and changes no total. Each conversion is also kept raw.
+   */
+  applyExperimentRecords(journal: string, records: (ExperimentRecord & { seq: number })[], metrics: MetricLookup): ApplyRecordsResult;
+  /** Running totals of one test; every variant with an exposure, every (metric, variant) with its users (zeros included). */
+  experimentTotals(rollout: string, experiment: string): ExperimentTotals;
+  /** The tests of a rollout with any exposure, oldest first. */
+  listExperiments(rollout: string): string[];
+  putExperimentSnapshot(report: ExperimentReport): void;
+  /** Oldest first; at most `limit` (the newest ones) when given. */
+  listExperimentSnapshots(rollout: string, experiment: string, limit?: number): ExperimentReport[];
+  /** Raw conversions recorded before `beforeMs` go (aggregates stay). Returns how many. */
+  pruneExperimentEvents(beforeMs: number): number;
+}
+
 export interface Store extends InstanceRecordStore, JobStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;

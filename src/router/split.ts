@@ -1,3 +1,4 @@
+import { BUCKET_COUNT } from '../util/bucket-hash.js';
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { compileValueRegex } from '../util/regex.js';
@@ -178,7 +179,7 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /** Buckets a sticky user can hold, 0..9999: a weight of w % owns w × 100 of them. */
-export const BUCKETS = 10_000;
+export const BUCKETS = BUCKET_COUNT;
 
 /**
  * Maps a sticky user's bucket (0..9999) to a revision so that a weight change moves as few

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Stickiness } from '../core/route-table.js';
+import { hashBucket, stickySeed } from '../util/bucket-hash.js';
 import { BUCKETS, cookieValue, type BucketSplit, type SmoothWeightedSplit } from './split.js';
+
+/** Re-exported for tests that check buckets against the router's. */
+export { hashBucket, stickySeed };
 
 /** Flagger's default for its session-affinity cookie: one day. */
 export const DEFAULT_STICKY_MAX_AGE_SECONDS = 86_400;
-
-const FNV_OFFSET = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
 
 /**
  * A sticky split, compiled once per table: finds the request's bucket (its cookie, or a
@@ -68,37 +69,6 @@ export class StickySplit<T> {
     if (key === undefined || key === '') return this.fallback.next();
     return this.buckets.at(hashBucket(this.seed, key));
   }
-}
-
-/**
- * A header or cookie value's bucket: FNV-1a 32 over the salt bytes (the rollout name in
- * UTF-8, then a 0 byte) and then the value's bytes as received (Node gives header values
- * as latin1, one char per byte), finished with murmur3's fmix32 so that near-identical keys
- * (user-1, user-2) spread, then modulo 10000.
- */
-export function hashBucket(seed: number, value: string): number {
-  let h = fnv1a(seed, value);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h >>> 0) % BUCKETS;
-}
-
-/** The FNV-1a state after a rollout's salt: what hashBucket continues from. */
-export function stickySeed(rollout: string): number {
-  return fnv1a(FNV_OFFSET, Buffer.from(`${rollout}\0`, 'utf8').toString('latin1'));
-}
-
-function fnv1a(h: number, bytes: string): number {
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes.charCodeAt(i);
-    // Above 0xff only for a value that did not come off the wire: both bytes count.
-    if (c > 0xff) h = Math.imul(h ^ (c >>> 8), FNV_PRIME);
-    h = Math.imul(h ^ (c & 0xff), FNV_PRIME);
-  }
-  return h;
 }
 
 /** A bucket cookie's value, 0..9999 in decimal; -1 when absent or not one (a new client). */
