@@ -20,7 +20,7 @@
  *   ρ² = (−2 ln α + ln(1 − 2 ln α)) / n*.
  * The tuning N* (ConclusionSpec.sequentialTuning) counts users PER VARIANT, so n* = 2N*
  * (two arms in a comparison); r = n/(2N*)·(−2 ln α + ln(1 − 2 ln α)) depends only on the
- * users per arm relative to N*. At n = n*, for α = 0.05, the multiplier h/se is ≈ 2.9
+ * users per arm relative to N*. At n = n*, for α = 0.05, the multiplier h/se is ≈ 3.0
  * against the fixed 1.96; it grows slowly (≈ √ln n) past n*.
  *
  * p-value: the smallest α′ whose sequence (ρ held at the value chosen from the configured
