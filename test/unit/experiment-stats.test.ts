@@ -167,6 +167,10 @@ test('edge cases: tiny and empty samples, zero variance, exact 0/1 data', () => 
   assert.ok(Number.isNaN(relativeLift({ n: 5, mean: 0, variance: 1 }, { n: 5, mean: 1, variance: 1 }, 1.96).estimate));
   assert.equal(sequentialTest({ n: 0, mean: 0, variance: 0 }, { n: 0, mean: 0, variance: 0 }, { alpha: 0.05, tuning: 5000 }).pValue, 1);
   assert.ok(Number.isNaN(normalPpf(1.5)) && normalPpf(0) === Number.NEGATIVE_INFINITY);
+  assert.equal(twoProportionZTest({ n: 0, conversions: 0 }, { n: 10, conversions: 3 }).pValue, 1);
+  const one = sequentialTest({ n: 1, mean: 0, variance: 0 }, { n: 1, mean: 1, variance: 0 }, { alpha: 0.05, tuning: 5000 });
+  assert.equal(one.pValue, 1);
+  assert.equal(one.absolute.upper, Number.POSITIVE_INFINITY);
 });
 
 // ---- properties ----

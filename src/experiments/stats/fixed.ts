@@ -15,8 +15,8 @@
  * Relative lift (delta method): r = ȳₜ/ȳ꜀ − 1, Var(ȳₜ/ȳ꜀) ≈ vₜ/(nₜ ȳ꜀²) + ȳₜ² v꜀/(n꜀ ȳ꜀⁴);
  *   r ± q·√Var. Undefined when ȳ꜀ = 0: {NaN, −∞, +∞}.
  *
- * Degenerate inputs: se = 0 gives statistic 0 and p = 1 when the means are equal, ±∞ and
- * p = 0 otherwise; Welch with an arm of n < 2 (no variance) gives p = 1, df 0 and unbounded
+ * Degenerate inputs: an empty arm gives p = 1 and unbounded intervals; se = 0 gives
+ * statistic 0 and p = 1 when the means are equal, ±∞ and p = 0 otherwise; Welch with an arm of n < 2 (no variance) gives p = 1, df 0 and unbounded
  * intervals; both variances 0 gives df = nₜ + n꜀ − 2.
  */
 
@@ -62,6 +62,9 @@ function twoSidedFromStatistic(diff: number, se: number, tail: (x: number) => nu
 
 /** Two-proportion z-test (pooled statistic as statsmodels; unpooled Wald intervals). */
 export function twoProportionZTest(control: ProportionSample, treatment: ProportionSample, alpha = 0.05): FixedResult {
+  if (!(control.n > 0) || !(treatment.n > 0)) {
+    return { statistic: 0, pValue: 1, absolute: { estimate: 0, ...UNBOUNDED }, relative: { estimate: Number.NaN, ...UNBOUNDED } };
+  }
   const pc = control.conversions / control.n;
   const pt = treatment.conversions / treatment.n;
   const pooled = (control.conversions + treatment.conversions) / (control.n + treatment.n);

@@ -31,6 +31,8 @@
  * martingale, hence valid at every α′, not only the configured one.
  * Relative interval: the delta-method standard error of ȳₜ/ȳ꜀ (fixed.ts) times the same
  * multiplier h/se.
+ * Degenerate inputs: an arm with n < 2 (no variance estimate) gives p = 1 and unbounded
+ * intervals; se = 0 with n ≥ 2 gives p = 1 for equal means, 0 otherwise.
  */
 
 import type { Interval } from '../../core/experiment.js';
@@ -60,7 +62,7 @@ export function sequentialTest(control: MeanSample, treatment: MeanSample, opts:
   const n = control.n + treatment.n;
   const diff = treatment.mean - control.mean;
   const unbounded = { lower: Number.NEGATIVE_INFINITY, upper: Number.POSITIVE_INFINITY };
-  if (control.n < 1 || treatment.n < 1) {
+  if (control.n < 2 || treatment.n < 2) {
     return { pValue: 1, absolute: { estimate: diff, ...unbounded }, relative: { estimate: Number.NaN, ...unbounded } };
   }
   const r = n * mixtureRho2(opts.alpha, 2 * opts.tuning);
