@@ -26,7 +26,7 @@ export interface FixtureOptions {
   srmAlarm?: boolean;
   /** B's error rate is over the guardrail. */
   guardrailViolation?: boolean;
-  /** The test ended: B promoted. */
+  /** The test ended: B promoted (verdict SHIP when the analysis said so, else `manual`). */
   concluded?: boolean;
   /** Replace the rollout's and the first metric's names (escaping tests). */
   rollout?: string;
@@ -152,9 +152,10 @@ export function experimentSeries(o: FixtureOptions = {}): { report: ExperimentRe
   for (let s = 1; s <= count; s++) {
     const at = START + Math.round((s / count) * days * DAY);
     const step = (days * daily) / count;
-    for (const n of names) {
+    for (const [i, n] of names.entries()) {
       const skew = o.srmAlarm && n === 'B' ? 1.08 : 1;
-      const users = Math.max(1, Math.round(step * skew * (1 + 0.03 * gauss(r))));
+      // Users split by the weights (daily is per variant at equal weights).
+      const users = Math.max(1, Math.round(((step * names.length * weights[i]!) / 100) * skew * (1 + 0.03 * gauss(r))));
       const p = baseline * (1 + lifts[n]!);
       const k = Math.max(0, Math.round(users * p + Math.sqrt(users * p * (1 - p)) * gauss(r)));
       const c = conv.get(n)!;
@@ -233,6 +234,13 @@ export function experimentSeries(o: FixtureOptions = {}): { report: ExperimentRe
     });
   }
   const report = snapshots.at(-1)!;
-  if (o.concluded) report.concluded = { at: report.at + 60_000, verdict: report.recommendation.verdict, variant: 'B', by: 'alice@laptop' };
+  if (o.concluded)
+    report.concluded = {
+      at: report.at + 60_000,
+      // Promoted by hand (`sluice promote --variant B`) when the analysis had not said SHIP.
+      verdict: report.recommendation.verdict === 'SHIP' ? 'SHIP' : 'manual',
+      variant: 'B',
+      by: 'alice@laptop',
+    };
   return { report, snapshots };
 }
