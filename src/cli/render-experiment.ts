@@ -4,7 +4,7 @@
  * formatting the HTML report uses.
  */
 import type { ExperimentReport, GuardrailReport, MetricReport, Recommendation } from '../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, signedPct } from '../experiments/report/format.js';
+import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct } from '../experiments/report/format.js';
 import type { ExperimentSummary } from '../api/client.js';
 import type { ExperimentPlan } from './experiment-plan.js';
 import { formatAge, renderTable } from './render.js';
@@ -23,7 +23,7 @@ export function recommendationLine(r: Recommendation): string {
 }
 
 export function srmLine(srm: ExperimentReport['srm']): string {
-  const test = `chi² ${srm.statistic.toFixed(2)} (df ${srm.df}), p ${pValue(srm.pValue)}`;
+  const test = `${srmTest(srm)}`;
   return srm.mismatch
     ? `MISMATCH — ${test}: users do not split as the weights say (assignment or logging is broken); no SHIP until it is fixed`
     : `ok — ${test}`;

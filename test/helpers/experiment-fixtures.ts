@@ -244,3 +244,47 @@ export function experimentSeries(o: FixtureOptions = {}): { report: ExperimentRe
     };
   return { report, snapshots };
 }
+
+/**
+ * The first analysis of a test nobody has reached yet, as it comes over the API: no users,
+ * and the NaN rates and intervals JSON turned into null.
+ */
+export function freshReport(rollout = 'checkout'): ExperimentReport {
+  const nan = Number.NaN;
+  const interval = { estimate: nan, lower: nan, upper: nan };
+  const report: ExperimentReport = {
+    rollout,
+    experiment: 'r3a0',
+    at: START,
+    startedAt: null,
+    variants: [
+      { variant: 'A', revision: 2, weight: 50, users: 0, share: nan },
+      { variant: 'B', revision: 3, weight: 50, users: 0, share: nan },
+    ],
+    srm: { statistic: nan, df: 1, pValue: nan, mismatch: false },
+    metrics: [
+      {
+        name: 'purchase',
+        kind: 'binomial',
+        direction: 'higher',
+        primary: true,
+        variants: ['A', 'B'].map((variant) => ({ variant, users: 0, converted: 0, mean: nan, sd: nan })),
+        comparisons: [
+          {
+            variant: 'B',
+            absolute: interval,
+            relative: interval,
+            fixed: { statistic: nan, pValue: nan },
+            sequential: { pValue: nan, absolute: interval, relative: interval },
+            adjustedPValue: nan,
+            cuped: false,
+          },
+        ],
+      },
+    ],
+    guardrails: [{ variant: 'B', requests: 0, errorRate: nan, p95LatencyMs: null }],
+    recommendation: { verdict: 'CONTINUE', reason: 'waiting for users: 0 of 1000 per variant', final: false },
+    ignored: { outsideWindow: 0, unexposed: 0 },
+  };
+  return JSON.parse(JSON.stringify(report)) as ExperimentReport;
+}

@@ -16,7 +16,8 @@ import { writeApiInfo } from '../../src/api/token.js';
 import type { ExperimentSummary, ExperimentView } from '../../src/api/client.js';
 import { makePlan, parsePlanFlags } from '../../src/cli/experiment-plan.js';
 import { pctInterval, pValue, signedPct } from '../../src/experiments/report/format.js';
-import { experimentSeries } from '../helpers/experiment-fixtures.js';
+import { experimentSeries, freshReport } from '../helpers/experiment-fixtures.js';
+import { renderExperimentStatus } from '../../src/cli/render-experiment.js';
 import { TEST_TOKEN } from '../helpers/cli-fakes.js';
 
 const BIN = join(process.cwd(), 'bin', 'sluice.js');
@@ -269,4 +270,15 @@ test('help lists the command', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^usage: sluice experiment status NAME/);
   assert.match(r.stdout, /--daily-users N/);
+});
+
+test('a test nobody reached yet (nulls where JSON had NaN): dashes, not NaN or a crash', () => {
+  const out = renderExperimentStatus(freshReport(), Date.UTC(2025, 0, 1, 10));
+  assert.match(out, /^Started: {5}no exposure yet$/m);
+  assert.match(out, /^Verdict: {5}CONTINUE: waiting for users: 0 of 1000 per variant$/m);
+  assert.match(out, /^A \(control\)\s+2\s+50%\s+0\s+-\s+50\.00%$/m);
+  assert.match(out, /^Sample ratio: ok — chi² - \(df 1\), p -$/m);
+  assert.match(out, /^B vs A\s+-\s+\[-, -\]\s+-\s+-\s+-\s+no$/m);
+  assert.match(out, /^B\s+0\s+-\s+-\s+ok$/m);
+  assert.doesNotMatch(out, /NaN|null|undefined/);
 });

@@ -81,6 +81,12 @@ export function shares(report: ExperimentReport): { variant: string; share: numb
   }));
 }
 
+/** The sample-ratio test in one phrase: "chi² 1.72 (df 1), p 0.1900" (a value JSON turned into null shows as "-"). */
+export function srmTest(srm: ExperimentReport['srm']): string {
+  const stat = typeof srm.statistic === 'number' && Number.isFinite(srm.statistic) ? srm.statistic.toFixed(2) : '-';
+  return `chi² ${stat} (df ${srm.df}), p ${pValue(srm.pValue)}`;
+}
+
 /** ISO time to the minute, UTC: "2025-01-15 12:00Z". */
 export function isoMinute(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + 'Z';

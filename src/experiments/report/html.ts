@@ -5,7 +5,7 @@
  * that comes from a spec or a user (rollout, metric and variant names, reasons) is escaped.
  */
 import type { ExperimentReport, MetricReport } from '../../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, signedPct } from './format.js';
+import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct } from './format.js';
 import { experimentPlots } from './plots.js';
 import { escapeXml as esc } from './svg.js';
 
@@ -124,7 +124,7 @@ function summary(report: ExperimentReport): string {
       s.mismatch
         ? '<span class="alarm">MISMATCH</span> — users do not split as the weights say (assignment or logging is broken); no SHIP until it is fixed.'
         : '<span class="ok">ok</span>.'
-    } chi² ${s.statistic.toFixed(2)} (df ${s.df}), p ${pValue(s.pValue)}</p>`,
+    } ${srmTest(s)}</p>`,
   );
   const control = controlOf(report);
   parts.push('<h2>Metrics</h2>', ...report.metrics.map((m) => metricSection(m, controlOf(report, m) ?? control)));

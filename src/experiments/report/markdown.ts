@@ -4,14 +4,14 @@
  * linked as images: for a wiki, a pull request or a ticket. Pure: returns the texts.
  */
 import type { ExperimentReport, MetricReport } from '../../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, signedPct } from './format.js';
+import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct } from './format.js';
 import type { ExperimentData, PageOptions } from './html.js';
 import { experimentPlots } from './plots.js';
 
-/** Markdown-significant characters and HTML's < > & escaped, so a name cannot make a link, a tag or break a table. */
+/** Inline Markdown (emphasis, code, links via [ ], tables via |) and HTML's < > & escaped, so a name cannot make a link, a tag or break a table. */
 export function escapeMarkdown(text: string): string {
   return text
-    .replace(/[\\`*_{}[\]()#+!|~]/g, (c) => `\\${c}`)
+    .replace(/[\\`*_[\]|~]/g, (c) => `\\${c}`)
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
@@ -83,7 +83,7 @@ function body(report: ExperimentReport, snapshots: ExperimentReport[], base: str
       ]),
     ),
     '',
-    `**Sample ratio check:** ${report.srm.mismatch ? '**MISMATCH** — users do not split as the weights say; no SHIP until it is fixed.' : 'ok.'} chi² ${report.srm.statistic.toFixed(2)} (df ${report.srm.df}), p ${pValue(report.srm.pValue)}`,
+    `**Sample ratio check:** ${report.srm.mismatch ? '**MISMATCH** — users do not split as the weights say; no SHIP until it is fixed.' : 'ok.'} ${srmTest(report.srm)}`,
     '',
     '## Metrics',
     '',

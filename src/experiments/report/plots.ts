@@ -75,37 +75,44 @@ export function experimentPlots(report: ExperimentReport, snapshots: ExperimentR
     };
   });
   const binomial = metric.kind === 'binomial';
+  // Early on (no users yet, so the rates are null) there may be snapshots but no line to draw.
+  const drawable = (list: ChartSeries[]) => list.some((s) => s.points.filter((p) => Number.isFinite(p.y)).length >= 2);
+  const empty = 'Not enough data yet: no variant has a value at two points in time.';
   return [
-    {
-      id: 'metric',
-      title: metricTitle,
-      svg: lineChart({
-        id: 'plot-metric',
-        title: metricTitle,
-        xLabel: axis.label,
-        yLabel: binomial ? 'conversion rate (cumulative)' : 'mean per user (cumulative)',
-        xFormat: axis.format,
-        yFormat: binomial ? (y) => `${tick(y * 100)}%` : tick,
-        series: valueSeries,
-        xDomain,
-      }),
-    },
-    treatments.length === 0
-      ? { id: 'lift', title: liftTitle, note: 'No treatment to compare with the control.' }
+    !drawable(valueSeries)
+      ? { id: 'metric', title: metricTitle, note: empty }
       : {
-          id: 'lift',
-          title: liftTitle,
+          id: 'metric',
+          title: metricTitle,
           svg: lineChart({
-            id: 'plot-lift',
-            title: liftTitle,
+            id: 'plot-metric',
+            title: metricTitle,
             xLabel: axis.label,
-            yLabel: 'relative lift',
+            yLabel: binomial ? 'conversion rate (cumulative)' : 'mean per user (cumulative)',
             xFormat: axis.format,
-            yFormat: (y) => `${y > 0 ? '+' : ''}${tick(y * 100)}%`,
-            series: liftSeries,
+            yFormat: binomial ? (y) => `${tick(y * 100)}%` : tick,
+            series: valueSeries,
             xDomain,
-            zeroLine: true,
           }),
         },
+    treatments.length === 0
+      ? { id: 'lift', title: liftTitle, note: 'No treatment to compare with the control.' }
+      : !drawable(liftSeries)
+        ? { id: 'lift', title: liftTitle, note: empty }
+        : {
+            id: 'lift',
+            title: liftTitle,
+            svg: lineChart({
+              id: 'plot-lift',
+              title: liftTitle,
+              xLabel: axis.label,
+              yLabel: 'relative lift',
+              xFormat: axis.format,
+              yFormat: (y) => `${y > 0 ? '+' : ''}${tick(y * 100)}%`,
+              series: liftSeries,
+              xDomain,
+              zeroLine: true,
+            }),
+          },
   ];
 }
