@@ -47,7 +47,7 @@ export const experimentCommand: Command = {
   name: 'experiment',
   summary: 'A/B test statistics: status, report --html/--markdown, plan (sample size), list',
   usage:
-    'status NAME [--experiment ID] [-o json|yaml] | report NAME --html FILE | --markdown FILE [--experiment ID] | plan --baseline RATE --mde RATE [--power P] [--alpha A] [--variants N] [--daily-users N] | list',
+    'status NAME [--experiment ID] [-o json|yaml] | report NAME --html FILE | --markdown FILE [--experiment ID] | plan --baseline RATE --mde RATE [--power P] [--alpha A] [--variants N] [--daily-users N] | list (the default)',
   flags: [
     ['--experiment ID', 'status, report: an earlier test of the rollout (r<revision>a<attempt>) instead of the latest'],
     ['--html FILE', 'report: one self-contained HTML page (tables and plots, no external assets)'],
@@ -81,8 +81,7 @@ export const experimentCommand: Command = {
   },
   output: true,
   async run(ctx) {
-    const action = ctx.positionals[0];
-    if (action === undefined) throw new UsageError(`sluice experiment needs an action: one of ${ACTIONS.join(', ')}`);
+    const action = ctx.positionals[0] ?? 'list';
     const now = Date.now();
     switch (action) {
       case 'list': {

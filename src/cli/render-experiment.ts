@@ -4,7 +4,7 @@
  * formatting the HTML report uses.
  */
 import type { ExperimentReport, GuardrailReport, MetricReport, Recommendation } from '../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct } from '../experiments/report/format.js';
+import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct, tick } from '../experiments/report/format.js';
 import type { ExperimentSummary } from '../api/client.js';
 import type { ExperimentPlan } from './experiment-plan.js';
 import { formatAge, renderTable } from './render.js';
@@ -122,7 +122,7 @@ export function renderPlan(plan: ExperimentPlan): string {
       : `mean ${num(i.mean)} (sd ${num(i.sd)}) → ${num(i.mean * (1 + i.mde))} (${signedPct(i.mde)} relative)`;
   const lines = [
     `Effect:            ${effect}`,
-    `Test:              two-sided, alpha ${i.alpha}${plan.comparisons > 1 ? ` (${num(plan.alphaPerComparison)} per comparison, Bonferroni over ${plan.comparisons} treatments)` : ''}, power ${pct(i.power, 0)}`,
+    `Test:              two-sided, alpha ${i.alpha}${plan.comparisons > 1 ? ` (${tick(plan.alphaPerComparison)} per comparison, Bonferroni over ${plan.comparisons} treatments)` : ''}, power ${pct(i.power, 0)}`,
     `Users per variant: ${count(plan.usersPerVariant)}`,
     `Users in all:      ${count(plan.totalUsers)} (${i.variants} variants, equal weights)`,
   ];
