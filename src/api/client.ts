@@ -14,6 +14,22 @@ import { ACTOR_HEADER } from './server.js';
 import { readApiInfo, readToken } from './token.js';
 import type { FlagList, FlagPushStatus, FlagView } from '../engine/flags/controller.js';
 import type { StaleFlag } from '../engine/flags/stale.js';
+import type { ExperimentReport } from '../core/experiment.js';
+
+/** `GET /v1/rollouts/:name/experiment`: the latest report (null: no test with metrics ran) and the stored snapshots, oldest first. */
+export interface ExperimentView {
+  report: ExperimentReport | null;
+  snapshots: ExperimentReport[];
+}
+
+/** One row of `GET /v1/experiments`. */
+export interface ExperimentSummary {
+  rollout: string;
+  experiment: string;
+  verdict: string;
+  users: number;
+  at: number;
+}
 
 export interface ApiClientOptions {
   /** host:port */
@@ -174,6 +190,16 @@ export class ApiClient implements RolloutActions {
   /** `sluice promote|abort|pause|resume|retry flag/NAME`: a flag ramp's verbs. */
   async flagRamp(verb: 'promote' | 'abort' | 'pause' | 'resume' | 'retry', name: string, body: Record<string, unknown> = {}, by?: Actor): Promise<void> {
     await this.call('POST', flagPath(name, verb), body, by);
+  }
+
+  // ——— experiments (/v1/rollouts/:name/experiment, /v1/experiments) ———
+
+  /** The rollout's A/B test report; `experiment` (`r<revision>a<attempt>`) picks an earlier test than the latest. */
+  experiment(name: string, experiment?: string): Promise<ExperimentView> {
+    return this.call('GET', rolloutPath(name, 'experiment') + (experiment !== undefined ? `?${new URLSearchParams({ experiment })}` : ''));
+  }
+  async listExperiments(): Promise<ExperimentSummary[]> {
+    return ((await this.call('GET', '/v1/experiments')) as { experiments: ExperimentSummary[] }).experiments;
   }
 
   /** True when the API answers its health check (no token needed). */

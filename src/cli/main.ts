@@ -28,6 +28,7 @@ import { eventsCommand, getCommand, historyCommand, statusCommand } from './get.
 import { logsCommand } from './logs.js';
 import { routerCommand } from './router.js';
 import { flagsCommand } from './flags.js';
+import { experimentCommand } from './experiment.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -94,6 +95,7 @@ export const COMMANDS: Command[] = [
   deleteCommand,
   routerCommand,
   flagsCommand,
+  experimentCommand,
   versionCommand,
   helpCommand,
 ];
