@@ -166,6 +166,8 @@ class BatchTotals {
   private readonly metricTotals = new Map<string, { rollout: string; experiment: string; metric: string; variant: string; totals: StoredMetricTotals }>();
   private readonly counters = new Map<string, { rollout: string; experiment: string; counters: TestCounters }>();
   private readonly lookups = new Map<string, ReturnType<MetricLookup>>();
+  /** Users read or added in this batch (null: not exposed), as a user converts on several metrics at once. */
+  private readonly users = new Map<string, ExposedUser | null>();
 
   constructor(
     private readonly rows: ExperimentRows,
@@ -175,6 +177,7 @@ class BatchTotals {
   expose(r: Extract<ExperimentRecord, { type: 'exposure' }>): void {
     this.seen(r.rollout, r.experiment, r.at);
     if (!this.rows.addUser(r.rollout, r.experiment, r.user, r.variant, r.at)) return;
+    this.users.set(`${r.rollout}\0${r.experiment}\0${r.user}`, { variant: r.variant, exposedAt: r.at });
     const key = `${r.rollout}\0${r.experiment}\0${r.variant}`;
     let entry = this.variants.get(key);
     if (!entry) {
@@ -196,7 +199,7 @@ class BatchTotals {
   private count(r: ConversionRecord): ConversionOutcome {
     const metric = this.lookup(r.rollout, r.experiment, r.metric);
     if (!metric) return 'unknownMetric';
-    const user = this.rows.user(r.rollout, r.experiment, r.user);
+    const user = this.user(r.rollout, r.experiment, r.user);
     if (!user) return 'unexposed';
     if (!r.pre && metric.windowMs !== undefined && r.at - user.exposedAt > metric.windowMs) return 'outsideWindow';
     const before = this.rows.userState(r.rollout, r.experiment, r.metric, r.user) ?? NO_USER_STATE;
@@ -206,6 +209,13 @@ class BatchTotals {
     this.rows.saveUserState(r.rollout, r.experiment, r.metric, r.user, user.variant, after, r.at);
     applyUserChange(this.totals(r.rollout, r.experiment, r.metric, user.variant), before, after);
     return 'counted';
+  }
+
+  private user(rollout: string, experiment: string, user: string): ExposedUser | null {
+    const key = `${rollout}\0${experiment}\0${user}`;
+    let found = this.users.get(key);
+    if (found === undefined) this.users.set(key, (found = this.rows.user(rollout, experiment, user) ?? null));
+    return found;
   }
 
   private lookup(rollout: string, experiment: string, metric: string): ReturnType<MetricLookup> {
