@@ -31,7 +31,7 @@ export class MemoryExperimentRows implements ExperimentRows {
   saveCursor(journal: string, seq: number): void {
     this.write(this.cursors, journal, seq);
   }
-  user(rollout: string, experiment: string, user: string): ExposedUser | undefined {
+  private user(rollout: string, experiment: string, user: string): ExposedUser | undefined {
     const u = this.users.get(key(rollout, experiment, user));
     return u && { ...u };
   }
@@ -56,6 +56,10 @@ export class MemoryExperimentRows implements ExperimentRows {
   userState(rollout: string, experiment: string, metric: string, user: string): UserMetricState | undefined {
     const v = this.values.get(key(rollout, experiment, metric, user));
     return v && { value: v.value, count: v.count, preValue: v.preValue, hasPre: v.hasPre };
+  }
+  userWithState(rollout: string, experiment: string, metric: string, user: string): { user: ExposedUser; state: UserMetricState | undefined } | undefined {
+    const found = this.user(rollout, experiment, user);
+    return found && { user: found, state: this.userState(rollout, experiment, metric, user) };
   }
   saveUserState(rollout: string, experiment: string, metric: string, user: string, variant: string, s: UserMetricState, at: number): void {
     this.write(this.values, key(rollout, experiment, metric, user), {

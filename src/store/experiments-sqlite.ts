@@ -21,9 +21,6 @@ export class SqliteExperimentRows implements ExperimentRows {
   saveCursor(journal: string, seq: number): void {
     this.s.saveCursor.run(journal, seq);
   }
-  user(rollout: string, experiment: string, user: string): ExposedUser | undefined {
-    return this.s.user.get(rollout, experiment, user) as ExposedUser | undefined;
-  }
   addUser(rollout: string, experiment: string, user: string, variant: string, at: number): boolean {
     return this.s.addUser.run(rollout, experiment, user, variant, at).changes === 1;
   }
@@ -39,6 +36,12 @@ export class SqliteExperimentRows implements ExperimentRows {
   userState(rollout: string, experiment: string, metric: string, user: string): UserMetricState | undefined {
     const row = this.s.userState.get(rollout, experiment, metric, user) as (Omit<UserMetricState, 'hasPre'> & { hasPre: number }) | undefined;
     return row && { ...row, hasPre: row.hasPre === 1 };
+  }
+  userWithState(rollout: string, experiment: string, metric: string, user: string): { user: ExposedUser; state: UserMetricState | undefined } | undefined {
+    const row = this.s.userWithState.get(metric, rollout, experiment, user) as [string, number, number, number | null, number, number] | undefined;
+    if (!row) return undefined;
+    const [variant, exposedAt, value, count, preValue, hasPre] = row;
+    return { user: { variant, exposedAt }, state: count === null ? undefined : { value, count, preValue, hasPre: hasPre === 1 } };
   }
   saveUserState(rollout: string, experiment: string, metric: string, user: string, variant: string, v: UserMetricState, at: number): void {
     this.s.saveUserState.run(rollout, experiment, metric, user, variant, v.value, v.count, v.preValue, v.hasPre ? 1 : 0, at);
@@ -125,7 +128,6 @@ function prepare(db: Database.Database) {
   return {
     cursor: p('SELECT seq FROM experiment_cursors WHERE journal = ?').pluck(),
     saveCursor: p('INSERT INTO experiment_cursors (journal, seq) VALUES (?, ?) ON CONFLICT (journal) DO UPDATE SET seq = excluded.seq'),
-    user: p('SELECT variant, exposed_at AS exposedAt FROM experiment_users WHERE rollout = ? AND experiment = ? AND user = ?'),
     addUser: p('INSERT OR IGNORE INTO experiment_users (rollout, experiment, user, variant, exposed_at) VALUES (?, ?, ?, ?, ?)'),
     variantTotals: p('SELECT users, first_exposure_at AS firstExposureAt FROM experiment_variant_totals WHERE rollout = ? AND experiment = ? AND variant = ?'),
     saveVariantTotals: p(
@@ -136,6 +138,11 @@ function prepare(db: Database.Database) {
     userState: p(
       'SELECT value, count, pre_value AS preValue, has_pre AS hasPre FROM experiment_values WHERE rollout = ? AND experiment = ? AND metric = ? AND user = ?',
     ),
+    userWithState: p(
+      `SELECT u.variant, u.exposed_at, v.value, v.count, v.pre_value, v.has_pre FROM experiment_users u
+       LEFT JOIN experiment_values v ON v.rollout = u.rollout AND v.experiment = u.experiment AND v.metric = ? AND v.user = u.user
+       WHERE u.rollout = ? AND u.experiment = ? AND u.user = ?`,
+    ).raw(),
     saveUserState: p(
       `INSERT INTO experiment_values (rollout, experiment, metric, user, variant, value, count, pre_value, has_pre, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (rollout, experiment, metric, user) DO UPDATE SET

@@ -18,6 +18,9 @@ import { NO_USER_STATE, type StoredMetricTotals, type UserMetricState, applyUser
  *   journal's order already says the exposure came first. `pre` records have no window.
  * - Every conversion is kept raw with what became of it (experiment_events), ignored ones too.
  * - `lastRecordAt` is the largest `at` of the test's applied records, counted or ignored.
+ * - Totals list variants by name and metrics by name then variant; a metric appears once
+ *   any user has a counted value or covariate for it (the store does not know the spec's
+ *   metric list), with a row for every exposed variant, zeros where none of its users has one.
  * - Snapshots are thinned as they are added: past SNAPSHOTS_THINNED_AT for a test, every
  *   second one is dropped among all but the first and the newest SNAPSHOTS_KEPT_WHOLE, so a
  *   long test keeps its start, its recent history in full, and older history ever sparser.
@@ -53,13 +56,14 @@ export interface TestCounters {
 export interface ExperimentRows {
   cursor(journal: string): number | undefined;
   saveCursor(journal: string, seq: number): void;
-  user(rollout: string, experiment: string, user: string): ExposedUser | undefined;
   /** Adds the user unless the test knows them already; whether it did. */
   addUser(rollout: string, experiment: string, user: string, variant: string, at: number): boolean;
   variantTotals(rollout: string, experiment: string, variant: string): StoredVariantTotals | undefined;
   saveVariantTotals(rollout: string, experiment: string, variant: string, totals: StoredVariantTotals): void;
   listVariantTotals(rollout: string, experiment: string): (StoredVariantTotals & { variant: string })[];
   userState(rollout: string, experiment: string, metric: string, user: string): UserMetricState | undefined;
+  /** The exposed user and their state on the metric, in one read (a user the batch has not met yet). */
+  userWithState(rollout: string, experiment: string, metric: string, user: string): { user: ExposedUser; state: UserMetricState | undefined } | undefined;
   saveUserState(rollout: string, experiment: string, metric: string, user: string, variant: string, state: UserMetricState, at: number): void;
   metricTotals(rollout: string, experiment: string, metric: string, variant: string): StoredMetricTotals | undefined;
   saveMetricTotals(rollout: string, experiment: string, metric: string, variant: string, totals: StoredMetricTotals): void;
@@ -199,23 +203,23 @@ class BatchTotals {
   private count(r: ConversionRecord): ConversionOutcome {
     const metric = this.lookup(r.rollout, r.experiment, r.metric);
     if (!metric) return 'unknownMetric';
-    const user = this.user(r.rollout, r.experiment, r.user);
+    const key = `${r.rollout}\0${r.experiment}\0${r.user}`;
+    let user = this.users.get(key);
+    let stored: UserMetricState | undefined;
+    if (user === undefined) {
+      const found = this.rows.userWithState(r.rollout, r.experiment, r.metric, r.user);
+      this.users.set(key, (user = found?.user ?? null));
+      stored = found?.state;
+    } else if (user) stored = this.rows.userState(r.rollout, r.experiment, r.metric, r.user);
     if (!user) return 'unexposed';
     if (!r.pre && metric.windowMs !== undefined && r.at - user.exposedAt > metric.windowMs) return 'outsideWindow';
-    const before = this.rows.userState(r.rollout, r.experiment, r.metric, r.user) ?? NO_USER_STATE;
+    const before = stored ?? NO_USER_STATE;
     const after: UserMetricState = r.pre
       ? { ...before, preValue: r.value, hasPre: true }
       : { ...before, value: metric.kind === 'binomial' ? 1 : before.value + r.value, count: before.count + 1 };
     this.rows.saveUserState(r.rollout, r.experiment, r.metric, r.user, user.variant, after, r.at);
     applyUserChange(this.totals(r.rollout, r.experiment, r.metric, user.variant), before, after);
     return 'counted';
-  }
-
-  private user(rollout: string, experiment: string, user: string): ExposedUser | null {
-    const key = `${rollout}\0${experiment}\0${user}`;
-    let found = this.users.get(key);
-    if (found === undefined) this.users.set(key, (found = this.rows.user(rollout, experiment, user) ?? null));
-    return found;
   }
 
   private lookup(rollout: string, experiment: string, metric: string): ReturnType<MetricLookup> {
