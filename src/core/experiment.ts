@@ -167,8 +167,12 @@ export interface ExperimentTotals {
   experiment: string;
   variants: VariantTotals[];
   metrics: MetricTotals[];
-  /** Conversions not counted: after the metric's window, or for a user never exposed. */
-  ignored: { outsideWindow: number; unexposed: number };
+  /**
+   * Conversions not counted: after the metric's window, for a user never exposed, or of a
+   * metric the rollout's spec does not name (a spec edited while the router still journaled it).
+   */
+  ignored: { outsideWindow: number; unexposed: number; unknownMetric: number };
+  /** The latest `at` of any record of the test applied (counted or ignored). */
   lastRecordAt: number | null;
 }
 

@@ -53,7 +53,7 @@ export interface ExperimentStore {
   pruneExperimentEvents(beforeMs: number): number;
 }
 
-export interface Store extends InstanceRecordStore, JobStore {
+export interface Store extends InstanceRecordStore, JobStore, ExperimentStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;
   /** Insert or replace spec + source (status untouched if the rollout exists). */

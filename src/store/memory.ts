@@ -1,4 +1,7 @@
-import { jobRevision, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import { jobRevision, type MetricLookup, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import type { ApplyRecordsResult, ExperimentRecord, ExperimentReport, ExperimentTotals } from '../core/experiment.js';
+import { ExperimentData } from './experiments.js';
+import { MemoryExperimentRows } from './experiments-memory.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
 import type { InstanceRecord } from '../core/platform.js';
@@ -31,6 +34,10 @@ export class MemoryStore implements Store {
   private lastJobOrder = 0;
   /** Undo steps of the open transaction, newest last; undefined outside one. */
   private journal: (() => void)[] | undefined;
+  /** Experiments' rows (experiments-memory.ts), written through `write` so a transaction undoes them too. */
+  private readonly experiments = new ExperimentData(new MemoryExperimentRows((table, key, value) => this.write(table, key, value)), (fn) =>
+    this.transaction(fn),
+  );
 
   listRollouts(): RolloutRecord[] {
     return [...this.rollouts.values()].sort((a, b) => byteOrder(a.name, b.name)).map(copy);
@@ -177,6 +184,28 @@ export class MemoryStore implements Store {
   loadRouteTable(): RouteTable | undefined {
     const table = this.routeTable.get('current');
     return table && copy(table);
+  }
+
+  experimentCursor(journal: string): number {
+    return this.experiments.experimentCursor(journal);
+  }
+  applyExperimentRecords(journal: string, records: (ExperimentRecord & { seq: number })[], metrics: MetricLookup): ApplyRecordsResult {
+    return this.experiments.applyExperimentRecords(journal, records, metrics);
+  }
+  experimentTotals(rollout: string, experiment: string): ExperimentTotals {
+    return this.experiments.experimentTotals(rollout, experiment);
+  }
+  listExperiments(rollout: string): string[] {
+    return this.experiments.listExperiments(rollout);
+  }
+  putExperimentSnapshot(report: ExperimentReport): void {
+    this.experiments.putExperimentSnapshot(report);
+  }
+  listExperimentSnapshots(rollout: string, experiment: string, limit?: number): ExperimentReport[] {
+    return this.experiments.listExperimentSnapshots(rollout, experiment, limit);
+  }
+  pruneExperimentEvents(beforeMs: number): number {
+    return this.experiments.pruneExperimentEvents(beforeMs);
   }
 
   /** Nested calls nest like SQLite savepoints: an inner throw undoes only the inner part. */

@@ -101,6 +101,95 @@ export const MIGRATIONS: readonly string[] = [
      last_evaluated_at INTEGER NOT NULL,
      PRIMARY KEY (flag, variant)
    );`,
+  // Experiments (core/experiment.ts, store/experiments.ts): exposed users (the first exposure
+  // wins), one row per user and metric, running totals per variant and per (metric, variant)
+  // kept as records are applied (sums as value + Neumaier error), raw conversions (prunable,
+  // by time), ignored counters per test, journal cursors, report snapshots (JSON with its
+  // format, row-formats.ts). All kept when the rollout is deleted.
+  `CREATE TABLE experiment_users (
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     user TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     exposed_at INTEGER NOT NULL,
+     PRIMARY KEY (rollout, experiment, user)
+   ) WITHOUT ROWID;
+   CREATE TABLE experiment_variant_totals (
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     users INTEGER NOT NULL,
+     first_exposure_at INTEGER NOT NULL,
+     PRIMARY KEY (rollout, experiment, variant)
+   ) WITHOUT ROWID;
+   CREATE TABLE experiment_values (
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     metric TEXT NOT NULL,
+     user TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     value REAL NOT NULL,
+     count INTEGER NOT NULL,
+     pre_value REAL NOT NULL,
+     has_pre INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (rollout, experiment, metric, user)
+   ) WITHOUT ROWID;
+   CREATE TABLE experiment_metric_totals (
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     metric TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     converted INTEGER NOT NULL,
+     pre_reported INTEGER NOT NULL,
+     sum REAL NOT NULL,
+     sum_error REAL NOT NULL,
+     sum_squares REAL NOT NULL,
+     sum_squares_error REAL NOT NULL,
+     pre_sum REAL NOT NULL,
+     pre_sum_error REAL NOT NULL,
+     pre_sum_squares REAL NOT NULL,
+     pre_sum_squares_error REAL NOT NULL,
+     cross_sum REAL NOT NULL,
+     cross_sum_error REAL NOT NULL,
+     PRIMARY KEY (rollout, experiment, metric, variant)
+   ) WITHOUT ROWID;
+   CREATE TABLE experiment_events (
+     id INTEGER PRIMARY KEY,
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     metric TEXT NOT NULL,
+     user TEXT NOT NULL,
+     variant TEXT NOT NULL,
+     value REAL NOT NULL,
+     at INTEGER NOT NULL,
+     source TEXT NOT NULL,
+     pre INTEGER NOT NULL,
+     outcome TEXT NOT NULL
+   );
+   CREATE INDEX experiment_events_by_at ON experiment_events (at);
+   CREATE TABLE experiment_counters (
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     outside_window INTEGER NOT NULL,
+     unexposed INTEGER NOT NULL,
+     unknown_metric INTEGER NOT NULL,
+     last_record_at INTEGER NOT NULL,
+     PRIMARY KEY (rollout, experiment)
+   ) WITHOUT ROWID;
+   CREATE TABLE experiment_cursors (
+     journal TEXT PRIMARY KEY,
+     seq INTEGER NOT NULL
+   );
+   CREATE TABLE experiment_snapshots (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     rollout TEXT NOT NULL,
+     experiment TEXT NOT NULL,
+     at INTEGER NOT NULL,
+     format INTEGER NOT NULL,
+     report TEXT NOT NULL
+   );
+   CREATE INDEX experiment_snapshots_by_test ON experiment_snapshots (rollout, experiment, at, id);`,
 ];
 
 /**

@@ -1,10 +1,11 @@
 /**
- * The JSON a rollout row keeps (its spec, its status) will change shape as sluice grows.
- * Each row records the format it was written in, and reading converts it step by step to
- * the current format, so a release that reshapes a spec or status adds a step here rather
- * than rewriting every row in a migration. Rows from before formats were kept are format 1.
- * A new format comes with a migration step too (an empty one will do), so an older sluice
- * refuses the database when it opens it, not one row at a time while it runs.
+ * The JSON a row keeps (a rollout's spec and status, an experiment snapshot) will change
+ * shape as sluice grows. Each row records the format it was written in, and reading
+ * converts it step by step to the current format, so a release that reshapes one adds a
+ * step here rather than rewriting every row in a migration. Rows from before formats were
+ * kept are format 1. A new format comes with a migration step too (an empty one will do),
+ * so an older sluice refuses the database when it opens it, not one row at a time while it
+ * runs.
  */
 export type FormatSteps = readonly ((older: unknown) => unknown)[];
 
@@ -21,6 +22,9 @@ export const SPEC_STEPS: FormatSteps = [
 ];
 /** Step i turns format i + 1 into format i + 2. None yet: format 1 is today's shape. */
 export const STATUS_STEPS: FormatSteps = [];
+
+/** An experiment report snapshot (core/experiment.ts ExperimentReport). Step i turns format i + 1 into format i + 2; none yet. */
+export const SNAPSHOT_STEPS: FormatSteps = [];
 
 /** The format new rows are written in. */
 export const currentFormat = (steps: FormatSteps): number => steps.length + 1;

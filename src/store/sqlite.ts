@@ -2,7 +2,10 @@ import Database from 'better-sqlite3';
 import type { FlagRecord, FlagState, FlagUsage } from '../core/flags.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { jobRevision, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import { jobRevision, type MetricLookup, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
+import type { ApplyRecordsResult, ExperimentRecord, ExperimentReport, ExperimentTotals } from '../core/experiment.js';
+import { ExperimentData } from './experiments.js';
+import { SqliteExperimentRows } from './experiments-sqlite.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
 import type { InstanceRecord } from '../core/platform.js';
@@ -24,6 +27,8 @@ export class SqliteStore implements Store {
   onEvent: ((event: RolloutEvent) => void) | undefined;
   /** Events of the open transaction: told to onEvent when it commits, forgotten if it rolls back. */
   private uncommitted: RolloutEvent[] = [];
+  /** Experiments' tables (experiments.ts over experiments-sqlite.ts). */
+  private readonly experiments: ExperimentData;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -32,6 +37,7 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
+    this.experiments = new ExperimentData(new SqliteExperimentRows(this.db), (fn) => this.transaction(fn));
   }
 
   listRollouts(): RolloutRecord[] {
@@ -256,6 +262,28 @@ export class SqliteStore implements Store {
       }
     }
     return table;
+  }
+
+  experimentCursor(journal: string): number {
+    return this.experiments.experimentCursor(journal);
+  }
+  applyExperimentRecords(journal: string, records: (ExperimentRecord & { seq: number })[], metrics: MetricLookup): ApplyRecordsResult {
+    return this.experiments.applyExperimentRecords(journal, records, metrics);
+  }
+  experimentTotals(rollout: string, experiment: string): ExperimentTotals {
+    return this.experiments.experimentTotals(rollout, experiment);
+  }
+  listExperiments(rollout: string): string[] {
+    return this.experiments.listExperiments(rollout);
+  }
+  putExperimentSnapshot(report: ExperimentReport): void {
+    this.experiments.putExperimentSnapshot(report);
+  }
+  listExperimentSnapshots(rollout: string, experiment: string, limit?: number): ExperimentReport[] {
+    return this.experiments.listExperimentSnapshots(rollout, experiment, limit);
+  }
+  pruneExperimentEvents(beforeMs: number): number {
+    return this.experiments.pruneExperimentEvents(beforeMs);
   }
 
   /** Nested calls are savepoints: an inner throw the caller catches undoes only the inner part. */
