@@ -124,6 +124,11 @@ export class RouterProcs {
     return { dir: stateDir, admin, pid, client };
   }
 
+  /** A process started by a handover: killed at the end too. */
+  track(pid: number): void {
+    this.pids.add(pid);
+  }
+
   /** POST /shutdown, then waits for the process to exit. */
   async stop(r: RouterProc): Promise<void> {
     await r.client.shutdown();

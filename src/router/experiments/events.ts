@@ -49,20 +49,25 @@ export function eventsHandler(plane: ExperimentPlane, now: () => number = Date.n
     req.on('error', () => res.destroy());
     readBoundedBody(req, EVENTS_BODY_LIMIT, {
       tooLarge: () => {
-        send(
-          res,
-          413,
-          {
-            error: `events: the body is larger than ${EVENTS_BODY_LIMIT} bytes (1 MiB); split the batch into several POSTs of at most 1 MiB and ${EVENTS_MAX_LINES} lines`,
-          },
-          { connection: 'close' },
-        );
+        // Answered once the client has sent it all (up to DRAIN_LIMIT, then cut): a client
+        // still writing would see its connection reset instead of the 413.
         let drained = 0;
         req.removeAllListeners('data');
+        req.removeAllListeners('end');
         req.on('data', (c: Buffer) => {
           drained += c.length;
           if (drained > DRAIN_LIMIT) req.destroy();
         });
+        req.on('end', () =>
+          send(
+            res,
+            413,
+            {
+              error: `events: the body is larger than ${EVENTS_BODY_LIMIT} bytes (1 MiB); split the batch into several POSTs of at most 1 MiB and ${EVENTS_MAX_LINES} lines`,
+            },
+            { connection: 'close' },
+          ),
+        );
         req.resume();
       },
       done: (body) => {
