@@ -6,6 +6,8 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ExperimentRecord } from '../../src/core/experiment.js';
 import { freePort } from '../helpers/ports.js';
 import {
@@ -193,4 +195,32 @@ test('after a restart: same variants, valid cookies still valid, no second expos
   const afterRestart = await allRecords(router.client);
   assert.equal(afterRestart.records.length, before.length, 'no new records: every user was exposed before the restart');
   assert.equal(afterRestart.last, before.at(-1)!.seq);
+});
+
+test('the HMAC key is 32 bytes, 0600, in the state dir', () => {
+  const key = join(router.dir, 'router', 'experiment.key');
+  assert.equal(statSync(key).size, 32);
+  assert.equal(statSync(key).mode & 0o777, 0o600);
+});
+
+test('PUT /routes refuses a malformed experiment with the path and what to fix', async () => {
+  const base = buildTable(ports, 50);
+  const bad: [(e: Record<string, unknown>) => void, RegExp][] = [
+    [(e) => delete e.salt, /listeners\[0\]\.experiment\.salt: undefined must be the hash salt/],
+    [(e) => (e.userKey = { header: 'x user' }), /experiment\.userKey\.header: "x user" is not a valid header name/],
+    [(e) => (e.cookie = { name: 'sluice-uid', maxAgeSeconds: 0 }), /experiment\.cookie\.maxAgeSeconds: 0 must be a whole number of seconds/],
+    [(e) => (e.goals = [{ metric: 'm', kind: 'binomial', goal: { path: '/a', pathPrefix: '/b' } }]), /goals\[0\]\.goal: needs exactly one of path/],
+    [(e) => (e.goals = [{ metric: 'm', kind: 'continuous', goal: { path: '/a' } }]), /goals\[0\]\.goal\.valueHeader: a continuous goal needs/],
+    [(e) => (e.goals = [{ metric: 'm', kind: 'binomial', goal: { path: '/a', statusClass: 7 } }]), /statusClass: 7 must be 2, 3, 4 or 5/],
+    [(e) => (e.events = [{ event: 'x', metric: 'm', kind: 'ratio', allowNegative: false }]), /events\[0\]\.kind: "ratio" must be binomial or continuous/],
+    [(e) => (e.extra = 1), /experiment\.extra: is not an experiment setting/],
+  ];
+  for (const [edit, re] of bad) {
+    const t = structuredClone(base);
+    edit(t.listeners[0].experiment as unknown as Record<string, unknown>);
+    await assert.rejects(router.client.apply(t), re);
+  }
+  const canary = structuredClone(base);
+  canary.listeners[0].role = 'canary';
+  await assert.rejects(router.client.apply(canary), /only a main listener carries an experiment/);
 });
