@@ -10,7 +10,8 @@ import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { benchScratch, freePort, rssMiB, sleep } from './lib/procs.mjs';
+import { benchScratch, freePort, rssMiB, sleep, which } from './lib/procs.mjs';
+import { runWrk } from './lib/wrk.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS = join(ROOT, 'bench', 'results', 'experiment-events.txt');
@@ -35,40 +36,38 @@ await new Promise((r) => app.listen(0, '127.0.0.1', r));
 const appPort = app.address().port;
 const listenPort = await freePort();
 const apiPort = await freePort();
+const plainPort = await freePort();
+const cookiePort = await freePort();
 const admin = `127.0.0.1:${await freePort()}`;
 const { pid, token } = await startRouterProcess({ stateDir: tmp, admin, logFile: join(tmp, 'router.log') });
 const client = new HttpTrafficRouter(admin, token);
 let failed;
 try {
+  const backends = [1, 2].map((revision) => ({
+    revision,
+    version: `v${revision}`,
+    variant: revision === 1 ? 'a' : 'b',
+    endpoints: [{ id: `app-${revision}`, host: '127.0.0.1', port: appPort }],
+  }));
+  const split = [
+    { revision: 1, weight: 50 },
+    { revision: 2, weight: 50 },
+  ];
+  const experiment = (userKey) => ({
+    experiment: 'r2a1',
+    salt: 'shop/r2a1',
+    userKey,
+    cookie: { name: 'sluice-uid', maxAgeSeconds: 31_536_000 },
+    goals: [{ metric: 'checkout', kind: 'binomial', goal: { methods: ['POST'], path: '/checkout' } }],
+    events: [{ event: 'purchase', metric: 'revenue', kind: 'continuous', allowNegative: false }],
+  });
+  const base = (listen, rollout) => ({ listen, rollout, role: 'main', balancer: 'round-robin', rules: [], variantHeader: 'x-variant', split, backends });
   await client.apply({
     generation: 1,
     listeners: [
-      {
-        listen: `127.0.0.1:${listenPort}`,
-        rollout: 'shop',
-        role: 'main',
-        balancer: 'round-robin',
-        rules: [],
-        variantHeader: 'x-variant',
-        split: [
-          { revision: 1, weight: 50 },
-          { revision: 2, weight: 50 },
-        ],
-        backends: [1, 2].map((revision) => ({
-          revision,
-          version: `v${revision}`,
-          variant: revision === 1 ? 'a' : 'b',
-          endpoints: [{ id: `app-${revision}`, host: '127.0.0.1', port: appPort }],
-        })),
-        experiment: {
-          experiment: 'r2a1',
-          salt: 'shop/r2a1',
-          userKey: { header: 'x-user' },
-          cookie: { name: 'sluice-uid', maxAgeSeconds: 31_536_000 },
-          goals: [],
-          events: [{ event: 'purchase', metric: 'revenue', kind: 'continuous', allowNegative: false }],
-        },
-      },
+      { ...base(`127.0.0.1:${listenPort}`, 'shop'), experiment: experiment({ header: 'x-user' }) },
+      base(`127.0.0.1:${plainPort}`, 'plain'),
+      { ...base(`127.0.0.1:${cookiePort}`, 'cookies'), experiment: { ...experiment({}), salt: 'cookies/r2a1' } },
     ],
   });
   await client.pushFlags({
@@ -138,6 +137,30 @@ try {
   }
   const pullSeconds = (performance.now() - pullStart) / 1000;
   agent.destroy();
+  // The request path: a listener without an experiment beside one assigning by header (one
+  // user: exposed once) and one where every request is a new user (a signed cookie minted).
+  const path = [];
+  if ((await which('wrk')) !== undefined) {
+    const targets = [
+      ['50/50 split, no experiment', plainPort, []],
+      ['50/50 experiment, user key header', listenPort, ['x-user: bench-user']],
+      ['50/50 experiment, no key: a new signed cookie per request', cookiePort, []],
+    ];
+    const runs = targets.map(() => []);
+    for (let round = 0; round < (QUICK ? 1 : 2); round++) {
+      for (const [i, [name, port, headers]] of targets.entries()) {
+        const r = await runWrk(port, QUICK ? 2 : 6, headers);
+        runs[i].push(r);
+        log(`round ${round + 1} ${name}: ${Math.round(r.rps)} req/s, p99 ${r.p99Ms.toFixed(2)} ms`);
+      }
+    }
+    for (const [i, [name]] of targets.entries()) {
+      const best = runs[i].sort((a, b) => b.rps - a.rps)[0];
+      path.push(
+        `  ${name}: ${Math.round(best.rps)} req/s, p50 ${best.p50Ms.toFixed(2)} ms, p99 ${best.p99Ms.toFixed(2)} ms (best of ${runs[i].length}, wrk 1 thread, 50 connections)`,
+      );
+    }
+  } else path.push('  (wrk not installed: request path not measured)');
   // An exposed-user set at 1M users, in this process.
   globalThis.gc?.();
   const heapBefore = process.memoryUsage().arrayBuffers;
@@ -157,6 +180,8 @@ try {
     `events endpoint: ${CLIENTS} clients × ${LINES}-line batches over ${seconds.toFixed(1)} s: ${posts} POSTs (${refused} refused), ${accepted} events accepted`,
     `  ${Math.round(rate)} events/s sustained (target ≥ 20,000/s: ${rate >= 20_000 ? 'met' : 'NOT met'})`,
     `journal: ${journaled} event conversions journaled for ${accepted} accepted (${journaled === accepted ? 'equal' : 'MISMATCH'}), ${exposures} exposures for ${USERS} users; pulled in ${pullSeconds.toFixed(1)} s (${Math.round((journaled + exposures) / pullSeconds)} records/s, pages of 50,000)`,
+    'request path through the router (same process, same app):',
+    ...path,
     `router RSS after the run: ${routerRss?.toFixed?.(1) ?? routerRss} MiB`,
     `exposed-user set at 1M users: ${set.size} hashes in ${(setBytes / 1048576).toFixed(1)} MiB (Float64Array, ${(setBytes / set.size).toFixed(1)} bytes/user; ${(arrayBuffers / 1048576).toFixed(1)} MiB of array buffers held), ${(addMs / 1000).toFixed(2)} s to add 1M`,
   ];

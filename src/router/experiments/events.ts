@@ -14,11 +14,13 @@
 import type http from 'node:http';
 import { readBoundedBody } from '../../http/body.js';
 import type { ExperimentPlane, LiveExperiment } from './plane.js';
+import { MAX_USER_LENGTH } from './types.js';
+
+export { MAX_USER_LENGTH };
 
 export const EVENTS_PATH = '/experiments/v1/events';
 export const EVENTS_BODY_LIMIT = 1024 * 1024;
 export const EVENTS_MAX_LINES = 10_000;
-export const MAX_USER_LENGTH = 256;
 /** How far in the future an event's time may be (clock skew). */
 export const EVENTS_FUTURE_MS = 5 * 60_000;
 /** Past this much of an over-long body the connection is cut instead of drained. */

@@ -1,7 +1,7 @@
 /**
  * Assignment on an experiment's listener: takes the place of `sticky` in the default split
  * (CompiledListener.sticky), so listeners without an experiment run exactly as before. The
- * user key is the `userKey.header` value, else the `userKey.cookie` value, else the id in the
+ * user key is the `userKey.header` value (up to MAX_USER_LENGTH characters), else the `userKey.cookie` value, else the id in the
  * router's signed cookie (user-cookie.ts), minted with a Set-Cookie when missing or not
  * genuine. The bucket is assignmentBucket(assignmentSeed(salt), key) (src/experiments/assign.ts)
  * mapped through the listener's BucketSplit. Every request served records the exposure of a
@@ -12,7 +12,7 @@ import { assignmentBucket } from '../../experiments/assign.js';
 import type { BucketSplit } from '../split.js';
 import { cookieValue } from '../split.js';
 import { GoalHit, goalMatchesRequest, type CompiledGoal } from './goals.js';
-import type { ExperimentRecorder, LiveExperiment } from './types.js';
+import { type ExperimentRecorder, type LiveExperiment, MAX_USER_LENGTH } from './types.js';
 
 export class ExperimentSplit<T> {
   /** The Set-Cookie value for the request just routed when it got a new id, else undefined. Read right after choose(). */
@@ -45,12 +45,12 @@ export class ExperimentSplit<T> {
     if (this.header !== undefined) {
       const v = req.headers[this.header];
       const key = Array.isArray(v) ? v[0] : v;
-      if (key !== undefined && key !== '') return key;
+      if (key !== undefined && key !== '' && key.length <= MAX_USER_LENGTH) return key;
     }
     const cookies = req.headers.cookie;
     if (this.appCookie !== undefined) {
       const key = cookieValue(cookies, this.appCookie);
-      if (key !== undefined && key !== '') return key;
+      if (key !== undefined && key !== '' && key.length <= MAX_USER_LENGTH) return key;
     }
     const id = this.plane.signer.verify(cookieValue(cookies, this.ownCookie));
     if (id !== undefined) return id;

@@ -4,6 +4,9 @@ import type { BucketSplit } from '../split.js';
 import type { ExposureFile } from './exposures.js';
 import type { UserCookieSigner } from './user-cookie.js';
 
+/** Longest user key (characters): a longer header or cookie value is not used as one (events refuse it too). */
+export const MAX_USER_LENGTH = 256;
+
 /** One experiment of the table, compiled. */
 export interface LiveExperiment {
   rollout: string;
