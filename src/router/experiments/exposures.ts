@@ -4,8 +4,9 @@
  * hashes per experiment in <state-dir>/router/experiments/exposed/<id>.bin (with <id>.json
  * naming the rollout and experiment), loaded when a table with that experiment is compiled.
  *
- * Retention: a set whose experiment leaves the table is unloaded (its file's mtime then says
- * when), and its files are deleted once it has been out of the table for `graceMs` (default
+ * Retention: a set whose experiment leaves the table is unloaded (its .json's mtime then says
+ * when; the .bin's says when a user was last added), and its files are deleted once it has been
+ * out of the table and unused for `graceMs` (default
  * a day: a table that briefly drops and restores the test keeps its users). The control
  * plane's acknowledgements do not delete sets: the journal is theirs, the sets the router's.
  *
@@ -111,13 +112,16 @@ export class ExposureSets {
       const m = /^([0-9a-f]{24})\.json$/.exec(name);
       if (m === null || live.has(m[1]) || this.loaded.has(m[1])) continue;
       const meta = join(this.dir, name);
-      if (now - statSync(meta).mtimeMs < this.graceMs) continue;
+      // Last seen: unloaded (the .json is touched then) or last written to (the .bin).
+      const bin = join(this.dir, `${m[1]}.bin`);
+      const seen = Math.max(statSync(meta).mtimeMs, existsSync(bin) ? statSync(bin).mtimeMs : 0);
+      if (now - seen < this.graceMs) continue;
       let what = m[1];
       try {
         const j = JSON.parse(readFileSync(meta, 'utf8')) as { rollout: string; experiment: string };
         what = `${j.rollout} ${j.experiment}`;
       } catch {}
-      rmSync(join(this.dir, `${m[1]}.bin`), { force: true });
+      rmSync(bin, { force: true });
       unlinkSync(meta);
       this.log(`experiments: dropped the exposed users of ${what} (out of the route table for over ${Math.round(this.graceMs / 60_000)} min)`);
     }

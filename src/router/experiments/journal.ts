@@ -213,9 +213,10 @@ export class ExperimentJournal {
     await this.writing;
     if (this.acked >= this.last && this.current !== undefined) {
       // Everything acknowledged: the next write starts a new segment.
-      await this.current.close();
+      const done = this.current;
       this.current = undefined;
       this.currentBytes = this.segmentBytes;
+      await done.close();
     }
     this.dropAcked();
     return { acked: this.acked };
@@ -250,6 +251,7 @@ export class ExperimentJournal {
   /** Handover failed: own the journal again (re-read from disk, the successor may have written). */
   resume(): void {
     this.forward = undefined;
+    if (this.opened) return; // never suspended (the handover failed before)
     this.open();
   }
 
