@@ -47,6 +47,12 @@ export interface OfrepServiceOptions {
   bodyLimit?: number;
   /** Open change streams at most (default OFREP_MAX_STREAMS). */
   maxStreams?: number;
+  /**
+   * More POST endpoints of the data plane's client API on this server, by path (the router's
+   * experiment events, src/router/experiments/events.ts): admitted like an evaluation (503
+   * before the first push, 401 without a client token), then the handler reads the body.
+   */
+  mounts?: ReadonlyMap<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>;
 }
 
 /** One OFREP endpoint: the data plane's listener calls `handle` for every request. */
@@ -393,6 +399,18 @@ export function createOfrepService(options: OfrepServiceOptions = {}): OfrepServ
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
+    const mounted = options.mounts?.get(path);
+    if (mounted !== undefined) {
+      if (method === 'OPTIONS') {
+        req.resume();
+        res.writeHead(204, PREFLIGHT);
+        res.end();
+      } else if (method !== 'POST') {
+        req.resume();
+        send(res, 405, { errorDetails: `${method} is not allowed on ${path}; use POST` }, { allow: 'POST, OPTIONS' });
+      } else if (admit(req, res) !== undefined) mounted(req, res);
+      return;
+    }
     const isSingle = path.startsWith(OFREP_SINGLE_PREFIX);
     const known = isSingle || path === OFREP_BULK_PATH || path === OFREP_CHANGES_PATH;
     if (!known) {

@@ -63,6 +63,19 @@ import type { ListenerFailure } from '../core/traffic-router.js';
  *                                     restarted, a handover included)
  *   GET  /metrics                     200 Prometheus text format (sluice_requests_total…,
  *                                     sluice_mirror_requests_total{rollout,revision,route}…)
+ *   GET  /experiments/records?after=SEQ&max=N
+ *                                     200 ExperimentRecordBatch (src/core/experiment.ts): the
+ *                                     journal's records with seq > after (default 0) and above the
+ *                                     acknowledged cursor, oldest first, at most N (default 5000,
+ *                                     at most 50000); the records queued in memory are flushed
+ *                                     first. 400 {error} on a bad after/max
+ *   POST /experiments/ack  body {journal, upTo}
+ *                                     200 {acked}: records ≤ upTo are no longer kept (segments
+ *                                     fully acknowledged are deleted); 409 if `journal` is not this
+ *                                     state dir's journal id (pull again), 400 past the last seq.
+ *                                     Exposures and conversions (src/router/experiments/): the
+ *                                     journal lives in <state-dir>/router/experiments/journal/,
+ *                                     survives restarts and handovers, and seq continues
  *   POST /shutdown                    200, then stops listening and exits once drained
  *   POST /handover     body HandoverOptions or none
  *                                     restarts the router without closing its sockets: starts a

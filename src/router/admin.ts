@@ -7,6 +7,7 @@ import type { RouterFlags } from './flags.js';
 import { SUCCESSOR_HEADER, type FlagUsageAnswer, type HandoverOptions, type HandoverResult, type RouterIdentity } from './admin-protocol.js';
 import { DEFAULT_SAMPLE_MAX } from './samples.js';
 import { RouteTableError } from './validate.js';
+import { JournalError, RECORDS_DEFAULT_MAX, RECORDS_MAX } from './experiments/journal.js';
 
 /** Largest PUT /routes body accepted; a table is a few KB, this only stops runaway clients. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -153,6 +154,29 @@ function adminRoutes(router: Router, hooks: AdminHooks, access: AdminAccess): Ro
       if (revision !== undefined && (raw === '' || !Number.isInteger(revision) || revision < 0))
         throw bad(`GET /mismatches: revision=${raw}: must be a revision number`);
       return { body: { mismatches: router.mismatches(rollout, revision) } };
+    })
+    .add('GET', '/experiments/records', async (ctx) => {
+      const p = ctx.url.searchParams;
+      const rawAfter = p.get('after') ?? '0';
+      const after = Number(rawAfter);
+      if (rawAfter === '' || !Number.isSafeInteger(after) || after < 0)
+        throw bad(`GET /experiments/records: after=${rawAfter}: must be a seq (a whole number ≥ 0)`);
+      const rawMax = p.get('max');
+      const max = rawMax === null ? RECORDS_DEFAULT_MAX : Number(rawMax);
+      if (rawMax !== null && (rawMax === '' || !Number.isSafeInteger(max) || max < 1 || max > RECORDS_MAX))
+        throw bad(`GET /experiments/records: max=${rawMax}: must be a whole number from 1 to ${RECORDS_MAX}`);
+      return { body: await router.experiments.journal.read(after, max) };
+    })
+    .add('POST', '/experiments/ack', async (ctx) => {
+      const body = (await ctx.json()) as { journal?: unknown; upTo?: unknown } | null;
+      if (body === null || typeof body !== 'object' || typeof body.journal !== 'string' || typeof body.upTo !== 'number')
+        throw bad('POST /experiments/ack: body must be {"journal": "<id from GET /experiments/records>", "upTo": <seq>}');
+      try {
+        return { body: await router.experiments.journal.ack(body.journal, body.upTo) };
+      } catch (e) {
+        if (e instanceof JournalError) throw new HttpError(e.status, `POST /experiments/ack: ${e.message}`, e.status === 409 ? 'conflict' : 'bad-request');
+        throw e;
+      }
     })
     .add('GET', '/metrics', () => ({ text: router.metricsText(), type: 'text/plain; version=0.0.4; charset=utf-8' }))
     .add('POST', '/shutdown', (ctx) => {

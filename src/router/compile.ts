@@ -10,6 +10,8 @@ import { BucketSplit, compileRule, SmoothWeightedSplit, type RequestTest } from 
 import { StickySplit } from './sticky.js';
 import type { ListenerRoutes, RouteTable } from '../core/route-table.js';
 import type { PreparedAnswer } from './prepared-answer.js';
+import type { ExperimentPlane } from './experiments/plane.js';
+import type { ExperimentSplit } from './experiments/split.js';
 
 /** A revision ready to serve: it has at least one endpoint, hence a balancer. */
 export interface CompiledBackend {
@@ -37,8 +39,13 @@ export interface CompiledListener {
   routes: ListenerRoutes;
   rules: CompiledRule[];
   split: SmoothWeightedSplit<CompiledBackend>;
-  /** Present only with `sticky` in the routes; it then chooses instead of `split`. */
-  sticky: StickySplit<CompiledBackend> | undefined;
+  /**
+   * Present only with `sticky` or `experiment` in the routes; it then chooses instead of
+   * `split` (an experiment's assignment takes the place of sticky: experiments/split.ts).
+   */
+  sticky: StickySplit<CompiledBackend> | ExperimentSplit<CompiledBackend> | undefined;
+  /** Present only with `experiment` (then it is also `sticky`): the proxy takes its GoalHit. */
+  experiment: ExperimentSplit<CompiledBackend> | undefined;
   maintenance: PreparedAnswer;
   /** Where requests that found no revision are counted: the top-weighted revision, if any. */
   unservedSeries: RevisionSeries;
@@ -63,6 +70,7 @@ export function compileTable(
   metrics: RouterMetrics,
   samples: SampleStore,
   resilience?: ResilienceState,
+  experiments?: ExperimentPlane,
 ): CompiledTable {
   const listeners = new Map<string, CompiledListener>();
   const loads = new Map<string, EndpointLoad>();
@@ -92,10 +100,9 @@ export function compileTable(
       });
     }
     const split = new SmoothWeightedSplit(l.split.filter((w) => backends.has(w.revision)).map((w) => ({ item: backends.get(w.revision)!, weight: w.weight })));
-    const sticky =
-      l.sticky === undefined
-        ? undefined
-        : new StickySplit(l.sticky, l.rollout, new BucketSplit(l.split.map((w) => ({ ...w, item: backends.get(w.revision) }))), split);
+    const buckets = (): BucketSplit<CompiledBackend> => new BucketSplit(l.split.map((w) => ({ ...w, item: backends.get(w.revision) })));
+    const experiment = l.experiment !== undefined && experiments !== undefined ? experiments.compile(l, buckets()) : undefined;
+    const sticky = experiment ?? (l.sticky === undefined ? undefined : new StickySplit(l.sticky, l.rollout, buckets(), split));
     const rules = l.rules.map((r, ri) => ({
       test: compileRule(r, `listeners[${li}].rules[${ri}]`),
       backend: r.revision === undefined ? undefined : backends.get(r.revision),
@@ -114,7 +121,7 @@ export function compileTable(
     const mirrors = compileMirrors(l, li, backends, metrics.mirrors);
     const maintenance = maintenanceAnswer(l);
     const guard = resilience?.compileListener(l, maintenance);
-    listeners.set(l.listen, { routes: l, rules, split, sticky, maintenance, unservedSeries, mirrors, backends, guard });
+    listeners.set(l.listen, { routes: l, rules, split, sticky, experiment, maintenance, unservedSeries, mirrors, backends, guard });
   });
   return { table, listeners, loads: [...loads.values()] };
 }

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import type { ExperimentRecordBatch } from '../core/experiment.js';
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -180,6 +181,21 @@ export class HttpTrafficRouter implements TrafficRouter {
       throw new UserError(`router restart failed: ${message}`, r.status === 409 ? 'conflict' : 'router-restart-failed', r.status === 409 ? 409 : 502);
     }
     return JSON.parse(r.body) as HandoverResult;
+  }
+
+  /** The experiment journal's records after `after` (GET /experiments/records). */
+  async experimentRecords(after: number, max?: number): Promise<ExperimentRecordBatch> {
+    const q = new URLSearchParams({ after: String(after) });
+    if (max !== undefined) q.set('max', String(max));
+    const r = await this.call('GET', `/experiments/records?${q}`);
+    if (r.status !== 200) throw this.refused('GET /experiments/records', r);
+    return JSON.parse(r.body) as ExperimentRecordBatch;
+  }
+
+  /** Records ≤ upTo of journal `journal` are applied: the router may drop them (POST /experiments/ack). */
+  async ackExperimentRecords(journal: string, upTo: number): Promise<void> {
+    const r = await this.call('POST', '/experiments/ack', JSON.stringify({ journal, upTo }));
+    if (r.status !== 200) throw this.refused('POST /experiments/ack', r);
   }
 
   close(): void {

@@ -27,7 +27,10 @@ import { HANDOVER_IDLE_GRACE_MS } from './listeners.js';
 import type { RouteTable } from '../core/route-table.js';
 import { DRAIN_TIMEOUT_MS, Router } from './router.js';
 import { RouterFlags } from './flags.js';
+import { createOfrepService } from '../flags/ofrep.js';
+import { EVENTS_PATH, eventsHandler } from './experiments/events.js';
 import type { FlagPush } from '../core/flags.js';
+import type { ExperimentRecord } from '../core/experiment.js';
 import { DEFAULT_SAMPLE_CAPACITY } from './samples.js';
 
 export const ROUTER_PID_FILE = 'router.pid';
@@ -47,6 +50,11 @@ const HANDOVER_STEP_TIMEOUT_MS = 15_000;
  *   new → old  serving {generation, listeners}
  *   old → new  released                 old stopped accepting: new writes the pid file
  *   old → new  drained                  old finished its requests and exits: new disconnects
+ * Experiments' journal (src/router/experiments/journal.ts) has one writer: old flushes and
+ * suspends it before sending `table`, new opens it on `table`; what old records afterwards
+ * goes to new as `records {records}` (new appends them), all before `drained`. On failure new
+ * suspends it again, sends `journal-released` and forwards its records to old, which owns
+ * the journal again once it gets `journal-released` or new has exited.
  * Failure: new → old `failed {error}` (or it exits, or a step times out): the old router
  * keeps serving and takes applies again; it sends `abort` and the new one drains what it
  * accepted on the shared sockets and exits.
@@ -59,8 +67,15 @@ type ToNew =
   | { t: 'sent' }
   | { t: 'released' }
   | { t: 'drained' }
-  | { t: 'abort' };
-type ToOld = { t: 'hello' } | { t: 'table-ok' } | { t: 'serving'; generation: number; listeners: number } | { t: 'failed'; error: string };
+  | { t: 'abort' }
+  | { t: 'records'; records: ExperimentRecord[] };
+type ToOld =
+  | { t: 'hello' }
+  | { t: 'table-ok' }
+  | { t: 'serving'; generation: number; listeners: number }
+  | { t: 'failed'; error: string }
+  | { t: 'records'; records: ExperimentRecord[] }
+  | { t: 'journal-released' };
 
 function log(line: string): void {
   process.stderr.write(`${new Date().toISOString()} sluice-router[${process.pid}] ${line}\n`);
@@ -162,7 +177,9 @@ async function main(): Promise<void> {
     sampleCapacity: args.sampleCapacity,
     log,
   });
-  const flags = new RouterFlags({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, log });
+  // The data plane's client API also takes the apps' experiment events (experiments/events.ts).
+  const mounts = new Map([[EVENTS_PATH, eventsHandler(router.experiments)]]);
+  const flags = new RouterFlags({ stateDir: args.stateDir, drainTimeoutMs: args.drainMs, log, createService: () => createOfrepService({ mounts }) });
 
   let stopping = false;
   let handingOver = false;
@@ -190,9 +207,11 @@ async function main(): Promise<void> {
     try {
       table = await router.freeze();
       push = await flags.freeze();
+      await router.experiments.suspend();
     } catch (e) {
       router.thaw();
       flags.thaw();
+      router.experiments.journal.resume();
       handingOver = false;
       throw e;
     }
@@ -205,6 +224,9 @@ async function main(): Promise<void> {
     });
     const pid = child.pid ?? 0;
     log(`handover: started pid ${pid}`);
+    child.on('message', (m: ToOld) => {
+      if (m.t === 'records') router.experiments.journal.appendMany(m.records);
+    });
     let serving: { generation: number; listeners: number };
     try {
       await step(child, 'hello');
@@ -225,6 +247,18 @@ async function main(): Promise<void> {
       child.unref();
       router.thaw();
       flags.thaw();
+      // The journal is ours again once the new router no longer writes it.
+      let resumed = false;
+      const resume = (): void => {
+        if (resumed) return;
+        resumed = true;
+        router.experiments.journal.resume();
+      };
+      if (child.exitCode !== null || child.signalCode !== null) resume();
+      else {
+        child.once('exit', resume);
+        child.on('message', (m: ToOld) => m.t === 'journal-released' && resume());
+      }
       handingOver = false;
       const message = `the new router (pid ${pid}) ${(e as Error).message}; this router (pid ${process.pid}) keeps serving`;
       log(`handover failed: ${message}`);
@@ -232,6 +266,9 @@ async function main(): Promise<void> {
     }
     stopping = true;
     successor = pid;
+    router.experiments.journal.forwardTo((records) => {
+      if (child.connected) child.send({ t: 'records', records } satisfies ToNew);
+    });
     child.send({ t: 'released' } satisfies ToNew);
     log(`handed over to pid ${pid}: no longer accepting; draining ${router.inflight} request(s) in flight (up to ${drainMs / 1000}s)`);
     void Promise.all([
@@ -413,6 +450,10 @@ function takeOver(router: Router, flags: RouterFlags, admin: http.Server, args: 
     if (aborting) return;
     aborting = true;
     log(`${why}: handing back; draining ${router.inflight} request(s) accepted meanwhile`);
+    void router.experiments.suspend().then(() => {
+      router.experiments.journal.forwardTo((records) => toOld({ t: 'records', records }));
+      toOld({ t: 'journal-released' });
+    });
     void Promise.all([
       router.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS),
       flags.retire(args.drainMs, HANDOVER_IDLE_GRACE_MS),
@@ -491,6 +532,9 @@ function takeOver(router: Router, flags: RouterFlags, admin: http.Server, args: 
         return;
       case 'abort':
         abort(`pid ${predecessor} called the handover off`);
+        return;
+      case 'records':
+        router.experiments.journal.appendMany(m.records);
         return;
     }
   });

@@ -11,6 +11,7 @@ import { startMirrors, type MirrorTap } from './mirror.js';
 import type { GuardedProxy, QueueWaiter, ResilienceState, RevisionQueue } from './resilience.js';
 import type { UpstreamPools } from './upstream.js';
 import type { PreparedAnswer } from './prepared-answer.js';
+import type { GoalHit } from './experiments/goals.js';
 
 /**
  * How long an upstream may stay silent (no response yet, or a stalled body) before the
@@ -130,6 +131,8 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
   resume: (() => void) | undefined = undefined;
   /** Mirrored copies of this request (mirror.ts); undefined unless the listener has mirrors. */
   mirror: MirrorTap | undefined = undefined;
+  /** An experiment's request that may convert (experiments/goals.ts); undefined otherwise. */
+  goal: GoalHit | undefined = undefined;
   /** SilenceWatch: sweeps since the app last sent something, and the limit in sweeps. */
   silent = 0;
   limitTicks = 0;
@@ -192,6 +195,7 @@ class Exchange implements Dispatcher.DispatchHandlers, QueueWaiter {
     if (this.done) return true;
     this.resume = resume;
     this.closeAfterUpload();
+    if (this.goal !== undefined) this.goal.headers(raw);
     const headers = responseHeaders(raw);
     if (this.setCookie !== undefined) headers.push('Set-Cookie', this.setCookie);
     const variant = this.backend.variantHeader;
@@ -310,6 +314,8 @@ export class RouterProxy implements GuardedProxy {
     if (assignedCookie !== undefined) backend.series.newUsers++;
     const mirrors = listener.mirrors;
     if (mirrors !== undefined) ex.mirror = startMirrors(mirrors, req, headers, ex.hasBody, backend.revision, this.pools, this.registry, ex.start);
+    const experiment = listener.experiment;
+    if (experiment !== undefined) ex.goal = experiment.take();
     ex.buffered = body;
     (res as unknown as WithExchange)[kExchange] = ex;
     res.on('close', onClientClose);
@@ -402,6 +408,8 @@ export class RouterProxy implements GuardedProxy {
     }
     const setCookie = assignedCookie;
     if (setCookie !== undefined) backend.series.newUsers++;
+    // An upgrade is exposed, but counts for no goal.
+    listener.experiment?.take();
     forwardedHeaders(req, listen, true);
     const start = performance.now();
     const series = backend.series;
@@ -729,6 +737,7 @@ function onClientClose(this: ServerResponse): void {
   // A client that left before any answer is counted like nginx's 499: a 4xx, not the app's fault.
   if (finished || this.headersSent) series.observe(this.statusCode, ex.byRouter, seconds);
   else series.observeAbandoned(seconds);
+  if (ex.goal !== undefined) ex.goal.finish(this.statusCode, finished);
 }
 
 function upstreamErrorText(

@@ -15,6 +15,7 @@ import type { MismatchRecord } from './mirror.js';
 import { DEFAULT_SAMPLE_CAPACITY, SampleStore } from './samples.js';
 import { UpstreamPools } from './upstream.js';
 import { RouteTableError, validateRouteTable } from './validate.js';
+import { ExperimentPlane, type LiveExperiment } from './experiments/plane.js';
 
 /** How long a removed listener, or the whole router at shutdown, waits for in-flight requests. */
 export const DRAIN_TIMEOUT_MS = 30_000;
@@ -28,6 +29,8 @@ export interface RouterOptions {
   sampleCapacity?: number;
   /** One line per lifecycle event (never per request). */
   log?: (line: string) => void;
+  /** How long the exposed users of an experiment that left the table are kept (experiments/exposures.ts). */
+  exposedGraceMs?: number;
 }
 
 /**
@@ -46,6 +49,8 @@ export class Router {
   private readonly pools: UpstreamPools;
   private readonly proxy: RouterProxy;
   private readonly resilience: ResilienceState;
+  /** Experiments: signed user cookie, exposures, goals, the journal (experiments/). */
+  readonly experiments: ExperimentPlane;
   private readonly drainMs: number;
   private readonly log: (line: string) => void;
   private queue: Promise<unknown> = Promise.resolve();
@@ -65,6 +70,7 @@ export class Router {
     const upstreamTimeoutMs = opts.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
     this.pools = new UpstreamPools(upstreamTimeoutMs);
     this.resilience = new ResilienceState(this.log);
+    this.experiments = new ExperimentPlane({ stateDir: opts.stateDir, log: this.log, exposedGraceMs: opts.exposedGraceMs });
     this.compiled = compileTable(emptyRouteTable(), this.registry, this.metrics, this.samples, this.resilience);
     this.proxy = new RouterProxy({
       pools: this.pools,
@@ -85,6 +91,7 @@ export class Router {
    * the control plane must still be able to reach the admin API and fix things.
    */
   async start(): Promise<void> {
+    this.experiments.open();
     let saved: unknown;
     try {
       saved = await readJsonFile(this.routesFile);
@@ -103,7 +110,7 @@ export class Router {
       this.log(`ignoring invalid ${this.routesFile}: ${(e as Error).message}; starting with no routes`);
       return;
     }
-    const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience);
+    const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience, this.experiments);
     this.pending = next;
     for (const l of table.listeners) {
       try {
@@ -147,7 +154,7 @@ export class Router {
         this.table.generation,
       );
     }
-    const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience);
+    const next = compileTable(table, this.registry, this.metrics, this.samples, this.resilience, this.experiments);
     const opened: string[] = [];
     const failed: ListenerFailure[] = [];
     this.pending = next;
@@ -187,6 +194,9 @@ export class Router {
     this.metrics.mirrors.retain(next.table);
     this.pools.retain(next.table);
     this.resilience.adopt(next.listeners.values(), this.proxy);
+    const live: LiveExperiment[] = [];
+    for (const l of next.listeners.values()) if (l.experiment !== undefined) live.push(l.experiment.exp);
+    this.experiments.adopt(live);
   }
 
   private lookup(listen: string): CompiledListener | undefined {
@@ -256,6 +266,8 @@ export class Router {
     await this.registry.waitAllIdle(drainMs);
     await Promise.all(retiring);
     await this.pools.destroy();
+    // After a handover: what was recorded meanwhile goes to the successor (main.ts).
+    await this.experiments.flush();
   }
 
   /**
@@ -265,7 +277,9 @@ export class Router {
    */
   prepareTakeover(input: unknown, predecessorGone: Promise<void>): void {
     const table = validateRouteTable(input);
-    const next = compileTable(table, this.registry, this.metrics, this.samples);
+    // The predecessor suspended its journal before sending the table: this process owns it now.
+    this.experiments.open();
+    const next = compileTable(table, this.registry, this.metrics, this.samples, undefined, this.experiments);
     let release: () => void = () => {};
     const held = new Promise<void>((r) => (release = r));
     this.queue = this.queue.then(() => held);
@@ -339,5 +353,6 @@ export class Router {
     await this.registry.waitAllIdle(drainMs);
     await Promise.all(closing);
     await this.pools.destroy();
+    await this.experiments.close();
   }
 }

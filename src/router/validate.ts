@@ -3,6 +3,7 @@ import { tryParseHostPort } from '../util/host-port.js';
 import { compileRule } from './split.js';
 import { validateMirrors, validateRuleTarget, validateVariants } from './validate-routing.js';
 import type { RouteTable } from '../core/route-table.js';
+import { validateExperiment } from './experiments/validate.js';
 
 /** A route table the router refused; `status` is what the admin API answers (400 or 409). */
 export class RouteTableError extends UserError {
@@ -116,6 +117,7 @@ export function validateRouteTable(input: unknown): RouteTable {
     validateVariants(l, at, fail);
     if (l.resilience !== undefined) validateResilience(l.resilience, `${at}.resilience`, fail);
     if (l.hold !== undefined) validateHold(l.hold, `${at}.hold`, fail);
+    if (l.experiment !== undefined) validateExperiment(l.experiment, `${at}.experiment`, l.role, fail);
   });
   return input as RouteTable;
 }
