@@ -201,7 +201,7 @@ export interface Comparison {
   relative: Interval;
   /** Fixed-horizon test (z for binomial, Welch's t for continuous): valid only at a planned sample. */
   fixed: { statistic: number; pValue: number; df?: number };
-  /** Always-valid (mSPRT): the p-value and confidence sequences stay valid when looked at any time. */
+  /** Always-valid (an asymptotic confidence sequence, a normal mixture): the p-value and intervals stay valid when looked at any time. */
   sequential: { pValue: number; absolute: Interval; relative: Interval };
   /** The sequential p-value after Holm over every (primary metric × treatment) comparison. */
   adjustedPValue: number;
@@ -251,4 +251,12 @@ export interface ExperimentReport {
   ignored: { outsideWindow: number; unexposed: number };
   /** Set once the test ended (promoted, kept the control, aborted), with what ended it. */
   concluded?: { at: number; verdict: Verdict | 'manual'; variant?: string; by: string };
+}
+
+/** The data plane's journal of experiment records, as the control plane reads it (the builtin router's admin API). */
+export interface ExperimentJournal {
+  /** Records with seq > after, at most max. */
+  records(after: number, max?: number): Promise<ExperimentRecordBatch>;
+  /** The control plane stored every record up to `upTo`: the data plane may forget them. */
+  ack(journal: string, upTo: number): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import type { ExperimentSpec } from './experiment.js';
 /**
  * The Rollout resource after loading: every default filled in, durations in seconds,
  * percentages resolved to `{ percent }` or `{ count }`. The engine only ever sees this
@@ -239,6 +240,8 @@ export interface AbTestStrategy {
   replicas?: number;
   /** Runs during the test; failing aborts it. */
   analysis?: AnalysisRef;
+  /** Metrics and conclusion settings: the test becomes an experiment with statistics (src/core/experiment.ts). */
+  experiment?: ExperimentSpec;
 }
 
 export type Strategy = RecreateStrategy | RollingStrategy | BlueGreenStrategy | CanaryStrategy | ShadowStrategy | AbTestStrategy;

@@ -50,7 +50,8 @@ const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NAME_FIX = 'use a lowercase name: a-z, 0-9 and "-"';
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-function number(b: { min?: number; max?: number; fix: string }): Decoder<number> {
+/** A finite YAML number within bounds. */
+export function number(b: { min?: number; max?: number; fix: string }): Decoder<number> {
   return withSchema(
     (node: Node, ctx: Ctx) => {
       const v = isScalar(node) ? node.value : undefined;

@@ -31,6 +31,7 @@ import type { RequestMatch, Stickiness } from '../core/route-table.js';
 import { regexProblem } from '../util/regex.js';
 import { dataPlaneFields, withDataPlane } from './data-plane.js';
 import { FLAG_KEY_PATTERN } from '../core/flags.js';
+import { ExperimentSpecProblem, experimentFields, experimentSpec } from './experiment.js';
 
 /** The router counts these in whole milliseconds (at least 1): a smaller duration would round to a table it refuses. */
 const AT_LEAST_1MS = { min: 0.001, fix: 'use at least 1ms, e.g. 5s' };
@@ -464,7 +465,7 @@ const VARIANT_NAME = string({
   patternProblem: 'must be a lowercase name (a-z, 0-9, -)',
 });
 
-const abTest = object({
+const abTestFields = object({
   variants: required(
     refine(
       map(
@@ -521,7 +522,24 @@ const abTest = object({
   variantHeader: withDefault(string({ fix: 'write a header name', pattern: HEADER_NAME, patternProblem: 'must be an HTTP header name' }), 'x-sluice-variant'),
   replicas: optional(INSTANCES('instances of each variant', 1)),
   analysis: optional(analysisRef),
+  ...experimentFields,
 });
+
+/** The A/B test; with metrics, an experiment with statistics (src/spec/experiment.ts). */
+const abTest = map(
+  refine(abTestFields, (v, fail) => {
+    try {
+      experimentSpec(v);
+    } catch (err) {
+      if (err instanceof ExperimentSpecProblem) fail(err.problem, err.fix);
+      throw err;
+    }
+  }),
+  ({ metrics, userKey, userCookie, guardrails, conclusion, ...rest }) => {
+    const experiment = experimentSpec({ metrics, userKey, userCookie, guardrails, conclusion });
+    return { ...rest, ...(experiment ? { experiment } : {}) };
+  },
+);
 
 const strategy: Decoder<Strategy> = map(
   oneKey({ recreate, rolling, blueGreen, canary, shadow, abTest }, 'strategy'),
@@ -624,6 +642,14 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
               if (unknown !== undefined) {
                 fail(`route ${r.name} sends to "${unknown}", which is not a target here`, `use ${targets.join(', ')}`, 'traffic');
               }
+            }
+            const router = (s.traffic as { router?: unknown }).router;
+            if (s.strategy.type === 'abTest' && s.strategy.experiment !== undefined && router !== undefined && router !== 'builtin') {
+              fail(
+                `runs an experiment (abTest metrics) on the ${String(router)} data plane, which cannot assign users by hash nor record goals`,
+                'leave traffic.router out (the builtin router runs experiments), or drop the metrics',
+                'traffic',
+              );
             }
             if (s.progressDeadlineSeconds <= s.minReadySeconds) {
               fail(

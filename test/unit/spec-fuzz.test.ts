@@ -157,15 +157,65 @@ const strategy = mostly(
     }),
     fc.record({ shadow: fc.record({ shadowReplicas: num(1, 5), durationSeconds: dur, promoteOnAnalysisSuccess: mostly(fc.boolean()) }, opt) }),
     fc.record({
-      abTest: fc.record({
-        variants: mostly(
-          fc.constant([
-            { name: 'a', weight: 50 },
-            { name: 'b', weight: 50 },
-          ]),
-          fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'stable'), weight: hostileNumber }), { maxLength: 4 }),
-        ),
-      }),
+      abTest: fc.record(
+        {
+          variants: mostly(
+            fc.constant([
+              { name: 'a', weight: 50 },
+              { name: 'b', weight: 50 },
+            ]),
+            fc.array(fc.record({ name: fc.constantFrom('a', 'b', 'c', 'stable'), weight: hostileNumber }), { maxLength: 4 }),
+          ),
+          // Experiments (issue 13): metrics from the three sources, guardrails, conclusion.
+          metrics: mostly(
+            fc.array(
+              fc.record(
+                {
+                  name: mostly(fc.constantFrom('checkout', 'revenue', 'signup'), hostileString),
+                  kind: mostly(fc.constantFrom('binomial', 'continuous'), hostileString),
+                  direction: mostly(fc.constantFrom('higher', 'lower'), hostileString),
+                  primary: mostly(fc.boolean(), anyValue),
+                  goal: mostly(
+                    fc.record(
+                      {
+                        path: mostly(fc.constantFrom('/checkout', '/x?y'), hostileString),
+                        pathPrefix: fc.constant('/orders/'),
+                        methods: mostly(fc.constant(['POST']), anyValue),
+                        status: mostly(fc.constantFrom('2xx', '5xx', '6xx'), hostileNumber),
+                        valueHeader: mostly(fc.constant('x-sluice-value'), hostileString),
+                      },
+                      opt,
+                    ),
+                  ),
+                  event: mostly(fc.constantFrom('purchase', 'bad name'), hostileString),
+                  prometheus: mostly(fc.record({ address: fc.constant('http://127.0.0.1:9090'), query: fc.constant('sum by (variant) (x)') }), anyValue),
+                  window: dur,
+                  allowNegative: mostly(fc.boolean(), anyValue),
+                },
+                opt,
+              ),
+              { maxLength: 3 },
+            ),
+          ),
+          userKey: mostly(fc.record({ header: mostly(headerName), cookie: mostly(fc.constant('uid'), hostileString) }, opt)),
+          guardrails: mostly(fc.record({ maxErrorRate: pct, maxP95Latency: dur, minRequests: num(0, 1000) }, opt)),
+          conclusion: mostly(
+            fc.record(
+              {
+                minimumUsers: num(0, 5000),
+                minimumDuration: dur,
+                maximumDuration: dur,
+                alpha: mostly(fc.constantFrom(0.05, 0.01), hostileNumber),
+                minimumEffect: pct,
+                auto: mostly(fc.boolean()),
+                sequentialTuning: num(0, 10000),
+              },
+              opt,
+            ),
+          ),
+        },
+        { requiredKeys: ['variants'] },
+      ),
     }),
   ),
 );
