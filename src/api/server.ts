@@ -12,6 +12,7 @@ import { UserError } from '../util/errors.js';
 import { redactDeep, redactText, secretValues } from '../util/redact.js';
 import { apiHostPolicy } from './same-origin.js';
 import type { FlagActions } from '../engine/flags/controller.js';
+import type { ExperimentReport } from '../core/experiment.js';
 import { FLAG_KEY_PATTERN, type FlagRampActions } from '../core/flags.js';
 
 export const ACTOR_HEADER = 'x-sluice-actor';
@@ -34,6 +35,14 @@ export interface ApiServerOptions {
   flags?: FlagActions;
   /** Flag ramp verbs (`POST /v1/flags/:name/promote|abort|pause|resume|retry`); without it, 501. */
   flagRamps?: FlagRampActions;
+  /** Experiment reports (`/v1/experiments`, `/v1/rollouts/:name/experiment`); without it, 501. */
+  experiments?: ExperimentReads;
+}
+
+/** What the API reads of experiments (src/engine/experiments/monitor.ts). */
+export interface ExperimentReads {
+  reportOf(rollout: string, experiment?: string): { report: ExperimentReport | null; snapshots: ExperimentReport[] };
+  list(): { rollout: string; experiment: string; verdict: string; users: number; at: number }[];
 }
 
 export interface RunningApiServer {
@@ -123,6 +132,10 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, (ctx: Re
 
 function apiRoutes(options: ApiServerOptions): Routes {
   const { actions } = options;
+  const experiments = (): ExperimentReads => {
+    if (!options.experiments) throw new HttpError(501, 'this control plane does not run experiments', 'not-implemented');
+    return options.experiments;
+  };
   // Views carry the spec, its YAML source and events: secrets never leave through the API.
   // An action that returns nothing answers {ok: true}.
   const reply = (body: unknown, extraSecrets: Iterable<string> = [], status = 200) => ({ status, body: redactDeep(body ?? { ok: true }, extraSecrets) });
@@ -163,6 +176,14 @@ function apiRoutes(options: ApiServerOptions): Routes {
       return reply({ ok: true });
     })
     .add('GET', '/v1/rollouts/:name/history', async (ctx) => reply(await actions.history(ctx.params.name!), await secretsOf(ctx.params.name!)))
+    .add('GET', '/v1/rollouts/:name/experiment', async (ctx) => {
+      const name = ctx.params.name!;
+      await actions.get(name);
+      const test = ctx.url.searchParams.get('experiment') ?? undefined;
+      if (test !== undefined && !/^r\d+a\d+$/.test(test)) throw bad(`experiment "${test}" is not a test id — write r<revision>a<attempt>, e.g. r2a0`);
+      return reply(experiments().reportOf(name, test));
+    })
+    .add('GET', '/v1/experiments', async () => reply({ experiments: experiments().list() }))
     .add('GET', '/v1/rollouts/:name/analysis', async (ctx) => reply(await actions.analysis(ctx.params.name!), await secretsOf(ctx.params.name!)))
     .add('GET', '/v1/rollouts/:name/events', async (ctx) => {
       const name = ctx.params.name!;

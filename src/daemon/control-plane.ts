@@ -8,6 +8,8 @@ import { MAX_GENERATION_STEP } from '../router/admin-protocol.js';
 import { ensureAdminToken } from '../router/credential.js';
 import { secureFile } from '../util/secret-file.js';
 import { ExposureCollector, EXPOSURE_INTERVAL_MS } from '../engine/exposures.js';
+import { EXPERIMENT_INTERVAL_MS, ExperimentMonitor } from '../engine/experiments/monitor.js';
+import { prometheusCounts } from '../engine/experiments/prometheus-counts.js';
 import { Reconciler } from '../engine/reconciler.js';
 import { FlagRampRunner } from '../engine/flags/ramp-runner.js';
 import { DataPlanes, openDataPlanes } from '../dataplane/planes.js';
@@ -127,6 +129,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const collectTimer = setInterval(() => {
     exposures.collect().catch((e: Error) => log(`exposures: cannot read the router's counters: ${e.message}`));
   }, EXPOSURE_INTERVAL_MS);
+  // Experiments: the router's journal into the store, reports, auto-conclusion (engine/experiments/).
+  const experiments = new ExperimentMonitor({
+    store,
+    clock: systemClock,
+    journal: {
+      records: (after, max) => builtinRouter.experimentRecords(after, max),
+      ack: (journal, upTo) => builtinRouter.ackExperimentRecords(journal, upTo),
+    },
+    windows: router,
+    actions: {
+      promote: (name, variant) => controller.promote(name, { variant }, { actor: 'experiment' }),
+      abort: (name) => controller.abort(name, { actor: 'experiment' }),
+    },
+    prometheus: prometheusCounts,
+    log,
+  });
+  let experimentTick: Promise<void> = Promise.resolve();
+  const experimentTimer = setInterval(() => {
+    experimentTick = experimentTick.then(() => experiments.tick().catch((e: Error) => log(`experiments: ${e.message}`)));
+  }, EXPERIMENT_INTERVAL_MS);
 
   let closing: Promise<void> | undefined;
   let markClosed: () => void = () => undefined;
@@ -135,7 +157,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     closing ??= (async () => {
       await api.close();
       clearInterval(collectTimer);
+      clearInterval(experimentTimer);
       await exposures.collect().catch(() => []);
+      await experimentTick;
+      await experiments.pull().catch(() => 0);
       await reconciler.close();
       flagRamps.close();
       await flags.collectUsage().catch(() => undefined);
@@ -175,6 +200,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     routerRestart: () => restartRouter(),
     flags,
     flagRamps: options.flagRamps ?? flagRamps,
+    experiments,
   });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
   log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);

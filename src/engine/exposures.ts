@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import type { RevisionTraffic } from '../core/traffic-router.js';
 import type { Store } from '../core/store.js';
-import { variantArms } from './strategies/ab-test.js';
+import { experimentId, variantArms } from './strategies/ab-test.js';
 import type { ExposureRecord } from '../core/exposure.js';
 
 /** How often the control plane reads the data plane's counters during an A/B test. */
@@ -36,7 +36,7 @@ export class ExposureCollector {
       const st = r.spec.strategy;
       if (st.type !== 'abTest') continue;
       const s = r.status;
-      const experiment = `r${s.currentRevision}a${s.attempt ?? 0}`;
+      const experiment = experimentId(s);
       const known = new Map(
         this.store
           .listExposures(r.name)

@@ -1,6 +1,7 @@
 import type { Maintenance, RolloutSpec } from '../core/spec.js';
 import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
 import type { InstanceStatus } from '../core/platform.js';
+import type { ExperimentRoutes } from '../core/experiment.js';
 import type { Backend, ListenerRoutes, Resilience, RouteTable, Stickiness, WeightedTarget } from '../core/route-table.js';
 import type { Revision, TrafficHold } from '../core/rollout.js';
 import type { PlannedRoutes } from './strategies/planner.js';
@@ -38,7 +39,10 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
       const ruleRevisions = rules.flatMap((r) => (r.split ? r.split.map((t) => t.revision) : r.revision !== undefined ? [r.revision] : []));
       const mirrors = role === 'main' ? (routes.mirrors ?? []) : [];
       const ruleOnly = [...new Set([...ruleRevisions, ...mirrors.map((m) => m.revision)])].filter((rev) => !split.some((t) => t.revision === rev));
-      const sticky = spec.traffic.sticky ?? (spec.strategy.type === 'abTest' ? { cookie: { name: `sluice-${spec.name}` } } : undefined);
+      const experiment = role === 'main' ? experimentRoutes(spec, routes) : undefined;
+      const sticky = experiment
+        ? undefined
+        : (spec.traffic.sticky ?? (spec.strategy.type === 'abTest' ? { cookie: { name: `sluice-${spec.name}` } } : undefined));
       const resilience = resilienceOf(spec);
       return {
         listen,
@@ -52,6 +56,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         ...maintenanceOf(spec, role, hold),
         ...(mirrors.length > 0 ? { mirrors } : {}),
         ...(routes.variantHeader ? { variantHeader: routes.variantHeader } : {}),
+        ...(experiment ? { experiment } : {}),
         ...(resilience ? { resilience } : {}),
         ...(hold ? { hold: hold.mode === 'paused' ? { mode: 'paused' as const, pauseTimeoutMs: hold.pauseTimeoutMs } : { mode: 'stopped' as const } } : {}),
         ...(spec.traffic.router !== undefined ? { dataPlane: spec.traffic.router, dataPlaneSettings: spec.traffic.dataPlaneSettings } : {}),
@@ -68,6 +73,32 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
   }
   listeners.sort((a, b) => a.listen.localeCompare(b.listen));
   return { generation, listeners };
+}
+
+/**
+ * An experiment's routes while its split is live: the user key (the experiment's, else the
+ * rollout's sticky header or cookie, else the router's signed cookie), goals and events.
+ */
+function experimentRoutes(spec: RolloutSpec, routes: PlannedRoutes): ExperimentRoutes | undefined {
+  const st = spec.strategy;
+  if (st.type !== 'abTest' || st.experiment === undefined || routes.experiment === undefined) return undefined;
+  const x = st.experiment;
+  const sticky = spec.traffic.sticky;
+  const userKey =
+    x.userKey.header !== undefined || x.userKey.cookie !== undefined
+      ? x.userKey
+      : {
+          ...(sticky?.header !== undefined ? { header: sticky.header.toLowerCase() } : {}),
+          ...(sticky?.hashCookie !== undefined ? { cookie: sticky.hashCookie } : {}),
+        };
+  return {
+    experiment: routes.experiment,
+    salt: `${spec.name}/${routes.experiment}`,
+    userKey,
+    cookie: x.cookie,
+    goals: x.metrics.flatMap((m) => (m.goal ? [{ metric: m.name, kind: m.kind, goal: m.goal }] : [])),
+    events: x.metrics.flatMap((m) => (m.event !== undefined ? [{ event: m.event, metric: m.name, kind: m.kind, allowNegative: m.allowNegative }] : [])),
+  };
 }
 
 /** The router's cookie is per rollout, so two rollouts never put the same users on their canaries. */

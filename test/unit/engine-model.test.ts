@@ -54,7 +54,8 @@ function strategyYaml(type: StrategyType, maxSurge: number, maxUnavailable: numb
     case 'shadow':
       return `    shadow:\n      mirror:\n        name: dark\n        percentage: 50\n      durationSeconds: 4\n`;
     case 'abTest':
-      return `    abTest:\n      variants:\n        - {name: a, weight: 50}\n        - {name: b, weight: 50}\n`;
+      // With metrics: an experiment, whose routes the invariants check.
+      return `    abTest:\n      variants:\n        - {name: a, weight: 50}\n        - {name: b, weight: 50}\n      metrics:\n        - {name: checkout, goal: {path: /checkout, methods: [POST]}}\n`;
   }
 }
 
@@ -289,6 +290,17 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
     // Mirrors (shadow copies) run only while a release is in progress.
     if ((main?.mirrors?.length ?? 0) > 0 && (s.stableRevision === null || s.currentRevision === s.stableRevision || s.aborted)) {
       fail(`mirror ${JSON.stringify(main?.mirrors?.map((m) => m.name))} live with no release in progress (aborted=${s.aborted})`);
+    }
+    // Experiments: the router assigns and records for the test only while its split is live and
+    // undecided, for this attempt's test, on the main listener, and never with the old sticky cookie.
+    if (type === 'abTest') {
+      const x = main?.experiment;
+      const testing = s.stableRevision !== null && s.currentRevision !== s.stableRevision && !s.aborted && s.winner === undefined;
+      if (x !== undefined && !testing) fail(`experiment ${x.experiment} routed with no test in progress (aborted=${s.aborted}, winner=${s.winner})`);
+      if (x !== undefined && x.experiment !== `r${s.currentRevision}a${s.attempt ?? 0}`)
+        fail(`experiment ${x.experiment} routed during attempt ${s.attempt} of revision ${s.currentRevision}`);
+      if (x !== undefined && main?.sticky !== undefined) fail('experiment and sticky cookie on one listener');
+      if (sim.router.current?.listeners.some((l) => l.role !== 'main' && l.experiment !== undefined)) fail('an experiment on a non-main listener');
     }
     // Recreate: never two revisions alive at once (Terminating ones count).
     if (overlaps.length > 0) fail(overlaps[0]);

@@ -74,7 +74,7 @@ function abRelease(ctx: PlanContext): void {
     ctx.routes = holding;
     return;
   }
-  ctx.routes = { ...holding, main: experimentSplit };
+  ctx.routes = { ...holding, main: experimentSplit, ...(st.experiment ? { experiment: experimentId(s) } : {}) };
   if (st.analysis) {
     const { job, onFailure } = ctx.analysis('experiment.analysis', 'A/B analysis', st.analysis);
     if (ctx.outcome(job, 'A/B analysis', onFailure) === 'stopped') return;
@@ -85,6 +85,11 @@ function abRelease(ctx: PlanContext): void {
     `A/B test: ${arms.map((a) => `${a.name} = revision ${a.revision} (${a.weight}%)`).join(', ')}; ` +
       `\`sluice promote ${ctx.spec.name} --variant ${arms.map((a) => a.name).join('|')}\` ends it`,
   );
+}
+
+/** An A/B test's id within its rollout: one per revision and attempt (exposures, experiment data). */
+export function experimentId(s: { currentRevision: number; attempt?: number }): string {
+  return `r${s.currentRevision}a${s.attempt ?? 0}`;
 }
 
 export const planAbTest: Planner = (input) => planRelease(input, abRelease);

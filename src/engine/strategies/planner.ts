@@ -43,6 +43,8 @@ export interface PlannedRoutes {
   /** A/B: variant name per revision, named in `variantHeader` on every response. */
   variants?: { revision: number; name: string }[];
   variantHeader?: string;
+  /** A/B test with metrics, while its split is live: the test (`r<revision>a<attempt>`) the router assigns and records for. */
+  experiment?: string;
 }
 
 /**
