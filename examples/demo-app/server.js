@@ -7,9 +7,16 @@
 //   LATENCY_MS        delay added to every app request, in ms (default 0)
 //   STARTUP_DELAY_MS  delay before it starts listening, in ms (default 0)
 //   READY             "false": /healthz always answers 503, so readiness never passes
+//   CONVERSION_RATE   the shop page's pull, 0..1: the chance a visitor goes on to check out
+//                     (default 0.1); the page says it, so a simulated shopper
+//                     (examples/shoppers.mjs) can behave like a real one would
+//   ORDER_VALUE       mean order value of a checkout (default 40)
 //
 // Routes:
 //   /healthz  200 "ok" once listening (503 when READY=false); no latency, no errors
+//   /shop            200 {"version","checkoutChance"}: the page an A/B test shows
+//   POST /checkout   200 {"version","order"} with x-sluice-value: <order value> (a goal
+//                    sluice's router counts as a conversion, the header as revenue)
 //   anything  200 {"version","pid","path"} with header x-version (or 500 at ERROR_RATE)
 //
 // On SIGTERM (or SIGINT) it drains honestly: stops accepting connections, finishes the
@@ -22,6 +29,8 @@ const errorRate = Number(process.env.ERROR_RATE ?? 0);
 const latencyMs = Number(process.env.LATENCY_MS ?? 0);
 const startupDelayMs = Number(process.env.STARTUP_DELAY_MS ?? 0);
 const ready = process.env.READY !== 'false';
+const conversionRate = Number(process.env.CONVERSION_RATE ?? 0.1);
+const orderValue = Number(process.env.ORDER_VALUE ?? 40);
 
 let draining = false;
 let inFlight = 0;
@@ -43,8 +52,22 @@ const server = http.createServer((req, res) => {
   });
   setTimeout(() => {
     const failed = Math.random() < errorRate;
-    res.writeHead(failed ? 500 : 200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(failed ? { version, error: 'injected failure' } : { version, pid: process.pid, path }));
+    if (failed) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ version, error: 'injected failure' }));
+    } else if (path === '/shop') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ version, checkoutChance: conversionRate }));
+    } else if (path === '/checkout' && req.method === 'POST') {
+      // An order worth around ORDER_VALUE (exponentially distributed, in cents).
+      const order = Math.round(-Math.log(1 - Math.random()) * orderValue * 100) / 100;
+      res.writeHead(200, { 'content-type': 'application/json', 'x-sluice-value': String(order) });
+      res.end(JSON.stringify({ version, order }));
+      req.resume();
+    } else {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ version, pid: process.pid, path }));
+    }
   }, latencyMs);
 });
 
