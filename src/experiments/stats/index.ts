@@ -9,7 +9,7 @@ export { cupedAdjust, type CupedGroup } from './cuped.js';
 export { chiSquareSf, normalCdf, normalPpf, normalSf, studentTPpf, studentTSf } from './distributions.js';
 export { type FixedResult, relativeLift, twoProportionZTest, welchTTest } from './fixed.js';
 export { holm } from './holm.js';
-export { sampleSize } from './power.js';
+export { type SampleSizeOptions, sampleSize } from './power.js';
 export { type MeanSample, meanSampleOf, type ProportionSample, proportionAsMean } from './samples.js';
 export { type SequentialResult, sequentialTest } from './sequential.js';
 export { sampleRatioMismatch } from './srm.js';
