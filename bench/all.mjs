@@ -15,6 +15,9 @@ const BENCHES = [
   { name: 'release-timing', args: [], what: 'promote → served, abort → last canary request' },
   { name: 'zero-loss', args: [], what: 'the zero-lost-requests scenarios at 500 requests/s' },
   { name: 'ofrep', args: [], what: 'OFREP evaluations: sluice data plane vs flagd vs flagd-core direct' },
+  { name: 'experiments-aa', args: [], what: 'A/A and power harness: sequential vs peeked fixed-horizon false positives, SRM false alarms, power' },
+  { name: 'experiment-events', args: [], what: 'event ingestion through the data plane: events/s, count in = count journaled' },
+  { name: 'experiment-store', args: [], what: '1M users × 3 metrics into SQLite; totals and `experiment status` time' },
   // Two sizes, as `npm run bench:control-plane`: the CPU per rollout per release should not grow with the fleet.
   { name: 'control-plane', args: ['200'], what: 'control-plane CPU and memory with 200 rollouts' },
   { name: 'control-plane', args: ['1000'], what: 'control-plane CPU and memory with 1,000 rollouts' },

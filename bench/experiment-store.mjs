@@ -12,6 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import { join } from 'node:path';
 import { SqliteStore } from '../dist/src/store/sqlite.js';
+import { analyzeExperiment } from '../dist/src/experiments/analyze.js';
+import { renderExperimentStatus } from '../dist/src/cli/render-experiment.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1_000_000);
 const BATCH = 5000;
@@ -102,6 +104,30 @@ try {
     return { median: samples[Math.floor(runs / 2)], max: samples.at(-1), result };
   };
   const totals = time(200, () => store.experimentTotals('web', 'r2a1'));
+  // What `sluice experiment status` costs the control plane and the CLI: the totals, the
+  // statistics of 3 metrics (z, Welch, sequential, Holm, CUPED where reported, SRM) and the table.
+  const spec = {
+    userKey: {},
+    cookie: { name: 'sluice-uid', maxAgeSeconds: 86_400 },
+    metrics: [...METRICS].map(([name, m], i) => ({
+      name,
+      kind: m.kind,
+      direction: 'higher',
+      primary: i === 0,
+      event: name,
+      allowNegative: true,
+      ...(m.windowMs ? { windowMs: m.windowMs } : {}),
+    })),
+    guardrails: { minRequests: 100, maxErrorRate: 0.05 },
+    conclusion: { minimumUsers: 1000, minimumDurationMs: 0, alpha: 0.05, minimumEffect: 0.05, srmAlpha: 0.001, auto: false, sequentialTuning: 500_000 },
+  };
+  const statusPath = time(50, () => {
+    const t = store.experimentTotals('web', 'r2a1');
+    const arms = t.variants.map((v, i) => ({ variant: v.variant, revision: i + 1, weight: 50 }));
+    const guardrails = arms.map((a) => ({ variant: a.variant, requests: 1e6, errorRate: 0.001, p95LatencyMs: 20 }));
+    const rep = analyzeExperiment({ rollout: 'web', experiment: 'r2a1', now: START + 14 * DAY, spec, arms, totals: t, guardrails });
+    return renderExperimentStatus(rep, START + 14 * DAY);
+  });
   const experiments = time(200, () => store.listExperiments('web'));
   const totalsTemplate = totals.result;
   const report = (at) => ({
@@ -150,6 +176,7 @@ try {
     ['apply: time in the store (with making the records)', `${applySeconds.toFixed(1)} s (${wallSeconds.toFixed(1)} s)`],
     ['apply: slowest batch', `${slowest.toFixed(0)} ms`],
     ['experimentTotals (median / max of 200)', `${totals.median.toFixed(3)} / ${totals.max.toFixed(3)} ms`],
+    ['experiment status: totals + statistics + table (median / max of 50)', `${statusPath.median.toFixed(3)} / ${statusPath.max.toFixed(3)} ms`],
     ['listExperiments (median / max of 200)', `${experiments.median.toFixed(3)} / ${experiments.max.toFixed(3)} ms`],
     [`putExperimentSnapshot (median / max of ${SNAPSHOTS})`, `${puts.median.toFixed(2)} / ${puts.max.toFixed(1)} ms`],
     [`listExperimentSnapshots, all ${allSnapshots.result.length} (median of 20)`, `${allSnapshots.median.toFixed(1)} ms`],
@@ -167,6 +194,7 @@ try {
     `totals: ${t.variants.map((v) => `${v.variant} ${v.users.toLocaleString('en')} users`).join(', ')}; signup converted ${signup.map((m) => m.converted.toLocaleString('en')).join(' / ')}; ignored outside window ${t.ignored.outsideWindow.toLocaleString('en')}`,
   );
   if (totals.max >= 1000) throw new Error(`experimentTotals took ${totals.max} ms (must be < 1 s)`);
+  if (statusPath.max >= 1000) throw new Error(`experiment status took ${statusPath.max} ms (must be < 1 s)`);
 } finally {
   store.close();
   rmSync(dir, { recursive: true, force: true });

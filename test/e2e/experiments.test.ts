@@ -38,7 +38,7 @@ after(async () => {
   await sluice?.down();
 });
 
-function strategy(o: { userKey?: string; auto?: boolean; minimumUsers?: number } = {}): string {
+function strategy(o: { userKey?: string; auto?: boolean; minimumUsers?: number; events?: boolean } = {}): string {
   return `    abTest:
       variants:
         - {name: a, weight: 50}
@@ -49,13 +49,13 @@ ${o.userKey ? `      userKey: {header: ${o.userKey}}\n` : ''}      metrics:
         - name: revenue
           kind: continuous
           goal: {path: /checkout, methods: [POST], valueHeader: x-sluice-value}
-      guardrails: {maxErrorRate: 5%, minRequests: 100}
+${o.events ? '        - {name: purchase, kind: continuous, event: purchase, allowNegative: true}\n' : ''}      guardrails: {maxErrorRate: 5%, minRequests: 100}
       conclusion: {minimumUsers: ${o.minimumUsers ?? 400}, minimumEffect: 5%, sequentialTuning: 1000, auto: ${o.auto ?? true}}
 `;
 }
 
 /** v1 (stable, variant a) healthy, then v2 with `env` starts the test. */
-async function startTest(name: string, port: number, env: Record<string, string>, o: { userKey?: string; auto?: boolean } = {}) {
+async function startTest(name: string, port: number, env: Record<string, string>, o: { userKey?: string; auto?: boolean; events?: boolean } = {}) {
   const manifest = (version: string, extra: Record<string, string>) =>
     rolloutManifest({ name, version, listen: port, replicas: 2, strategy: strategy(o), dataPlane: 'builtin', env: { CONVERSION_RATE: '0.1', ...extra } });
   await sluice.apply(`${name}.yaml`, manifest('v1', {}));
@@ -214,4 +214,51 @@ test('kill -9 of the control plane and a router handover while shoppers shop: ev
     'every checkout counted once (one visit each: a shopper checks out at most once)',
   );
   for (const v of report.variants) assert.equal(v.users, load.variants[v.variant]!.shoppers, `variant ${v.variant}'s users`);
+});
+
+test('the app posts events to the data plane: valid lines of a batch with bad ones land in the report, per user and variant', async () => {
+  const port = await freePort();
+  await startTest('shop-events', port, {}, { userKey: 'x-user-id', auto: false, events: true });
+  const load = await shoppers(port, ['--users', '200', '--visits', '1', '--header', 'x-user-id', '--seed', 'ev']);
+  assert.equal(load.shoppers, 200);
+  const t = await sluice.cli(['flags', 'token']);
+  assert.equal(t.code, 0, t.stderr);
+  const token = t.stdout.trim().split(/\s+/).pop()!;
+  // Every shopper spends 10 (and shopper 0 gets a refund of 4); then the bad lines.
+  const lines = [
+    ...Array.from({ length: 200 }, (_, i) => JSON.stringify({ user: `shopper-ev-${i}`, event: 'purchase', value: 10 })),
+    JSON.stringify({ user: 'shopper-ev-0', event: 'purchase', value: -4 }),
+    '{"user": "shopper-ev-1", "event": "purchase", "value": ',
+    JSON.stringify({ user: 'never-served', event: 'purchase', value: 5 }),
+    JSON.stringify({ user: 'shopper-ev-2', event: 'no-such-event', value: 5 }),
+    JSON.stringify({ user: 'shopper-ev-3', event: 'purchase', value: 'ten' }),
+  ];
+  const res = await fetch(`http://127.0.0.1:${sluice.flagsPort}/experiments/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson' },
+    body: lines.join('\n'),
+  });
+  const answer = (await res.json()) as { accepted: number; rejected: { line: number; error: string }[] };
+  assert.equal(res.status, 200, JSON.stringify(answer));
+  assert.equal(answer.accepted, 201);
+  assert.deepEqual(
+    answer.rejected.map((r) => r.line),
+    [202, 203, 204, 205],
+  );
+  for (const r of answer.rejected) assert.ok(r.error.length > 10 && !r.error.includes('\n'), `one-line error: ${r.error}`);
+  const unauthorized = await fetch(`http://127.0.0.1:${sluice.flagsPort}/experiments/v1/events`, { method: 'POST', body: lines[0] });
+  assert.equal(unauthorized.status, 401);
+
+  const report = await waitFor(
+    async () => {
+      const r = await status('shop-events');
+      const m = r.metrics.find((x) => x.name === 'purchase');
+      const total = m ? m.variants.reduce((n, v) => n + v.mean * v.users, 0) : 0;
+      if (Math.abs(total - 1996) > 1e-6) throw new Error(`purchase total ${total} so far`);
+      return r;
+    },
+    { timeoutMs: 30_000, what: 'the posted purchases in the report' },
+  );
+  const purchase = report.metrics.find((x) => x.name === 'purchase')!;
+  for (const v of purchase.variants) assert.equal(v.users, load.variants[v.variant]!.shoppers, `${v.variant}: every shopper is a user of the metric`);
 });

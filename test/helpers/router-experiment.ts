@@ -162,31 +162,8 @@ export function table(generation: number, ...listeners: ListenerRoutes[]): Route
   return { generation, listeners };
 }
 
-export interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-export function send(
-  port: number,
-  opts: { method?: string; path?: string; headers?: http.OutgoingHttpHeaders; body?: string | Buffer; agent?: http.Agent | false } = {},
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path ?? '/', headers: opts.headers, agent: opts.agent ?? false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(30_000, () => req.destroy(new Error('test request timed out')));
-    req.on('error', reject);
-    req.end(opts.body);
-  });
-}
+/** One request to the router (router-fixtures' `request`). */
+export { type Answer as Reply, request as send } from './router-fixtures.js';
 
 /** Runs f(0..n-1), `width` at a time. */
 export async function inParallel<T>(n: number, width: number, f: (i: number) => Promise<T>): Promise<T[]> {
