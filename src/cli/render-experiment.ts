@@ -4,7 +4,20 @@
  * formatting the HTML report uses.
  */
 import type { ExperimentReport, GuardrailReport, MetricReport, Recommendation } from '../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct, tick } from '../experiments/report/format.js';
+import {
+  COMPARISON_COLUMNS,
+  comparisonRows,
+  controlOf,
+  count,
+  isoMinute,
+  metricValue,
+  num,
+  pct,
+  shares,
+  srmTest,
+  signedPct,
+  tick,
+} from '../experiments/report/format.js';
 import type { ExperimentSummary } from '../api/client.js';
 import type { ExperimentPlan } from './experiment-plan.js';
 import { formatAge, renderTable } from './render.js';
@@ -57,16 +70,8 @@ function metricTables(m: MetricReport, control: string | undefined): string {
   );
   if (m.comparisons.length === 0) return values;
   const comparisons = renderTable(
-    ['COMPARISON', 'LIFT', 'CI (ALWAYS-VALID)', 'P FIXED', 'P ALWAYS-VALID', 'P HOLM', 'CUPED'],
-    m.comparisons.map((c) => [
-      `${c.variant} vs ${control ?? 'control'}`,
-      signedPct(c.relative.estimate),
-      pctInterval(c.sequential.relative),
-      pValue(c.fixed.pValue),
-      pValue(c.sequential.pValue),
-      pValue(c.adjustedPValue),
-      c.cuped ? 'yes' : 'no',
-    ]),
+    COMPARISON_COLUMNS.map((c) => c.toUpperCase()),
+    comparisonRows(m, control),
   );
   return `${values}\n\n${comparisons}`;
 }

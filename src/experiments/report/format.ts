@@ -91,3 +91,19 @@ export function srmTest(srm: ExperimentReport['srm']): string {
 export function isoMinute(ms: number): string {
   return new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + 'Z';
 }
+
+/** The comparison table's columns, in the terminal's, the page's and Markdown's order. */
+export const COMPARISON_COLUMNS = ['Comparison', 'Lift', 'CI (always-valid)', 'p fixed', 'p always-valid', 'p Holm', 'CUPED'];
+
+/** One row per treatment of a metric; `text` escapes names for the output format. */
+export function comparisonRows(m: MetricReport, control: string | undefined, text: (s: string) => string = (s) => s): string[][] {
+  return m.comparisons.map((c) => [
+    `${text(c.variant)} vs ${text(control ?? 'control')}`,
+    signedPct(c.relative.estimate),
+    pctInterval(c.sequential.relative),
+    pValue(c.fixed.pValue),
+    pValue(c.sequential.pValue),
+    pValue(c.adjustedPValue),
+    c.cuped ? 'yes' : 'no',
+  ]);
+}

@@ -5,7 +5,7 @@
  * that comes from a spec or a user (rollout, metric and variant names, reasons) is escaped.
  */
 import type { ExperimentReport, MetricReport } from '../../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct } from './format.js';
+import { COMPARISON_COLUMNS, comparisonRows, controlOf, count, isoMinute, metricValue, num, pct, shares, srmTest } from './format.js';
 import { experimentPlots } from './plots.js';
 import { escapeXml as esc } from './svg.js';
 
@@ -88,20 +88,7 @@ function metricSection(m: MetricReport, control: string | undefined): string {
     ),
   ];
   if (m.comparisons.length > 0) {
-    parts.push(
-      table(
-        ['Comparison', 'Lift', 'CI (always-valid)', 'p fixed', 'p always-valid', 'p Holm', 'CUPED'],
-        m.comparisons.map((c) => [
-          `${esc(c.variant)} vs ${esc(control ?? 'control')}`,
-          signedPct(c.relative.estimate),
-          pctInterval(c.sequential.relative),
-          pValue(c.fixed.pValue),
-          pValue(c.sequential.pValue),
-          pValue(c.adjustedPValue),
-          c.cuped ? 'yes' : 'no',
-        ]),
-      ),
-    );
+    parts.push(table(COMPARISON_COLUMNS, comparisonRows(m, control, esc)));
   }
   return parts.join('\n');
 }

@@ -4,7 +4,7 @@
  * linked as images: for a wiki, a pull request or a ticket. Pure: returns the texts.
  */
 import type { ExperimentReport, MetricReport } from '../../core/experiment.js';
-import { controlOf, count, isoMinute, metricValue, num, pct, pctInterval, pValue, shares, srmTest, signedPct } from './format.js';
+import { COMPARISON_COLUMNS, comparisonRows, controlOf, count, isoMinute, metricValue, num, pct, shares, srmTest } from './format.js';
 import type { ExperimentData, PageOptions } from './html.js';
 import { experimentPlots } from './plots.js';
 
@@ -35,21 +35,7 @@ function metricSection(m: MetricReport, control: string | undefined): string {
     ),
   ];
   if (m.comparisons.length > 0) {
-    parts.push(
-      '',
-      table(
-        ['Comparison', 'Lift', 'CI (always-valid)', 'p fixed', 'p always-valid', 'p Holm', 'CUPED'],
-        m.comparisons.map((c) => [
-          `${md(c.variant)} vs ${md(control ?? 'control')}`,
-          signedPct(c.relative.estimate),
-          pctInterval(c.sequential.relative),
-          pValue(c.fixed.pValue),
-          pValue(c.sequential.pValue),
-          pValue(c.adjustedPValue),
-          c.cuped ? 'yes' : 'no',
-        ]),
-      ),
-    );
+    parts.push('', table(COMPARISON_COLUMNS, comparisonRows(m, control, md)));
   }
   return parts.join('\n');
 }
