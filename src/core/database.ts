@@ -17,7 +17,8 @@
  *   right before an UPDATE / DELETE / INSERT … SELECT makes it a batched backfill: the
  *   statement uses `$1` and `$2` as the key range `[$1, $2)` and runs once per batch.
  *   `-- sluice:no-transaction` before a statement runs it alone outside a transaction
- *   (implied for CREATE/DROP INDEX CONCURRENTLY).
+ *   (implied for CREATE/DROP INDEX CONCURRENTLY). `-- sluice:allow RULE…` before a
+ *   statement waives those lint rules for it.
  * - `.yaml`: operations that keep two shapes of a table alive during the release
  *   (`renameColumn`, `changeType`, `replaceColumns`), compiled to the three sections.
  *
@@ -85,6 +86,8 @@ export interface MigrationStatement {
   batch?: { table: string; key: string; size?: number };
   /** Runs alone, outside a transaction. */
   noTransaction: boolean;
+  /** Lint rules waived for this statement (`-- sluice:allow RULE…`), e.g. a known-small table. */
+  allow?: string[];
 }
 
 export interface Migration {

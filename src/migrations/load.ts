@@ -74,6 +74,7 @@ export function loadMigrationFile(file: string, text: string, engine: DatabaseEn
   const directives = (leading: string, offset: number) => {
     let batch: MigrationStatement['batch'] | undefined;
     let noTransaction = false;
+    const allow: string[] = [];
     for (const m of leading.matchAll(DIRECTIVE)) {
       const at = position(text, offset + (m.index ?? 0));
       const name = m[1];
@@ -95,15 +96,24 @@ export function loadMigrationFile(file: string, text: string, engine: DatabaseEn
         batch = parseBatchArgs(file, at, args);
       } else if (name === 'no-transaction') {
         noTransaction = true;
+      } else if (name === 'allow') {
+        const rules = args.split(/[\s,]+/).filter(Boolean);
+        if (rules.length === 0) throw new MigrationError(file, at.line, at.col, '`-- sluice:allow` names no rule — write the rule ids it waives');
+        allow.push(...rules);
       } else {
-        throw new MigrationError(file, at.line, at.col, `unknown directive \`-- sluice:${name}\` — use expand, migrate, contract, batch or no-transaction`);
+        throw new MigrationError(
+          file,
+          at.line,
+          at.col,
+          `unknown directive \`-- sluice:${name}\` — use expand, migrate, contract, batch, no-transaction or allow`,
+        );
       }
     }
-    return { batch, noTransaction };
+    return { batch, noTransaction, allow };
   };
   let lastEnd = 0;
   for (const s of raw) {
-    const { batch, noTransaction } = directives(s.leading, s.start - s.leading.length);
+    const { batch, noTransaction, allow } = directives(s.leading, s.start - s.leading.length);
     lastEnd = s.end;
     if (!phase) throw new MigrationError(file, s.line, s.col, 'statement before any section — start the file with `-- sluice:expand` (or migrate / contract)');
     const st: LoadedStatement = {
@@ -113,6 +123,7 @@ export function loadMigrationFile(file: string, text: string, engine: DatabaseEn
       col: s.col,
       noTransaction: noTransaction || (s.node ? runsOutsideTransaction(s.node) : /\bCONCURRENTLY\b/i.test(s.sql)),
       ...(s.node ? { node: s.node, type: s.type } : {}),
+      ...(allow.length > 0 ? { allow } : {}),
     };
     if (batch) {
       if (phase !== 'migrate')
@@ -126,8 +137,8 @@ export function loadMigrationFile(file: string, text: string, engine: DatabaseEn
   }
   // Sections may end the file with no statement in them (and directives with nothing after them are errors).
   const tail = text.slice(lastEnd).replace(/^\s*;/, '');
-  const { batch, noTransaction } = directives(tail, text.length - tail.length);
-  if (batch || noTransaction) {
+  const { batch, noTransaction, allow } = directives(tail, text.length - tail.length);
+  if (batch || noTransaction || allow.length > 0) {
     const p = position(text, text.length);
     throw new MigrationError(file, p.line, p.col, 'a directive with no statement after it — remove it or add the statement');
   }
