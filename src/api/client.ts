@@ -15,6 +15,7 @@ import { readApiInfo, readToken } from './token.js';
 import type { FlagList, FlagPushStatus, FlagView } from '../engine/flags/controller.js';
 import type { StaleFlag } from '../engine/flags/stale.js';
 import type { ExperimentReport } from '../core/experiment.js';
+import type { BackupRecord, DatabaseStatusView } from '../core/database.js';
 
 /** `GET /v1/rollouts/:name/experiment`: the latest report (null: no test with metrics ran) and the stored snapshots, oldest first. */
 export interface ExperimentView {
@@ -200,6 +201,21 @@ export class ApiClient implements RolloutActions {
   }
   async listExperiments(): Promise<ExperimentSummary[]> {
     return ((await this.call('GET', '/v1/experiments')) as { experiments: ExperimentSummary[] }).experiments;
+  }
+
+  // ——— database migrations (/v1/rollouts/:name/database…, /v1/backups) ———
+
+  databaseStatus(name: string): Promise<DatabaseStatusView> {
+    return this.call('GET', rolloutPath(name, 'database'));
+  }
+  async databasePlan(name: string): Promise<string[]> {
+    return ((await this.call('GET', rolloutPath(name, 'database/plan'))) as { plan: string[] }).plan;
+  }
+  async backups(rollout?: string): Promise<BackupRecord[]> {
+    return ((await this.call('GET', `/v1/backups${rollout ? `?${new URLSearchParams({ rollout })}` : ''}`)) as { backups: BackupRecord[] }).backups;
+  }
+  async restoreBackup(name: string, backup: string, by?: Actor): Promise<BackupRecord> {
+    return ((await this.call('POST', rolloutPath(name, 'database/restore'), { backup }, by)) as { restored: BackupRecord }).restored;
   }
 
   /** True when the API answers its health check (no token needed). */

@@ -12,6 +12,7 @@ import { UserError } from '../util/errors.js';
 import { redactDeep, redactText, secretValues } from '../util/redact.js';
 import { apiHostPolicy } from './same-origin.js';
 import type { FlagActions } from '../engine/flags/controller.js';
+import type { DatabaseActions } from '../core/database.js';
 import type { ExperimentReport } from '../core/experiment.js';
 import { FLAG_KEY_PATTERN, type FlagRampActions } from '../core/flags.js';
 
@@ -37,6 +38,8 @@ export interface ApiServerOptions {
   flagRamps?: FlagRampActions;
   /** Experiment reports (`/v1/experiments`, `/v1/rollouts/:name/experiment`); without it, 501. */
   experiments?: ExperimentReads;
+  /** Database migrations (`/v1/rollouts/:name/database…`, `/v1/backups`); without it, 501. */
+  database?: DatabaseActions;
 }
 
 /** What the API reads of experiments (src/engine/experiments/monitor.ts). */
@@ -132,6 +135,18 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, (ctx: Re
 
 function apiRoutes(options: ApiServerOptions): Routes {
   const { actions } = options;
+  const database = (): DatabaseActions => {
+    if (!options.database) throw new HttpError(501, 'this control plane runs no database migrations', 'not-implemented');
+    return options.database;
+  };
+  const databaseOf = async (name: string) => {
+    const view = await actions.get(name);
+    const db = view.spec.database;
+    if (!db) throw new HttpError(404, `rollout ${name} has no spec.database — nothing to show`, 'not-found');
+    const revision = view.status.currentRevision;
+    const refs = view.revisions.find((r) => r.number === revision)?.template.migrations ?? [];
+    return { name, db, refs, revision, view };
+  };
   const experiments = (): ExperimentReads => {
     if (!options.experiments) throw new HttpError(501, 'this control plane does not run experiments', 'not-implemented');
     return options.experiments;
@@ -184,6 +199,29 @@ function apiRoutes(options: ApiServerOptions): Routes {
       return reply(experiments().reportOf(name, test));
     })
     .add('GET', '/v1/experiments', async () => reply({ experiments: experiments().list() }))
+    .add('GET', '/v1/rollouts/:name/database', async (ctx) => {
+      const { name, db, refs } = await databaseOf(ctx.params.name!);
+      return reply(await database().status(name, db, refs));
+    })
+    .add('GET', '/v1/rollouts/:name/database/plan', async (ctx) => {
+      const { name, db, refs, revision } = await databaseOf(ctx.params.name!);
+      return reply({ plan: await database().plan(name, db, refs, revision) });
+    })
+    .add('GET', '/v1/backups', async (ctx) => reply({ backups: database().backups(ctx.url.searchParams.get('rollout') ?? undefined) }))
+    .add('POST', '/v1/rollouts/:name/database/restore', async (ctx) => {
+      const body = await ctx.jsonObject();
+      const backup = optional(body, 'backup', isString, 'a backup id (sluice db backups lists them)');
+      if (!backup) throw bad('give "backup": the id of the backup to restore (`sluice db backups NAME` lists them)');
+      const { name, db, view } = await databaseOf(ctx.params.name!);
+      if (view.status.trafficHold?.mode !== 'stopped') {
+        throw new HttpError(
+          409,
+          `rollout ${name} still serves traffic — a restore while the app writes would lose those writes: \`sluice stop-traffic ${name}\` first, then restore, then \`sluice resume-traffic ${name}\``,
+          'conflict',
+        );
+      }
+      return reply({ restored: await database().restore(name, db, backup) });
+    })
     .add('GET', '/v1/rollouts/:name/analysis', async (ctx) => reply(await actions.analysis(ctx.params.name!), await secretsOf(ctx.params.name!)))
     .add('GET', '/v1/rollouts/:name/events', async (ctx) => {
       const name = ctx.params.name!;

@@ -104,6 +104,8 @@ export interface Migration {
 export interface MigrationRef {
   id: string;
   checksum: string;
+  /** It has contract statements (or a contract tool command): once they ran, older revisions cannot come back. */
+  contract?: true;
 }
 
 /** A migration's state in the target database (sluice_migrations). */
@@ -175,4 +177,37 @@ export interface MigrationExecutor {
   run(job: MigrationJobSpec, opts: { signal: AbortSignal; progress: (p: PhaseProgress) => void }): Promise<PhaseResult>;
   /** Migrations applied in the database (for undo checks and `sluice db status`). */
   applied(database: DatabaseSpec): Promise<AppliedMigration[]>;
+}
+
+/**
+ * Reads and checks a rollout's migrations when it is applied: loads the folder, lints it
+ * (errors refuse the apply, naming file:line:col) and answers the refs the new template
+ * records. Implemented by src/migrations/service.ts.
+ */
+export interface MigrationCatalog {
+  prepare(database: DatabaseSpec): Promise<{ refs: MigrationRef[]; warnings: string[] }>;
+}
+
+/** `GET /v1/rollouts/:name/database`: what `sluice db status` shows. */
+export interface DatabaseStatusView {
+  rollout: string;
+  engine: DatabaseEngine;
+  /** Where it is, without credentials. */
+  database: string;
+  /** Migrations of the current revision and how far each got. */
+  migrations: { id: string; checksum: string; phases: AppliedMigration['phases']; changed?: boolean }[];
+  backfill: BackfillProgress[];
+  backups: BackupRecord[];
+  /** Set when the database could not be read (the rest is what the control plane knows). */
+  error?: string;
+}
+
+/** The database actions the API serves (src/migrations/service.ts). */
+export interface DatabaseActions {
+  status(rollout: string, database: DatabaseSpec, refs: MigrationRef[]): Promise<DatabaseStatusView>;
+  /** The dry run: what the pending phases would do, in order; changes nothing. */
+  plan(rollout: string, database: DatabaseSpec, refs: MigrationRef[], revision: number): Promise<string[]>;
+  backups(rollout?: string): BackupRecord[];
+  /** Puts the database back as the backup has it; the caller checked that no traffic flows. */
+  restore(rollout: string, database: DatabaseSpec, id: string): Promise<BackupRecord>;
 }

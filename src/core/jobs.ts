@@ -1,5 +1,6 @@
 import type { ConcreteAnalysis, Measurement, PostDeployWatch, MetricRunStatus, RunPhase } from './analysis.js';
 import type { ExecHookSpec, SmokeTestSpec, WebhookSpec } from './hooks.js';
+import type { MigrationJobSpec, PhaseProgress } from './database.js';
 
 /**
  * Work a planner asks for and then waits on: analysis runs, hooks, smoke tests, approvals.
@@ -12,7 +13,8 @@ export type JobSpec =
   | { kind: 'exec'; hook: ExecHookSpec }
   | { kind: 'smoke'; smoke: SmokeTestSpec; baseUrl: string }
   | { kind: 'approval'; gate: string }
-  | { kind: 'watch'; watch: PostDeployWatch };
+  | { kind: 'watch'; watch: PostDeployWatch }
+  | { kind: 'migration'; migration: MigrationJobSpec };
 
 /** Facts a job needs about the release it serves. */
 export interface JobContext {
@@ -47,6 +49,8 @@ export interface JobStatus {
   metrics?: MetricRunStatus[];
   /** Approvals: who approved. */
   actor?: string;
+  /** Migration phases: where the phase is (backfill batches). */
+  migration?: PhaseProgress;
 }
 
 export function isDone(phase: RunPhase | undefined): boolean {

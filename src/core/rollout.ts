@@ -99,6 +99,8 @@ export interface RolloutStatus {
    * switched off, so each aborted attempt kills them once, also across restarts.
    */
   flagsKilledAttempt?: number;
+  /** When the stable revision completed its release (ms): a time-based `database.contractAfter` counts from here. */
+  stableSince?: number;
 }
 
 export interface ListenerProblem {

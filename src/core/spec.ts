@@ -1,4 +1,5 @@
 import type { ExperimentSpec } from './experiment.js';
+import type { DatabaseSpec, MigrationRef } from './database.js';
 /**
  * The Rollout resource after loading: every default filled in, durations in seconds,
  * percentages resolved to `{ percent }` or `{ count }`. The engine only ever sees this
@@ -66,6 +67,12 @@ export interface Template {
   cwd?: string;
   probes: Probes;
   shutdown: Shutdown;
+  /**
+   * The schema this revision was built for: the migrations of `spec.database` (ids and
+   * checksums) when it was applied. Absent without a database, so older templates keep
+   * their hash. A changed migration set makes a new revision.
+   */
+  migrations?: MigrationRef[];
 }
 
 export interface Traffic {
@@ -264,6 +271,8 @@ export interface RolloutSpec {
   notifications: NotificationSpec[];
   /** Feature flags tied to the release: `killOnAbort` flags are switched off when it aborts (core/flags.ts). */
   flags?: { killOnAbort: string[] };
+  /** Database migrations that move with the release (core/database.ts). */
+  database?: DatabaseSpec;
 }
 
 /** Where a loaded document came from, so later errors can point at it. */

@@ -16,6 +16,7 @@ import { listenAddresses, sameSocket, unbindableReason } from './listen-addresse
 import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from '../core/rollout.js';
 import { resetReleaseOf } from './release-reset.js';
 import { flagSetsOf, type FlagController } from './flags/controller.js';
+import { attachMigrations, checkUndoSchema, type SchemaPort } from './schema-guard.js';
 
 /** How many recent events a rollout view carries. */
 const VIEW_EVENTS = 20;
@@ -68,6 +69,8 @@ export class Controller implements RolloutActions {
     private readonly jobs?: { approve(rollout: string, actor: string): number },
     /** Feature flags (engine/flags/controller.ts); without it an apply with FeatureFlag documents is refused. */
     private readonly flags?: FlagController,
+    /** Database migrations (src/migrations/service.ts); without it an apply with spec.database is refused. */
+    private readonly schema?: SchemaPort,
   ) {}
 
   async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
@@ -80,6 +83,7 @@ export class Controller implements RolloutActions {
       throw new UserError(`${flagSets[0]!.file}:${flagSets[0]!.line}: this control plane serves no feature flags — start it with \`sluice up\``);
     }
     for (const doc of docs) await this.checkListenBindable(doc);
+    await attachMigrations(docs, this.schema);
     const together = new Set(docs.map((d) => d.spec.name));
     return this.mutate(
       () => {
@@ -270,33 +274,42 @@ export class Controller implements RolloutActions {
   }
 
   async undo(name: string, options: { toRevision?: number }, by: Actor): Promise<ApplyResult> {
+    const before = this.record(name);
+    await checkUndoSchema(name, this.undoTarget(before, options), before.spec.database !== undefined, this.store, this.schema, before.spec.database);
     return this.mutate(() => {
       const r = this.record(name);
-      const revisions = this.store.listRevisions(name);
-      const current = r.status.currentRevision;
-      let target: Revision | undefined;
-      if (options.toRevision !== undefined) {
-        target = revisions.find((v) => v.number === options.toRevision);
-        if (!target) {
-          throw new UserError(
-            `rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`,
-          );
-        }
-      } else {
-        // The newest revision that was stable (and differs from the current template): never
-        // one that only ever failed. Statuses from before stableHistory still know stableRevision.
-        const currentHash = revisions.find((v) => v.number === current)?.hash;
-        const wasStable = [...(r.status.stableHistory ?? [])].reverse();
-        if (r.status.stableRevision !== null && !wasStable.includes(r.status.stableRevision)) wasStable.unshift(r.status.stableRevision);
-        target = wasStable.map((n) => revisions.find((v) => v.number === n)).find((v) => v !== undefined && v.number !== current && v.hash !== currentHash);
-        if (!target) {
-          throw new UserError(
-            `rollout ${name} has no earlier revision that was ever stable — \`sluice undo ${name} --to-revision N\` picks one (\`sluice history ${name}\` lists them)`,
-          );
-        }
-      }
+      const target = this.undoTarget(r, options);
       return this.store.transaction(() => this.switchTemplate(r, target.template, `undo to revision ${target.number}`, by));
     }, [name]);
+  }
+
+  /** The revision `sluice undo` goes back to: the one asked for, else the newest that was stable. */
+  private undoTarget(r: RolloutRecord, options: { toRevision?: number }): Revision {
+    const name = r.name;
+    const revisions = this.store.listRevisions(name);
+    const current = r.status.currentRevision;
+    let target: Revision | undefined;
+    if (options.toRevision !== undefined) {
+      target = revisions.find((v) => v.number === options.toRevision);
+      if (!target) {
+        throw new UserError(
+          `rollout ${name} has no revision ${options.toRevision} — \`sluice history ${name}\` lists them (${revisions.map((v) => v.number).join(', ')})`,
+        );
+      }
+    } else {
+      // The newest revision that was stable (and differs from the current template): never
+      // one that only ever failed. Statuses from before stableHistory still know stableRevision.
+      const currentHash = revisions.find((v) => v.number === current)?.hash;
+      const wasStable = [...(r.status.stableHistory ?? [])].reverse();
+      if (r.status.stableRevision !== null && !wasStable.includes(r.status.stableRevision)) wasStable.unshift(r.status.stableRevision);
+      target = wasStable.map((n) => revisions.find((v) => v.number === n)).find((v) => v !== undefined && v.number !== current && v.hash !== currentHash);
+      if (!target) {
+        throw new UserError(
+          `rollout ${name} has no earlier revision that was ever stable — \`sluice undo ${name} --to-revision N\` picks one (\`sluice history ${name}\` lists them)`,
+        );
+      }
+    }
+    return target;
   }
 
   async restart(name: string, by: Actor): Promise<void> {

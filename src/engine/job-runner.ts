@@ -9,6 +9,7 @@ import type { WebhookKind } from '../core/hooks.js';
 import { jobRevision } from '../core/store.js';
 import { isDone, type DesiredJob, type JobStatus, type JobStore } from '../core/jobs.js';
 import { hookPayload } from '../core/hook-payload.js';
+import type { MigrationExecutor, PhaseProgress } from '../core/database.js';
 
 export type ProviderRegistry = Partial<Record<ProviderKind, MetricProvider<never>>>;
 
@@ -21,6 +22,8 @@ export interface JobRunnerDeps {
   log?: (line: string) => void;
   /** How often gates are asked again (ms). */
   gateIntervalMs?: number;
+  /** Runs database migration phases; without it a rollout with `spec.database` cannot release. */
+  migrations?: MigrationExecutor;
 }
 
 interface Active {
@@ -188,6 +191,8 @@ export class JobRunner {
             : { phase: 'Failed', message: r.error ?? `exited ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}${tail ? `: ${tail}` : ''}` },
         );
       }
+      case 'migration':
+        return this.runMigration(a);
       case 'smoke': {
         const r = await runSmokeTests(spec.smoke, spec.baseUrl, { signal });
         if (signal.aborted) return;
@@ -198,6 +203,26 @@ export class JobRunner {
         );
       }
     }
+  }
+
+  /** A database phase: progress is saved at most once a second (a backfill reports every batch). */
+  private async runMigration(a: Active): Promise<void> {
+    if (a.job.spec.kind !== 'migration') return;
+    const executor = this.deps.migrations;
+    if (!executor) return this.finish(a, { phase: 'Error', message: 'this control plane runs no database migrations — start it with `sluice up`' });
+    let savedAt = 0;
+    const progress = (p: PhaseProgress) => {
+      const now = this.deps.clock.now();
+      if (now - savedAt < 1000 && !p.backfill?.every((b) => b.done)) {
+        a.status = { ...a.status, message: p.message, migration: p };
+        return;
+      }
+      savedAt = now;
+      this.update(a, { message: p.message, migration: p }, true);
+    };
+    const r = await executor.run(a.job.spec.migration, { signal: a.abort.signal, progress });
+    if (a.abort.signal.aborted) return;
+    this.finish(a, { phase: r.ok ? 'Successful' : 'Failed', message: r.message });
   }
 
   private async runAnalysis(a: Active): Promise<void> {

@@ -279,6 +279,14 @@ export class Reconciler {
           jobs: this.deps.jobs.statusFor(record.name),
           templates,
           version: revisions.find((r) => r.number === record.status.currentRevision)?.template.version ?? '',
+          ...(record.spec.database
+            ? {
+                schema: {
+                  current: revisions.find((r) => r.number === record.status.currentRevision)?.template.migrations,
+                  stable: revisions.find((r) => r.number === record.status.stableRevision)?.template.migrations,
+                },
+              }
+            : {}),
         });
         // A spec the route table cannot be built from is as unplannable as one the planner throws on.
         buildRouteTable(0, [{ spec: record.spec, routes: plan.routes, revisions, hold: plan.status.trafficHold }], []);

@@ -46,6 +46,7 @@ const RULES: { [K in keyof RolloutStatus]-?: Rule<K> } = {
 
   // Which revision is where.
   stableRevision: on(['complete'], (s) => s.currentRevision),
+  stableSince: on(['complete'], (_s, now) => now),
   stableHistory: on(['complete'], (s) => [...(s.stableHistory ?? []).filter((n) => n !== s.currentRevision), s.currentRevision].slice(-STABLE_HISTORY)),
   currentRevision: KEEP,
   activeRevision: { ...on(['abort', 'rest'], (s) => s.stableRevision), complete: (s) => s.currentRevision },

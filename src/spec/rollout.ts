@@ -35,6 +35,7 @@ import { ExperimentSpecProblem, experimentFields, experimentSpec } from './exper
 
 /** The router counts these in whole milliseconds (at least 1): a smaller duration would round to a table it refuses. */
 const AT_LEAST_1MS = { min: 0.001, fix: 'use at least 1ms, e.g. 5s' };
+import { databaseField } from './database.js';
 import { analysisRef, backgroundAnalysis, expandFlagger, hooksField, notificationsField, postDeployWatch, smokeTestsField } from './analysis.js';
 
 /**
@@ -628,6 +629,7 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
             hooks: hooksField,
             smokeTests: smokeTestsField,
             notifications: notificationsField,
+            database: optional(databaseField(file)),
             flags: optional(
               object({
                 killOnAbort: withDefault(listOf(FLAG_KEY, 'write killOnAbort as a list of flag keys, e.g. [new-checkout]'), []),

@@ -8,6 +8,7 @@ import type { DesiredJob, JobContext, JobSpec, JobStatus } from '../../core/jobs
 import type { MatchRule } from '../../core/route-table.js';
 import { resolveAnalysis } from '../../analysis/resolve.js';
 import { resetReleaseOf } from '../release-reset.js';
+import { contractWhenDue, databaseBeforeRelease, databaseReady } from './database.js';
 
 const NONE: RevisionObservation = { revision: 0, total: 0, ready: 0, available: 0, terminating: 0 };
 
@@ -137,13 +138,21 @@ export class PlanContext {
 
   /** Ask for a job (by where it belongs in this release attempt) and read its status. */
   job(where: string, title: string, spec: JobSpec, detached = false): JobStatus | undefined {
-    const s = this.status;
-    const key = `${this.spec.name}/r${s.currentRevision}/a${s.attempt ?? 0}/${where}`;
+    const key = this.jobKey(where);
     if (!this.jobs.some((j) => j.key === key)) this.jobs.push({ key, title, spec, context: this.jobContext(), ...(detached ? { detached } : {}) });
-    if (s.waived?.includes(key)) {
+    if (this.status.waived?.includes(key)) {
       return { key, rollout: this.spec.name, title, kind: spec.kind, phase: 'Successful', message: 'waived by a user', startedAt: this.now };
     }
     return this.input.jobs.get(key);
+  }
+
+  /** A job's status, without asking for it (it stops unless asked for elsewhere in the pass). */
+  jobStatus(where: string): JobStatus | undefined {
+    return this.input.jobs.get(this.jobKey(where));
+  }
+
+  private jobKey(where: string): string {
+    return `${this.spec.name}/r${this.status.currentRevision}/a${this.status.attempt ?? 0}/${where}`;
   }
 
   /** An analysis run for `ref`; a reference that cannot be resolved is an Error at once. */
@@ -365,7 +374,8 @@ export function planRelease(input: PlanInput, release: ReleaseStep): Plan {
 /** Before a release moves anything: confirm-rollout gates, then pre-rollout hooks. */
 function preflight(ctx: PlanContext): 'pass' | 'wait' | 'stopped' {
   const gate = ctx.hooks('confirm-rollout', 'start');
-  return gate === 'pass' ? ctx.hooks('pre-rollout', 'start') : gate;
+  const hooks = gate === 'pass' ? ctx.hooks('pre-rollout', 'start') : gate;
+  return hooks === 'pass' ? databaseBeforeRelease(ctx) : hooks;
 }
 
 /** Nothing moves: stable keeps its scale and all traffic. */
@@ -377,6 +387,13 @@ function hold(ctx: PlanContext): void {
 
 function firstDeploy(ctx: PlanContext): void {
   const s = ctx.status;
+  // The schema comes first: no instance starts before expand and backfill are done (and
+  // none after they failed: the first deploy waits for a retry or a new revision).
+  if (!databaseReady(ctx)) {
+    ctx.routes = sameEverywhere(s.currentRevision);
+    if (!s.aborted && databaseBeforeRelease(ctx) === 'wait') checkDeadline(ctx);
+    return;
+  }
   const o = ctx.observed(s.currentRevision);
   ctx.scale.set(s.currentRevision, ctx.replicas);
   ctx.routes = sameEverywhere(s.currentRevision);
@@ -409,6 +426,7 @@ export function steady(ctx: PlanContext): void {
   resetReleaseOf(s, 'rest', ctx.now);
   ctx.routes = sameEverywhere(stable);
   keepServingUntilStableIsBack(ctx);
+  contractWhenDue(ctx);
   const o = ctx.observed(stable);
   if (o.available >= ctx.replicas) ctx.phase('Healthy', 'Available', `revision ${stable} serves all traffic`);
   else ctx.phase('Progressing', 'ScalingUp', `revision ${stable}: ${o.available}/${ctx.replicas} available`);

@@ -3,6 +3,7 @@ import type { MatchRule, MirrorRoute, WeightedTarget } from '../../core/route-ta
 import type { RolloutEventDraft, RolloutStatus } from '../../core/rollout.js';
 import type { AnalysisTemplateSpec } from '../../core/analysis.js';
 import type { DesiredJob, JobStatus } from '../../core/jobs.js';
+import type { MigrationRef } from '../../core/database.js';
 
 /** What the platform shows of one revision's instances. */
 export interface RevisionObservation {
@@ -29,6 +30,8 @@ export interface PlanInput {
   templates: ReadonlyMap<string, AnalysisTemplateSpec>;
   /** The version label of the revision being released. */
   version: string;
+  /** With `spec.database`: the migrations the current and the stable revisions were built for. */
+  schema?: { current?: MigrationRef[]; stable?: MigrationRef[] };
 }
 
 /** Weighted splits per listener role; a missing role has no listener (or serves nothing). */
