@@ -16,6 +16,7 @@ import { flagSubject, type FlagControl, type FlagRecord, type FlagSpec } from '.
 import type { Store } from '../../src/core/store.js';
 import type { Clock } from '../../src/core/clock.js';
 import { FlagRampRunner } from '../../src/engine/flags/ramp-runner.js';
+import type { FakeMigrations } from './fake-migrations.js';
 
 /**
  * A MemoryStore whose `putRollout` lets a test change the decoded spec first: how the
@@ -234,7 +235,7 @@ export class FakeRouter implements TrafficRouter {
 export function makeSim(
   readyMs = 1000,
   providers: ProviderRegistry = {},
-  options: { stopMs?: number; fakeHooks?: boolean; flags?: boolean; patchSpec?: (spec: RolloutSpec) => void } = {},
+  options: { stopMs?: number; fakeHooks?: boolean; flags?: boolean; patchSpec?: (spec: RolloutSpec) => void; migrations?: FakeMigrations } = {},
 ) {
   const clock = new FakeClock();
   const store = new PatchingStore();
@@ -250,11 +251,11 @@ export function makeSim(
   /** One control plane: reconciler, job runner and controller over the shared store and platform. */
   const controlPlane = () => {
     let reconciler: Reconciler | undefined;
-    const jobs = new JobRunner({ store, clock, providers, onChange: (rollout) => reconciler?.trigger(rollout) });
+    const jobs = new JobRunner({ store, clock, providers, onChange: (rollout) => reconciler?.trigger(rollout), migrations: options.migrations });
     if (options.fakeHooks) fakeHookRuns(jobs, hookRuns);
     const flagRamps = flags ? new FlagRampRunner({ store, clock, flags, providers, onWake: () => reconciler?.runFlagRamps() }) : undefined;
     reconciler = new Reconciler({ store, platform, router, clock, jobs, onPlan, ...(flags ? { flags, flagRamps } : {}) });
-    const controller = new Controller(store, reconciler, platform, clock, jobs);
+    const controller = new Controller(store, reconciler, platform, clock, jobs, undefined, options.migrations);
     reconciler.start(router.current?.generation ?? 0);
     return { reconciler, jobs, controller, flagRamps };
   };
