@@ -78,7 +78,9 @@ export class JobRunner {
     }
     for (const a of [...this.active.values()]) {
       if (a.status.rollout === rollout && !keys.has(a.job.key) && !a.job.detached) {
-        this.finish(a, { phase: 'Successful', message: `stopped: no longer needed (${a.status.message})` }, false);
+        // A migration phase cut short did not succeed: its record must not say it ran.
+        const phase = a.job.spec.kind === 'migration' ? 'Error' : 'Successful';
+        this.finish(a, { phase, message: `stopped: no longer needed (${a.status.message})` }, false);
       }
     }
   }

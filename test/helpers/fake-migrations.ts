@@ -32,8 +32,16 @@ export class FakeMigrations implements MigrationExecutor, MigrationCatalog {
     if (this.hold) await this.hold;
     opts.progress({ phase: job.phase, message: `${job.phase} running` });
     const failure = this.fail[job.phase];
-    const pending = job.migrations.filter((m) => !this.applied_.get(m.id)?.phases[job.phase] && (job.phase !== 'contract' || this.applied_.get(m.id)?.phases.expand));
-    this.runs.push({ phase: job.phase, revision: job.revision, migrations: job.migrations.map((m) => m.id), applied: failure ? [] : pending.map((m) => m.id), seen: this.observe?.() });
+    const pending = job.migrations.filter(
+      (m) => !this.applied_.get(m.id)?.phases[job.phase] && (job.phase !== 'contract' || this.applied_.get(m.id)?.phases.expand),
+    );
+    this.runs.push({
+      phase: job.phase,
+      revision: job.revision,
+      migrations: job.migrations.map((m) => m.id),
+      applied: failure ? [] : pending.map((m) => m.id),
+      seen: this.observe?.(),
+    });
     if (failure) return { ok: false, message: failure, applied: [] };
     for (const m of pending) {
       const a = this.applied_.get(m.id) ?? { id: m.id, checksum: m.checksum, phases: {} };

@@ -117,7 +117,10 @@ test('undo inside the rollback window works; after the contract ran, undo to the
   const contracted = migrations.applied_.get('002_full_name')?.phases.contract;
   assert.equal(contracted?.revision, after.stableRevision, 'the next release (v3) contracted 002');
   await assert.rejects(sim.controller.undo('web', { toRevision: 1 }, sim.by), (err: Error) => {
-    assert.match(err.message, new RegExp(`revision 1 cannot come back: it was built before migration 002_full_name \\(contracted by revision ${after.stableRevision}\\)`));
+    assert.match(
+      err.message,
+      new RegExp(`revision 1 cannot come back: it was built before migration 002_full_name \\(contracted by revision ${after.stableRevision}\\)`),
+    );
     assert.match(err.message, /release a new revision/);
     return true;
   });
@@ -142,4 +145,31 @@ test('contractAfter as a duration: the contract runs once the stable revision se
   assert.equal(migrations.applied_.get('002_full_name')?.phases.contract, undefined, 'not before 30 s');
   await sim.run(15_000, 500);
   assert.equal(migrations.applied_.get('002_full_name')?.phases.contract?.revision, 2);
+});
+
+test('blue-green: while the previous revision is still warm (an undo would switch back to it), its schema is not contracted', async () => {
+  const migrations = new FakeMigrations();
+  const sim = makeSim(500, {}, { migrations });
+  const bg = `    blueGreen:\n      autoPromotionEnabled: true\n      scaleDownDelaySeconds: 60\n`;
+  const db = `  database:\n    engine: sqlite\n    path: /tmp/sluice-engine-database-test.db\n    migrations: /tmp/sluice-engine-database-migrations\n`;
+  const doc = (version: string) => rolloutManifest({ ...SIM_APP, version, strategy: bg, extra: db });
+  migrations.refs = [{ id: '001_people', checksum: 'a' }];
+  await sim.controller.apply(doc('v1'), '/tmp/web.yaml', sim.by);
+  await sim.run(3000);
+  migrations.refs = [...migrations.refs, { id: '002_full_name', checksum: 'b', contract: true }];
+  await sim.controller.apply(doc('v2'), '/tmp/web.yaml', sim.by);
+  await sim.run(5000);
+  assert.equal((await sim.status('web')).stableRevision, 2);
+  assert.ok(
+    sim.platform.list('web').some((i) => i.revision === 1),
+    'revision 1 is still warm',
+  );
+  await sim.controller.apply(doc('v3'), '/tmp/web.yaml', sim.by);
+  await sim.run(70_000, 500);
+  assert.equal((await sim.status('web')).stableRevision, 3);
+  assert.equal(migrations.applied_.get('002_full_name')?.phases.contract, undefined, 'v1 was warm when v3 started: 002 waits for the next release');
+  assert.ok(!migrations.runs.some((r) => r.phase === 'contract' && r.applied.includes('002_full_name')));
+  await sim.controller.apply(doc('v4'), '/tmp/web.yaml', sim.by);
+  await sim.run(5000);
+  assert.equal(migrations.applied_.get('002_full_name')?.phases.contract?.revision, 4);
 });

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { makeSim, SIM_APP, advanceChecked, putFlag, testFlag } from '../helpers/engine-sim.js';
+import { FakeMigrations } from '../helpers/fake-migrations.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { UserError } from '../../src/util/errors.js';
 import type { CanaryStep, RolloutSpec, StrategyType } from '../../src/core/spec.js';
@@ -67,6 +68,7 @@ const MAIN_LISTEN = '127.0.0.1:18080';
 /** Index of the canary's setHeaderRoute step. */
 const HEADER_STEP = 2;
 
+const DATABASE = '  database:\n    engine: sqlite\n    path: /tmp/sluice-model.db\n    migrations: /tmp/sluice-model-migrations\n';
 const HOOKS = `  hooks:\n    exec:\n      - name: page\n        kind: rollback\n        command: [./page-oncall.sh]\n`;
 
 /**
@@ -86,6 +88,10 @@ type FlagAction =
 type Action =
   | FlagAction
   | { type: 'apply'; version: Version }
+  /** The next apply carries one more migration (with a contract part). */
+  | { type: 'schemaChange' }
+  /** From now on expand fails (or works again). */
+  | { type: 'expandFails'; fails: boolean }
   | { type: 'promote'; full: boolean; variant: 'a' | 'b' }
   | { type: 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'controlPlaneRestart' }
   // Operator holds, and data-plane faults: another owner replaces the router's table; the main listener cannot be opened / opens again.
@@ -138,6 +144,8 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     arbitrary: fc.constant<Action>({ type }),
   })),
   { weight: 3, arbitrary: flagActionArb },
+  { weight: 2, arbitrary: fc.constant<Action>({ type: 'schemaChange' }) },
+  { weight: 1, arbitrary: fc.record({ type: fc.constant('expandFails' as const), fails: fc.boolean() }) },
 );
 const waitArb = fc.integer({ min: 0, max: 2500 });
 // Every sequence starts a release (after v1 is deployed), so the other actions have something to act on.
@@ -148,6 +156,8 @@ const scenarioArb = fc
     // setFlag steps inserted into the canary's steps: before YAML step `at`, CHECKOUT to `percentage`.
     flagSteps: fc.array(fc.record({ at: fc.integer({ min: 0, max: 5 }), percentage: fc.integer({ min: 0, max: 100 }) }), { maxLength: 3 }),
     ramp: rampArb,
+    // The rollout has spec.database (the migrations port in memory).
+    database: fc.boolean(),
     steps: fc
       .tuple(
         fc.record({ action: applyArb, waitMs: waitArb }),
@@ -161,6 +171,7 @@ type Scenario = {
   maxUnavailable: number;
   flagSteps: { at: number; percentage: number }[];
   ramp: FlagRampStep[];
+  database: boolean;
   steps: { action: Action; waitMs: number }[];
 };
 
@@ -184,6 +195,7 @@ function describeAction(a: Action): string {
   if (a.type === 'promote') return `promote${a.full ? ' --full' : ''} (--variant ${a.variant} for A/B)`;
   if (a.type === 'rampPromote') return `rampPromote${a.full ? ' --full' : ''}`;
   if (a.type === 'rampSpec') return `rampSpec ${JSON.stringify(a.steps)}`;
+  if (a.type === 'expandFails') return `expandFails ${a.fails}`;
   return a.type;
 }
 
@@ -191,12 +203,15 @@ function describeAction(a: Action): string {
 const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, number>>() : undefined;
 
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
-  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true, flags: true, patchSpec: flagPatch(scenario) });
+  const migrations = scenario.database ? new FakeMigrations() : undefined;
+  if (migrations) migrations.refs = [{ id: '000_base', checksum: 'c0', contract: true }];
+  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true, flags: true, patchSpec: flagPatch(scenario), migrations });
   putFlag(sim.store, testFlag(CHECKOUT, undefined, 0), sim.clock.now());
   let rampSteps = scenario.ramp;
   putFlag(sim.store, testFlag(DARK, { steps: rampSteps, progressDeadlineSeconds: 30 }), sim.clock.now());
   const strategy = strategyYaml(type, scenario.maxSurge, scenario.maxUnavailable);
-  const doc = (version: Version) => rolloutManifest({ ...SIM_APP, version, strategy, extra: HOOKS, deadline: 4, env: VERSIONS[version] });
+  const doc = (version: Version) =>
+    rolloutManifest({ ...SIM_APP, version, strategy, extra: HOOKS + (migrations ? DATABASE : ''), deadline: 4, env: VERSIONS[version] });
   const trace: string[] = [];
   const fail = (what: string): never => {
     const s = sim.store.getRollout('web')?.status;
@@ -336,6 +351,21 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
         fail(`flag ${DARK} at ${dark.percentage}%, above its ramp's ${limit}% at step ${dark.ramp.stepIndex} (${dark.ramp.phase}, ${dark.ramp.message})`);
       if (dark.ramp.aborted && dark.percentage !== start) fail(`flag ${DARK}'s ramp aborted, but it serves ${dark.percentage}%, not ${start}%`);
     }
+    // Database: an instance only runs on a schema its revision was built for (its migrations
+    // expanded and backfilled), and no contract ran that a live revision still needs.
+    if (migrations) {
+      for (const i of live) {
+        const refs = sim.store.listRevisions('web').find((r) => r.number === i.revision)?.template.migrations ?? [];
+        for (const m of refs) {
+          const ran = migrations.applied_.get(m.id)?.phases;
+          if (!ran?.expand || !ran.migrate) fail(`instance of revision ${i.revision} (${i.phase}) runs before migration ${m.id} expanded and backfilled`);
+        }
+        for (const [id, a] of migrations.applied_) {
+          if (a.phases.contract && !refs.some((m) => m.id === id))
+            fail(`migration ${id} contracted while revision ${i.revision}, built without it, has an instance (${i.phase})`);
+        }
+      }
+    }
     // Every abort fires the rollback hook, once per release attempt.
     const rollbacks = sim.hookRuns.filter((k) => k.includes('/rollback/'));
     if (new Set(rollbacks).size !== rollbacks.length) fail(`a rollback hook ran twice: ${rollbacks.join(', ')}`);
@@ -371,6 +401,13 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
             fail(`undo went to revision ${r.revision} (${v}), which was never stable (stable were: ${[...stableVersions].join(', ')})`);
           break;
         }
+        case 'schemaChange':
+          if (migrations)
+            migrations.refs = [...migrations.refs, { id: `${String(migrations.refs.length).padStart(3, '0')}_change`, checksum: 'c', contract: true }];
+          break;
+        case 'expandFails':
+          if (migrations) migrations.fail = action.fails ? { expand: 'expand failed (model)' } : {};
+          break;
         case 'controlPlaneRestart':
           await sim.restartControlPlane();
           break;

@@ -41,7 +41,11 @@ export function databaseBeforeRelease(ctx: PlanContext): 'pass' | 'wait' | 'stop
     // Only migrations the new revision was built with: an undo to an older revision never contracts what it needs.
     const known = new Set(current.map((m) => `${m.id}:${m.checksum}`));
     const both = stableRefs.filter((m) => known.has(`${m.id}:${m.checksum}`));
-    if (both.length > 0) {
+    // An older revision still up (blue-green's warm one) may come back at once: its schema
+    // stays until it is gone, and then until the next release (decided once, as the release starts).
+    const asked = ctx.jobStatus('database.contract') !== undefined;
+    const starting = ctx.jobStatus('database.expand') === undefined;
+    if (both.length > 0 && (asked || (starting && ctx.others(s.stableRevision, s.currentRevision).length === 0))) {
       const r = phase(ctx, 'contract', both, `database contract of revision ${s.stableRevision}'s migrations (the rollback window ended with this release)`);
       if (r !== 'pass') return r;
     }
@@ -96,6 +100,8 @@ function jobSpec(ctx: PlanContext, p: MigrationPhase, refs: MigrationRef[]) {
 /** The stable revision still works on the expanded schema: its instances stay ready and its smoke tests pass. */
 function stableAgainstNewSchema(ctx: PlanContext): 'pass' | 'wait' | 'stopped' {
   const stable = ctx.status.stableRevision as number;
+  // Checked once, before the backfill: later in the release the strategy itself scales stable down.
+  if (ctx.jobStatus('database.migrate') !== undefined) return 'pass';
   const o = ctx.observed(stable);
   if (o.ready < Math.min(ctx.replicas, Math.max(o.total, 1))) {
     ctx.phase('Progressing', 'Migrating', `stable revision ${stable} against the new schema: ${o.ready}/${ctx.replicas} ready`);
