@@ -62,6 +62,23 @@ export function compileOperations(file: string, text: string, engine: DatabaseEn
 /** Each expression must be one SQL expression: parsed alone, as `SELECT (expr)`. */
 function checkExpressions(file: string, op: Replace): void {
   const exprs: [string, string][] = [['up', op.up], ...Object.entries(op.down).map(([c, e]): [string, string] => [`down.${c}`, e])];
+  if (op.to.type) {
+    const at = op.where.type ?? op.at;
+    let ok = false;
+    try {
+      const parsed = parseStatements(`SELECT CAST(NULL AS ${op.to.type}) AS v`);
+      ok = parsed.length === 1 && parsed[0].type === 'SelectStmt';
+    } catch (err) {
+      if (!(err instanceof SqlSyntaxError)) throw err;
+    }
+    if (!ok)
+      throw new MigrationError(
+        file,
+        at.line,
+        at.col,
+        `\`type: ${op.to.type}\` is not a type PostgreSQL can read — write e.g. \`type: bigint\` or \`numeric(12,2)\``,
+      );
+  }
   for (const [field, expr] of exprs) {
     const at = op.where[field] ?? op.where[field.split('.')[0]] ?? op.at;
     const bad = (why: string): never => {
