@@ -144,6 +144,8 @@ export interface PhaseResult {
   /** Expand: the backup taken before it. */
   backup?: BackupRecord;
   applied: string[];
+  /** Dry run: what would run, in order. */
+  plan?: string[];
 }
 
 export interface BackupRecord {

@@ -22,6 +22,7 @@ import { PrometheusProvider } from '../analysis/providers/prometheus.js';
 import { WebProvider } from '../analysis/providers/web.js';
 import { JobProvider } from '../analysis/providers/job.js';
 import { startApiServer } from '../api/server.js';
+import { MigrationService } from '../migrations/service.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
 import { redactText } from '../util/redact.js';
 import { FlagController } from '../engine/flags/controller.js';
@@ -103,7 +104,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     web: new WebProvider(),
     job: new JobProvider(),
   };
-  const jobs = new JobRunner({ store, clock: systemClock, providers, onChange: (rollout) => reconciler?.trigger(rollout), log });
+  // Database migrations (src/migrations/): phases as jobs, backups under <state>/backups/.
+  const migrations = new MigrationService({ stateDir });
+  const jobs = new JobRunner({ store, clock: systemClock, providers, onChange: (rollout) => reconciler?.trigger(rollout), log, migrations });
   // Feature flags: read-only client tokens (the default one made at first start), every flag
   // pushed to the data plane after each change and once now (it may have missed some).
   ensureClientTokens(stateDir);
@@ -120,7 +123,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   // Flag ramps run at the end of each reconciler pass, their analyses on the rollouts' providers.
   const flagRamps = new FlagRampRunner({ store, clock: systemClock, flags, providers, onWake: () => reconciler?.runFlagRamps(), log });
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log, flags, flagRamps });
-  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags);
+  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags, migrations);
   void flags.start();
   // Continue from the later of the two, but never from further past the router's than it
   // accepts (a router that lost its routes.json starts again at 0).
@@ -201,6 +204,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     flags,
     flagRamps: options.flagRamps ?? flagRamps,
     experiments,
+    database: migrations,
   });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
   log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);
