@@ -237,8 +237,11 @@ export function watchBlockers(observer: DbSession | undefined, pid: number | und
   const loop = (async () => {
     while (running) {
       await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, intervalMs);
+        const t = setTimeout(r, intervalMs);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
       });
       if (!running) break;
       try {

@@ -211,4 +211,18 @@ describe('migration runner: locks', { skip }, () => {
     const c = await client(url, 'check');
     assert.equal((await c.query("SELECT to_regclass('a') AS a")).rows[0].a, null);
   });
+
+  test('a signal during a statement cancels it on the server; its migration is not applied', async () => {
+    const url = await server.database('cancel');
+    const f = folder({ '001_slow.sql': '-- sluice:expand\nCREATE TABLE slow (id int);\nSELECT pg_sleep(20);\n' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 400);
+    const t0 = Date.now();
+    const r = await applyPhase(new PostgresAdapter(url), await loadMigrations(f.dir, 'postgres'), 'expand', { ...settings, signal: ac.signal });
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0}ms`);
+    assert.equal(r.ok, false);
+    assert.match(r.message, /001_slow\.sql:3:1: SELECT pg_sleep\(20\) failed: canceling statement due to user request .* nothing of 001_slow was applied/);
+    const c = await client(url, 'check');
+    assert.equal((await c.query("SELECT to_regclass('slow') AS t")).rows[0].t, null);
+  });
 });

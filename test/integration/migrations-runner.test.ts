@@ -211,6 +211,14 @@ describe('migration runner on PostgreSQL', { skip }, () => {
     assert.deepEqual(ids.rows, [{ id: '001_ok', expand_revision: 1 }]);
   });
 
+  test('an error inside a multi-line statement points at its line and column', async () => {
+    const { db } = await fresh('position');
+    const f = folder({ '001_pos.sql': '-- sluice:expand\nCREATE TABLE pos (id int);\nALTER TABLE pos\n  ADD COLUMN y no_such_type;\n' });
+    const r = await applyPhase(db, await loadMigrations(f.dir, 'postgres'), 'expand', settings);
+    assert.equal(r.ok, false);
+    assert.match(r.message, /001_pos\.sql:4:16: ALTER TABLE pos … failed: type "no_such_type" does not exist/);
+  });
+
   test('dry run prints the ordered plan and changes nothing (no sluice_migrations)', async () => {
     const { db, client } = await fresh('dryrun');
     const f = folder({
