@@ -2,7 +2,7 @@ import type { DatabaseEngine, MigrationPhase, ToolCommand } from '../core/databa
 import type { DatabaseAdapter, DbSession } from './db/adapter.js';
 import { checksumProblem, ensureHistory, markPending, markPhase, readApplied } from './history.js';
 import type { LoadedMigration, LoadedStatement } from './load.js';
-import { type Blocker, describeBlocker, describeHolder, isLockFailure, LockWaitAborted, watchBlockers, withMigrationLock } from './locks.js';
+import { type Blocker, describeBlocker, describeHolder, isLockFailure, type LockHolder, LockWaitAborted, watchBlockers, withMigrationLock } from './locks.js';
 import { firstLine, formatPlan, type LockSettings, type MigrationPlan, type PhasePlan, PlanError, planPhase } from './plan.js';
 import { type PrecheckProblem, precheck } from './prechecks.js';
 import { runTool, toolName } from './tool.js';
@@ -44,6 +44,14 @@ export interface ApplyOptions extends LockSettings {
   lockName?: string;
   /** How often a waiter polls the migration lock (ms, default 250). */
   lockPollMs?: number;
+  /**
+   * The caller already holds the migration lock on this session (e.g. the backfill runs
+   * the unbatched migrate statements under its own lock): do not take it again (a second
+   * session would wait for the caller forever); it still watches blockers from it.
+   */
+  lockSession?: DbSession;
+  /** The caller holds the migration lock (SQLite's lock file, or PostgreSQL without a session to share). */
+  lockHeld?: boolean;
 }
 
 export interface ApplyResult {
@@ -64,11 +72,12 @@ export async function applyPhase(db: DatabaseAdapter, migrations: LoadedMigratio
   try {
     if (opts.dryRun) return await dryRun(db, migrations, phase, opts, progress);
     const appName = `sluice ${phase} r${opts.revision}`;
-    return await withMigrationLock(
-      db,
-      opts.lockName ?? 'migrations',
+    const held = opts.lockSession;
+    const underLock = <T>(fn: (lockSession: DbSession | undefined) => Promise<T>, onWait: (h: LockHolder | undefined, ms: number) => void) =>
+      held || opts.lockHeld ? fn(held) : withMigrationLock(db, opts.lockName ?? 'migrations', fn, onWait, { signal: opts.signal, pollMs: opts.lockPollMs });
+    return await underLock(
       async (lockSession) => {
-        if (lockSession) await setAppName(lockSession, `${appName} (lock)`);
+        if (lockSession && !held) await setAppName(lockSession, `${appName} (lock)`);
         const session = await db.connect();
         try {
           await configure(session, db.engine, appName, opts);
@@ -96,7 +105,6 @@ export async function applyPhase(db: DatabaseAdapter, migrations: LoadedMigratio
       },
       (holder, waitedMs) =>
         progress(`waiting for the migration lock held by ${describeHolder(holder)}${waitedMs > 0 ? ` (${Math.round(waitedMs / 1000)}s so far)` : ''}`),
-      { signal: opts.signal, pollMs: opts.lockPollMs },
     );
   } catch (err) {
     return { ok: false, message: failureMessage(err, phase, db) + doneNote(applied), applied };
@@ -244,6 +252,11 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     );
   });
 
+function isStatementTimeout(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === '57014' && /statement timeout/.test(e.message ?? '');
+}
+
 /** Exponential backoff with ±20% jitter: base, 2×base, 4×base… */
 export function backoffMs(base: number, attempt: number): number {
   return Math.round(base * 2 ** (attempt - 1) * (0.8 + Math.random() * 0.4));
@@ -287,7 +300,9 @@ async function runMigration(
         : `nothing of ${m.id} was applied (its transaction rolled back)`;
     const msg = isLockFailure(error)
       ? `${where(m, st, error)}: ${first} waited ${(waited / 1000).toFixed(1)}s for ${blockedBy(blockers)}`
-      : `${where(m, st, error)}: ${first} failed: ${(error as Error).message} — fix the migration and run ${phase} again; ${undone}`;
+      : isStatementTimeout(error)
+        ? `${where(m, st, error)}: ${first} ran longer than statement_timeout (${opts.statementTimeoutMs}ms) — raise database.statementTimeoutMs or split the statement; ${undone}`
+        : `${where(m, st, error)}: ${first} failed: ${(error as Error).message} — fix the migration and run ${phase} again; ${undone}`;
     throw new StatementFailure(msg, error, blockers, waited, st);
   };
 
@@ -351,7 +366,7 @@ async function runMigration(
           const valid = r.rows[0]?.valid;
           if (valid === false) {
             progress(`${m.id}: index ${idx.qualified} is invalid (an earlier build failed) — dropping it to build it again`);
-            await session.query(`DROP INDEX CONCURRENTLY IF EXISTS ${idx.regclass}`);
+            await runOne({ ...statement, sql: `DROP INDEX CONCURRENTLY IF EXISTS ${idx.regclass}` }, committedBefore);
           } else if (valid === true && i === 0) {
             // The run before built it and stopped before recording the step.
             progress(`${m.id}: index ${idx.qualified} already exists and is valid — taken as built by the interrupted run`);

@@ -225,4 +225,24 @@ describe('migration runner: locks', { skip }, () => {
     const c = await client(url, 'check');
     assert.equal((await c.query("SELECT to_regclass('slow') AS t")).rows[0].t, null);
   });
+
+  test('a caller that holds the migration lock passes its session: no self-deadlock, blockers still watched', async () => {
+    const url = await server.database('held');
+    const db = new PostgresAdapter(url);
+    const f = folder({ '001_a.sql': '-- sluice:expand\nCREATE TABLE a (id int);\n-- sluice:migrate\nINSERT INTO a VALUES (1);\n' });
+    const ms = await loadMigrations(f.dir, 'postgres');
+    const t0 = Date.now();
+    const results = await withMigrationLock(db, 'migrations', async (lockSession) => [
+      await applyPhase(db, ms, 'expand', { ...settings, lockSession }),
+      await applyPhase(db, ms, 'migrate', { ...settings, lockSession }),
+    ]);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.deepEqual(
+      results.map((r) => [r.ok, r.applied]),
+      [
+        [true, ['001_a']],
+        [true, ['001_a']],
+      ],
+    );
+  });
 });

@@ -219,6 +219,18 @@ describe('migration runner on PostgreSQL', { skip }, () => {
     assert.match(r.message, /001_pos\.sql:4:16: ALTER TABLE pos … failed: type "no_such_type" does not exist/);
   });
 
+  test('a statement over statement_timeout: says so and what to change', async () => {
+    const { db, client } = await fresh('stmt_timeout');
+    const f = folder({ '001_slow.sql': '-- sluice:expand\nCREATE TABLE s (id int);\nSELECT pg_sleep(2);\n' });
+    const r = await applyPhase(db, await loadMigrations(f.dir, 'postgres'), 'expand', { ...settings, statementTimeoutMs: 200 });
+    assert.equal(r.ok, false);
+    assert.match(
+      r.message,
+      /001_slow\.sql:3:1: SELECT pg_sleep\(2\) ran longer than statement_timeout \(200ms\) — raise database\.statementTimeoutMs or split the statement; nothing of 001_slow was applied/,
+    );
+    assert.equal((await client.query("SELECT to_regclass('s') AS t")).rows[0].t, null);
+  });
+
   test('dry run prints the ordered plan and changes nothing (no sluice_migrations)', async () => {
     const { db, client } = await fresh('dryrun');
     const f = folder({
