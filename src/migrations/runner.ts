@@ -298,11 +298,13 @@ async function runMigration(
       : st.noTransaction
         ? `nothing else of ${m.id} ran`
         : `nothing of ${m.id} was applied (its transaction rolled back)`;
-    const msg = isLockFailure(error)
-      ? `${where(m, st, error)}: ${first} waited ${(waited / 1000).toFixed(1)}s for ${blockedBy(blockers)}`
-      : isStatementTimeout(error)
-        ? `${where(m, st, error)}: ${first} ran longer than statement_timeout (${opts.statementTimeoutMs}ms) — raise database.statementTimeoutMs or split the statement; ${undone}`
-        : `${where(m, st, error)}: ${first} failed: ${(error as Error).message} — fix the migration and run ${phase} again; ${undone}`;
+    const msg = opts.signal?.aborted
+      ? `${m.id} ${phase} stopped during ${where(m, st, undefined)}: ${first} (cancelled on the server); ${undone}`
+      : isLockFailure(error)
+        ? `${where(m, st, error)}: ${first} waited ${(waited / 1000).toFixed(1)}s for ${blockedBy(blockers)}`
+        : isStatementTimeout(error)
+          ? `${where(m, st, error)}: ${first} ran longer than statement_timeout (${opts.statementTimeoutMs}ms) — raise database.statementTimeoutMs or split the statement; ${undone}`
+          : `${where(m, st, error)}: ${first} failed: ${(error as Error).message} — fix the migration and run ${phase} again; ${undone}`;
     throw new StatementFailure(msg, error, blockers, waited, st);
   };
 
@@ -332,6 +334,16 @@ async function runMigration(
         const delay = backoffMs(opts.retryBackoffMs, n);
         progress(`${err.message}; retry ${n}/${opts.lockRetries} in ${delay}ms`);
         await sleep(delay, opts.signal);
+        if (opts.signal?.aborted) {
+          const undone = committedBefore ? `${m.id}'s statements before line ${err.statement.line} stay committed` : `nothing of ${m.id} was applied`;
+          throw new StatementFailure(
+            `${m.id} ${phase} stopped while waiting to retry (${err.message}); ${undone}`,
+            err.cause,
+            err.blockers,
+            err.waitedMs,
+            err.statement,
+          );
+        }
       }
     }
   };

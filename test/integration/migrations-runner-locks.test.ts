@@ -221,7 +221,10 @@ describe('migration runner: locks', { skip }, () => {
     const r = await applyPhase(new PostgresAdapter(url), await loadMigrations(f.dir, 'postgres'), 'expand', { ...settings, signal: ac.signal });
     assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0}ms`);
     assert.equal(r.ok, false);
-    assert.match(r.message, /001_slow\.sql:3:1: SELECT pg_sleep\(20\) failed: canceling statement due to user request .* nothing of 001_slow was applied/);
+    assert.match(
+      r.message,
+      /^001_slow expand stopped during .*001_slow\.sql:3:1: SELECT pg_sleep\(20\) \(cancelled on the server\); nothing of 001_slow was applied/,
+    );
     const c = await client(url, 'check');
     assert.equal((await c.query("SELECT to_regclass('slow') AS t")).rows[0].t, null);
   });
@@ -243,6 +246,35 @@ describe('migration runner: locks', { skip }, () => {
         [true, ['001_a']],
         [true, ['001_a']],
       ],
+    );
+  });
+
+  test('a signal between lock retries stops the runner at once', async () => {
+    const url = await server.database('retry_abort');
+    const setup = await client(url, 'setup');
+    await setup.query('CREATE TABLE people (id int)');
+    const blocker = await client(url, 'holder');
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE people IN ACCESS SHARE MODE');
+    const f = folder({ '001_x.sql': '-- sluice:expand\nALTER TABLE people ADD COLUMN x int;\n' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 700);
+    const t0 = Date.now();
+    const r = await applyPhase(new PostgresAdapter(url), await loadMigrations(f.dir, 'postgres'), 'expand', {
+      ...settings,
+      lockTimeoutMs: 200,
+      lockRetries: 50,
+      retryBackoffMs: 300,
+      signal: ac.signal,
+    });
+    await blocker.query('ROLLBACK');
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0}ms`);
+    assert.equal(r.ok, false);
+    assert.match(
+      r.message,
+      new RegExp(
+        `^001_x expand stopped (while waiting to retry \\(.*held by pid ${blocker.pid} .*\\)|during .*001_x\\.sql:2:1: ALTER TABLE people ADD COLUMN x int \\(cancelled on the server\\)); nothing of 001_x was applied`,
+      ),
     );
   });
 });
