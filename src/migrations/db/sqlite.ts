@@ -30,11 +30,14 @@ export class SqliteAdapter implements DatabaseAdapter {
     return {
       pid: undefined,
       async query<R>(sql: string, params: unknown[] = []): Promise<QueryResult<R>> {
-        // `$1` placeholders (the migrations' backfill form) become SQLite's `?NNN`.
-        const text = sql.replace(/\$(\d+)/g, '?$1');
+        // `$1` placeholders (the migrations' backfill form) become SQLite's `?NNN`, which
+        // better-sqlite3 binds by number from an object (positional arrays are refused).
+        const numbered = /\$\d+/.test(sql);
+        const text = numbered ? sql.replace(/\$(\d+)/g, '?$1') : sql;
+        const args = numbered ? [Object.fromEntries(params.map((v, i) => [i + 1, v]))] : params;
         const st = db.prepare(text);
-        if (st.reader) return { rows: st.all(...params) as R[], rowCount: 0 };
-        const r = st.run(...params);
+        if (st.reader) return { rows: st.all(...args) as R[], rowCount: 0 };
+        const r = st.run(...args);
         return { rows: [], rowCount: r.changes };
       },
       async close() {
