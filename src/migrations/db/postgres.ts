@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { type DatabaseAdapter, DatabaseError, type DbSession, type QueryResult, redactUrl } from './adapter.js';
 
@@ -39,12 +41,43 @@ export class PostgresAdapter implements DatabaseAdapter {
     return { bytes: statSync(file).size };
   }
 
+  /**
+   * Exactly the backup's database: objects created since (a new table, an index) must go
+   * too, which `pg_restore --clean` alone leaves. So the dump becomes a SQL script that psql
+   * runs in ONE transaction after dropping every user schema (public is recreated as
+   * initdb makes it; the dump replays any change to it): either the whole database is the
+   * backup's, or nothing changed.
+   */
   async restore(file: string): Promise<void> {
-    await run('pg_restore', ['--clean', '--if-exists', '--no-owner', '--single-transaction', `--dbname=${this.url}`, file], this.description);
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-restore-'));
+    try {
+      const script = join(dir, 'restore.sql');
+      await run('pg_restore', ['--no-owner', `--file=${script}`, file], this.description);
+      const before = join(dir, 'before.sql');
+      writeFileSync(before, DROP_EVERYTHING);
+      await run('psql', ['-X', '-q', '--single-transaction', '-v', 'ON_ERROR_STOP=1', `--dbname=${this.url}`, '-f', before, '-f', script], this.description);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   async close(): Promise<void> {}
 }
+
+const DROP_EVERYTHING = `DO $sluice$
+DECLARE s text;
+BEGIN
+  FOR s IN SELECT nspname FROM pg_namespace
+           WHERE nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%'
+  LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', s);
+  END LOOP;
+END
+$sluice$;
+CREATE SCHEMA public AUTHORIZATION pg_database_owner;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+COMMENT ON SCHEMA public IS 'standard public schema';
+`;
 
 /** pg_dump / pg_restore of the server's version: PATH first, else Debian's folder. */
 function run(tool: string, args: string[], where: string): Promise<void> {

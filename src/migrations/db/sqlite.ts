@@ -1,4 +1,4 @@
-import { copyFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { type DatabaseAdapter, DatabaseError, type DbSession, type QueryResult } from './adapter.js';
 
@@ -30,11 +30,15 @@ export class SqliteAdapter implements DatabaseAdapter {
     return {
       pid: undefined,
       async query<R>(sql: string, params: unknown[] = []): Promise<QueryResult<R>> {
-        // `$1` placeholders (the migrations' backfill form) become SQLite's `?NNN`, which
-        // better-sqlite3 binds by number from an object (positional arrays are refused).
-        const numbered = /\$\d+/.test(sql);
-        const text = numbered ? sql.replace(/\$(\d+)/g, '?$1') : sql;
-        const args = numbered ? [Object.fromEntries(params.map((v, i) => [i + 1, v]))] : params;
+        // `$1` placeholders (the migrations' backfill form) become anonymous `?`s with the
+        // values in their order (better-sqlite3 binds an array only to anonymous ones; `?1`
+        // fails with "Too many parameter values"), so `$1 … $1` may repeat a value.
+        const order: number[] = [];
+        const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
+          order.push(Number(n) - 1);
+          return '?';
+        });
+        const args = order.length > 0 ? order.map((i) => params[i]) : params;
         const st = db.prepare(text);
         if (st.reader) return { rows: st.all(...args) as R[], rowCount: 0 };
         const r = st.run(...args);
@@ -56,14 +60,29 @@ export class SqliteAdapter implements DatabaseAdapter {
     return { bytes: statSync(file).size };
   }
 
+  /**
+   * Through SQLite's backup API in the other direction (backup file → database), not a file
+   * copy: the database's WAL and shared-memory files stay consistent with its main file,
+   * and a connection open meanwhile sees the old pages or the new ones, never a torn file.
+   */
   async restore(file: string): Promise<void> {
+    let src: Database.Database;
+    try {
+      src = new Database(file, { readonly: true, fileMustExist: true });
+    } catch (err) {
+      throw new DatabaseError(`cannot open backup ${file}: ${(err as Error).message} — pick another backup`);
+    }
+    try {
+      await src.backup(this.path);
+    } finally {
+      src.close();
+    }
     const db = this.open();
     try {
       db.pragma('wal_checkpoint(TRUNCATE)');
     } finally {
       db.close();
     }
-    copyFileSync(file, this.path);
   }
 
   async close(): Promise<void> {}
