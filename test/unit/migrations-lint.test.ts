@@ -92,6 +92,7 @@ test("the playbook's bugs are not repeated", async () => {
   assert.deepEqual(lint('CREATE TABLE t (id bigint PRIMARY KEY, name text NOT NULL)'), []);
   assert.deepEqual(lint('ALTER TABLE t ADD COLUMN name text NOT NULL'), ['add-column-required']);
   assert.deepEqual(lint('ALTER TABLE t ADD COLUMN name text NOT NULL DEFAULT $$x$$'), []);
+  assert.deepEqual(lint('ALTER TABLE t ADD COLUMN name text NOT NULL DEFAULT NULL'), ['add-column-required']);
   assert.deepEqual(lint('BEGIN; CREATE INDEX CONCURRENTLY i ON t (a); COMMIT'), ['transaction-control', 'concurrently-in-transaction', 'transaction-control']);
   assert.deepEqual(lint('CREATE INDEX CONCURRENTLY i ON t (a)'), []);
   assert.deepEqual(lint("ALTER TABLE t ADD COLUMN d jsonb NOT NULL DEFAULT '{}'"), []);
