@@ -92,6 +92,7 @@ test("the playbook's bugs are not repeated", async () => {
   assert.deepEqual(lint('CREATE TABLE t (id bigint PRIMARY KEY, name text NOT NULL)'), []);
   assert.deepEqual(lint('ALTER TABLE t ADD COLUMN name text NOT NULL'), ['add-column-required']);
   assert.deepEqual(lint('ALTER TABLE t ADD COLUMN name text NOT NULL DEFAULT $$x$$'), []);
+  assert.deepEqual(lint('ALTER TABLE t ADD COLUMN name text NOT NULL DEFAULT NULL'), ['add-column-required']);
   assert.deepEqual(lint('BEGIN; CREATE INDEX CONCURRENTLY i ON t (a); COMMIT'), ['transaction-control', 'concurrently-in-transaction', 'transaction-control']);
   assert.deepEqual(lint('CREATE INDEX CONCURRENTLY i ON t (a)'), []);
   assert.deepEqual(lint("ALTER TABLE t ADD COLUMN d jsonb NOT NULL DEFAULT '{}'"), []);
@@ -350,3 +351,45 @@ for (const engine of ['postgres', 'sqlite'] as DatabaseEngine[]) {
     );
   });
 }
+
+test(`property: lintFolder never throws on arbitrary file text; a broken file is one load/syntax finding inside it (seed ${SEED})`, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-lint-fuzz-'));
+  const fragment = fc.oneof(
+    fc.constantFrom(
+      '-- sluice:expand\n',
+      '-- sluice:migrate\n',
+      '-- sluice:contract\n',
+      '-- sluice:batch key=id\n',
+      '-- sluice:allow x\n',
+      '-- sluice:no-transaction\n',
+    ),
+    fc.constantFrom(
+      'ALTER TABLE t ADD COLUMN a text;\n',
+      'UPDATE t SET a = 1 WHERE id >= $1 AND id < $2;\n',
+      "SELECT 'é;', $$;$$;\n",
+      'CREATE INDEX i ON t (a);\n',
+      '/* x */',
+      ';',
+      '\n',
+    ),
+    fc.string({ maxLength: 20 }),
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(fragment, { maxLength: 12 }), fc.constantFrom<DatabaseEngine>('postgres', 'sqlite'), async (parts, engine) => {
+      const text = parts.join('');
+      const file = join(dir, '001_fuzz.sql');
+      writeFileSync(file, text);
+      const report = await lintFolder(dir, engine);
+      const lines = text.split('\n');
+      for (const f of report.findings) {
+        assert.ok(f.line >= 1 && f.line <= lines.length, `${f.rule} at line ${f.line} of ${lines.length}`);
+        assert.ok(f.col >= 1 && f.col <= lines[f.line - 1].length + 1, `${f.rule} at ${f.line}:${f.col}`);
+      }
+      const broken = report.findings.filter((f) => f.rule === 'load' || f.rule === 'syntax');
+      assert.ok(broken.length <= 1);
+      if (broken.length === 1) assert.equal(report.statements.length, 0, 'a broken file contributes no statements');
+      assert.deepEqual(JSON.parse(formatLint(report, 'json')), report);
+    }),
+    { seed: SEED, numRuns: Math.min(RUNS, 200) },
+  );
+});

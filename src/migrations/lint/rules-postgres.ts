@@ -149,7 +149,8 @@ function alterTable(table: string, cmd: Obj, ctx: StatementContext, tx: string):
     case 'AT_AddColumn': {
       const [, col] = unwrap(cmd.def);
       const cs = constraints(col);
-      const def = cs.find((c) => c.contype === 'CONSTR_DEFAULT');
+      // `DEFAULT NULL` is no default: NOT NULL still fails on a table with rows.
+      const def = cs.find((c) => c.contype === 'CONSTR_DEFAULT' && !isNullConst(c.raw_expr));
       const name = `${table}.${col.colname}`;
       hits.push(...columnStyle(col, false));
       if (isNew) break;
@@ -218,4 +219,10 @@ function backfill(ctx: StatementContext, what: string): Hit[] {
   if (ctx.phase !== 'migrate') return [{ rule: 'backfill-outside-migrate', message: `${what} in the ${ctx.phase} section` }];
   if (!ctx.batched && what !== 'INSERT … SELECT') return [{ rule: 'unbatched-backfill', message: `${what} without \`-- sluice:batch\`` }];
   return [];
+}
+
+function isNullConst(expr: unknown): boolean {
+  const [t, b] = unwrap(expr);
+  if (t === 'TypeCast') return isNullConst(b.arg);
+  return t === 'A_Const' && b.isnull === true;
 }
