@@ -378,6 +378,24 @@ describe('migration runner on PostgreSQL', { skip }, () => {
     assert.equal((await client.query('SELECT expand_revision AS r, pending_phase AS p FROM sluice_migrations')).rows[0].r, 1);
   });
 
+  test('after a crash between a concurrent build and its record, the re-run takes the valid index as built and records the phase', async () => {
+    const { db, client } = await fresh('crash_resume');
+    await client.query('CREATE TABLE items (id int PRIMARY KEY, sku text)');
+    const f = folder({ '001_idx.sql': '-- sluice:expand\nCREATE INDEX CONCURRENTLY items_sku ON items (sku);\nALTER TABLE items ADD COLUMN note text;\n' });
+    const ms = await loadMigrations(f.dir, 'postgres');
+    // What the crashed run left: the index built, nothing recorded.
+    await client.query('CREATE INDEX CONCURRENTLY items_sku ON items (sku)');
+    const seen: string[] = [];
+    const r = await applyPhase(db, ms, 'expand', { ...settings, progress: (m) => seen.push(m) });
+    assert.equal(r.ok, true, r.message);
+    assert.ok(seen.includes('001_idx: index items_sku already exists and is valid — taken as built by the interrupted run'), seen.join('\n'));
+    const cols = await client.query("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'");
+    assert.equal(cols.rows[0].n, 1);
+    assert.deepEqual((await client.query('SELECT id, expand_revision AS r, pending_phase AS p FROM sluice_migrations')).rows, [
+      { id: '001_idx', r: 1, p: null },
+    ]);
+  });
+
   test('the tool command runs after the SQL files with DATABASE_URL, its output redacted', async () => {
     const { url, db } = await fresh('tool');
     const f = folder({ '001_a.sql': '-- sluice:expand\nCREATE TABLE a (id int);\n' });
