@@ -316,7 +316,11 @@ export async function runBackfill(db: DatabaseAdapter, m: LoadedMigration, opts:
     }
     const rows = progress.reduce((a, p) => a + p.rowsDone, 0);
     const batches = progress.reduce((a, p) => a + p.batchesDone, 0);
-    return { ok: true, message: `backfill ${m.id}: ${statements.length} statements done (${batches} batches, ${rows} rows)`, progress };
+    return {
+      ok: true,
+      message: `backfill ${m.id}: ${statements.length} migrate statement${statements.length === 1 ? '' : 's'} done (${batches} batches, ${rows} rows)`,
+      progress,
+    };
   } catch (err) {
     return { ok: false, message: `backfill ${(err as Error).message}`, progress: snapshot() };
   } finally {

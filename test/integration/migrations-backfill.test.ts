@@ -209,6 +209,45 @@ describe('batched, resumable backfill (PostgreSQL)', { skip: missing }, () => {
     }
   });
 
+  test('a no-transaction statement (CREATE INDEX CONCURRENTLY) runs outside a transaction once; a statement_timeout fails whole with what to do', async () => {
+    const { db, c } = await fresh();
+    try {
+      const m = migration(`-- sluice:migrate
+CREATE INDEX CONCURRENTLY t_n ON t (n);
+-- sluice:batch key=id size=500
+UPDATE t SET n = n + 1 WHERE id >= $1 AND id < $2;
+`);
+      const r = await runBackfill(db, m, { ...base, settings });
+      assert.equal(r.ok, true, r.message);
+      assert.deepEqual(
+        r.progress.map((p) => [p.statement, p.table, p.batchesDone]),
+        [[1, 't', 10]],
+      );
+      assert.equal(await count(c, "SELECT count(*) AS n FROM pg_index WHERE indexrelid = 't_n'::regclass AND indisvalid"), 1);
+      const again = await runBackfill(db, m, { ...base, settings });
+      assert.equal(again.ok, true, `the index statement ran again: ${again.message}`);
+
+      const slow = migration(
+        `-- sluice:migrate
+-- sluice:batch key=id size=2000
+UPDATE t SET n = n + 1 WHERE id >= $1 AND id < $2 AND (SELECT pg_sleep(0.3)) IS NOT NULL;
+`,
+        'postgres',
+        '003_slow',
+      );
+      const failed = await runBackfill(db, slow, { ...base, statementTimeoutMs: 100, settings });
+      assert.equal(failed.ok, false);
+      assert.match(
+        failed.message,
+        /003_slow migrate statement 1 \(line 3, t\): batch from key 1: canceling statement due to statement timeout — .*make the batch smaller/,
+      );
+      assert.equal(await count(c, 'SELECT count(*) AS n FROM t WHERE n <> 1'), 0, 'a timed-out batch left changes');
+      assert.equal(failed.progress[0].batchesDone, 0);
+    } finally {
+      await c.end();
+    }
+  });
+
   test('kill -9 during a 1M-row backfill: the restart resumes at the next batch and every row is bumped exactly once', async () => {
     const url = await server.database('million');
     const c = new pg.Client(url);
