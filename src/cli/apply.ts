@@ -3,6 +3,7 @@ import { stringify } from 'yaml';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { lintFile, lintResources } from '../spec/lint.js';
+import { formatLint, lintFolder } from '../migrations/lint/index.js';
 import { loadResources } from '../spec/load.js';
 import { decodeSpecFile, readSpecFile } from '../spec/source.js';
 import { UserError } from '../util/errors.js';
@@ -81,6 +82,7 @@ export const lintCommand: Command = {
   options: FILE_OPTION,
   async run(ctx) {
     const sources = readSources(ctx);
+    let failed = false;
     for (const { file, text } of sources) {
       const shown = file === '<stdin>' ? file : relativeOrAbsolute(file);
       // lintFile reads the file itself; stdin can only be loaded.
@@ -101,8 +103,16 @@ export const lintCommand: Command = {
         if (f.targeting === undefined) ctx.out(`flag ${f.name}: no targeting, everyone gets ${f.defaultVariant}`);
         else ctx.out(`flag ${f.name}: targeting expands to:\n${compactJson(f.targeting, '  ')}`);
       }
+      // The migrations of spec.database, as `sluice db lint` and the apply check them.
+      for (const { spec } of report.rollouts) {
+        if (!spec.database) continue;
+        const lint = await lintFolder(spec.database.migrations, spec.database.engine);
+        ctx.out(`${spec.name}: migrations ${relativeOrAbsolute(spec.database.migrations)}: ${lint.errors} error(s), ${lint.warnings} warning(s)`);
+        if (lint.findings.length > 0) ctx.out(formatLint(lint, 'text'));
+        if (lint.errors > 0) failed = true;
+      }
     }
-    return 0;
+    return failed ? 1 : 0;
   },
 };
 

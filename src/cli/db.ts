@@ -39,7 +39,10 @@ export function renderDatabaseStatus(v: DatabaseStatusView): string {
 
 export function renderBackups(list: BackupRecord[]): string {
   if (list.length === 0) return 'no backups';
-  const rows = list.map((b) => `${b.id.padEnd(40)} ${b.rollout.padEnd(16)} r${String(b.revision).padEnd(5)} ${b.engine.padEnd(8)} ${size(b.bytes).padStart(10)}  ${time(b.createdAt)}`);
+  const rows = list.map(
+    (b) =>
+      `${b.id.padEnd(40)} ${b.rollout.padEnd(16)} r${String(b.revision).padEnd(5)} ${b.engine.padEnd(8)} ${size(b.bytes).padStart(10)}  ${time(b.createdAt)}`,
+  );
   return [`${'ID'.padEnd(40)} ${'ROLLOUT'.padEnd(16)} ${'REV'.padEnd(6)} ${'ENGINE'.padEnd(8)} ${'SIZE'.padStart(10)}  CREATED`, ...rows].join('\n');
 }
 
@@ -58,7 +61,8 @@ async function confirm(question: string): Promise<string> {
 export const dbCommand: Command = {
   name: 'db',
   summary: 'database migrations: lint, status [--watch], plan (dry run), backups, restore',
-  usage: 'lint [FOLDER] [--engine postgres|sqlite] [--format text|json] [--standalone] | status NAME [--watch] | plan NAME | backups [NAME] | restore NAME BACKUP [--yes]',
+  usage:
+    'lint [FOLDER] [--engine postgres|sqlite] [--format text|json] [--standalone] | status NAME [--watch] | plan NAME | backups [NAME] | restore NAME BACKUP [--yes]',
   flags: [
     ['--engine postgres|sqlite', 'lint: the dialect of the files (default postgres)'],
     ['--format text|json', 'lint: one line per finding (file:line:col rule — fix), or the whole report as JSON'],

@@ -29,6 +29,7 @@ import { logsCommand } from './logs.js';
 import { routerCommand } from './router.js';
 import { flagsCommand } from './flags.js';
 import { experimentCommand } from './experiment.js';
+import { dbCommand } from './db.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -96,6 +97,7 @@ export const COMMANDS: Command[] = [
   routerCommand,
   flagsCommand,
   experimentCommand,
+  dbCommand,
   versionCommand,
   helpCommand,
 ];

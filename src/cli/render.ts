@@ -2,6 +2,7 @@
  * Pure text rendering for the CLI: tables, ages, traffic bars and the rollout view.
  * Everything takes `now` explicitly so it can be tested without a clock.
  */
+import { renderProgressBar } from '../migrations/backfill.js';
 import type { AnalysisView } from '../engine/actions.js';
 import type { Measurement, MetricRunStatus } from '../core/analysis.js';
 import type { ApplyResult } from '../engine/actions.js';
@@ -229,6 +230,7 @@ export function renderRolloutView(view: RolloutView, now: number, options: { eve
     for (const j of jobs) {
       out.push(`  ${j.title}: ${j.phase} — ${j.message}`);
       for (const m of j.metrics ?? []) out.push(`    ${metricLine(m)}`);
+      for (const b of j.migration?.backfill ?? []) out.push(`    ${renderProgressBar(b, 24)}`);
     }
   }
 

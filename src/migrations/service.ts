@@ -99,7 +99,13 @@ export class MigrationService implements MigrationExecutor, MigrationCatalog, Da
           db,
           'migrations',
           async (lockSession) => {
-            const b = await runBackfill(db, m, { settings: database.backfill, ...settings, signal: o.signal, revision: job.revision, progress: (p, message) => say(message ?? progressLine(p), p) });
+            const b = await runBackfill(db, m, {
+              settings: database.backfill,
+              ...settings,
+              signal: o.signal,
+              revision: job.revision,
+              progress: (p, message) => say(message ?? progressLine(p), p),
+            });
             if (!b.ok) return b;
             const session = lockSession ?? (await db.connect());
             try {
@@ -109,7 +115,8 @@ export class MigrationService implements MigrationExecutor, MigrationCatalog, Da
             }
             return b;
           },
-          (holder, waited) => say(`waiting for the migration lock held by ${describeHolder(holder)}${waited > 0 ? ` (${Math.round(waited / 1000)}s so far)` : ''}`),
+          (holder, waited) =>
+            say(`waiting for the migration lock held by ${describeHolder(holder)}${waited > 0 ? ` (${Math.round(waited / 1000)}s so far)` : ''}`),
           { signal: o.signal },
         );
         if (!r.ok) return { ok: false, message: `${m.id}: ${r.message}`, applied };
@@ -172,7 +179,10 @@ export class MigrationService implements MigrationExecutor, MigrationCatalog, Da
   async plan(rollout: string, database: DatabaseSpec, refs: MigrationRef[], revision: number): Promise<string[]> {
     const out: string[] = [];
     for (const phase of ['expand', 'migrate', 'contract'] as const) {
-      const r = await this.run({ phase, rollout, revision, database, migrations: refs, dryRun: true }, { signal: new AbortController().signal, progress: () => {} });
+      const r = await this.run(
+        { phase, rollout, revision, database, migrations: refs, dryRun: true },
+        { signal: new AbortController().signal, progress: () => {} },
+      );
       out.push(...(r.plan ?? [r.ok ? r.message : `${phase}: ${r.message}`]));
     }
     return out;
@@ -184,7 +194,8 @@ export class MigrationService implements MigrationExecutor, MigrationCatalog, Da
 
   async restore(rollout: string, database: DatabaseSpec, id: string): Promise<BackupRecord> {
     const record = this.catalog.get(id);
-    if (!record || record.rollout !== rollout) throw new UserError(`rollout ${rollout} has no backup ${id} — \`sluice db backups ${rollout}\` lists them`, 'not-found', 404);
+    if (!record || record.rollout !== rollout)
+      throw new UserError(`rollout ${rollout} has no backup ${id} — \`sluice db backups ${rollout}\` lists them`, 'not-found', 404);
     const db = openDatabase(database, this.opts.env);
     try {
       return await this.catalog.restore(db, id);
@@ -208,9 +219,14 @@ export class MigrationService implements MigrationExecutor, MigrationCatalog, Da
     const byId = new Map(all.map((m) => [m.id, m]));
     return job.migrations.map((ref) => {
       const m = byId.get(ref.id);
-      if (!m) throw new Error(`migration ${ref.id} of revision ${job.revision} is gone from ${job.database.migrations} — put the file back (an applied migration is never deleted)`);
+      if (!m)
+        throw new Error(
+          `migration ${ref.id} of revision ${job.revision} is gone from ${job.database.migrations} — put the file back (an applied migration is never deleted)`,
+        );
       if (m.checksum !== ref.checksum) {
-        throw new Error(`${m.file} changed since revision ${job.revision} was applied — put it back as it was, or apply the rollout again to make a new revision`);
+        throw new Error(
+          `${m.file} changed since revision ${job.revision} was applied — put it back as it was, or apply the rollout again to make a new revision`,
+        );
       }
       return m;
     });

@@ -49,7 +49,9 @@ const FULL_NAME = `operations:
         last_name: "substr(full_name, length(split_part(full_name, ' ', 1)) + 2)"
 `;
 
-test('first/last name → full_name: both versions serve reads and writes through the canary, undo inside the window, contract only after it, undo after contract refused', { skip }, async () => {
+test('first/last name → full_name: both versions serve reads and writes through the canary, undo inside the window, contract only after it, undo after contract refused', {
+  skip,
+}, async () => {
   const url = await db.database('people');
   const migrations = join(sluice.dir, 'migrations');
   mkdirSync(migrations, { recursive: true });
@@ -81,7 +83,11 @@ test('first/last name → full_name: both versions serve reads and writes throug
     backfill: {batchSize: 500}
 `,
     });
-  const done = (version: string) => sluice.rollout('people', (v) => v.status.phase === 'Healthy' && v.revisions.find((r) => r.number === v.status.stableRevision)?.template.version === version);
+  const done = (version: string) =>
+    sluice.rollout(
+      'people',
+      (v) => v.status.phase === 'Healthy' && v.revisions.find((r) => r.number === v.status.stableRevision)?.template.version === version,
+    );
 
   await sluice.apply('people.yaml', manifest('v1', 'v1'));
   await waitFor(done('v1'), { timeoutMs: 60_000, what: 'v1 healthy' });
@@ -105,7 +111,10 @@ test('first/last name → full_name: both versions serve reads and writes throug
       const undo = await sluice.cli(['undo', 'people']);
       assert.equal(undo.code, 0, undo.stderr);
       await waitFor(done('v1'), { timeoutMs: 120_000, what: 'undo to v1' });
-      assert.equal((await client.query("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'people' AND column_name = 'first_name'")).rows[0].n, 1);
+      assert.equal(
+        (await client.query("SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'people' AND column_name = 'first_name'")).rows[0].n,
+        1,
+      );
 
       // Forward again, then the next release contracts.
       await sluice.apply('people.yaml', manifest('v2', 'v2'));
