@@ -18,6 +18,8 @@ const BENCHES = [
   { name: 'experiments-aa', args: [], what: 'A/A and power harness: sequential vs peeked fixed-horizon false positives, SRM false alarms, power' },
   { name: 'experiment-events', args: [], what: 'event ingestion through the data plane: events/s, count in = count journaled' },
   { name: 'experiment-store', args: [], what: '1M users × 3 metrics into SQLite; totals and `experiment status` time' },
+  { name: 'db-lint', args: [], what: 'migration linter: load + lint of 1,000 statements (goal < 1 s)' },
+  { name: 'db-backfill', args: [], what: '1M-row batched backfill under 300 req/s of app traffic: rows/s, app p99 before / during / after' },
   // Two sizes, as `npm run bench:control-plane`: the CPU per rollout per release should not grow with the fleet.
   { name: 'control-plane', args: ['200'], what: 'control-plane CPU and memory with 200 rollouts' },
   { name: 'control-plane', args: ['1000'], what: 'control-plane CPU and memory with 1,000 rollouts' },
