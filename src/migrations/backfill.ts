@@ -1,6 +1,7 @@
 import type { BackfillProgress, BackfillSettings } from '../core/database.js';
 import type { DatabaseAdapter, DbSession } from './db/adapter.js';
 import type { LoadedMigration, LoadedStatement } from './load.js';
+import { sleep } from '../util/sleep.js';
 
 /**
  * The migrate phase: every statement of a migration's migrate section, in order, each
@@ -106,18 +107,6 @@ export async function readBackfill(session: DbSession, migrationId?: string): Pr
     throw err;
   }
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /** PostgreSQL lock_not_available / deadlock, SQLite busy: worth another try after a pause. */
 function isLockTimeout(err: unknown): boolean {

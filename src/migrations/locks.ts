@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { DatabaseAdapter, DbSession } from './db/adapter.js';
+import { sleep } from '../util/sleep.js';
 
 /**
  * Locks around migrations.
@@ -40,18 +41,6 @@ export function advisoryKey(database: string, name: string): string {
 function isAdapter(x: DatabaseAdapter | DbSession): x is DatabaseAdapter {
   return typeof (x as DatabaseAdapter).connect === 'function';
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 export class LockWaitAborted extends Error {
   constructor(what: string) {

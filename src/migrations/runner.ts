@@ -6,6 +6,7 @@ import { type Blocker, describeBlocker, describeHolder, isLockFailure, type Lock
 import { firstLine, formatPlan, type LockSettings, type MigrationPlan, type PhasePlan, PlanError, planPhase } from './plan.js';
 import { type PrecheckProblem, precheck } from './prechecks.js';
 import { runTool, toolName } from './tool.js';
+import { sleep } from '../util/sleep.js';
 
 /**
  * The migration runner: applies one phase of a folder's migrations to a database, safely.
@@ -238,19 +239,6 @@ function where(m: LoadedMigration, st: LoadedStatement, err: unknown): string {
 function blockedBy(blockers: Blocker[]): string {
   return blockers.length > 0 ? `a lock held by ${blockers.map(describeBlocker).join(' and ')}` : 'a lock (its holder had let go when checked)';
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 function isStatementTimeout(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

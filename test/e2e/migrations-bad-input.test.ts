@@ -7,40 +7,27 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { SluiceUnderTest } from '../helpers/sluice.js';
-import { REPO } from '../helpers/templates.js';
+import { PEOPLE_APP, PEOPLE_TABLE, sluiceWithPostgres } from '../helpers/migration-e2e.js';
 import { waitFor } from '../helpers/wait.js';
 
-const skip = postgresMissing();
-const APP = join(REPO, 'test', 'fixtures', 'apps', 'people-app.mjs');
-let sluice: SluiceUnderTest;
-let db: TestPostgres;
-
-before(async () => {
-  if (skip) return;
-  db = await startPostgres();
-  sluice = await SluiceUnderTest.start();
-});
-after(async () => {
-  await sluice?.down();
-  await db?.stop();
-});
-
-const BASE = '-- sluice:expand\nCREATE TABLE people (id bigserial PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL);\n';
+const APP = PEOPLE_APP;
+const env = sluiceWithPostgres();
+const { skip } = env;
 
 test('bad migrations are refused with one line and change nothing; a wrong URL and a changed applied file stop the release before any new instance', {
   skip,
 }, async () => {
+  const sluice = env.sluice();
+  const db = env.db();
   const url = await db.database('bad');
   const migrations = join(sluice.dir, 'migrations');
   mkdirSync(migrations, { recursive: true });
-  writeFileSync(join(migrations, '001_people.sql'), BASE);
+  writeFileSync(join(migrations, '001_people.sql'), PEOPLE_TABLE);
   const good = join(sluice.dir, 'good-url');
   writeFileSync(good, url);
   const wrong = join(sluice.dir, 'wrong-url');

@@ -14,11 +14,11 @@ import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { SluiceUnderTest } from '../helpers/sluice.js';
-import { REPO } from '../helpers/templates.js';
+import { PEOPLE_APP } from '../helpers/migration-e2e.js';
 import { waitFor } from '../helpers/wait.js';
 
 const skip = postgresMissing();
-const APP = join(REPO, 'test', 'fixtures', 'apps', 'people-app.mjs');
+const APP = PEOPLE_APP;
 const ROWS = 1_000_000;
 const BATCH = 5000;
 let a: SluiceUnderTest;

@@ -12,31 +12,18 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { PeopleLoad } from '../helpers/people-load.js';
 import { freePort } from '../helpers/ports.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { SluiceUnderTest } from '../helpers/sluice.js';
-import { REPO } from '../helpers/templates.js';
+import { PEOPLE_APP, PEOPLE_TABLE, sluiceWithPostgres } from '../helpers/migration-e2e.js';
 import { waitFor } from '../helpers/wait.js';
 
-const skip = postgresMissing();
-const APP = join(REPO, 'test', 'fixtures', 'apps', 'people-app.mjs');
-let sluice: SluiceUnderTest;
-let db: TestPostgres;
-
-before(async () => {
-  if (skip) return;
-  db = await startPostgres();
-  sluice = await SluiceUnderTest.start();
-});
-after(async () => {
-  await sluice?.down();
-  await db?.stop();
-});
+const APP = PEOPLE_APP;
+const env = sluiceWithPostgres();
+const { skip } = env;
 
 const PLAYBOOK = `-- The playbooks' set: a JSONB column with a default, a concurrent index, a new table
 -- with a foreign key, then a backfill.
@@ -66,13 +53,12 @@ async function checksum(client: pg.Client): Promise<string> {
 test('the playbook migration set through a canary at 300 req/s: zero failed requests, the index built concurrently; a failing expand starts nothing and its backup restores exactly', {
   skip,
 }, async () => {
+  const sluice = env.sluice();
+  const db = env.db();
   const url = await db.database('shop');
   const migrations = join(sluice.dir, 'migrations');
   mkdirSync(migrations, { recursive: true });
-  writeFileSync(
-    join(migrations, '001_people.sql'),
-    '-- sluice:expand\nCREATE TABLE people (id bigserial PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL);\n',
-  );
+  writeFileSync(join(migrations, '001_people.sql'), PEOPLE_TABLE);
   const urlFile = join(sluice.dir, 'shop-db-url');
   writeFileSync(urlFile, `${url}\n`);
   const port = await freePort();

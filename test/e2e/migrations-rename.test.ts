@@ -12,31 +12,18 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { PeopleLoad } from '../helpers/people-load.js';
 import { freePort } from '../helpers/ports.js';
-import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { SluiceUnderTest } from '../helpers/sluice.js';
-import { REPO } from '../helpers/templates.js';
+import { PEOPLE_APP, PEOPLE_TABLE, sluiceWithPostgres } from '../helpers/migration-e2e.js';
 import { waitFor } from '../helpers/wait.js';
 
-const skip = postgresMissing();
-const APP = join(REPO, 'test', 'fixtures', 'apps', 'people-app.mjs');
-let sluice: SluiceUnderTest;
-let db: TestPostgres;
-
-before(async () => {
-  if (skip) return;
-  db = await startPostgres();
-  sluice = await SluiceUnderTest.start();
-});
-after(async () => {
-  await sluice?.down();
-  await db?.stop();
-});
+const APP = PEOPLE_APP;
+const env = sluiceWithPostgres();
+const { skip } = env;
 
 const FULL_NAME = `operations:
   - replaceColumns:
@@ -52,13 +39,12 @@ const FULL_NAME = `operations:
 test('first/last name → full_name: both versions serve reads and writes through the canary, undo inside the window, contract only after it, undo after contract refused', {
   skip,
 }, async () => {
+  const sluice = env.sluice();
+  const db = env.db();
   const url = await db.database('people');
   const migrations = join(sluice.dir, 'migrations');
   mkdirSync(migrations, { recursive: true });
-  writeFileSync(
-    join(migrations, '001_people.sql'),
-    '-- sluice:expand\nCREATE TABLE people (id bigserial PRIMARY KEY, first_name text NOT NULL, last_name text NOT NULL);\n',
-  );
+  writeFileSync(join(migrations, '001_people.sql'), PEOPLE_TABLE);
   const urlFile = join(sluice.dir, 'people-db-url');
   writeFileSync(urlFile, `${url}\n`);
   const port = await freePort();
