@@ -383,6 +383,9 @@ function hold(ctx: PlanContext): void {
   const stable = ctx.status.stableRevision as number;
   ctx.scale.set(stable, ctx.replicas);
   ctx.routes = sameEverywhere(stable);
+  // A new revision applied while a rolling release had shrunk stable: the earlier revision's
+  // ready instances keep serving until stable is back (the database phases may take a while).
+  keepServingUntilStableIsBack(ctx);
 }
 
 function firstDeploy(ctx: PlanContext): void {
