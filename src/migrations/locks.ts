@@ -3,6 +3,7 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:f
 import { hostname } from 'node:os';
 import type { DatabaseAdapter, DbSession } from './db/adapter.js';
 import { sleep } from '../util/sleep.js';
+import { isProcessAlive } from '../util/process-control.js';
 
 /**
  * Locks around migrations.
@@ -134,7 +135,7 @@ async function withLockFile<T>(
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const holder = readLockFile(path);
-    if (holder && holder.host === me.host && !alive(holder.pid)) {
+    if (holder && holder.host === me.host && !isProcessAlive(holder.pid)) {
       // Its process is gone: the lock is stale.
       try {
         unlinkSync(path);
@@ -163,15 +164,6 @@ function readLockFile(path: string): LockHolder | undefined {
     return { pid: j.pid, host: j.host, since: j.since, applicationName: 'sluice' };
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

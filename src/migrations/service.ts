@@ -71,9 +71,9 @@ export class MigrationService implements MigrationExecutor, MigrationCatalog, Da
       retryBackoffMs: database.retryBackoffMs,
     };
     const tool = database.tool?.[phase];
-    const connectionEnv = tool && database.engine === 'postgres' ? { DATABASE_URL: connectionUrl(database, this.opts.env) } : undefined;
-    const common = { ...settings, revision: job.revision, signal: o.signal, progress: (m: string) => say(m), tool, connectionEnv, dryRun: job.dryRun };
     try {
+      const connectionEnv = tool && database.engine === 'postgres' ? { DATABASE_URL: connectionUrl(database, this.opts.env) } : undefined;
+      const common = { ...settings, revision: job.revision, signal: o.signal, progress: (m: string) => say(m), tool, connectionEnv, dryRun: job.dryRun };
       if (phase === 'expand') {
         let backup: BackupRecord | undefined;
         if (database.backups.enabled && !job.dryRun && (await this.hasPending(db, migrations, 'expand'))) {

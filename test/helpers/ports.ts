@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isProcessAlive } from '../../src/util/process-control.js';
 
 /**
  * Ports handed out to tests, below Linux's ephemeral range (32768–60999): a port picked by
@@ -45,7 +46,7 @@ function reserve(port: number): boolean {
     }
     const owner = Number(readFileSync(file, 'utf8').trim());
     // Being written right now (empty), or held by a live process: not ours.
-    if (!(owner > 0) || alive(owner)) return false;
+    if (!(owner > 0) || isProcessAlive(owner)) return false;
     try {
       unlinkSync(file);
     } catch {
@@ -53,15 +54,6 @@ function reserve(port: number): boolean {
     }
   }
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function bindable(port: number): Promise<boolean> {

@@ -1,3 +1,4 @@
+import { sleep } from '../helpers/wait.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PostgresAdapter } from '../../src/migrations/db/postgres.js';
@@ -8,7 +9,6 @@ import { migrationFolder, pgClient, settings } from '../helpers/migration-folder
 import { postgresMissing, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
 const skip = postgresMissing();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('migration runner: locks', { skip }, () => {
   let server: TestPostgres;
