@@ -44,6 +44,16 @@ export type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
 export interface RouteOptions {
   /** Answered without the bearer token (health checks). Host and Origin are still checked. */
   public?: boolean;
+  /** What the caller's roles must allow (`JsonServerOptions.auth.authorize` decides); by default GET/HEAD need `viewer`, the rest `deployer`. */
+  need?: string;
+}
+
+/** Who sent a request, as the bearer token says (api/ maps tokens to callers). */
+export interface Caller {
+  user: string;
+  roles: readonly string[];
+  /** The named token's id; absent for the state directory's admin token. */
+  tokenId?: string;
 }
 
 interface Route {
@@ -178,6 +188,8 @@ export class RequestContext {
     readonly url: URL,
     readonly params: Record<string, string>,
     private readonly bodyLimit: number,
+    /** Who the bearer token names; absent on public routes. */
+    readonly caller?: Caller,
   ) {}
 
   /** The body as text; over the limit: HttpError 413 once the rest has been read and dropped (so the answer reaches the client). */

@@ -190,6 +190,71 @@ export const MIGRATIONS: readonly string[] = [
      report TEXT NOT NULL
    );
    CREATE INDEX experiment_snapshots_by_test ON experiment_snapshots (rollout, experiment, at, id);`,
+  // Users and roles on the API (issue 15): named tokens (hashes only) and the audit log.
+  `CREATE TABLE api_tokens (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     roles TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     created_by TEXT NOT NULL,
+     expires_at INTEGER,
+     revoked_at INTEGER,
+     revoked_by TEXT
+   );
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at INTEGER NOT NULL,
+     user TEXT NOT NULL,
+     roles TEXT NOT NULL,
+     method TEXT NOT NULL,
+     path TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     remote TEXT NOT NULL,
+     detail TEXT
+   );
+   CREATE INDEX audit_log_by_user ON audit_log (user, id);`,
+  // Environments, pipelines and releases (issue 15): releases, their state per stage, approvals, events.
+  `CREATE TABLE environments (
+     name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     source TEXT NOT NULL
+   );
+   CREATE TABLE pipelines (
+     name TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     source TEXT NOT NULL
+   );
+   CREATE TABLE releases (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     pipeline TEXT NOT NULL,
+     record TEXT NOT NULL
+   );
+   CREATE TABLE release_stages (
+     release TEXT NOT NULL,
+     stage TEXT NOT NULL,
+     state TEXT NOT NULL,
+     PRIMARY KEY (release, stage)
+   ) WITHOUT ROWID;
+   CREATE TABLE release_approvals (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     release TEXT NOT NULL,
+     stage TEXT NOT NULL,
+     record TEXT NOT NULL
+   );
+   CREATE INDEX release_approvals_by_release ON release_approvals (release, id);
+   CREATE TABLE release_events (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     release TEXT NOT NULL,
+     stage TEXT,
+     at INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     type TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     message TEXT NOT NULL
+   );
+   CREATE INDEX release_events_by_release ON release_events (release, id);`,
 ];
 
 /**
