@@ -32,6 +32,16 @@ export function emptyFlagPush(): FlagPush {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/**
+ * OFREP clients are SDKs, most on fetch (undici), which pools connections and does not retry
+ * a POST whose reused connection closed under it. The OFREP listener therefore announces
+ * `Keep-Alive: timeout=5` (undici closes an idle connection 1–2 s before that), and during a
+ * handover the old router keeps an idle connection longer than that: the client closes it, or
+ * uses it and is answered with `Connection: close`. Closing it from this side after a short
+ * grace lost an evaluation whenever a client picked that connection as the FIN was on its way.
+ */
+const OFREP_LISTENER = { keepAliveMs: 5000, handoverIdleGraceMs: 6000 } as const;
+
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
@@ -221,7 +231,7 @@ export class RouterFlags {
   }
 
   private async openServer(listen: string): Promise<ListenerServer> {
-    const server = new ListenerServer(listen, this.handler);
+    const server = new ListenerServer(listen, this.handler, OFREP_LISTENER);
     await server.open();
     return server;
   }
@@ -275,7 +285,7 @@ export class RouterFlags {
     this.takeover = { release };
     if (push !== undefined) this.install(validateFlagPush(push));
     const at = listen ?? this.push?.listen;
-    if (at !== undefined) this.server = new ListenerServer(at, this.handler);
+    if (at !== undefined) this.server = new ListenerServer(at, this.handler, OFREP_LISTENER);
   }
 
   /** New side: accept on the predecessor's OFREP socket. Synchronous. */

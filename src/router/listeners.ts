@@ -106,13 +106,21 @@ export class ListenerServer {
   /** Upgraded connections are invisible to server.close(); tracked to end them on shutdown. */
   private readonly upgraded = new Set<Socket>();
 
+  /**
+   * `keepAliveMs`: how long an idle keep-alive connection stays open, announced to clients as
+   * `Keep-Alive: timeout=`. Public listeners keep 65 s (longer than the 60 s idle timeout of
+   * the load balancers usually in front). `handoverIdleGraceMs`: see ConnectionTracker.retire;
+   * a listener whose clients honour the hint (undici closes its side 1–2 s before it) waits
+   * longer than the hint, so it is the client, never this side, that closes an idle one.
+   */
   constructor(
     readonly listen: string,
     proxy: ListenerHandler,
+    private readonly opts: { keepAliveMs?: number; handoverIdleGraceMs?: number } = {},
   ) {
     // No request timeout: uploads and streams may be long; stalls are bounded by the upstream
     // timeout instead. headersTimeout still guards against clients that never finish headers.
-    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 65_000, noDelay: true }, (req, res) => {
+    this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: opts.keepAliveMs ?? 65_000, noDelay: true }, (req, res) => {
       this.tracker.onRequest(res);
       proxy.handleRequest(listen, req, res);
     });
@@ -176,8 +184,8 @@ export class ListenerServer {
     });
   }
 
-  /** Handover, old side: see ConnectionTracker.retire. */
+  /** Handover, old side: see ConnectionTracker.retire. The listener's own grace wins when longer. */
   retire(drainMs: number, idleGraceMs: number): Promise<void> {
-    return this.tracker.retire(drainMs, idleGraceMs, this.upgraded);
+    return this.tracker.retire(drainMs, Math.max(idleGraceMs, this.opts.handoverIdleGraceMs ?? 0), this.upgraded);
   }
 }

@@ -356,6 +356,34 @@ test('a router restart (handover) under a steady stream of OFREP evaluations: ze
   await assert.rejects(client.pushFlags(push(7, `127.0.0.1:${port}`)), /older than generation 8/);
 });
 
+test('a handover does not close an idle fetch (undici) connection under its client: reused after a long stall it is answered, not reset', async () => {
+  const { client } = await startRouter();
+  const port = await freePort();
+  await client.pushFlags(push(4, `127.0.0.1:${port}`));
+  const evaluateByFetch = async (key: string): Promise<unknown> => {
+    const r = await fetch(`http://127.0.0.1:${port}/ofrep/v1/evaluate/flags/banner-color`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer client-token' },
+      body: JSON.stringify({ context: { targetingKey: key } }),
+    });
+    return ((await r.json()) as { value?: unknown }).value;
+  };
+  // One keep-alive connection in fetch's pool, to the router about to hand over.
+  assert.equal(await evaluateByFetch('before'), 'blue');
+  const r = await client.restart({ drainTimeoutMs: 10_000 });
+  pids.add(r.newPid);
+  // The client stalls (a busy event loop) longer than the old HANDOVER_IDLE_GRACE_MS but
+  // within the Keep-Alive hint: it has not yet read any FIN the old router sent, so its next
+  // request goes out on that connection. Closed under it, the POST would fail (undici does
+  // not retry it); the old router must instead still be there to answer it.
+  const until = Date.now() + 2500;
+  while (Date.now() < until) {
+    // busy: no I/O is read
+  }
+  assert.equal(await evaluateByFetch('after-stall'), 'blue');
+  assert.equal(await evaluateByFetch('next'), 'blue');
+});
+
 test('a successor that fails to start: the old router keeps answering OFREP and takes flag pushes again', async () => {
   const { dir, client, pid } = await startRouter();
   const port = await freePort();
