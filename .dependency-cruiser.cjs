@@ -1,7 +1,7 @@
 // Which layer may import which (docs/architecture.md, "Layers"). `npm run lint:deps` checks
 // src/ against these rules; .ci/run runs it through `npm run lint`.
 const layer = (...names) => `^src/(${names.join('|')})/`;
-const ALL = ['core', 'util', 'spec', 'analysis', 'hooks', 'http', 'engine', 'experiments', 'migrations', 'router', 'dataplane', 'platform', 'store', 'api', 'cli', 'daemon'];
+const ALL = ['core', 'util', 'spec', 'analysis', 'hooks', 'http', 'engine', 'experiments', 'migrations', 'pipelines', 'router', 'dataplane', 'platform', 'store', 'api', 'cli', 'daemon'];
 const except = (...allowed) => ALL.filter((n) => !allowed.includes(n));
 
 /** [folder, folders it may import besides itself]. */
@@ -15,12 +15,13 @@ const MAY_IMPORT = [
   ['hooks', ['core', 'util']],
   ['experiments', ['core', 'util']],
   ['migrations', ['core', 'util']],
+  ['pipelines', ['core', 'util']],
   ['router', ['core', 'util', 'http', 'flags', 'experiments']],
   ['platform', ['core', 'util']],
   ['store', ['core', 'util']],
   ['dataplane', ['core', 'util', 'http', 'router', 'spec', 'flags']],
-  ['engine', ['core', 'util', 'spec', 'analysis', 'hooks', 'flags', 'experiments']],
-  ['api', ['core', 'util', 'http', 'spec', 'engine', 'flags', 'experiments', 'migrations']],
+  ['engine', ['core', 'util', 'spec', 'analysis', 'hooks', 'flags', 'experiments', 'pipelines']],
+  ['api', ['core', 'util', 'http', 'spec', 'engine', 'flags', 'experiments', 'migrations', 'pipelines']],
 ];
 
 module.exports = {

@@ -41,6 +41,7 @@ export function weightBar(weight: number, width = 20): string {
 
 export function renderApplyResult(r: ApplyResult): string {
   if (r.kind === 'FeatureFlag') return `featureflag/${r.name} ${r.result}`;
+  if (r.kind === 'Environment' || r.kind === 'Pipeline') return `${r.kind.toLowerCase()}/${r.name} ${r.result}`;
   return `rollout/${r.name} ${r.result} (revision ${r.revision})`;
 }
 

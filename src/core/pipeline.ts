@@ -58,6 +58,8 @@ export interface ApprovalRule {
 export interface StageSpec {
   name: string;
   environment: string;
+  /** The stage a release comes from (a release enters this one after being Healthy there); the previous stage in the list by default, none for the first. */
+  after?: string;
   /**
    * `auto`: the release enters as soon as the gates pass (the first stage: at `release create`;
    * later ones: once the previous stage has been Healthy for its `requiredSoakSeconds`).
@@ -138,6 +140,8 @@ export interface ReleaseStageState {
   enteredAt?: number;
   /** Index into the release's services of the one being deployed. */
   serviceIndex: number;
+  /** Per service: its rollout in the stage's environment and the revision this release made there. */
+  deployed: Record<string, { rollout: string; revision: number }>;
   healthyAt?: number;
   failedAt?: number;
   /** After a failure: when the environment was Healthy again (on the rolled-back version). */

@@ -257,6 +257,10 @@ export type StrategyType = Strategy['type'];
 export interface RolloutSpec {
   name: string;
   labels: Record<string, string>;
+  /** `metadata.environment` (issue 15): the environment (core/pipeline.ts) this rollout belongs to; none when absent. */
+  environment?: string;
+  /** `metadata.service`: the service a Pipeline's releases name; the rollout's name when absent. */
+  service?: string;
   replicas: number;
   minReadySeconds: number;
   revisionHistoryLimit: number;

@@ -5,6 +5,7 @@ import type { RouteTable } from './route-table.js';
 import type { JobStore } from './jobs.js';
 import type { AnalysisTemplateSpec } from './analysis.js';
 import type { FlagRecord, FlagState, FlagUsage } from './flags.js';
+import type { PipelineStore } from './pipeline.js';
 import type { ApplyRecordsResult, ExperimentRecord, ExperimentReport, ExperimentTotals, MetricKind } from './experiment.js';
 
 export interface TemplateRecord {
@@ -53,7 +54,7 @@ export interface ExperimentStore {
   pruneExperimentEvents(beforeMs: number): number;
 }
 
-export interface Store extends InstanceRecordStore, JobStore, ExperimentStore {
+export interface Store extends InstanceRecordStore, JobStore, ExperimentStore, PipelineStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;
   /** Insert or replace spec + source (status untouched if the rollout exists). */

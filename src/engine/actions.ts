@@ -18,7 +18,7 @@ export interface Actor {
 export interface ApplyResult {
   name: string;
   /** Rollout when absent. */
-  kind?: 'Rollout' | 'AnalysisTemplate' | 'FeatureFlag';
+  kind?: 'Rollout' | 'AnalysisTemplate' | 'FeatureFlag' | 'Environment' | 'Pipeline';
   /** "created", "configured" (new revision), "unchanged". */
   result: 'created' | 'configured' | 'unchanged';
   revision: number;

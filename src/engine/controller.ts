@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { parseDocument } from 'yaml';
 import type { Clock } from '../core/clock.js';
 import { NotFoundError, UserError } from '../util/errors.js';
+import type { EnvironmentSpec, PipelineSpec } from '../core/pipeline.js';
+import { ReleaseController } from './pipelines/releases.js';
 import type { LogChunk, Platform } from '../core/platform.js';
 import type { Store } from '../core/store.js';
 import type { LoadedRollout } from '../spec/load.js';
@@ -71,6 +73,8 @@ export class Controller implements RolloutActions {
     private readonly flags?: FlagController,
     /** Database migrations (src/migrations/service.ts); without it an apply with spec.database is refused. */
     private readonly schema?: SchemaPort,
+    /** Environments and pipelines (engine/pipelines/): where applied ones are checked and stored. */
+    private readonly pipelines: ReleaseController = new ReleaseController(store, clock),
   ) {}
 
   async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
@@ -79,6 +83,9 @@ export class Controller implements RolloutActions {
     const templates = resources.flatMap((r) => (r.kind === 'AnalysisTemplate' ? [r] : []));
     for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });
     const flagSets = resources.flatMap((r) => flagSetsOf(r));
+    const environments = resources.flatMap((r) => (r.kind === 'Environment' ? [{ spec: r.value, source: r.source }] : []));
+    const pipelines = resources.flatMap((r) => (r.kind === 'Pipeline' ? [{ spec: r.value, source: r.source, file: r.file, line: r.line }] : []));
+    withEnvironmentEnv(docs, [...this.store.listEnvironments().map((e) => e.spec), ...environments.map((e) => e.spec)]);
     if (flagSets.length > 0 && !this.flags) {
       throw new UserError(`${flagSets[0]!.file}:${flagSets[0]!.line}: this control plane serves no feature flags — start it with \`sluice up\``);
     }
@@ -89,6 +96,10 @@ export class Controller implements RolloutActions {
       () => {
         const known = new Set([...this.store.listTemplates().map((t) => t.name), ...templates.map((t) => t.value.name)]);
         const knownFlags = this.flags?.known(flagSets) ?? new Set(this.store.listFlags().map((f) => f.name));
+        this.pipelines.checkPipelines(pipelines, [
+          ...environments.map((e) => e.spec.name),
+          ...docs.flatMap((d) => (d.spec.environment ? [d.spec.environment] : [])),
+        ]);
         for (const doc of docs) {
           this.checkListenConflicts(doc, together);
           for (const flag of flagRefs(doc.spec)) {
@@ -112,6 +123,7 @@ export class Controller implements RolloutActions {
             return { name: t.value.name, kind: 'AnalysisTemplate' as const, result: 'configured' as const, revision: 0 };
           }),
           ...(flagSets.length > 0 ? this.flags!.applyFlags(flagSets, by.actor) : []),
+          ...this.putPipelineResources(environments, pipelines),
           ...docs.map((doc) => this.applyOne(doc, by)),
         ]);
         for (const doc of docs) this.listenIndex().set(doc.spec.name, listenAddresses(doc.spec));
@@ -120,6 +132,25 @@ export class Controller implements RolloutActions {
       },
       templates.length > 0 ? undefined : [...together],
     );
+  }
+
+  private putPipelineResources(environments: { spec: EnvironmentSpec; source: string }[], pipelines: { spec: PipelineSpec; source: string }[]): ApplyResult[] {
+    const before = {
+      environments: new Map(this.store.listEnvironments().map((e) => [e.name, e.source])),
+      pipelines: new Map(this.store.listPipelines().map((p) => [p.name, p.source])),
+    };
+    this.pipelines.putResources(environments, pipelines);
+    const result = (known: Map<string, string>, name: string, source: string) =>
+      !known.has(name) ? ('created' as const) : known.get(name) === source ? ('unchanged' as const) : ('configured' as const);
+    return [
+      ...environments.map((e) => ({
+        name: e.spec.name,
+        kind: 'Environment' as const,
+        result: result(before.environments, e.spec.name, e.source),
+        revision: 0,
+      })),
+      ...pipelines.map((p) => ({ name: p.spec.name, kind: 'Pipeline' as const, result: result(before.pipelines, p.spec.name, p.source), revision: 0 })),
+    ];
   }
 
   async list(): Promise<RolloutView[]> {
@@ -712,4 +743,12 @@ function describeSet(changes: { version?: string; env?: Record<string, string | 
   // Only the key (+K set, -K removed): events are shown and sent to notifications, and an env value may be a secret.
   for (const [k, v] of Object.entries(changes.env ?? {})) parts.push(v === null ? `-${k}` : `+${k}`);
   return parts.join(' ');
+}
+
+/** A rollout in an environment gets the environment's env vars under its own (its own values win). */
+function withEnvironmentEnv(docs: LoadedRollout[], environments: EnvironmentSpec[]): void {
+  for (const doc of docs) {
+    const env = doc.spec.environment ? environments.filter((e) => e.name === doc.spec.environment).at(-1)?.env : undefined;
+    if (env && Object.keys(env).length > 0) doc.spec.template.env = { ...env, ...doc.spec.template.env };
+  }
 }

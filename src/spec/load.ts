@@ -1,3 +1,4 @@
+import { environmentDocument, pipelineDocument } from './pipeline.js';
 import { isMap, isScalar, Lexer, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node, Scalar } from 'yaml';
 import { UserError } from '../util/errors.js';
@@ -24,6 +25,8 @@ export const KINDS = {
   FeatureFlag: () => featureFlagDocument(),
   /** Also flagd's flag-definition JSON as-is: a document with `flags:` and no apiVersion/kind. */
   FeatureFlags: () => featureFlagsDocument(),
+  Environment: () => environmentDocument(),
+  Pipeline: () => pipelineDocument(),
 } satisfies Record<string, (file: string) => Decoder<unknown>>;
 
 export type Kind = keyof typeof KINDS;

@@ -20,6 +20,7 @@ import {
   type Field,
   withDefault,
   documentHeader,
+  dnsLabel,
   scalarOrMap,
   mapOf,
   type Decoder,
@@ -551,7 +552,11 @@ const strategy: Decoder<Strategy> = map(
 export function rolloutDocument(file: string): Decoder<RolloutSpec> {
   return map(
     object({
-      ...documentHeader('web'),
+      ...documentHeader('web', {
+        // Issue 15: the environment a rollout belongs to and the service it runs (what a Pipeline's releases name).
+        environment: optional(dnsLabel()),
+        service: optional(dnsLabel()),
+      }),
       spec: required(
         refine(
           object({
@@ -666,7 +671,8 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
       ),
     }),
     (d) => {
-      const spec = { name: d.metadata.name, labels: d.metadata.labels, ...d.spec };
+      const { name, labels, environment, service } = d.metadata;
+      const spec = { name, labels, ...(environment ? { environment } : {}), ...(service ? { service } : {}), ...d.spec };
       if (spec.strategy.type === 'recreate' && spec.strategy.maintenance === undefined)
         spec.strategy = { ...spec.strategy, maintenance: spec.traffic.maintenance ?? DEFAULT_MAINTENANCE };
       return spec as RolloutSpec;

@@ -350,18 +350,24 @@ export function oneKey<O extends Record<string, Decoder<unknown>>>(options: O, n
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NAME_FIX = 'use a lowercase DNS label: a-z, 0-9 and "-", starting and ending with a letter or digit, at most 63 characters';
 
-/** apiVersion and kind (checked by load.ts) and metadata {name, labels}: what every document has. */
-export function documentHeader(exampleName: string) {
+/** A resource name (rollout, environment, pipeline, stage, service): a lowercase DNS label. */
+export function dnsLabel(): Decoder<string> {
+  return string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 });
+}
+
+/**
+ * apiVersion and kind (checked by load.ts) and metadata {name, labels}: what every document
+ * has; `extra` adds a kind's own metadata fields (a Rollout's environment and service).
+ */
+export function documentHeader<E extends Record<string, Field<unknown>> = Record<never, never>>(exampleName: string, extra?: E) {
   return {
     apiVersion: required(text(''), ''),
     kind: required(text(''), ''),
     metadata: required(
       object({
-        name: required(
-          string({ fix: NAME_FIX, pattern: DNS_LABEL, patternProblem: 'must be a lowercase DNS label', maxLength: 63 }),
-          `${exampleName} (a lowercase DNS label)`,
-        ),
+        name: required(dnsLabel(), `${exampleName} (a lowercase DNS label)`),
         labels: withDefault(nameValueMap('label', /^\S+$/, 'write labels as key: value lines'), {}),
+        ...(extra ?? ({} as E)),
       }),
       `{name: ${exampleName}}`,
     ),

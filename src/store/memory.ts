@@ -1,6 +1,8 @@
 import { jobRevision, type MetricLookup, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
 import type { ApplyRecordsResult, ExperimentRecord, ExperimentReport, ExperimentTotals } from '../core/experiment.js';
 import { ExperimentData } from './experiments.js';
+import { MemoryPipelineRows } from './pipelines-memory.js';
+import type { PipelineStore } from '../core/pipeline.js';
 import { MemoryExperimentRows } from './experiments-memory.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
@@ -35,6 +37,8 @@ export class MemoryStore implements Store {
   /** Undo steps of the open transaction, newest last; undefined outside one. */
   private journal: (() => void)[] | undefined;
   /** Experiments' rows (experiments-memory.ts), written through `write` so a transaction undoes them too. */
+  /** Pipelines' rows, written through `write` so a transaction undoes them too. */
+  private readonly pipelineRows = new MemoryPipelineRows((table, key, value) => this.write(table, key, value));
   private readonly experiments = new ExperimentData(new MemoryExperimentRows((table, key, value) => this.write(table, key, value)), (fn) =>
     this.transaction(fn),
   );
@@ -185,6 +189,23 @@ export class MemoryStore implements Store {
     const table = this.routeTable.get('current');
     return table && copy(table);
   }
+
+  // Environments, pipelines and releases (pipelines-{sqlite,memory}.ts).
+  listEnvironments = () => this.pipelineRows.listEnvironments();
+  putEnvironment: PipelineStore['putEnvironment'] = (e) => this.pipelineRows.putEnvironment(e);
+  listPipelines = () => this.pipelineRows.listPipelines();
+  putPipeline: PipelineStore['putPipeline'] = (p) => this.pipelineRows.putPipeline(p);
+  deletePipeline: PipelineStore['deletePipeline'] = (name) => this.pipelineRows.deletePipeline(name);
+  addRelease: PipelineStore['addRelease'] = (r) => this.pipelineRows.addRelease(r);
+  getRelease: PipelineStore['getRelease'] = (id) => this.pipelineRows.getRelease(id);
+  listReleases: PipelineStore['listReleases'] = (pipeline) => this.pipelineRows.listReleases(pipeline);
+  listStageStates: PipelineStore['listStageStates'] = (release) => this.pipelineRows.listStageStates(release);
+  putStageState: PipelineStore['putStageState'] = (s) => this.pipelineRows.putStageState(s);
+  addApproval: PipelineStore['addApproval'] = (a) => this.pipelineRows.addApproval(a);
+  withdrawApproval: PipelineStore['withdrawApproval'] = (id, at) => this.pipelineRows.withdrawApproval(id, at);
+  listApprovals: PipelineStore['listApprovals'] = (release) => this.pipelineRows.listApprovals(release);
+  appendReleaseEvent: PipelineStore['appendReleaseEvent'] = (release, e, actor, at) => this.pipelineRows.appendReleaseEvent(release, e, actor, at);
+  listReleaseEvents: PipelineStore['listReleaseEvents'] = (release) => this.pipelineRows.listReleaseEvents(release);
 
   experimentCursor(journal: string): number {
     return this.experiments.experimentCursor(journal);

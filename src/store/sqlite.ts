@@ -5,6 +5,8 @@ import { dirname } from 'node:path';
 import { jobRevision, type MetricLookup, storedEvent, type Store, type TemplateRecord } from '../core/store.js';
 import type { ApplyRecordsResult, ExperimentRecord, ExperimentReport, ExperimentTotals } from '../core/experiment.js';
 import { ExperimentData } from './experiments.js';
+import { SqlitePipelineRows } from './pipelines-sqlite.js';
+import type { PipelineStore } from '../core/pipeline.js';
 import { SqliteExperimentRows } from './experiments-sqlite.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
@@ -29,6 +31,7 @@ export class SqliteStore implements Store {
   private uncommitted: RolloutEvent[] = [];
   /** Experiments' tables (experiments.ts over experiments-sqlite.ts). */
   private readonly experiments: ExperimentData;
+  private readonly pipelineRows: SqlitePipelineRows;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -38,6 +41,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.experiments = new ExperimentData(new SqliteExperimentRows(this.db), (fn) => this.transaction(fn));
+    this.pipelineRows = new SqlitePipelineRows(this.db);
   }
 
   listRollouts(): RolloutRecord[] {
@@ -263,6 +267,23 @@ export class SqliteStore implements Store {
     }
     return table;
   }
+
+  // Environments, pipelines and releases (pipelines-{sqlite,memory}.ts).
+  listEnvironments = () => this.pipelineRows.listEnvironments();
+  putEnvironment: PipelineStore['putEnvironment'] = (e) => this.pipelineRows.putEnvironment(e);
+  listPipelines = () => this.pipelineRows.listPipelines();
+  putPipeline: PipelineStore['putPipeline'] = (p) => this.pipelineRows.putPipeline(p);
+  deletePipeline: PipelineStore['deletePipeline'] = (name) => this.pipelineRows.deletePipeline(name);
+  addRelease: PipelineStore['addRelease'] = (r) => this.pipelineRows.addRelease(r);
+  getRelease: PipelineStore['getRelease'] = (id) => this.pipelineRows.getRelease(id);
+  listReleases: PipelineStore['listReleases'] = (pipeline) => this.pipelineRows.listReleases(pipeline);
+  listStageStates: PipelineStore['listStageStates'] = (release) => this.pipelineRows.listStageStates(release);
+  putStageState: PipelineStore['putStageState'] = (s) => this.pipelineRows.putStageState(s);
+  addApproval: PipelineStore['addApproval'] = (a) => this.pipelineRows.addApproval(a);
+  withdrawApproval: PipelineStore['withdrawApproval'] = (id, at) => this.pipelineRows.withdrawApproval(id, at);
+  listApprovals: PipelineStore['listApprovals'] = (release) => this.pipelineRows.listApprovals(release);
+  appendReleaseEvent: PipelineStore['appendReleaseEvent'] = (release, e, actor, at) => this.pipelineRows.appendReleaseEvent(release, e, actor, at);
+  listReleaseEvents: PipelineStore['listReleaseEvents'] = (release) => this.pipelineRows.listReleaseEvents(release);
 
   experimentCursor(journal: string): number {
     return this.experiments.experimentCursor(journal);

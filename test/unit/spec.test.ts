@@ -294,11 +294,11 @@ test('error: duplicate listen address, across documents and within one', () => {
 test('error: wrong kind and apiVersion', () => {
   fails(
     doc('    recreate: {}').replace('kind: Rollout', 'kind: Deployment'),
-    `${FILE}:2:7: kind: must be Rollout, AnalysisTemplate, FeatureFlag or FeatureFlags, got "Deployment" — sluice reads kind: Rollout, AnalysisTemplate, FeatureFlag, FeatureFlags`,
+    `${FILE}:2:7: kind: must be Rollout, AnalysisTemplate, FeatureFlag, FeatureFlags, Environment or Pipeline, got "Deployment" — sluice reads kind: Rollout, AnalysisTemplate, FeatureFlag, FeatureFlags, Environment, Pipeline`,
   );
   fails(
     doc('    recreate: {}').replace('kind: Rollout', 'kind: Rolout'),
-    `${FILE}:2:7: kind: must be Rollout, AnalysisTemplate, FeatureFlag or FeatureFlags, got "Rolout" — did you mean "Rollout"?`,
+    `${FILE}:2:7: kind: must be Rollout, AnalysisTemplate, FeatureFlag, FeatureFlags, Environment or Pipeline, got "Rolout" — did you mean "Rollout"?`,
   );
   fails(
     doc('    recreate: {}').replace('sluice.dev/v1alpha1', 'argoproj.io/v1alpha1'),
