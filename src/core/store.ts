@@ -1,3 +1,4 @@
+import type { AuthStore } from './auth.js';
 import type { ExposureRecord } from './exposure.js';
 import type { InstanceRecordStore } from './platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from './rollout.js';
@@ -53,7 +54,7 @@ export interface ExperimentStore {
   pruneExperimentEvents(beforeMs: number): number;
 }
 
-export interface Store extends InstanceRecordStore, JobStore, ExperimentStore {
+export interface Store extends InstanceRecordStore, JobStore, ExperimentStore, AuthStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;
   /** Insert or replace spec + source (status untouched if the rollout exists). */
