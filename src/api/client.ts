@@ -12,6 +12,8 @@ import { parseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
 import { ACTOR_HEADER } from './server.js';
 import { readApiInfo, readToken } from './token.js';
+import type { PublicTokenRecord } from './tokens.js';
+import type { AuditRecord } from '../core/auth.js';
 import type { FlagList, FlagPushStatus, FlagView } from '../engine/flags/controller.js';
 import type { StaleFlag } from '../engine/flags/stale.js';
 import type { ExperimentReport } from '../core/experiment.js';
@@ -68,11 +70,12 @@ export class ApiClient implements RolloutActions {
     this.timeoutMs = options.timeoutMs ?? 60_000;
   }
 
-  /** Address from `<stateDir>/api.json`, token from `<stateDir>/token`. */
-  static fromStateDir(stateDir: string, actor?: string): ApiClient {
+  /** Address from `<stateDir>/api.json`, token from $SLUICE_TOKEN when set (a named token), else `<stateDir>/token`. */
+  static fromStateDir(stateDir: string, actor?: string, env: NodeJS.ProcessEnv = process.env): ApiClient {
     try {
       const { address } = readApiInfo(stateDir);
-      return new ApiClient({ address, token: readToken(stateDir), actor });
+      const token = env.SLUICE_TOKEN?.trim() || readToken(stateDir);
+      return new ApiClient({ address, token, actor });
     } catch (err) {
       // No api.json and no token mean the same to the user: nothing runs for this state directory.
       const code = (err as UserError).code;
@@ -185,6 +188,28 @@ export class ApiClient implements RolloutActions {
   staleFlags(days?: number): Promise<StaleFlag[]> {
     return this.call('GET', `/v1/flags-stale${days !== undefined ? `?days=${days}` : ''}`);
   }
+  /** Users and roles (admin only but whoami): named tokens and the audit log. */
+  createToken(name: string, roles: string[], expiresInSeconds?: number): Promise<{ token: string; record: PublicTokenRecord }> {
+    return this.call('POST', '/v1/tokens', { name, roles, ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}) });
+  }
+  listTokens(): Promise<{ tokens: PublicTokenRecord[] }> {
+    return this.call('GET', '/v1/tokens');
+  }
+  revokeToken(id: string): Promise<{ revoked: PublicTokenRecord }> {
+    return this.call('DELETE', `/v1/tokens/${encodeURIComponent(id)}`);
+  }
+  whoami(): Promise<{ user: string; roles: string[]; tokenId?: string }> {
+    return this.call('GET', '/v1/whoami');
+  }
+  audit(options: { user?: string; limit?: number; afterId?: number } = {}): Promise<{ records: AuditRecord[] }> {
+    const q = new URLSearchParams();
+    if (options.user !== undefined) q.set('user', options.user);
+    if (options.limit !== undefined) q.set('limit', String(options.limit));
+    if (options.afterId !== undefined) q.set('afterId', String(options.afterId));
+    const query = q.toString();
+    return this.call('GET', `/v1/audit${query ? `?${query}` : ''}`);
+  }
+
   createClientToken(name: string, flags?: string[], by?: Actor): Promise<{ name: string; token: string; flags?: string[] }> {
     return this.call('POST', '/v1/flag-tokens', { name, ...(flags ? { flags } : {}) }, by);
   }

@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
 import type { Actor, RolloutActions } from '../engine/actions.js';
 import { MAX_LOG_CHUNK_BYTES } from '../core/platform.js';
 import { formatHostPort, parseHostPort } from '../util/host-port.js';
-import { HttpError, jsonHandler, Routes, type Handler, type RequestContext } from '../http/server.js';
+import { type Caller, type FinishedRequest, HttpError, jsonHandler, Routes, type Handler, type RequestContext, singleTokenAuth } from '../http/server.js';
+import { type AuditDraft, type Need, type Principal, type Role, satisfies } from '../core/auth.js';
+import { addTokenRoutes, type TokenRoutesBackend } from './token-routes.js';
 import { UserError } from '../util/errors.js';
 import { redactDeep, redactText, secretValues } from '../util/redact.js';
 import { apiHostPolicy } from './same-origin.js';
@@ -23,7 +25,16 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export interface ApiServerOptions {
   /** host:port (or just a port: 127.0.0.1 is the default host). Port 0 picks a free one. */
   listen: string;
-  token: string;
+  /** Who a bearer token is (TokenService.authenticate): the admin token or a named one. */
+  authenticate?(bearer: string): Principal | { refused: string };
+  /** Only the admin token, no named ones (tests, tools): used when `authenticate` is not given. */
+  token?: string;
+  /** Named tokens and the audit log (`/v1/tokens`, `/v1/audit`); without it, 501. */
+  tokens?: TokenRoutesBackend;
+  /** Every state-changing request (not GET/HEAD), answered or refused, with its final status. */
+  audit?(record: AuditDraft): void;
+  /** The audit's clock (defaults to Date.now). */
+  now?(): number;
   actions: RolloutActions;
   /**
    * Called by `POST /v1/shutdown` after the response went out (`sluice down`). Without it,
@@ -82,7 +93,12 @@ function queryInt(url: URL, name: string): number | undefined {
   return Number(raw);
 }
 
-function actorOf(req: IncomingMessage): Actor {
+/**
+ * Who an event records: a named token's user; for the admin token, the x-sluice-actor header
+ * (the one-machine CLI sends the local user name), else "api".
+ */
+export function actorOf(req: IncomingMessage, caller?: Caller): Actor {
+  if (caller !== undefined && caller.tokenId !== undefined) return { actor: caller.user };
   const raw = req.headers[ACTOR_HEADER];
   const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
   // Recorded on events and shown in views: keep it short and printable.
@@ -100,35 +116,35 @@ function rolloutActionHandlers(actions: RolloutActions): Record<string, (ctx: Re
       await actions.promote(
         name,
         { full: optional(body, 'full', isBoolean, 'true or false') ?? false, ...(variant !== undefined ? { variant } : {}) },
-        actorOf(ctx.req),
+        actorOf(ctx.req, ctx.caller),
       );
       return done;
     },
-    'stop-traffic': async (ctx, name) => (await actions.stopTraffic(name, actorOf(ctx.req)), done),
+    'stop-traffic': async (ctx, name) => (await actions.stopTraffic(name, actorOf(ctx.req, ctx.caller)), done),
     'pause-traffic': async (ctx, name) => {
       const body = await ctx.jsonObject();
       const timeoutSeconds = optional(body, 'timeoutSeconds', isPositiveNumber, 'seconds (a number above 0)');
-      await actions.pauseTraffic(name, { timeoutSeconds }, actorOf(ctx.req));
+      await actions.pauseTraffic(name, { timeoutSeconds }, actorOf(ctx.req, ctx.caller));
       return done;
     },
-    'resume-traffic': async (ctx, name) => (await actions.resumeTraffic(name, actorOf(ctx.req)), done),
-    abort: async (ctx, name) => (await actions.abort(name, actorOf(ctx.req)), done),
-    retry: async (ctx, name) => (await actions.retry(name, actorOf(ctx.req)), done),
-    pause: async (ctx, name) => (await actions.pause(name, actorOf(ctx.req)), done),
-    resume: async (ctx, name) => (await actions.resume(name, actorOf(ctx.req)), done),
-    restart: async (ctx, name) => (await actions.restart(name, actorOf(ctx.req)), done),
-    approve: async (ctx, name) => ({ approved: await actions.approve(name, actorOf(ctx.req)) }),
+    'resume-traffic': async (ctx, name) => (await actions.resumeTraffic(name, actorOf(ctx.req, ctx.caller)), done),
+    abort: async (ctx, name) => (await actions.abort(name, actorOf(ctx.req, ctx.caller)), done),
+    retry: async (ctx, name) => (await actions.retry(name, actorOf(ctx.req, ctx.caller)), done),
+    pause: async (ctx, name) => (await actions.pause(name, actorOf(ctx.req, ctx.caller)), done),
+    resume: async (ctx, name) => (await actions.resume(name, actorOf(ctx.req, ctx.caller)), done),
+    restart: async (ctx, name) => (await actions.restart(name, actorOf(ctx.req, ctx.caller)), done),
+    approve: async (ctx, name) => ({ approved: await actions.approve(name, actorOf(ctx.req, ctx.caller)) }),
     undo: async (ctx, name) => {
       const body = await ctx.jsonObject();
       const toRevision = optional(body, 'toRevision', isPositiveInt, 'a revision number (a positive integer)');
-      return actions.undo(name, { toRevision }, actorOf(ctx.req));
+      return actions.undo(name, { toRevision }, actorOf(ctx.req, ctx.caller));
     },
     set: async (ctx, name) => {
       const body = await ctx.jsonObject();
       const version = optional(body, 'version', isString, 'a string');
       const env = optional(body, 'env', isEnvChanges, 'an object of strings (null removes a variable)');
       if (version === undefined && env === undefined) throw bad('nothing to set: give "version" and/or "env"');
-      return actions.set(name, { version, env }, actorOf(ctx.req));
+      return actions.set(name, { version, env }, actorOf(ctx.req, ctx.caller));
     },
   };
 }
@@ -165,29 +181,42 @@ function apiRoutes(options: ApiServerOptions): Routes {
       const body = await ctx.jsonObject();
       if (typeof body.yaml !== 'string') throw bad('"yaml" must be the text of the rollout file');
       const file = optional(body, 'file', isString, 'a string') ?? '<api>';
-      return reply(await actions.apply(body.yaml, file, actorOf(ctx.req)));
+      return reply(await actions.apply(body.yaml, file, actorOf(ctx.req, ctx.caller)));
     })
-    .add('POST', '/v1/shutdown', async (ctx) => {
-      const body = await ctx.jsonObject();
-      const shutdown = options.shutdown;
-      if (!shutdown) throw new HttpError(501, 'this server cannot be shut down over the API', 'not-implemented');
-      const everything = body.everything === true;
-      ctx.res.on('finish', () => {
-        Promise.resolve()
-          .then(() => shutdown({ everything }))
-          .catch((err: unknown) => console.error(`sluice: shutdown failed: ${(err as Error).stack ?? String(err)}`));
-      });
-      return reply({ ok: true, everything }, [], 202);
-    })
-    .add('POST', '/v1/router/restart', async (ctx) => {
-      ctx.req.resume();
-      if (!options.routerRestart) throw new HttpError(501, 'this server cannot restart the router', 'not-implemented');
-      return reply(await options.routerRestart());
-    })
+    .add('GET', '/v1/whoami', (ctx) => ({
+      body: { user: ctx.caller?.user, roles: ctx.caller?.roles ?? [], ...(ctx.caller?.tokenId ? { tokenId: ctx.caller.tokenId } : {}) },
+    }))
+    .add(
+      'POST',
+      '/v1/shutdown',
+      async (ctx) => {
+        const body = await ctx.jsonObject();
+        const shutdown = options.shutdown;
+        if (!shutdown) throw new HttpError(501, 'this server cannot be shut down over the API', 'not-implemented');
+        const everything = body.everything === true;
+        ctx.res.on('finish', () => {
+          Promise.resolve()
+            .then(() => shutdown({ everything }))
+            .catch((err: unknown) => console.error(`sluice: shutdown failed: ${(err as Error).stack ?? String(err)}`));
+        });
+        return reply({ ok: true, everything }, [], 202);
+      },
+      { need: 'admin' },
+    )
+    .add(
+      'POST',
+      '/v1/router/restart',
+      async (ctx) => {
+        ctx.req.resume();
+        if (!options.routerRestart) throw new HttpError(501, 'this server cannot restart the router', 'not-implemented');
+        return reply(await options.routerRestart());
+      },
+      { need: 'admin' },
+    )
     .add('GET', '/v1/rollouts', async () => reply(await actions.list()))
     .add('GET', '/v1/rollouts/:name', async (ctx) => reply(await actions.get(ctx.params.name!)))
     .add('DELETE', '/v1/rollouts/:name', async (ctx) => {
-      await actions.delete(ctx.params.name!, actorOf(ctx.req));
+      await actions.delete(ctx.params.name!, actorOf(ctx.req, ctx.caller));
       return reply({ ok: true });
     })
     .add('GET', '/v1/rollouts/:name/history', async (ctx) => reply(await actions.history(ctx.params.name!), await secretsOf(ctx.params.name!)))
@@ -241,6 +270,7 @@ function apiRoutes(options: ApiServerOptions): Routes {
     routes.add('POST', `/v1/rollouts/:name/${action}`, handler);
   }
   addFlagRoutes(routes, options, (body) => reply(body));
+  addTokenRoutes(routes, options.tokens);
   return routes;
 }
 
@@ -277,26 +307,26 @@ function addFlagRoutes(routes: Routes, options: ApiServerOptions, reply: (body: 
         throw bad('"flags" must be a list of flag keys');
       const f = flags();
       if (!f.createClientToken) throw new HttpError(501, 'this control plane cannot make client tokens', 'not-implemented');
-      return reply(await f.createClientToken(name, list as string[] | undefined, actorOf(ctx.req).actor));
+      return reply(await f.createClientToken(name, list as string[] | undefined, actorOf(ctx.req, ctx.caller).actor));
     })
     .add('GET', '/v1/flags/:name', async (ctx) => reply(await flags().getFlag(nameOf(ctx))))
     .add('GET', '/v1/flags/:name/history', async (ctx) => reply(await flags().flagHistory(nameOf(ctx))))
     .add('POST', '/v1/flags/:name/kill', async (ctx) => {
       const name = nameOf(ctx);
       const body = await ctx.jsonObject();
-      return reply({ ok: true, push: await flags().killFlag(name, actorOf(ctx.req).actor, reason(body)) });
+      return reply({ ok: true, push: await flags().killFlag(name, actorOf(ctx.req, ctx.caller).actor, reason(body)) });
     })
     .add('POST', '/v1/flags/:name/restore', async (ctx) => {
       const name = nameOf(ctx);
       const body = await ctx.jsonObject();
-      return reply({ ok: true, push: await flags().restoreFlag(name, actorOf(ctx.req).actor, reason(body)) });
+      return reply({ ok: true, push: await flags().restoreFlag(name, actorOf(ctx.req, ctx.caller).actor, reason(body)) });
     })
     .add('PUT', '/v1/flags/:name/percentage', async (ctx) => {
       const name = nameOf(ctx);
       const body = await ctx.jsonObject();
       const p = body.percentage;
       if (typeof p !== 'number' || !Number.isFinite(p) || p < 0 || p > 100) throw bad('"percentage" must be a number from 0 to 100');
-      return reply({ ok: true, push: await flags().setFlagPercentage(name, p, actorOf(ctx.req).actor, reason(body)) });
+      return reply({ ok: true, push: await flags().setFlagPercentage(name, p, actorOf(ctx.req, ctx.caller).actor, reason(body)) });
     });
   const verbs: Record<string, (ctx: RequestContext, name: string, by: string) => Promise<void>> = {
     promote: async (ctx, name, by) => ramps().promote(name, { full: optional(await ctx.jsonObject(), 'full', isBoolean, 'true or false') ?? false }, by),
@@ -307,15 +337,47 @@ function addFlagRoutes(routes: Routes, options: ApiServerOptions, reply: (body: 
   };
   for (const [verb, run] of Object.entries(verbs)) {
     routes.add('POST', `/v1/flags/:name/${verb}`, async (ctx) => {
-      await run(ctx, nameOf(ctx), actorOf(ctx.req).actor);
+      await run(ctx, nameOf(ctx), actorOf(ctx.req, ctx.caller).actor);
       return reply({ ok: true });
     });
   }
 }
 
+/** The admin token alone as the authentication (timing-safe: singleTokenAuth). */
+function adminOnly(token: string | undefined): (bearer: string) => Principal | { refused: string } {
+  if (token === undefined) throw new Error('startApiServer: give authenticate or token');
+  const auth = singleTokenAuth(token, () => 'wrong API token — send "Authorization: Bearer <token from .sluice/token>"');
+  return (bearer) => auth.authenticate(bearer) as Principal | { refused: string };
+}
+
+/** The 403's message: the role needed and the caller's, and what to do. */
+export function refusalFor(caller: Caller, need: Need): string | undefined {
+  if (satisfies(caller.roles as Role[], need)) return undefined;
+  const needed = need === 'admin' ? 'admin' : need === 'approver' ? 'approver:<role> (or admin)' : `${need} (or admin)`;
+  const has = caller.roles.length > 0 ? caller.roles.join(', ') : 'no role';
+  return `this needs role ${needed}; token "${caller.user}" has ${has} — ask an admin for a token with that role`;
+}
+
+/** Every call that may change state goes to the audit log, refusals included; reads do not. */
+function auditOf(options: ApiServerOptions, done: FinishedRequest): void {
+  if (options.audit === undefined || done.method === 'GET' || done.method === 'HEAD') return;
+  const { remoteAddress, remotePort } = done.req.socket;
+  options.audit({
+    at: (options.now ?? Date.now)(),
+    user: done.caller?.user ?? '-',
+    roles: (done.caller?.roles ?? []) as Role[],
+    method: done.method,
+    path: done.path.slice(0, 500),
+    status: done.status,
+    remote: remoteAddress !== undefined ? formatHostPort({ host: remoteAddress, port: remotePort ?? 0 }) : '-',
+    ...(done.error !== undefined ? { detail: done.error.slice(0, 500) } : {}),
+  });
+}
+
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApiServer> {
   // Set once listening, before the first request can arrive.
   let bound = { host: '127.0.0.1', port: 0 };
+  const authenticate = options.authenticate ?? adminOnly(options.token);
   const server = createServer(
     jsonHandler({
       routes: apiRoutes(options),
@@ -324,7 +386,14 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       host: () => apiHostPolicy(bound),
       // The dashboard will be a page of this origin; no other site's page may call the API.
       origin: 'same',
-      auth: { token: options.token, refused: () => 'missing or wrong API token — send "Authorization: Bearer <token from .sluice/token>"' },
+      auth: {
+        authenticate: (bearer) =>
+          bearer === undefined
+            ? { refused: 'missing API token — send "Authorization: Bearer <token>" (.sluice/token, or one from `sluice token create`)' }
+            : authenticate(bearer),
+        authorize: (caller, need) => refusalFor(caller, need as Need),
+      },
+      onFinish: (done) => auditOf(options, done),
       bodyLimit: MAX_BODY_BYTES,
       notFound: (method, path) => `no API route ${method} ${path}`,
       redact: redactText,

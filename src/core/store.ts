@@ -1,3 +1,4 @@
+import type { AuthStore } from './auth.js';
 import type { ExposureRecord } from './exposure.js';
 import type { InstanceRecordStore } from './platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from './rollout.js';
@@ -54,7 +55,7 @@ export interface ExperimentStore {
   pruneExperimentEvents(beforeMs: number): number;
 }
 
-export interface Store extends InstanceRecordStore, JobStore, ExperimentStore, PipelineStore {
+export interface Store extends InstanceRecordStore, JobStore, ExperimentStore, PipelineStore, AuthStore {
   listRollouts(): RolloutRecord[];
   getRollout(name: string): RolloutRecord | undefined;
   /** Insert or replace spec + source (status untouched if the rollout exists). */

@@ -22,6 +22,7 @@ import { PrometheusProvider } from '../analysis/providers/prometheus.js';
 import { WebProvider } from '../analysis/providers/web.js';
 import { JobProvider } from '../analysis/providers/job.js';
 import { startApiServer } from '../api/server.js';
+import { TokenService } from '../api/tokens.js';
 import { MigrationService } from '../migrations/service.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
 import { redactText } from '../util/redact.js';
@@ -195,9 +196,14 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     log(`router restarted: pid ${r.oldPid} → ${r.newPid} (routes generation ${r.generation}, ${r.listeners} listener(s))`);
     return r;
   };
+  // Users and roles: named tokens (hashed in the state database) beside the admin token, and the audit log.
+  const tokenService = new TokenService(store, systemClock, token);
   const api = await startApiServer({
     listen: options.apiListen,
-    token,
+    authenticate: (bearer) => tokenService.authenticate(bearer),
+    tokens: { service: tokenService, now: () => systemClock.now(), listAudit: (o) => store.listAudit(o) },
+    audit: (record) => store.appendAudit(record),
+    now: () => systemClock.now(),
     actions: controller,
     shutdown: (o) => close(o),
     routerRestart: () => restartRouter(),

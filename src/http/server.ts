@@ -59,6 +59,12 @@ export interface Caller {
 interface Route {
   handler: Handler;
   public: boolean;
+  need: string;
+}
+
+/** What a route needs when it does not say: reads `viewer`, changes `deployer`. */
+export function defaultNeed(method: string): string {
+  return method === 'GET' || method === 'HEAD' ? 'viewer' : 'deployer';
 }
 
 interface PatternRoute {
@@ -98,7 +104,7 @@ export class Routes {
     }
     for (const method of typeof methods === 'string' ? [methods] : methods) {
       if (table.has(method)) throw new Error(`route ${method} ${pattern} is defined twice`);
-      table.set(method, { handler, public: options.public === true });
+      table.set(method, { handler, public: options.public === true, need: options.need ?? defaultNeed(method) });
     }
     return this;
   }
@@ -164,8 +170,10 @@ export interface JsonServerOptions {
    * of this server's own http origin may (the dashboard); any other origin is refused.
    */
   origin: 'refuse' | 'same';
-  /** The bearer token every route but the public ones needs, and the 401's message (say where a caller finds the token). */
-  auth: { token: string; refused(why: 'missing' | 'wrong'): string };
+  /** Who a bearer token is (every route but the public ones needs one) and what they may do. */
+  auth: JsonAuth;
+  /** Called once per request when its answer went out (or the connection closed): the audit log's hook. */
+  onFinish?(done: FinishedRequest): void;
   /** Largest request body read, in bytes; a longer one is answered 413. */
   bodyLimit: number;
   /** The 404 message. */
@@ -176,6 +184,38 @@ export interface JsonServerOptions {
   redact?(text: string): string;
   /** Called with an error that is not a UserError (a bug or an outage) before the 500 goes out. */
   onInternalError?(req: IncomingMessage, err: unknown): void;
+}
+
+/** Authentication and authorization of a JsonServer. */
+export interface JsonAuth {
+  /** The caller a bearer token names (undefined: no Authorization header), or the 401's one-line message (say where a caller finds a token). */
+  authenticate(bearer: string | undefined): Caller | { refused: string };
+  /** Why `caller` may not use a route needing `need` (the 403's message), or undefined; absent: any caller may. */
+  authorize?(caller: Caller, need: string, method: string, path: string): string | undefined;
+}
+
+/** A request once answered: what onFinish sees. */
+export interface FinishedRequest {
+  req: IncomingMessage;
+  method: string;
+  /** The path without its query. */
+  path: string;
+  status: number;
+  /** Absent when the token was refused (or the route is public). */
+  caller?: Caller;
+  /** The error message answered, when the answer is an error. */
+  error?: string;
+}
+
+/** One bearer token that is everything (the router's admin API): compared timing-safe. */
+export function singleTokenAuth(token: string, refused: (why: 'missing' | 'wrong') => string, user = 'admin'): JsonAuth {
+  // Digests compared: neither the token's content nor its length leaks through timing.
+  const tokenDigest = digest(token);
+  const caller: Caller = { user, roles: ['admin'] };
+  return {
+    authenticate: (bearer) =>
+      bearer !== undefined && timingSafeEqual(digest(bearer), tokenDigest) ? caller : { refused: refused(bearer === undefined ? 'missing' : 'wrong') },
+  };
 }
 
 /** One request as a handler sees it. */
@@ -259,12 +299,10 @@ function header(req: IncomingMessage, name: string): string | undefined {
 /** The request handler for http.createServer: checks, route, reply, and every error as {error, code}. */
 export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { routes, name, bodyLimit } = options;
-  // Digests compared: neither the token's content nor its length leaks through timing.
-  const tokenDigest = digest(options.auth.token);
   const redact = options.redact ?? ((s: string) => s);
 
-  /** Why this request must not reach a handler, or undefined. */
-  function refusal(req: IncomingMessage, path: string, method: string, match: Match): HttpError | undefined {
+  /** Why this request must not reach a handler, or undefined; `seen.caller` is set once the token passed. */
+  function refusal(req: IncomingMessage, path: string, method: string, match: Match, seen: { caller?: Caller }): HttpError | undefined {
     const policy = options.host(req);
     const host = header(req, 'host');
     if (!hostAllowed(host, policy)) {
@@ -287,9 +325,9 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
     }
     if (match === undefined || 'allowed' in match || !match.route.public) {
       const m = /^Bearer +(\S+) *$/i.exec(header(req, 'authorization') ?? '');
-      if (m === null || !timingSafeEqual(digest(m[1]!), tokenDigest)) {
-        return new HttpError(401, options.auth.refused(m === null ? 'missing' : 'wrong'), 'unauthorized', {}, { 'www-authenticate': 'Bearer' });
-      }
+      const who = options.auth.authenticate(m?.[1]);
+      if ('refused' in who) return new HttpError(401, who.refused, 'unauthorized', {}, { 'www-authenticate': 'Bearer' });
+      seen.caller = who;
     }
     // A cross-site form or text/plain fetch can send any other type without a CORS preflight.
     const length = header(req, 'content-length');
@@ -308,16 +346,20 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
       const allowed = match.allowed.join(', ');
       return new HttpError(405, `${method} is not allowed on ${path}; use ${allowed}`, 'method-not-allowed', {}, { allow: allowed });
     }
+    if (seen.caller !== undefined && options.auth.authorize !== undefined) {
+      const why = options.auth.authorize(seen.caller, match.route.need, method, path);
+      if (why !== undefined) return new HttpError(403, why, 'forbidden');
+    }
     return options.guard?.(req);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, seen: { caller?: Caller; error?: string }): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sluice.invalid');
     const method = req.method ?? 'GET';
     const raw = url.pathname;
     const path = raw.length > 1 && raw.endsWith('/') ? raw.replace(/\/+$/, '') || '/' : raw;
     const match = routes.match(method, path);
-    const refused = refusal(req, path, method, match);
+    const refused = refusal(req, path, method, match, seen);
     if (refused !== undefined) throw refused;
     const { route, names, values } = match as Exclude<Match, { allowed: string[] } | undefined>;
     const params: Record<string, string> = {};
@@ -328,13 +370,38 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
         throw new HttpError(400, `${method} ${path}: the ${name} in the path is not valid percent-encoding`, 'bad-path');
       }
     }
-    const reply = await route.handler(new RequestContext(req, res, method, path, url, params, bodyLimit));
+    const reply = await route.handler(new RequestContext(req, res, method, path, url, params, bodyLimit, seen.caller));
     if ('text' in reply) sendText(res, reply.status ?? 200, reply.text, reply.type, reply.headers);
     else sendJson(res, reply.status ?? 200, reply.body, reply.headers);
   }
 
   return (req, res) => {
-    handle(req, res).catch((err: unknown) => {
+    const seen: { caller?: Caller; error?: string } = {};
+    if (options.onFinish !== undefined) {
+      const onFinish = options.onFinish;
+      res.once('close', () => {
+        let path = '/';
+        try {
+          path = new URL(req.url ?? '/', 'http://sluice.invalid').pathname;
+        } catch {}
+        // An answer cut off before its head went out is recorded as what the client saw: nothing (0).
+        const status = res.headersSent ? res.statusCode : 0;
+        try {
+          onFinish({
+            req,
+            method: req.method ?? 'GET',
+            path,
+            status,
+            ...(seen.caller ? { caller: seen.caller } : {}),
+            ...(seen.error ? { error: seen.error } : {}),
+          });
+        } catch (err) {
+          options.onInternalError?.(req, err);
+        }
+      });
+    }
+    handle(req, res, seen).catch((err: unknown) => {
+      seen.error = redact(oneLine((err as Error)?.message || String(err)));
       if (res.headersSent) {
         res.destroy();
         return;

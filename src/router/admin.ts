@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { HttpError, jsonHandler, Routes } from '../http/server.js';
+import { HttpError, jsonHandler, Routes, singleTokenAuth } from '../http/server.js';
 import { ConnectionTracker } from './listeners.js';
 import type { ListenerRole } from '../core/route-table.js';
 import type { Router } from './router.js';
@@ -58,10 +58,10 @@ export function createAdminServer(router: Router, hooks: AdminHooks, access: Adm
     host: (req) => ({ port: req.socket.localPort ?? 0, names: [access.host, req.socket.localAddress] }),
     // No web page may drive the router, whatever its preflight.
     origin: 'refuse',
-    auth: {
-      token: access.token,
-      refused: (why) => `admin API: ${why === 'missing' ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>`,
-    },
+    auth: singleTokenAuth(
+      access.token,
+      (why) => `admin API: ${why === 'missing' ? 'no' : 'wrong'} credential; send Authorization: Bearer <the token in <state-dir>/router/admin-token>`,
+    ),
     bodyLimit: MAX_BODY_BYTES,
     notFound: (method, path) => `no admin endpoint ${method} ${path}; see src/router/admin-protocol.ts`,
     guard: () => {

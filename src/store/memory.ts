@@ -4,6 +4,8 @@ import { ExperimentData } from './experiments.js';
 import { MemoryPipelineRows } from './pipelines-memory.js';
 import type { PipelineStore } from '../core/pipeline.js';
 import { MemoryExperimentRows } from './experiments-memory.js';
+import { MemoryAuthStore } from './auth-memory.js';
+import type { AuditDraft, AuditRecord, TokenRecord } from '../core/auth.js';
 import type { DesiredJob, JobStatus } from '../core/jobs.js';
 import type { Measurement } from '../core/analysis.js';
 import type { InstanceRecord } from '../core/platform.js';
@@ -42,6 +44,27 @@ export class MemoryStore implements Store {
   private readonly experiments = new ExperimentData(new MemoryExperimentRows((table, key, value) => this.write(table, key, value)), (fn) =>
     this.transaction(fn),
   );
+
+  // Users and roles (issue 15): named tokens and the audit log, in auth-memory.ts (outside transactions: an audit row stays).
+  private readonly auth = new MemoryAuthStore();
+  putToken(t: TokenRecord): void {
+    this.auth.putToken(t);
+  }
+  tokenByHash(hash: string): TokenRecord | undefined {
+    return this.auth.tokenByHash(hash);
+  }
+  listTokens(): TokenRecord[] {
+    return this.auth.listTokens();
+  }
+  revokeToken(id: string, at: number, by: string): boolean {
+    return this.auth.revokeToken(id, at, by);
+  }
+  appendAudit(a: AuditDraft): AuditRecord {
+    return this.auth.appendAudit(a);
+  }
+  listAudit(options?: { afterId?: number; limit?: number; user?: string }): AuditRecord[] {
+    return this.auth.listAudit(options);
+  }
 
   listRollouts(): RolloutRecord[] {
     return [...this.rollouts.values()].sort((a, b) => byteOrder(a.name, b.name)).map(copy);

@@ -14,6 +14,8 @@ import type { InstanceRecord } from '../core/platform.js';
 import type { Revision, RolloutEvent, RolloutEventDraft, RolloutRecord, RolloutStatus } from '../core/rollout.js';
 import type { RouteTable } from '../core/route-table.js';
 import { migrate } from './migrations.js';
+import { SqliteAuthStore } from './auth-sqlite.js';
+import type { AuditDraft, AuditRecord, TokenRecord } from '../core/auth.js';
 import { SPEC_STEPS, STATUS_STEPS, currentFormat, decodeRow } from './row-formats.js';
 import type { ExposureRecord } from '../core/exposure.js';
 
@@ -42,6 +44,28 @@ export class SqliteStore implements Store {
     migrate(this.db);
     this.experiments = new ExperimentData(new SqliteExperimentRows(this.db), (fn) => this.transaction(fn));
     this.pipelineRows = new SqlitePipelineRows(this.db);
+    this.auth = new SqliteAuthStore(this.db);
+  }
+
+  // Users and roles (issue 15): named tokens and the audit log, in auth-sqlite.ts.
+  private readonly auth: SqliteAuthStore;
+  putToken(t: TokenRecord): void {
+    this.auth.putToken(t);
+  }
+  tokenByHash(hash: string): TokenRecord | undefined {
+    return this.auth.tokenByHash(hash);
+  }
+  listTokens(): TokenRecord[] {
+    return this.auth.listTokens();
+  }
+  revokeToken(id: string, at: number, by: string): boolean {
+    return this.auth.revokeToken(id, at, by);
+  }
+  appendAudit(a: AuditDraft): AuditRecord {
+    return this.auth.appendAudit(a);
+  }
+  listAudit(options?: { afterId?: number; limit?: number; user?: string }): AuditRecord[] {
+    return this.auth.listAudit(options);
   }
 
   listRollouts(): RolloutRecord[] {

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
-import { HttpError, hostAllowed, jsonHandler, Routes, type JsonServerOptions } from '../../src/http/server.js';
+import { HttpError, hostAllowed, jsonHandler, Routes, singleTokenAuth, type JsonServerOptions } from '../../src/http/server.js';
 import { UserError } from '../../src/util/errors.js';
 
 const TOKEN = 't'.repeat(64);
@@ -60,7 +60,7 @@ async function serve(options: Partial<JsonServerOptions> = {}): Promise<{ server
       self: 'this test server',
       host: (req) => ({ port: req.socket.localPort ?? 0, names: ['myhost.internal'] }),
       origin: 'same',
-      auth: { token: TOKEN, refused: (why) => `test API: ${why} token` },
+      auth: singleTokenAuth(TOKEN, (why) => `test API: ${why} token`),
       bodyLimit: LIMIT,
       notFound: (method, path) => `nothing at ${method} ${path}`,
       redact: (s) => s.replaceAll('secret-value', '***'),
