@@ -2,6 +2,11 @@
  * Typed client of the control-plane API (api/server.ts): the CLI's only way to act on
  * rollouts. Implements RolloutActions, so code written against the engine works remotely.
  */
+import type { ApprovalRecord, EnvironmentRecord, PipelineRecord, ReleaseStageState } from '../core/pipeline.js';
+import type { CreateReleaseInput, ReleaseView } from '../engine/pipelines/releases.js';
+import type { ApprovalRow } from '../engine/pipelines/documents.js';
+import type { DeploymentLogRow } from '../pipelines/reports.js';
+import type { DoraReport } from '../pipelines/dora.js';
 import { request } from 'node:http';
 import { hostname, userInfo } from 'node:os';
 import type { AnalysisView } from '../engine/actions.js';
@@ -243,6 +248,50 @@ export class ApiClient implements RolloutActions {
     return ((await this.call('POST', rolloutPath(name, 'database/restore'), { backup }, by)) as { restored: BackupRecord }).restored;
   }
 
+  // ——— environments, pipelines and releases (/v1/releases…, /v1/kpis) ———
+
+  async environments(): Promise<EnvironmentRecord[]> {
+    return ((await this.call('GET', '/v1/environments')) as { environments: EnvironmentRecord[] }).environments;
+  }
+  async pipelines(): Promise<PipelineRecord[]> {
+    return ((await this.call('GET', '/v1/pipelines')) as { pipelines: PipelineRecord[] }).pipelines;
+  }
+  createRelease(input: CreateReleaseInput, by?: Actor): Promise<ReleaseView> {
+    return this.call('POST', '/v1/releases', input, by);
+  }
+  async releases(pipeline?: string): Promise<ReleaseView[]> {
+    return ((await this.call('GET', `/v1/releases${pipeline ? `?${new URLSearchParams({ pipeline })}` : ''}`)) as { releases: ReleaseView[] }).releases;
+  }
+  release(id: string): Promise<ReleaseView> {
+    return this.call('GET', releasePath(id));
+  }
+  decideRelease(id: string, decision: 'approve' | 'reject', body: { stage: string; comment?: string; role?: string }, by?: Actor): Promise<ApprovalRecord> {
+    return this.call('POST', releasePath(id, decision), body, by);
+  }
+  async withdrawRelease(id: string, stage: string, by?: Actor): Promise<number> {
+    return ((await this.call('POST', releasePath(id, 'withdraw'), { stage }, by)) as { withdrawn: number }).withdrawn;
+  }
+  promoteRelease(id: string, stage: string, by?: Actor): Promise<ReleaseStageState> {
+    return this.call('POST', releasePath(id, 'promote'), { stage }, by);
+  }
+  checkRelease(id: string, stage: string, item: string, by?: Actor): Promise<ReleaseStageState> {
+    return this.call('POST', releasePath(id, 'check'), { stage, item }, by);
+  }
+  /** The deployment request, post-deploy report or post-mortem of a release in a stage (Markdown). */
+  async releaseDocument(id: string, kind: 'request' | 'report' | 'postmortem', stage: string): Promise<string> {
+    return ((await this.call('GET', `${releasePath(id, kind)}?${new URLSearchParams({ stage })}`)) as { markdown: string }).markdown;
+  }
+  async approvals(release?: string): Promise<ApprovalRow[]> {
+    return ((await this.call('GET', `/v1/approvals${release ? `?${new URLSearchParams({ release })}` : ''}`)) as { approvals: ApprovalRow[] }).approvals;
+  }
+  async deployments(env?: string): Promise<DeploymentLogRow[]> {
+    return ((await this.call('GET', `/v1/deployments${env ? `?${new URLSearchParams({ env })}` : ''}`)) as { deployments: DeploymentLogRow[] }).deployments;
+  }
+  kpis(options: { env?: string; since?: string } = {}): Promise<DoraReport> {
+    const q = new URLSearchParams(Object.entries(options).filter((e): e is [string, string] => e[1] !== undefined));
+    return this.call('GET', `/v1/kpis${q.size > 0 ? `?${q}` : ''}`);
+  }
+
   /** True when the API answers its health check (no token needed). */
   async healthy(): Promise<boolean> {
     try {
@@ -353,4 +402,8 @@ function splitAddress(address: string): { host: string; port: number } {
   if (host === '0.0.0.0') host = '127.0.0.1';
   if (host === '::') host = '::1';
   return { host, port: parsed.port };
+}
+
+function releasePath(id: string, sub?: string): string {
+  return `/v1/releases/${encodeURIComponent(id)}${sub ? `/${sub}` : ''}`;
 }

@@ -10,6 +10,7 @@ import { formatHostPort, parseHostPort } from '../util/host-port.js';
 import { type Caller, type FinishedRequest, HttpError, jsonHandler, Routes, type Handler, type RequestContext, singleTokenAuth } from '../http/server.js';
 import { type AuditDraft, type Need, type Principal, type Role, satisfies } from '../core/auth.js';
 import { addTokenRoutes, type TokenRoutesBackend } from './token-routes.js';
+import { addPipelineRoutes, type ReleaseBackend } from './pipeline-routes.js';
 import { UserError } from '../util/errors.js';
 import { redactDeep, redactText, secretValues } from '../util/redact.js';
 import { apiHostPolicy } from './same-origin.js';
@@ -51,6 +52,8 @@ export interface ApiServerOptions {
   experiments?: ExperimentReads;
   /** Database migrations (`/v1/rollouts/:name/database…`, `/v1/backups`); without it, 501. */
   database?: DatabaseActions;
+  /** Environments, pipelines and releases (`/v1/releases…`, `/v1/kpis`); without it, 501. */
+  pipelines?: ReleaseBackend;
 }
 
 /** What the API reads of experiments (src/engine/experiments/monitor.ts). */
@@ -271,6 +274,7 @@ function apiRoutes(options: ApiServerOptions): Routes {
   }
   addFlagRoutes(routes, options, (body) => reply(body));
   addTokenRoutes(routes, options.tokens);
+  addPipelineRoutes(routes, options.pipelines, (ctx) => actorOf(ctx.req, ctx.caller).actor, options.now ?? Date.now);
   return routes;
 }
 

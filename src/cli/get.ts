@@ -1,7 +1,8 @@
 /** Read commands: get, status, history, events. */
 import type { RolloutView } from '../core/rollout.js';
 import { renderAnalysis } from './render.js';
-import { boolFlag, durationFlag, positionals, printStructured, sleep, UsageError, type Command, type Context } from './command.js';
+import { boolFlag, durationFlag, positionals, printStructured, sleep, stringFlag, UsageError, type Command, type Context } from './command.js';
+import { getReleaseKind } from './release.js';
 import { formatAge, renderEventLine, renderHistory, renderRolloutList, renderRolloutView, statusLine, viewFingerprint } from './render.js';
 
 const WATCH_INTERVAL_MS = 1000;
@@ -31,9 +32,10 @@ const ROLLOUT_KINDS = new Set(['rollout', 'rollouts', 'ro']);
 export const getCommand: Command = {
   name: 'get',
   summary: 'list rollouts, or show one rollout in detail',
-  usage: 'rollouts | rollout NAME [--watch] | analysis NAME [-o json|yaml]',
+  usage: 'rollouts [--env ENV] | rollout NAME [--watch] | analysis NAME | releases | release R | approvals [R] | environments | pipelines [-o json|yaml]',
   flags: [
     ['-w, --watch', 'redraw every second until Ctrl-C'],
+    ['--env ENV', 'rollouts: only those of that environment'],
     ['-o, --output json|yaml', 'print the raw data instead of the view'],
   ],
   details:
@@ -41,7 +43,7 @@ export const getCommand: Command = {
     "share of traffic on the revision being released (the canary's weight). `get rollout NAME` shows\n" +
     'phase, revisions, traffic weights as bars, instances, analysis and the last events. `get analysis NAME`\n' +
     "lists the rollout's analysis runs, hooks and smoke tests with each metric's recent values and conditions.",
-  options: { watch: { type: 'boolean', short: 'w' } },
+  options: { watch: { type: 'boolean', short: 'w' }, env: { type: 'string' } },
   output: true,
   async run(ctx) {
     const [kind, name, extra] = ctx.positionals;
@@ -51,13 +53,19 @@ export const getCommand: Command = {
       if (!printStructured(ctx, runs)) ctx.out(renderAnalysis(runs, Date.now()));
       return 0;
     }
+    if (kind !== undefined && extra === undefined && (await getReleaseKind(ctx, kind, name))) return 0;
     if (!kind || !ROLLOUT_KINDS.has(kind))
-      throw new UsageError(kind ? `unknown resource "${kind}" — sluice has rollouts` : 'missing what to get: rollouts or rollout NAME');
+      throw new UsageError(
+        kind
+          ? `unknown resource "${kind}" — sluice has rollouts, analysis, releases, approvals, environments and pipelines`
+          : 'missing what to get: rollouts, rollout NAME, releases, approvals, environments or pipelines',
+      );
     if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
     const client = ctx.client();
     if (name === undefined) {
+      const env = stringFlag(ctx, 'env');
       const fetchList = async () => {
-        const views = await client.list();
+        const views = (await client.list()).filter((v) => env === undefined || v.spec.environment === env);
         return { value: views, text: renderRolloutList(views, Date.now()), fingerprint: views.map(viewFingerprint).join('\n') };
       };
       if (boolFlag(ctx, 'watch')) return watch(ctx, fetchList);

@@ -30,6 +30,7 @@ import { routerCommand } from './router.js';
 import { flagsCommand } from './flags.js';
 import { experimentCommand } from './experiment.js';
 import { dbCommand } from './db.js';
+import { kpisCommand, rejectCommand, releaseCommand, withDeploymentLog, withReleaseApproval } from './release.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -78,11 +79,12 @@ export const COMMANDS: Command[] = [
   lintCommand,
   getCommand,
   statusCommand,
-  historyCommand,
+  withDeploymentLog(historyCommand),
   eventsCommand,
   logsCommand,
   promoteCommand,
-  approveCommand,
+  withReleaseApproval(approveCommand),
+  rejectCommand,
   abortCommand,
   retryCommand,
   pauseCommand,
@@ -98,6 +100,8 @@ export const COMMANDS: Command[] = [
   flagsCommand,
   experimentCommand,
   dbCommand,
+  releaseCommand,
+  kpisCommand,
   versionCommand,
   helpCommand,
 ];

@@ -156,4 +156,15 @@ export const DEFAULT_NOTIFY_EVENTS: readonly string[] = [
   'RolloutAborted',
   'ProgressDeadlineExceeded',
   'AnalysisFailed',
+  // A release's stage changes (engine/pipelines/), on the rollouts of the stage's environment.
+  'ReleaseEntered',
+  'ReleaseHealthy',
+  'ReleaseFailed',
+  'ReleaseRestored',
+  'ReleaseRejected',
+  'ReleaseRejectedBy',
+  'ReleaseApproved',
+  'ReleaseOutsideWindow',
+  'ReleaseFrozen',
+  'ReleaseWaitingForApproval',
 ];

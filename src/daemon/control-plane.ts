@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { systemClock } from '../core/clock.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
@@ -22,6 +22,12 @@ import { PrometheusProvider } from '../analysis/providers/prometheus.js';
 import { WebProvider } from '../analysis/providers/web.js';
 import { JobProvider } from '../analysis/providers/job.js';
 import { startApiServer } from '../api/server.js';
+import { ReleaseController } from '../engine/pipelines/releases.js';
+import { PipelineRunner } from '../engine/pipelines/runner.js';
+import { ReleaseDocuments, type MigrationFact } from '../engine/pipelines/documents.js';
+import { lintFolder } from '../migrations/lint/folder.js';
+import type { DatabaseSpec } from '../core/database.js';
+import type { Store } from '../core/store.js';
 import { TokenService } from '../api/tokens.js';
 import { MigrationService } from '../migrations/service.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
@@ -124,7 +130,19 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   // Flag ramps run at the end of each reconciler pass, their analyses on the rollouts' providers.
   const flagRamps = new FlagRampRunner({ store, clock: systemClock, flags, providers, onWake: () => reconciler?.runFlagRamps(), log });
   reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log, flags, flagRamps });
-  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags, migrations);
+  // Pipelines: releases move through environments (engine/pipelines/); a change asks the runner for a pass.
+  let pipelineRunner: PipelineRunner | undefined;
+  const releases = new ReleaseController(store, systemClock, () => void pipelineRunner?.tick());
+  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags, migrations, releases);
+  pipelineRunner = new PipelineRunner({
+    store,
+    clock: systemClock,
+    rollouts: controller,
+    tokenValid: (id) => id === undefined || namedTokenValid(store, id, systemClock.now()),
+    log,
+  });
+  pipelineRunner.start(PIPELINE_INTERVAL_MS);
+  const documents = new ReleaseDocuments({ store, clock: systemClock, migrations: migrationFacts });
   void flags.start();
   // Continue from the later of the two, but never from further past the router's than it
   // accepts (a router that lost its routes.json starts again at 0).
@@ -160,6 +178,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const close = (opts: { everything?: boolean } = {}) => {
     closing ??= (async () => {
       await api.close();
+      await pipelineRunner?.stop();
       clearInterval(collectTimer);
       clearInterval(experimentTimer);
       await exposures.collect().catch(() => []);
@@ -211,10 +230,33 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     flagRamps: options.flagRamps ?? flagRamps,
     experiments,
     database: migrations,
+    pipelines: { releases, documents, environments: () => store.listEnvironments(), pipelines: () => store.listPipelines() },
   });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
   log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);
   return { apiAddress: api.address, close, closed };
+}
+
+/** How often the pipeline runner looks at releases (besides after every change). */
+const PIPELINE_INTERVAL_MS = 1000;
+
+/** An approval given with a named token counts while the token is neither revoked nor expired. */
+function namedTokenValid(store: Store, id: string, now: number): boolean {
+  const t = store.listTokens().find((x) => x.id === id);
+  return t !== undefined && t.revokedAt === undefined && (t.expiresAt === undefined || t.expiresAt > now);
+}
+
+/** A database's migrations with the phases and lint classes of their statements (the deployment request shows them). */
+async function migrationFacts(database: DatabaseSpec): Promise<MigrationFact[]> {
+  const report = await lintFolder(database.migrations, database.engine);
+  const byFile = new Map<string, { phases: Set<string>; classes: Set<string> }>();
+  for (const s of report.statements) {
+    const f = byFile.get(s.file) ?? { phases: new Set(), classes: new Set() };
+    f.phases.add(s.phase);
+    f.classes.add(s.class);
+    byFile.set(s.file, f);
+  }
+  return [...byFile].map(([file, f]) => ({ name: basename(file), phases: [...f.phases], lintClasses: [...f.classes] }));
 }
 
 /** Adopted instances report Starting until probed; routing before that would empty the table. */

@@ -306,10 +306,8 @@ export class Reconciler {
       if (record.status.reason === UNPLANNABLE) plan.events.push({ type: 'Normal', reason: 'SpecPlannable', message: 'the stored spec can be planned again' });
       const restart = restartFinished(plan.status, mine, record.spec.replicas);
       if (restart) plan.events.push(restart);
-      this.deps.jobs.sync(record.name, plan.jobs);
       planned.push({ record, plan, revisions, mine });
     }
-    this.deps.jobs.forget(this.names, revisionsByRollout);
 
     // Choose what to start and stop before touching the route table, so that instances
     // about to stop are already out of it when it is applied.
@@ -371,6 +369,11 @@ export class Reconciler {
     }
     const failedBefore = this.failures;
     const applied = await this.applyRoutes();
+    // Jobs start once the router has the routes their plan made: a smoke test of a preview
+    // started before the table with that preview reached the router met a 503 (no ready
+    // instance) and aborted a good release.
+    for (const p of planned) this.deps.jobs.sync(p.record.name, p.plan.jobs);
+    this.deps.jobs.forget(this.names, revisionsByRollout);
     // A planner takes some decisions on the status it decided before (the job a new phase
     // asks for): a rollout whose status changed is planned once more. Only once in a row: a
     // status can change at every plan (the progress clock restarts while a pause waits).

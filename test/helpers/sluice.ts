@@ -228,9 +228,9 @@ export function killLeftovers(stateDir: string): void {
   }
 }
 
-export function runCli(args: string[], cwd: string, input?: string): Promise<CliResult> {
+export function runCli(args: string[], cwd: string, input?: string, env?: Record<string, string>): Promise<CliResult> {
   return new Promise((resolveRun) => {
-    const c = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d) => (stdout += d));

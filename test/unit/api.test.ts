@@ -185,7 +185,7 @@ describe('API client', () => {
       return true;
     });
     const wrong = new ApiClient({ address: api.server.address, token: 'nope' });
-    await assert.rejects(wrong.list(), /missing or wrong API token/);
+    await assert.rejects(wrong.list(), /wrong API token — send/);
   });
 
   test('connection refused says how to start sluice', async () => {

@@ -111,144 +111,141 @@ test('pipelines model: no release enters a stage without its blocking approvals,
     { numRuns: RUNS, seed: SEED, ...(process.env.PIPELINES_MODEL_PATH ? { path: process.env.PIPELINES_MODEL_PATH, endOnFailure: true } : {}) },
   );
   async function sequence(actions: Action[]): Promise<void> {
-      const sim = makeSim(100);
-      // Monday 2026-11-30 08:00 UTC, outside the window.
-      sim.clock.advanceTo(Date.parse('2026-11-30T08:00:00Z'));
-      const revokedAt = new Map<string, number>();
-      const tokenValid = (id: string | undefined) => id === undefined || revokedAt.get(id) === undefined;
-      const principal = (i: number): Principal => ({ user: USERS[i]!.user, roles: USERS[i]!.roles, tokenId: `t-${USERS[i]!.user}` });
-      const deployer = principal(0);
-      let runner = new PipelineRunner({ store: sim.store, clock: sim.clock, rollouts: sim.controller, tokenValid });
-      const releases = () => new ReleaseController(sim.store, sim.clock);
-      await sim.controller.apply(`${rollout('staging', 18101)}---\n${rollout('production', 18102)}---\n${PIPELINE}`, 'shop.yaml', sim.by);
-      await sim.run(2000);
-      let n = 0;
-      const settle = async (ms: number) => {
-        const end = sim.clock.now() + ms;
-        // Big jumps in one go (windows and soaks are about wall time), then small steps so the rollouts settle.
-        if (ms > 5000) sim.clock.advanceTo(end - 3000);
-        while (sim.clock.now() < end) {
-          await sim.run(Math.min(500, end - sim.clock.now()), 250);
-          await runner.tick();
-          check();
+    const sim = makeSim(100);
+    // Monday 2026-11-30 08:00 UTC, outside the window.
+    sim.clock.advanceTo(Date.parse('2026-11-30T08:00:00Z'));
+    const revokedAt = new Map<string, number>();
+    const tokenValid = (id: string | undefined) => id === undefined || revokedAt.get(id) === undefined;
+    const principal = (i: number): Principal => ({ user: USERS[i]!.user, roles: USERS[i]!.roles, tokenId: `t-${USERS[i]!.user}` });
+    const deployer = principal(0);
+    let runner = new PipelineRunner({ store: sim.store, clock: sim.clock, rollouts: sim.controller, tokenValid });
+    const releases = () => new ReleaseController(sim.store, sim.clock);
+    await sim.controller.apply(`${rollout('staging', 18101)}---\n${rollout('production', 18102)}---\n${PIPELINE}`, 'shop.yaml', sim.by);
+    await sim.run(2000);
+    let n = 0;
+    const settle = async (ms: number) => {
+      const end = sim.clock.now() + ms;
+      // Big jumps in one go (windows and soaks are about wall time), then small steps so the rollouts settle.
+      if (ms > 5000) sim.clock.advanceTo(end - 3000);
+      while (sim.clock.now() < end) {
+        await sim.run(Math.min(500, end - sim.clock.now()), 250);
+        await runner.tick();
+        check();
+      }
+    };
+    const check = () => {
+      const store = sim.store;
+      const events = store.listReleaseEvents().filter((e) => e.reason === 'Entered');
+      for (const e of events) {
+        const release = store.getRelease(e.release)!;
+        const T = e.at;
+        if (e.stage === 'production') {
+          entries.add(`${SEED}/${e.release}/${e.at}`);
+          // Window: 20:00–21:00 UTC.
+          assert.equal(
+            new Date(T).getUTCHours(),
+            OPEN_UTC_HOUR,
+            `release ${release.id} entered production at ${new Date(T).toISOString()}, outside 22:00–23:00 UTC+2`,
+          );
+          const staging = store.listStageStates(release.id).find((s) => s.stage === 'staging')!;
+          assert.ok(
+            staging.healthyAt !== undefined && staging.healthyAt + SOAK_S * 1000 <= T,
+            `release ${release.id} entered production before its soak in staging ended`,
+          );
+          const standing = store
+            .listApprovals(release.id)
+            .filter(
+              (a: ApprovalRecord) =>
+                a.stage === 'production' &&
+                a.at <= T &&
+                (a.withdrawnAt === undefined || a.withdrawnAt > T) &&
+                (a.tokenId === undefined || (revokedAt.get(a.tokenId) ?? Infinity) > T),
+            );
+          assert.ok(!standing.some((a) => a.decision === 'reject'), `release ${release.id} entered production with a standing rejection`);
+          const users = (role: string) =>
+            new Set(standing.filter((a) => a.decision === 'approve' && a.role === role && a.user !== release.createdBy).map((a) => a.user)).size;
+          assert.ok(
+            users('qa') >= 1 && users('tech-lead') >= 1 && users('devops') >= 2,
+            `release ${release.id} entered production at ${T} without qa, tech-lead and two devops approvals: ${JSON.stringify(store.listApprovals(release.id))} revoked ${JSON.stringify([...revokedAt])}`,
+          );
+          const stateNow = store.listStageStates(release.id).find((s) => s.stage === 'production')!;
+          assert.ok(stateNow.checked['team on standby'] !== undefined && stateNow.checked['team on standby'].at <= T, 'entered with the checklist incomplete');
         }
-      };
-      const check = () => {
-        const store = sim.store;
-        const events = store.listReleaseEvents().filter((e) => e.reason === 'Entered');
-        for (const e of events) {
-          const release = store.getRelease(e.release)!;
-          const T = e.at;
-          if (e.stage === 'production') {
-            entries.add(`${SEED}/${e.release}/${e.at}`);
-            // Window: 20:00–21:00 UTC.
-            assert.equal(
-              new Date(T).getUTCHours(),
-              OPEN_UTC_HOUR,
-              `release ${release.id} entered production at ${new Date(T).toISOString()}, outside 22:00–23:00 UTC+2`,
-            );
-            const staging = store.listStageStates(release.id).find((s) => s.stage === 'staging')!;
-            assert.ok(
-              staging.healthyAt !== undefined && staging.healthyAt + SOAK_S * 1000 <= T,
-              `release ${release.id} entered production before its soak in staging ended`,
-            );
-            const standing = store
-              .listApprovals(release.id)
-              .filter(
-                (a: ApprovalRecord) =>
-                  a.stage === 'production' &&
-                  a.at <= T &&
-                  (a.withdrawnAt === undefined || a.withdrawnAt > T) &&
-                  (a.tokenId === undefined || (revokedAt.get(a.tokenId) ?? Infinity) > T),
-              );
-            assert.ok(!standing.some((a) => a.decision === 'reject'), `release ${release.id} entered production with a standing rejection`);
-            const users = (role: string) =>
-              new Set(standing.filter((a) => a.decision === 'approve' && a.role === role && a.user !== release.createdBy).map((a) => a.user)).size;
-            assert.ok(
-              users('qa') >= 1 && users('tech-lead') >= 1 && users('devops') >= 2,
-              `release ${release.id} entered production at ${T} without qa, tech-lead and two devops approvals: ${JSON.stringify(store.listApprovals(release.id))} revoked ${JSON.stringify([...revokedAt])}`,
-            );
-            const stateNow = store.listStageStates(release.id).find((s) => s.stage === 'production')!;
-            assert.ok(
-              stateNow.checked['team on standby'] !== undefined && stateNow.checked['team on standby'].at <= T,
-              'entered with the checklist incomplete',
-            );
+      }
+      // One entry per release and stage.
+      const keys = events.map((e) => `${e.release}/${e.stage}`);
+      assert.equal(new Set(keys).size, keys.length, `a release entered a stage twice: ${keys.join(' ')}`);
+    };
+    // Every sequence starts with a release and ends trying to bring the latest one in (every
+    // approval, the checklist, into the window), so most sequences check an entry.
+    const finale: Action[] = [{ kind: 'approveAll' }, { kind: 'check' }, { kind: 'until', hour: 20, minute: 30 }];
+    for (const a of [{ kind: 'release' } as Action, ...actions, ...finale]) {
+      const latest = sim.store.listReleases().at(-1);
+      try {
+        switch (a.kind) {
+          case 'release':
+            releases().create({ version: `v1.${n++}`, commit: 'abcdef12' }, deployer);
+            break;
+          case 'approve':
+          case 'reject':
+          case 'withdraw': {
+            if (!latest) break;
+            const p = principal(a.user);
+            const held = p.roles.filter((r) => r.startsWith('approver:')).map((r) => r.slice(9));
+            const role = held[a.role % held.length];
+            if (a.kind === 'withdraw') releases().withdraw(latest.id, 'production', p);
+            else releases().decide(latest.id, 'production', a.kind, { ...(role ? { role } : {}) }, p);
+            break;
           }
-        }
-        // One entry per release and stage.
-        const keys = events.map((e) => `${e.release}/${e.stage}`);
-        assert.equal(new Set(keys).size, keys.length, `a release entered a stage twice: ${keys.join(' ')}`);
-      };
-      // Every sequence starts with a release and ends trying to bring the latest one in (every
-      // approval, the checklist, into the window), so most sequences check an entry.
-      const finale: Action[] = [{ kind: 'approveAll' }, { kind: 'check' }, { kind: 'until', hour: 20, minute: 30 }];
-      for (const a of [{ kind: 'release' } as Action, ...actions, ...finale]) {
-        const latest = sim.store.listReleases().at(-1);
-        try {
-          switch (a.kind) {
-            case 'release':
-              releases().create({ version: `v1.${n++}`, commit: 'abcdef12' }, deployer);
-              break;
-            case 'approve':
-            case 'reject':
-            case 'withdraw': {
-              if (!latest) break;
-              const p = principal(a.user);
-              const held = p.roles.filter((r) => r.startsWith('approver:')).map((r) => r.slice(9));
-              const role = held[a.role % held.length];
-              if (a.kind === 'withdraw') releases().withdraw(latest.id, 'production', p);
-              else releases().decide(latest.id, 'production', a.kind, { ...(role ? { role } : {}) }, p);
-              break;
-            }
-            case 'approveAll':
-              // Every approver but the creator, each in its own try: most sequences then reach the window.
-              for (const [i, u] of USERS.entries()) {
-                if (!latest || i === 0) continue;
-                for (const r of u.roles.filter((x) => x.startsWith('approver:'))) {
-                  try {
-                    releases().decide(latest.id, 'production', 'approve', { role: r.slice(9) }, principal(i));
-                  } catch (err) {
-                    if (!(err instanceof UserError)) throw err;
-                  }
+          case 'approveAll':
+            // Every approver but the creator, each in its own try: most sequences then reach the window.
+            for (const [i, u] of USERS.entries()) {
+              if (!latest || i === 0) continue;
+              for (const r of u.roles.filter((x) => x.startsWith('approver:'))) {
+                try {
+                  releases().decide(latest.id, 'production', 'approve', { role: r.slice(9) }, principal(i));
+                } catch (err) {
+                  if (!(err instanceof UserError)) throw err;
                 }
               }
-              break;
-            case 'revoke':
-              // A millisecond on, so a revocation is never at the instant of an entry just made (their order would be unknowable).
-              sim.clock.advanceTo(sim.clock.now() + 1);
-              if (!revokedAt.has(`t-${USERS[a.user]!.user}`)) revokedAt.set(`t-${USERS[a.user]!.user}`, sim.clock.now());
-              break;
-            case 'promote':
-              if (latest) releases().promote(latest.id, 'production', deployer);
-              break;
-            case 'check':
-              if (latest) releases().check(latest.id, 'production', 'team on standby', deployer);
-              break;
-            case 'jump':
-              await settle(a.ms);
-              break;
-            case 'until': {
-              const now = new Date(sim.clock.now());
-              let at = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), a.hour, a.minute);
-              if (at <= sim.clock.now()) at += 24 * HOUR;
-              await settle(at - sim.clock.now());
-              break;
             }
-            case 'restart':
-              await runner.stop();
-              await sim.restartControlPlane();
-              runner = new PipelineRunner({ store: sim.store, clock: sim.clock, rollouts: sim.controller, tokenValid });
-              break;
+            break;
+          case 'revoke':
+            // A millisecond on, so a revocation is never at the instant of an entry just made (their order would be unknowable).
+            sim.clock.advanceTo(sim.clock.now() + 1);
+            if (!revokedAt.has(`t-${USERS[a.user]!.user}`)) revokedAt.set(`t-${USERS[a.user]!.user}`, sim.clock.now());
+            break;
+          case 'promote':
+            if (latest) releases().promote(latest.id, 'production', deployer);
+            break;
+          case 'check':
+            if (latest) releases().check(latest.id, 'production', 'team on standby', deployer);
+            break;
+          case 'jump':
+            await settle(a.ms);
+            break;
+          case 'until': {
+            const now = new Date(sim.clock.now());
+            let at = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), a.hour, a.minute);
+            if (at <= sim.clock.now()) at += 24 * HOUR;
+            await settle(at - sim.clock.now());
+            break;
           }
-        } catch (err) {
-          // Refused actions (self-approval, a second approval, past the gate…) are one-line UserErrors that change nothing.
-          if (!(err instanceof UserError)) throw err;
-          assert.doesNotMatch(err.message, /\n/);
+          case 'restart':
+            await runner.stop();
+            await sim.restartControlPlane();
+            runner = new PipelineRunner({ store: sim.store, clock: sim.clock, rollouts: sim.controller, tokenValid });
+            break;
         }
-        await settle(500);
+      } catch (err) {
+        // Refused actions (self-approval, a second approval, past the gate…) are one-line UserErrors that change nothing.
+        if (!(err instanceof UserError)) throw err;
+        assert.doesNotMatch(err.message, /\n/);
       }
-      await runner.stop();
-      for (const st of sim.store.listStageStates()) if (st.stage === 'production') reasons.set(st.reason, (reasons.get(st.reason) ?? 0) + 1);
+      await settle(500);
+    }
+    await runner.stop();
+    for (const st of sim.store.listStageStates()) if (st.stage === 'production') reasons.set(st.reason, (reasons.get(st.reason) ?? 0) + 1);
   }
   console.log(
     `pipelines-model: ${entries.size} production entries checked; production states at the end: ${[...reasons].map(([r, n]) => `${r} ${n}`).join(', ')}`,

@@ -31,6 +31,8 @@ export interface CreateReleaseInput {
   commitAt?: number;
   notes?: string;
   pipeline?: string;
+  /** Env changes (config) every service gets with the version; a service's own `env` wins. */
+  env?: Record<string, string | null>;
   /** Per service overrides (another version, env changes); the rest get `version`. */
   services?: { service: string; version?: string; env?: Record<string, string | null> }[];
   hotfixOf?: string;
@@ -99,7 +101,7 @@ export class ReleaseController {
     if (input.hotfixOf !== undefined && !this.store.getRelease(input.hotfixOf)) {
       throw new NotFoundError(`--hotfix-of ${input.hotfixOf}: no such release — \`sluice release list\` shows them`);
     }
-    const services = this.servicesOf(pipeline.spec, version, input.services ?? []);
+    const services = this.servicesOf(pipeline.spec, version, input.services ?? [], input.env ?? {});
     const rollouts = this.store.listRollouts();
     for (const stage of pipeline.spec.stages) {
       for (const s of services) {
@@ -350,7 +352,15 @@ export class ReleaseController {
     return this.store.listStageStates(release.id).find((s) => s.stage === stage.name) ?? initialStageState(release.id, stage.name, this.clock.now());
   }
 
-  private servicesOf(pipeline: PipelineSpec, version: string, overrides: NonNullable<CreateReleaseInput['services']>): ReleaseService[] {
+  private servicesOf(
+    pipeline: PipelineSpec,
+    version: string,
+    overrides: NonNullable<CreateReleaseInput['services']>,
+    env: Record<string, string | null>,
+  ): ReleaseService[] {
+    for (const key of Object.keys(env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UserError(`--config ${key}: not a valid environment variable name (letters, digits, _)`);
+    }
     for (const o of overrides) {
       if (!pipeline.services.includes(o.service)) {
         throw new UserError(`service "${o.service}" is not in pipeline ${pipeline.name} — its services: ${pipeline.services.join(', ')}`);
@@ -362,7 +372,7 @@ export class ReleaseController {
     }
     return pipeline.services.map((service) => {
       const o = overrides.find((x) => x.service === service);
-      return { service, version: o?.version ?? version, env: o?.env ?? {} };
+      return { service, version: o?.version ?? version, env: { ...env, ...(o?.env ?? {}) } };
     });
   }
 }
