@@ -10,6 +10,7 @@
  * `healthyAt`; time to restore from `failedAt` to `restoredAt`.
  */
 import type { PipelineRecord, ReleaseRecord, ReleaseStageState } from '../core/pipeline.js';
+import { UserError } from '../util/errors.js';
 
 export interface DoraInput {
   releases: ReleaseRecord[];
@@ -110,6 +111,10 @@ function row(service: string, environment: string, ds: Deployment[], weeks: numb
 
 export function computeDora(input: DoraInput): DoraReport {
   const { since, until } = input;
+  if (!Number.isFinite(since) || !Number.isFinite(until) || until <= since) {
+    const show = (t: number): string => (Number.isFinite(t) ? new Date(t).toISOString() : String(t));
+    throw new UserError(`DORA period: until ${show(until)} is not after since ${show(since)} — give a since earlier than until`);
+  }
   const releases = new Map(input.releases.map((r) => [r.id, r]));
   const pipelines = new Map(input.pipelines.map((p) => [p.name, p.spec]));
   const envOf = (s: ReleaseStageState): string | undefined => {

@@ -302,7 +302,7 @@ export function deploymentLog(input: {
           : s.phase === 'Deploying'
             ? 'DEPLOYING'
             : s.phase.toUpperCase();
-    const warnings = input.events.filter((e) => e.release === s.release && e.stage === s.stage && e.type === 'Warning');
+    const warnings = input.events.filter((e) => e.release === s.release && e.stage === s.stage && e.type === 'Warning').sort((a, b) => a.at - b.at);
     const hotfixes = input.releases.filter((r) => r.hotfixOf === release.id).map((r) => `hotfix ${r.version}`);
     const reasons = [...new Set(warnings.map((e) => e.reason))];
     rows.push({

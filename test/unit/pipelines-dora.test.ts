@@ -178,6 +178,13 @@ test('the rendering marks each metric against the playbook target', () => {
   assert.match(line('failed / restored'), /5 \/ 3\s+5 \/ 3\s+10 \/ 6$/);
 });
 
+test('an empty or reversed period is refused in one line', () => {
+  assert.throws(
+    () => computeDora({ ...base, until: base.since }),
+    /^UserError: DORA period: until 2026-10-05T00:00:00.000Z is not after since 2026-10-05T00:00:00.000Z — give a since earlier than until$/,
+  );
+});
+
 test('median and nearest-rank percentile', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
@@ -223,7 +230,8 @@ test('property: CFR in [0, 1], service rows sum to the total, filters commute', 
           filtered,
           all.filter((r) => environment === undefined || r.environment === environment),
         );
-        const mid = since + Math.floor((until - since) / 2 / DAY) * DAY;
+        // The middle instant (strictly inside: the period is at least a day) splits it.
+        const mid = since + Math.ceil((until - since) / 2);
         const first = computeDora({ ...input, environment, until: mid }).rows;
         const second = computeDora({ ...input, environment, since: mid }).rows;
         for (const r of filtered) {

@@ -346,7 +346,7 @@ test('the deployment log: one row per release × stage entered, newest first, th
       stage: 'production',
       by: 'dana',
       result: 'ROLLED BACK',
-      incidents: '2 (Failed, Degraded); hotfix v1.2.4',
+      incidents: '2 (Degraded, Failed); hotfix v1.2.4',
     },
     { version: 'v1.2.3', at: T - 50 * MIN, environment: 'staging', stage: 'staging', by: 'sluice', result: 'SUCCESS', incidents: '0; hotfix v1.2.4' },
   ]);
@@ -359,6 +359,6 @@ test('the deployment log: one row per release × stage entered, newest first, th
     md,
     /^# Deployment log\n\n\| Version \| Date \| Environment \| Stage \| Deployed by \| Result \| Incidents \|\n\|---\|---\|---\|---\|---\|---\|---\|\n\| v1\.2\.4 \|/,
   );
-  assert.match(md, /\| v1\.2\.3 \| 2026-11-18T20:01:00Z \| production \| production \| dana \| ROLLED BACK \| 2 \(Failed, Degraded\); hotfix v1\.2\.4 \|/);
+  assert.match(md, /\| v1\.2\.3 \| 2026-11-18T20:01:00Z \| production \| production \| dana \| ROLLED BACK \| 2 \(Degraded, Failed\); hotfix v1\.2\.4 \|/);
   assert.equal(renderDeploymentLog([]), '# Deployment log\n\nno deployments\n');
 });
