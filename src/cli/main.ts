@@ -30,6 +30,7 @@ import { routerCommand } from './router.js';
 import { flagsCommand } from './flags.js';
 import { experimentCommand } from './experiment.js';
 import { dbCommand } from './db.js';
+import { auditCommand, tokenCommand, whoamiCommand } from './tokens.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -98,6 +99,9 @@ export const COMMANDS: Command[] = [
   flagsCommand,
   experimentCommand,
   dbCommand,
+  tokenCommand,
+  whoamiCommand,
+  auditCommand,
   versionCommand,
   helpCommand,
 ];
