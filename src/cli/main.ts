@@ -31,6 +31,7 @@ import { flagsCommand } from './flags.js';
 import { experimentCommand } from './experiment.js';
 import { dbCommand } from './db.js';
 import { kpisCommand, rejectCommand, releaseCommand, withDeploymentLog, withReleaseApproval } from './release.js';
+import { auditCommand, tokenCommand, whoamiCommand } from './tokens.js';
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -102,6 +103,9 @@ export const COMMANDS: Command[] = [
   dbCommand,
   releaseCommand,
   kpisCommand,
+  tokenCommand,
+  whoamiCommand,
+  auditCommand,
   versionCommand,
   helpCommand,
 ];
