@@ -170,19 +170,25 @@ test('a release goes dev → staging by itself, and into production only with th
   assert.match(doc, /abc1234def/);
   assert.match(doc, /pay with one click/);
   assert.doesNotMatch(doc, /quinn/);
+  assert.match(doc, /\[ \] qa 1\/1 \(blocking\): missing/);
+  assert.match(doc, /\[ \] po 1\/1 \(optional\): missing/);
+  assert.match(doc, /waiting for 3 blocking approval\(s\)/);
   await ok('quinn', ['approve', 'v2', '--stage', 'production', '--comment', 'regression suite green']);
   doc = await request();
-  assert.match(doc, /quinn/);
-  assert.doesNotMatch(doc, /lee/);
+  assert.match(doc, /\[x\] qa 1\/1 \(blocking\): @quinn approved .*regression suite green/);
+  assert.match(doc, /\[ \] tech-lead 1\/1 \(blocking\): missing/);
   await ok('lee', ['approve', 'v2', '--stage', 'production']);
   doc = await request();
-  assert.match(doc, /quinn/);
-  assert.match(doc, /lee/);
+  assert.match(doc, /\[x\] qa 1\/1 \(blocking\): @quinn/);
+  assert.match(doc, /\[x\] tech-lead 1\/1 \(blocking\): @lee/);
+  assert.match(doc, /\[ \] devops 1\/1 \(blocking\): missing/);
   // Still waiting: DevOps is missing (the optional PO never is waited for).
   await waitFor(async () => stage(await release('v2'), 'production').reason === 'WaitingForApproval', { timeoutMs: 5000, what: 'still waiting for devops' });
   await ok('otto', ['approve', 'v2', '--stage', 'production']);
   doc = await request();
-  for (const who of ['quinn', 'lee', 'otto']) assert.match(doc, new RegExp(who));
+  for (const [role, who] of [['qa', 'quinn'], ['tech-lead', 'lee'], ['devops', 'otto']]) assert.match(doc, new RegExp(`\\[x\\] ${role} 1/1 \\(blocking\\): @${who}`));
+  assert.match(doc, /every blocking approval given/);
+  assert.match(doc, /api-production/);
 
   // Every blocking approval given: it waits for the window, and says until when.
   const outside = await waitFor(
