@@ -225,6 +225,10 @@ test('a release goes dev → staging by itself, and into production only with th
     kpis.rows.some((r) => r.environment === 'production' && r.deployments >= 1),
     JSON.stringify(kpis),
   );
+  // Stage changes are events of the environment's rollouts too: the notification channels hear them.
+  const events = await ok('vic', ['events', 'api-production']);
+  assert.match(events, /ReleaseEntered.*release v2 production: entered production/);
+  assert.match(events, /ReleaseHealthy/);
   const approvals = await ok('vic', ['get', 'approvals', 'v2']);
   assert.match(approvals, /quinn/);
   assert.match(approvals, /optional/);
@@ -257,4 +261,35 @@ test('kill -9 of the control plane while a release waits for approvals: none los
   });
   assert.equal((await version('production')).version, 'v3');
   assert.equal((await release('v3')).events.filter((e) => e.stage === 'production' && e.reason === 'Entered').length, 1, 'entered once');
+});
+
+test('bad input: one line naming what and where, and nothing changes', async () => {
+  const before = await ok('vic', ['get', 'pipelines', '-o', 'json']);
+  // A stage naming an environment no rollout or Environment has: refused with the file and line.
+  const bad = pipeline({ start: '22:00', end: '23:00' }).replace('environment: production', 'environment: prod');
+  writeFileSync(join(sluice.dir, 'bad.yaml'), bad);
+  const r = await sluice.cli(['apply', '-f', join(sluice.dir, 'bad.yaml')]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad\.yaml:\d+: pipeline shop: stage production names environment "prod", which is not known — known: dev, production, staging; apply a kind: Environment named prod/);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  // A time zone this Node does not know.
+  writeFileSync(join(sluice.dir, 'tz.yaml'), pipeline({ start: '22:00', end: '23:00' }).replace('timeZone: UTC', 'timeZone: Mars/Olympus'));
+  const tz = await sluice.cli(['apply', '-f', join(sluice.dir, 'tz.yaml')]);
+  assert.equal(tz.code, 1);
+  assert.match(tz.stderr, /tz\.yaml:\d+:\d+: .*"Mars\/Olympus" is not a time zone this Node knows/);
+  assert.equal(await ok('vic', ['get', 'pipelines', '-o', 'json']), before, 'the stored pipeline did not change');
+  // Unknown release, an existing version again, a bad commit, a stage the pipeline lacks.
+  const unknown = await as('quinn', ['approve', 'v9', '--stage', 'production']);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /v9/);
+  const again = await as('dana', ['release', 'create', '--version', 'v2', '--commit', 'abc1234']);
+  assert.match(again.stderr, /release v2 exists already — releases never change/);
+  const commit = await as('dana', ['release', 'create', '--version', 'v4', '--commit', 'not-a-sha']);
+  assert.match(commit.stderr, /--commit "not-a-sha" is not a commit id/);
+  const noStage = await as('dana', ['release', 'request', 'v2', '--stage', 'prod']);
+  assert.match(noStage.stderr, /has no stage "prod" — stages: dev, staging, production/);
+  const usage = await as('dana', ['release', 'create', '--commit', 'abc1234']);
+  assert.equal(usage.code, 2);
+  assert.equal((await release('v2')).release.commit, 'abc1234def', 'v2 is as it was');
+  assert.equal((await ok('dana', ['release', 'list', '-o', 'json'])).includes('"v4"'), false, 'no v4 was made');
 });
