@@ -204,17 +204,28 @@ test('a release goes dev → staging by itself, and into production only with th
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal((await version('production')).version, 'v1', 'nothing deployed outside the window');
 
-  // The team moves the window to now: the release proceeds.
-  await sluice.apply('pipeline.yaml', pipeline({ start: utc(-1), end: utc(60) }));
+  // The team moves the window to open at the next whole minute (at least 10 s away): the
+  // release waits for it, on the real clock, and enters by itself once it opens.
+  const opensAt = Math.ceil((Date.now() + 10_000) / 60_000) * 60_000;
+  const hhmm = (t: number) => new Date(t).toISOString().slice(11, 16);
+  await sluice.apply('pipeline.yaml', pipeline({ start: hhmm(opensAt), end: hhmm(opensAt + 3600_000) }));
+  const soon = await waitFor(
+    async () => {
+      const s = stage(await release('v2'), 'production');
+      return s.reason === 'OutsideWindow' && s.until === opensAt ? s : undefined;
+    },
+    { timeoutMs: 10_000, what: 'production to wait for the moved window', detail: () => lastSeen },
+  );
+  assert.equal(soon.enteredAt, undefined);
   const done = await waitFor(
     async () => {
       const v = await release('v2');
       return stage(v, 'production').phase === 'Healthy' ? v : undefined;
     },
-    { timeoutMs: 90_000, intervalMs: 250, what: 'v2 Healthy in production' },
+    { timeoutMs: 160_000, intervalMs: 250, what: 'v2 Healthy in production' },
   );
   assert.equal((await version('production')).version, 'v2');
-  assert.ok(stage(done, 'production').enteredAt! >= Date.now() - 90_000);
+  assert.ok(stage(done, 'production').enteredAt! >= opensAt, `entered at ${stage(done, 'production').enteredAt}, the window opens at ${opensAt}`);
 
   // The deployment log and the DORA metrics read this history.
   const log = await ok('vic', ['history', '--env', 'production']);
@@ -277,6 +288,17 @@ test('bad input: one line naming what and where, and nothing changes', async () 
   const tz = await sluice.cli(['apply', '-f', join(sluice.dir, 'tz.yaml')]);
   assert.equal(tz.code, 1);
   assert.match(tz.stderr, /tz\.yaml:\d+:\d+: .*"Mars\/Olympus" is not a time zone this Node knows/);
+  // A cycle in the stages.
+  writeFileSync(
+    join(sluice.dir, 'cycle.yaml'),
+    pipeline({ start: '22:00', end: '23:00' })
+      .replace('- {name: dev, environment: dev}', '- {name: dev, environment: dev, after: production}')
+      .replace('    - name: staging\n', '    - name: staging\n      after: dev\n'),
+  );
+  const cycle = await sluice.cli(['apply', '-f', join(sluice.dir, 'cycle.yaml')]);
+  assert.equal(cycle.code, 1);
+  assert.match(cycle.stderr, /cycle\.yaml:\d+:\d+: .*stages form a cycle: dev → production → staging → dev|cycle\.yaml:\d+:\d+: .*stages form a cycle/);
+  assert.equal(cycle.stderr.trim().split('\n').length, 1, cycle.stderr);
   assert.equal(await ok('vic', ['get', 'pipelines', '-o', 'json']), before, 'the stored pipeline did not change');
   // Unknown release, an existing version again, a bad commit, a stage the pipeline lacks.
   const unknown = await as('quinn', ['approve', 'v9', '--stage', 'production']);
