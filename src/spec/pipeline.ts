@@ -88,18 +88,30 @@ const checklistItem: Decoder<ChecklistItem> = object({
 }) as Decoder<ChecklistItem>;
 
 const stage: Decoder<StageSpec> = map(
-  object({
-    name: required(dnsLabel(), 'production'),
-    environment: required(dnsLabel(), 'production'),
-    after: optional(dnsLabel()),
-    entry: withDefault(oneOf(['auto', 'manual'] as const), 'auto' as const),
-    requiredSoakTime: withDefault(duration({ min: 0, max: 30 * 86400 }), 0),
-    approvals: withDefault(listOf(approval, 'e.g. [{role: qa}, {role: tech-lead}]', 20), []),
-    selfApproval: optional(boolean('write true to let the release creator approve it, false to refuse that')),
-    windows: withDefault(listOf(window, 'e.g. [{days: [mon, tue, wed, thu, fri], start: "22:00", end: "23:00", timeZone: Europe/Madrid}]', 20), []),
-    freezes: withDefault(listOf(freeze, 'e.g. [{from: 2026-12-20, to: 2027-01-06, reason: year-end}]', 50), []),
-    checklist: withDefault(listOf(checklistItem, 'e.g. [{name: database backup created, check: database-backup}, {name: team on standby}]', 50), []),
-  }),
+  refine(
+    object({
+      name: required(dnsLabel(), 'production'),
+      environment: required(dnsLabel(), 'production'),
+      after: optional(dnsLabel()),
+      entry: withDefault(oneOf(['auto', 'manual'] as const), 'auto' as const),
+      requiredSoakTime: withDefault(duration({ min: 0, max: 30 * 86400 }), 0),
+      approvals: withDefault(listOf(approval, 'e.g. [{role: qa}, {role: tech-lead}]', 20), []),
+      selfApproval: optional(boolean('write true to let the release creator approve it, false to refuse that')),
+      windows: withDefault(listOf(window, 'e.g. [{days: [mon, tue, wed, thu, fri], start: "22:00", end: "23:00", timeZone: Europe/Madrid}]', 20), []),
+      freezes: withDefault(listOf(freeze, 'e.g. [{from: 2026-12-20, to: 2027-01-06, reason: year-end}]', 50), []),
+      checklist: withDefault(listOf(checklistItem, 'e.g. [{name: database backup created, check: database-backup}, {name: team on standby}]', 50), []),
+    }),
+    (s, fail) => {
+      // One rule per role: two would ask for the same people twice, and which count wins would be a guess.
+      const roles = s.approvals.map((a) => a.role);
+      const role = roles.find((r, i) => roles.indexOf(r) !== i);
+      if (role !== undefined) fail(`asks role "${role}" twice`, 'give each role one rule and set its count, e.g. {role: qa, count: 2}', 'approvals');
+      // A ticked item is recorded by its name: two items of one name would be ticked together.
+      const items = s.checklist.map((c) => c.name);
+      const item = items.find((n, i) => items.indexOf(n) !== i);
+      if (item !== undefined) fail(`names item "${item}" twice`, 'give each checklist item its own name', 'checklist');
+    },
+  ),
   (s) => ({
     name: s.name,
     environment: s.environment,

@@ -14,7 +14,8 @@ import type {
 /** Writes a row through the owning store, so its transaction can undo it. */
 export type RowWriter = <K, V>(table: Map<K, V>, key: K, value: V | undefined) => void;
 
-const copy = <T>(v: T): T => structuredClone(v);
+/** Through JSON, as SQLite stores these rows: a key holding undefined is dropped there, so here too. */
+const copy = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 export class MemoryPipelineRows implements PipelineStore {
@@ -24,8 +25,6 @@ export class MemoryPipelineRows implements PipelineStore {
   private readonly stages = new Map<string, ReleaseStageState>();
   private readonly approvals = new Map<number, ApprovalRecord>();
   private readonly events = new Map<number, ReleaseEvent>();
-  private lastApproval = 0;
-  private lastEvent = 0;
 
   constructor(private readonly write: RowWriter) {}
 
@@ -68,7 +67,9 @@ export class MemoryPipelineRows implements PipelineStore {
   }
 
   addApproval(a: ApprovalDraft): ApprovalRecord {
-    const record: ApprovalRecord = { id: ++this.lastApproval, ...copy(a) };
+    // Rows are never deleted and a rolled-back insert is removed again, so size + 1 is the next id, as
+    // SQLite's AUTOINCREMENT hands out (its sqlite_sequence rolls back too). A counter would skip the undone ones.
+    const record: ApprovalRecord = { id: this.approvals.size + 1, ...copy(a) };
     this.write(this.approvals, record.id, record);
     return copy(record);
   }
@@ -81,7 +82,7 @@ export class MemoryPipelineRows implements PipelineStore {
   }
 
   appendReleaseEvent(release: string, e: ReleaseEventDraft, actor: string, at: number): ReleaseEvent {
-    const event: ReleaseEvent = { id: ++this.lastEvent, release, at, actor, ...copy(e) };
+    const event: ReleaseEvent = { id: this.events.size + 1, release, at, actor, ...copy(e) };
     this.write(this.events, event.id, event);
     return copy(event);
   }

@@ -64,9 +64,10 @@ export class SqlitePipelineRows implements PipelineStore {
 
   addApproval(a: ApprovalDraft): ApprovalRecord {
     const info = this.db.prepare('INSERT INTO release_approvals (release, stage, record) VALUES (?, ?, ?)').run(a.release, a.stage, '{}');
-    const record: ApprovalRecord = { id: Number(info.lastInsertRowid), ...a };
-    this.db.prepare('UPDATE release_approvals SET record = ? WHERE id = ?').run(JSON.stringify(record), record.id);
-    return record;
+    const json = JSON.stringify({ id: Number(info.lastInsertRowid), ...a });
+    this.db.prepare('UPDATE release_approvals SET record = ? WHERE id = ?').run(json, Number(info.lastInsertRowid));
+    // What listApprovals will give back (no keys holding undefined), not the caller's object.
+    return JSON.parse(json) as ApprovalRecord;
   }
   withdrawApproval(id: number, at: number): void {
     const row = this.db.prepare('SELECT record FROM release_approvals WHERE id = ?').get(id) as { record: string } | undefined;
@@ -88,7 +89,9 @@ export class SqlitePipelineRows implements PipelineStore {
     const info = this.db
       .prepare('INSERT INTO release_events (release, stage, at, actor, type, reason, message) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(release, e.stage ?? null, at, actor, e.type, e.reason, e.message);
-    return { id: Number(info.lastInsertRowid), release, at, actor, ...e };
+    // As listReleaseEvents gives it back: the columns only, no stage key when there is none.
+    const { stage, type, reason, message } = e;
+    return { id: Number(info.lastInsertRowid), release, at, actor, ...(stage === undefined ? {} : { stage }), type, reason, message };
   }
   listReleaseEvents(release?: string): ReleaseEvent[] {
     const rows = (

@@ -324,9 +324,11 @@ const rollout = fc.record(
   { requiredKeys: ['apiVersion', 'kind', 'metadata', 'spec'] },
 );
 
+/** The mutation that leaves the text alone. */
+const identity = (t: string) => t;
 /** Text-level mutations yaml.stringify cannot make: aliases, truncation, raw bytes, duplicate keys. */
 const mutation = fc.oneof(
-  { weight: 40, arbitrary: fc.constant((t: string) => t) },
+  { weight: 40, arbitrary: fc.constant(identity) },
   fc.nat().map((n) => (t: string) => t.slice(0, n % (t.length + 1))),
   fc.tuple(fc.nat(), fc.string({ unit: 'binary', maxLength: 5 })).map(
     ([n, s]) =>
@@ -554,4 +556,153 @@ test(`spec fuzzing, flag documents: ${RUNS} files, seed ${SEED} (replay: SLUICE_
   );
   console.log(`flag fuzz: ${stats.accepted} loaded, ${stats.refused} refused`);
   assert.ok(stats.accepted > RUNS / 50, `only ${stats.accepted} of ${RUNS} flag files loaded`);
+});
+
+// Environments and pipelines (issue 15). Valid documents are built so they must load (stage
+// names unique, every `after` an earlier stage, one rule per role, real dates and zones);
+// the hostile ones swap in a hostile value here and there and go through the text mutations.
+// Either way: only a one-line UserError naming the file, in bounded time.
+const dnsName = fc.constantFrom('dev', 'staging', 'production', 'qa', 'eu-1', 'a');
+const clock = fc
+  .tuple(fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }))
+  .map(([h, m]) => `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`);
+const zone = fc.constantFrom('UTC', 'Europe/Madrid', 'America/New_York', 'Asia/Kolkata', 'Australia/Lord_Howe');
+const validWindow = fc
+  .record({
+    days: fc.subarray(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], { minLength: 1 }),
+    start: clock,
+    end: clock,
+    timeZone: zone,
+  })
+  .filter((w) => w.start !== w.end)
+  .chain((w) => fc.constantFrom(w, { start: w.start, end: w.end, timeZone: w.timeZone }));
+const day = fc
+  .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true })
+  .map((d) => d.toISOString().slice(0, 10));
+const validFreeze = fc
+  .record({ a: day, b: day, timeZone: zone, reason: fc.constantFrom('year-end', 'audit') }, { requiredKeys: ['a', 'b'] })
+  .map(({ a, b, ...rest }) => {
+    const [from, to] = [a, b].sort();
+    return { from, to, ...rest };
+  });
+const validApprovals = fc
+  .uniqueArray(fc.constantFrom('qa', 'tech-lead', 'sre', 'release-1'), { maxLength: 3 })
+  .chain((roles) =>
+    fc.tuple(
+      ...roles.map((role) =>
+        fc.record({ role: fc.constant(role), count: fc.integer({ min: 1, max: 20 }), blocking: fc.boolean() }, { requiredKeys: ['role'] }),
+      ),
+    ),
+  );
+const validStages = fc.uniqueArray(dnsName, { minLength: 1, maxLength: 5 }).chain((names) =>
+  fc.tuple(
+    ...names.map((name, i) =>
+      fc.record(
+        {
+          name: fc.constant(name),
+          environment: dnsName,
+          // Only an earlier stage: following after always ends at the first one.
+          after: i === 0 ? fc.constant(undefined) : fc.constantFrom(...names.slice(0, i)),
+          entry: fc.constantFrom('auto', 'manual'),
+          requiredSoakTime: fc.constantFrom('0s', '30m', '2h', 90, '24h'),
+          approvals: validApprovals,
+          selfApproval: fc.boolean(),
+          windows: fc.array(validWindow, { maxLength: 2 }),
+          freezes: fc.array(validFreeze, { maxLength: 2 }),
+          checklist: fc
+            .uniqueArray(fc.constantFrom('backup', 'standby', 'notes'), { maxLength: 3 })
+            .map((items) => items.map((name, k) => (k === 0 ? { name, check: 'database-backup' } : { name }))),
+        },
+        { requiredKeys: ['name', 'environment'] },
+      ),
+    ),
+  ),
+);
+const validPipeline = fc.record({
+  apiVersion: fc.constant('sluice.dev/v1alpha1'),
+  kind: fc.constant('Pipeline'),
+  metadata: fc.record({ name: dnsName }),
+  spec: fc.record({ services: fc.uniqueArray(dnsName, { minLength: 1, maxLength: 4 }), stages: validStages }),
+});
+const validEnvironment = fc.record({
+  apiVersion: fc.constant('sluice.dev/v1alpha1'),
+  kind: fc.constant('Environment'),
+  metadata: fc.record({ name: dnsName }),
+  spec: fc.record(
+    {
+      description: fc.constantFrom('the last stop', 'é 🙂'),
+      env: fc.dictionary(fc.constantFrom('A', 'LOG_LEVEL', '_X'), fc.string({ maxLength: 10 }), { maxKeys: 3 }),
+    },
+    { requiredKeys: [] },
+  ),
+});
+/** Replaces one field somewhere in the document (path chosen by the indexes) with a hostile value. */
+const spoil = fc
+  .tuple(
+    fc.array(fc.nat(), { minLength: 1, maxLength: 6 }),
+    fc.oneof(anyValue, fc.constantFrom('25:00', '9:00', '2026-02-30', 'Mars/Olympus', 'QA', 0, 'Prod_1', [], {}, 'auto ', '-1s')),
+  )
+  .map(([path, bad]) => (doc: unknown): unknown => {
+    const root = structuredClone(doc);
+    let at = root as Record<string, unknown>;
+    for (const [depth, n] of path.entries()) {
+      const keys = Object.keys(at);
+      if (keys.length === 0) break;
+      const key = keys[n % keys.length]!;
+      const next = at[key];
+      if (depth === path.length - 1 || next === null || typeof next !== 'object') {
+        at[key] = bad;
+        break;
+      }
+      at = next as Record<string, unknown>;
+    }
+    return root;
+  });
+const pipelineDocumentArb = fc.oneof(
+  { weight: 3, arbitrary: fc.tuple(fc.oneof(validPipeline, validEnvironment), fc.constant(true)) },
+  { weight: 2, arbitrary: fc.tuple(fc.oneof(validPipeline, validEnvironment), spoil).map(([d, s]) => [s(d), false] as const) },
+);
+const pipelineFile = fc.array(fc.tuple(pipelineDocumentArb, mutation), { minLength: 1, maxLength: 3 }).map((docs) => {
+  // Valid as a whole only when every document is valid, unmutated, and no kind/name repeats.
+  const keys = docs.map(([[d]]) => JSON.stringify([(d as { kind?: unknown }).kind, (d as { metadata?: { name?: unknown } }).metadata?.name]));
+  const valid = docs.every(([[, ok], m]) => ok && m === identity) && new Set(keys).size === keys.length;
+  return { text: docs.map(([[d], m]) => m(stringify(d, { aliasDuplicateObjects: false }))).join('---\n'), valid, count: docs.length };
+});
+
+/** A quarter of the cases: the loader's paths these reach are fewer, and the whole file stays within a few seconds more. */
+const PIPELINE_RUNS = Math.max(1, Math.round(RUNS / 4));
+test(`spec fuzzing, environments and pipelines: ${PIPELINE_RUNS} files, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${SEED})`, { timeout: 600_000 }, () => {
+  const stats = { valid: 0, accepted: 0, refused: 0 };
+  fc.assert(
+    fc.property(pipelineFile, ({ text, valid, count }) => {
+      const started = performance.now();
+      let loaded: ReturnType<typeof loadResources> | undefined;
+      try {
+        loaded = loadResources(text, 'fuzz.yaml');
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`loadResources threw ${String(err)} (not a UserError)`);
+        assert.ok(!err.message.includes('\n'), `a one-line error: ${err.message}`);
+        assert.match(err.message, /^fuzz\.yaml(:\d+(:\d+)?)?: /, 'the error names the file (and line)');
+        assert.ok(!valid, `a valid file was refused: ${err.message}\n${text}`);
+      }
+      assert.ok(performance.now() - started < CASE_MS, 'loading took too long');
+      if (valid) stats.valid++;
+      if (!loaded) return void stats.refused++;
+      stats.accepted++;
+      if (valid) assert.equal(loaded.length, count, 'every document of a valid file loads');
+      for (const r of loaded) {
+        if (r.kind !== 'Pipeline') continue;
+        // What loads keeps the promises the runner relies on: unique stages, every after a stage, no cycle.
+        const names = r.value.stages.map((s) => s.name);
+        assert.equal(new Set(names).size, names.length);
+        for (const [i, s] of r.value.stages.entries()) {
+          if (i === 0 && s.after === undefined) continue;
+          assert.ok(s.after !== undefined && names.includes(s.after), `stage ${s.name} comes after a stage`);
+        }
+      }
+    }),
+    { seed: SEED, numRuns: PIPELINE_RUNS, endOnFailure: true },
+  );
+  console.log(`pipeline fuzz: ${stats.valid} valid, ${stats.accepted} loaded, ${stats.refused} refused`);
+  assert.ok(stats.valid > PIPELINE_RUNS / 10, `only ${stats.valid} of ${PIPELINE_RUNS} pipeline files were valid`);
 });

@@ -16,6 +16,8 @@ import type { Measurement } from '../../src/core/analysis.js';
 import type { RolloutRecord } from '../../src/core/rollout.js';
 import type { ExposureRecord } from '../../src/core/exposure.js';
 import type { FlagRecord, FlagState } from '../../src/core/flags.js';
+import type { ApprovalDraft, ReleaseRecord, ReleaseStageState } from '../../src/core/pipeline.js';
+import fc from 'fast-check';
 
 const implementations: [string, () => Store][] = [
   ['SqliteStore', () => new SqliteStore(join(mkdtempSync(join(tmpdir(), 'sluice-contract-')), 'sluice.db'))],
@@ -72,6 +74,47 @@ const flag = (name: string, createdAt = 1, source = `name: ${name}`): FlagRecord
   state: flagState(createdAt),
   createdAt,
 });
+
+const environment = (name: string, source = `name: ${name}`) => ({ name, spec: { name, env: { LOG: 'debug' } }, source });
+const pipelineRecord = (name: string, source = `name: ${name}`) => ({
+  name,
+  spec: { name, services: ['api'], stages: [{ name: 'staging', environment: 'staging' }] } as never,
+  source,
+});
+const release = (id: string, pipeline = 'web', createdAt = 1): ReleaseRecord => ({
+  id,
+  pipeline,
+  version: id,
+  commit: `c-${id}`,
+  notes: '',
+  services: [{ service: 'api', version: id, env: { A: '1', B: null } }],
+  createdBy: 'ana',
+  createdAt,
+});
+const stageState = (release: string, stage: string, phase: ReleaseStageState['phase'] = 'Pending', updatedAt = 1): ReleaseStageState => ({
+  release,
+  stage,
+  phase,
+  reason: '',
+  message: '',
+  serviceIndex: 0,
+  deployed: {},
+  checked: {},
+  updatedAt,
+});
+const approvalDraft = (release: string, stage: string, user = 'bob', at = 1): ApprovalDraft => ({ release, stage, role: 'qa', user, decision: 'approve', at });
+
+/** Everything a PipelineStore lists, for comparing stores and before/after. */
+function pipelineContents(store: Store) {
+  return {
+    environments: store.listEnvironments(),
+    pipelines: store.listPipelines(),
+    releases: store.listReleases(),
+    stages: store.listStageStates(),
+    approvals: store.listApprovals(),
+    events: store.listReleaseEvents(),
+  };
+}
 
 for (const [implementation, open] of implementations) {
   describe(`Store contract: ${implementation}`, () => {
@@ -488,6 +531,155 @@ for (const [implementation, open] of implementations) {
       store.close();
     });
 
+    test('pipelines: environments and pipelines listed by name, put replaces, deletePipeline removes only that one', () => {
+      const store = open();
+      for (const name of ['staging', 'dev', 'production']) store.putEnvironment(environment(name));
+      store.putEnvironment(environment('dev', 'name: dev # v2'));
+      assert.deepEqual(store.listEnvironments(), [environment('dev', 'name: dev # v2'), environment('production'), environment('staging')]);
+      for (const name of ['web', 'api', 'a-b']) store.putPipeline(pipelineRecord(name));
+      store.putPipeline(pipelineRecord('web', 'name: web # v2'));
+      assert.deepEqual(store.listPipelines(), [pipelineRecord('a-b'), pipelineRecord('api'), pipelineRecord('web', 'name: web # v2')]);
+      store.deletePipeline('api');
+      store.deletePipeline('ghost');
+      assert.deepEqual(
+        store.listPipelines().map((p) => p.name),
+        ['a-b', 'web'],
+      );
+      store.close();
+    });
+
+    test('pipelines: addRelease refuses an id already stored and changes nothing; listReleases oldest first, by pipeline', () => {
+      const store = open();
+      store.addRelease(release('v2', 'web', 5));
+      store.addRelease(release('v1', 'web', 9));
+      store.addRelease(release('v3', 'api', 7));
+      assert.throws(() => store.addRelease({ ...release('v1', 'api', 99), notes: 'again' }));
+      assert.deepEqual(store.getRelease('v1'), release('v1', 'web', 9), 'the first v1 is untouched');
+      assert.equal(store.getRelease('nope'), undefined);
+      assert.deepEqual(
+        store.listReleases().map((r) => r.id),
+        ['v2', 'v1', 'v3'],
+        'in the order they were added, not by id or time',
+      );
+      assert.deepEqual(
+        store.listReleases('web').map((r) => r.id),
+        ['v2', 'v1'],
+      );
+      assert.deepEqual(store.listReleases('ghost'), []);
+      // a copy: changing what came back changes nothing stored
+      const got = store.getRelease('v2')!;
+      got.services[0]!.version = 'changed';
+      assert.equal(store.getRelease('v2')!.services[0]!.version, 'v2');
+      store.close();
+    });
+
+    test('pipelines: putStageState replaces by (release, stage); listed by release then stage', () => {
+      const store = open();
+      store.putStageState(stageState('v2', 'staging'));
+      store.putStageState(stageState('v1', 'staging'));
+      store.putStageState(stageState('v1', 'dev'));
+      store.putStageState({ ...stageState('v1', 'staging', 'Healthy', 9), deployed: { api: { rollout: 'api-staging', revision: 3 } }, healthyAt: 9 });
+      assert.deepEqual(
+        store.listStageStates().map((s) => [s.release, s.stage, s.phase]),
+        [
+          ['v1', 'dev', 'Pending'],
+          ['v1', 'staging', 'Healthy'],
+          ['v2', 'staging', 'Pending'],
+        ],
+      );
+      assert.deepEqual(store.listStageStates('v1')[1], {
+        ...stageState('v1', 'staging', 'Healthy', 9),
+        deployed: { api: { rollout: 'api-staging', revision: 3 } },
+        healthyAt: 9,
+      });
+      assert.deepEqual(store.listStageStates('ghost'), []);
+      store.close();
+    });
+
+    test('pipelines: addApproval ids increase; withdrawApproval stamps once, unknown ids are ignored; listed by id, per release', () => {
+      const store = open();
+      const a = store.addApproval(approvalDraft('v1', 'production', 'bob', 1));
+      const b = store.addApproval({ ...approvalDraft('v2', 'production', 'eve', 2), tokenId: 't1', comment: 'ok' });
+      const c = store.addApproval({ ...approvalDraft('v1', 'staging', 'ana', 3), decision: 'reject' });
+      assert.ok(a.id < b.id && b.id < c.id, 'ids increase');
+      assert.deepEqual(b, { id: b.id, ...approvalDraft('v2', 'production', 'eve', 2), tokenId: 't1', comment: 'ok' });
+      store.withdrawApproval(a.id, 10);
+      store.withdrawApproval(a.id, 20);
+      store.withdrawApproval(9999, 30);
+      assert.deepEqual(store.listApprovals(), [{ ...a, withdrawnAt: 10 }, b, c]);
+      assert.deepEqual(store.listApprovals('v1'), [{ ...a, withdrawnAt: 10 }, c]);
+      assert.deepEqual(store.listApprovals('ghost'), []);
+      store.close();
+    });
+
+    test('pipelines: appendReleaseEvent returns what is listed; listed in order, per release; stage kept only when given', () => {
+      const store = open();
+      const e1 = store.appendReleaseEvent('v1', { stage: 'staging', type: 'Normal', reason: 'Entered', message: 'in' }, 'sluice', 1);
+      const e2 = store.appendReleaseEvent('v2', { type: 'Warning', reason: 'Created', message: '' }, 'ana', 2);
+      const e3 = store.appendReleaseEvent('v1', { type: 'Normal', reason: 'Healthy', message: 'ok' }, 'sluice', 3);
+      assert.ok(e1.id < e2.id && e2.id < e3.id);
+      assert.deepEqual(e1, { id: e1.id, release: 'v1', stage: 'staging', at: 1, actor: 'sluice', type: 'Normal', reason: 'Entered', message: 'in' });
+      assert.ok(!('stage' in e2));
+      assert.deepEqual(store.listReleaseEvents(), [e1, e2, e3]);
+      assert.deepEqual(store.listReleaseEvents('v1'), [e1, e3]);
+      assert.deepEqual(store.listReleaseEvents('ghost'), []);
+      store.close();
+    });
+
+    test('pipelines: what is returned is what is listed; a key holding undefined is not kept (as JSON in SQLite)', () => {
+      const store = open();
+      const a = store.addApproval({ ...approvalDraft('v1', 'staging'), comment: undefined, tokenId: undefined });
+      const e = store.appendReleaseEvent('v1', { stage: undefined, type: 'Normal', reason: 'x', message: '' }, 'ana', 1);
+      store.putStageState({ ...stageState('v1', 'staging'), until: undefined });
+      store.addRelease({ ...release('v1'), hotfixOf: undefined });
+      assert.deepEqual(a, { id: a.id, ...approvalDraft('v1', 'staging') });
+      assert.deepEqual(store.listApprovals(), [a]);
+      assert.deepEqual(store.listReleaseEvents(), [e]);
+      assert.ok(!('stage' in e));
+      assert.deepEqual(store.listStageStates(), [stageState('v1', 'staging')]);
+      assert.deepEqual(store.getRelease('v1'), release('v1'));
+      store.close();
+    });
+
+    test('pipelines: a transaction that throws leaves releases, stage states, approvals, events, pipelines and environments as they were; ids go on as before', () => {
+      const store = open();
+      store.putEnvironment(environment('staging'));
+      store.putPipeline(pipelineRecord('web'));
+      store.addRelease(release('v1'));
+      store.putStageState(stageState('v1', 'staging'));
+      const a = store.addApproval(approvalDraft('v1', 'staging'));
+      const e = store.appendReleaseEvent('v1', { type: 'Normal', reason: 'Created', message: '' }, 'ana', 1);
+      const before = pipelineContents(store);
+      const boom = new Error('boom');
+      assert.throws(
+        () =>
+          store.transaction(() => {
+            store.putEnvironment(environment('production'));
+            store.putEnvironment(environment('staging', 'changed'));
+            store.putPipeline(pipelineRecord('api'));
+            store.deletePipeline('web');
+            store.addRelease(release('v2'));
+            store.putStageState(stageState('v1', 'staging', 'Healthy'));
+            store.putStageState(stageState('v2', 'staging'));
+            store.addApproval(approvalDraft('v2', 'staging'));
+            store.withdrawApproval(a.id, 5);
+            store.appendReleaseEvent('v2', { type: 'Normal', reason: 'Created', message: '' }, 'ana', 2);
+            throw boom;
+          }),
+        (x) => x === boom,
+      );
+      assert.deepEqual(pipelineContents(store), before);
+      // what follows the rollback: the next ids are the ones a database hands out (the undone ones again)
+      assert.equal(store.addApproval(approvalDraft('v1', 'staging', 'eve')).id, a.id + 1);
+      assert.equal(store.appendReleaseEvent('v1', { type: 'Normal', reason: 'After', message: '' }, 'ana', 3).id, e.id + 1);
+      store.addRelease(release('v2'));
+      assert.deepEqual(
+        store.listReleases().map((r) => r.id),
+        ['v1', 'v2'],
+      );
+      store.close();
+    });
+
     test('transaction: a throw inside leaves nothing of it behind, in any table, and the error goes on', () => {
       const store = open();
       const before = fill(store);
@@ -535,6 +727,114 @@ for (const [implementation, open] of implementations) {
     });
   });
 }
+
+test('PipelineStore: everything survives closing and reopening the SQLite file', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'sluice-contract-')), 'sluice.db');
+  const first = new SqliteStore(file);
+  first.putEnvironment(environment('staging'));
+  first.putPipeline(pipelineRecord('web'));
+  first.addRelease({ ...release('v1'), commitAt: 0, hotfixOf: 'v0' });
+  first.addRelease(release('v2', 'api'));
+  first.putStageState({ ...stageState('v1', 'staging', 'Waiting'), until: 99, checked: { backup: { by: 'ana', at: 3 } } });
+  const a = first.addApproval({ ...approvalDraft('v1', 'staging'), tokenId: 'tok' });
+  first.withdrawApproval(a.id, 7);
+  first.appendReleaseEvent('v1', { stage: 'staging', type: 'Warning', reason: 'OutsideWindow', message: 'é 🙂' }, 'sluice', 4);
+  const before = pipelineContents(first);
+  first.close();
+  const second = new SqliteStore(file);
+  assert.deepEqual(pipelineContents(second), before);
+  assert.ok(second.addApproval(approvalDraft('v2', 'staging')).id > a.id, 'ids go on after reopening');
+  assert.throws(() => second.addRelease(release('v1')), Error, 'a stored id is still refused');
+  second.close();
+});
+
+/** One PipelineStore operation on small name pools, so that keys collide and rows get replaced. */
+const rel = fc.constantFrom('v1', 'v2', 'v3');
+const pipelineOp = fc.oneof(
+  fc.record({ op: fc.constant('putEnvironment' as const), name: fc.constantFrom('dev', 'staging'), source: fc.constantFrom('a', 'b') }),
+  fc.record({ op: fc.constant('putPipeline' as const), name: fc.constantFrom('web', 'api'), source: fc.constantFrom('a', 'b') }),
+  fc.record({ op: fc.constant('deletePipeline' as const), name: fc.constantFrom('web', 'api') }),
+  fc.record({ op: fc.constant('addRelease' as const), id: rel, pipeline: fc.constantFrom('web', 'api') }),
+  fc.record({
+    op: fc.constant('putStageState' as const),
+    release: rel,
+    stage: fc.constantFrom('dev', 'staging'),
+    phase: fc.constantFrom('Pending' as const, 'Healthy' as const),
+  }),
+  fc.record({ op: fc.constant('addApproval' as const), release: rel, stage: fc.constantFrom('dev', 'staging'), user: fc.constantFrom('ana', 'bob') }),
+  fc.record({ op: fc.constant('withdrawApproval' as const), id: fc.integer({ min: 1, max: 6 }), at: fc.nat(100) }),
+  fc.record({ op: fc.constant('appendReleaseEvent' as const), release: rel, stage: fc.constantFrom(undefined, 'dev'), reason: fc.constantFrom('A', 'B') }),
+);
+type PipelineOp = typeof pipelineOp extends fc.Arbitrary<infer T> ? T : never;
+/** A step: one operation, or several in a transaction that may throw at its end. */
+const pipelineStep = fc.oneof(
+  { weight: 3, arbitrary: pipelineOp.map((op) => ({ ops: [op], transaction: false, fail: false })) },
+  { weight: 1, arbitrary: fc.record({ ops: fc.array(pipelineOp, { minLength: 1, maxLength: 4 }), transaction: fc.constant(true), fail: fc.boolean() }) },
+);
+
+function applyPipelineOp(store: Store, o: PipelineOp, at: number): string {
+  switch (o.op) {
+    case 'putEnvironment':
+      return (void store.putEnvironment(environment(o.name, o.source)), 'ok');
+    case 'putPipeline':
+      return (void store.putPipeline(pipelineRecord(o.name, o.source)), 'ok');
+    case 'deletePipeline':
+      return (void store.deletePipeline(o.name), 'ok');
+    case 'addRelease':
+      try {
+        store.addRelease(release(o.id, o.pipeline, at));
+        return 'ok';
+      } catch {
+        return 'refused';
+      }
+    case 'putStageState':
+      return (void store.putStageState(stageState(o.release, o.stage, o.phase, at)), 'ok');
+    case 'addApproval':
+      return JSON.stringify(store.addApproval(approvalDraft(o.release, o.stage, o.user, at)));
+    case 'withdrawApproval':
+      return (void store.withdrawApproval(o.id, o.at), 'ok');
+    case 'appendReleaseEvent':
+      return JSON.stringify(
+        store.appendReleaseEvent(o.release, { ...(o.stage ? { stage: o.stage } : {}), type: 'Normal', reason: o.reason, message: '' }, 'ana', at),
+      );
+  }
+}
+
+test('PipelineStore property: a random sequence of operations (some in transactions that throw) gives the same results and listings on both stores', () => {
+  fc.assert(
+    fc.property(fc.array(pipelineStep, { maxLength: 25 }), (steps) => {
+      const stores = implementations.map(([, open]) => open());
+      try {
+        const outcomes = stores.map((store) =>
+          steps.map((step, i) => {
+            const results: string[] = [];
+            const run = () => {
+              for (const o of step.ops) results.push(applyPipelineOp(store, o, i));
+              if (step.fail) throw new Error('undo');
+            };
+            try {
+              step.transaction ? store.transaction(run) : run();
+            } catch {
+              results.push('rolled back');
+            }
+            return [
+              results,
+              pipelineContents(store),
+              store.listReleases('web'),
+              store.listApprovals('v1'),
+              store.listReleaseEvents('v2'),
+              store.listStageStates('v3'),
+            ];
+          }),
+        );
+        assert.deepEqual(outcomes[1], outcomes[0]);
+      } finally {
+        for (const s of stores) s.close();
+      }
+    }),
+    { numRuns: 60 },
+  );
+});
 
 /** A rollout with something in every table. */
 function fill(store: Store): ReturnType<typeof contents> {
