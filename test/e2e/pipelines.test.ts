@@ -186,7 +186,12 @@ test('a release goes dev → staging by itself, and into production only with th
   await waitFor(async () => stage(await release('v2'), 'production').reason === 'WaitingForApproval', { timeoutMs: 5000, what: 'still waiting for devops' });
   await ok('otto', ['approve', 'v2', '--stage', 'production']);
   doc = await request();
-  for (const [role, who] of [['qa', 'quinn'], ['tech-lead', 'lee'], ['devops', 'otto']]) assert.match(doc, new RegExp(`\\[x\\] ${role} 1/1 \\(blocking\\): @${who}`));
+  for (const [role, who] of [
+    ['qa', 'quinn'],
+    ['tech-lead', 'lee'],
+    ['devops', 'otto'],
+  ])
+    assert.match(doc, new RegExp(`\\[x\\] ${role} 1/1 \\(blocking\\): @${who}`));
   assert.match(doc, /every blocking approval given/);
   assert.match(doc, /api-production/);
 
@@ -281,7 +286,10 @@ test('bad input: one line naming what and where, and nothing changes', async () 
   writeFileSync(join(sluice.dir, 'bad.yaml'), bad);
   const r = await sluice.cli(['apply', '-f', join(sluice.dir, 'bad.yaml')]);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /bad\.yaml:\d+: pipeline shop: stage production names environment "prod", which is not known — known: dev, production, staging; apply a kind: Environment named prod/);
+  assert.match(
+    r.stderr,
+    /bad\.yaml:\d+: pipeline shop: stage production names environment "prod", which is not known — known: dev, production, staging; apply a kind: Environment named prod/,
+  );
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   // A time zone this Node does not know.
   writeFileSync(join(sluice.dir, 'tz.yaml'), pipeline({ start: '22:00', end: '23:00' }).replace('timeZone: UTC', 'timeZone: Mars/Olympus'));
