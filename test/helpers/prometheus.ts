@@ -45,13 +45,19 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-/** A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir. */
-/** `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token). */
+/**
+ * A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir.
+ * `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token).
+ * `jobName`: the scrape job (default `test`), i.e. the `job` label of every series.
+ * `ruleFiles`: absolute paths of rule files to load (evaluated every scrape interval).
+ */
 export async function startPrometheus(opts: {
   scrapeTargets: string[];
   scrapeIntervalSeconds: number;
   binary?: string;
   bearerTokenFile?: string;
+  jobName?: string;
+  ruleFiles?: string[];
 }): Promise<RunningPrometheus> {
   const binary = opts.binary ?? prometheusBinary();
   if (binary === undefined) throw new Error('prometheus not installed — apt-get install prometheus');
@@ -65,8 +71,9 @@ export async function startPrometheus(opts: {
       `  scrape_interval: ${interval}`,
       `  scrape_timeout: ${interval}`,
       `  evaluation_interval: ${interval}`,
+      ...(opts.ruleFiles === undefined ? [] : ['rule_files:', ...opts.ruleFiles.map((f) => `  - '${f}'`)]),
       'scrape_configs:',
-      '  - job_name: test',
+      `  - job_name: ${opts.jobName ?? 'test'}`,
       ...(opts.bearerTokenFile === undefined ? [] : ['    authorization:', `      credentials_file: '${opts.bearerTokenFile}'`]),
       '    static_configs:',
       `      - targets: [${targets}]`,
