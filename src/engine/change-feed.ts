@@ -213,7 +213,10 @@ export class ChangeFeed {
       phase: status.phase,
       reason: status.reason,
       message: status.message,
-      ...(steps !== undefined && steps > 0 ? { step: Math.min(status.stepIndex + 1, steps), steps } : {}),
+      // At rest (current is stable) every step is done, as `sluice get rollouts` says.
+      ...(steps !== undefined && steps > 0
+        ? { step: status.currentRevision === status.stableRevision ? steps : Math.min(status.stepIndex + 1, steps), steps }
+        : {}),
       weights: status.weights.map((w) => ({ revision: w.revision, weight: w.weight })),
       currentRevision: status.currentRevision,
       stableRevision: status.stableRevision ?? 0,

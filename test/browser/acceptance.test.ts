@@ -47,7 +47,7 @@ before(async () => {
   base = `http://127.0.0.1:${sluice.apiPort}`;
   webPort = await freePort();
   await sluice.apply('web.yaml', rolloutManifest({ name: 'web', version: 'v1', listen: webPort, replicas: 2, strategy: canary }));
-  await waitFor(sluice.rollout('web', healthyOn(1)), { timeoutMs: 60_000, what: 'web v1 healthy' });
+  await waitFor(sluice.rollout('web', healthyOn(1, 2)), { timeoutMs: 60_000, what: 'web v1 healthy' });
 });
 after(async () => {
   await browser?.close();
@@ -120,7 +120,7 @@ test('a bad canary is aborted by its analysis; the page shows the reason and the
   if (p === undefined) return;
   const port = await freePort();
   await sluice.apply('bad.yaml', rolloutManifest({ name: 'bad', version: 'v1', listen: port, replicas: 2, strategy: errorRateCanary }));
-  await waitFor(sluice.rollout('bad', healthyOn(1)), { timeoutMs: 60_000, what: 'bad v1 healthy' });
+  await waitFor(sluice.rollout('bad', healthyOn(1, 2)), { timeoutMs: 60_000, what: 'bad v1 healthy' });
   await signIn(p, base, adminToken, '#/rollouts/bad');
   await p.getByTestId('phase').filter({ hasText: 'Healthy' }).waitFor();
   const load = new LoadGenerator(port, 100, 60);
