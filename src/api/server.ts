@@ -18,6 +18,7 @@ import type { FlagActions } from '../engine/flags/controller.js';
 import type { DatabaseActions } from '../core/database.js';
 import type { ExperimentReport } from '../core/experiment.js';
 import { FLAG_KEY_PATTERN, type FlagRampActions } from '../core/flags.js';
+import { addDashboardRoutes, type DashboardBackend, sessionAuth } from './dashboard-routes.js';
 
 export const ACTOR_HEADER = 'x-sluice-actor';
 /** Largest request body accepted; a rollout file is a few KiB. */
@@ -54,6 +55,8 @@ export interface ApiServerOptions {
   database?: DatabaseActions;
   /** Environments, pipelines and releases (`/v1/releases…`, `/v1/kpis`); without it, 501. */
   pipelines?: ReleaseBackend;
+  /** The dashboard (`/`, `/v1/session`, `/v1/overview`, `/v1/stream`): sign-in by session cookie; absent: no UI, bearer tokens only. */
+  dashboard?: DashboardBackend;
 }
 
 /** What the API reads of experiments (src/engine/experiments/monitor.ts). */
@@ -97,11 +100,11 @@ function queryInt(url: URL, name: string): number | undefined {
 }
 
 /**
- * Who an event records: a named token's user; for the admin token, the x-sluice-actor header
+ * Who an event records: a named token's (or a dashboard session's) user; for the admin token, the x-sluice-actor header
  * (the one-machine CLI sends the local user name), else "api".
  */
 export function actorOf(req: IncomingMessage, caller?: Caller): Actor {
-  if (caller !== undefined && caller.tokenId !== undefined) return { actor: caller.user };
+  if (caller !== undefined && (caller.tokenId !== undefined || caller.session === true)) return { actor: caller.user };
   const raw = req.headers[ACTOR_HEADER];
   const value = (Array.isArray(raw) ? raw[0] : raw)?.trim();
   // Recorded on events and shown in views: keep it short and printable.
@@ -275,6 +278,7 @@ function apiRoutes(options: ApiServerOptions): Routes {
   addFlagRoutes(routes, options, (body) => reply(body));
   addTokenRoutes(routes, options.tokens);
   addPipelineRoutes(routes, options.pipelines, (ctx) => actorOf(ctx.req, ctx.caller).actor, options.now ?? Date.now);
+  if (options.dashboard) addDashboardRoutes(routes, options.dashboard, options.now ?? Date.now);
   return routes;
 }
 
@@ -388,7 +392,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
       name: 'sluice API',
       self: 'this API',
       host: () => apiHostPolicy(bound),
-      // The dashboard will be a page of this origin; no other site's page may call the API.
+      // The dashboard is a page of this origin; no other site's page may call the API.
       origin: 'same',
       auth: {
         authenticate: (bearer) =>
@@ -396,6 +400,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
             ? { refused: 'missing API token — send "Authorization: Bearer <token>" (.sluice/token, or one from `sluice token create`)' }
             : authenticate(bearer),
         authorize: (caller, need) => refusalFor(caller, need as Need),
+        ...(options.dashboard ? { session: sessionAuth(options.dashboard.sessions) } : {}),
       },
       onFinish: (done) => auditOf(options, done),
       bodyLimit: MAX_BODY_BYTES,

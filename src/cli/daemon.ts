@@ -9,6 +9,7 @@ import { readApiInfo, readToken, removeApiInfo, writeApiInfo, type ApiInfo } fro
 import type { ControlPlaneOptions, RunningControlPlane } from '../daemon/control-plane.js';
 import { isLoopbackHost, tryParseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
+import { parseDuration } from '../spec/duration.js';
 import { boolFlag, positionals, sleep, stringFlag, type Command, type Context } from './command.js';
 
 export const DEFAULT_API = '127.0.0.1:7070';
@@ -72,6 +73,21 @@ interface UpOptions {
   /** Where the data plane serves OFREP (feature flags). */
   flagsListen: string;
   allowRemote: boolean;
+  /** `--session-ttl` as given (a duration such as 12h), passed on to a detached control plane. */
+  sessionTtl?: string;
+}
+
+/** `--session-ttl 8h` → ms; a clear error for anything else. */
+function sessionTtlMs(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  let seconds: number;
+  try {
+    seconds = parseDuration(raw);
+  } catch {
+    throw new UserError(`--session-ttl ${raw}: not a duration — write e.g. 30m, 8h or 7d`, 'bad-flag');
+  }
+  if (seconds < 60) throw new UserError(`--session-ttl ${raw}: a dashboard session must last at least 1m`, 'bad-flag');
+  return seconds * 1000;
 }
 
 /**
@@ -110,6 +126,7 @@ async function runForeground(ctx: Context, o: UpOptions): Promise<number> {
       flagsListen: o.flagsListen,
       allowRemote: o.allowRemote,
       ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}),
+      ...(o.sessionTtl !== undefined ? { sessionTtlMs: sessionTtlMs(o.sessionTtl) } : {}),
     });
   } catch (err) {
     // Whatever the failed start left open (sockets, timers) must not keep `up` alive.
@@ -120,6 +137,7 @@ async function runForeground(ctx: Context, o: UpOptions): Promise<number> {
   if (tryReadApiInfo(stateDir)?.pid !== process.pid) writeApiInfo(stateDir, { address: running.apiAddress, pid: process.pid });
   ctx.out(
     `sluice is up: API on http://${running.apiAddress}, router admin on ${routerAdmin}, state in ${stateDir}\n` +
+      `Dashboard: http://${running.apiAddress}/ (sign in with the token in ${join(stateDir, 'token')})\n` +
       'Ctrl-C stops the control plane (instances and the router keep running); `sluice down` stops everything.',
   );
 
@@ -176,6 +194,7 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
       '--flags-listen',
       o.flagsListen,
       ...(o.allowRemote ? ['--allow-remote'] : []),
+      ...(o.sessionTtl !== undefined ? ['--session-ttl', o.sessionTtl] : []),
       ...instancePortsArgs(ctx),
     ],
     { detached: true, stdio: ['ignore', log, log], cwd: process.cwd(), env: process.env },
@@ -201,7 +220,10 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
     if (!info || info.pid !== child.pid) continue;
     const client = new ApiClient({ address: info.address, token: readToken(stateDir) });
     if (await client.healthy()) {
-      ctx.out(`sluice is up in the background (pid ${child.pid}): API on http://${info.address}, log in ${logFile}`);
+      ctx.out(
+        `sluice is up in the background (pid ${child.pid}): API on http://${info.address}, log in ${logFile}\n` +
+          `Dashboard: http://${info.address}/ (sign in with the token in ${join(stateDir, 'token')})`,
+      );
       return 0;
     }
   }
@@ -215,13 +237,14 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
 export const upCommand: Command = {
   name: 'up',
   summary: 'start the control plane (API, engine; starts the router if needed)',
-  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--flags-listen HOST:PORT] [--allow-remote]',
+  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--flags-listen HOST:PORT] [--session-ttl DURATION] [--allow-remote]',
   flags: [
     ['-d, --detach', `run in the background, logging to <state-dir>/${LOG_FILE}; returns once the API answers`],
     ['--api HOST:PORT', `where the control-plane API listens (default ${DEFAULT_API})`],
     ['--router-admin HOST:PORT', `the router's admin API (default ${DEFAULT_ROUTER_ADMIN})`],
     ['--flags-listen HOST:PORT', `where the data plane serves feature flags over OFREP (default ${DEFAULT_FLAGS_LISTEN}, flagd's OFREP port)`],
     ['--instance-ports FROM-TO', 'confine app instances to ports in this range, e.g. 30000-30999 (default: any free port)'],
+    ['--session-ttl DURATION', 'how long a dashboard sign-in lasts (default 12h)'],
     ['--allow-remote', 'let --api/--router-admin take a non-loopback address (plain HTTP with a bearer token)'],
   ],
   details:
@@ -237,6 +260,7 @@ export const upCommand: Command = {
     'flags-listen': { type: 'string' },
     'instance-ports': { type: 'string' },
     'allow-remote': { type: 'boolean' },
+    'session-ttl': { type: 'string' },
   },
   async run(ctx) {
     positionals(ctx, []);
@@ -245,8 +269,10 @@ export const upCommand: Command = {
       routerAdmin: stringFlag(ctx, 'router-admin') ?? DEFAULT_ROUTER_ADMIN,
       flagsListen: stringFlag(ctx, 'flags-listen') ?? DEFAULT_FLAGS_LISTEN,
       allowRemote: boolFlag(ctx, 'allow-remote'),
+      ...(stringFlag(ctx, 'session-ttl') !== undefined ? { sessionTtl: stringFlag(ctx, 'session-ttl') } : {}),
     };
     checkBinds(o);
+    sessionTtlMs(o.sessionTtl);
     return boolFlag(ctx, 'detach') ? runDetached(ctx, o) : runForeground(ctx, o);
   },
 };

@@ -35,6 +35,10 @@ import { redactText } from '../util/redact.js';
 import { FlagController } from '../engine/flags/controller.js';
 import type { FlagPlane, FlagRampActions } from '../core/flags.js';
 import { clientTokenRecords, createClientToken, ensureClientTokens, readClientTokens } from '../api/flag-tokens.js';
+import { ChangeFeed, observeStore } from '../engine/change-feed.js';
+import { Sessions } from '../api/session.js';
+import type { StreamMessage } from '../core/live.js';
+import { redactDeep, secretValues } from '../util/redact.js';
 
 /** Wires one control plane together: store, platform, router process, engine, API server. */
 export interface ControlPlaneOptions {
@@ -54,6 +58,8 @@ export interface ControlPlaneOptions {
   flagPlane?: FlagPlane;
   /** Flag ramp verbs (engine helper's engine/flags/); absent: those API routes answer 501. */
   flagRamps?: FlagRampActions;
+  /** How long a dashboard sign-in lasts (`up --session-ttl`); default 12 h. */
+  sessionTtlMs?: number;
 }
 
 export interface RunningControlPlane {
@@ -90,10 +96,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const routerGeneration = (await builtinRouter.routes()).generation;
 
   const dbFile = join(stateDir, 'sluice.db');
-  const store = new SqliteStore(dbFile);
+  const rawStore = new SqliteStore(dbFile);
   for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) secureFile(f);
+  // The dashboard's live stream: every write through `store` is seen by the feed (engine/change-feed.ts).
+  const feed = new ChangeFeed({ store: rawStore, now: () => systemClock.now() });
+  const store = observeStore(rawStore, feed);
   const dispatcher = new EventDispatcher(store, systemClock, log);
-  store.onEvent = (e) => dispatcher.dispatch(e);
+  rawStore.onEvent = (e) => {
+    dispatcher.dispatch(e);
+    feed.event(e);
+  };
   // Rollouts whose traffic.router names another data plane (nginx) are served by it (src/dataplane/registry.ts).
   const router = new DataPlanes(builtinRouter, openDataPlanes({ stateDir, log }));
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
@@ -189,7 +201,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       await flags.collectUsage().catch(() => undefined);
       await flags.close();
       jobs.close();
-      store.onEvent = undefined;
+      rawStore.onEvent = undefined;
       dispatcher.close();
       if (opts.everything) {
         log('stopping every instance and the router');
@@ -231,10 +243,36 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     experiments,
     database: migrations,
     pipelines: { releases, documents, environments: () => store.listEnvironments(), pipelines: () => store.listPipelines() },
+    dashboard: {
+      sessions: new Sessions({
+        adminToken: token,
+        stateDir,
+        now: () => systemClock.now(),
+        ...(options.sessionTtlMs !== undefined ? { ttlMs: options.sessionTtlMs } : {}),
+        tokenPrincipal: (id) => {
+          const t = store.listTokens().find((x) => x.id === id);
+          return t !== undefined && namedTokenValid(store, id, systemClock.now()) ? { user: t.name, roles: t.roles, tokenId: t.id } : undefined;
+        },
+      }),
+      feed,
+      authenticate: (bearer) => tokenService.authenticate(bearer),
+      environments: () => store.listEnvironments(),
+      exists: (name) => controller.get(name),
+      redact: (m) => redactMessage(store, m),
+    },
   });
   writeApiInfo(stateDir, { address: api.address, pid: process.pid });
-  log(`sluice control plane: API on http://${api.address}, state in ${stateDir}`);
+  log(`sluice control plane: API and dashboard on http://${api.address}/, state in ${stateDir}`);
   return { apiAddress: api.address, close, closed };
+}
+
+/** A stream message as it may leave: a rollout's secret values cut out of its summaries and events. */
+function redactMessage(store: Store, m: StreamMessage): unknown {
+  const rollout = m.event === 'rollout' ? m.data.name : m.event === 'event' ? m.data.rollout : undefined;
+  if (rollout === undefined) return redactDeep(m.data);
+  const record = store.getRollout(rollout);
+  const secrets = record === undefined ? [] : secretValues({ spec: record.spec, revisions: store.listRevisions(rollout) });
+  return redactDeep(m.data, secrets);
 }
 
 /** How often the pipeline runner looks at releases (besides after every change). */

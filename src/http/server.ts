@@ -37,7 +37,9 @@ export class HttpError extends UserError {
 
 export type Reply =
   | { status?: number; headers?: Record<string, string>; body: unknown }
-  | { status?: number; headers?: Record<string, string>; text: string; type: string };
+  | { status?: number; headers?: Record<string, string>; text: string; type: string }
+  /** The handler answers on ctx.res itself (a server-sent event stream). */
+  | { taken: true };
 
 export type Handler = (ctx: RequestContext) => Reply | Promise<Reply>;
 
@@ -54,6 +56,8 @@ export interface Caller {
   roles: readonly string[];
   /** The named token's id; absent for the state directory's admin token. */
   tokenId?: string;
+  /** Signed in through a browser session cookie rather than an Authorization header. */
+  session?: boolean;
 }
 
 interface Route {
@@ -192,6 +196,12 @@ export interface JsonAuth {
   authenticate(bearer: string | undefined): Caller | { refused: string };
   /** Why `caller` may not use a route needing `need` (the 403's message), or undefined; absent: any caller may. */
   authorize?(caller: Caller, need: string, method: string, path: string): string | undefined;
+  /**
+   * A request without an Authorization header: the caller its session cookie names, a
+   * refusal (401; `status` 403 for a missing CSRF token), or undefined when it carries no
+   * session (then it is refused as a missing token).
+   */
+  session?(req: IncomingMessage, method: string): Caller | { refused: string; status?: 401 | 403; code?: string } | undefined;
 }
 
 /** A request once answered: what onFinish sees. */
@@ -324,8 +334,14 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
       }
     }
     if (match === undefined || 'allowed' in match || !match.route.public) {
-      const m = /^Bearer +(\S+) *$/i.exec(header(req, 'authorization') ?? '');
-      const who = options.auth.authenticate(m?.[1]);
+      const authorization = header(req, 'authorization');
+      const m = /^Bearer +(\S+) *$/i.exec(authorization ?? '');
+      const bySession = authorization === undefined ? options.auth.session?.(req, method) : undefined;
+      if (bySession !== undefined && 'refused' in bySession) {
+        const status = bySession.status ?? 401;
+        return new HttpError(status, bySession.refused, bySession.code ?? (status === 401 ? 'unauthorized' : 'forbidden'));
+      }
+      const who = bySession ?? options.auth.authenticate(m?.[1]);
       if ('refused' in who) return new HttpError(401, who.refused, 'unauthorized', {}, { 'www-authenticate': 'Bearer' });
       seen.caller = who;
     }
@@ -371,6 +387,7 @@ export function jsonHandler(options: JsonServerOptions): (req: IncomingMessage, 
       }
     }
     const reply = await route.handler(new RequestContext(req, res, method, path, url, params, bodyLimit, seen.caller));
+    if ('taken' in reply) return;
     if ('text' in reply) sendText(res, reply.status ?? 200, reply.text, reply.type, reply.headers);
     else sendJson(res, reply.status ?? 200, reply.body, reply.headers);
   }

@@ -1,4 +1,5 @@
 import { flagSpec } from './flag-fixtures.js';
+import { ChangeFeed, observeStore } from '../../src/engine/change-feed.js';
 import { FakeClock } from './fake-clock.js';
 import type { InstanceRef, InstanceStatus, LogChunk, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../src/core/platform.js';
 import { planLocalScale } from '../../src/platform/local/instance-choice.js';
@@ -235,10 +236,20 @@ export class FakeRouter implements TrafficRouter {
 export function makeSim(
   readyMs = 1000,
   providers: ProviderRegistry = {},
-  options: { stopMs?: number; fakeHooks?: boolean; flags?: boolean; patchSpec?: (spec: RolloutSpec) => void; migrations?: FakeMigrations } = {},
+  options: {
+    stopMs?: number;
+    fakeHooks?: boolean;
+    flags?: boolean;
+    patchSpec?: (spec: RolloutSpec) => void;
+    migrations?: FakeMigrations;
+    /** Every write goes through the dashboard's change feed (flushed only when the test says). */
+    feed?: boolean;
+  } = {},
 ) {
   const clock = new FakeClock();
-  const store = new PatchingStore();
+  const raw = new PatchingStore();
+  const feed = options.feed ? new ChangeFeed({ store: raw, now: () => clock.now(), schedule: () => ({ cancel() {} }) }) : undefined;
+  const store = feed ? observeStore(raw, feed) : raw;
   store.patchSpec = options.patchSpec;
   const flags = options.flags ? new FakeFlags(store, clock) : undefined;
   const platform = new FakePlatform(clock, readyMs, options.stopMs ?? 0);
@@ -279,6 +290,8 @@ export function makeSim(
       return cp.flagRamps as FlagRampRunner;
     },
     flags: flags as FakeFlags,
+    /** With `feed: true`. */
+    feed: feed as ChangeFeed,
     by,
     hookRuns,
     plans,

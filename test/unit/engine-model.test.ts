@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { makeSim, SIM_APP, advanceChecked, putFlag, testFlag } from '../helpers/engine-sim.js';
 import { FakeMigrations } from '../helpers/fake-migrations.js';
@@ -205,7 +206,13 @@ const stats = process.env.ENGINE_MODEL_STATS ? new Map<string, Map<string, numbe
 async function runScenario(type: StrategyType, scenario: Scenario): Promise<void> {
   const migrations = scenario.database ? new FakeMigrations() : undefined;
   if (migrations) migrations.refs = [{ id: '000_base', checksum: 'c0', contract: true }];
-  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true, flags: true, patchSpec: flagPatch(scenario), migrations });
+  const sim = makeSim(READY_MS, {}, { stopMs: STOP_MS, fakeHooks: true, flags: true, patchSpec: flagPatch(scenario), migrations, feed: true });
+  // What the dashboard's stream last said of web: after a flush it must be what the store says.
+  const streamed: { summary?: unknown; split?: unknown } = {};
+  sim.feed.subscribe((m) => {
+    if (m.event === 'rollout' && m.data.name === 'web') streamed.summary = m.data;
+    if (m.event === 'weights' && m.data.name === 'web') streamed.split = m.data.point.weights;
+  });
   putFlag(sim.store, testFlag(CHECKOUT, undefined, 0), sim.clock.now());
   let rampSteps = scenario.ramp;
   putFlag(sim.store, testFlag(DARK, { steps: rampSteps, progressDeadlineSeconds: 30 }), sim.clock.now());
@@ -268,6 +275,22 @@ async function runScenario(type: StrategyType, scenario: Scenario): Promise<void
   const check = () => {
     const s = sim.store.getRollout('web')!.status;
     remember(s.stableRevision);
+    // The live stream never shows a state the store does not have: after a flush, its last
+    // summary of web and the last point of its traffic timeline are the stored ones.
+    sim.feed.flush();
+    if (!isDeepStrictEqual(streamed.summary, sim.feed.summary('web'))) {
+      fail(`the stream last said ${JSON.stringify(streamed.summary)}, the store says ${JSON.stringify(sim.feed.summary('web'))}`);
+    }
+    const timeline = sim.feed.weights('web');
+    if (
+      !isDeepStrictEqual(
+        timeline.at(-1)?.weights,
+        s.weights.map((w) => ({ revision: w.revision, weight: w.weight })),
+      )
+    ) {
+      fail(`the traffic timeline ends at ${JSON.stringify(timeline.at(-1))}, the applied split is ${JSON.stringify(s.weights)}`);
+    }
+    if (streamed.split !== undefined && !isDeepStrictEqual(streamed.split, timeline.at(-1)?.weights)) fail('the last weights message is not the timeline');
     const live = sim.platform.list('web');
     const ready = live.filter((i) => i.phase === 'Ready');
     // Availability.
