@@ -33,7 +33,8 @@ export const CSRF_HEADER = 'x-csrf-token';
 /** `GET /v1/overview`. */
 export interface Overview {
   rollouts: RolloutSummary[];
-  environments: { name: string; description?: string; [key: string]: unknown }[];
+  /** EnvironmentRecord[] (name, spec, source) as the control plane stores them. */
+  environments: { name: string; spec?: { description?: string } }[];
 }
 
 /** src/engine/actions.ts AnalysisView: one job of `GET /v1/rollouts/:name/analysis`. */

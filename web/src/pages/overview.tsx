@@ -154,7 +154,7 @@ export function OverviewPage() {
           {environments.map((e) => (
             <li key={e.name}>
               <strong>{e.name}</strong>
-              {typeof e.description === 'string' && e.description !== '' && <span class="muted"> — {e.description}</span>}{' '}
+              {e.spec?.description && <span class="muted"> — {e.spec.description}</span>}{' '}
               <span class="muted">({all.filter((r) => r.environment === e.name).length} rollouts)</span>
             </li>
           ))}
