@@ -82,6 +82,20 @@ export function OverviewPage() {
     );
   }, [all, active, query]);
 
+  // Environments applied as documents, and those rollouts name without one.
+  const envs = useMemo(() => {
+    const m = new Map<string, { name: string; description?: string; count: number; degraded: number }>();
+    for (const e of environments) m.set(e.name, { name: e.name, description: e.spec?.description, count: 0, degraded: 0 });
+    for (const r of all) {
+      if (r.environment === undefined) continue;
+      let e = m.get(r.environment);
+      if (!e) m.set(r.environment, (e = { name: r.environment, count: 0, degraded: 0 }));
+      e.count++;
+      if (r.phase === 'Degraded') e.degraded++;
+    }
+    return [...m.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }, [environments, all]);
+
   const toggle = (id: Filter) =>
     setActive((s) => {
       const n = new Set(s);
@@ -147,15 +161,18 @@ export function OverviewPage() {
         </>
       )}
       <h2>Environments</h2>
-      {environments.length === 0 ? (
-        <Empty>No environments. Rollouts name one with metadata.environment; apply a kind: Environment to describe it.</Empty>
+      {envs.length === 0 ? (
+        <Empty>No environments. Rollouts join one with metadata.environment; a kind: Environment document describes it.</Empty>
       ) : (
         <ul class="environments" data-testid="environments">
-          {environments.map((e) => (
+          {envs.map((e) => (
             <li key={e.name}>
               <strong>{e.name}</strong>
-              {e.spec?.description && <span class="muted"> — {e.spec.description}</span>}{' '}
-              <span class="muted">({all.filter((r) => r.environment === e.name).length} rollouts)</span>
+              {e.description && <span class="muted"> — {e.description}</span>}{' '}
+              <span class="muted">
+                ({e.count} rollout{e.count === 1 ? '' : 's'}
+                {e.degraded > 0 ? `, ${e.degraded} degraded` : ''})
+              </span>
             </li>
           ))}
         </ul>
