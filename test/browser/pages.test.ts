@@ -22,6 +22,7 @@ import { rolloutManifest } from '../helpers/manifest.js';
 import { freePort } from '../helpers/ports.js';
 import { LoadGenerator } from '../helpers/load.js';
 import { waitFor } from '../helpers/wait.js';
+import { experimentSeries } from '../helpers/experiment-fixtures.js';
 import type { RolloutSummary } from '../../src/core/live.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -397,9 +398,46 @@ test('pipelines: the release across its stages, an approval by the right role; e
   await page.goto(`${base}/#/experiments`);
   await page.getByTestId('experiments').locator('.empty').waitFor();
   assert.equal(await page.getByTestId('experiments').getByRole('alert').count(), 0);
+  // The release entered dev: one deployment there, drawn per environment.
   await page.goto(`${base}/#/kpis`);
-  await page.getByTestId('kpis').locator('table, .empty').first().waitFor();
+  await page.getByTestId('kpis').locator('table').waitFor();
+  assert.match(await text(page, 'kpis'), /dev\s*all services\s*1/);
+  await page.getByTestId('kpi-chart-deployments-per-week').locator('canvas').waitFor();
   assert.equal(await page.getByTestId('kpis').getByRole('alert').count(), 0);
+  await context.close();
+});
+
+test('experiments: a report (fixture, served in place of the API) shows users per variant, conversion with CI, lift over time, SRM and the recommendation', {
+  skip,
+}, async () => {
+  const { context, page } = await newPage();
+  await signIn(page);
+  const series = experimentSeries({ variants: 3, srmAlarm: true, rollout: 'web' });
+  const { report } = series;
+  await page.route('**/v1/experiments', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({
+        experiments: [{ rollout: 'web', experiment: report.experiment, verdict: report.recommendation.verdict, users: 1, at: report.at }],
+      }),
+    }),
+  );
+  let asked = '';
+  await page.route('**/v1/rollouts/web/experiment?*', (route) => {
+    asked = new URL(route.request().url()).search;
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(series) });
+  });
+  await page.goto(`${base}/#/experiments`);
+  await page.getByTestId('lift-chart').locator('canvas').waitFor();
+  assert.deepEqual(asked, [`?experiment=${report.experiment}`]);
+  const body = await text(page, 'experiments');
+  for (const v of report.variants) assert.ok(body.includes(String(v.users)), `users of ${v.variant}`);
+  assert.match(body, /Conversion \[95% CI\]/);
+  assert.match(body, /\d+(\.\d+)?% \[-?\d+(\.\d+)?%, -?\d+(\.\d+)?%\]/, 'a conversion with its interval');
+  assert.match(await text(page, 'srm'), /Sample ratio mismatch/);
+  assert.ok((await text(page, 'recommendation')).includes(report.recommendation.verdict));
+  assert.ok((await text(page, 'recommendation')).includes(report.recommendation.reason));
   await context.close();
 });
 
@@ -457,12 +495,37 @@ test('500 rollouts paint in under a second', { skip }, async () => {
   await context.close();
 });
 
+/**
+ * An A/B experiment's report where the API would answer (a real one needs days of users):
+ * a fixture series (test/helpers/experiment-fixtures.ts) of ExperimentReport, as src/core/experiment.ts types it.
+ */
+async function fakeExperiment(page: Page): Promise<{ series: ReturnType<typeof experimentSeries>; asked: string[] }> {
+  const series = experimentSeries({ variants: 3, srmAlarm: true, rollout: 'web' });
+  const { report } = series;
+  const asked: string[] = [];
+  await page.route('**/v1/experiments', (route) =>
+    route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({
+        experiments: [{ rollout: 'web', experiment: report.experiment, verdict: report.recommendation.verdict, users: 1, at: report.at }],
+      }),
+    }),
+  );
+  await page.route('**/v1/rollouts/web/experiment?*', (route) => {
+    asked.push(new URL(route.request().url()).search);
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(series) });
+  });
+  return { series, asked };
+}
+
 const PAGES = ['#/', '#/rollouts/web', '#/flags', '#/experiments', '#/pipelines', '#/kpis'];
 
 test('every page at 1280×800 and 390×844: no serious or critical axe violation, no sideways scrolling of the page', { skip }, async () => {
   const found: string[] = [];
   for (const viewport of VIEWPORTS) {
     const { context, page } = await newPage(viewport, { bypassCSP: true });
+    await fakeExperiment(page);
     const check = async (what: string) => {
       await page.addScriptTag({ path: AXE });
       const violations = await page.evaluate(async () => {
