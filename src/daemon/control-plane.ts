@@ -99,7 +99,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const rawStore = new SqliteStore(dbFile);
   for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) secureFile(f);
   // The dashboard's live stream: every write through `store` is seen by the feed (engine/change-feed.ts).
-  const feed = new ChangeFeed({ store: rawStore, now: () => systemClock.now() });
+  const feed = new ChangeFeed({
+    store: rawStore,
+    now: () => systemClock.now(),
+    kv: { get: (k) => rawStore.loadValue(k), set: (k, v) => rawStore.saveValue(k, v) },
+  });
   const store = observeStore(rawStore, feed);
   const dispatcher = new EventDispatcher(store, systemClock, log);
   rawStore.onEvent = (e) => {

@@ -6,7 +6,7 @@
  * burst of writes to one rollout (one reconciler pass) is one message.
  *
  * The feed also keeps each rollout's traffic timeline (the applied split each time it
- * changed), in memory: a restarted control plane starts it again from the current split.
+ * changed), saved through `kv` at every change so a restarted control plane keeps it.
  */
 import type { JobStore } from '../core/jobs.js';
 import type { RolloutSummary, StreamMessage, WeightPoint } from '../core/live.js';
@@ -57,7 +57,11 @@ export interface ChangeFeedOptions {
   now(): number;
   /** Timers (tests pass a fake). */
   schedule?(fn: () => void, ms: number): { cancel(): void };
+  /** Where the traffic timelines are kept across restarts (the state database's key-value table); absent: in memory only. */
+  kv?: { get(key: string): string | undefined; set(key: string, value: string): void };
 }
+
+const timelineKey = (rollout: string) => `dashboard.weights/${rollout}`;
 
 export class ChangeFeed {
   private readonly listeners = new Set<FeedListener>();
@@ -77,7 +81,21 @@ export class ChangeFeed {
         return { cancel: () => clearTimeout(t) };
       });
     for (const r of options.store.listRollouts()) {
-      this.timelines.set(r.name, [{ at: r.status.updatedAt, weights: r.status.weights.map((w) => ({ revision: w.revision, weight: w.weight })) }]);
+      const saved = this.loadTimeline(r.name);
+      this.timelines.set(r.name, saved);
+      this.notePoint(r, r.status.updatedAt);
+    }
+  }
+
+  private loadTimeline(name: string): WeightPoint[] {
+    const text = this.options.kv?.get(timelineKey(name));
+    if (text === undefined || text === '') return [];
+    try {
+      const points = JSON.parse(text) as WeightPoint[];
+      return Array.isArray(points) ? points.slice(-MAX_WEIGHT_POINTS) : [];
+    } catch {
+      // A damaged timeline is only a chart's history: start it again.
+      return [];
     }
   }
 
@@ -121,7 +139,10 @@ export class ChangeFeed {
     for (const name of names) {
       const record = store.getRollout(name);
       if (record === undefined) {
-        if (this.timelines.delete(name)) this.send({ event: 'removed', data: { name } });
+        if (this.timelines.delete(name)) {
+          this.options.kv?.set(timelineKey(name), '');
+          this.send({ event: 'removed', data: { name } });
+        }
         continue;
       }
       this.send({ event: 'rollout', data: this.summaryOf(record, jobKinds.has(name)) });
@@ -156,15 +177,16 @@ export class ChangeFeed {
     return record === undefined ? [] : [{ at: record.status.updatedAt, weights: record.status.weights.map((w) => ({ ...w })) }];
   }
 
-  private notePoint(record: RolloutRecord): WeightPoint | undefined {
+  private notePoint(record: RolloutRecord, at = this.options.now()): WeightPoint | undefined {
     const weights = record.status.weights.map((w) => ({ revision: w.revision, weight: w.weight }));
     const line = this.timelines.get(record.name) ?? [];
     const last = line.at(-1);
     if (last !== undefined && sameSplit(last.weights, weights)) return undefined;
-    const point = { at: this.options.now(), weights };
+    const point = { at: Math.max(at, last?.at ?? 0), weights };
     line.push(point);
     if (line.length > MAX_WEIGHT_POINTS) line.splice(0, line.length - MAX_WEIGHT_POINTS);
     this.timelines.set(record.name, line);
+    this.options.kv?.set(timelineKey(record.name), JSON.stringify(line));
     return point;
   }
 

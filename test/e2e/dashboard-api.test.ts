@@ -249,6 +249,12 @@ test('the page is served with a strict CSP, and the stream shows a rollout movin
     const points = weights.json.points as { weights: { revision: number; weight: number }[] }[];
     assert.ok(points.length >= 2, JSON.stringify(points));
     assert.equal((await call('GET', '/v1/rollouts/none/weights', { cookie })).status, 404);
+    stream.destroy();
+    // The timeline outlives the control plane.
+    await sluice.kill9();
+    await sluice.up();
+    const kept = (await call('GET', '/v1/rollouts/web/weights', { cookie })).json.points as typeof points;
+    assert.deepEqual(kept.slice(0, points.length), points);
   } finally {
     stream.destroy();
   }

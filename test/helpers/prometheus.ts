@@ -11,8 +11,16 @@ const READY_TIMEOUT_MS = 30_000;
 
 /** The Prometheus server binary (Debian package `prometheus`), or undefined when it is not installed. */
 export function prometheusBinary(): string | undefined {
-  const fromEnv = process.env.PROMETHEUS_BIN;
-  for (const path of fromEnv ? [fromEnv, ...CANDIDATES] : CANDIDATES) {
+  return firstExecutable(process.env.PROMETHEUS_BIN, CANDIDATES);
+}
+
+/** promtool (same Debian package), or undefined when it is not installed. */
+export function promtoolBinary(): string | undefined {
+  return firstExecutable(process.env.PROMTOOL_BIN, ['/usr/bin/promtool', '/usr/local/bin/promtool']);
+}
+
+function firstExecutable(fromEnv: string | undefined, candidates: string[]): string | undefined {
+  for (const path of fromEnv ? [fromEnv, ...candidates] : candidates) {
     try {
       accessSync(path, constants.X_OK);
       return path;
@@ -28,9 +36,17 @@ export function prometheusBinary(): string | undefined {
  * binary fails the test instead: .ci/run installs it, so its absence is a broken setup.
  */
 export function prometheusOrSkip(t: TestContext): string | undefined {
-  const bin = prometheusBinary();
+  return binaryOrSkip(t, prometheusBinary(), 'prometheus');
+}
+
+/** promtool, or undefined after skipping loudly (a failure in CI), as prometheusOrSkip. */
+export function promtoolOrSkip(t: TestContext): string | undefined {
+  return binaryOrSkip(t, promtoolBinary(), 'promtool');
+}
+
+function binaryOrSkip(t: TestContext, bin: string | undefined, name: string): string | undefined {
   if (bin !== undefined) return bin;
-  const message = 'prometheus not installed — apt-get install prometheus';
+  const message = `${name} not installed — apt-get install prometheus`;
   if (process.env.CI) throw new Error(`${message} (CI is set, so this is a failure, not a skip)`);
   console.error(`\n*** SKIPPED: ${message} ***\n`);
   t.skip(`SKIPPED: ${message}`);
@@ -45,13 +61,19 @@ export interface RunningPrometheus {
   stop(): Promise<void>;
 }
 
-/** A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir. */
-/** `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token). */
+/**
+ * A real Prometheus on 127.0.0.1 with its own config and storage in a temp dir.
+ * `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token).
+ * `jobName`: the scrape job (default `test`), i.e. the `job` label of every series.
+ * `ruleFiles`: absolute paths of rule files to load (evaluated every scrape interval).
+ */
 export async function startPrometheus(opts: {
   scrapeTargets: string[];
   scrapeIntervalSeconds: number;
   binary?: string;
   bearerTokenFile?: string;
+  jobName?: string;
+  ruleFiles?: string[];
 }): Promise<RunningPrometheus> {
   const binary = opts.binary ?? prometheusBinary();
   if (binary === undefined) throw new Error('prometheus not installed — apt-get install prometheus');
@@ -65,8 +87,9 @@ export async function startPrometheus(opts: {
       `  scrape_interval: ${interval}`,
       `  scrape_timeout: ${interval}`,
       `  evaluation_interval: ${interval}`,
+      ...(opts.ruleFiles === undefined ? [] : ['rule_files:', ...opts.ruleFiles.map((f) => `  - '${f}'`)]),
       'scrape_configs:',
-      '  - job_name: test',
+      `  - job_name: ${opts.jobName ?? 'test'}`,
       ...(opts.bearerTokenFile === undefined ? [] : ['    authorization:', `      credentials_file: '${opts.bearerTokenFile}'`]),
       '    static_configs:',
       `      - targets: [${targets}]`,
