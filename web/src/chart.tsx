@@ -3,6 +3,7 @@
  * and resized with its box. The canvas is decorative for screen readers (role img with a
  * label); each page also shows the numbers as text.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 
@@ -17,9 +18,11 @@ export interface ChartProps {
   height?: number;
   /** Shown instead of the canvas when there is nothing to draw. */
   empty?: string;
+  /** Shown under the chart, inside its figure (the numbers as text). */
+  children?: ComponentChildren;
 }
 
-export function Chart({ testid, title, layout, options, data, height = 220, empty }: ChartProps) {
+export function Chart({ testid, title, layout, options, data, height = 220, empty, children }: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const latest = useRef(data);
@@ -52,6 +55,7 @@ export function Chart({ testid, title, layout, options, data, height = 220, empt
     <figure class="chart" data-testid={testid}>
       <figcaption>{title}</figcaption>
       {hasData ? <div class="chart-canvas" ref={box} role="img" aria-label={title} /> : <p class="empty">{empty ?? 'Nothing measured yet.'}</p>}
+      {children}
     </figure>
   );
 }

@@ -11,7 +11,7 @@ import { time, value as fmtValue, weights as fmtWeights } from '../format.js';
 import { onStream } from '../live.js';
 import { useAppState } from '../store.js';
 import type { AnalysisView, CanaryStep, LogChunk, Measurement, MetricSpec, RolloutEvent, RolloutView, WeightPoint } from '../types.js';
-import { Alert, DisabledReason, Empty, ErrorLine, Loading, confirmAction, roleReason, useLoad, ScrollBox } from '../ui.js';
+import { Alert, DisabledReason, Empty, ErrorLine, type Loaded, Loading, confirmAction, roleReason, useLoad, ScrollBox } from '../ui.js';
 import { phaseClass } from './overview.js';
 
 /** Calls `f` at most once per `ms` (the last call wins), for bursts of stream events. */
@@ -424,21 +424,22 @@ function MetricChart({ m }: { m: MetricSeries }) {
             })),
           ],
         })}
-      />
-      <h4 id={`last-${m.name}`}>Last measurements of {m.name}</h4>
-      {recent.length === 0 ? (
-        <Empty>None yet.</Empty>
-      ) : (
-        <ul class="measurements" aria-labelledby={`last-${m.name}`}>
-          {recent.map((x) => (
-            <li key={`${x.startedAt}-${x.finishedAt}`}>
-              <span class={`verdict verdict-${x.phase.toLowerCase()}`}>{x.phase}</span> {fmtValue(x.value)}
-              {threshold !== undefined && <span class="muted"> (threshold {threshold})</span>}
-              {x.message && <span class="muted"> — {x.message}</span>} <span class="muted">{time(x.finishedAt)}</span>
-            </li>
-          ))}
-        </ul>
-      )}
+      >
+        <h4 id={`last-${m.name}`}>Last measurements of {m.name}</h4>
+        {recent.length === 0 ? (
+          <Empty>None yet.</Empty>
+        ) : (
+          <ul class="measurements" aria-labelledby={`last-${m.name}`}>
+            {recent.map((x) => (
+              <li key={`${x.startedAt}-${x.finishedAt}`}>
+                <span class={`verdict verdict-${x.phase.toLowerCase()}`}>{x.phase}</span> {fmtValue(x.value)}
+                {threshold !== undefined && <span class="muted"> (threshold {threshold})</span>}
+                {x.message && <span class="muted"> — {x.message}</span>} <span class="muted">{time(x.finishedAt)}</span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Chart>
     </div>
   );
 }
@@ -575,13 +576,19 @@ function Logs({ view }: { view: RolloutView }) {
 export function RolloutPage({ name }: { name: string }) {
   const epoch = useAppState((s) => s.epoch);
   const summary = useAppState((s) => s.rollouts.get(name));
-  const [view, reload] = useLoad(() => get<RolloutView>(`/v1/rollouts/${seg(name)}`), [name, epoch]);
+  // The view and its analysis are fetched together, so what the page shows of them is of one moment
+  // (an abort and the measurement that caused it appear at once).
+  const [both, reload] = useLoad(
+    () => Promise.all([get<RolloutView>(`/v1/rollouts/${seg(name)}`), get<AnalysisView[]>(`/v1/rollouts/${seg(name)}/analysis`).catch((e: unknown) => e)]),
+    [name, epoch],
+  );
+  const view: Loaded<RolloutView> = both.state === 'ok' ? { state: 'ok', data: both.data[0] } : both;
+  const analysis: Loaded<AnalysisView[]> =
+    both.state !== 'ok' ? both : Array.isArray(both.data[1]) ? { state: 'ok', data: both.data[1] } : { state: 'error', error: both.data[1] };
   const [weightsLoaded] = useLoad(() => get<{ points: WeightPoint[] }>(`/v1/rollouts/${seg(name)}/weights`), [name, epoch]);
-  const [analysis, reloadAnalysis] = useLoad(() => get<AnalysisView[]>(`/v1/rollouts/${seg(name)}/analysis`), [name, epoch]);
   const [livePoints, setLivePoints] = useState<WeightPoint[]>([]);
   const [liveEvents, setLiveEvents] = useState<RolloutEvent[]>([]);
   const reloadSoon = useDebounced(reload, 300);
-  const reloadAnalysisSoon = useDebounced(reloadAnalysis, 500);
 
   useEffect(() => {
     setLivePoints([]);
@@ -602,7 +609,7 @@ export function RolloutPage({ name }: { name: string }) {
         if (r.name === name) reloadSoon();
       }),
       onStream('jobs', (j) => {
-        if (j.rollout === name) reloadAnalysisSoon();
+        if (j.rollout === name) reloadSoon();
       }),
     ];
     return () => {
