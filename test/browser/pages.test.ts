@@ -412,22 +412,8 @@ test('experiments: a report (fixture, served in place of the API) shows users pe
 }, async () => {
   const { context, page } = await newPage();
   await signIn(page);
-  const series = experimentSeries({ variants: 3, srmAlarm: true, rollout: 'web' });
+  const { series, asked } = await fakeExperiment(page);
   const { report } = series;
-  await page.route('**/v1/experiments', (route) =>
-    route.fulfill({
-      status: 200,
-      contentType: 'application/json',
-      body: JSON.stringify({
-        experiments: [{ rollout: 'web', experiment: report.experiment, verdict: report.recommendation.verdict, users: 1, at: report.at }],
-      }),
-    }),
-  );
-  let asked = '';
-  await page.route('**/v1/rollouts/web/experiment?*', (route) => {
-    asked = new URL(route.request().url()).search;
-    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(series) });
-  });
   await page.goto(`${base}/#/experiments`);
   await page.getByTestId('lift-chart').locator('canvas').waitFor();
   assert.deepEqual(asked, [`?experiment=${report.experiment}`]);
