@@ -8,7 +8,7 @@
  * confirmation dialogs, checks a viewer's disabled buttons and their reason, paints 500
  * rollouts in under a second, and comes back live after a kill -9 of the control plane.
  *
- * Without /usr/bin/chromium the tests are skipped with a loud message, unless CI=true: then
+ * Without /usr/bin/chromium (or $SLUICE_CHROMIUM) the tests are skipped with a loud message, unless CI=true: then
  * they fail.
  */
 import { after, before, test } from 'node:test';
@@ -23,10 +23,9 @@ import { freePort } from '../helpers/ports.js';
 import { LoadGenerator } from '../helpers/load.js';
 import { waitFor } from '../helpers/wait.js';
 import { experimentSeries } from '../helpers/experiment-fixtures.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import type { RolloutSummary } from '../../src/core/live.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 const VIEWPORTS = [
   { width: 1280, height: 800 },
   { width: 390, height: 844 },
@@ -150,7 +149,7 @@ before(async () => {
     sluice.rollout('web', (v) => v.status.reason === 'CanaryPauseStep' && v.status.stepIndex === 1),
     { timeoutMs: 60_000, what: 'web paused at 20 %' },
   );
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 });
 
 after(async () => {
@@ -307,6 +306,28 @@ test('rollout page: phase, step, steps, instances, weight and metric charts, eve
   await dialog.getByRole('alert').waitFor();
   assert.match((await dialog.getByRole('alert').textContent()) ?? '', /not aborted/);
   await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await context.close();
+});
+
+test('a canary waiting at its approval step shows Approve step; confirming it passes the gate', { skip }, async () => {
+  const port = await freePort();
+  const strategy = '    canary:\n      steps:\n        - setWeight: 50\n        - approval: {}\n';
+  await sluice.apply('gate.yaml', rolloutManifest({ name: 'gate', version: 'v1', listen: port, replicas: 1, strategy }));
+  await waitFor(sluice.rollout('gate', healthyOn(1, 1)), { timeoutMs: 60_000, what: 'gate v1 healthy' });
+  await sluice.apply('gate.yaml', rolloutManifest({ name: 'gate', version: 'v2', listen: port, replicas: 1, strategy }));
+  const { context, page } = await newPage();
+  await signIn(page);
+  await page.goto(`${base}/#/rollouts/gate`);
+  const approve = page.getByRole('button', { name: 'Approve step' });
+  await approve.waitFor({ timeout: 60_000 });
+  await approve.click();
+  const dialog = page.getByRole('dialog');
+  assert.match((await dialog.textContent()) ?? '', /approval step/);
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await eventually('gate Healthy on r2', async () => assert.equal(await text(page, 'phase'), 'Healthy'), 60_000);
+  await eventually('no approval waits any more', async () => assert.equal(await approve.count(), 0));
+  assert.equal((await sluice.get('gate')).status.stableRevision, 2);
   await context.close();
 });
 

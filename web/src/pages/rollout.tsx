@@ -68,7 +68,7 @@ function inProgress(v: RolloutView): boolean {
 }
 
 interface ActionDef {
-  id: 'promote' | 'promote-full' | 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart';
+  id: 'promote' | 'promote-full' | 'abort' | 'retry' | 'undo' | 'pause' | 'resume' | 'restart' | 'approve';
   label: string;
   path: string;
   body: object;
@@ -86,6 +86,15 @@ function nextStepText(v: RolloutView): string {
     next ? ` to the next step: ${describeStep(next).toLowerCase()}` : ' and finish the rollout'
   }.`;
 }
+
+/** Shown only while a canary's approval step waits (`sluice approve NAME`). */
+const APPROVE: ActionDef = {
+  id: 'approve',
+  label: 'Approve step',
+  path: 'approve',
+  body: {},
+  describe: (v) => `Pass the approval step the release of revision ${v.status.currentRevision} waits at; you are recorded as its approver.`,
+};
 
 const ACTIONS: ActionDef[] = [
   { id: 'promote', label: 'Promote', path: 'promote', body: {}, describe: nextStepText },
@@ -150,6 +159,8 @@ const ACTIONS: ActionDef[] = [
 
 function Actions({ view, onDone }: { view: RolloutView; onDone: () => void }) {
   const session = useAppState((s) => s.session);
+  const awaiting = useAppState((s) => s.rollouts.get(view.name)?.awaiting);
+  const actions = awaiting === 'approval' ? [APPROVE, ...ACTIONS] : ACTIONS;
   const reason = roleReason(session, 'deploy');
   const aborted = view.status.aborted;
   const pausedByUser = view.status.pauses.some((p) => p.reason === 'Manual');
@@ -165,7 +176,7 @@ function Actions({ view, onDone }: { view: RolloutView; onDone: () => void }) {
     <section aria-labelledby="actions-title" class="card">
       <h2 id="actions-title">Actions</h2>
       <div class="buttons">
-        {ACTIONS.map((a) => (
+        {actions.map((a) => (
           <button
             key={a.id}
             type="button"
