@@ -1,6 +1,7 @@
 // Runs the compiled tests with node's test runner, one file at a time (the machine has
 // two cores and the end-to-end tests put real load on it). Optional arguments filter
-// by path substring: `node scripts/run-tests.mjs unit router`.
+// by path substring: `node scripts/run-tests.mjs unit router`. The browser tests (test/browser/,
+// the dashboard in Chromium) run last.
 // The chaos test (test/e2e/chaos.test.ts, about three minutes of load) runs only when a
 // filter names it (`npm run test:chaos`) or SLUICE_CHAOS=1, never in a plain `npm test`.
 import { readdirSync, statSync } from 'node:fs';
@@ -15,7 +16,7 @@ function walk(dir) {
     return statSync(p).isDirectory() ? walk(p) : p.endsWith('.test.js') ? [p] : [];
   });
 }
-const order = ['unit', 'integration', 'e2e'];
+const order = ['unit', 'integration', 'e2e', 'browser'];
 const chaosAsked = process.env.SLUICE_CHAOS === '1' || filters.some((x) => x.includes('chaos'));
 const files = walk(root)
   .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
