@@ -61,12 +61,16 @@ try {
   const ports = [];
   for (let i = 0; i < N; i++) ports.push(await freePort());
   const t0 = Date.now();
-  const applied = await fetch(`${base}/v1/apply`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ yaml: ports.map((p, i) => doc(i, p)).join('---\n'), file: 'many.yaml' }),
-  });
-  if (applied.status !== 200) throw new Error(`apply: ${applied.status} ${await applied.text()}`);
+  // A file holds at most 100 documents: apply in files of 100.
+  for (let from = 0; from < N; from += 100) {
+    const docs = ports.slice(from, from + 100).map((p, i) => doc(from + i, p));
+    const applied = await fetch(`${base}/v1/apply`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ yaml: docs.join('---\n'), file: `many-${from}.yaml` }),
+    });
+    if (applied.status !== 200) throw new Error(`apply: ${applied.status} ${await applied.text()}`);
+  }
   await waitFor(
     async () => {
       const r = await fetch(`${base}/v1/overview`, { headers: { authorization: `Bearer ${token}` } });
