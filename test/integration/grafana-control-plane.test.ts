@@ -263,12 +263,13 @@ test('the control-plane panels and alerts against a real Prometheus scraping a r
     assert.equal(verdicts['web error-rate Successful'], COUNT, JSON.stringify(verdicts));
     assert.equal(verdicts['web error-rate Failed'], 0);
     assert.equal(verdicts['bad error-rate Failed'], 1, 'the first failed verdict aborts (failureLimit 0)');
-    assert.equal(verdicts['bad error-rate Successful'], 0);
+    // (A first window with no 500 among its few requests — 0.5^8 — would pass once before the failure.)
+    assert.ok(verdicts['bad error-rate Successful']! <= 1, JSON.stringify(verdicts));
     // Metric phase codes: 1 Successful, 2 Failed.
     assert.deepEqual(keyed(await panel('Analysis verdict per metric (newest run)'), 'rollout', 'metric'), { 'web error-rate': 1, 'bad error-rate': 2 });
     const last = keyed(await panel('Analysis: last measured value'), 'rollout');
     assert.ok(last.web! <= 0.05, `web's last error rate ${last.web}`);
-    assert.ok(last.bad! > 0.05 && last.bad! < 0.9, `bad's last error rate ${last.bad} (half its answers fail)`);
+    assert.ok(last.bad! > 0.05 && last.bad! <= 1, `bad's last error rate ${last.bad} (half its answers fail)`);
   });
 
   await t.test("the router's observed share agrees with the configured 80/20", async () => {
