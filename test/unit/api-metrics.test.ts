@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import type { MeasurementContext, MetricProvider, ProviderResult } from '../../src/core/analysis.js';
-import { escapeLabelValue, formatValue, type MetricsBackend, renderMetrics } from '../../src/api/metrics-routes.js';
+import { escapeLabelValue, formatValue, type MetricsBackend, renderMetrics, VersionCache } from '../../src/api/metrics-routes.js';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import type { Principal } from '../../src/core/auth.js';
 import type { JobStatus } from '../../src/core/jobs.js';
@@ -375,5 +375,38 @@ describe('label values and sample values', () => {
 
   test('no rollout: an empty answer (no family without a sample)', () => {
     assert.equal(renderMetrics({ listRollouts: () => [], listRevisions: () => [], listJobs: () => [] } as unknown as MetricsBackend), '');
+  });
+
+  test("the versions cache: a rollout's revisions are read once, again for a new revision or a re-created rollout", () => {
+    const reads: string[] = [];
+    let record = {
+      name: 'web',
+      createdAt: 1,
+      spec: { strategy: { type: 'blueGreen' } },
+      status: { phase: 'Healthy', weights: [{ revision: 1, weight: 100 }] },
+    };
+    let versions: Record<number, string> = { 1: 'v1' };
+    const backend = {
+      listRollouts: () => [record],
+      listRevisions: (name: string) => (reads.push(name), Object.entries(versions).map(([n, v]) => ({ number: Number(n), template: { version: v } }))),
+      listJobs: () => [],
+    } as unknown as MetricsBackend;
+    const cache = new VersionCache();
+    const weights = () =>
+      renderMetrics(backend, cache)
+        .split('\n')
+        .filter((l) => l.startsWith('sluice_rollout_weight_percent'));
+    assert.deepEqual(weights(), ['sluice_rollout_weight_percent{rollout="web",revision="1",version="v1"} 100']);
+    weights();
+    assert.equal(reads.length, 1, 'the second scrape reads no revision');
+    versions = { 1: 'v1', 2: 'v2' };
+    record = { ...record, status: { ...record.status, weights: [{ revision: 2, weight: 100 }] } };
+    assert.deepEqual(weights(), ['sluice_rollout_weight_percent{rollout="web",revision="2",version="v2"} 100']);
+    assert.equal(reads.length, 2, 'a revision not seen before');
+    // Deleted and applied again: revision 2 is another template now.
+    versions = { 1: 'v9', 2: 'v10' };
+    record = { ...record, createdAt: 2 };
+    assert.deepEqual(weights(), ['sluice_rollout_weight_percent{rollout="web",revision="2",version="v10"} 100']);
+    assert.equal(reads.length, 3);
   });
 });
