@@ -19,6 +19,7 @@ import type { DatabaseActions } from '../core/database.js';
 import type { ExperimentReport } from '../core/experiment.js';
 import { FLAG_KEY_PATTERN, type FlagRampActions } from '../core/flags.js';
 import { addDashboardRoutes, type DashboardBackend, sessionAuth } from './dashboard-routes.js';
+import { addMetricsRoutes, type MetricsBackend } from './metrics-routes.js';
 
 export const ACTOR_HEADER = 'x-sluice-actor';
 /** Largest request body accepted; a rollout file is a few KiB. */
@@ -57,6 +58,8 @@ export interface ApiServerOptions {
   pipelines?: ReleaseBackend;
   /** The dashboard (`/`, `/v1/session`, `/v1/overview`, `/v1/stream`): sign-in by session cookie; absent: no UI, bearer tokens only. */
   dashboard?: DashboardBackend;
+  /** `GET /v1/metrics` (Prometheus text format: rollout phases, weights, analysis); without it, 501. */
+  metrics?: MetricsBackend;
 }
 
 /** What the API reads of experiments (src/engine/experiments/monitor.ts). */
@@ -278,6 +281,7 @@ function apiRoutes(options: ApiServerOptions): Routes {
   addFlagRoutes(routes, options, (body) => reply(body));
   addTokenRoutes(routes, options.tokens);
   addPipelineRoutes(routes, options.pipelines, (ctx) => actorOf(ctx.req, ctx.caller).actor, options.now ?? Date.now);
+  addMetricsRoutes(routes, options.metrics);
   if (options.dashboard) addDashboardRoutes(routes, options.dashboard, options.now ?? Date.now);
   return routes;
 }

@@ -247,6 +247,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
     experiments,
     database: migrations,
     pipelines: { releases, documents, environments: () => store.listEnvironments(), pipelines: () => store.listPipelines() },
+    metrics: store,
     dashboard: {
       sessions: new Sessions({
         adminToken: token,

@@ -53,6 +53,14 @@ function binaryOrSkip(t: TestContext, bin: string | undefined, name: string): st
   return undefined;
 }
 
+/** One scrape job of startPrometheus: its name (the `job` label), targets, token file and path (default /metrics). */
+export interface ScrapeJob {
+  jobName: string;
+  targets: string[];
+  bearerTokenFile?: string;
+  metricsPath?: string;
+}
+
 export interface RunningPrometheus {
   /** e.g. http://127.0.0.1:41234 */
   address: string;
@@ -66,6 +74,7 @@ export interface RunningPrometheus {
  * `bearerTokenFile`: sent as `Authorization: Bearer` on every scrape (the router's admin-token).
  * `jobName`: the scrape job (default `test`), i.e. the `job` label of every series.
  * `ruleFiles`: absolute paths of rule files to load (evaluated every scrape interval).
+ * `moreJobs`: further scrape jobs, each with its targets, token file and metrics path.
  */
 export async function startPrometheus(opts: {
   scrapeTargets: string[];
@@ -74,12 +83,14 @@ export async function startPrometheus(opts: {
   bearerTokenFile?: string;
   jobName?: string;
   ruleFiles?: string[];
+  moreJobs?: ScrapeJob[];
 }): Promise<RunningPrometheus> {
   const binary = opts.binary ?? prometheusBinary();
   if (binary === undefined) throw new Error('prometheus not installed — apt-get install prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'sluice-prometheus-'));
   const interval = `${opts.scrapeIntervalSeconds}s`;
-  const targets = opts.scrapeTargets.map((t) => `'${t}'`).join(', ');
+  const jobs: ScrapeJob[] = [{ jobName: opts.jobName ?? 'test', targets: opts.scrapeTargets, bearerTokenFile: opts.bearerTokenFile }, ...(opts.moreJobs ?? [])];
+  const targetCount = jobs.reduce((n, j) => n + j.targets.length, 0);
   writeFileSync(
     join(dir, 'prometheus.yml'),
     [
@@ -89,10 +100,13 @@ export async function startPrometheus(opts: {
       `  evaluation_interval: ${interval}`,
       ...(opts.ruleFiles === undefined ? [] : ['rule_files:', ...opts.ruleFiles.map((f) => `  - '${f}'`)]),
       'scrape_configs:',
-      `  - job_name: ${opts.jobName ?? 'test'}`,
-      ...(opts.bearerTokenFile === undefined ? [] : ['    authorization:', `      credentials_file: '${opts.bearerTokenFile}'`]),
-      '    static_configs:',
-      `      - targets: [${targets}]`,
+      ...jobs.flatMap((j) => [
+        `  - job_name: ${j.jobName}`,
+        ...(j.metricsPath === undefined ? [] : [`    metrics_path: '${j.metricsPath}'`]),
+        ...(j.bearerTokenFile === undefined ? [] : ['    authorization:', `      credentials_file: '${j.bearerTokenFile}'`]),
+        '    static_configs:',
+        `      - targets: [${j.targets.map((t) => `'${t}'`).join(', ')}]`,
+      ]),
       '',
     ].join('\n'),
   );
@@ -143,7 +157,7 @@ export async function startPrometheus(opts: {
           const r = await fetch(`${address}/api/v1/targets`);
           const body = (await r.json()) as { data: { activeTargets: { health: string }[] } };
           const active = body.data.activeTargets;
-          return active.length === opts.scrapeTargets.length && active.every((t) => t.health === 'up');
+          return active.length === targetCount && active.every((t) => t.health === 'up');
         },
         { timeoutMs, what: 'all prometheus targets to be up' },
       ).then(() => undefined),

@@ -32,6 +32,10 @@ const RULES = fileURLToPath(new URL('../../../deploy/prometheus/sluice-rules.yml
 const DASHBOARD = fileURLToPath(new URL('../../../deploy/grafana/sluice-dashboard.json', import.meta.url));
 /** The job name the rules' SluiceRouterDown expects (docs/grafana.md's scrape config). */
 const JOB = 'sluice-router';
+/** The control plane's job (docs/grafana.md); nothing scrapes one in this file. */
+const CONTROL_PLANE_JOB = 'sluice-control-plane';
+/** A dashboard variable named otherwise than the label it lists. */
+const VARIABLE_LABEL: Record<string, string> = { cpjob: 'job' };
 const ROLLOUT = 'web';
 /** Requests sent through the router: half to each revision (smooth weighted round-robin is exact). */
 const BATCHES = 4;
@@ -271,24 +275,36 @@ test('the dashboard and the rules work against a real Prometheus scraping a real
       assert.equal(v?.allValue, '.*', name);
       assert.ok(v?.multi && v.includeAll, name);
     }
+    // The control-plane job's "All" is the union of its values, not .*: its scrape-target panel shows `up`, which every job has.
+    const cpjob = vars.get('cpjob');
+    assert.equal(cpjob?.type, 'query');
+    assert.equal(cpjob?.allValue, undefined);
+    assert.ok(cpjob?.multi && cpjob.includeAll);
     assert.ok(queries.length >= 15, `${queries.length} queries`);
   });
 
   await t.test("the variables' label_values resolve to this router's rollout, listener and revisions", async () => {
-    const vars = { job: JOB, rollout: grafanaRegex([ROLLOUT]), listener: grafanaRegex([listen]) };
-    const expected: Record<string, string[]> = { job: [JOB], rollout: [ROLLOUT], listener: [listen], revision: ['1', '2'] };
+    const vars = { job: JOB, cpjob: CONTROL_PLANE_JOB, rollout: grafanaRegex([ROLLOUT]), listener: grafanaRegex([listen]) };
+    // No control plane here (test/integration/grafana-control-plane.test.ts has one): its job variable is empty.
+    const expected: Record<string, string[]> = { job: [JOB], cpjob: [], rollout: [ROLLOUT], listener: [listen], revision: ['1', '2'] };
     for (const v of d.templating.list.filter((x) => x.type === 'query')) {
       const m = /^label_values\((.+),\s*(\w+)\)$/.exec(String(v.query));
       assert.ok(m, `variable ${v.name}: ${String(v.query)} is not label_values(selector, label)`);
       const [, selector, label] = m;
-      assert.equal(label, v.name);
+      assert.equal(label, VARIABLE_LABEL[v.name] ?? v.name);
       const got = (await query(`group by (${label}) (${substitute(selector, vars)})`, at)).map((s) => s.metric[label]).sort();
       assert.deepEqual(got, expected[v.name], `variable ${v.name}`);
     }
   });
 
-  const oneEach = { job: grafanaRegex([JOB]), rollout: grafanaRegex([ROLLOUT]), listener: grafanaRegex([listen]), revision: grafanaRegex(['1', '2']) };
-  const all = { job: '.*', rollout: '.*', listener: '.*', revision: '.*' };
+  const oneEach = {
+    job: grafanaRegex([JOB]),
+    cpjob: grafanaRegex([CONTROL_PLANE_JOB]),
+    rollout: grafanaRegex([ROLLOUT]),
+    listener: grafanaRegex([listen]),
+    revision: grafanaRegex(['1', '2']),
+  };
+  const all = { job: '.*', cpjob: grafanaRegex([CONTROL_PLANE_JOB]), rollout: '.*', listener: '.*', revision: '.*' };
 
   await t.test('every PromQL expression of the dashboard is valid, with chosen values and with "All"', async () => {
     for (const vars of [oneEach, all]) {
@@ -349,11 +365,11 @@ test('the dashboard and the rules work against a real Prometheus scraping a real
     assert.deepEqual([...only2.keys()], ['2']);
   });
 
-  await t.test('Prometheus loads both rule groups and evaluates every rule with health ok', async () => {
+  await t.test('Prometheus loads every rule group and evaluates every rule with health ok', async () => {
     const groups = await waitFor(
       async () => {
         const g = (await api<{ groups: RuleGroup[] }>('/api/v1/rules')).groups.filter((x) => !x.name.endsWith('-test-copy'));
-        return g.length === 2 && g.every((x) => x.rules.every((r) => r.health === 'ok')) && g;
+        return g.length === rules.groups.length && g.every((x) => x.rules.every((r) => r.health === 'ok')) && g;
       },
       {
         timeoutMs: 20_000,
@@ -361,15 +377,15 @@ test('the dashboard and the rules work against a real Prometheus scraping a real
         detail: () => 'see /api/v1/rules',
       },
     );
-    assert.deepEqual(
-      groups.map((g) => g.name),
-      ['sluice-red', 'sluice-router'],
-    );
-    const fileRules = rules.groups.flatMap((g) => g.rules.map((r) => String(r.record ?? r.alert)));
-    assert.deepEqual(
-      groups.flatMap((g) => g.rules.map((r) => r.name)),
-      fileRules,
-    );
+    // Prometheus lists the groups in its own order (by name): compare as sets, each group's rules in file order.
+    assert.deepEqual(groups.map((g) => g.name).sort(), ['sluice-control-plane', 'sluice-red', 'sluice-router']);
+    for (const fileGroup of rules.groups) {
+      assert.deepEqual(
+        groups.find((g) => g.name === fileGroup.name)?.rules.map((r) => r.name),
+        fileGroup.rules.map((r) => String(r.record ?? r.alert)),
+        fileGroup.name,
+      );
+    }
     for (const g of groups) for (const r of g.rules) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError ?? ''}`);
   });
 
@@ -417,7 +433,15 @@ test('the dashboard and the rules work against a real Prometheus scraping a real
       assert.equal(a.labels.instance, deadTarget, 'never the live router');
       assert.equal(a.labels.severity, 'critical');
     }
-    for (const quiet of ['SluiceRevisionLatencyP99High', 'SluiceRouterMissing', 'SluiceRouterOverflow', 'SluiceInstanceEjected', 'SluiceListenerNoTraffic']) {
+    for (const quiet of [
+      'SluiceRevisionLatencyP99High',
+      'SluiceRouterMissing',
+      'SluiceRouterOverflow',
+      'SluiceInstanceEjected',
+      'SluiceListenerNoTraffic',
+      'SluiceRolloutDegraded',
+      'SluiceControlPlaneDown',
+    ]) {
       assert.deepEqual(of(quiet), [], `${quiet} should not hold`);
     }
     // And the alert's expression itself, through the query API, at the instant of the traffic.
