@@ -1,5 +1,5 @@
 // The dashboard with many rollouts (issue 16): a real `sluice up` with N rollouts (default
-// 500; one `sleep` instance each, so the machine is not the limit), Debian's Chromium
+// 500; one `sleep` instance each, ready by an exec probe every 30 s, so the machine is not the limit), Debian's Chromium
 // through playwright-core. Measures (1) first paint of the overview — from navigation to all
 // N rows in the table — and (2) a status change — from the page's own POST that starts a
 // new revision of one rollout to its row showing Progressing, pushed by the event stream.
@@ -47,6 +47,7 @@ spec:
     version: v1
     command: /bin/sleep
     args: ["100000"]
+    probes: {readiness: {exec: {command: [/bin/true]}, periodSeconds: 30}}
   traffic: {listen: "127.0.0.1:${port}"}
   strategy: {canary: {steps: [{setWeight: 50}, {pause: {}}]}}
 `;

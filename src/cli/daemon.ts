@@ -100,7 +100,8 @@ function checkBinds(o: UpOptions): void {
     ['--router-admin', o.routerAdmin],
     ['--flags-listen', o.flagsListen],
   ] as const) {
-    const addr = tryParseHostPort(address);
+    // `--api :0` picks a free port (docs/cli.md); the router's addresses need a fixed one.
+    const addr = tryParseHostPort(address, { allowPortZero: flag === '--api' });
     if (addr === undefined) throw new UserError(`${flag} ${address}: must be HOST:PORT, e.g. 127.0.0.1:7070`);
     if (isLoopbackHost(addr.host)) continue;
     if (!o.allowRemote) {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceUnderTest } from '../helpers/sluice.js';
+import { runCli, SluiceUnderTest } from '../helpers/sluice.js';
 import { freePort } from '../helpers/ports.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import { waitFor } from '../helpers/wait.js';
@@ -257,5 +257,23 @@ test('the page is served with a strict CSP, and the stream shows a rollout movin
     assert.deepEqual(kept.slice(0, points.length), points);
   } finally {
     stream.destroy();
+  }
+});
+
+test('bad input: a sign-in without a token string is 400; `up --session-ttl` that is not a duration is one line and starts nothing', async () => {
+  for (const body of [{}, { token: 5 }, { token: '  ' }]) {
+    const r = await call('POST', '/v1/session', {}, body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(String(r.json.error), /"token" must be an API token/);
+    assert.equal(r.headers['set-cookie'], undefined);
+  }
+  for (const [ttl, why] of [
+    ['soon', /--session-ttl soon: not a duration — write e\.g\. 30m, 8h or 7d/],
+    ['10s', /--session-ttl 10s: a dashboard session must last at least 1m/],
+  ] as const) {
+    const r = await runCli(['--state-dir', join(sluice.dir, 'other'), 'up', '--api', '127.0.0.1:0', '--session-ttl', ttl], sluice.dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, why);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   }
 });
