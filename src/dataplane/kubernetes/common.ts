@@ -65,7 +65,8 @@ const live = (split: WeightedTarget[]) => split.filter((t) => t.weight > 0);
  * so it is read from what the engine writes: the main listener's split lists the stable
  * revision first (`split(stable, canary, w)`, the A/B control first); the released one is
  * the canary listener's, else the preview listener's, else the main split's other
- * revision, else a match rule's or a mirror's target.
+ * revision, else a match rule's or a mirror's target, else another backend's. Revisions
+ * routed to beyond those two (A/B variants from the third on) are the extras.
  */
 export function rolesOf(kind: string, input: TrafficInput<unknown>): Roles {
   const { rollout, listeners } = input;
@@ -83,18 +84,19 @@ export function rolesOf(kind: string, input: TrafficInput<unknown>): Roles {
     ...main.rules.flatMap(ruleRevisions),
     ...(main.mirrors ?? []).map((m) => m.revision),
   ];
+  const routed = [...main.split.map((t) => t.revision), ...candidates];
   const stable = live(main.split)[0]?.revision ?? main.split[0]?.revision ?? main.backends[0]?.revision ?? candidates[0];
   if (stable === undefined) refuse(kind, rollout, 'the main listener names no revision');
-  const canary = candidates.find((r) => r !== stable) ?? stable;
+  const canary = [...candidates, ...main.backends.map((b) => b.revision)].find((r) => r !== stable) ?? stable;
   const known = new Set(main.backends.map((b) => b.revision));
-  for (const r of [...candidates, ...main.split.map((t) => t.revision)]) {
+  for (const r of routed) {
     if (!known.has(r) && !listeners.some((l) => l.backends.some((b) => b.revision === r))) {
       refuse(kind, rollout, `revision ${r} is routed to but has no backend in the route table`);
     }
   }
   const extras: Slot[] = [];
   const seen = new Set([stable, canary]);
-  for (const r of [...main.split.map((t) => t.revision), ...main.rules.flatMap(ruleRevisions), ...main.backends.map((b) => b.revision)]) {
+  for (const r of routed) {
     if (seen.has(r)) continue;
     seen.add(r);
     const variant = main.backends.find((b) => b.revision === r)?.variant;
