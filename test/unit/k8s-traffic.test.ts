@@ -164,7 +164,7 @@ const SCENARIOS: Record<string, Scenario> = {
 const PEERS: Record<Kind, Record<string, string>> = {
   services: {
     canary:
-      'Argo Rollouts: canary without trafficRouting (one Service over both ReplicaSets: split by replica count), and canaryService/stableService (docs/features/canary.md; the selector Argo injects is rollouts-pod-template-hash, here sluice.dev/revision).',
+      'Argo Rollouts: canary without trafficRouting (one Service over both ReplicaSets: split by replica count), and canaryService/stableService (docs/features/canary/index.md; the selector Argo injects is rollouts-pod-template-hash, here sluice.dev/revision).',
     'blue-green': 'Argo Rollouts: blue-green activeService/previewService (docs/features/bluegreen.md): the main Service switches revision at promotion.',
   },
   'gateway-api': {
@@ -188,7 +188,8 @@ const PEERS: Record<Kind, Record<string, string>> = {
   },
   'nginx-ingress': {
     canary: 'Flagger pkg/router/ingress.go (<ingress>-canary, canary: "true", canary-weight) and Argo Rollouts docs/features/traffic-management/nginx.md.',
-    'header-route': 'Flagger pkg/router/ingress.go makeHeaderAnnotations (canary-by-header, canary-by-header-value) and Argo Rollouts nginx.md setHeaderRoute.',
+    'header-route':
+      'Flagger pkg/router/ingress.go makeHeaderAnnotations (canary-by-header, canary-by-header-value) and Argo Rollouts docs/features/traffic-management/nginx.md (additionalIngressAnnotations canary-by-header/-value).',
     'blue-green': 'Flagger ingress.go with canary-weight 0 until the switch (Flagger blue/green on nginx: weight 0, then promotion).',
   },
 };
