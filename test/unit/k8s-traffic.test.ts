@@ -16,7 +16,7 @@ import { LineCounter, parseDocument, stringify, type Document, type Node } from 
 import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
 import { rolloutManifest } from '../helpers/manifest.js';
 import type { ListenerRoutes } from '../../src/core/route-table.js';
-import { Ctx, type Decoder } from '../../src/spec/schema.js';
+import { Ctx, type Decoder, schemaOf } from '../../src/spec/schema.js';
 import { UserError } from '../../src/util/errors.js';
 import type { KubeObject } from '../../src/dataplane/kubernetes/common.js';
 import { renderServices } from '../../src/dataplane/kubernetes/services.js';
@@ -490,6 +490,8 @@ test('settings: defaults, and one positioned line per mistake', () => {
     targetPort: 'http',
   });
   assert.equal(decode(servicesSettings, '{port: 8080, targetPort: 3000}').targetPort, 3000);
+  // A JSON Schema for editors and CRDs, as every spec decoder has (spec/schema.ts).
+  for (const d of [servicesSettings, gatewayApiSettings, istioSettings, nginxIngressSettings]) assert.equal(schemaOf(d).additionalProperties, false);
   assert.throws(() => decode(gatewayApiSettings, '{}'), /traffic\.yaml:1:1: parentRefs: missing required field — add parentRefs: \[\{name: public-gateway\}\]/);
   assert.throws(() => decode(gatewayApiSettings, '{parentRefs: []}'), /parentRefs: has no parentRefs/);
   assert.throws(() => decode(servicesSettings, '{targetPort: HTTP_PORT}'), /targetPort: must be a port number or a container port name/);
