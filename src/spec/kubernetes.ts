@@ -44,7 +44,9 @@ export const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)
  * the path lowercase.
  */
 const PATH_PART = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const REGISTRY = '(?:[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*(?:\\.[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*)*(?::[0-9]+)?/)';
+/** As Docker tells a registry from a path: a first component with a dot or a port, or localhost. */
+const HOST_PART = '[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*';
+const REGISTRY = `(?:(?:${HOST_PART}(?:\\.${HOST_PART})+(?::[0-9]+)?|${HOST_PART}:[0-9]+|localhost)/)`;
 export const IMAGE = new RegExp(
   `^${REGISTRY}?${PATH_PART}(?:/${PATH_PART})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`,
 );
@@ -72,7 +74,7 @@ function labelMap(noun: string, fix: string, opts: { reserved?: boolean; values?
     for (const [key, value] of Object.entries(m)) {
       if (!annotation && !LABEL_VALUE.test(value)) {
         fail(
-          `${key}: ${JSON.stringify(value)} is not a valid label value`,
+          `${JSON.stringify(value)} is not a valid label value`,
           'use at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit (or an empty value)',
           key,
         );

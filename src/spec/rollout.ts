@@ -168,7 +168,7 @@ function secretEnv(file: string): Decoder<Record<string, SecretRef>> {
       (v, fail) => {
         if (v.file !== undefined && v.env !== undefined) fail('only one secret source may be set, but file is set too', 'keep one of file, env', 'env');
         if (v.file === undefined && v.env === undefined && v.secretKeyRef === undefined) {
-          fail('must set one secret source', 'add file: PATH or env: VAR (this machine), and/or secretKeyRef: {name, key} (a Kubernetes Secret)');
+          fail('must set one secret source', 'add file: PATH or env: VAR (this machine), and/or secretKeyRef: {name: SECRET, key: KEY} (a Kubernetes Secret)');
         }
       },
     ),
@@ -228,6 +228,15 @@ const template = (file: string) =>
       if (t.image !== undefined && t.podTemplate !== undefined) {
         fail('sets both image and podTemplate, whose containers name their own images', 'keep one of them', 'podTemplate');
       }
+      const podEnv = (t.podTemplate?.spec.containers[0]?.env as Array<{ name: string }> | undefined) ?? [];
+      const twice = podEnv.find((e) => Object.hasOwn(t.env, e.name) || Object.hasOwn(t.secretEnv ?? {}, e.name));
+      if (twice !== undefined) {
+        fail(
+          `${twice.name} is set in the app container's env (the first of podTemplate.spec.containers) and in template.${Object.hasOwn(t.env, twice.name) ? 'env' : 'secretEnv'}`,
+          'keep it in one of them',
+          'podTemplate',
+        );
+      }
       if (t.container !== undefined && t.image === undefined) {
         fail(
           'describes how template.image runs, but there is no image',
@@ -246,13 +255,23 @@ const template = (file: string) =>
  */
 function platformRules(s: Omit<RolloutSpec, 'name' | 'labels'>, node: Node, ctx: Ctx, defaultPlatform: PlatformName): void {
   const t = s.template;
+  const pod = t.podTemplate;
+  for (const field of ['serviceAccountName', 'nodeSelector'] as const) {
+    if (s.kubernetes?.[field] !== undefined && pod?.spec[field] !== undefined) {
+      failAt(node, ctx, ['kubernetes', field], `is set in template.podTemplate.spec.${field} too`, 'keep one of them');
+    }
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const both = Object.keys(s.kubernetes?.[field] ?? {}).find((key) => Object.hasOwn(pod?.metadata?.[field] ?? {}, key));
+    if (both !== undefined) failAt(node, ctx, ['kubernetes', field, both], `is set in template.podTemplate.metadata.${field} too`, 'keep one of them');
+  }
   const platform = platformOf(s, defaultPlatform);
-  const on = s.platform === undefined ? `this control plane's default platform, ${platform}` : `spec.platform: ${platform}`;
+  const platformIs = s.platform === undefined ? `this control plane's default platform is ${platform}` : `spec.platform is ${platform}`;
   if (platform === 'local') {
     if (t.command === undefined) {
       const k8s = t.image !== undefined ? 'image' : t.podTemplate !== undefined ? 'podTemplate' : undefined;
       if (k8s === undefined) failAt(node, ctx, ['template', 'command'], 'missing required field', 'add command: the program to run, e.g. node');
-      failAt(node, ctx, ['template', k8s], `needs spec.platform: kubernetes (this rollout runs on ${on})`, 'or give template.command to run it here');
+      failAt(node, ctx, ['template', k8s], `needs spec.platform: kubernetes (${platformIs})`, 'or give template.command to run it here');
     }
     for (const [name, ref] of Object.entries(t.secretEnv ?? {})) {
       if (!('file' in ref) && !('env' in ref)) {
@@ -260,7 +279,7 @@ function platformRules(s: Omit<RolloutSpec, 'name' | 'labels'>, node: Node, ctx:
           node,
           ctx,
           ['template', 'secretEnv', name],
-          `names only a Kubernetes Secret, which ${on} cannot read`,
+          `names only a Kubernetes Secret, which the local platform cannot read (${platformIs})`,
           'add file: PATH or env: VAR beside secretKeyRef, or set spec.platform: kubernetes',
         );
       }
@@ -276,11 +295,11 @@ function platformRules(s: Omit<RolloutSpec, 'name' | 'labels'>, node: Node, ctx:
         node,
         ctx,
         ['template', 'command'],
-        `runs a local process, but this rollout runs on ${on}, which runs containers`,
+        `runs a local process, but ${platformIs}, which runs containers`,
         'add template.image (or a podTemplate); keep command to run the same spec on the local platform',
       );
     }
-    failAt(node, ctx, ['template', 'image'], `missing required field (this rollout runs on ${on})`, 'add image: REGISTRY/NAME:TAG, or a podTemplate');
+    failAt(node, ctx, ['template', 'image'], `missing required field (${platformIs})`, 'add image: REGISTRY/NAME:TAG, or a podTemplate');
   }
   for (const [name, ref] of Object.entries(t.secretEnv ?? {})) {
     if (ref.secretKeyRef === undefined) {
@@ -288,15 +307,9 @@ function platformRules(s: Omit<RolloutSpec, 'name' | 'labels'>, node: Node, ctx:
         node,
         ctx,
         ['template', 'secretEnv', name],
-        `is read on the control plane's machine (${'file' in ref ? 'file' : 'env'}), which a pod on ${on} cannot see`,
+        `is read on the control plane's machine (${'file' in ref ? 'file' : 'env'}), which a pod cannot see (${platformIs})`,
         'add secretKeyRef: {name: SECRET, key: KEY} beside it (a Kubernetes Secret in the namespace)',
       );
-    }
-  }
-  const pod = t.podTemplate?.spec as { serviceAccountName?: string; nodeSelector?: object } | undefined;
-  for (const field of ['serviceAccountName', 'nodeSelector'] as const) {
-    if (s.kubernetes?.[field] !== undefined && pod?.[field] !== undefined) {
-      failAt(node, ctx, ['kubernetes', field], `is set in template.podTemplate.spec.${field} too`, 'keep one of them');
     }
   }
 }
