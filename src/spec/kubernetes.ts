@@ -268,12 +268,19 @@ const podContainer = openObject({
   image: required(image, 'ghcr.io/acme/web:v2'),
   ports: optional(listOf(openObject({ containerPort: required(PORT, '8080') }), 'write ports as a list, e.g. [{containerPort: 8080}]', 20)),
   env: optional(
-    listOf(
-      openObject({
-        name: required(string({ fix: 'write the variable name', pattern: /^[^=\0]+$/, patternProblem: 'must be an environment variable name' }), 'NAME'),
-      }),
-      'write env as a list of {name, value}',
-      LIMITS.envEntries,
+    refine(
+      listOf(
+        openObject({
+          name: required(string({ fix: 'write the variable name', pattern: /^[^=\0]+$/, patternProblem: 'must be an environment variable name' }), 'NAME'),
+        }),
+        'write env as a list of {name, value}',
+        LIMITS.envEntries,
+      ),
+      (list, fail) => {
+        const names = list.map((e) => e.name);
+        const twice = names.find((n, i) => names.indexOf(n) !== i);
+        if (twice !== undefined) fail(`sets ${twice} twice`, 'keep one of them');
+      },
     ),
   ),
 });
