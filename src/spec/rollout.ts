@@ -23,6 +23,7 @@ import {
   dnsLabel,
   scalarOrMap,
   mapOf,
+  alsoSchema,
   type Ctx,
   type Decoder,
 } from './schema.js';
@@ -185,67 +186,92 @@ function secretEnv(file: string): Decoder<Record<string, SecretRef>> {
   });
 }
 
+/** Whatever the platform, a template runs something: a command, an image or a pod (a rule a schema can state). */
+const RUNS_SOMETHING = { anyOf: [{ required: ['command'] }, { required: ['image'] }, { required: ['podTemplate'] }] };
+
 const template = (file: string) =>
-  refine(
-    object({
-      version: required(
-        string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
-        'v1 (the version label of what this template runs)',
-      ),
-      // Required on the local platform: checked with the platform (platformRules), like image.
-      command: optional(string({ fix: 'write the program to run, e.g. command: node' })),
-      args: withDefault(ARGS, []),
-      env: withDefault(ENV, {}),
-      secretEnv: optional(secretEnv(file)),
-      cwd: withDefault(
-        map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
-        () => dirname(resolvePath(file)),
-      ),
-      probes: withDefault(
-        object({
-          readiness: withDefault(probe('readiness', 1), defaultReadiness),
-          liveness: optional(probe('liveness', 10)),
-          startup: optional(probe('startup', 10)),
-        }),
-        () => ({ readiness: defaultReadiness() }),
-      ),
-      shutdown: withDefault(
-        object({
-          drainSeconds: withDefault(duration(), 30),
-          preStopDelaySeconds: withDefault(duration(), 0),
-          terminationGracePeriodSeconds: withDefault(duration(), 30),
-        }),
-        { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
-      ),
-      // The Kubernetes platform's (src/spec/kubernetes.ts): absent when unused, so local templates keep their hash.
-      image: optional(image),
-      container: optional(containerSettings),
-      podTemplate: optional(podTemplate),
-    }),
-    (t, fail) => {
-      const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
-      if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
-      if (t.image !== undefined && t.podTemplate !== undefined) {
-        fail('sets both image and podTemplate, whose containers name their own images', 'keep one of them', 'podTemplate');
-      }
-      const podEnv = (t.podTemplate?.spec.containers[0]?.env as Array<{ name: string }> | undefined) ?? [];
-      const twice = podEnv.find((e) => Object.hasOwn(t.env, e.name) || Object.hasOwn(t.secretEnv ?? {}, e.name));
-      if (twice !== undefined) {
-        fail(
-          `${twice.name} is set in the app container's env (the first of podTemplate.spec.containers) and in template.${Object.hasOwn(t.env, twice.name) ? 'env' : 'secretEnv'}`,
-          'keep it in one of them',
-          'podTemplate',
-        );
-      }
-      if (t.container !== undefined && t.image === undefined) {
-        fail(
-          'describes how template.image runs, but there is no image',
-          t.podTemplate ? "put these settings in the podTemplate's container" : 'add image: REGISTRY/NAME:TAG',
-          'container',
-        );
-      }
-    },
+  alsoSchema(
+    refine(
+      object({
+        version: required(
+          string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
+          'v1 (the version label of what this template runs)',
+        ),
+        // Required on the local platform: checked with the platform (platformRules), like image.
+        command: optional(string({ fix: 'write the program to run, e.g. command: node' })),
+        args: withDefault(ARGS, []),
+        env: withDefault(ENV, {}),
+        secretEnv: optional(secretEnv(file)),
+        cwd: withDefault(
+          map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
+          () => dirname(resolvePath(file)),
+        ),
+        probes: withDefault(
+          object({
+            readiness: withDefault(probe('readiness', 1), defaultReadiness),
+            liveness: optional(probe('liveness', 10)),
+            startup: optional(probe('startup', 10)),
+          }),
+          () => ({ readiness: defaultReadiness() }),
+        ),
+        shutdown: withDefault(
+          object({
+            drainSeconds: withDefault(duration(), 30),
+            preStopDelaySeconds: withDefault(duration(), 0),
+            terminationGracePeriodSeconds: withDefault(duration(), 30),
+          }),
+          { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
+        ),
+        // The Kubernetes platform's (src/spec/kubernetes.ts): absent when unused, so local templates keep their hash.
+        image: optional(image),
+        container: optional(containerSettings),
+        podTemplate: optional(podTemplate),
+      }),
+      (t, fail) => {
+        const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
+        if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
+        if (t.image !== undefined && t.podTemplate !== undefined) {
+          fail('sets both image and podTemplate, whose containers name their own images', 'keep one of them', 'podTemplate');
+        }
+        const podEnv = (t.podTemplate?.spec.containers[0]?.env as Array<{ name: string }> | undefined) ?? [];
+        const twice = podEnv.find((e) => Object.hasOwn(t.env, e.name) || Object.hasOwn(t.secretEnv ?? {}, e.name));
+        if (twice !== undefined) {
+          fail(
+            `${twice.name} is set in the app container's env (the first of podTemplate.spec.containers) and in template.${Object.hasOwn(t.env, twice.name) ? 'env' : 'secretEnv'}`,
+            'keep it in one of them',
+            'podTemplate',
+          );
+        }
+        if (t.container !== undefined && t.image === undefined) {
+          fail(
+            'describes how template.image runs, but there is no image',
+            t.podTemplate ? "put these settings in the podTemplate's container" : 'add image: REGISTRY/NAME:TAG',
+            'container',
+          );
+        }
+      },
+    ),
+    () => RUNS_SOMETHING,
   );
+
+/**
+ * platformRules as far as a schema can tell them: with spec.platform written, what that
+ * platform needs (without it, the control plane's default decides, which an editor cannot know).
+ */
+const PLATFORM_SCHEMA = () => ({
+  allOf: [
+    {
+      if: { properties: { platform: { const: 'kubernetes' } }, required: ['platform'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable.
+      then: { properties: { template: { type: 'object', anyOf: [{ required: ['image'] }, { required: ['podTemplate'] }] } } },
+    },
+    {
+      if: { properties: { platform: { const: 'local' } }, required: ['platform'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable.
+      then: { properties: { template: { type: 'object', required: ['command'] }, kubernetes: false } },
+    },
+  ],
+});
 
 /**
  * What each platform needs of a rollout, on the platform it runs on (`spec.platform`,
@@ -691,122 +717,125 @@ export function rolloutDocument(file: string, options: RolloutOptions = {}): Dec
         service: optional(dnsLabel()),
       }),
       spec: required(
-        map(
-          refine(
-            object({
-              platform: optional(oneOf(PLATFORMS, 'write local (processes of this machine) or kubernetes (pods of a cluster)')),
-              kubernetes: optional(kubernetesSettings),
-              replicas: withDefault(INSTANCES('instances'), 1),
-              minReadySeconds: withDefault(duration(), 0),
-              revisionHistoryLimit: withDefault(COUNT('old revisions to keep', LIMITS.revisionHistory), 10),
-              progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
-              template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
-              traffic: required(
-                withDataPlane(
-                  object({
-                    ...(dataPlaneFields() as { router: Field<unknown> }),
-                    listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
-                    balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
-                    routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
-                    maintenance: optional(maintenance),
-                    outlierDetection: optional(
-                      object({
-                        consecutiveErrors: withDefault(THRESHOLD, 5),
-                        baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
-                        maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
-                      }),
-                    ),
-                    connectionLimits: optional(
-                      object({
-                        maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
-                        maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
-                        queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
-                      }),
-                    ),
-                    timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
-                    bufferRequests: optional(
-                      object({
-                        maxBytes: withDefault(
-                          integer({
-                            min: 1,
-                            max: LIMITS.bodyBytes,
-                            fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})`,
-                          }),
-                          10 << 20,
-                        ),
-                      }),
-                    ),
-                    sticky: optional(
-                      map(
-                        oneKey(
-                          {
-                            cookie: object({
-                              name: optional(
-                                string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
-                              ),
-                              maxAgeSeconds: optional(duration({ min: 0, above: true })),
-                            }),
-                            header: string({
-                              fix: 'write the header that identifies a user, e.g. x-user-id',
-                              pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
-                              patternProblem: 'must be a header name',
-                            }),
-                            hashCookie: string({
-                              fix: 'write the application cookie that identifies a session',
-                              pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
-                              patternProblem: 'must be a cookie name',
-                            }),
-                          },
-                          'stickiness key',
-                        ),
-                        ({ key, value }) => ({ [key]: value }) as Stickiness,
+        alsoSchema(
+          map(
+            refine(
+              object({
+                platform: optional(oneOf(PLATFORMS, 'write local (processes of this machine) or kubernetes (pods of a cluster)')),
+                kubernetes: optional(kubernetesSettings),
+                replicas: withDefault(INSTANCES('instances'), 1),
+                minReadySeconds: withDefault(duration(), 0),
+                revisionHistoryLimit: withDefault(COUNT('old revisions to keep', LIMITS.revisionHistory), 10),
+                progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
+                template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
+                traffic: required(
+                  withDataPlane(
+                    object({
+                      ...(dataPlaneFields() as { router: Field<unknown> }),
+                      listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
+                      balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
+                      routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
+                      maintenance: optional(maintenance),
+                      outlierDetection: optional(
+                        object({
+                          consecutiveErrors: withDefault(THRESHOLD, 5),
+                          baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
+                          maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
+                        }),
                       ),
-                    ),
+                      connectionLimits: optional(
+                        object({
+                          maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
+                          maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
+                          queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
+                        }),
+                      ),
+                      timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
+                      bufferRequests: optional(
+                        object({
+                          maxBytes: withDefault(
+                            integer({
+                              min: 1,
+                              max: LIMITS.bodyBytes,
+                              fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})`,
+                            }),
+                            10 << 20,
+                          ),
+                        }),
+                      ),
+                      sticky: optional(
+                        map(
+                          oneKey(
+                            {
+                              cookie: object({
+                                name: optional(
+                                  string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
+                                ),
+                                maxAgeSeconds: optional(duration({ min: 0, above: true })),
+                              }),
+                              header: string({
+                                fix: 'write the header that identifies a user, e.g. x-user-id',
+                                pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+                                patternProblem: 'must be a header name',
+                              }),
+                              hashCookie: string({
+                                fix: 'write the application cookie that identifies a session',
+                                pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+                                patternProblem: 'must be a cookie name',
+                              }),
+                            },
+                            'stickiness key',
+                          ),
+                          ({ key, value }) => ({ [key]: value }) as Stickiness,
+                        ),
+                      ),
+                    }),
+                  ),
+                  '{listen: 127.0.0.1:8080}',
+                ),
+                strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),
+                hooks: hooksField,
+                smokeTests: smokeTestsField,
+                notifications: notificationsField,
+                database: optional(databaseField(file)),
+                flags: optional(
+                  object({
+                    killOnAbort: withDefault(listOf(FLAG_KEY, 'write killOnAbort as a list of flag keys, e.g. [new-checkout]'), []),
                   }),
                 ),
-                '{listen: 127.0.0.1:8080}',
-              ),
-              strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),
-              hooks: hooksField,
-              smokeTests: smokeTestsField,
-              notifications: notificationsField,
-              database: optional(databaseField(file)),
-              flags: optional(
-                object({
-                  killOnAbort: withDefault(listOf(FLAG_KEY, 'write killOnAbort as a list of flag keys, e.g. [new-checkout]'), []),
-                }),
-              ),
-            }),
-            (s, fail) => {
-              const targets = s.strategy.type === 'abTest' ? ['canary', 'stable', ...s.strategy.variants.map((v) => v.name)] : ['canary', 'stable'];
-              for (const r of s.traffic.routes) {
-                const named = typeof r.to === 'string' ? [r.to] : Object.keys(r.to);
-                const unknown = named.find((t) => !targets.includes(t));
-                if (unknown !== undefined) {
-                  fail(`route ${r.name} sends to "${unknown}", which is not a target here`, `use ${targets.join(', ')}`, 'traffic');
+              }),
+              (s, fail) => {
+                const targets = s.strategy.type === 'abTest' ? ['canary', 'stable', ...s.strategy.variants.map((v) => v.name)] : ['canary', 'stable'];
+                for (const r of s.traffic.routes) {
+                  const named = typeof r.to === 'string' ? [r.to] : Object.keys(r.to);
+                  const unknown = named.find((t) => !targets.includes(t));
+                  if (unknown !== undefined) {
+                    fail(`route ${r.name} sends to "${unknown}", which is not a target here`, `use ${targets.join(', ')}`, 'traffic');
+                  }
                 }
-              }
-              const router = (s.traffic as { router?: unknown }).router;
-              if (s.strategy.type === 'abTest' && s.strategy.experiment !== undefined && router !== undefined && router !== 'builtin') {
-                fail(
-                  `runs an experiment (abTest metrics) on the ${String(router)} data plane, which cannot assign users by hash nor record goals`,
-                  'leave traffic.router out (the builtin router runs experiments), or drop the metrics',
-                  'traffic',
-                );
-              }
-              if (s.progressDeadlineSeconds <= s.minReadySeconds) {
-                fail(
-                  `must be greater than minReadySeconds (${s.minReadySeconds}), got ${s.progressDeadlineSeconds}`,
-                  'raise progressDeadlineSeconds or lower minReadySeconds',
-                  'progressDeadlineSeconds',
-                );
-              }
+                const router = (s.traffic as { router?: unknown }).router;
+                if (s.strategy.type === 'abTest' && s.strategy.experiment !== undefined && router !== undefined && router !== 'builtin') {
+                  fail(
+                    `runs an experiment (abTest metrics) on the ${String(router)} data plane, which cannot assign users by hash nor record goals`,
+                    'leave traffic.router out (the builtin router runs experiments), or drop the metrics',
+                    'traffic',
+                  );
+                }
+                if (s.progressDeadlineSeconds <= s.minReadySeconds) {
+                  fail(
+                    `must be greater than minReadySeconds (${s.minReadySeconds}), got ${s.progressDeadlineSeconds}`,
+                    'raise progressDeadlineSeconds or lower minReadySeconds',
+                    'progressDeadlineSeconds',
+                  );
+                }
+              },
+            ),
+            (s, node, ctx) => {
+              platformRules(s, node, ctx, defaultPlatform);
+              return s;
             },
           ),
-          (s, node, ctx) => {
-            platformRules(s, node, ctx, defaultPlatform);
-            return s;
-          },
+          PLATFORM_SCHEMA,
         ),
         '{template: …, traffic: …, strategy: …}',
       ),

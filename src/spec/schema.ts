@@ -129,6 +129,14 @@ export function withSchema<D extends Decoder<unknown>>(decode: D, schema: () => 
   return decode;
 }
 
+/** `decode` with more JSON Schema keywords beside its own (a cross-field rule a schema can state). */
+export function alsoSchema<T>(decode: Decoder<T>, extra: () => JsonSchema): Decoder<T> {
+  return withSchema(
+    (node: Node, ctx: Ctx) => decode(node, ctx),
+    () => ({ ...schemaOf(decode), ...extra() }),
+  );
+}
+
 /** The JSON Schema of what `decode` accepts; a fresh object each call. */
 export function schemaOf(decode: Decoder<unknown>): JsonSchema {
   const schema = SCHEMAS.get(decode);
