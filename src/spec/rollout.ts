@@ -42,7 +42,7 @@ import {
   type SecretRef,
   type Strategy,
 } from '../core/spec.js';
-import type { Node } from 'yaml';
+import { isMap, isScalar, type Node } from 'yaml';
 import { containerSettings, failAt, image, kubernetesSettings, podTemplate, secretKeyRef } from './kubernetes.js';
 import { parsePercent } from './duration.js';
 import { LIMITS } from './limits.js';
@@ -191,64 +191,73 @@ const RUNS_SOMETHING = { anyOf: [{ required: ['command'] }, { required: ['image'
 
 const template = (file: string) =>
   alsoSchema(
-    refine(
-      object({
-        version: required(
-          string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
-          'v1 (the version label of what this template runs)',
-        ),
-        // Required on the local platform: checked with the platform (platformRules), like image.
-        command: optional(string({ fix: 'write the program to run, e.g. command: node' })),
-        args: withDefault(ARGS, []),
-        env: withDefault(ENV, {}),
-        secretEnv: optional(secretEnv(file)),
-        cwd: withDefault(
-          map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
-          () => dirname(resolvePath(file)),
-        ),
-        probes: withDefault(
-          object({
-            readiness: withDefault(probe('readiness', 1), defaultReadiness),
-            liveness: optional(probe('liveness', 10)),
-            startup: optional(probe('startup', 10)),
-          }),
-          () => ({ readiness: defaultReadiness() }),
-        ),
-        shutdown: withDefault(
-          object({
-            drainSeconds: withDefault(duration(), 30),
-            preStopDelaySeconds: withDefault(duration(), 0),
-            terminationGracePeriodSeconds: withDefault(duration(), 30),
-          }),
-          { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
-        ),
-        // The Kubernetes platform's (src/spec/kubernetes.ts): absent when unused, so local templates keep their hash.
-        image: optional(image),
-        container: optional(containerSettings),
-        podTemplate: optional(podTemplate),
-      }),
-      (t, fail) => {
-        const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
-        if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
-        if (t.image !== undefined && t.podTemplate !== undefined) {
-          fail('sets both image and podTemplate, whose containers name their own images', 'keep one of them', 'podTemplate');
-        }
-        const podEnv = (t.podTemplate?.spec.containers[0]?.env as Array<{ name: string }> | undefined) ?? [];
-        const twice = podEnv.find((e) => Object.hasOwn(t.env, e.name) || Object.hasOwn(t.secretEnv ?? {}, e.name));
-        if (twice !== undefined) {
-          fail(
-            `${twice.name} is set in the app container's env (the first of podTemplate.spec.containers) and in template.${Object.hasOwn(t.env, twice.name) ? 'env' : 'secretEnv'}`,
-            'keep it in one of them',
-            'podTemplate',
-          );
-        }
-        if (t.container !== undefined && t.image === undefined) {
-          fail(
-            'describes how template.image runs, but there is no image',
-            t.podTemplate ? "put these settings in the podTemplate's container" : 'add image: REGISTRY/NAME:TAG',
-            'container',
-          );
-        }
+    map(
+      refine(
+        object({
+          version: required(
+            string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
+            'v1 (the version label of what this template runs)',
+          ),
+          // Required on the local platform: checked with the platform (platformRules), like image.
+          command: optional(string({ fix: 'write the program to run, e.g. command: node' })),
+          args: withDefault(ARGS, []),
+          env: withDefault(ENV, {}),
+          secretEnv: optional(secretEnv(file)),
+          cwd: withDefault(
+            map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
+            () => dirname(resolvePath(file)),
+          ),
+          probes: withDefault(
+            object({
+              readiness: withDefault(probe('readiness', 1), defaultReadiness),
+              liveness: optional(probe('liveness', 10)),
+              startup: optional(probe('startup', 10)),
+            }),
+            () => ({ readiness: defaultReadiness() }),
+          ),
+          shutdown: withDefault(
+            object({
+              drainSeconds: withDefault(duration(), 30),
+              preStopDelaySeconds: withDefault(duration(), 0),
+              terminationGracePeriodSeconds: withDefault(duration(), 30),
+            }),
+            { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
+          ),
+          // The Kubernetes platform's (src/spec/kubernetes.ts): absent when unused, so local templates keep their hash.
+          image: optional(image),
+          container: optional(containerSettings),
+          podTemplate: optional(podTemplate),
+        }),
+        (t, fail) => {
+          const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
+          if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
+          if (t.image !== undefined && t.podTemplate !== undefined) {
+            fail('sets both image and podTemplate, whose containers name their own images', 'keep one of them', 'podTemplate');
+          }
+          const podEnv = (t.podTemplate?.spec.containers[0]?.env as Array<{ name: string }> | undefined) ?? [];
+          const twice = podEnv.find((e) => Object.hasOwn(t.env, e.name) || Object.hasOwn(t.secretEnv ?? {}, e.name));
+          if (twice !== undefined) {
+            fail(
+              `${twice.name} is set in the app container's env (the first of podTemplate.spec.containers) and in template.${Object.hasOwn(t.env, twice.name) ? 'env' : 'secretEnv'}`,
+              'keep it in one of them',
+              'podTemplate',
+            );
+          }
+          if (t.container !== undefined && t.image === undefined) {
+            fail(
+              'describes how template.image runs, but there is no image',
+              t.podTemplate ? "put these settings in the podTemplate's container" : 'add image: REGISTRY/NAME:TAG',
+              'container',
+            );
+          }
+        },
+      ),
+      // Nothing runs in this directory without a command: no default cwd, so moving the manifest of a
+      // template for Kubernetes makes no new revision.
+      (t, node) => {
+        if (t.command !== undefined || (isMap(node) && node.items.some((p) => isScalar(p.key) && p.key.value === 'cwd'))) return t;
+        const { cwd: _, ...rest } = t;
+        return rest;
       },
     ),
     () => RUNS_SOMETHING,

@@ -217,6 +217,13 @@ test('a podTemplate: taken as written; the first container gets what it does not
     },
   });
   assert.deepEqual(spec.template.podTemplate, before, 'the revision template is not modified');
+  // env added after loading (an Environment's) may meet a name of the container's: the template's wins, once.
+  spec.template.env.REGION = 'us';
+  const env = podTemplateOf(spec, { number: 2, template: spec.template }).spec.containers[0]!.env as Array<{ name: string; value?: string }>;
+  assert.deepEqual(
+    env.filter((e) => e.name === 'REGION'),
+    [{ name: 'REGION', value: 'us' }],
+  );
 });
 
 test('a podTemplate without ports serves on 8080 and says so', () => {

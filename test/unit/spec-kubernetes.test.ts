@@ -103,6 +103,17 @@ test('both command and image: one spec for the laptop and the cluster, on either
   assert.equal(load(manifest({ platform: 'kubernetes', template: COMMAND + IMAGE })).platform, 'kubernetes');
 });
 
+test('a template without a command has no working directory: moving its manifest makes no new revision', () => {
+  const text = manifest({ platform: 'kubernetes', template: IMAGE });
+  const here = loadRollouts(text, '/srv/a/web.yaml')[0]!.spec.template;
+  const there = loadRollouts(text, '/srv/b/web.yaml')[0]!.spec.template;
+  assert.equal(here.cwd, undefined);
+  assert.equal(templateHash(here), templateHash(there));
+  // With a command the directory is the process's, as before.
+  assert.equal(loadRollouts(manifest({ template: COMMAND + IMAGE }), '/srv/a/web.yaml')[0]!.spec.template.cwd, '/srv/a');
+  assert.equal(load(manifest({ platform: 'kubernetes', template: `${IMAGE}    cwd: /app\n` })).template.cwd, '/app', 'written: kept');
+});
+
 test('defaultPlatform: a control plane defaulting to kubernetes takes an image alone and refuses a command alone', () => {
   const spec = load(manifest({ template: IMAGE }), { defaultPlatform: 'kubernetes' });
   assert.equal(spec.platform, undefined);

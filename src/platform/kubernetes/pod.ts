@@ -45,7 +45,10 @@ export function podTemplateOf(spec: RolloutSpec, revision: Pick<Revision, 'numbe
   const port = ports?.[0]?.containerPort ?? DEFAULT_CONTAINER_PORT;
   if (ports === undefined || ports.length === 0) app.ports = [{ name: 'http', containerPort: DEFAULT_CONTAINER_PORT }];
 
-  app.env = [...((app.env as EnvVar[] | undefined) ?? []).filter((e) => !SLUICE_ENV.includes(e.name)), ...templateEnv(spec, t, revision.number, port)];
+  // The loader refuses a name in both; env added after loading (an Environment's) wins, as sluice's own do.
+  const added = templateEnv(spec, t, revision.number, port);
+  const names = new Set(added.map((e) => e.name));
+  app.env = [...((app.env as EnvVar[] | undefined) ?? []).filter((e) => !names.has(e.name)), ...added];
   const probes = { readinessProbe: t.probes.readiness, livenessProbe: t.probes.liveness, startupProbe: t.probes.startup };
   for (const [field, probe] of Object.entries(probes)) if (probe && app[field] === undefined) app[field] = probeOf(probe, port);
   const preStop = wholeSeconds(t.shutdown.preStopDelaySeconds, 0);
