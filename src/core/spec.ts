@@ -49,17 +49,91 @@ export interface Shutdown {
   terminationGracePeriodSeconds: number;
 }
 
+/** A key of a Kubernetes Secret in the pod's namespace (`valueFrom.secretKeyRef`). */
+export interface SecretKeyRef {
+  name: string;
+  key: string;
+  /** Kubernetes' `optional`: the pod starts without the variable when the Secret or key is missing. */
+  optional?: boolean;
+}
+
 /**
  * Where a secret environment value comes from. Only the reference is stored (in the
  * spec, revisions and instance records); the local platform reads the value when it
- * starts a process.
+ * starts a process (`file` or `env`), a pod gets it from a Kubernetes Secret
+ * (`secretKeyRef`). A spec for both platforms gives both. `secretKeyRef` is absent when
+ * unused, so references written before it keep their template hash.
  */
-export type SecretRef = { file: string } | { env: string };
+export type SecretRef = { file: string; secretKeyRef?: SecretKeyRef } | { env: string; secretKeyRef?: SecretKeyRef } | { secretKeyRef: SecretKeyRef };
+
+/** Where a rollout's instances run: processes of this machine, or pods of a Kubernetes cluster. */
+export type PlatformName = 'local' | 'kubernetes';
+export const PLATFORMS: readonly PlatformName[] = ['local', 'kubernetes'];
+/** What a rollout without `spec.platform` runs on, unless the control plane says otherwise (`defaultPlatform`). */
+export const DEFAULT_PLATFORM: PlatformName = 'local';
+
+/** The platform a rollout runs on: its own `spec.platform`, else the control plane's default. */
+export function platformOf(spec: Pick<RolloutSpec, 'platform'>, defaultPlatform: PlatformName = DEFAULT_PLATFORM): PlatformName {
+  return spec.platform ?? defaultPlatform;
+}
+
+/** Kubernetes' resource quantities as written (`250m`, `512Mi`, `"1"`). */
+export interface ResourceQuantities {
+  cpu?: string;
+  memory?: string;
+}
+
+/** A container port; the first one of a container is the one sluice serves and probes. */
+export interface ContainerPort {
+  containerPort: number;
+  name?: string;
+  protocol?: 'TCP' | 'UDP' | 'SCTP';
+}
+
+/** A Kubernetes `envFrom` source: every key of a ConfigMap or Secret as variables. */
+export type EnvFromSource = ({ configMapRef: { name: string; optional?: boolean } } | { secretRef: { name: string; optional?: boolean } }) & {
+  prefix?: string;
+};
+
+/**
+ * How `template.image` runs as a container on Kubernetes. Everything is optional; absent
+ * fields are Kubernetes' defaults, except `ports` (one port, 8080, named http).
+ */
+export interface ContainerSettings {
+  ports?: ContainerPort[];
+  resources?: { requests?: ResourceQuantities; limits?: ResourceQuantities };
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /** The container's own entrypoint and arguments (default: the image's); `template.command`/`args` are the local process's. */
+  command?: string[];
+  args?: string[];
+  envFrom?: EnvFromSource[];
+}
+
+/**
+ * A Kubernetes PodTemplateSpec, as written: sluice checks `metadata` (labels,
+ * annotations) and that `spec.containers` names each container and its image; the rest
+ * is passed to the cluster as is.
+ */
+export interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: { containers: Array<{ name: string; image: string; [field: string]: unknown }>; [field: string]: unknown };
+}
+
+/** `spec.kubernetes`: where and as whom the pods run. Not part of the template (no new revision). */
+export interface KubernetesSettings {
+  namespace?: string;
+  serviceAccountName?: string;
+  nodeSelector?: Record<string, string>;
+  /** Added to every pod's labels and annotations. */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
 
 /** What one instance runs. A change to any of it makes a new revision. */
 export interface Template {
   version: string;
-  command: string;
+  /** The local platform's program; absent on a template that only runs on Kubernetes. */
+  command?: string;
   args: string[];
   env: Record<string, string>;
   /** Absent when unused, so templates written before it keep their hash (and revision). */
@@ -73,6 +147,13 @@ export interface Template {
    * their hash. A changed migration set makes a new revision.
    */
   migrations?: MigrationRef[];
+  /**
+   * What the Kubernetes platform runs: an image (with optional container settings), or a
+   * whole pod template. All absent when unused, so local templates keep their hash.
+   */
+  image?: string;
+  container?: ContainerSettings;
+  podTemplate?: PodTemplate;
 }
 
 export interface Traffic {
@@ -277,6 +358,10 @@ export interface RolloutSpec {
   flags?: { killOnAbort: string[] };
   /** Database migrations that move with the release (core/database.ts). */
   database?: DatabaseSpec;
+  /** `spec.platform` as written; absent: the control plane's default (`platformOf`). */
+  platform?: PlatformName;
+  /** `spec.kubernetes`: pod placement and metadata, for the Kubernetes platform. */
+  kubernetes?: KubernetesSettings;
 }
 
 /** Where a loaded document came from, so later errors can point at it. */

@@ -11,7 +11,7 @@ import { loadResourcesAsync } from '../spec/load-async.js';
 import { DEFAULT_MAINTENANCE } from '../spec/rollout.js';
 import type { AnalysisRef } from '../core/analysis.js';
 import type { AnalysisView } from './actions.js';
-import type { CanaryStrategy, RolloutSpec, Template } from '../core/spec.js';
+import { DEFAULT_PLATFORM, platformOf, type CanaryStrategy, type PlatformName, type RolloutSpec, type Template } from '../core/spec.js';
 import type { Actor, ApplyResult, RolloutActions } from './actions.js';
 import type { Reconciler } from './reconciler.js';
 import { listenAddresses, sameSocket, unbindableReason } from './listen-addresses.js';
@@ -19,6 +19,18 @@ import type { Revision, RolloutRecord, RolloutStatus, RolloutView } from '../cor
 import { resetReleaseOf } from './release-reset.js';
 import { flagSetsOf, type FlagController } from './flags/controller.js';
 import { attachMigrations, checkUndoSchema, type SchemaPort } from './schema-guard.js';
+
+/**
+ * Which platforms a control plane runs rollouts on. Today only the local one: a rollout
+ * for Kubernetes is refused at apply (nothing is stored) until the Kubernetes platform
+ * exists (`sluice up --platform kubernetes --kubeconfig …`, issue 17).
+ */
+export interface PlatformSupport {
+  /** What a rollout without spec.platform runs on (the loader's defaultPlatform). */
+  default: PlatformName;
+  configured: readonly PlatformName[];
+}
+export const LOCAL_ONLY: PlatformSupport = { default: DEFAULT_PLATFORM, configured: [DEFAULT_PLATFORM] };
 
 /** How many recent events a rollout view carries. */
 const VIEW_EVENTS = 20;
@@ -75,10 +87,12 @@ export class Controller implements RolloutActions {
     private readonly schema?: SchemaPort,
     /** Environments and pipelines (engine/pipelines/): where applied ones are checked and stored. */
     private readonly pipelines: ReleaseController = new ReleaseController(store, clock),
+    /** The platforms this control plane runs rollouts on, and the one a rollout without spec.platform gets. */
+    private readonly platforms: PlatformSupport = LOCAL_ONLY,
   ) {}
 
   async apply(yamlText: string, file: string, by: Actor): Promise<ApplyResult[]> {
-    const resources = await loadResourcesAsync(yamlText, file);
+    const resources = await loadResourcesAsync(yamlText, file, { defaultPlatform: this.platforms.default });
     const docs: LoadedRollout[] = [];
     const templates = resources.flatMap((r) => (r.kind === 'AnalysisTemplate' ? [r] : []));
     for (const r of resources) if (r.kind === 'Rollout') docs.push({ spec: r.value, source: r.source, file: r.file, line: r.line });
@@ -88,6 +102,14 @@ export class Controller implements RolloutActions {
     withEnvironmentEnv(docs, [...this.store.listEnvironments().map((e) => e.spec), ...environments.map((e) => e.spec)]);
     if (flagSets.length > 0 && !this.flags) {
       throw new UserError(`${flagSets[0]!.file}:${flagSets[0]!.line}: this control plane serves no feature flags — start it with \`sluice up\``);
+    }
+    for (const doc of docs) {
+      const platform = platformOf(doc.spec, this.platforms.default);
+      if (!this.platforms.configured.includes(platform)) {
+        throw new UserError(
+          `${doc.file}:${doc.line}: rollout ${doc.spec.name}: spec.platform: ${platform} is not configured on this control plane — start it with a kubeconfig (coming), or run the rollout here with spec.platform: local and a template.command`,
+        );
+      }
     }
     for (const doc of docs) await this.checkListenBindable(doc);
     await attachMigrations(docs, this.schema);

@@ -83,10 +83,11 @@ export function lintRollout(r: LoadedRollout): string[] {
   if (!spec.template.probes.readiness.httpGet && !spec.template.probes.readiness.exec && spec.template.probes.readiness.tcpSocket) {
     warn('spec.template.probes.readiness', 'only checks that the port is open, not that the app works', 'add httpGet: {path: /healthz} (or your health path)');
   }
-  if (!commandExists(spec.template.command, spec.template.cwd)) {
+  const command = spec.template.command;
+  if (command !== undefined && !commandExists(command, spec.template.cwd)) {
     warn(
       'spec.template.command',
-      `${JSON.stringify(spec.template.command)} is not found ${spec.template.command.includes('/') ? 'or not executable' : 'on PATH'}, so every instance would fail to start ("command not found")`,
+      `${JSON.stringify(command)} is not found ${command.includes('/') ? 'or not executable' : 'on PATH'}, so every instance would fail to start ("command not found")`,
       'install it, fix the name, or give its full path',
     );
   }

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../util/errors.js';
-import { loadResources, type LoadedResource } from './load.js';
+import { loadResources, type LoadedResource, type LoadOptions } from './load.js';
 
 /**
  * loadResources on a worker thread. yaml parses about a megabyte a second here, so a
@@ -13,6 +13,7 @@ export interface LoadRequest {
   id: number;
   text: string;
   file: string;
+  options: LoadOptions;
 }
 export type LoadReply =
   | { id: number; resources: LoadedResource[] }
@@ -55,8 +56,8 @@ function ensureWorker(): Worker {
   return w;
 }
 
-export async function loadResourcesAsync(text: string, file: string): Promise<LoadedResource[]> {
-  if (text.length <= INLINE_CHARS) return loadResources(text, file);
+export async function loadResourcesAsync(text: string, file: string, options: LoadOptions = {}): Promise<LoadedResource[]> {
+  if (text.length <= INLINE_CHARS) return loadResources(text, file, options);
   const w = ensureWorker();
   const id = nextId++;
   return new Promise<LoadedResource[]>((resolve, reject) => {
@@ -74,6 +75,6 @@ export async function loadResourcesAsync(text: string, file: string): Promise<Lo
       };
     pending.set(id, { resolve: done(resolve), reject: done(reject) });
     w.ref();
-    w.postMessage({ id, text, file } satisfies LoadRequest);
+    w.postMessage({ id, text, file, options } satisfies LoadRequest);
   });
 }

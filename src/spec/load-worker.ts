@@ -4,10 +4,10 @@ import { UserError } from '../util/errors.js';
 import { loadResources } from './load.js';
 import type { LoadRequest, LoadReply } from './load-async.js';
 
-parentPort!.on('message', ({ id, text, file }: LoadRequest) => {
+parentPort!.on('message', ({ id, text, file, options }: LoadRequest) => {
   let reply: LoadReply;
   try {
-    reply = { id, resources: loadResources(text, file) };
+    reply = { id, resources: loadResources(text, file, options) };
   } catch (err) {
     reply =
       err instanceof UserError

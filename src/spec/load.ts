@@ -2,7 +2,7 @@ import { environmentDocument, pipelineDocument } from './pipeline.js';
 import { isMap, isScalar, Lexer, LineCounter, parseAllDocuments } from 'yaml';
 import type { Document, Node, Scalar } from 'yaml';
 import { UserError } from '../util/errors.js';
-import { rolloutDocument } from './rollout.js';
+import { rolloutDocument, type RolloutOptions } from './rollout.js';
 import { analysisTemplateDocument } from './analysis.js';
 import { featureFlagDocument, featureFlagsDocument, flagdDocument, isFlagdDocument, type LoadedFlagSet } from './flags.js';
 import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.js';
@@ -17,6 +17,9 @@ export interface LoadedRollout {
   file: string;
   line: number;
 }
+
+/** How the control plane reads a manifest: a Rollout's rules depend on its default platform. */
+export type LoadOptions = RolloutOptions;
 
 /** One decoder per kind; a new resource kind (AnalysisTemplate…) is one more entry (json-schema.ts gives it a schema). */
 export const KINDS = {
@@ -39,7 +42,7 @@ export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source
  * defaults applied. All or nothing: the first problem (documents in order) throws a
  * one-line UserError "file:line:col: field: what is wrong — what to do".
  */
-export function loadResources(text: string, file: string): LoadedResource[] {
+export function loadResources(text: string, file: string, options: LoadOptions = {}): LoadedResource[] {
   // Bytes at most 3 × UTF-16 units: only a text that may be over the limit is measured.
   if (text.length * 3 > LIMITS.fileBytes) checkSpecSize(Buffer.byteLength(text), file);
   checkAliasCount(text, file);
@@ -70,7 +73,8 @@ export function loadResources(text: string, file: string): LoadedResource[] {
     const ctx: Ctx = new Ctx(doc as Document, file, lines);
     const flagd = isFlagdDocument(root);
     const kind = flagd ? 'FeatureFlags' : checkHeader(root, ctx);
-    const value = flagd ? flagdDocument()(root, ctx) : KINDS[kind](file)(root, ctx);
+    const decoder: (file: string) => Decoder<unknown> = kind === 'Rollout' ? (f) => rolloutDocument(f, options) : KINDS[kind];
+    const value = flagd ? flagdDocument()(root, ctx) : decoder(file)(root, ctx);
     if (kind === 'FeatureFlag' || kind === 'FeatureFlags') {
       checkFlagKeys(value as LoadedFlagSet, flagLines, file);
       // flagd has one $evaluators namespace: the data plane gets the union, so a name means one rule.
@@ -130,8 +134,8 @@ function checkFlagKeys(set: LoadedFlagSet, seen: Map<string, number>, file: stri
  * Relative `template.cwd` is resolved against the file's directory (the default cwd).
  * Throws UserError with a one-line "file:line:col: field: what is wrong — what to do".
  */
-export function loadRollouts(text: string, file: string): LoadedRollout[] {
-  return loadResources(text, file)
+export function loadRollouts(text: string, file: string, options: LoadOptions = {}): LoadedRollout[] {
+  return loadResources(text, file, options)
     .filter((r) => r.kind === 'Rollout')
     .map(({ value, source, file: f, line }) => ({ spec: value, source, file: f, line }));
 }

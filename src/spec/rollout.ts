@@ -23,9 +23,27 @@ import {
   dnsLabel,
   scalarOrMap,
   mapOf,
+  alsoSchema,
+  type Ctx,
   type Decoder,
 } from './schema.js';
-import type { CanaryStep, IntOrPercent, Maintenance, MirrorRouteSpec, Probe, RolloutSpec, RouteTarget, SecretRef, Strategy } from '../core/spec.js';
+import {
+  DEFAULT_PLATFORM,
+  PLATFORMS,
+  platformOf,
+  type CanaryStep,
+  type IntOrPercent,
+  type Maintenance,
+  type MirrorRouteSpec,
+  type PlatformName,
+  type Probe,
+  type RolloutSpec,
+  type RouteTarget,
+  type SecretRef,
+  type Strategy,
+} from '../core/spec.js';
+import { isMap, isScalar, type Node } from 'yaml';
+import { containerSettings, failAt, image, kubernetesSettings, podTemplate, secretKeyRef } from './kubernetes.js';
 import { parsePercent } from './duration.js';
 import { LIMITS } from './limits.js';
 import type { RequestMatch, Stickiness } from '../core/route-table.js';
@@ -129,67 +147,207 @@ function defaultReadiness(): Probe {
   return { tcpSocket: {}, initialDelaySeconds: 0, periodSeconds: 1, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 };
 }
 
-/** `{NAME: {file: PATH} | {env: VAR}}`; a relative file is relative to the manifest, stored absolute. */
+/**
+ * `{NAME: {file: PATH} | {env: VAR}}`, and/or `secretKeyRef: {name, key}` (a Kubernetes
+ * Secret, for pods); a relative file is relative to the manifest, stored absolute. Which
+ * sources a platform needs is checked with the platform (platformRules).
+ */
 function secretEnv(file: string): Decoder<Record<string, SecretRef>> {
   const ref = map(
-    oneKey(
-      {
-        file: string({ fix: 'write the path of the file that holds the value, relative to this manifest or absolute' }),
-        env: string({
-          fix: "write the name of a variable in the control plane's environment",
-          pattern: ENV_NAME_PATTERN,
-          patternProblem: 'must be an environment variable name',
-        }),
+    refine(
+      object({
+        file: optional(string({ fix: 'write the path of the file that holds the value, relative to this manifest or absolute' })),
+        env: optional(
+          string({
+            fix: "write the name of a variable in the control plane's environment",
+            pattern: ENV_NAME_PATTERN,
+            patternProblem: 'must be an environment variable name',
+          }),
+        ),
+        secretKeyRef: optional(secretKeyRef),
+      }),
+      (v, fail) => {
+        if (v.file !== undefined && v.env !== undefined) fail('only one secret source may be set, but file is set too', 'keep one of file, env', 'env');
+        if (v.file === undefined && v.env === undefined && v.secretKeyRef === undefined) {
+          fail('must set one secret source', 'add file: PATH or env: VAR (this machine), and/or secretKeyRef: {name: SECRET, key: KEY} (a Kubernetes Secret)');
+        }
       },
-      'secret source',
     ),
-    ({ key, value }): SecretRef => (key === 'file' ? { file: resolvePath(dirname(resolvePath(file)), value) } : { env: value }),
+    ({ file: path, env, secretKeyRef: k8s }): SecretRef => {
+      const local = path !== undefined ? { file: resolvePath(dirname(resolvePath(file)), path) } : env !== undefined ? { env } : {};
+      return { ...local, ...(k8s ? { secretKeyRef: k8s } : {}) } as SecretRef;
+    },
   );
   return mapOf(ref, {
     noun: 'secret environment variable',
     namePattern: ENV_NAME_PATTERN,
-    fix: 'write secretEnv as NAME: {file: PATH} or NAME: {env: VAR}',
+    fix: 'write secretEnv as NAME: {file: PATH}, NAME: {env: VAR} or NAME: {secretKeyRef: {name: SECRET, key: KEY}}',
     entries: LIMITS.envEntries,
   });
 }
 
+/** Whatever the platform, a template runs something: a command, an image or a pod (a rule a schema can state). */
+const RUNS_SOMETHING = { anyOf: [{ required: ['command'] }, { required: ['image'] }, { required: ['podTemplate'] }] };
+
 const template = (file: string) =>
-  refine(
-    object({
-      version: required(
-        string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
-        'v1 (the version label of what this template runs)',
-      ),
-      command: required(string({ fix: 'write the program to run, e.g. command: node' }), 'the program to run, e.g. node'),
-      args: withDefault(ARGS, []),
-      env: withDefault(ENV, {}),
-      secretEnv: optional(secretEnv(file)),
-      cwd: withDefault(
-        map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
-        () => dirname(resolvePath(file)),
-      ),
-      probes: withDefault(
+  alsoSchema(
+    map(
+      refine(
         object({
-          readiness: withDefault(probe('readiness', 1), defaultReadiness),
-          liveness: optional(probe('liveness', 10)),
-          startup: optional(probe('startup', 10)),
+          version: required(
+            string({ fix: 'write the version label, e.g. version: v2', maxLength: 128, pattern: /^\S+$/, patternProblem: 'must not contain spaces' }),
+            'v1 (the version label of what this template runs)',
+          ),
+          // Required on the local platform: checked with the platform (platformRules), like image.
+          command: optional(string({ fix: 'write the program to run, e.g. command: node' })),
+          args: withDefault(ARGS, []),
+          env: withDefault(ENV, {}),
+          secretEnv: optional(secretEnv(file)),
+          cwd: withDefault(
+            map(string({ fix: 'write a directory, relative to this file or absolute' }), (cwd) => resolvePath(dirname(resolvePath(file)), cwd)),
+            () => dirname(resolvePath(file)),
+          ),
+          probes: withDefault(
+            object({
+              readiness: withDefault(probe('readiness', 1), defaultReadiness),
+              liveness: optional(probe('liveness', 10)),
+              startup: optional(probe('startup', 10)),
+            }),
+            () => ({ readiness: defaultReadiness() }),
+          ),
+          shutdown: withDefault(
+            object({
+              drainSeconds: withDefault(duration(), 30),
+              preStopDelaySeconds: withDefault(duration(), 0),
+              terminationGracePeriodSeconds: withDefault(duration(), 30),
+            }),
+            { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
+          ),
+          // The Kubernetes platform's (src/spec/kubernetes.ts): absent when unused, so local templates keep their hash.
+          image: optional(image),
+          container: optional(containerSettings),
+          podTemplate: optional(podTemplate),
         }),
-        () => ({ readiness: defaultReadiness() }),
+        (t, fail) => {
+          const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
+          if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
+          if (t.image !== undefined && t.podTemplate !== undefined) {
+            fail('sets both image and podTemplate, whose containers name their own images', 'keep one of them', 'podTemplate');
+          }
+          const podEnv = (t.podTemplate?.spec.containers[0]?.env as Array<{ name: string }> | undefined) ?? [];
+          const twice = podEnv.find((e) => Object.hasOwn(t.env, e.name) || Object.hasOwn(t.secretEnv ?? {}, e.name));
+          if (twice !== undefined) {
+            fail(
+              `${twice.name} is set in the app container's env (the first of podTemplate.spec.containers) and in template.${Object.hasOwn(t.env, twice.name) ? 'env' : 'secretEnv'}`,
+              'keep it in one of them',
+              'podTemplate',
+            );
+          }
+          if (t.container !== undefined && t.image === undefined) {
+            fail(
+              'describes how template.image runs, but there is no image',
+              t.podTemplate ? "put these settings in the podTemplate's container" : 'add image: REGISTRY/NAME:TAG',
+              'container',
+            );
+          }
+        },
       ),
-      shutdown: withDefault(
-        object({
-          drainSeconds: withDefault(duration(), 30),
-          preStopDelaySeconds: withDefault(duration(), 0),
-          terminationGracePeriodSeconds: withDefault(duration(), 30),
-        }),
-        { drainSeconds: 30, preStopDelaySeconds: 0, terminationGracePeriodSeconds: 30 },
-      ),
-    }),
-    (t, fail) => {
-      const both = Object.keys(t.secretEnv ?? {}).find((name) => Object.hasOwn(t.env, name));
-      if (both !== undefined) fail(`${both} is set in both env and secretEnv`, 'keep it in one of them', 'secretEnv');
-    },
+      // Nothing runs in this directory without a command: no default cwd, so moving the manifest of a
+      // template for Kubernetes makes no new revision.
+      (t, node) => {
+        if (t.command !== undefined || (isMap(node) && node.items.some((p) => isScalar(p.key) && p.key.value === 'cwd'))) return t;
+        const { cwd: _, ...rest } = t;
+        return rest;
+      },
+    ),
+    () => RUNS_SOMETHING,
   );
+
+/**
+ * platformRules as far as a schema can tell them: with spec.platform written, what that
+ * platform needs (without it, the control plane's default decides, which an editor cannot know).
+ */
+const PLATFORM_SCHEMA = () => ({
+  allOf: [
+    {
+      if: { properties: { platform: { const: 'kubernetes' } }, required: ['platform'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable.
+      then: { properties: { template: { type: 'object', anyOf: [{ required: ['image'] }, { required: ['podTemplate'] }] } } },
+    },
+    {
+      if: { properties: { platform: { const: 'local' } }, required: ['platform'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then keyword, not a thenable.
+      then: { properties: { template: { type: 'object', required: ['command'] }, kubernetes: false } },
+    },
+  ],
+});
+
+/**
+ * What each platform needs of a rollout, on the platform it runs on (`spec.platform`,
+ * else the control plane's default): the local platform a command and secrets it can
+ * read here, Kubernetes an image (or pod template) and secrets from Kubernetes Secrets.
+ * A spec may carry both sides, so that one file runs on a laptop and on a cluster.
+ */
+function platformRules(s: Omit<RolloutSpec, 'name' | 'labels'>, node: Node, ctx: Ctx, defaultPlatform: PlatformName): void {
+  const t = s.template;
+  const pod = t.podTemplate;
+  for (const field of ['serviceAccountName', 'nodeSelector'] as const) {
+    if (s.kubernetes?.[field] !== undefined && pod?.spec[field] !== undefined) {
+      failAt(node, ctx, ['kubernetes', field], `is set in template.podTemplate.spec.${field} too`, 'keep one of them');
+    }
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const both = Object.keys(s.kubernetes?.[field] ?? {}).find((key) => Object.hasOwn(pod?.metadata?.[field] ?? {}, key));
+    if (both !== undefined) failAt(node, ctx, ['kubernetes', field, both], `is set in template.podTemplate.metadata.${field} too`, 'keep one of them');
+  }
+  const platform = platformOf(s, defaultPlatform);
+  const platformIs = s.platform === undefined ? `this control plane's default platform is ${platform}` : `spec.platform is ${platform}`;
+  if (platform === 'local') {
+    if (t.command === undefined) {
+      const k8s = t.image !== undefined ? 'image' : t.podTemplate !== undefined ? 'podTemplate' : undefined;
+      if (k8s === undefined) failAt(node, ctx, ['template', 'command'], 'missing required field', 'add command: the program to run, e.g. node');
+      failAt(node, ctx, ['template', k8s], `needs spec.platform: kubernetes (${platformIs})`, 'or give template.command to run it here');
+    }
+    for (const [name, ref] of Object.entries(t.secretEnv ?? {})) {
+      if (!('file' in ref) && !('env' in ref)) {
+        failAt(
+          node,
+          ctx,
+          ['template', 'secretEnv', name],
+          `names only a Kubernetes Secret, which the local platform cannot read (${platformIs})`,
+          'add file: PATH or env: VAR beside secretKeyRef, or set spec.platform: kubernetes',
+        );
+      }
+    }
+    if (s.kubernetes !== undefined && s.platform === 'local') {
+      failAt(node, ctx, ['kubernetes'], 'has no effect with spec.platform: local', 'remove it, or set spec.platform: kubernetes');
+    }
+    return;
+  }
+  if (t.image === undefined && t.podTemplate === undefined) {
+    if (t.command !== undefined) {
+      failAt(
+        node,
+        ctx,
+        ['template', 'command'],
+        `runs a local process, but ${platformIs}, which runs containers`,
+        'add template.image (or a podTemplate); keep command to run the same spec on the local platform',
+      );
+    }
+    failAt(node, ctx, ['template', 'image'], `missing required field (${platformIs})`, 'add image: REGISTRY/NAME:TAG, or a podTemplate');
+  }
+  for (const [name, ref] of Object.entries(t.secretEnv ?? {})) {
+    if (ref.secretKeyRef === undefined) {
+      failAt(
+        node,
+        ctx,
+        ['template', 'secretEnv', name],
+        `is read on the control plane's machine (${'file' in ref ? 'file' : 'env'}), which a pod cannot see (${platformIs})`,
+        'add secretKeyRef: {name: SECRET, key: KEY} beside it (a Kubernetes Secret in the namespace)',
+      );
+    }
+  }
+}
 
 export const DEFAULT_MAINTENANCE: Maintenance = { status: 503, body: 'Service is being updated, please retry shortly.\n', retryAfterSeconds: 5 };
 
@@ -549,7 +707,17 @@ const strategy: Decoder<Strategy> = map(
 );
 
 /** The whole Rollout document (apiVersion and kind already checked by load.ts). */
-export function rolloutDocument(file: string): Decoder<RolloutSpec> {
+export interface RolloutOptions {
+  /**
+   * The platform of a rollout without `spec.platform`: the control plane's (`sluice up
+   * --platform`, later); DEFAULT_PLATFORM when not given. Only the rules use it: the spec
+   * keeps `platform` absent, as written.
+   */
+  defaultPlatform?: PlatformName;
+}
+
+export function rolloutDocument(file: string, options: RolloutOptions = {}): Decoder<RolloutSpec> {
+  const defaultPlatform = options.defaultPlatform ?? DEFAULT_PLATFORM;
   return map(
     object({
       ...documentHeader('web', {
@@ -558,114 +726,125 @@ export function rolloutDocument(file: string): Decoder<RolloutSpec> {
         service: optional(dnsLabel()),
       }),
       spec: required(
-        refine(
-          object({
-            replicas: withDefault(INSTANCES('instances'), 1),
-            minReadySeconds: withDefault(duration(), 0),
-            revisionHistoryLimit: withDefault(COUNT('old revisions to keep', LIMITS.revisionHistory), 10),
-            progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
-            template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
-            traffic: required(
-              withDataPlane(
-                object({
-                  ...(dataPlaneFields() as { router: Field<unknown> }),
-                  listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
-                  balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
-                  routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
-                  maintenance: optional(maintenance),
-                  outlierDetection: optional(
-                    object({
-                      consecutiveErrors: withDefault(THRESHOLD, 5),
-                      baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
-                      maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
-                    }),
-                  ),
-                  connectionLimits: optional(
-                    object({
-                      maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
-                      maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
-                      queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
-                    }),
-                  ),
-                  timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
-                  bufferRequests: optional(
-                    object({
-                      maxBytes: withDefault(
-                        integer({
-                          min: 1,
-                          max: LIMITS.bodyBytes,
-                          fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})`,
-                        }),
-                        10 << 20,
-                      ),
-                    }),
-                  ),
-                  sticky: optional(
-                    map(
-                      oneKey(
-                        {
-                          cookie: object({
-                            name: optional(
-                              string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
-                            ),
-                            maxAgeSeconds: optional(duration({ min: 0, above: true })),
-                          }),
-                          header: string({
-                            fix: 'write the header that identifies a user, e.g. x-user-id',
-                            pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
-                            patternProblem: 'must be a header name',
-                          }),
-                          hashCookie: string({
-                            fix: 'write the application cookie that identifies a session',
-                            pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
-                            patternProblem: 'must be a cookie name',
-                          }),
-                        },
-                        'stickiness key',
-                      ),
-                      ({ key, value }) => ({ [key]: value }) as Stickiness,
-                    ),
-                  ),
-                }),
-              ),
-              '{listen: 127.0.0.1:8080}',
-            ),
-            strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),
-            hooks: hooksField,
-            smokeTests: smokeTestsField,
-            notifications: notificationsField,
-            database: optional(databaseField(file)),
-            flags: optional(
+        alsoSchema(
+          map(
+            refine(
               object({
-                killOnAbort: withDefault(listOf(FLAG_KEY, 'write killOnAbort as a list of flag keys, e.g. [new-checkout]'), []),
+                platform: optional(oneOf(PLATFORMS, 'write local (processes of this machine) or kubernetes (pods of a cluster)')),
+                kubernetes: optional(kubernetesSettings),
+                replicas: withDefault(INSTANCES('instances'), 1),
+                minReadySeconds: withDefault(duration(), 0),
+                revisionHistoryLimit: withDefault(COUNT('old revisions to keep', LIMITS.revisionHistory), 10),
+                progressDeadlineSeconds: withDefault(duration({ min: 0, above: true }), 600),
+                template: required(template(file), '{version: v1, command: node, args: [server.js]}'),
+                traffic: required(
+                  withDataPlane(
+                    object({
+                      ...(dataPlaneFields() as { router: Field<unknown> }),
+                      listen: required(listenAddress(LISTEN_FIX), '127.0.0.1:8080'),
+                      balancer: withDefault(oneOf(['round-robin', 'least-requests']), 'round-robin' as const),
+                      routes: withDefault(listOf(trafficRoute, 'write routes as a list of {name, match, to}', LIMITS.routes), []),
+                      maintenance: optional(maintenance),
+                      outlierDetection: optional(
+                        object({
+                          consecutiveErrors: withDefault(THRESHOLD, 5),
+                          baseEjectionSeconds: withDefault(duration(AT_LEAST_1MS), 30),
+                          maxEjectionPercent: withDefault(percent({ min: 0, max: 100, fix: 'use a percentage of instances from 0 to 100' }), 50),
+                        }),
+                      ),
+                      connectionLimits: optional(
+                        object({
+                          maxConnections: required(THRESHOLD, '100 (requests in flight per instance)'),
+                          maxPending: withDefault(COUNT('requests that may wait', 100_000), 100),
+                          queueTimeoutSeconds: withDefault(duration(AT_LEAST_1MS), 5),
+                        }),
+                      ),
+                      timeouts: optional(object({ connectSeconds: optional(duration(AT_LEAST_1MS)), responseSeconds: optional(duration(AT_LEAST_1MS)) })),
+                      bufferRequests: optional(
+                        object({
+                          maxBytes: withDefault(
+                            integer({
+                              min: 1,
+                              max: LIMITS.bodyBytes,
+                              fix: `write the largest body to buffer, in bytes, e.g. 10485760 (at most ${LIMITS.bodyBytes})`,
+                            }),
+                            10 << 20,
+                          ),
+                        }),
+                      ),
+                      sticky: optional(
+                        map(
+                          oneKey(
+                            {
+                              cookie: object({
+                                name: optional(
+                                  string({ fix: 'write a cookie name', pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, patternProblem: 'must be a cookie name' }),
+                                ),
+                                maxAgeSeconds: optional(duration({ min: 0, above: true })),
+                              }),
+                              header: string({
+                                fix: 'write the header that identifies a user, e.g. x-user-id',
+                                pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+                                patternProblem: 'must be a header name',
+                              }),
+                              hashCookie: string({
+                                fix: 'write the application cookie that identifies a session',
+                                pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+                                patternProblem: 'must be a cookie name',
+                              }),
+                            },
+                            'stickiness key',
+                          ),
+                          ({ key, value }) => ({ [key]: value }) as Stickiness,
+                        ),
+                      ),
+                    }),
+                  ),
+                  '{listen: 127.0.0.1:8080}',
+                ),
+                strategy: required(strategy, '{rolling: {}} (or recreate, blueGreen, canary, shadow, abTest)'),
+                hooks: hooksField,
+                smokeTests: smokeTestsField,
+                notifications: notificationsField,
+                database: optional(databaseField(file)),
+                flags: optional(
+                  object({
+                    killOnAbort: withDefault(listOf(FLAG_KEY, 'write killOnAbort as a list of flag keys, e.g. [new-checkout]'), []),
+                  }),
+                ),
               }),
+              (s, fail) => {
+                const targets = s.strategy.type === 'abTest' ? ['canary', 'stable', ...s.strategy.variants.map((v) => v.name)] : ['canary', 'stable'];
+                for (const r of s.traffic.routes) {
+                  const named = typeof r.to === 'string' ? [r.to] : Object.keys(r.to);
+                  const unknown = named.find((t) => !targets.includes(t));
+                  if (unknown !== undefined) {
+                    fail(`route ${r.name} sends to "${unknown}", which is not a target here`, `use ${targets.join(', ')}`, 'traffic');
+                  }
+                }
+                const router = (s.traffic as { router?: unknown }).router;
+                if (s.strategy.type === 'abTest' && s.strategy.experiment !== undefined && router !== undefined && router !== 'builtin') {
+                  fail(
+                    `runs an experiment (abTest metrics) on the ${String(router)} data plane, which cannot assign users by hash nor record goals`,
+                    'leave traffic.router out (the builtin router runs experiments), or drop the metrics',
+                    'traffic',
+                  );
+                }
+                if (s.progressDeadlineSeconds <= s.minReadySeconds) {
+                  fail(
+                    `must be greater than minReadySeconds (${s.minReadySeconds}), got ${s.progressDeadlineSeconds}`,
+                    'raise progressDeadlineSeconds or lower minReadySeconds',
+                    'progressDeadlineSeconds',
+                  );
+                }
+              },
             ),
-          }),
-          (s, fail) => {
-            const targets = s.strategy.type === 'abTest' ? ['canary', 'stable', ...s.strategy.variants.map((v) => v.name)] : ['canary', 'stable'];
-            for (const r of s.traffic.routes) {
-              const named = typeof r.to === 'string' ? [r.to] : Object.keys(r.to);
-              const unknown = named.find((t) => !targets.includes(t));
-              if (unknown !== undefined) {
-                fail(`route ${r.name} sends to "${unknown}", which is not a target here`, `use ${targets.join(', ')}`, 'traffic');
-              }
-            }
-            const router = (s.traffic as { router?: unknown }).router;
-            if (s.strategy.type === 'abTest' && s.strategy.experiment !== undefined && router !== undefined && router !== 'builtin') {
-              fail(
-                `runs an experiment (abTest metrics) on the ${String(router)} data plane, which cannot assign users by hash nor record goals`,
-                'leave traffic.router out (the builtin router runs experiments), or drop the metrics',
-                'traffic',
-              );
-            }
-            if (s.progressDeadlineSeconds <= s.minReadySeconds) {
-              fail(
-                `must be greater than minReadySeconds (${s.minReadySeconds}), got ${s.progressDeadlineSeconds}`,
-                'raise progressDeadlineSeconds or lower minReadySeconds',
-                'progressDeadlineSeconds',
-              );
-            }
-          },
+            (s, node, ctx) => {
+              platformRules(s, node, ctx, defaultPlatform);
+              return s;
+            },
+          ),
+          PLATFORM_SCHEMA,
         ),
         '{template: …, traffic: …, strategy: …}',
       ),

@@ -129,6 +129,14 @@ export function withSchema<D extends Decoder<unknown>>(decode: D, schema: () => 
   return decode;
 }
 
+/** `decode` with more JSON Schema keywords beside its own (a cross-field rule a schema can state). */
+export function alsoSchema<T>(decode: Decoder<T>, extra: () => JsonSchema): Decoder<T> {
+  return withSchema(
+    (node: Node, ctx: Ctx) => decode(node, ctx),
+    () => ({ ...schemaOf(decode), ...extra() }),
+  );
+}
+
 /** The JSON Schema of what `decode` accepts; a fresh object each call. */
 export function schemaOf(decode: Decoder<unknown>): JsonSchema {
   const schema = SCHEMAS.get(decode);
@@ -319,6 +327,58 @@ export function object<F extends Record<string, Field<unknown>>>(fields: F, what
       additionalProperties: false,
     };
   });
+}
+
+/**
+ * A mapping whose named fields are decoded and checked, every other field kept as written
+ * (plain JSON, nesting bounded, numbers finite): for objects sluice passes on to another
+ * system (a Kubernetes pod template) but must be able to read a few fields of.
+ */
+export function openObject<F extends Record<string, Field<unknown>>>(
+  fields: F,
+  what = 'write the fields as key: value lines',
+): Decoder<Shape<F> & Record<string, unknown>> {
+  const known = Object.keys(fields);
+  const decoder = (node: Node, ctx: Ctx) => {
+    const out: Record<string, unknown> = {};
+    const present = new Set<string>();
+    for (const e of entries(node, ctx, what)) {
+      present.add(e.name);
+      const c = ctx.key(e.name);
+      const value = Object.hasOwn(fields, e.name) ? fields[e.name]!.decode(e.value, c) : finiteValue(e.value, c);
+      // defineProperty: a field named __proto__ stays a field.
+      Object.defineProperty(out, e.name, { value, enumerable: true, writable: true, configurable: true });
+    }
+    for (const [name, field] of Object.entries(fields)) {
+      if (present.has(name) || field.absent === 'omit') continue;
+      if ('required' in field.absent) ctx.key(name).fail(node, 'missing required field', `add ${name}: ${field.absent.required}`);
+      else out[name] = field.absent.value();
+    }
+    return out as Shape<F> & Record<string, unknown>;
+  };
+  return withSchema(decoder, () => {
+    const required = known.filter((name) => {
+      const { absent } = fields[name]!;
+      return absent !== 'omit' && 'required' in absent;
+    });
+    return {
+      type: required.length > 0 ? 'object' : ['object', 'null'],
+      properties: Object.fromEntries(known.map((name) => [name, fieldSchema(fields[name]!)])),
+      ...(required.length > 0 ? { required } : {}),
+    };
+  });
+}
+
+/** plainValue, refusing what JSON cannot carry (.inf, .nan, 1e999): it would be stored as null. */
+function finiteValue(node: Node, ctx: Ctx): unknown {
+  const value = plainValue(node, ctx);
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'number' && !Number.isFinite(v)) ctx.fail(node, `holds ${v}, which is not a finite number`, 'write a finite number, or quote it as text');
+    if (v && typeof v === 'object') stack.push(...Object.values(v));
+  }
+  return value;
 }
 
 type OneOf<O> = { [K in keyof O & string]: { key: K; value: O[K] extends Decoder<infer T> ? T : never } }[keyof O & string];

@@ -175,10 +175,47 @@ const BAD: Array<[string, string]> = [
   ['unknown builtin metric', GOOD_TEMPLATE.replace('metric: error-rate', 'metric: error-ratio')],
   ['judge confidence over 0.9999', GOOD_TEMPLATE.replace('builtin: {metric: error-rate}', 'judge: {confidence: 1}')],
   ['a document that is a list', '- apiVersion: sluice.dev/v1alpha1\n'],
+  // Issue 17: the Kubernetes side. Without spec.platform the control plane's default decides, which a schema cannot.
+  ['platform kubernetes with only a command', GOOD.replace('spec:\n', 'spec:\n  platform: kubernetes\n')],
+  ['platform local with only an image', GOOD.replace('spec:\n', 'spec:\n  platform: local\n').replace('    command: node\n', '    image: web:v2\n')],
+  ['spec.kubernetes with platform local', GOOD.replace('spec:\n', 'spec:\n  platform: local\n  kubernetes: {namespace: shop}\n')],
+  ['unknown platform', GOOD.replace('spec:\n', 'spec:\n  platform: nomad\n')],
+  ['image with capitals', GOOD.replace('    command: node\n', '    command: node\n    image: Acme/Web:v2\n')],
+  [
+    'cpu quantity with a space',
+    GOOD.replace('    command: node\n', '    command: node\n    image: web:v2\n    container: {resources: {limits: {cpu: 1 m}}}\n'),
+  ],
+  ['negative memory', GOOD.replace('    command: node\n', '    command: node\n    image: web:v2\n    container: {resources: {requests: {memory: -1Gi}}}\n')],
+  ['unknown pull policy', GOOD.replace('    command: node\n', '    command: node\n    image: web:v2\n    container: {imagePullPolicy: Sometimes}\n')],
+  ['pod template without containers', GOOD.replace('    command: node\n', '    command: node\n    podTemplate: {spec: {volumes: []}}\n')],
+  ['pod container without an image', GOOD.replace('    command: node\n', '    command: node\n    podTemplate: {spec: {containers: [{name: web}]}}\n')],
+  ['secretKeyRef without a key', GOOD.replace('    command: node\n', '    command: node\n    secretEnv: {A: {file: a, secretKeyRef: {name: s}}}\n')],
 ];
 
+/** A Rollout for both platforms with every Kubernetes field (issue 17). */
+const GOOD_K8S = GOOD.replace(
+  'spec:\n',
+  'spec:\n  kubernetes: {namespace: shop, serviceAccountName: web, nodeSelector: {kubernetes.io/arch: amd64}, labels: {team: a}}\n',
+).replace(
+  '    command: node\n',
+  `    command: node
+    image: ghcr.io/acme/web:v2
+    container:
+      ports: [{containerPort: 3000, name: http}]
+      resources: {requests: {cpu: 250m, memory: 256Mi}, limits: {cpu: 1, memory: 1Gi}}
+      imagePullPolicy: IfNotPresent
+      args: [--x]
+      envFrom: [{configMapRef: {name: web-config}, prefix: C_}]
+    secretEnv: {DB: {file: db, secretKeyRef: {name: web-secrets, key: db}}}
+`,
+);
+const GOOD_POD = GOOD.replace('spec:\n', 'spec:\n  platform: kubernetes\n').replace(
+  '    command: node\n',
+  '    podTemplate: {metadata: {labels: {tier: web}}, spec: {containers: [{name: web, image: "web:v2", ports: [{containerPort: 80}], volumeMounts: []}], volumes: []}}\n',
+);
+
 test('schema and loader agree: both accept the good documents and refuse each bad one', () => {
-  for (const good of [GOOD, GOOD_TEMPLATE]) {
+  for (const good of [GOOD, GOOD_TEMPLATE, GOOD_K8S, GOOD_POD]) {
     assert.equal(loads(good), undefined);
     assert.ok(validateDocument(documents(good)[0]), why(validateDocument));
   }
@@ -458,6 +495,60 @@ const strategy = fc.oneof(
     ),
   }),
 );
+/** Quantities in every form the loader takes: numbers, text, spaces, exponents. */
+const quantity = mostly(
+  fc.oneof(fc.nat({ max: 64 }), fc.double({ min: 0, max: 64, noNaN: true }), spaced(fc.constantFrom('250m', '1', '0.5', '.5', '+1', '1e3', '2E-1', '1k'))),
+);
+const memory = mostly(fc.oneof(fc.nat({ max: 1 << 30 }), spaced(fc.constantFrom('512Mi', '1Gi', '1G', '128974848', '129e6', '1Ei'))));
+/** The Kubernetes side of a template (issue 17): added beside the command, as a portable spec has it. */
+const kubernetesSide = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({}) },
+  fc.record(
+    {
+      image: mostly(fc.constantFrom('web', 'ghcr.io/acme/web:v2', 'localhost:5000/a/b_c:1.0', `web@sha256:${'f'.repeat(64)}`)),
+      container: mostly(
+        fc.record(
+          {
+            ports: fc.constantFrom(
+              [{ containerPort: 8080 }],
+              [
+                { containerPort: 80, name: 'http', protocol: 'TCP' },
+                { containerPort: 53, protocol: 'UDP' },
+              ],
+            ),
+            resources: fc.record({ requests: fc.record({ cpu: quantity, memory }, opt), limits: fc.record({ cpu: quantity, memory }, opt) }, opt),
+            imagePullPolicy: fc.constantFrom('Always', 'IfNotPresent', 'Never'),
+            command: fc.constant(['/app', 1]),
+            args: mostly(fc.oneof(nothing, fc.array(scalarText, { maxLength: 2 }))),
+            envFrom: fc.constant([{ configMapRef: { name: 'a.b', optional: true } }, { secretRef: { name: 'c' }, prefix: 'S_' }]),
+          },
+          opt,
+        ),
+      ),
+    },
+    { requiredKeys: ['image'] },
+  ),
+  fc.record({
+    podTemplate: mostly(
+      fc.record(
+        {
+          metadata: fc.record({ labels: fc.constant({ tier: 'web', 'example.com/x': '' }), annotations: fc.constant({ 'a/b': 'any text' }) }, opt),
+          spec: fc.record(
+            {
+              containers: fc.constant([
+                { name: 'web', image: 'web:v1', ports: [{ containerPort: 80 }], env: [{ name: 'A', value: '1' }], x: { y: [1, null] } },
+              ]),
+              volumes: fc.constant([{ name: 'c', emptyDir: {} }]),
+              priority: fc.integer(),
+            },
+            { requiredKeys: ['containers'] },
+          ),
+        },
+        { requiredKeys: ['spec'] },
+      ),
+    ),
+  }),
+);
 const rollout = fc.record(
   {
     apiVersion: fc.constant('sluice.dev/v1alpha1'),
@@ -471,24 +562,29 @@ const rollout = fc.record(
     ),
     spec: fc.record(
       {
+        // A rollout for Kubernetes only runs something with an image or a pod template: the loader's rule, and the schema's.
+        platform: fc.constantFrom(undefined, 'local'),
+        kubernetes: mostly(fc.constant(undefined)),
         replicas: count(1000),
         // progressDeadlineSeconds must exceed it (a rule of the loader's alone).
         minReadySeconds: mostly(fc.constantFrom(0, '1s', 2.5, ' 500ms')),
         revisionHistoryLimit: count(100),
         progressDeadlineSeconds: mostly(fc.constantFrom(600, '10m', '1h30m', 3600.5, ' 45 ')),
-        template: fc.record(
-          {
-            version: mostly(fc.constantFrom('v1', '1.10', 'v2-rc.1')),
-            command: fc.constant('node'),
-            args: mostly(fc.oneof(nothing, fc.array(scalarText, { maxLength: 3 }))),
-            env,
-            secretEnv: mostly(fc.oneof(nothing, fc.constantFrom({ TOKEN: { file: 'token.txt' } }, { KEY: { env: 'HOME' } }))),
-            cwd: fc.constant('.'),
-            probes: mostly(fc.oneof(nothing, fc.record({ readiness: probe, liveness: probe, startup: probe }, opt))),
-            shutdown: mostly(fc.oneof(nothing, fc.record({ drainSeconds: dur, preStopDelaySeconds: dur, terminationGracePeriodSeconds: dur }, opt))),
-          },
-          { requiredKeys: ['version', 'command'] },
-        ),
+        template: fc
+          .record(
+            {
+              version: mostly(fc.constantFrom('v1', '1.10', 'v2-rc.1')),
+              command: fc.constant('node'),
+              args: mostly(fc.oneof(nothing, fc.array(scalarText, { maxLength: 3 }))),
+              env,
+              secretEnv: mostly(fc.oneof(nothing, fc.constantFrom({ TOKEN: { file: 'token.txt' } }, { KEY: { env: 'HOME' } }))),
+              cwd: fc.constant('.'),
+              probes: mostly(fc.oneof(nothing, fc.record({ readiness: probe, liveness: probe, startup: probe }, opt))),
+              shutdown: mostly(fc.oneof(nothing, fc.record({ drainSeconds: dur, preStopDelaySeconds: dur, terminationGracePeriodSeconds: dur }, opt))),
+            },
+            { requiredKeys: ['version', 'command'] },
+          )
+          .chain((t) => kubernetesSide.map((k8s) => ({ ...t, ...k8s }))),
         traffic: fc.record(
           {
             listen: listenAt(8010),

@@ -22,6 +22,9 @@ import { renderRoutes } from '../../src/dataplane/nginx/render.js';
 import { FlagdCore } from '@openfeature/flagd-core';
 import { flagRecords, type LoadedFlagSet } from '../../src/spec/flags.js';
 import { compileFlags } from '../../src/flags/compile.js';
+import { platformOf, type RolloutSpec } from '../../src/core/spec.js';
+import { podTemplateOf } from '../../src/platform/kubernetes/pod.js';
+import { IMAGE, LABEL_KEY, LABEL_VALUE } from '../../src/spec/kubernetes.js';
 
 const SEED = Number(process.env.SLUICE_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.SLUICE_FUZZ_RUNS ?? 1000);
@@ -220,6 +223,129 @@ const strategy = mostly(
   ),
 );
 
+// The Kubernetes side (issue 17): images, container settings, pod templates, spec.kubernetes.
+const rare = <T>(value: fc.Arbitrary<T>, weight = 1) =>
+  fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: weight * 2, arbitrary: value as fc.Arbitrary<unknown> });
+const k8sImage = mostly(
+  fc.constantFrom('ghcr.io/acme/web:v2', 'web', 'localhost:5000/a/b', `web@sha256:${'a'.repeat(64)}`),
+  fc.oneof(hostileString, fc.constantFrom('Web', 'web:', 'a b', 'Acme/web', `web:${'x'.repeat(200)}`)),
+);
+const quantityArb = mostly(
+  fc.constantFrom('250m', '1', 0.5, '512Mi', '1Gi', '1e3', 2),
+  fc.oneof(hostileString, hostileNumber, fc.constantFrom('512m', '-1', '1.5.5', '0x10', '1e999', '9Ei')),
+);
+const labelKey = mostly(
+  fc.constantFrom('team', 'example.com/owner', 'tier'),
+  fc.constantFrom('sluice.dev/x', 'app.kubernetes.io/name', 'bad key', 'a/b/c', '', 'x'.repeat(64)),
+);
+const labelValue = mostly(fc.constantFrom('payments', '', 'a.b-c_d', 7), fc.oneof(hostileString, hostileNumber));
+const labelsArb = fc.dictionary(labelKey as fc.Arbitrary<string>, labelValue, { maxKeys: 3 });
+const k8sName = mostly(fc.constantFrom('web-config', 'web-secrets', 'a.b'), fc.oneof(hostileString, fc.constantFrom('Bad', '-x')));
+const containerArb = fc.record(
+  {
+    ports: mostly(
+      fc.constantFrom(
+        [{ containerPort: 3000 }],
+        [
+          { containerPort: 8080, name: 'http' },
+          { containerPort: 9090, name: 'metrics', protocol: 'TCP' },
+        ],
+      ),
+      fc.array(
+        fc.record(
+          {
+            containerPort: num(1, 65535),
+            name: mostly(fc.constantFrom('http', 'metrics'), hostileString),
+            protocol: mostly(fc.constantFrom('TCP', 'UDP'), hostileString),
+          },
+          { requiredKeys: ['containerPort'] },
+        ),
+        { maxLength: 3 },
+      ),
+    ),
+    resources: mostly(
+      fc.record(
+        { requests: fc.record({ cpu: quantityArb, memory: quantityArb }, opt), limits: fc.record({ cpu: quantityArb, memory: quantityArb }, opt) },
+        opt,
+      ),
+    ),
+    imagePullPolicy: mostly(fc.constantFrom('Always', 'IfNotPresent', 'Never'), hostileString),
+    command: mostly(fc.array(fc.constantFrom('/app', '-v', '$(PORT)'), { maxLength: 3 })),
+    args: mostly(fc.array(fc.constantFrom('--x', '1', 2), { maxLength: 3 })),
+    envFrom: mostly(
+      fc.array(
+        fc.oneof(
+          fc.record({ configMapRef: fc.record({ name: k8sName }) }),
+          fc.record(
+            { secretRef: fc.record({ name: k8sName, optional: mostly(fc.boolean()) }), prefix: mostly(fc.constantFrom('S_', 'db.'), hostileString) },
+            opt,
+          ),
+        ),
+        { maxLength: 2 },
+      ),
+    ),
+  },
+  opt,
+);
+const podTemplateArb = fc.record(
+  {
+    metadata: mostly(
+      fc.record({ labels: labelsArb, annotations: fc.dictionary(labelKey as fc.Arbitrary<string>, fc.string({ maxLength: 20 }), { maxKeys: 2 }) }, opt),
+    ),
+    spec: mostly(
+      fc.record(
+        {
+          containers: mostly(
+            fc.array(
+              fc.record(
+                {
+                  name: mostly(fc.constantFrom('web', 'proxy'), hostileString),
+                  image: k8sImage,
+                  ports: mostly(fc.constantFrom([{ containerPort: 3000 }], [], [{ containerPort: 3000, name: 'http' }, { containerPort: 9000 }])),
+                  env: mostly(
+                    fc.constantFrom(
+                      [{ name: 'REGION', value: 'eu' }],
+                      [{ name: 'PORT', value: '1' }],
+                      [
+                        { name: 'A', value: '1' },
+                        { name: 'A', value: '2' },
+                      ],
+                    ),
+                  ),
+                  readinessProbe: rare(fc.constant({ httpGet: { path: '/own', port: 3000 } })),
+                  opaque: rare(anyValue),
+                },
+                { requiredKeys: ['name', 'image'] },
+              ),
+              { maxLength: 3 },
+            ),
+          ),
+          volumes: mostly(fc.constant([{ name: 'c', emptyDir: {} }]), anyValue),
+          serviceAccountName: rare(mostly(fc.constantFrom('web', 'Bad'), hostileString)),
+          terminationGracePeriodSeconds: rare(mostly(fc.constant(5))),
+        },
+        { requiredKeys: ['containers'] },
+      ),
+    ),
+  },
+  { requiredKeys: ['spec'] },
+);
+const kubernetesArb = fc.record(
+  {
+    namespace: mostly(fc.constantFrom('shop', 'default'), hostileString),
+    serviceAccountName: mostly(fc.constantFrom('web', 'web.runner'), hostileString),
+    nodeSelector: mostly(fc.dictionary(labelKey as fc.Arbitrary<string>, labelValue, { maxKeys: 2 })),
+    labels: mostly(labelsArb),
+    annotations: mostly(fc.dictionary(labelKey as fc.Arbitrary<string>, fc.string({ maxLength: 20 }), { maxKeys: 2 })),
+  },
+  opt,
+);
+const platformArb = fc.oneof(
+  { weight: 60, arbitrary: fc.constant(undefined) },
+  { weight: 2, arbitrary: fc.constantFrom('local', 'kubernetes') },
+  { weight: 1, arbitrary: hostileString },
+);
+
 const ports = fc.integer({ min: 18000, max: 18003 });
 const listen = mostly(
   ports.map((p) => `127.0.0.1:${p}`),
@@ -239,22 +365,50 @@ const rollout = fc.record(
     ),
     spec: fc.record(
       {
+        platform: platformArb,
+        kubernetes: rare(kubernetesArb),
         replicas: num(0, 5),
         minReadySeconds: mostly(fc.constantFrom(0, '1s'), fc.oneof(hostileNumber, hostileString)),
         progressDeadlineSeconds: mostly(fc.constantFrom(60, '10m'), fc.oneof(hostileNumber, hostileString)),
         revisionHistoryLimit: num(0, 10),
-        template: fc.record(
-          {
-            version: mostly(fc.constantFrom('v1', 'v2', 'v3'), fc.oneof(hostileString, hostileNumber)),
-            command: mostly(fc.constant('node'), hostileString),
-            args: mostly(fc.array(fc.constantFrom('server.js', '--x', '1'), { maxLength: 3 })),
-            env: mostly(fc.dictionary(fc.constantFrom('A', 'B', 'LOG'), fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { maxKeys: 3 })),
-            secretEnv: mostly(fc.constantFrom({ S: { file: 'x' } }, { S: { env: 'HOME' } })),
-            probes: mostly(fc.constant({ readiness: { httpGet: { path: '/healthz' }, periodSeconds: 1 } })),
-            shutdown: mostly(fc.record({ drainSeconds: dur, terminationGracePeriodSeconds: dur }, opt)),
-          },
-          { requiredKeys: ['version', 'command'] },
-        ),
+        template: fc
+          .tuple(
+            fc.record(
+              {
+                version: mostly(fc.constantFrom('v1', 'v2', 'v3'), fc.oneof(hostileString, hostileNumber)),
+                // Absent sometimes: a template for Kubernetes only (or a mistake on the local platform).
+                command: fc.oneof(
+                  { weight: 30, arbitrary: fc.constant('node') },
+                  { weight: 1, arbitrary: fc.constant(undefined) },
+                  { weight: 1, arbitrary: hostileString },
+                ),
+                args: mostly(fc.array(fc.constantFrom('server.js', '--x', '1'), { maxLength: 3 })),
+                env: mostly(fc.dictionary(fc.constantFrom('A', 'B', 'LOG'), fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { maxKeys: 3 })),
+                secretEnv: mostly(
+                  fc.constantFrom(
+                    { S: { file: 'x' } },
+                    { S: { env: 'HOME' } },
+                    { S: { env: 'HOME', secretKeyRef: { name: 'web-secrets', key: 'db', optional: true } } },
+                  ),
+                ),
+                probes: mostly(fc.constant({ readiness: { httpGet: { path: '/healthz' }, periodSeconds: 1 } })),
+                shutdown: mostly(fc.record({ drainSeconds: dur, terminationGracePeriodSeconds: dur }, opt)),
+              },
+              { requiredKeys: ['version', 'command'] },
+            ),
+            // What the Kubernetes platform runs, beside the command (or instead of it).
+            fc.oneof(
+              { weight: 40, arbitrary: fc.constant({}) },
+              { weight: 3, arbitrary: fc.record({ image: k8sImage }) },
+              { weight: 1, arbitrary: fc.record({ image: k8sImage, container: containerArb }) },
+              { weight: 1, arbitrary: fc.record({ podTemplate: podTemplateArb }) },
+              {
+                weight: 1,
+                arbitrary: fc.record({ image: fc.constant(undefined), container: containerArb, podTemplate: mostly(fc.constant(undefined), podTemplateArb) }),
+              },
+            ),
+          )
+          .map(([t, k8s]) => ({ ...t, ...k8s })),
         traffic: fc.record(
           {
             listen,
@@ -324,6 +478,48 @@ const rollout = fc.record(
   { requiredKeys: ['apiVersion', 'kind', 'metadata', 'spec'] },
 );
 
+/**
+ * What a pod template built from a loaded spec must be, whatever the spec: plain JSON, the
+ * same every time, the input untouched, names and values the API server takes, whole
+ * seconds, and sluice's labels and variables in place. Only for specs that run on
+ * Kubernetes somewhere: those with an image or a pod template.
+ */
+function checkPod(spec: RolloutSpec): void {
+  const t = spec.template;
+  if (t.image === undefined && t.podTemplate === undefined) return;
+  if (Object.values(t.secretEnv ?? {}).some((ref) => !ref.secretKeyRef)) return; // refused for pods (a loader rule)
+  const input = JSON.stringify(spec);
+  const pod = podTemplateOf(spec, { number: 3, template: t });
+  assert.equal(JSON.stringify(spec), input, 'podTemplateOf changed its input');
+  assert.deepEqual(JSON.parse(JSON.stringify(pod)), pod, 'the pod template is plain JSON');
+  assert.deepEqual(podTemplateOf(spec, { number: 3, template: t }), pod, 'the same pod every time');
+  for (const [key, value] of Object.entries(pod.metadata.labels)) {
+    assert.match(key, LABEL_KEY, `label key ${key}`);
+    assert.match(value, LABEL_VALUE, `label ${key} value ${value}`);
+  }
+  assert.equal(pod.metadata.labels['sluice.dev/rollout'], spec.name);
+  assert.equal(pod.metadata.labels['sluice.dev/revision'], '3');
+  assert.match(pod.metadata.labels['sluice.dev/pod-template-hash']!, /^[0-9a-f]{10}$/);
+  const names = pod.spec.containers.map((c) => c.name);
+  assert.ok(names.length > 0 && new Set(names).size === names.length, `container names ${names}`);
+  for (const c of pod.spec.containers) assert.match(c.image, IMAGE);
+  const app = pod.spec.containers[0]! as Record<string, unknown>;
+  const port = (app.ports as Array<{ containerPort: number }>)[0]!.containerPort;
+  assert.ok(Number.isInteger(port) && port >= 1 && port <= 65535, `port ${port}`);
+  const env = app.env as Array<{ name: string; value?: string }>;
+  assert.equal(new Set(env.map((e) => e.name)).size, env.length, `env names twice: ${env.map((e) => e.name)}`);
+  assert.equal(env.find((e) => e.name === 'PORT')?.value, String(port));
+  for (const field of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
+    const probe = app[field] as Record<string, number> | undefined;
+    if (!probe || (t.podTemplate && t.podTemplate.spec.containers[0]![field] !== undefined)) continue;
+    for (const k of ['periodSeconds', 'timeoutSeconds']) assert.ok(Number.isInteger(probe[k]) && probe[k]! >= 1, `${field}.${k} ${probe[k]}`);
+    assert.ok(Number.isInteger(probe.initialDelaySeconds) && probe.initialDelaySeconds! >= 0);
+  }
+  assert.ok(app.readinessProbe !== undefined, 'the app container has a readiness probe');
+  const grace = pod.spec.terminationGracePeriodSeconds as number;
+  assert.ok(Number.isInteger(grace) && grace >= 0, `grace ${grace}`);
+}
+
 /** The mutation that leaves the text alone. */
 const identity = (t: string) => t;
 /** Text-level mutations yaml.stringify cannot make: aliases, truncation, raw bytes, duplicate keys. */
@@ -373,6 +569,9 @@ test(`spec fuzzing: ${RUNS} manifests, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${
       }
       const stored = sim.store.listRollouts();
       if (!loaded) assert.equal(stored.length, 0, 'apply stored what loading refused');
+      // This control plane runs the local platform only: a rollout for kubernetes is refused whole.
+      for (const r of stored) assert.equal(platformOf(r.spec), 'local', `rollout ${r.name} for kubernetes was stored`);
+      for (const r of loaded ?? []) if (r.kind === 'Rollout') checkPod(r.value);
       // What the spec accepted, the data plane must accept too: the engine's first table validates.
       if (stored.length > 0) {
         await sim.reconciler.settle();
@@ -405,6 +604,90 @@ test(`spec fuzzing: ${RUNS} manifests, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${
   console.log(`spec fuzz: ${stats.accepted} loaded, ${stats.refused} refused, ${stats.applied} applied`);
   // A generator that only ever produces refused input would test nothing about apply.
   assert.ok(stats.accepted > RUNS / 50, `only ${stats.accepted} of ${RUNS} cases loaded`);
+});
+
+// Rollouts for Kubernetes (issue 17): mostly valid images, containers and pod templates,
+// loaded on a control plane whose default platform is local or kubernetes. Each loads or
+// throws one positioned line; what loads makes a pod template checkPod accepts; apply on
+// this (local) control plane stores only rollouts for the local platform.
+const k8sRollout = fc
+  .record({
+    template: fc.record(
+      {
+        version: fc.constantFrom('v1', 'v2'),
+        command: rare(fc.constant('node'), 2),
+        image: fc.oneof({ weight: 5, arbitrary: k8sImage }, { weight: 1, arbitrary: fc.constant(undefined) }),
+        container: rare(containerArb, 3),
+        podTemplate: rare(podTemplateArb),
+        env: mostly(fc.constantFrom({ A: '1', PRICE: '$(X) $$' }, { PORT: '1' }, {})),
+        secretEnv: rare(
+          fc.constantFrom(
+            { S: { secretKeyRef: { name: 'web-secrets', key: 'db' } } },
+            { S: { file: 'x', secretKeyRef: { name: 'a', key: 'b' } } },
+            { S: { env: 'HOME' } },
+            { S: { secretKeyRef: { name: 'Bad', key: 'db' } } },
+          ),
+        ),
+        probes: mostly(
+          fc.constantFrom(
+            { readiness: { httpGet: { path: '/h', headers: { 'X-A': 1 } }, periodSeconds: '500ms' } },
+            { readiness: { tcpSocket: { port: 9000 } }, liveness: { exec: { command: ['true'] }, periodSeconds: 2.5, timeoutSeconds: 0.1 } },
+            { startup: { httpGet: { path: '/s', port: 3000 }, initialDelaySeconds: '1.5s' } },
+          ),
+        ),
+        shutdown: mostly(fc.record({ preStopDelaySeconds: dur, terminationGracePeriodSeconds: dur }, opt)),
+      },
+      { requiredKeys: ['version', 'command', 'image'] },
+    ),
+    platform: fc.constantFrom(undefined, 'kubernetes', 'local'),
+    kubernetes: rare(kubernetesArb, 2),
+    service: rare(fc.constantFrom('shop', 'Bad')),
+    defaultPlatform: fc.constantFrom('local' as const, 'kubernetes' as const),
+  })
+  .map(({ template, platform, kubernetes, service, defaultPlatform }) => ({
+    defaultPlatform,
+    text: stringify({
+      apiVersion: 'sluice.dev/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'web', service },
+      spec: { platform, kubernetes, template, traffic: { listen: '127.0.0.1:18000' }, strategy: { canary: { steps: [{ setWeight: 50 }] } } },
+    }),
+  }));
+
+test(`spec fuzzing, rollouts for Kubernetes: ${RUNS} manifests, seed ${SEED} (replay: SLUICE_FUZZ_SEED=${SEED})`, { timeout: 600_000 }, async () => {
+  const stats = { local: 0, kubernetes: 0, refused: 0 };
+  await fc.assert(
+    fc.asyncProperty(k8sRollout, async ({ text, defaultPlatform }) => {
+      let loaded: ReturnType<typeof loadResources> | undefined;
+      try {
+        loaded = loadResources(text, 'fuzz.yaml', { defaultPlatform });
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`loadResources threw ${String(err)} (not a UserError)`);
+        assert.ok(!err.message.includes('\n'), `a one-line error: ${err.message}`);
+        assert.match(err.message, /^fuzz\.yaml:\d+:\d+: (metadata|spec)[.[]/, 'the error names file:line:col and the field');
+      }
+      const spec = loaded?.[0]?.value as RolloutSpec | undefined;
+      if (!spec) return void stats.refused++;
+      const platform = platformOf(spec, defaultPlatform);
+      stats[platform]++;
+      if (platform === 'kubernetes') {
+        assert.ok(spec.template.image !== undefined || spec.template.podTemplate !== undefined, 'a rollout for kubernetes has something to run');
+        checkPod(spec);
+      } else {
+        assert.ok(spec.template.command !== undefined, 'a rollout for the local platform has a command');
+      }
+      const sim = makeSim();
+      try {
+        await sim.controller.apply(text, '/tmp/fuzz.yaml', sim.by);
+      } catch (err) {
+        if (!(err instanceof UserError)) throw new Error(`apply threw ${String(err)} (not a UserError)`);
+      }
+      for (const r of sim.store.listRollouts()) assert.equal(platformOf(r.spec), 'local', 'apply stored a rollout for kubernetes');
+    }),
+    { seed: SEED, numRuns: RUNS, endOnFailure: true },
+  );
+  console.log(`kubernetes fuzz: ${stats.kubernetes} loaded for kubernetes, ${stats.local} for local, ${stats.refused} refused`);
+  assert.ok(stats.kubernetes > RUNS / 10, `only ${stats.kubernetes} of ${RUNS} cases loaded for kubernetes`);
 });
 
 // Feature-flag documents (issue 12): FeatureFlag, FeatureFlags and flagd's JSON, plausible

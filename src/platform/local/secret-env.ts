@@ -16,6 +16,10 @@ export function resolveSecretEnv(template: Template, env: NodeJS.ProcessEnv = pr
 export class SecretEnvError extends Error {}
 
 function secretValue(name: string, ref: SecretRef, env: NodeJS.ProcessEnv): string {
+  if (!('file' in ref) && !('env' in ref)) {
+    // The loader refuses this on the local platform; a record from elsewhere still fails one instance, not the platform.
+    throw new SecretEnvError(`secretEnv ${name}: names a Kubernetes Secret (secretKeyRef), which the local platform cannot read`);
+  }
   if ('env' in ref) {
     const v = env[ref.env];
     if (v === undefined) throw new SecretEnvError(`secretEnv ${name}: ${ref.env} is not set in the control plane's environment`);

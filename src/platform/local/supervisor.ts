@@ -167,10 +167,13 @@ export class InstanceSupervisor {
       // that appears later is picked up by the next attempt.
       return this.failedToStart(err.message);
     }
+    // The controller refuses to apply a rollout for another platform; a template without a command is one.
+    const command = template.command;
+    if (command === undefined) return this.failedToStart('the template has no command (it runs on platform kubernetes)');
     const fd = openSync(logFile, 'a');
     let child: ChildProcess;
     try {
-      child = spawn(template.command, template.args, {
+      child = spawn(command, template.args, {
         cwd: template.cwd ? resolve(template.cwd) : undefined,
         env,
         detached: true,
@@ -189,10 +192,10 @@ export class InstanceSupervisor {
         const code = (err as NodeJS.ErrnoException).code;
         this.failedToStart(
           code === 'ENOENT'
-            ? `command not found: ${template.command}`
+            ? `command not found: ${command}`
             : code === 'EACCES'
-              ? `command not executable: ${template.command}`
-              : `could not start ${template.command}: ${err.message}`,
+              ? `command not executable: ${command}`
+              : `could not start ${command}: ${err.message}`,
         );
       });
       return;
