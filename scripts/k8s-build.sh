@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes programs the k8s tests run (test/helpers/k8s.ts), once, from Go modules
-# with the plain go command: kube-apiserver and kube-controller-manager (k8s.io/kubernetes), etcd
+# with the plain go command: kube-apiserver, kube-controller-manager and kube-scheduler (without a
+# scheduler a Deployment's pods never get a node) from k8s.io/kubernetes, etcd
 # (go.etcd.io/etcd/server/v3) and kwok (sigs.k8s.io/kwok, simulated nodes and pods). The modules
 # and their go.sum files are under test/k8s/. Output goes to a cache folder keyed by the versions;
 # a program already there is not built again. Prints the bin folder on its last line.
@@ -52,6 +53,7 @@ build() { # output name, module folder, package
 build etcd etcd go.etcd.io/etcd/server/v3
 build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager
+build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 
 cat >"$bin/versions.txt" <<EOF

@@ -1,4 +1,4 @@
-// Builds kube-apiserver and kube-controller-manager for the tests (scripts/k8s-build.sh).
+// Builds kube-apiserver, kube-controller-manager and kube-scheduler for the tests (scripts/k8s-build.sh).
 // k8s.io/kubernetes requires its staging modules at v0.0.0 and replaces them with its own
 // ./staging folders, which a dependency's replace lines cannot do for us: pin each one to
 // the release that matches k8s.io/kubernetes v1.37.2.
