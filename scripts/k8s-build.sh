@@ -35,7 +35,16 @@ check_version kubernetes k8s.io/kubernetes "$K8S_VERSION"
 check_version etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 check_version kwok sigs.k8s.io/kwok "$KWOK_VERSION"
 
-build() { # output name, module folder, package
+# What the Kubernetes release build stamps in (hack/lib/version.sh); without it the programs call
+# themselves v0.0.0-master and /version says so. The commit is not known from a module: left out.
+k8s_minor="${K8S_VERSION#v1.}"
+k8s_minor="${k8s_minor%%.*}"
+k8s_ldflags=""
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=archive"
+done
+
+build() { # output name, module folder, package, extra -ldflags
   local out="$bin/$1"
   if [ -x "$out" ]; then
     echo "k8s-build: $1 already built" >&2
@@ -45,15 +54,15 @@ build() { # output name, module folder, package
   local start=$SECONDS
   # -mod=readonly: the committed go.mod and go.sum decide every version; nothing is re-resolved.
   # Build to a temporary name so an interrupted build never leaves a file that looks done.
-  (cd "$root/test/k8s/$2" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags="-s -w" -o "$out.tmp" "$3")
+  (cd "$root/test/k8s/$2" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags="-s -w${4:-}" -o "$out.tmp" "$3")
   mv "$out.tmp" "$out"
   echo "k8s-build: $1 built in $((SECONDS - start)) s ($(du -h "$out" | cut -f1))" >&2
 }
 
 build etcd etcd go.etcd.io/etcd/server/v3
-build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver
-build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager
-build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler
+build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
+build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 
 cat >"$bin/versions.txt" <<EOF
