@@ -356,6 +356,9 @@ export async function startCluster(opts: { startTimeoutMs?: number } = {}): Prom
         `--kubeconfig=${kubeconfigPath}`,
         `--authentication-kubeconfig=${kubeconfigPath}`,
         `--authorization-kubeconfig=${kubeconfigPath}`,
+        // No client certificates here, so the API server publishes no
+        // extension-apiserver-authentication ConfigMap: do not look for it (it logs every 5 s).
+        '--authentication-skip-lookup',
         '--bind-address=127.0.0.1',
         `--secure-port=${kcmPort}`,
         `--cert-dir=${join(dir, 'kcm-certs')}`,
@@ -377,6 +380,9 @@ export async function startCluster(opts: { startTimeoutMs?: number } = {}): Prom
         `--kubeconfig=${kubeconfigPath}`,
         `--authentication-kubeconfig=${kubeconfigPath}`,
         `--authorization-kubeconfig=${kubeconfigPath}`,
+        // No client certificates here, so the API server publishes no
+        // extension-apiserver-authentication ConfigMap: do not look for it (it logs every 5 s).
+        '--authentication-skip-lookup',
         '--bind-address=127.0.0.1',
         `--secure-port=${schedulerPort}`,
         `--cert-dir=${join(dir, 'scheduler-certs')}`,
