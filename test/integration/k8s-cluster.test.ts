@@ -6,10 +6,12 @@
  * Needs `bash scripts/k8s-build.sh` once (skipped loudly without it; fails in CI).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isProcessAlive } from '../../src/util/process-control.js';
-import { type K8sCluster, k8sMissing, processesMentioning, processExe, startCluster, waitK8s } from '../helpers/k8s.js';
+import { K8S_BUILD_COMMAND, type K8sCluster, k8sMissing, processesMentioning, processExe, startCluster, waitK8s } from '../helpers/k8s.js';
 
 const skip = k8sMissing();
 
@@ -177,4 +179,61 @@ describe('a real Kubernetes control plane (etcd, kube-apiserver, controller mana
     assert.equal(existsSync(dir), false);
     console.error(`cluster stopped in ${Date.now() - started} ms`);
   });
+});
+
+// These two need no built program: they run everywhere.
+describe('startCluster without working programs', () => {
+  const sluiceDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('sluice-k8s-'));
+  function withBin(files: Record<string, string>, fn: () => Promise<void>) {
+    return async () => {
+      const bin = mkdtempSync(join(tmpdir(), 'sluice-k8s-fakebin-'));
+      for (const [name, body] of Object.entries(files)) {
+        writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+        chmodSync(join(bin, name), 0o755);
+      }
+      const saved = process.env.SLUICE_K8S_BIN;
+      process.env.SLUICE_K8S_BIN = bin;
+      try {
+        await fn();
+      } finally {
+        if (saved === undefined) delete process.env.SLUICE_K8S_BIN;
+        else process.env.SLUICE_K8S_BIN = saved;
+        rmSync(bin, { recursive: true, force: true });
+      }
+    };
+  }
+
+  test(
+    'names the missing programs and the command that builds them',
+    withBin({ etcd: 'exit 0' }, async () => {
+      await assert.rejects(startCluster(), (err: Error) => {
+        assert.match(err.message, /kube-apiserver, kube-controller-manager, kube-scheduler, kwok not built/);
+        assert.ok(err.message.includes(K8S_BUILD_COMMAND), err.message);
+        return true;
+      });
+    }),
+  );
+
+  test(
+    'a program that exits at start fails it with that program and its output, and cleans up',
+    withBin(
+      {
+        etcd: 'echo "etcd: cannot open data dir (on purpose)" >&2; exit 3',
+        'kube-apiserver': 'sleep 600',
+        'kube-controller-manager': 'sleep 600',
+        'kube-scheduler': 'sleep 600',
+        kwok: 'sleep 600',
+      },
+      async () => {
+        const before = new Set(sluiceDirs());
+        await assert.rejects(startCluster({ startTimeoutMs: 20_000 }), (err: Error) => {
+          assert.match(err.message, /etcd exited \(3\)/);
+          assert.match(err.message, /cannot open data dir \(on purpose\)/);
+          return true;
+        });
+        const left = sluiceDirs().filter((d) => !before.has(d) && !d.startsWith('sluice-k8s-fakebin-'));
+        assert.deepEqual(left, [], 'the cluster folder is removed');
+      },
+    ),
+  );
 });
