@@ -62,7 +62,7 @@ export function k8sMissing(): string | false {
   const bin = k8sBinDir();
   const missing = missingPrograms(bin);
   if (missing.length === 0) return false;
-  const message = `the Kubernetes programs are not built (${missing.join(', ')} missing in ${bin}): run ${K8S_BUILD_COMMAND} (about 25 minutes the first time)`;
+  const message = `the Kubernetes programs are not built (${missing.join(', ')} missing in ${bin}): run ${K8S_BUILD_COMMAND} (about 15 minutes the first time on two cores)`;
   if (process.env.CI) throw new Error(`${message}; CI must run the Kubernetes tests`);
   console.error(`\n*** SKIPPED: ${message}\n`);
   return message;
