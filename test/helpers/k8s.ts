@@ -488,3 +488,80 @@ export async function startCluster(opts: { startTimeoutMs?: number } = {}): Prom
 export async function waitK8s<T>(cluster: K8sCluster, what: string, check: () => T | Promise<T>, timeoutMs = 90_000) {
   return waitFor(check, { what, timeoutMs, intervalMs: 250, detail: cluster.logs });
 }
+
+// ---- Official CRDs (scripts/k8s-crds.sh) and server-side apply ----
+
+const crdScript = join(repoRoot, 'scripts', 'k8s-crds.sh');
+export const K8S_CRDS_COMMAND = 'bash scripts/k8s-crds.sh';
+
+/** The CRD versions scripts/k8s-crds.sh fetches, read from its top lines. */
+export function k8sCrdVersions(): { gatewayApi: string; istioApi: string } {
+  const script = readFileSync(crdScript, 'utf8');
+  const get = (name: string) => new RegExp(`^${name}=(\\S+)$`, 'm').exec(script)?.[1] ?? '';
+  return { gatewayApi: get('GATEWAY_API_VERSION'), istioApi: get('ISTIO_API_VERSION') };
+}
+
+/** The files scripts/k8s-crds.sh leaves in the cache: Gateway API's standard channel and Istio's API CRDs. */
+export function k8sCrdFiles(): { gatewayApi: string[]; istio: string[] } {
+  const v = k8sCrdVersions();
+  const cache = join(process.env.SLUICE_K8S_CACHE || join(homedir(), '.cache', 'sluice-k8s'), 'crds');
+  const standard = join(cache, `gateway-api-${v.gatewayApi}`, 'standard');
+  const istio = join(cache, `istio-api-${v.istioApi}`, 'customresourcedefinitions.gen.yaml');
+  return {
+    gatewayApi: existsSync(standard)
+      ? readdirSync(standard)
+          .filter((f) => f.endsWith('.yaml'))
+          .sort()
+          .map((f) => join(standard, f))
+      : [],
+    istio: existsSync(istio) ? [istio] : [],
+  };
+}
+
+/** Like k8sMissing, for the CRDs: skipped loudly without them on a developer machine, a failure in CI. */
+export function k8sCrdsMissing(): string | false {
+  const files = k8sCrdFiles();
+  if (files.gatewayApi.length > 0 && files.istio.length > 0) return false;
+  const message = `the Gateway API and Istio CRDs are not in the cache: run ${K8S_CRDS_COMMAND}`;
+  if (process.env.CI) throw new Error(`${message}; CI must run the Kubernetes tests`);
+  console.error(`\n*** SKIPPED: ${message}\n`);
+  return message;
+}
+
+interface Crd {
+  metadata: { name: string };
+  status?: { conditions?: { type: string; status: string }[] };
+}
+
+/** Creates CustomResourceDefinitions and waits until every one is Established (served). */
+export async function installCrds(cluster: K8sCluster, crds: Crd[]): Promise<void> {
+  for (const crd of crds) {
+    const r = await cluster.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+    if (r.status !== 201) throw new Error(`CRD ${crd.metadata.name}: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  for (const crd of crds) {
+    await waitK8s(cluster, `CRD ${crd.metadata.name} Established`, async () => {
+      const r = await cluster.request<Crd>('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+      return r.body.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ?? false;
+    });
+  }
+}
+
+/** The API path of a namespaced object (`plural` its resource: services, httproutes, …). */
+export function objectPath(o: { apiVersion: string; metadata: { name?: string; namespace?: string } }, plural: string, named = true): string {
+  const base = o.apiVersion.includes('/') ? `/apis/${o.apiVersion}` : `/api/${o.apiVersion}`;
+  const ns = o.metadata.namespace ? `/namespaces/${o.metadata.namespace}` : '';
+  return `${base}${ns}/${plural}${named && o.metadata.name ? `/${o.metadata.name}` : ''}`;
+}
+
+/** Server-side apply (field manager `sluice`, force, strict field validation): 200 or 201 when accepted. */
+export function applyObject<T = unknown>(
+  cluster: K8sCluster,
+  o: { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } },
+  plural: string,
+): Promise<K8sResponse<T>> {
+  // JSON is YAML: apply-patch+yaml takes the object as JSON.
+  return cluster.request<T>('PATCH', `${objectPath(o, plural)}?fieldManager=sluice&force=true&fieldValidation=Strict`, o, {
+    contentType: 'application/apply-patch+yaml',
+  });
+}
