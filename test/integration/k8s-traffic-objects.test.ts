@@ -17,6 +17,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import type { ListenerRoutes } from '../../src/core/route-table.js';
+import type { KubeObject } from '../../src/dataplane/kubernetes/common.js';
+import { renderGatewayApi } from '../../src/dataplane/kubernetes/gateway-api.js';
+import { renderIstio } from '../../src/dataplane/kubernetes/istio.js';
+import { renderNginxIngress } from '../../src/dataplane/kubernetes/nginx-ingress.js';
 import { applyObject, installCrds, type K8sCluster, k8sCrdFiles, k8sCrdsMissing, k8sMissing, objectPath, startCluster, waitK8s } from '../helpers/k8s.js';
 
 const skip = k8sMissing() || k8sCrdsMissing();
@@ -100,6 +105,95 @@ function assertStored(want: Obj, got: Obj, where: string) {
   assert.equal(d, undefined, `${where}: ${d}`);
 }
 
+// ---- Route tables beyond the goldens: the shapes the engine sim's releases do not reach ----
+
+const backend = (revision: number, variant?: string) => ({
+  revision,
+  version: `v${revision}`,
+  ...(variant !== undefined ? { variant } : {}),
+  endpoints: [{ id: `web-${revision}-a`, host: '127.0.0.1', port: 20000 + revision }],
+});
+const main = (over: Partial<ListenerRoutes> = {}): ListenerRoutes => ({
+  listen: '127.0.0.1:18080',
+  rollout: 'web',
+  role: 'main',
+  balancer: 'round-robin',
+  rules: [],
+  split: [
+    { revision: 1, weight: 80 },
+    { revision: 2, weight: 20 },
+  ],
+  backends: [backend(1), backend(2)],
+  ...over,
+});
+const mirror = (revision: number, percent: number) => ({ name: 'dark', revision, percent, queueLimit: 100, maxBodyBytes: 1048576 });
+const ports = { port: 8080, targetPort: 3000 };
+
+/** Name → the objects the renderers write for it (only the route objects; the Services are the goldens' shape). */
+const EXTRA: Record<string, () => KubeObject[]> = (() => {
+  const gw = (listeners: ListenerRoutes[]) =>
+    renderGatewayApi({
+      rollout: 'web',
+      namespace: NAMESPACE,
+      listeners,
+      settings: {
+        parentRefs: [{ name: 'public-gateway', namespace: 'gateway-system', sectionName: 'https' }],
+        hostnames: ['web.example.com'],
+        mirrorPercent: true,
+        ...ports,
+      },
+    });
+  const istio = (listeners: ListenerRoutes[]) =>
+    renderIstio({ rollout: 'web', namespace: NAMESPACE, listeners, settings: { hosts: ['web.example.com'], gateways: ['mesh'], ...ports } });
+  const stopped = [main({ hold: { mode: 'stopped' }, maintenance: { status: 503, body: 'back soon', retryAfterSeconds: 30 } })];
+  const matches = [
+    main({
+      rules: [
+        { name: 'beta', cookie: { name: 'beta', exact: 'yes' }, revision: 2 },
+        { name: 'gold', header: { name: 'X-Tier', prefix: 'gold.' }, revision: 2 },
+        { name: 're', header: { name: 'X-Tier', regex: 'gold|silver' }, pathPrefix: '/api', methods: ['POST', 'PUT'], revision: 2 },
+        {
+          name: 'q',
+          query: { name: 'canary', exact: 'true' },
+          split: [
+            { revision: 1, weight: 1 },
+            { revision: 2, weight: 2 },
+          ],
+        },
+      ],
+      mirrors: [mirror(2, 12.5)],
+    }),
+  ];
+  const three = [
+    main({
+      split: [
+        { revision: 1, weight: 40 },
+        { revision: 2, weight: 30 },
+        { revision: 3, weight: 30 },
+      ],
+      backends: [backend(1, 'a'), backend(2, 'b'), backend(3, 'c')],
+      variantHeader: 'x-sluice-variant',
+      balancer: 'least-requests',
+      resilience: { outlier: { consecutiveFailures: 5, baseEjectionMs: 1500, maxEjectedPercent: 50 }, timeouts: { connectMs: 1500 } },
+    }),
+  ];
+  return {
+    'gateway-api stop-traffic (a rule without backendRefs)': () => gw(stopped),
+    'istio stop-traffic (directResponse and retry-after)': () => istio(stopped),
+    'gateway-api cookie, prefix, regex, query, methods, a 12.5 % mirror (fraction)': () => gw(matches),
+    'istio cookie, prefix, regex, query, methods, a 12.5 % mirror': () => istio(matches),
+    'gateway-api three variants': () => gw(three),
+    'istio three variants, least-requests, outlier detection, connect timeout': () => istio(three),
+    'nginx-ingress a cookie route': () =>
+      renderNginxIngress({
+        rollout: 'web',
+        namespace: NAMESPACE,
+        listeners: [main({ rules: [{ name: 'beta', cookie: { name: 'beta', exact: 'always' }, revision: 2 }] })],
+        settings: { ingress: 'web', host: 'web.example.com', path: '/', pathType: 'Prefix', ingressClassName: 'nginx', ...ports },
+      }),
+  };
+})();
+
 describe('the traffic objects against a real API server with the official Gateway API and Istio CRDs', { skip }, () => {
   let cluster: K8sCluster;
 
@@ -151,6 +245,23 @@ describe('the traffic objects against a real API server with the official Gatewa
       } finally {
         for (const o of golden.objects) await cluster.request('DELETE', objectPath(o, plural(o)));
         for (const o of golden.objects)
+          await waitK8s(cluster, `${o.kind} ${o.metadata.name} deleted`, async () => (await cluster.request('GET', objectPath(o, plural(o)))).status === 404);
+      }
+    });
+  }
+
+  for (const [name, render] of Object.entries(EXTRA)) {
+    test(`beyond the goldens: ${name}: every object is created (201) and stored as written`, { timeout: 60_000 }, async () => {
+      const objects = render() as unknown as Obj[];
+      try {
+        for (const o of objects) {
+          const r = await cluster.request<Obj | Status>('POST', `${objectPath(o, plural(o), false)}?fieldValidation=Strict&fieldManager=sluice`, o);
+          assert.equal(r.status, 201, `${name}: ${o.kind} ${o.metadata.name} refused: ${JSON.stringify(r.body)}`);
+          assertStored(o, r.body as Obj, name);
+        }
+      } finally {
+        for (const o of objects) await cluster.request('DELETE', objectPath(o, plural(o)));
+        for (const o of objects)
           await waitK8s(cluster, `${o.kind} ${o.metadata.name} deleted`, async () => (await cluster.request('GET', objectPath(o, plural(o)))).status === 404);
       }
     });
