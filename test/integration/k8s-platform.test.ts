@@ -1,0 +1,253 @@
+/**
+ * The Kubernetes platform (src/platform/kubernetes/kubernetes-platform.ts) against a real
+ * control plane (test/helpers/k8s.ts: etcd, kube-apiserver, controller manager, scheduler;
+ * the node is simulated by kwok, so pods go Ready without a container runtime): a revision is
+ * one ReplicaSet, instances are its pods, scaling is its replicas, a restarted controller
+ * adopts what exists without touching it, and bad input fails with one line.
+ * Needs `bash scripts/k8s-build.sh` once (skipped loudly without it; fails in CI).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { InstanceStatus } from '../../src/core/platform.js';
+import type { RolloutSpec } from '../../src/core/spec.js';
+import { KubeClient } from '../../src/platform/kubernetes/client.js';
+import { KubernetesPlatform, type ReplicaSet } from '../../src/platform/kubernetes/kubernetes-platform.js';
+import { LABELS, podTemplateOf } from '../../src/platform/kubernetes/pod.js';
+import { loadRollouts } from '../../src/spec/load.js';
+import { type K8sCluster, k8sMissing, startCluster, waitK8s } from '../helpers/k8s.js';
+
+const skip = k8sMissing();
+const NS = 'sluice-platform';
+
+function rollout(version: string, extraSpec = ''): RolloutSpec {
+  const text = `apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  platform: kubernetes
+  kubernetes:
+    namespace: ${NS}
+    labels: {team: payments}
+${extraSpec}  template:
+    version: ${version}
+    image: sluice.invalid/web:${version}
+  traffic:
+    listen: 127.0.0.1:8080
+  strategy:
+    rolling: {}
+`;
+  return loadRollouts(text, '/srv/app/web.yaml')[0]!.spec;
+}
+
+interface List<T> {
+  items: T[];
+}
+interface Pod {
+  metadata: { name: string; labels: Record<string, string>; ownerReferences?: { name: string }[]; deletionTimestamp?: string };
+  status?: { podIP?: string };
+}
+
+const oneLine = (err: Error) => !err.message.includes('\n');
+
+describe('the Kubernetes platform on a real API server (nodes simulated by kwok)', { skip }, () => {
+  let cluster: K8sCluster;
+  let ca: string;
+  const v1 = rollout('v1');
+  const v2 = rollout('v2');
+  const specOf = (name: string) => (name === 'web' ? v1 : undefined);
+  const clients: KubeClient[] = [];
+  const platforms: KubernetesPlatform[] = [];
+  const client = (token = cluster.token, server = cluster.server) => {
+    const c = new KubeClient({ server, token, ca });
+    clients.push(c);
+    return c;
+  };
+  const platform = (c = client(), o: { specOf?: (n: string) => RolloutSpec | undefined } = {}) => {
+    const p = new KubernetesPlatform({ client: c, namespace: NS, specOf: o.specOf ?? specOf, podTimeoutMs: 60_000 });
+    platforms.push(p);
+    return p;
+  };
+  let first: KubernetesPlatform;
+  const changes: InstanceStatus[] = [];
+  const ref = (revision: number) => ({ id: '', rollout: 'web', revision, generation: 1 });
+  const replicaSets = async () => {
+    const r = await cluster.request<List<ReplicaSet>>('GET', `/apis/apps/v1/namespaces/${NS}/replicasets?labelSelector=sluice.dev%2Frollout%3Dweb`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  };
+  const podsOf = async (rs: string) => {
+    const r = await cluster.request<List<Pod>>('GET', `/api/v1/namespaces/${NS}/pods?labelSelector=sluice.dev%2Frollout%3Dweb`);
+    return r.body.items.filter((p) => p.metadata.ownerReferences?.[0]?.name === rs && !p.metadata.deletionTimestamp);
+  };
+  const readyOf = (p: KubernetesPlatform, revision: number) => p.list('web').filter((i) => i.revision === revision && i.phase === 'Ready');
+  const rs1Name = () => `web-${podTemplateOf(v1, { number: 1, template: v1.template }).metadata.labels[LABELS.hash]}`;
+  const rs2Name = () => `web-${podTemplateOf(v1, { number: 2, template: v2.template }).metadata.labels[LABELS.hash]}`;
+
+  before(
+    async () => {
+      cluster = await startCluster();
+      ca = readFileSync(cluster.caFile, 'utf8');
+      const created = await cluster.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    },
+    { timeout: 240_000 },
+  );
+  after(async () => {
+    for (const p of platforms) await p.detach();
+    for (const c of clients) await c.close();
+    await cluster?.stop();
+  });
+
+  test('starting 2 instances of revision 1 makes one ReplicaSet of 2 replicas whose pods go Ready', { timeout: 120_000 }, async () => {
+    first = platform();
+    first.onChange((i) => changes.push(i));
+    const a = await first.start(ref(1), v1.template);
+    const b = await first.start(ref(1), v1.template);
+    assert.notEqual(a.id, b.id);
+    for (const i of [a, b]) {
+      assert.equal(i.rollout, 'web');
+      assert.equal(i.revision, 1);
+      assert.equal(i.generation, 1);
+      assert.equal(i.port, 8080);
+      assert.ok(i.id.startsWith(`${rs1Name()}-`), i.id);
+    }
+    const sets = await replicaSets();
+    assert.deepEqual(
+      sets.map((s) => s.metadata.name),
+      [rs1Name()],
+    );
+    const rs = sets[0]!;
+    const hash = rs1Name().slice('web-'.length);
+    assert.match(hash, /^[0-9a-f]{10}$/);
+    assert.deepEqual(rs.metadata.labels, { 'app.kubernetes.io/name': 'web', 'sluice.dev/rollout': 'web', 'sluice.dev/revision': '1', 'sluice.dev/pod-template-hash': hash });
+    assert.deepEqual(rs.spec.selector, { matchLabels: { 'sluice.dev/rollout': 'web', 'sluice.dev/revision': '1', 'sluice.dev/pod-template-hash': hash } });
+    assert.equal(rs.spec.replicas, 2);
+    // The template as the API server stored it: podTemplateOf's, with the API's defaults added.
+    const t = rs.spec.template as unknown as { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: Record<string, unknown> };
+    assert.deepEqual(t.metadata.labels, {
+      team: 'payments',
+      'app.kubernetes.io/name': 'web',
+      'sluice.dev/rollout': 'web',
+      'sluice.dev/revision': '1',
+      'sluice.dev/pod-template-hash': hash,
+    });
+    assert.deepEqual(t.metadata.annotations, { 'sluice.dev/version': 'v1' });
+    const container = (t.spec.containers as Record<string, unknown>[])[0]!;
+    assert.equal(container.name, 'web');
+    assert.equal(container.image, 'sluice.invalid/web:v1');
+    assert.deepEqual(container.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(
+      (container.env as { name: string }[]).map((e) => e.name),
+      ['PORT', 'SLUICE_ROLLOUT', 'SLUICE_REVISION', 'SLUICE_VERSION', 'SLUICE_INSTANCE'],
+    );
+
+    const ready = await waitK8s(cluster, '2 pods of revision 1 Ready (watch)', () => readyOf(first, 1).length === 2 && readyOf(first, 1));
+    for (const i of ready) assert.match(i.host, /^10\.244\.0\.\d+$/, `${i.id} has a pod IP from kwok's --cidr`);
+    assert.deepEqual(ready.map((i) => i.id).sort(), [a.id, b.id].sort());
+    assert.deepEqual((await podsOf(rs1Name())).map((p) => p.metadata.name).sort(), [a.id, b.id].sort());
+    for (const id of [a.id, b.id]) {
+      assert.ok(changes.some((c) => c.id === id && c.phase === 'Starting'), `onChange saw ${id} Starting`);
+      assert.ok(changes.some((c) => c.id === id && c.phase === 'Ready'), `onChange saw ${id} Ready`);
+    }
+  });
+
+  test('scaling revision 1 to 3 and back to 1: replicas follow, the pods stopped are the ones chosen', { timeout: 180_000 }, async () => {
+    const c = await first.start(ref(1), v1.template);
+    await waitK8s(cluster, '3 pods of revision 1 Ready', () => readyOf(first, 1).length === 3);
+    assert.equal((await replicaSets())[0]!.spec.replicas, 3);
+
+    const plan = first.planScale({ live: first.list('web'), replicas: 1 });
+    assert.equal(plan.start, 0);
+    assert.equal(plan.stop.length, 2);
+    assert.equal(plan.stop[0]!.id, c.id, 'the youngest goes first');
+    let drained = 0;
+    await Promise.all(plan.stop.map((i) => first.stop(i.id, { drain: async () => void drained++ })));
+    assert.equal(drained, 2);
+    const kept = first.list('web').map((i) => i.id);
+    const stopped = new Set(plan.stop.map((i) => i.id));
+    assert.equal(kept.length, 1);
+    assert.ok(!stopped.has(kept[0]!));
+    assert.equal((await replicaSets())[0]!.spec.replicas, 1);
+    // No replacement pod: the ReplicaSet controller deleted the pods sluice chose.
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.deepEqual(
+      (await podsOf(rs1Name())).map((p) => p.metadata.name),
+      kept,
+    );
+    for (const id of stopped) assert.ok(changes.some((x) => x.id === id && x.phase === 'Stopped'), `onChange saw ${id} Stopped`);
+  });
+
+  test('a second revision gets its own ReplicaSet', { timeout: 120_000 }, async () => {
+    const n = await first.start(ref(2), v2.template);
+    assert.equal(n.revision, 2);
+    assert.notEqual(rs2Name(), rs1Name());
+    await waitK8s(cluster, 'the pod of revision 2 Ready', () => readyOf(first, 2).length === 1);
+    const sets = await replicaSets();
+    assert.deepEqual(sets.map((s) => s.metadata.name).sort(), [rs1Name(), rs2Name()].sort());
+    const rs2 = sets.find((s) => s.metadata.name === rs2Name())!;
+    assert.equal(rs2.spec.replicas, 1);
+    assert.equal(rs2.metadata.labels?.['sluice.dev/revision'], '2');
+    assert.equal((rs2.spec.template as unknown as { metadata: { annotations: Record<string, string> } }).metadata.annotations['sluice.dev/version'], 'v2');
+  });
+
+  test('a restarted controller adopts both ReplicaSets and their pods without creating or replacing any', { timeout: 120_000 }, async () => {
+    // Settled first: the ReplicaSet controller has written the status of both.
+    await waitK8s(cluster, 'both ReplicaSets settled', async () =>
+      (await replicaSets()).every((s) => (s.status as { readyReplicas?: number; observedGeneration?: number } | undefined)?.readyReplicas === s.spec.replicas),
+    );
+    const before = (await replicaSets()).map((s) => ({ name: s.metadata.name, uid: s.metadata.uid, rv: s.metadata.resourceVersion, gen: s.metadata.generation }));
+    const podsBefore = first.list('web').map((i) => i.id).sort();
+    await first.detach();
+
+    const second = platform();
+    const ids = await second.adopt();
+    assert.deepEqual([...ids].sort(), podsBefore);
+    assert.deepEqual(second.knownReplicaSets().map((s) => s.metadata.name).sort(), [rs1Name(), rs2Name()].sort());
+    assert.deepEqual(readyOf(second, 1).length + readyOf(second, 2).length, 2);
+    const afterAdopt = (await replicaSets()).map((s) => ({ name: s.metadata.name, uid: s.metadata.uid, rv: s.metadata.resourceVersion, gen: s.metadata.generation }));
+    assert.deepEqual(afterAdopt, before, 'same ReplicaSets, untouched (uid, resourceVersion, generation)');
+
+    // Scaling after adoption changes the same ReplicaSet (same uid), it does not make another.
+    const more = await second.start(ref(1), v1.template);
+    assert.ok(more.id.startsWith(`${rs1Name()}-`));
+    const scaled = (await replicaSets()).find((s) => s.metadata.name === rs1Name())!;
+    assert.equal(scaled.metadata.uid, before.find((s) => s.name === rs1Name())!.uid);
+    assert.equal(scaled.spec.replicas, 2);
+    await second.stop(more.id);
+    assert.equal((await replicaSets()).find((s) => s.metadata.name === rs1Name())!.spec.replicas, 1);
+  });
+
+  test('a namespace that does not exist: one line naming it', { timeout: 60_000 }, async () => {
+    const missing = rollout('v1').kubernetes!;
+    const p = platform(client(), { specOf: () => ({ ...v1, kubernetes: { ...missing, namespace: 'no-such-ns' } }) });
+    await assert.rejects(p.start(ref(1), v1.template), (err: Error) => {
+      assert.ok(oneLine(err), err.message);
+      assert.match(err.message, /^Kubernetes API: cannot create replicasets\.apps web-[0-9a-f]{10} in namespace no-such-ns: namespaces "no-such-ns" not found \(NotFound, 404\)$/);
+      return true;
+    });
+  });
+
+  test('a token without RBAC rights: one line saying forbidden, with the verb and the resource', { timeout: 60_000 }, async () => {
+    const p = platform(client(cluster.limitedToken));
+    await assert.rejects(p.start(ref(1), v1.template), (err: Error) => {
+      assert.ok(oneLine(err), err.message);
+      assert.match(err.message, new RegExp(`^Kubernetes API: cannot list pods in namespace ${NS}: .*forbidden.*User "${cluster.limitedUser}" cannot list resource "pods".*\\(Forbidden, 403\\)$`));
+      return true;
+    });
+    await assert.rejects(platform(client(cluster.limitedToken)).adopt(), /cannot list replicasets\.apps in namespace sluice-platform: .*forbidden.*\(Forbidden, 403\)$/);
+  });
+
+  test('the API server stopped: one line saying it is unreachable', { timeout: 120_000 }, async () => {
+    const server = cluster.server;
+    for (const p of platforms) await p.detach();
+    await cluster.stop();
+    const p = platform(client(cluster.token, server));
+    await assert.rejects(p.adopt(), (err: Error) => {
+      assert.ok(oneLine(err), err.message);
+      assert.equal(err.message, `the Kubernetes API at ${server} is unreachable (ECONNREFUSED) while trying to list replicasets.apps in namespace ${NS}`);
+      return true;
+    });
+  });
+});
