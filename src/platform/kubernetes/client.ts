@@ -121,7 +121,11 @@ export class KubeClient {
   }
 
   async create<T extends KubeObject>(r: Resource, namespace: string, object: T): Promise<T> {
-    return this.call<T>('POST', 'create', r, namespace, undefined, { body: JSON.stringify(object), contentType: 'application/json', what: object.metadata.name });
+    return this.call<T>('POST', 'create', r, namespace, undefined, {
+      body: JSON.stringify(object),
+      contentType: 'application/json',
+      what: object.metadata.name,
+    });
   }
 
   /** A JSON merge patch (RFC 7386). */

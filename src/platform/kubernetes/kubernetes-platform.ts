@@ -174,9 +174,8 @@ export class KubernetesPlatform implements Platform {
         rs = await this.scaleBy(ns, name, 1, existing);
       }
       this.replicaSets.set(`${ns}/${name}`, rs);
-      const pod = await this.waitForPod(
-        `a new pod of ReplicaSet ${name} in namespace ${ns}`,
-        () => this.podsOf(ns, name).find((p) => !before.has(p.metadata.name) && !p.metadata.deletionTimestamp),
+      const pod = await this.waitForPod(`a new pod of ReplicaSet ${name} in namespace ${ns}`, () =>
+        this.podsOf(ns, name).find((p) => !before.has(p.metadata.name) && !p.metadata.deletionTimestamp),
       );
       if (ref.generation) {
         const patched = await this.client.mergePatch<Pod>(PODS, ns, pod.metadata.name, {
@@ -256,13 +255,8 @@ export class KubernetesPlatform implements Platform {
 
   async readLogs(id: string, _offset: number, _maxBytes: number): Promise<LogChunk> {
     const pod = this.pods.get(id);
-    if (!pod)
-      throw new UserError(`instance ${id} is not a pod sluice watches — \`sluice get rollout NAME\` lists the running ones`, 'not-found', 404);
-    throw new UserError(
-      `sluice does not read pod logs yet: kubectl logs -n ${pod.metadata.namespace} ${id}`,
-      'unsupported',
-      501,
-    );
+    if (!pod) throw new UserError(`instance ${id} is not a pod sluice watches — \`sluice get rollout NAME\` lists the running ones`, 'not-found', 404);
+    throw new UserError(`sluice does not read pod logs yet: kubectl logs -n ${pod.metadata.namespace} ${id}`, 'unsupported', 501);
   }
 
   /** Ends the watches; ReplicaSets and pods stay as they are, for `adopt()` by the next control plane. */
