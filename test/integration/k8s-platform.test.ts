@@ -16,6 +16,13 @@ import { KubernetesPlatform, type ReplicaSet } from '../../src/platform/kubernet
 import { LABELS, podTemplateOf } from '../../src/platform/kubernetes/pod.js';
 import { loadRollouts } from '../../src/spec/load.js';
 import { type K8sCluster, k8sMissing, startCluster, waitK8s } from '../helpers/k8s.js';
+import { systemClock } from '../../src/core/clock.js';
+import { Controller } from '../../src/engine/controller.js';
+import { JobRunner } from '../../src/engine/job-runner.js';
+import { Reconciler } from '../../src/engine/reconciler.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { FakeRouter } from '../helpers/engine-sim.js';
+import { freePort } from '../helpers/ports.js';
 
 const skip = k8sMissing();
 const NS = 'sluice-platform';
@@ -301,5 +308,113 @@ describe('the Kubernetes platform on a real API server (nodes simulated by kwok)
       assert.equal(err.message, `the Kubernetes API at ${server} is unreachable (ECONNREFUSED) while trying to list replicasets.apps in namespace ${NS}`);
       return true;
     });
+  });
+});
+
+describe('the real Reconciler on the Kubernetes platform: a rolling update v1 → v2', { skip }, () => {
+  let cluster: K8sCluster;
+  let kube: KubeClient;
+  let platform: KubernetesPlatform;
+  let reconciler: Reconciler;
+  let jobs: JobRunner;
+  const ns = 'sluice-rolling';
+  before(
+    async () => {
+      cluster = await startCluster();
+      const created = await cluster.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+    },
+    { timeout: 240_000 },
+  );
+  after(async () => {
+    await reconciler?.close();
+    jobs?.close();
+    await platform?.detach();
+    await kube?.close();
+    await cluster?.stop();
+  });
+
+  test('v1 with 2 replicas, then v2: revision 2 ends with 2 Ready pods, revision 1 scaled to 0', { timeout: 240_000 }, async () => {
+    const store = new MemoryStore();
+    kube = new KubeClient({ server: cluster.server, token: cluster.token, ca: readFileSync(cluster.caFile, 'utf8') });
+    platform = new KubernetesPlatform({ client: kube, namespace: ns, specOf: (name) => store.getRollout(name)?.spec });
+    const router = new FakeRouter();
+    const log: string[] = [];
+    jobs = new JobRunner({ store, clock: systemClock, providers: {}, onChange: () => reconciler?.trigger() });
+    reconciler = new Reconciler({ store, platform, router, clock: systemClock, jobs, log: (l) => log.push(l) });
+    const controller = new Controller(store, reconciler, platform, systemClock, jobs, undefined, undefined, undefined, {
+      default: 'kubernetes',
+      configured: ['kubernetes'],
+    });
+    reconciler.start(0);
+    const port = await freePort();
+    const manifest = (version: string) => `apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  platform: kubernetes
+  replicas: 2
+  progressDeadlineSeconds: 120
+  template:
+    version: ${version}
+    image: sluice.invalid/web:${version}
+  traffic:
+    listen: 127.0.0.1:${port}
+  strategy:
+    rolling: {}
+`;
+    const by = { actor: 'test' };
+    const healthyAt = async (version: string) => {
+      const view = await waitK8s(
+        cluster,
+        `rollout web Healthy at ${version}`,
+        async () => {
+          const v = await controller.get('web');
+          const current = store.listRevisions('web').find((r) => r.number === v.status.currentRevision);
+          return v.status.phase === 'Healthy' && current?.template.version === version && v;
+        },
+        180_000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}\nengine log:\n${log.join('\n')}`);
+      });
+      return view;
+    };
+    await controller.apply(manifest('v1'), '/srv/web.yaml', by);
+    await healthyAt('v1');
+    await controller.apply(manifest('v2'), '/srv/web.yaml', by);
+    await healthyAt('v2');
+
+    const revisions = store.listRevisions('web');
+    const r1 = revisions.find((r) => r.template.version === 'v1')!;
+    const r2 = revisions.find((r) => r.template.version === 'v2')!;
+    const spec = store.getRollout('web')!.spec;
+    const name = (r: typeof r1) => `web-${podTemplateOf(spec, r).metadata.labels[LABELS.hash]}`;
+    await waitK8s(cluster, 'revision 1 at 0 pods, revision 2 at 2 Ready', async () => {
+      const sets = (await cluster.request<List<ReplicaSet>>('GET', `/apis/apps/v1/namespaces/${ns}/replicasets`)).body.items;
+      const byName = new Map(sets.map((s) => [s.metadata.name, s]));
+      const pods = (await cluster.request<List<Pod>>('GET', `/api/v1/namespaces/${ns}/pods`)).body.items;
+      return (
+        sets.length === 2 &&
+        byName.get(name(r1))?.spec.replicas === 0 &&
+        byName.get(name(r2))?.spec.replicas === 2 &&
+        (byName.get(name(r2))?.status as { readyReplicas?: number } | undefined)?.readyReplicas === 2 &&
+        pods.length === 2 &&
+        pods.every((p) => p.metadata.labels['sluice.dev/revision'] === String(r2.number))
+      );
+    });
+    const live = platform.list('web');
+    assert.deepEqual(
+      live.map((i) => [i.revision, i.phase]),
+      [
+        [r2.number, 'Ready'],
+        [r2.number, 'Ready'],
+      ],
+    );
+    // The router was given the pods' IPs and ports as the endpoints of revision 2.
+    const main = router.current?.listeners.find((l) => l.rollout === 'web');
+    const endpoints = main?.backends.find((b) => b.revision === r2.number)?.endpoints ?? [];
+    assert.deepEqual(endpoints.map((e) => `${e.id} ${e.host}:${e.port}`).sort(), live.map((i) => `${i.id} ${i.host}:8080`).sort(), JSON.stringify(main));
+    for (const e of endpoints) assert.match(e.host, /^10\.244\.0\.\d+$/);
   });
 });
