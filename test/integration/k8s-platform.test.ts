@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { InstanceStatus } from '../../src/core/platform.js';
 import type { RolloutSpec } from '../../src/core/spec.js';
-import { KubeClient } from '../../src/platform/kubernetes/client.js';
-import { KubernetesPlatform, type ReplicaSet } from '../../src/platform/kubernetes/kubernetes-platform.js';
+import { KubeClient, type KubeObject } from '../../src/platform/kubernetes/client.js';
+import { KubernetesPlatform, type Pod as Pod2, type ReplicaSet, statusOfPod } from '../../src/platform/kubernetes/kubernetes-platform.js';
 import { LABELS, podTemplateOf } from '../../src/platform/kubernetes/pod.js';
 import { loadRollouts } from '../../src/spec/load.js';
 import { type K8sCluster, k8sMissing, startCluster, waitK8s } from '../helpers/k8s.js';
@@ -188,7 +188,11 @@ describe('the Kubernetes platform on a real API server (nodes simulated by kwok)
     for (const x of plan.stop) assert.ok(x.startedAt >= keptByPlan[0]!.startedAt, `${x.id} is not older than ${keptByPlan[0]!.id}`);
     assert.ok(first.list('web').some((i) => i.id === c.id));
     let drained = 0;
+    const stopping = Date.now();
     await Promise.all(plan.stop.map((i) => first.stop(i.id, { drain: async () => void drained++ })));
+    // Under 10 s: the ReplicaSet controller deleted the pods marked with the lowest
+    // pod-deletion-cost; the fallback (delete by name after 10 s) was not needed.
+    assert.ok(Date.now() - stopping < 9_500, `stopping 2 pods took ${Date.now() - stopping} ms`);
     assert.equal(drained, 2);
     const kept = first.list('web').map((i) => i.id);
     const stopped = new Set(plan.stop.map((i) => i.id));
@@ -296,6 +300,30 @@ describe('the Kubernetes platform on a real API server (nodes simulated by kwok)
       platform(client(cluster.limitedToken)).adopt(),
       /cannot list replicasets\.apps in namespace sluice-platform: .*forbidden.*\(Forbidden, 403\)$/,
     );
+  });
+
+  test('server-side apply: fieldManager sluice owns the fields it applied; applying again changes nothing', async () => {
+    const c = client();
+    const cm: KubeObject & { data: Record<string, string> } = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'sluice-applied', namespace: NS },
+      data: { a: '1' },
+    };
+    const configMaps = { group: '', version: 'v1', plural: 'configmaps' };
+    const applied = await c.apply(configMaps, NS, cm);
+    const managed = (applied.metadata as { managedFields?: { manager: string; operation: string }[] }).managedFields ?? [];
+    assert.deepEqual(
+      managed.map((m) => [m.manager, m.operation]),
+      [['sluice', 'Apply']],
+    );
+    const again = await c.apply(configMaps, NS, cm);
+    assert.equal(again.metadata.resourceVersion, applied.metadata.resourceVersion, 'an identical apply is a no-op');
+    const patched = await c.mergePatch<typeof cm>(configMaps, NS, 'sluice-applied', { data: { b: '2' } });
+    assert.deepEqual(patched.data, { a: '1', b: '2' });
+    await c.delete(configMaps, NS, 'sluice-applied');
+    assert.equal(await c.get(configMaps, NS, 'sluice-applied'), undefined);
+    await c.delete(configMaps, NS, 'sluice-applied'); // already gone: no error
   });
 
   test('the API server stopped: one line saying it is unreachable', { timeout: 120_000 }, async () => {
@@ -416,5 +444,46 @@ spec:
     const endpoints = main?.backends.find((b) => b.revision === r2.number)?.endpoints ?? [];
     assert.deepEqual(endpoints.map((e) => `${e.id} ${e.host}:${e.port}`).sort(), live.map((i) => `${i.id} ${i.host}:8080`).sort(), JSON.stringify(main));
     for (const e of endpoints) assert.match(e.host, /^10\.244\.0\.\d+$/);
+  });
+});
+
+// Pure: how a pod's status maps onto an instance's (runs without the cluster).
+describe('statusOfPod', () => {
+  const pod = (o: { status?: Pod2['status']; deletionTimestamp?: string; annotations?: Record<string, string> } = {}): Pod2 => ({
+    metadata: {
+      name: 'web-abc-x1',
+      namespace: 'shop',
+      creationTimestamp: '2026-01-02T03:04:05Z',
+      labels: { 'sluice.dev/rollout': 'web', 'sluice.dev/revision': '3' },
+      ...(o.annotations ? { annotations: o.annotations } : {}),
+      ...(o.deletionTimestamp ? { deletionTimestamp: o.deletionTimestamp } : {}),
+    },
+    spec: { containers: [{ name: 'web', ports: [{ containerPort: 9000 }] }] },
+    ...(o.status ? { status: o.status } : {}),
+  });
+  const ready = { type: 'Ready', status: 'True', lastTransitionTime: '2026-01-02T03:04:09Z' };
+  test('Ready condition True → Ready, with readySince, IP and container port', () => {
+    assert.deepEqual(statusOfPod(pod({ status: { podIP: '10.0.0.7', conditions: [ready] }, annotations: { 'sluice.dev/generation': '2' } })), {
+      id: 'web-abc-x1',
+      rollout: 'web',
+      revision: 3,
+      generation: 2,
+      phase: 'Ready',
+      host: '10.0.0.7',
+      port: 9000,
+      startedAt: Date.parse('2026-01-02T03:04:05Z'),
+      readySince: Date.parse('2026-01-02T03:04:09Z'),
+      restarts: 0,
+    });
+  });
+  test('no Ready condition → Starting; deletionTimestamp → Terminating; CrashLoopBackOff; not sluice’s → undefined', () => {
+    assert.equal(statusOfPod(pod())?.phase, 'Starting');
+    assert.equal(statusOfPod(pod({ status: { conditions: [{ ...ready, status: 'False' }] } }))?.phase, 'Starting');
+    assert.equal(statusOfPod(pod({ status: { conditions: [ready] }, deletionTimestamp: '2026-01-02T03:05:00Z' }))?.phase, 'Terminating');
+    const crash = statusOfPod(
+      pod({ status: { containerStatuses: [{ restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } } }] } }),
+    );
+    assert.deepEqual([crash?.phase, crash?.restarts, crash?.message], ['CrashLoopBackOff', 4, 'back-off 40s']);
+    assert.equal(statusOfPod({ ...pod(), metadata: { name: 'other' } }), undefined);
   });
 });
