@@ -314,19 +314,7 @@ export function object<F extends Record<string, Field<unknown>>>(fields: F, what
     }
     return out as Shape<F>;
   };
-  return withSchema(decoder, () => {
-    const required = known.filter((name) => {
-      const { absent } = fields[name]!;
-      return absent !== 'omit' && 'required' in absent;
-    });
-    return {
-      // `key:` with nothing is an empty mapping.
-      type: required.length > 0 ? 'object' : ['object', 'null'],
-      properties: Object.fromEntries(known.map((name) => [name, fieldSchema(fields[name]!)])),
-      ...(required.length > 0 ? { required } : {}),
-      additionalProperties: false,
-    };
-  });
+  return withSchema(decoder, () => ({ ...mappingSchema(fields), additionalProperties: false }));
 }
 
 /**
@@ -338,7 +326,6 @@ export function openObject<F extends Record<string, Field<unknown>>>(
   fields: F,
   what = 'write the fields as key: value lines',
 ): Decoder<Shape<F> & Record<string, unknown>> {
-  const known = Object.keys(fields);
   const decoder = (node: Node, ctx: Ctx) => {
     const out: Record<string, unknown> = {};
     const present = new Set<string>();
@@ -356,17 +343,21 @@ export function openObject<F extends Record<string, Field<unknown>>>(
     }
     return out as Shape<F> & Record<string, unknown>;
   };
-  return withSchema(decoder, () => {
-    const required = known.filter((name) => {
-      const { absent } = fields[name]!;
-      return absent !== 'omit' && 'required' in absent;
-    });
-    return {
-      type: required.length > 0 ? 'object' : ['object', 'null'],
-      properties: Object.fromEntries(known.map((name) => [name, fieldSchema(fields[name]!)])),
-      ...(required.length > 0 ? { required } : {}),
-    };
+  return withSchema(decoder, () => mappingSchema(fields));
+}
+
+/** The JSON Schema of a mapping with these fields (required ones listed; `key:` with nothing is an empty mapping when none is required). */
+function mappingSchema(fields: Record<string, Field<unknown>>): Record<string, unknown> {
+  const known = Object.keys(fields);
+  const required = known.filter((name) => {
+    const { absent } = fields[name]!;
+    return absent !== 'omit' && 'required' in absent;
   });
+  return {
+    type: required.length > 0 ? 'object' : ['object', 'null'],
+    properties: Object.fromEntries(known.map((name) => [name, fieldSchema(fields[name]!)])),
+    ...(required.length > 0 ? { required } : {}),
+  };
 }
 
 /** plainValue, refusing what JSON cannot carry (.inf, .nan, 1e999): it would be stored as null. */
