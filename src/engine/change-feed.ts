@@ -135,7 +135,6 @@ export class ChangeFeed {
     this.jobs.clear();
     const topics = [...this.topics];
     this.topics.clear();
-    const jobKinds = names.length > 0 ? this.awaitingApproval(store) : new Set<string>();
     for (const name of names) {
       const record = store.getRollout(name);
       if (record === undefined) {
@@ -145,7 +144,8 @@ export class ChangeFeed {
         }
         continue;
       }
-      this.send({ event: 'rollout', data: this.summaryOf(record, jobKinds.has(name)) });
+      // Only the touched rollouts' jobs: a burst on one rollout never reads every rollout's.
+      this.send({ event: 'rollout', data: this.summaryOf(record, this.awaitingApproval(store, name).has(name)) });
       const point = this.notePoint(record);
       if (point !== undefined) this.send({ event: 'weights', data: { name, point } });
     }
