@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { InstanceStatus } from '../../src/core/platform.js';
 import type { RolloutSpec } from '../../src/core/spec.js';
-import { KubeClient, type KubeObject } from '../../src/platform/kubernetes/client.js';
+import { KubeClient, type KubeObject } from '../../src/kube/client.js';
 import { KubernetesPlatform, type Pod as Pod2, type ReplicaSet, statusOfPod } from '../../src/platform/kubernetes/kubernetes-platform.js';
 import { LABELS, podTemplateOf } from '../../src/platform/kubernetes/pod.js';
 import { loadRollouts } from '../../src/spec/load.js';

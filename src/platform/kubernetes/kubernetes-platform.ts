@@ -22,7 +22,7 @@ import type { RolloutSpec, Template } from '../../core/spec.js';
 import type { InstanceRef, InstanceStatus, LogChunk, Platform, ScalePlan, ScaleRequest, StopOptions } from '../../core/platform.js';
 import { UserError } from '../../util/errors.js';
 import { planLocalScale } from '../local/instance-choice.js';
-import { type KubeClient, type KubeList, type KubeObject, KubeApiError, PODS, REPLICA_SETS, type WatchEvent } from './client.js';
+import { type KubeClient, type KubeList, type KubeObject, KubeApiError, PODS, REPLICA_SETS, type WatchEvent } from '../../kube/client.js';
 import { DEFAULT_CONTAINER_PORT, LABELS, type PodTemplateSpec, podTemplateOf } from './pod.js';
 
 export const GENERATION_ANNOTATION = 'sluice.dev/generation';

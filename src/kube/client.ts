@@ -1,6 +1,10 @@
 /**
- * A tiny typed REST client of the Kubernetes API over HTTPS (undici), for the Kubernetes
- * platform (issue 17): get, list, create, merge-patch, server-side apply, delete and watch.
+ * A tiny typed REST client of the Kubernetes API over HTTPS (undici), shared by the
+ * Kubernetes platform, the Kubernetes data planes and the controller (issue 17): get, list,
+ * create, merge-patch, server-side apply, delete and watch. `namespace` undefined addresses a
+ * cluster-scoped collection (namespaces, CRDs). Why not @kubernetes/client-node: its 2.x
+ * needs undici 8, i.e. Node ≥ 22.19 (sluice runs on Node 20), and brings ~15 packages for
+ * the few verbs used here; kubeconfig loading is src/kube/kubeconfig.ts.
  * Every failure is one UserError line naming the verb, the object and the API's reason:
  *
  *   Kubernetes API: cannot create replicasets.apps web-3d3602b572 in namespace shop: namespaces "shop" not found (NotFound, 404)
@@ -8,15 +12,20 @@
  *   the Kubernetes API at https://10.0.0.1:6443 is unreachable (ECONNREFUSED) while trying to list pods in namespace shop
  */
 import { Agent, fetch } from 'undici';
-import { UserError } from '../../util/errors.js';
+import { UserError } from '../util/errors.js';
 
 export interface KubeClientOptions {
   /** https://host:port of the API server. */
   server: string;
-  /** A bearer token. */
-  token: string;
+  /** A bearer token (absent: authenticate with the client certificate, or anonymously). */
+  token?: string;
   /** PEM of the CA that signed the API server's certificate; absent: the system's CAs. */
   ca?: string;
+  /** PEM client certificate and key (kubeconfig `client-certificate(-data)`/`client-key(-data)`). */
+  cert?: string;
+  key?: string;
+  /** kubeconfig `insecure-skip-tls-verify`: the server's certificate is not checked. */
+  insecureSkipTlsVerify?: boolean;
   /** Server-side apply's field manager (default `sluice`). */
   fieldManager?: string;
 }
@@ -94,19 +103,25 @@ export class KubeClient {
 
   constructor(private readonly options: KubeClientOptions) {
     this.server = options.server.replace(/\/+$/, '');
-    this.agent = new Agent(options.ca ? { connect: { ca: options.ca } } : {});
+    const connect = {
+      ...(options.ca ? { ca: options.ca } : {}),
+      ...(options.cert && options.key ? { cert: options.cert, key: options.key } : {}),
+      ...(options.insecureSkipTlsVerify ? { rejectUnauthorized: false } : {}),
+    };
+    this.agent = new Agent(Object.keys(connect).length > 0 ? { connect } : {});
     this.fieldManager = options.fieldManager ?? 'sluice';
   }
 
   /** The path of a collection, or of one object in it. */
-  path(r: Resource, namespace: string | undefined, name?: string): string {
+  path(r: Resource, namespace: string | undefined, name?: string, subresource?: string): string {
     const base = r.group ? `/apis/${r.group}/${r.version}` : `/api/${r.version}`;
     const ns = namespace === undefined ? '' : `/namespaces/${encodeURIComponent(namespace)}`;
-    return `${base}${ns}/${r.plural}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+    const one = name === undefined ? '' : `/${encodeURIComponent(name)}${subresource ? `/${subresource}` : ''}`;
+    return `${base}${ns}/${r.plural}${one}`;
   }
 
   /** The object, or undefined when the API answers 404. */
-  async get<T extends KubeObject>(r: Resource, namespace: string, name: string): Promise<T | undefined> {
+  async get<T extends KubeObject>(r: Resource, namespace: string | undefined, name: string): Promise<T | undefined> {
     try {
       return await this.call<T>('GET', 'get', r, namespace, name);
     } catch (err) {
@@ -115,12 +130,12 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(r: Resource, namespace: string, labelSelector?: string): Promise<KubeList<T>> {
+  async list<T extends KubeObject>(r: Resource, namespace: string | undefined, labelSelector?: string): Promise<KubeList<T>> {
     const query = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     return this.call<KubeList<T>>('GET', 'list', r, namespace, undefined, { query });
   }
 
-  async create<T extends KubeObject>(r: Resource, namespace: string, object: T): Promise<T> {
+  async create<T extends KubeObject>(r: Resource, namespace: string | undefined, object: T): Promise<T> {
     return this.call<T>('POST', 'create', r, namespace, undefined, {
       body: JSON.stringify(object),
       contentType: 'application/json',
@@ -129,22 +144,26 @@ export class KubeClient {
   }
 
   /** A JSON merge patch (RFC 7386). */
-  async mergePatch<T extends KubeObject>(r: Resource, namespace: string, name: string, patch: unknown): Promise<T> {
-    return this.call<T>('PATCH', 'patch', r, namespace, name, { body: JSON.stringify(patch), contentType: 'application/merge-patch+json' });
+  async mergePatch<T extends KubeObject>(r: Resource, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
+    return this.call<T>('PATCH', 'patch', r, namespace, name, { body: JSON.stringify(patch), contentType: 'application/merge-patch+json', subresource });
   }
 
-  /** Server-side apply as `fieldManager` (JSON is YAML), forcing ownership of the fields sluice sets. */
-  async apply<T extends KubeObject>(r: Resource, namespace: string, object: T): Promise<T> {
+  /**
+   * Server-side apply as `fieldManager` (JSON is YAML), forcing ownership of the fields sluice
+   * sets; `subresource: 'status'` applies the status of an object with a status subresource.
+   */
+  async apply<T extends KubeObject>(r: Resource, namespace: string | undefined, object: T, subresource?: string): Promise<T> {
     const query = `?fieldManager=${encodeURIComponent(this.fieldManager)}&force=true`;
     return this.call<T>('PATCH', 'patch', r, namespace, object.metadata.name, {
       body: JSON.stringify(object),
       contentType: 'application/apply-patch+yaml',
       query,
+      subresource,
     });
   }
 
   /** Deletes the object; an object already gone is no error. */
-  async delete(r: Resource, namespace: string, name: string): Promise<void> {
+  async delete(r: Resource, namespace: string | undefined, name: string): Promise<void> {
     try {
       await this.call('DELETE', 'delete', r, namespace, name);
     } catch (err) {
@@ -160,7 +179,7 @@ export class KubeClient {
    */
   async watch<T extends KubeObject>(
     r: Resource,
-    namespace: string,
+    namespace: string | undefined,
     opts: { resourceVersion?: string; labelSelector?: string; signal: AbortSignal },
     onEvent: (event: WatchEvent<T>) => void,
   ): Promise<void> {
@@ -203,11 +222,11 @@ export class KubeClient {
     method: string,
     verb: string,
     r: Resource,
-    namespace: string,
+    namespace: string | undefined,
     name: string | undefined,
-    o: { body?: string; contentType?: string; query?: string; what?: string } = {},
+    o: { body?: string; contentType?: string; query?: string; what?: string; subresource?: string } = {},
   ): Promise<T> {
-    const res = await this.send(method, `${this.path(r, namespace, name)}${o.query ?? ''}`, verb, r, namespace, name ?? o.what, o);
+    const res = await this.send(method, `${this.path(r, namespace, name, o.subresource)}${o.query ?? ''}`, verb, r, namespace, name ?? o.what, o);
     const text = await res.text();
     if (!res.ok) throw this.apiError(res.status, text, verb, r, namespace, name ?? o.what);
     return JSON.parse(text) as T;
@@ -218,7 +237,7 @@ export class KubeClient {
     path: string,
     verb: string,
     r: Resource,
-    namespace: string,
+    namespace: string | undefined,
     name: string | undefined,
     o: { body?: string; contentType?: string },
     signal?: AbortSignal,
@@ -229,7 +248,7 @@ export class KubeClient {
         dispatcher: this.agent,
         signal,
         headers: {
-          authorization: `Bearer ${this.options.token}`,
+          ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
           accept: 'application/json',
           ...(o.contentType ? { 'content-type': o.contentType } : {}),
         },
@@ -247,7 +266,7 @@ export class KubeClient {
     }
   }
 
-  private apiError(status: number, text: string, verb: string, r: Resource, namespace: string, name: string | undefined): KubeApiError {
+  private apiError(status: number, text: string, verb: string, r: Resource, namespace: string | undefined, name: string | undefined): KubeApiError {
     let parsed: Status | undefined;
     try {
       parsed = JSON.parse(text) as Status;
@@ -260,6 +279,6 @@ export class KubeClient {
   }
 }
 
-function describe(r: Resource, namespace: string, name: string | undefined): string {
-  return `${resourceName(r)}${name ? ` ${name}` : ''} in namespace ${namespace}`;
+function describe(r: Resource, namespace: string | undefined, name: string | undefined): string {
+  return `${resourceName(r)}${name ? ` ${name}` : ''}${namespace === undefined ? '' : ` in namespace ${namespace}`}`;
 }
