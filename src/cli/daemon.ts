@@ -3,10 +3,11 @@ import { parsePortRange } from '../platform/local/ports.js';
 import { isProcessAlive, isSameProcess } from '../util/process-control.js';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ApiClient } from '../api/client.js';
 import { readApiInfo, readToken, removeApiInfo, writeApiInfo, type ApiInfo } from '../api/token.js';
-import type { ControlPlaneOptions, RunningControlPlane } from '../daemon/control-plane.js';
+import type { ControlPlaneOptions, KubernetesOptions, RunningControlPlane } from '../daemon/control-plane.js';
+import { PLATFORMS, type PlatformName } from '../core/spec.js';
 import { isLoopbackHost, tryParseHostPort } from '../util/host-port.js';
 import { UserError } from '../util/errors.js';
 import { parseDuration } from '../spec/duration.js';
@@ -75,6 +76,36 @@ interface UpOptions {
   allowRemote: boolean;
   /** `--session-ttl` as given (a duration such as 12h), passed on to a detached control plane. */
   sessionTtl?: string;
+  /** `--kubeconfig/--context/--namespace/--platform`: run rollouts on a cluster too. */
+  kubernetes?: KubernetesOptions;
+}
+
+/** The Kubernetes flags of `up`; absent when none is given (local processes only). */
+function kubernetesOptions(ctx: Context): KubernetesOptions | undefined {
+  const platform = stringFlag(ctx, 'platform');
+  if (platform !== undefined && !(PLATFORMS as readonly string[]).includes(platform))
+    throw new UserError(`--platform ${platform}: not a platform — write ${PLATFORMS.join(' or ')}`, 'bad-flag');
+  const o: KubernetesOptions = {
+    ...(stringFlag(ctx, 'kubeconfig') !== undefined ? { kubeconfig: resolve(stringFlag(ctx, 'kubeconfig')!) } : {}),
+    ...(stringFlag(ctx, 'context') !== undefined ? { context: stringFlag(ctx, 'context') } : {}),
+    ...(stringFlag(ctx, 'namespace') !== undefined ? { namespace: stringFlag(ctx, 'namespace') } : {}),
+    ...(platform !== undefined ? { defaultPlatform: platform as PlatformName } : {}),
+  };
+  if (Object.keys(o).length === 0 || (Object.keys(o).length === 1 && o.defaultPlatform === 'local')) return undefined;
+  if (o.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(o.namespace))
+    throw new UserError(`--namespace ${o.namespace}: not a Kubernetes namespace name (lowercase letters, digits and -, at most 63)`, 'bad-flag');
+  return o;
+}
+
+/** The Kubernetes flags passed on to a detached control plane. */
+function kubernetesArgs(k: KubernetesOptions | undefined): string[] {
+  if (!k) return [];
+  return [
+    ...(k.kubeconfig ? ['--kubeconfig', k.kubeconfig] : []),
+    ...(k.context ? ['--context', k.context] : []),
+    ...(k.namespace ? ['--namespace', k.namespace] : []),
+    ...(k.defaultPlatform ? ['--platform', k.defaultPlatform] : []),
+  ];
 }
 
 /** `--session-ttl 8h` → ms; a clear error for anything else. */
@@ -128,6 +159,7 @@ async function runForeground(ctx: Context, o: UpOptions): Promise<number> {
       allowRemote: o.allowRemote,
       ...(instancePorts ? { instancePorts: parsePortRange(instancePorts) } : {}),
       ...(o.sessionTtl !== undefined ? { sessionTtlMs: sessionTtlMs(o.sessionTtl) } : {}),
+      ...(o.kubernetes ? { kubernetes: o.kubernetes } : {}),
     });
   } catch (err) {
     // Whatever the failed start left open (sockets, timers) must not keep `up` alive.
@@ -197,6 +229,7 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
       ...(o.allowRemote ? ['--allow-remote'] : []),
       ...(o.sessionTtl !== undefined ? ['--session-ttl', o.sessionTtl] : []),
       ...instancePortsArgs(ctx),
+      ...kubernetesArgs(o.kubernetes),
     ],
     { detached: true, stdio: ['ignore', log, log], cwd: process.cwd(), env: process.env },
   );
@@ -238,7 +271,8 @@ async function runDetached(ctx: Context, o: UpOptions): Promise<number> {
 export const upCommand: Command = {
   name: 'up',
   summary: 'start the control plane (API, engine; starts the router if needed)',
-  usage: '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--flags-listen HOST:PORT] [--session-ttl DURATION] [--allow-remote]',
+  usage:
+    '[-d] [--api HOST:PORT] [--router-admin HOST:PORT] [--flags-listen HOST:PORT] [--session-ttl DURATION] [--allow-remote] [--kubeconfig FILE] [--context NAME] [--namespace NS] [--platform local|kubernetes]',
   flags: [
     ['-d, --detach', `run in the background, logging to <state-dir>/${LOG_FILE}; returns once the API answers`],
     ['--api HOST:PORT', `where the control-plane API listens (default ${DEFAULT_API})`],
@@ -247,6 +281,10 @@ export const upCommand: Command = {
     ['--instance-ports FROM-TO', 'confine app instances to ports in this range, e.g. 30000-30999 (default: any free port)'],
     ['--session-ttl DURATION', 'how long a dashboard sign-in lasts (default 12h)'],
     ['--allow-remote', 'let --api/--router-admin take a non-loopback address (plain HTTP with a bearer token)'],
+    ['--kubeconfig FILE', 'also run rollouts on this Kubernetes cluster (spec.platform: kubernetes); default $KUBECONFIG, ~/.kube/config'],
+    ['--context NAME', "the kubeconfig's context (default its current-context)"],
+    ['--namespace NS', "where rollouts without spec.kubernetes.namespace run (default the context's namespace)"],
+    ['--platform local|kubernetes', 'what a rollout without spec.platform runs on (default local)'],
   ],
   details:
     'In the foreground, Ctrl-C (or SIGTERM) stops the control plane only: app instances and the router keep\n' +
@@ -262,6 +300,10 @@ export const upCommand: Command = {
     'instance-ports': { type: 'string' },
     'allow-remote': { type: 'boolean' },
     'session-ttl': { type: 'string' },
+    kubeconfig: { type: 'string' },
+    context: { type: 'string' },
+    namespace: { type: 'string' },
+    platform: { type: 'string' },
   },
   async run(ctx) {
     positionals(ctx, []);
@@ -272,6 +314,8 @@ export const upCommand: Command = {
       allowRemote: boolFlag(ctx, 'allow-remote'),
       ...(stringFlag(ctx, 'session-ttl') !== undefined ? { sessionTtl: stringFlag(ctx, 'session-ttl') } : {}),
     };
+    const kubernetes = kubernetesOptions(ctx);
+    if (kubernetes) o.kubernetes = kubernetes;
     checkBinds(o);
     sessionTtlMs(o.sessionTtl);
     return boolFlag(ctx, 'detach') ? runDetached(ctx, o) : runForeground(ctx, o);

@@ -79,6 +79,8 @@ export interface ScalePlan {
 
 /** A revision's desired count, as the engine asks for it. */
 export interface ScaleRequest {
+  /** Whose revision (a control plane with several platforms asks the rollout's own). */
+  rollout: string;
   /** The revision's instances that are neither stopping nor gone. */
   live: InstanceStatus[];
   replicas: number;

@@ -3,6 +3,13 @@ import { systemClock } from '../core/clock.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { LocalPlatform } from '../platform/local/local-platform.js';
 import type { PortRange } from '../platform/local/ports.js';
+import { KubernetesPlatform } from '../platform/kubernetes/kubernetes-platform.js';
+import { PlatformSet } from '../platform/platform-set.js';
+import { KubeClient } from '../kube/client.js';
+import { type KubeConnection, loadKubeconfig } from '../kube/kubeconfig.js';
+import type { Platform } from '../core/platform.js';
+import { DEFAULT_PLATFORM, type PlatformName, platformOf } from '../core/spec.js';
+import type { PlatformSupport } from '../engine/controller.js';
 import { foreignRouterError, HttpTrafficRouter, probeRouter, startRouterProcess } from '../router/http-client.js';
 import { MAX_GENERATION_STEP } from '../router/admin-protocol.js';
 import { ensureAdminToken } from '../router/credential.js';
@@ -60,6 +67,21 @@ export interface ControlPlaneOptions {
   flagRamps?: FlagRampActions;
   /** How long a dashboard sign-in lasts (`up --session-ttl`); default 12 h. */
   sessionTtlMs?: number;
+  /**
+   * Run rollouts on a Kubernetes cluster too (`up --kubeconfig/--context/--namespace`);
+   * absent: local processes only.
+   */
+  kubernetes?: KubernetesOptions;
+}
+
+/** `sluice up --kubeconfig FILE --context NAME --namespace NS --platform kubernetes`. */
+export interface KubernetesOptions {
+  kubeconfig?: string;
+  context?: string;
+  /** Where a rollout without spec.kubernetes.namespace runs; default: the context's namespace. */
+  namespace?: string;
+  /** What a rollout without spec.platform runs on (default local). */
+  defaultPlatform?: PlatformName;
 }
 
 export interface RunningControlPlane {
@@ -81,6 +103,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   // token others could have read (src/util/secret-file.ts).
   const token = ensureToken(stateDir);
   const routerToken = ensureAdminToken(stateDir);
+  // A wrong kubeconfig or an unreachable cluster fails `up` with one line before anything starts.
+  const cluster = options.kubernetes ? await connectKubernetes(options.kubernetes) : undefined;
 
   // Before anything is opened: a failure here leaves no handle that would keep `up` alive.
   const probe = await probeRouter(options.routerAdmin, { stateDir, token: routerToken });
@@ -114,10 +138,13 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   const router = new DataPlanes(builtinRouter, openDataPlanes({ stateDir, log }));
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
 
-  const platform = new LocalPlatform({ stateDir, records: store, clock: systemClock, instancePorts: options.instancePorts });
-  const adopted = await platform.adopt();
+  const local = new LocalPlatform({ stateDir, records: store, clock: systemClock, instancePorts: options.instancePorts });
+  const { platform, support, kube } = platformsOf(options.kubernetes, cluster, local, store, log);
+  const adopted = await local.adopt();
   if (adopted.length > 0) log(`re-adopted ${adopted.length} running instance(s)`);
-  await waitForFirstProbes(platform, adopted);
+  await waitForFirstProbes(local, adopted);
+  const adoptedPods = kube ? await kube.platform.adopt() : [];
+  if (adoptedPods.length > 0) log(`re-adopted ${adoptedPods.length} pod(s) in ${kube!.connection.source}`);
 
   let reconciler: Reconciler | undefined;
   const providers = {
@@ -149,7 +176,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   // Pipelines: releases move through environments (engine/pipelines/); a change asks the runner for a pass.
   let pipelineRunner: PipelineRunner | undefined;
   const releases = new ReleaseController(store, systemClock, () => void pipelineRunner?.tick());
-  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags, migrations, releases);
+  const controller = new Controller(store, reconciler, platform, systemClock, jobs, flags, migrations, releases, support);
   pipelineRunner = new PipelineRunner({
     store,
     clock: systemClock,
@@ -208,17 +235,20 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
       rawStore.onEvent = undefined;
       dispatcher.close();
       if (opts.everything) {
-        log('stopping every instance and the router');
+        // Pods on a cluster are the cluster's: `down` stops what runs on this machine only.
+        log(kube ? 'stopping every local instance and the router (Kubernetes workloads keep running)' : 'stopping every instance and the router');
         await Promise.all(
-          platform
+          local
             .list()
             .filter((i) => i.phase !== 'Stopped')
-            .map((i) => platform.stop(i.id).catch(() => undefined)),
+            .map((i) => local.stop(i.id).catch(() => undefined)),
         );
         await router.shutdown().catch(() => undefined);
+        await kube?.platform.detach();
       } else {
         await platform.detach();
       }
+      await kube?.client.close();
       router.close();
       store.close();
       markClosed();
@@ -300,6 +330,50 @@ async function migrationFacts(database: DatabaseSpec): Promise<MigrationFact[]> 
     byFile.set(s.file, f);
   }
   return [...byFile].map(([file, f]) => ({ name: basename(file), phases: [...f.phases], lintClasses: [...f.classes] }));
+}
+
+/**
+ * The platforms of this control plane: local processes always; a Kubernetes cluster too when
+ * `up` was given a kubeconfig (or runs in a pod with --platform kubernetes). The cluster is
+ * reached once here so a wrong kubeconfig fails `up` with one line, not the first rollout.
+ */
+async function connectKubernetes(options: KubernetesOptions): Promise<{ client: KubeClient; connection: KubeConnection; namespace: string }> {
+  const connection = loadKubeconfig({ path: options.kubeconfig, context: options.context });
+  const namespace = options.namespace ?? connection.namespace;
+  const client = new KubeClient(connection.client);
+  try {
+    await client.list({ group: 'apps', version: 'v1', plural: 'replicasets' }, namespace, 'sluice.dev/rollout');
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+  return { client, connection, namespace };
+}
+
+function platformsOf(
+  options: KubernetesOptions | undefined,
+  cluster: { client: KubeClient; connection: KubeConnection; namespace: string } | undefined,
+  local: LocalPlatform,
+  store: Store,
+  log: (line: string) => void,
+): { platform: Platform; support: PlatformSupport; kube?: { client: KubeClient; platform: KubernetesPlatform; connection: KubeConnection } } {
+  const defaultPlatform = options?.defaultPlatform ?? DEFAULT_PLATFORM;
+  if (!cluster) return { platform: local, support: { default: defaultPlatform, configured: [DEFAULT_PLATFORM] } };
+  const { client, connection, namespace } = cluster;
+  log(`Kubernetes: ${connection.source}, namespace ${namespace}`);
+  const specOf = (rollout: string) => store.getRollout(rollout)?.spec;
+  // Rollouts stored with a namespace of their own: adopt() looks for their ReplicaSets there too.
+  const namespaces = [...new Set(store.listRollouts().flatMap((r) => r.spec.kubernetes?.namespace ?? []))];
+  const kubernetes = new KubernetesPlatform({ client, namespace, namespaces, specOf });
+  const platforms = new Map<PlatformName, Platform>([
+    ['local', local],
+    ['kubernetes', kubernetes],
+  ]);
+  const platform = new PlatformSet(platforms, (rollout) => {
+    const spec = specOf(rollout);
+    return spec ? platformOf(spec, defaultPlatform) : defaultPlatform;
+  });
+  return { platform, support: { default: defaultPlatform, configured: ['local', 'kubernetes'] }, kube: { client, platform: kubernetes, connection } };
 }
 
 /** Adopted instances report Starting until probed; routing before that would empty the table. */

@@ -21,9 +21,9 @@ import { flagSetsOf, type FlagController } from './flags/controller.js';
 import { attachMigrations, checkUndoSchema, type SchemaPort } from './schema-guard.js';
 
 /**
- * Which platforms a control plane runs rollouts on. Today only the local one: a rollout
- * for Kubernetes is refused at apply (nothing is stored) until the Kubernetes platform
- * exists (`sluice up --platform kubernetes --kubeconfig …`, issue 17).
+ * Which platforms a control plane runs rollouts on: local always, Kubernetes when `sluice up`
+ * was given a kubeconfig (src/daemon/control-plane.ts). A rollout for a platform the control
+ * plane lacks is refused at apply (nothing is stored).
  */
 export interface PlatformSupport {
   /** What a rollout without spec.platform runs on (the loader's defaultPlatform). */
@@ -107,7 +107,7 @@ export class Controller implements RolloutActions {
       const platform = platformOf(doc.spec, this.platforms.default);
       if (!this.platforms.configured.includes(platform)) {
         throw new UserError(
-          `${doc.file}:${doc.line}: rollout ${doc.spec.name}: spec.platform: ${platform} is not configured on this control plane — start it with a kubeconfig (coming), or run the rollout here with spec.platform: local and a template.command`,
+          `${doc.file}:${doc.line}: rollout ${doc.spec.name}: spec.platform: ${platform} is not configured on this control plane — start it with sluice up --kubeconfig FILE, or run the rollout here with spec.platform: local and a template.command`,
         );
       }
     }

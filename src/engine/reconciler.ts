@@ -100,6 +100,8 @@ export class Reconciler {
   private allDirty = false;
   /** When each rollout asked to be planned again (a pause ends, an instance becomes available). */
   private readonly wakeAt = new Map<string, number>();
+  /** The last instance start that failed, per rollout (its event is recorded once until a start succeeds or fails otherwise). */
+  private readonly startFailures = new Map<string, string>();
   private nextResync = -Infinity;
   private nextSweep = -Infinity;
   private running: Promise<void> | undefined;
@@ -324,7 +326,7 @@ export class Reconciler {
         const revision = p.revisions.find((r) => r.number === number);
         const generation = p.plan.status.restartGeneration ?? 0;
         const steady = number === p.plan.status.stableRevision && number === p.plan.status.currentRevision;
-        const change = platform.planScale({ live, replicas: want, ...(steady ? { replaceOlderThan: generation } : {}) });
+        const change = platform.planScale({ rollout: p.record.name, live, replicas: want, ...(steady ? { replaceOlderThan: generation } : {}) });
         if (change.start > startBudget) {
           change.start = startBudget;
           this.wakeAt.set(p.record.name, Math.min(this.wakeAt.get(p.record.name) ?? Infinity, now + 10));
@@ -413,7 +415,18 @@ export class Reconciler {
           { id: newInstanceId(s.rollout, s.revision.number), rollout: s.rollout, revision: s.revision.number, generation: s.generation },
           s.revision.template,
         )
-        .catch((err) => this.deps.log?.(`rollout ${s.rollout}: starting an instance of revision ${s.revision.number} failed: ${(err as Error).message}`));
+        .then(
+          () => this.startFailures.delete(s.rollout),
+          (err) => {
+            const message = `starting an instance of revision ${s.revision.number} failed: ${(err as Error).message}`;
+            this.deps.log?.(`rollout ${s.rollout}: ${message}`);
+            // Once per distinct failure (a retry failing the same way adds nothing): the user sees
+            // why nothing starts (an image, a namespace, RBAC, the API down) in events and `get`.
+            if (this.startFailures.get(s.rollout) === message || !store.getRollout(s.rollout)) return;
+            this.startFailures.set(s.rollout, message);
+            store.appendEvent(s.rollout, { type: 'Warning', reason: 'StartFailed', message, revision: s.revision.number }, 'engine', this.deps.clock.now());
+          },
+        );
     }
     // Their planners have not seen these instances yet (a platform need not report a start).
     for (const rollout of new Set([...changed, ...starts.map((s) => s.rollout)])) this.trigger(rollout);

@@ -17,8 +17,11 @@ import { UserError } from '../util/errors.js';
 export interface KubeClientOptions {
   /** https://host:port of the API server. */
   server: string;
-  /** A bearer token (absent: authenticate with the client certificate, or anonymously). */
-  token?: string;
+  /**
+   * A bearer token, or a function giving the current one (a rotated service-account token);
+   * absent: authenticate with the client certificate, or anonymously.
+   */
+  token?: string | (() => string);
   /** PEM of the CA that signed the API server's certificate; absent: the system's CAs. */
   ca?: string;
   /** PEM client certificate and key (kubeconfig `client-certificate(-data)`/`client-key(-data)`). */
@@ -248,7 +251,7 @@ export class KubeClient {
         dispatcher: this.agent,
         signal,
         headers: {
-          ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+          ...this.authorization(),
           accept: 'application/json',
           ...(o.contentType ? { 'content-type': o.contentType } : {}),
         },
@@ -264,6 +267,12 @@ export class KubeClient {
         503,
       );
     }
+  }
+
+  private authorization(): { authorization?: string } {
+    const { token } = this.options;
+    const value = typeof token === 'function' ? token() : token;
+    return value ? { authorization: `Bearer ${value}` } : {};
   }
 
   private apiError(status: number, text: string, verb: string, r: Resource, namespace: string | undefined, name: string | undefined): KubeApiError {

@@ -31,9 +31,12 @@ export class SluiceUnderTest {
   routerAdminPort = 0;
   /** Where the data plane serves OFREP (`sluice up --flags-listen`). */
   flagsPort = 0;
+  /** More arguments for `sluice up` (e.g. `--kubeconfig FILE`). */
+  upArgs: string[] = [];
 
-  static async start(): Promise<SluiceUnderTest> {
+  static async start(upArgs: string[] = []): Promise<SluiceUnderTest> {
     const s = new SluiceUnderTest();
+    s.upArgs = upArgs;
     s.apiPort = await freePort();
     s.routerAdminPort = await freePort();
     s.flagsPort = await freePort();
@@ -56,6 +59,7 @@ export class SluiceUnderTest {
         `127.0.0.1:${this.routerAdminPort}`,
         '--flags-listen',
         `127.0.0.1:${this.flagsPort}`,
+        ...this.upArgs,
       ],
       { cwd: this.dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );

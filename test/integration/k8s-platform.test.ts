@@ -179,7 +179,7 @@ describe('the Kubernetes platform on a real API server (nodes simulated by kwok)
     await waitK8s(cluster, '3 pods of revision 1 Ready', () => readyOf(first, 1).length === 3);
     assert.equal((await replicaSets())[0]!.spec.replicas, 3);
 
-    const plan = first.planScale({ live: first.list('web'), replicas: 1 });
+    const plan = first.planScale({ rollout: 'web', live: first.list('web'), replicas: 1 });
     assert.equal(plan.start, 0);
     assert.equal(plan.stop.length, 2);
     // The youngest go (creationTimestamp has whole seconds: equals may tie).

@@ -457,7 +457,7 @@ test('apply: a rollout for kubernetes is refused on a control plane without it, 
     assert.ok(err instanceof UserError);
     assert.equal(
       err.message,
-      '/tmp/web.yaml:1: rollout web: spec.platform: kubernetes is not configured on this control plane — start it with a kubeconfig (coming), or run the rollout here with spec.platform: local and a template.command',
+      '/tmp/web.yaml:1: rollout web: spec.platform: kubernetes is not configured on this control plane — start it with sluice up --kubeconfig FILE, or run the rollout here with spec.platform: local and a template.command',
     );
     return true;
   });

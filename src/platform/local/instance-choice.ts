@@ -32,6 +32,6 @@ function restartOrScale(live: InstanceStatus[], want: number, generation: number
   return { start: 0, stop: [] };
 }
 
-export function planLocalScale({ live, replicas, replaceOlderThan }: ScaleRequest): ScalePlan {
+export function planLocalScale({ live, replicas, replaceOlderThan }: Omit<ScaleRequest, 'rollout'>): ScalePlan {
   return replaceOlderThan === undefined ? scale(live, replicas) : restartOrScale(live, replicas, replaceOlderThan);
 }
