@@ -12,6 +12,8 @@ import type { ListenerRoutes } from '../../src/core/route-table.js';
 import { DATA_PLANE_LABEL } from '../../src/dataplane/kubernetes/data-plane.js';
 import { dataPlaneNamed } from '../../src/dataplane/registry.js';
 import type { KubeClient, Resource } from '../../src/kube/client.js';
+import { loadRollouts } from '../../src/spec/load.js';
+import { buildRouteTable } from '../../src/engine/routes.js';
 
 const PLANES = ['services', 'gatewayApi', 'istio', 'nginxIngress'];
 
@@ -166,4 +168,39 @@ test('a render refusal rejects before anything is written; a plane without its s
   await assert.rejects(gw.apply(1, [main('web', 20, { dataPlaneSettings: undefined })]), {
     message: 'data plane gatewayApi: rollout web gives no traffic.gatewayApi settings; add traffic.gatewayApi: {parentRefs: [{name: public-gateway}]}',
   });
+});
+
+const rolloutDoc = (traffic: string, extra = '') => `apiVersion: sluice.dev/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+${extra}  template: {version: v1, command: node, image: web:v1}
+  traffic:
+    listen: 127.0.0.1:8080
+${traffic}
+  strategy: {rolling: {}}
+`;
+
+test('specs name them in traffic.router; istio and services take defaults, gatewayApi refuses no settings; spec.kubernetes.namespace reaches the listeners', () => {
+  const [istio] = loadRollouts(rolloutDoc('    router: istio'), 'web.yaml');
+  assert.deepEqual(istio!.spec.traffic.dataPlaneSettings, { hosts: [], gateways: [], port: 80, targetPort: 'http' });
+  const [services] = loadRollouts(rolloutDoc('    router: {services: {port: 8080}}'), 'web.yaml');
+  assert.deepEqual(services!.spec.traffic.dataPlaneSettings, { port: 8080, targetPort: 'http' });
+  assert.throws(
+    () => loadRollouts(rolloutDoc('    router: gatewayApi'), 'web.yaml'),
+    /web\.yaml:\d+:\d+: spec\.traffic.*is required with router: gatewayApi — add traffic\.gatewayApi: \{parentRefs: \[\{name: public-gateway\}\]\}/,
+  );
+  const [gw] = loadRollouts(
+    rolloutDoc(
+      '    router: gatewayApi\n    gatewayApi: {parentRefs: [{name: public-gateway}]}',
+      '  platform: kubernetes\n  kubernetes: {namespace: payments}\n',
+    ),
+    'web.yaml',
+  );
+  const table = buildRouteTable(1, [{ spec: gw!.spec, routes: { main: [{ revision: 1, weight: 100 }] }, revisions: [] }], []);
+  assert.equal(table.listeners[0]?.dataPlane, 'gatewayApi');
+  assert.equal(table.listeners[0]?.namespace, 'payments');
+  const [builtin] = loadRollouts(rolloutDoc('', '  platform: kubernetes\n  kubernetes: {namespace: payments}\n'), 'web.yaml');
+  const plain = buildRouteTable(1, [{ spec: builtin!.spec, routes: { main: [{ revision: 1, weight: 100 }] }, revisions: [] }], []);
+  assert.equal(plain.listeners[0]?.namespace, undefined, "the builtin router's tables do not change");
 });
