@@ -44,6 +44,7 @@ function recordingClient() {
       objects.set(id(r, ns, o.metadata.name), o);
       return o;
     },
+    get: async (r: Resource, ns: string | undefined, name: string) => objects.get(id(r, ns, name)),
     delete: async (r: Resource, ns: string | undefined, name: string) => {
       calls.push(`delete ${r.plural} ${ns}/${name}`);
       objects.delete(id(r, ns, name));
@@ -127,9 +128,14 @@ test('with a client: Services before the route, an unchanged object is not writt
   await plane.apply(4, [main('web', 50), main('api', 20, { namespace: 'payments' })]);
   assert.deepEqual(calls, ['apply HTTPRoute shop/web'], 'only what changed is written');
 
+  // Meanwhile another plane took web-canary over (the rollout moved to istio): not this plane's to delete any more.
+  const taken = objects.get('services/shop/web-canary')!;
+  objects.set('services/shop/web-canary', { metadata: { ...taken.metadata, labels: { ...taken.metadata.labels, [DATA_PLANE_LABEL]: 'istio' } } });
   calls.length = 0;
   await plane.apply(5, [main('api', 20, { namespace: 'payments' })]);
-  assert.deepEqual(calls, ['delete httproutes shop/web', 'delete services shop/web-canary', 'delete services shop/web-stable']);
+  assert.deepEqual(calls, ['delete httproutes shop/web', 'delete services shop/web-stable'], 'routes before Services; only what is still its own');
+  assert.ok(objects.has('services/shop/web-canary'));
+  objects.delete('services/shop/web-canary');
 
   // A restart: the cache is empty, so what is rendered is written again and what is left over found and deleted.
   objects.set('services/shop/orphan-stable', {

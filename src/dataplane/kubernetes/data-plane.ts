@@ -5,7 +5,8 @@
  * (field manager sluice; Services before the routes that name them), then deletes what this
  * plane wrote earlier and no longer renders (routes before Services): a rollout gone from
  * the table loses its objects. Each object carries sluice's labels (common.ts) plus
- * `sluice.dev/data-plane: <kind>`, so a plane only ever lists and deletes its own.
+ * `sluice.dev/data-plane: <kind>`, so a plane only ever lists and deletes its own (read
+ * again just before the delete: another plane may have taken the name over).
  *
  * API load at 10k rollouts: an object whose rendering equals what this process last applied
  * is not written again, and what exists is listed once (the first apply with listeners,
@@ -136,7 +137,9 @@ export class KubeTrafficDataPlane<S> implements DataPlaneAdapter {
     for (const [k, c] of stale) {
       const resource = this.resourceOf.get(c.kind)!;
       try {
-        await this.kube.client.delete(resource, c.namespace, c.name);
+        // Another plane may have taken the name over (a rollout moved between kinds: the same Service names).
+        const now = await this.kube.client.get(resource, c.namespace, c.name);
+        if (now && now.metadata.labels?.[DATA_PLANE_LABEL] === this.kind.name) await this.kube.client.delete(resource, c.namespace, c.name);
       } catch (err) {
         throw new UserError(
           `data plane ${this.kind.name}: could not delete ${c.kind} ${c.name} in namespace ${c.namespace}, which no rollout uses any more: ${oneLine(err)}`,
