@@ -187,6 +187,8 @@ export interface ListenerRoutes {
   dataPlane?: string;
   /** That data plane's own settings (`spec.traffic.<name>`), opaque to the engine and to the builtin router. */
   dataPlaneSettings?: unknown;
+  /** `spec.kubernetes.namespace`, for a data plane (the Kubernetes ones write the rollout's objects there); absent: the control plane's. */
+  namespace?: string;
 }
 
 export interface RouteTable {

@@ -6,6 +6,7 @@
  */
 import type { ListenerRole, ListenerRoutes } from '../core/route-table.js';
 import type { ApplyOutcome, RevisionSampleList, RevisionTraffic, WindowStats } from '../core/traffic-router.js';
+import type { KubeClient } from '../kube/client.js';
 import type { Decoder } from '../spec/schema.js';
 
 export interface DataPlaneAdapter {
@@ -31,6 +32,12 @@ export interface DataPlaneAdapter {
 export interface DataPlaneContext {
   stateDir: string;
   log: (line: string) => void;
+  /**
+   * The control plane's cluster connection (`--kubeconfig`) and the namespace of rollouts
+   * without `spec.kubernetes.namespace`; absent without one (the Kubernetes data planes then
+   * refuse any listener).
+   */
+  kube?: { client: KubeClient; namespace: string };
 }
 
 /** A problem with the rest of `spec.traffic` for this plane: [field, problem, fix]. */

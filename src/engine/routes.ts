@@ -60,6 +60,7 @@ export function buildRouteTable(generation: number, rollouts: RolloutRoutes[], e
         ...(resilience ? { resilience } : {}),
         ...(hold ? { hold: hold.mode === 'paused' ? { mode: 'paused' as const, pauseTimeoutMs: hold.pauseTimeoutMs } : { mode: 'stopped' as const } } : {}),
         ...(spec.traffic.router !== undefined ? { dataPlane: spec.traffic.router, dataPlaneSettings: spec.traffic.dataPlaneSettings } : {}),
+        ...(spec.traffic.router !== undefined && spec.kubernetes?.namespace !== undefined ? { namespace: spec.kubernetes.namespace } : {}),
       };
     };
     listeners.push(listener(spec.traffic.listen, 'main', routes.main));

@@ -1,6 +1,6 @@
 /**
- * Settings of the Kubernetes traffic renderers (`spec.traffic.<kind>` once they are data
- * planes; not registered in src/dataplane/registry.ts yet), with their decoders. Each kind
+ * Settings of the Kubernetes traffic data planes (`spec.traffic.<kind>`, registered by
+ * index.ts), with their decoders. Each kind
  * writes Services selecting revision labels (services.ts) and, except `services` itself,
  * the kind's own routing objects. Everything here is what the RouteTable cannot say: the
  * ports of the Services, where the route attaches (Gateway API parentRefs, Istio hosts
