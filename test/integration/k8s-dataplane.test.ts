@@ -14,7 +14,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { ListenerRoutes } from '../../src/core/route-table.js';
 import type { DataPlaneAdapter } from '../../src/dataplane/adapter.js';
@@ -24,54 +23,10 @@ import { KubeClient } from '../../src/kube/client.js';
 import { makeSim, SIM_APP } from '../helpers/engine-sim.js';
 import { installCrds, type K8sCluster, k8sCrdFiles, k8sCrdsMissing, k8sMissing, objectPath, startCluster, waitK8s } from '../helpers/k8s.js';
 import { rolloutManifest } from '../helpers/manifest.js';
+import { differs, golden, type Obj, PLANES, type Plane, PLURAL, API_VERSION } from '../helpers/k8s-planes.js';
 
 const skip = k8sMissing() || k8sCrdsMissing();
-const GOLDEN_DIR = fileURLToPath(new URL('../../../test/fixtures/k8s-traffic/', import.meta.url));
 const NAMESPACE = 'shop';
-
-interface Obj {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string };
-  spec: Record<string, unknown>;
-}
-
-const PLURAL: Record<string, string> = {
-  Service: 'services',
-  Ingress: 'ingresses',
-  HTTPRoute: 'httproutes',
-  VirtualService: 'virtualservices',
-  DestinationRule: 'destinationrules',
-};
-
-const API_VERSION: Record<string, string> = {
-  Service: 'v1',
-  Ingress: 'networking.k8s.io/v1',
-  HTTPRoute: 'gateway.networking.k8s.io/v1',
-  VirtualService: 'networking.istio.io/v1',
-  DestinationRule: 'networking.istio.io/v1',
-};
-
-/** Each plane: its golden folder, the object kinds it writes, and the `traffic` lines naming it (the goldens' settings). */
-const PLANES = {
-  services: { dir: 'services', kinds: ['Service'], traffic: '    router: services\n' },
-  gatewayApi: {
-    dir: 'gateway-api',
-    kinds: ['Service', 'HTTPRoute'],
-    traffic: '    router: gatewayApi\n    gatewayApi: {parentRefs: [{name: public-gateway, namespace: gateway-system}], hostnames: [web.example.com]}\n',
-  },
-  istio: {
-    dir: 'istio',
-    kinds: ['Service', 'DestinationRule', 'VirtualService'],
-    traffic: '    router: istio\n    istio: {hosts: [web.example.com], gateways: [istio-system/public-gateway]}\n',
-  },
-  nginxIngress: {
-    dir: 'nginx-ingress',
-    kinds: ['Service', 'Ingress'],
-    traffic: '    router: nginxIngress\n    nginxIngress: {ingress: web, host: web.example.com}\n',
-  },
-} as const;
-type Plane = keyof typeof PLANES;
 
 const CANARY = `    canary:
       steps:
@@ -112,31 +67,6 @@ async function canarySteps(plane: Plane): Promise<Record<(typeof STEPS)[number],
   await promote();
   assert.equal((await sim.status('web')).phase, 'Healthy');
   return { '20': at20, '50': at50, promoted: listeners() };
-}
-
-function golden(plane: Plane, step: string): Obj[] {
-  return parseAllDocuments(readFileSync(`${GOLDEN_DIR}${PLANES[plane].dir}/canary-${step}.yaml`, 'utf8')).map((d) => d.toJS() as Obj);
-}
-
-/** The first field the golden sets that is stored otherwise (objects key by key, arrays whole). */
-function differs(want: unknown, got: unknown, at = ''): string | undefined {
-  if (Array.isArray(want)) {
-    if (!Array.isArray(got) || got.length !== want.length) return `${at}: want ${JSON.stringify(want)}, stored ${JSON.stringify(got)}`;
-    for (let i = 0; i < want.length; i++) {
-      const d = differs(want[i], got[i], `${at}[${i}]`);
-      if (d) return d;
-    }
-    return undefined;
-  }
-  if (want !== null && typeof want === 'object') {
-    if (got === null || typeof got !== 'object' || Array.isArray(got)) return `${at}: want ${JSON.stringify(want)}, stored ${JSON.stringify(got)}`;
-    for (const [k, v] of Object.entries(want)) {
-      const d = differs(v, (got as Record<string, unknown>)[k], `${at}.${k}`);
-      if (d) return d;
-    }
-    return undefined;
-  }
-  return want === got ? undefined : `${at}: want ${JSON.stringify(want)}, stored ${JSON.stringify(got)}`;
 }
 
 describe('the Kubernetes data planes against a real API server', { skip }, () => {
