@@ -28,6 +28,8 @@ export interface KubeClientOptions {
   insecureSkipTlsVerify?: boolean;
   /** Server-side apply's field manager (default `sluice`). */
   fieldManager?: string;
+  /** More headers on every request (`Impersonate-User: system:serviceaccount:ns:sa`, a tracing header). */
+  headers?: Record<string, string>;
 }
 
 /** Which collection: `{ group: 'apps', version: 'v1', plural: 'replicasets' }`; group '' is the core API. */
@@ -143,6 +145,19 @@ export class KubeClient {
     });
   }
 
+  /**
+   * Replaces the object (PUT). With `metadata.resourceVersion` set this is optimistic
+   * concurrency: someone else's write since that version fails with 409 Conflict
+   * (KubeApiError.httpStatus), and the caller reads again.
+   */
+  async update<T extends KubeObject>(r: Resource, namespace: string | undefined, object: T, subresource?: string): Promise<T> {
+    return this.call<T>('PUT', 'update', r, namespace, object.metadata.name, {
+      body: JSON.stringify(object),
+      contentType: 'application/json',
+      subresource,
+    });
+  }
+
   /** A JSON merge patch (RFC 7386). */
   async mergePatch<T extends KubeObject>(r: Resource, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
     return this.call<T>('PATCH', 'patch', r, namespace, name, { body: JSON.stringify(patch), contentType: 'application/merge-patch+json', subresource });
@@ -248,6 +263,7 @@ export class KubeClient {
         dispatcher: this.agent,
         signal,
         headers: {
+          ...this.options.headers,
           ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
           accept: 'application/json',
           ...(o.contentType ? { 'content-type': o.contentType } : {}),
