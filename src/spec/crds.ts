@@ -47,8 +47,6 @@ export const CRD_NAMES: Record<Kind, { plural: string; singular: string; shortNa
 
 const PRESERVE = 'x-kubernetes-preserve-unknown-fields';
 const INT_OR_STRING = 'x-kubernetes-int-or-string';
-/** Keywords of a branch that only validate a value (allowed in a structural anyOf). */
-const VALUE_CHECKS = ['pattern', 'enum', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'multipleOf', 'required'];
 const SCALARS = new Set(['string', 'number', 'integer', 'boolean']);
 
 class Converter {

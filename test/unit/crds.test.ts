@@ -65,9 +65,9 @@ test('every schema is structural: one type a node, no $ref, const, default, oneO
 });
 
 test('the Rollout schema keeps definite types where sluice has one (so the API server refuses a wrong one)', () => {
-  const rollout = crds().find((c) => c.kind === 'Rollout');
+  const rollout = crds().find((c) => c.kind === 'Rollout')!;
   const spec = (
-    rollout?.crd.spec as { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, { type?: string }> } } } } }[] }
+    rollout.crd.spec as { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, { type?: string }> } } } } }[] }
   ).versions[0]?.schema.openAPIV3Schema.properties.spec;
   assert.equal(spec?.properties.replicas?.type, 'integer');
   assert.equal(spec?.properties.template?.type, 'object');
