@@ -1,8 +1,8 @@
 /**
  * A tiny typed REST client of the Kubernetes API over HTTPS (undici), shared by the
  * Kubernetes platform, the Kubernetes data planes and the controller (issue 17): get, list,
- * create, update (PUT, optimistic concurrency), merge-patch, server-side apply, delete and watch. `namespace` undefined addresses a
- * cluster-scoped collection (namespaces, CRDs). Why not @kubernetes/client-node: its 2.x
+ * create, update (PUT, optimistic concurrency), merge-patch, server-side apply, delete and
+ * watch. `namespace` undefined addresses a cluster-scoped collection (namespaces, CRDs). Why not @kubernetes/client-node: its 2.x
  * needs undici 8, i.e. Node ≥ 22.19 (sluice runs on Node 20), and brings ~15 packages for
  * the few verbs used here; kubeconfig loading is src/kube/kubeconfig.ts.
  * Every failure is one UserError line naming the verb, the object and the API's reason:
