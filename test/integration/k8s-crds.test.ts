@@ -3,13 +3,14 @@
  * accepted and Established; every Rollout of examples/*.yaml (and every FeatureFlag of
  * examples/flags.yaml) is accepted as a custom resource under strict field validation; a
  * wrong-typed field is refused with 422 and an unknown one under Strict; the status
- * subresource takes the controller's status.
+ * subresource takes the controller's status, and the printer columns show it.
  * Needs `bash scripts/k8s-build.sh` once (skipped loudly without it; fails in CI).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Agent, fetch } from 'undici';
 import { parseAllDocuments } from 'yaml';
 import { CRD_NAMES } from '../../src/spec/crds.js';
 import type { Kind } from '../../src/spec/load.js';
@@ -127,5 +128,21 @@ describe('sluice CRDs on a real API server', { skip }, () => {
     );
     assert.equal(main.status, 200);
     assert.equal((main.body.status as { phase: string }).phase, 'Progressing');
+    // What `kubectl get sro` prints: the printer columns, read from the status.
+    const agent = new Agent({ connect: { ca: readFileSync(cluster.caFile, 'utf8') } });
+    try {
+      const res = await fetch(`${cluster.server}${collection('Rollout')}/${name}`, {
+        dispatcher: agent,
+        headers: { authorization: `Bearer ${cluster.token}`, accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' },
+      });
+      const table = (await res.json()) as { columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] };
+      assert.deepEqual(
+        table.columnDefinitions.map((c) => c.name),
+        ['Name', 'Phase', 'Strategy', 'Step', 'Weight', 'Age'],
+      );
+      assert.deepEqual(table.rows[0]?.cells.slice(0, 5), [name, 'Progressing', 'canary', 2, 25]);
+    } finally {
+      await agent.close();
+    }
   });
 });
