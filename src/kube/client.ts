@@ -1,8 +1,8 @@
 /**
  * A tiny typed REST client of the Kubernetes API over HTTPS (undici), shared by the
  * Kubernetes platform, the Kubernetes data planes and the controller (issue 17): get, list,
- * create, merge-patch, server-side apply, delete and watch. `namespace` undefined addresses a
- * cluster-scoped collection (namespaces, CRDs). Why not @kubernetes/client-node: its 2.x
+ * create, update (PUT, optimistic concurrency), merge-patch, server-side apply, delete and
+ * watch. `namespace` undefined addresses a cluster-scoped collection (namespaces, CRDs). Why not @kubernetes/client-node: its 2.x
  * needs undici 8, i.e. Node ≥ 22.19 (sluice runs on Node 20), and brings ~15 packages for
  * the few verbs used here; kubeconfig loading is src/kube/kubeconfig.ts.
  * Every failure is one UserError line naming the verb, the object and the API's reason:
@@ -31,6 +31,8 @@ export interface KubeClientOptions {
   insecureSkipTlsVerify?: boolean;
   /** Server-side apply's field manager (default `sluice`). */
   fieldManager?: string;
+  /** More headers on every request (`Impersonate-User: system:serviceaccount:ns:sa`, a tracing header). */
+  headers?: Record<string, string>;
 }
 
 /** Which collection: `{ group: 'apps', version: 'v1', plural: 'replicasets' }`; group '' is the core API. */
@@ -146,6 +148,19 @@ export class KubeClient {
     });
   }
 
+  /**
+   * Replaces the object (PUT). With `metadata.resourceVersion` set this is optimistic
+   * concurrency: someone else's write since that version fails with 409 Conflict
+   * (KubeApiError.httpStatus), and the caller reads again.
+   */
+  async update<T extends KubeObject>(r: Resource, namespace: string | undefined, object: T, subresource?: string): Promise<T> {
+    return this.call<T>('PUT', 'update', r, namespace, object.metadata.name, {
+      body: JSON.stringify(object),
+      contentType: 'application/json',
+      subresource,
+    });
+  }
+
   /** A JSON merge patch (RFC 7386). */
   async mergePatch<T extends KubeObject>(r: Resource, namespace: string | undefined, name: string, patch: unknown, subresource?: string): Promise<T> {
     return this.call<T>('PATCH', 'patch', r, namespace, name, { body: JSON.stringify(patch), contentType: 'application/merge-patch+json', subresource });
@@ -251,6 +266,7 @@ export class KubeClient {
         dispatcher: this.agent,
         signal,
         headers: {
+          ...this.options.headers,
           ...this.authorization(),
           accept: 'application/json',
           ...(o.contentType ? { 'content-type': o.contentType } : {}),
