@@ -35,6 +35,7 @@ import { ReleaseDocuments, type MigrationFact } from '../engine/pipelines/docume
 import { lintFolder } from '../migrations/lint/folder.js';
 import type { DatabaseSpec } from '../core/database.js';
 import type { Store } from '../core/store.js';
+import type { RolloutEvent } from '../core/rollout.js';
 import { TokenService } from '../api/tokens.js';
 import { MigrationService } from '../migrations/service.js';
 import { ensureToken, writeApiInfo } from '../api/token.js';
@@ -72,6 +73,10 @@ export interface ControlPlaneOptions {
    * absent: local processes only.
    */
   kubernetes?: KubernetesOptions;
+  /** Called with the store before the engine starts (`sluice controller`: a new leader takes the old one's state from the cluster). */
+  seed?: (store: Store) => void;
+  /** Every rollout event the engine records, as it is recorded (`sluice controller`: Kubernetes Events). */
+  onEvent?: (event: RolloutEvent) => void;
 }
 
 /** `sluice up --kubeconfig FILE --context NAME --namespace NS --platform kubernetes`. */
@@ -133,7 +138,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   rawStore.onEvent = (e) => {
     dispatcher.dispatch(e);
     feed.event(e);
+    options.onEvent?.(e);
   };
+  options.seed?.(rawStore);
   // Rollouts whose traffic.router names another data plane (nginx) are served by it (src/dataplane/registry.ts).
   const router = new DataPlanes(builtinRouter, openDataPlanes({ stateDir, log, ...(cluster ? { kube: { client: cluster.client, namespace: cluster.namespace } } : {}) }));
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
