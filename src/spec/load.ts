@@ -9,7 +9,7 @@ import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.j
 import { API_VERSION, type RolloutSpec } from '../core/spec.js';
 import { LIMITS } from './limits.js';
 import { checkSpecSize } from './source.js';
-import { checkDeploymentsUsed, FileIndex, importDocument, sluiceText } from './import/index.js';
+import { FileIndex, finishImports, importDocument, sluiceText } from './import/index.js';
 
 export interface LoadedRollout {
   spec: RolloutSpec;
@@ -119,7 +119,7 @@ export function loadResources(text: string, file: string, options: LoadOptions =
     const source = imported ? sluiceText(imported.node, doc as Document) : documentText(text, doc as Document);
     out.push({ kind, value, source, file, line, ...(imported ? { warnings: imported.warnings } : {}) } as LoadedResource);
   }
-  checkDeploymentsUsed(imports, all as Document[], (r) => at(r.range?.[0] ?? 0).where);
+  finishImports(imports, all as Document[], out, (r) => at(r.range?.[0] ?? 0).where);
   if (out.length === 0) {
     throw new UserError(`${file}:1:1: the file has no documents — add a Rollout (see examples/ and docs/spec.md)`);
   }

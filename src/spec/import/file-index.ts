@@ -18,6 +18,8 @@ export function headerOf(root: Node): { key: string; name?: string } | undefined
 export class FileIndex {
   private readonly deployments = new Map<string, { root: Node; used: boolean }>();
   readonly metricTemplates = new Map<string, { root: Node; doc: Document }>();
+  /** Warnings for the documents left out (Services, Istio and Gateway API routes…). */
+  readonly skipped: string[] = [];
 
   constructor(docs: readonly Document[]) {
     for (const doc of docs) {
@@ -51,4 +53,15 @@ export class FileIndex {
   isDeployment(root: Node): boolean {
     return headerOf(root)?.key === DEPLOYMENT;
   }
+}
+
+/**
+ * The traffic resources peer manifests come with: sluice's router does their work, so they
+ * are left out with a warning rather than refused.
+ */
+export function isTrafficResource(key: string): boolean {
+  const [api = '', kind = ''] = key.split(' ');
+  if (key === 'v1 Service' || key === 'networking.k8s.io/v1 Ingress') return true;
+  if (api.startsWith('networking.istio.io/') && ['VirtualService', 'DestinationRule', 'Gateway'].includes(kind)) return true;
+  return api.startsWith('gateway.networking.k8s.io/') && ['HTTPRoute', 'Gateway'].includes(kind);
 }

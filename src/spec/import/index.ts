@@ -4,7 +4,7 @@ import { UserError } from '../../util/errors.js';
 import { analysisTemplateDocument, rolloutDocument } from './argo-rollouts.js';
 import { canaryDocument, metricTemplateDocument } from './flagger.js';
 import type { Imported } from './common.js';
-import { DEPLOYMENT, type FileIndex, headerOf } from './file-index.js';
+import { DEPLOYMENT, type FileIndex, headerOf, isTrafficResource } from './file-index.js';
 
 export { FileIndex } from './file-index.js';
 
@@ -32,12 +32,30 @@ export function importDocument(root: Node, ctx: Ctx, index: FileIndex): Imported
   const h = headerOf(root);
   if (!h) return undefined;
   if (h.key === DEPLOYMENT) return 'skip';
+  if (isTrafficResource(h.key)) {
+    const { line } = ctx.lines.linePos(root.range?.[0] ?? 0);
+    index.skipped.push(
+      `${ctx.file}:${line}: ${h.key.split(' ')[1]} ${h.name ?? ''}: the document is not supported by sluice: sluice's own router serves the rollouts' traffic; it is left out`,
+    );
+    return 'skip';
+  }
   const translate = Object.hasOwn(IMPORT_KINDS, h.key) ? IMPORT_KINDS[h.key as keyof typeof IMPORT_KINDS] : undefined;
-  return translate?.(root, ctx, index);
+  const imported = translate?.(root, ctx, index);
+  if (imported) imported.warnings.sort((a, b) => lineOf(a) - lineOf(b));
+  return imported;
 }
 
-/** After every document: a Deployment no Canary or Rollout named is refused (sluice does not run Deployments). */
-export function checkDeploymentsUsed(index: FileIndex, docs: readonly Document[], where: (root: Node) => string): void {
+/** The LINE of a "FILE:LINE: …" warning (file names may hold colons, the line is the first number field after one). */
+function lineOf(warning: string): number {
+  return Number(/:(\d+): /.exec(warning)?.[1] ?? 0);
+}
+
+/**
+ * After every document: a Deployment no Canary or Rollout named is refused (sluice does not
+ * run Deployments); the left-out documents' warnings go with the file's first resource.
+ */
+export function finishImports(index: FileIndex, docs: readonly Document[], out: Array<{ warnings?: string[] }>, where: (root: Node) => string): void {
+  if (out[0] && index.skipped.length > 0) out[0].warnings = [...index.skipped, ...(out[0].warnings ?? [])];
   for (const doc of docs) {
     const root = doc.contents as Node | null;
     if (!root || !index.isDeployment(root)) continue;
