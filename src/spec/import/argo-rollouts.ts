@@ -232,6 +232,9 @@ export function rolloutDocument(root: Node, ctx: Ctx, index: FileIndex): Importe
     }
     if (podTemplate) return peer.fail(ref.value, 'spec.workloadRef', 'is set beside spec.template', 'keep one of them');
     podTemplate = target.template;
+    if (target.replicas)
+      peer.warn(target.replicas, `Deployment ${refName} spec.replicas`, "the Rollout's spec.replicas is the count (Argo scales the Deployment to 0)");
+    for (const { key, name: field } of target.rest) peer.warn(key, `Deployment ${refName} spec.${field}`, 'only the pod template is read from the Deployment');
     podPath = `Deployment ${refName} spec.template`;
     if (r.has('scaleDown')) peer.warn(r.get('scaleDown')!.key, 'spec.workloadRef.scaleDown', 'the Deployment is read, never scaled');
   }

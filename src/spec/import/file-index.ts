@@ -32,7 +32,7 @@ export class FileIndex {
   }
 
   /** The named Deployment's `spec.template` and `spec.replicas` nodes; marks it used. */
-  deployment(name: string): { template: Node; replicas?: Node } | undefined {
+  deployment(name: string): { template: Node; replicas?: Node; rest: Array<{ key: Node; name: string }> } | undefined {
     const d = this.deployments.get(name);
     if (!d || !isMap(d.root)) return undefined;
     const spec = d.root.items.find((p) => isScalar(p.key) && p.key.value === 'spec')?.value;
@@ -42,7 +42,11 @@ export class FileIndex {
     if (!template) return undefined;
     d.used = true;
     const replicas = get('replicas');
-    return { template, ...(replicas ? { replicas } : {}) };
+    const rest = spec.items.flatMap((p) => {
+      const key = String(isScalar(p.key) ? p.key.value : '');
+      return key === 'template' || key === 'replicas' ? [] : [{ key: p.key as Node, name: key }];
+    });
+    return { template, rest, ...(replicas ? { replicas } : {}) };
   }
 
   /** Whether a Canary or Rollout of the file took this Deployment's pod template. */

@@ -57,7 +57,7 @@ function metric(
   peer: Peer,
   node: Node,
   f: string,
-  a: { interval: number; threshold: number },
+  a: { interval: number; intervalNode?: Node; threshold: number },
   index: FileIndex,
   vars: Record<string, string>,
 ): Record<string, Out> {
@@ -86,7 +86,9 @@ function metric(
     },
     query: (v) => void (query = v),
   });
-  vs.interval = `${interval}s`;
+  // Flagger writes the metric's interval as given (1m), falling back to the analysis's.
+  const written = [m.get('interval')?.value, a.intervalNode].find((n) => n && isScalar(n) && typeof n.value === 'string');
+  vs.interval = written && isScalar(written) ? String(written.value) : `${interval}s`;
   const condition = conditionOf(range);
   const base = { name: nameNode, interval, count: 0, failureLimit: a.threshold - 1 };
   if (templateRef) {
@@ -232,7 +234,16 @@ function strategyOf(peer: Peer, a: Analysis, node: Node, f: string, port: number
     const steps = [...mirrorStep, { setHeaderRoute: { name: 'ab-test', match: a.match } }, { pause: { duration: run } }];
     return { canary: { steps, analysis: metrics.length > 0 ? { metrics } : undefined } };
   }
-  if (a.mirror) peer.warn(node, `${f}.mirror`, 'a blue-green release mirrors nothing; the preview gets requests on previewListen');
+  if (a.mirror) {
+    // Blue/green with traffic mirroring: the green gets copies for the iterations, then takes over.
+    return {
+      shadow: {
+        mirror: { name: 'mirror', percentage: a.mirrorWeight ?? 100 },
+        durationSeconds: run,
+        ...(metrics.length > 0 ? { analysis: { metrics } } : {}),
+      },
+    };
+  }
   const finite = metrics.map((m) => ({ ...m, count: a.iterations ?? 1 }));
   return {
     blueGreen: {
@@ -262,6 +273,9 @@ export function canaryDocument(root: Node, ctx: Ctx, index: FileIndex, version: 
       'put the Deployment in the same file as the Canary',
     );
   }
+  for (const { key, name: field } of deployment.rest) {
+    peer.warn(key, `Deployment ${targetName} spec.${field}`, 'only the pod template and replicas are read from the Deployment');
+  }
   const facts = podFacts(peer, deployment.template, `Deployment ${targetName} spec.template`);
   const spec: Record<string, Out> = {
     platform: 'kubernetes',
@@ -271,7 +285,7 @@ export function canaryDocument(root: Node, ctx: Ctx, index: FileIndex, version: 
   let port = facts.port;
   const analysisKey = version === 'v1beta1' ? 'analysis' : 'canaryAnalysis';
   const namespace = isScalar(kubernetes.namespace) ? String(kubernetes.namespace.value) : 'default';
-  const vars: Record<string, string> = { target: targetName, namespace, service: targetName, ingress: targetName };
+  const vars: Record<string, string> = { name: peer.name, target: targetName, namespace, service: targetName, ingress: targetName };
   let aNode: Node | undefined;
   peer.walk(
     specNode,
