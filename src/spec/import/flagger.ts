@@ -74,11 +74,11 @@ function metric(
     interval: (v, field) => void (interval = seconds(peer, v, field)),
     thresholdRange: (v, field) =>
       peer.walk(v, field, { min: (x, ff) => void (range.min = peer.number(x, ff)), max: (x, ff) => void (range.max = peer.number(x, ff)) }),
-    // v1alpha3: one number, the builtins' minimum (success rate) or maximum (duration).
+    // v1alpha3: one number, the success rate's minimum, any other metric's maximum (as Flagger checked it).
     threshold: (v, field) => {
       const t = peer.number(v, field);
-      if (name === 'request-duration') range.max = t;
-      else range.min = t;
+      if (name === 'request-success-rate') range.min = t;
+      else range.max = t;
     },
     templateRef: (v) => void (templateRef = v),
     templateVariables: (v, field) => {
