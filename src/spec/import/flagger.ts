@@ -401,7 +401,7 @@ export function metricTemplateDocument(root: Node, ctx: Ctx): Imported {
   const args = [...argNames].map((n) => (n === 'interval' ? { name: n, value: '1m' } : { name: n }));
   const spec = { args: args.length > 0 ? args : undefined, metrics: [{ name, provider: { prometheus: { address, query: q } } }] };
   peer.warnings.push(
-    `${ctx.file}:${peer.line(root)}: MetricTemplate ${peer.name}: thresholdRange is not supported by sluice on a template: the AnalysisTemplate has no successCondition; a Canary in the same file inlines the query with its own thresholdRange`,
+    `${ctx.file}:${peer.line(root)}: MetricTemplate ${peer.name}: thresholdRange is not supported by sluice: the AnalysisTemplate has no successCondition (a Canary of the same file inlines the query with its own thresholdRange)`,
   );
   return { kind: 'AnalysisTemplate', node: toNode({ ...header('AnalysisTemplate', name, labels), spec }, root), warnings: peer.warnings };
 }
