@@ -149,6 +149,27 @@ ${POD}`,
   );
 });
 
+test('a peer kind sluice does not import is an error naming it', () => {
+  assertImportError(
+    `apiVersion: argoproj.io/v1alpha1
+kind: Experiment
+metadata: {name: e}
+spec: {}
+`,
+    /^bad\.yaml:2:7: kind: argoproj\.io\/v1alpha1 Experiment is not a kind sluice imports — sluice imports argoproj\.io\/v1alpha1 Rollout, /,
+  );
+  assertImportError(
+    `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  template: {version: v1, command: node}
+  strategy: {canary: {}}
+`,
+    /^bad\.yaml:1:13: apiVersion: is argoproj\.io\/v1alpha1, but spec\.template is sluice's/,
+  );
+});
+
 test("the file's other traffic resources are left out with a warning on the first resource", () => {
   const resources = loadResources(
     `apiVersion: v1

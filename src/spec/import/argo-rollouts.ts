@@ -1,4 +1,4 @@
-import type { Node } from 'yaml';
+import { isMap, isScalar, type Node } from 'yaml';
 import { header, toNode, type Imported, type Out, Peer } from './common.js';
 import type { Ctx } from '../schema.js';
 import type { FileIndex } from './file-index.js';
@@ -207,6 +207,21 @@ export function metadata(peer: Peer, root: Node, kubernetes: Record<string, Out>
   return out as { name: Node; labels?: Node };
 }
 
+/** A sluice Rollout written with Argo's apiVersion (its template has version/command, no pod spec): say so. */
+function sluiceShaped(peer: Peer, root: Node, template: Node | undefined): void {
+  const t = peer.resolve(template);
+  if (!t || !isMap(t)) return;
+  const keys = t.items.map((p) => (isScalar(p.key) ? String(p.key.value) : ''));
+  if (keys.includes('spec') || !keys.some((k) => ['version', 'command', 'image', 'podTemplate'].includes(k))) return;
+  const api = peer.mapping(root, '').get('apiVersion')?.value;
+  peer.fail(
+    api,
+    'apiVersion',
+    "is argoproj.io/v1alpha1, but spec.template is sluice's ({version, command…}), not a pod template",
+    'write apiVersion: sluice.dev/v1alpha1 (or an Argo Rollout with a PodTemplateSpec)',
+  );
+}
+
 export function rolloutDocument(root: Node, ctx: Ctx, index: FileIndex): Imported {
   const peer = new Peer(ctx, 'Rollout');
   const kubernetes: Record<string, Out> = {};
@@ -215,6 +230,7 @@ export function rolloutDocument(root: Node, ctx: Ctx, index: FileIndex): Importe
   const spec: Record<string, Out> = { platform: 'kubernetes' };
   const fields = peer.mapping(specNode, 'spec');
   let podTemplate: Node | undefined = fields.get('template')?.value;
+  sluiceShaped(peer, root, podTemplate);
   let podPath = 'spec.template';
   const ref = fields.get('workloadRef');
   if (ref) {

@@ -1,4 +1,4 @@
-import type { Document, Node } from 'yaml';
+import { isMap, isScalar, type Document, type Node } from 'yaml';
 import type { Ctx } from '../schema.js';
 import { UserError } from '../../util/errors.js';
 import { analysisTemplateDocument, rolloutDocument } from './argo-rollouts.js';
@@ -40,6 +40,13 @@ export function importDocument(root: Node, ctx: Ctx, index: FileIndex): Imported
     return 'skip';
   }
   const translate = Object.hasOwn(IMPORT_KINDS, h.key) ? IMPORT_KINDS[h.key as keyof typeof IMPORT_KINDS] : undefined;
+  const api = h.key.split(' ')[0] ?? '';
+  if (!translate && (api.startsWith('argoproj.io/') || api.startsWith('flagger.app/'))) {
+    const kind = isMap(root) ? root.items.find((p) => isScalar(p.key) && p.key.value === 'kind')?.value : undefined;
+    ctx
+      .key('kind')
+      .fail(kind as Node | undefined, `${h.key} is not a kind sluice imports`, `sluice imports ${Object.keys(IMPORT_KINDS).join(', ')} (see docs/import.md)`);
+  }
   const imported = translate?.(root, ctx, index);
   if (imported) imported.warnings.sort((a, b) => lineOf(a) - lineOf(b));
   return imported;
