@@ -3,7 +3,11 @@
 // bad imports fail with one line naming file, line and field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadResources } from '../../src/spec/load.js';
+import { makeSim } from '../helpers/engine-sim.js';
+import { REPO } from '../helpers/templates.js';
 import { assertImportError, checkFixture } from '../helpers/import-fixtures.js';
 
 for (const name of ['canary', 'blue-green', 'istio-subset', 'analysis-prometheus', 'analysis-job', 'analysis-web']) {
@@ -189,4 +193,24 @@ ${POD}  strategy: {canary: {steps: [{setWeight: 10}, {pause: {}}]}}
   assert.deepEqual(resources[0]?.warnings, [
     "web.yaml:1: Service web: the document is not supported by sluice: sluice's own router serves the rollouts' traffic; it is left out",
   ]);
+});
+
+test('apply through a Controller stores imported templates; a local-only control plane refuses the Kubernetes rollouts whole', async () => {
+  const templates = readFileSync(join(REPO, 'test/fixtures/import/argo/analysis-prometheus.yaml'), 'utf8');
+  const sim = makeSim();
+  await sim.controller.apply(templates, '/tmp/analysis-prometheus.yaml', sim.by);
+  assert.deepEqual(
+    sim.store
+      .listTemplates()
+      .map((t) => t.name)
+      .sort(),
+    ['cluster-success-rate', 'success-rate'],
+  );
+  const stored = sim.store.listTemplates().find((t) => t.name === 'success-rate');
+  assert.equal(stored?.spec.metrics.find((m) => m.name === 'error-ratio')?.dryRun, true);
+
+  // Imported Rollouts run on Kubernetes (platform: kubernetes), which this control plane does not have.
+  const rollouts = readFileSync(join(REPO, 'test/fixtures/import/argo/canary.yaml'), 'utf8');
+  await assert.rejects(sim.controller.apply(rollouts, '/tmp/canary.yaml', sim.by), (err: Error) => err.name === 'UserError' && /kubernetes/i.test(err.message));
+  assert.equal(sim.store.listRollouts().length, 0);
 });
