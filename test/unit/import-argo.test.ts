@@ -51,6 +51,23 @@ ${POD}  strategy:
   assert.match(r.source, /^apiVersion: sluice\.dev\/v1alpha1\nkind: Rollout\n/);
 });
 
+test("the version label is the image tag, a digest's first 12 hex digits, or latest", () => {
+  for (const [image, version] of [
+    ['ghcr.io/acme/web:v3', 'v3'],
+    ['registry.local:5000/web', 'latest'],
+    ['registry.local:5000/web:1.2', '1.2'],
+    [`ghcr.io/acme/web@sha256:${'0123456789abcdef'.repeat(4)}`, '0123456789ab'],
+  ]) {
+    const [r] = loadResources(
+      POD.replace('ghcr.io/acme/web:v3', image!).replace(/^/, 'apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: web}\nspec:\n') +
+        '  strategy: {canary: {steps: [{pause: {}}]}}\n',
+      'web.yaml',
+    );
+    assert.ok(r && r.kind === 'Rollout');
+    assert.equal(r.value.template.version, version, image);
+  }
+});
+
 test('an unknown Argo field is a warning naming file, line and field, never dropped silently', () => {
   const [r] = loadResources(
     `apiVersion: argoproj.io/v1alpha1

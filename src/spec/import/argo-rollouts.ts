@@ -21,7 +21,7 @@ export function podFacts(peer: Peer, template: Node, path: string): { version: s
   const c = peer.mapping(first, `${path}.spec.containers[0]`);
   const imageNode = c.get('image')?.value;
   const image = imageNode ? peer.string(imageNode, `${path}.spec.containers[0].image`) : '';
-  const tag = /:([^/:@]+)$/.exec(image)?.[1] ?? /@sha256:([0-9a-f]{12})/.exec(image)?.[1] ?? 'latest';
+  const tag = /@sha256:([0-9a-f]{12})/.exec(image)?.[1] ?? /:([^/:@]+)$/.exec(image)?.[1] ?? 'latest';
   let port = 8080;
   const ports = c.get('ports');
   const firstPort = ports ? peer.list(ports.value, `${path}.spec.containers[0].ports`)[0] : undefined;
