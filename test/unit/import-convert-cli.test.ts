@@ -2,11 +2,12 @@
 // YAML on stdout, the import warnings on stderr, and what it prints lints as sluice's own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN } from '../helpers/sluice.js';
+import { startFakeApi } from '../helpers/cli-fakes.js';
 import { REPO } from '../helpers/templates.js';
 
 function sluice(args: string[], input?: string) {
@@ -72,4 +73,34 @@ spec:
   const missing = sluice(['convert', 'no/such/file.yaml']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /no\/such\/file\.yaml: cannot read: no such file/);
+});
+
+test('sluice apply -f on a peer file sends it as written and prints the import warnings on stderr', async () => {
+  const api = await startFakeApi();
+  try {
+    const file = join(REPO, 'test/fixtures/import/argo/blue-green.yaml');
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [BIN, '--state-dir', api.stateDir, 'apply', '-f', file], {
+        env: { ...process.env, USER: 'tester', SLUICE_STATE_DIR: '' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('error', reject);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'rollout/bluegreen-demo created (revision 3)\n');
+    const expected = readFileSync(join(REPO, 'test/fixtures/import/argo/expected/blue-green.warnings'), 'utf8');
+    assert.equal(r.stderr, expected.replaceAll('test/fixtures/import/argo/blue-green.yaml', file));
+    const call = api.actions.calls.filter((c) => c.method === 'apply').at(-1);
+    assert.equal(call?.args[0], readFileSync(file, 'utf8'));
+  } finally {
+    await api.server.close();
+  }
 });
