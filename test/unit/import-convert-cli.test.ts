@@ -48,7 +48,7 @@ test('sluice lint -f on a peer file prints the import warnings', () => {
   assert.match(r.stdout, /^test\/fixtures\/import\/argo\/blue-green\.yaml: ok \(1 rollout\)$/m);
   assert.match(
     r.stdout,
-    /^warning: test\/fixtures\/import\/argo\/blue-green\.yaml:34: Rollout bluegreen-demo: spec\.strategy\.blueGreen\.previewService is not supported by sluice: /m,
+    /^warning: test\/fixtures\/import\/argo\/blue-green\.yaml:46: Rollout bluegreen-demo: spec\.strategy\.blueGreen\.previewService is not supported by sluice: /m,
   );
 });
 

@@ -11,7 +11,7 @@ import type { FileIndex } from './file-index.js';
 const ROUTER = "sluice's own router splits traffic on traffic.listen";
 
 /** The pod template's first container's image tag (the version label), and its first containerPort. */
-export function podFacts(peer: Peer, template: Node, path: string): { version: string; port: number } {
+export function podFacts(peer: Peer, template: Node, path: string): { version: string; port: number; probes: Record<string, Out> | undefined } {
   const spec = peer.mapping(template, path).get('spec');
   if (!spec) return peer.fail(template, `${path}.spec`, 'missing required field', 'add spec: {containers: [{name, image}]}');
   const containers = peer.mapping(spec.value, `${path}.spec`).get('containers');
@@ -27,7 +27,46 @@ export function podFacts(peer: Peer, template: Node, path: string): { version: s
   const firstPort = ports ? peer.list(ports.value, `${path}.spec.containers[0].ports`)[0] : undefined;
   const cp = firstPort ? peer.mapping(firstPort, `${path}.spec.containers[0].ports[0]`).get('containerPort') : undefined;
   if (cp) port = peer.number(cp.value, `${path}.spec.containers[0].ports[0].containerPort`);
-  return { version: tag.replace(/\s/g, ''), port };
+  return { version: tag.replace(/\s/g, ''), port, probes: probesOf(peer.plain(first) as Record<string, unknown>) };
+}
+
+/**
+ * The app container's own probes as sluice's `template.probes`, so sluice's view (lint,
+ * `sluice get`) says what the pod checks; the pod keeps its probes as written either way.
+ * A probe sluice cannot express (gRPC, HTTPS, a named port) is left to the pod alone.
+ */
+function probesOf(container: Record<string, unknown>): Record<string, Out> | undefined {
+  const out: Record<string, Out> = {};
+  for (const [k8s, sluice] of [
+    ['readinessProbe', 'readiness'],
+    ['livenessProbe', 'liveness'],
+    ['startupProbe', 'startup'],
+  ] as const) {
+    const p = container[k8s] as Record<string, unknown> | undefined;
+    if (!p || typeof p !== 'object') continue;
+    const probe: Record<string, Out> = {};
+    const port = (x: unknown) => (typeof x === 'number' ? x : undefined);
+    const http = p.httpGet as Record<string, unknown> | undefined;
+    const tcp = p.tcpSocket as Record<string, unknown> | undefined;
+    const exec = p.exec as { command?: unknown } | undefined;
+    if (http && typeof http === 'object') {
+      if ((http.scheme !== undefined && http.scheme !== 'HTTP') || (http.port !== undefined && port(http.port) === undefined)) continue;
+      const headers = Array.isArray(http.httpHeaders)
+        ? Object.fromEntries((http.httpHeaders as Array<{ name?: unknown; value?: unknown }>).map((h) => [String(h.name), String(h.value)]))
+        : undefined;
+      probe.httpGet = { path: typeof http.path === 'string' ? http.path : '/', port: port(http.port), headers };
+    } else if (tcp && typeof tcp === 'object') {
+      if (tcp.port !== undefined && port(tcp.port) === undefined) continue;
+      probe.tcpSocket = { port: port(tcp.port) };
+    } else if (exec && Array.isArray(exec.command) && exec.command.every((c) => typeof c === 'string')) {
+      probe.exec = { command: exec.command as string[] };
+    } else continue;
+    for (const t of ['initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'successThreshold', 'failureThreshold']) {
+      if (typeof p[t] === 'number') probe[t] = p[t] as number;
+    }
+    out[sluice] = probe;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** `analysis:` of a step, background analysis, pre/post promotion analysis. */
@@ -256,7 +295,7 @@ export function rolloutDocument(root: Node, ctx: Ctx, index: FileIndex): Importe
   }
   if (!podTemplate) return peer.fail(specNode, 'spec.template', 'missing required field', 'add template: (a PodTemplateSpec) or workloadRef');
   const facts = podFacts(peer, podTemplate, podPath);
-  spec.template = { version: facts.version, podTemplate };
+  spec.template = { version: facts.version, probes: facts.probes, podTemplate };
   const traffic: Record<string, Out> = { listen: `127.0.0.1:${facts.port}` };
   let strategy: Out;
   peer.walk(

@@ -280,7 +280,7 @@ export function canaryDocument(root: Node, ctx: Ctx, index: FileIndex, version: 
   const spec: Record<string, Out> = {
     platform: 'kubernetes',
     replicas: deployment.replicas,
-    template: { version: facts.version, podTemplate: deployment.template },
+    template: { version: facts.version, probes: facts.probes, podTemplate: deployment.template },
   };
   let port = facts.port;
   const analysisKey = version === 'v1beta1' ? 'analysis' : 'canaryAnalysis';
