@@ -42,6 +42,15 @@ const pod = mostly(
                 name: mostly(fc.constantFrom('web', 'side')),
                 image: mostly(fc.constantFrom('ghcr.io/a/web:v1', 'nginx', `x@sha256:${'0123456789abcdef'.repeat(4)}`)),
                 ports: mostly(fc.constant([{ containerPort: 9000 }])),
+                readinessProbe: mostly(
+                  fc.constantFrom(
+                    { httpGet: { path: '/h', port: 9000 }, periodSeconds: 2 },
+                    { tcpSocket: { port: 'http' } },
+                    { exec: { command: [] } },
+                    { grpc: { port: 1 } },
+                    { httpGet: { path: 'x' } },
+                  ),
+                ),
               },
               { requiredKeys: ['name', 'image'] },
             ),
