@@ -413,6 +413,11 @@ function provider(peer: Peer, node: Node, path: string): Out {
       for (const [k, { key }] of peer.mapping(spec, `${f}.spec`))
         if (k !== 'template') peer.warn(key, `${f}.spec.${k}`, 'the command runs once per measurement');
       for (const [k, { key }] of c) if (!['name', 'image', 'command', 'args', 'env'].includes(k)) peer.warn(key, `${cf}.${k}`, 'it is ignored');
+      for (const [k, { key }] of peer.mapping(template, `${f}.spec.template`)) if (k !== 'spec') peer.warn(key, `${f}.spec.template.${k}`, 'it is ignored');
+      for (const [k, { key }] of peer.mapping(podSpec, `${f}.spec.template.spec`)) {
+        if (k !== 'containers') peer.warn(key, `${f}.spec.template.spec.${k}`, 'the command runs once per measurement, as a local process');
+      }
+      containers.slice(1).forEach((x, i) => peer.warn(x, `${f}.spec.template.spec.containers[${i + 1}]`, 'only the first container runs'));
       return { job: { command, ...(Object.keys(env).length > 0 ? { env } : {}) } };
     }
     default:

@@ -32,7 +32,7 @@ export class FileIndex {
   }
 
   /** The named Deployment's `spec.template` and `spec.replicas` nodes; marks it used. */
-  deployment(name: string): { template: Node; replicas?: Node; rest: Array<{ key: Node; name: string }> } | undefined {
+  deployment(name: string): { template: Node; replicas?: Node; rest: Array<{ key: Node; name: string; value: Node }> } | undefined {
     const d = this.deployments.get(name);
     if (!d || !isMap(d.root)) return undefined;
     const spec = d.root.items.find((p) => isScalar(p.key) && p.key.value === 'spec')?.value;
@@ -44,7 +44,7 @@ export class FileIndex {
     const replicas = get('replicas');
     const rest = spec.items.flatMap((p) => {
       const key = String(isScalar(p.key) ? p.key.value : '');
-      return key === 'template' || key === 'replicas' ? [] : [{ key: p.key as Node, name: key }];
+      return key === 'template' || key === 'replicas' ? [] : [{ key: p.key as Node, name: key, value: p.value as Node }];
     });
     return { template, rest, ...(replicas ? { replicas } : {}) };
   }

@@ -273,13 +273,17 @@ export function canaryDocument(root: Node, ctx: Ctx, index: FileIndex, version: 
       'put the Deployment in the same file as the Canary',
     );
   }
-  for (const { key, name: field } of deployment.rest) {
-    peer.warn(key, `Deployment ${targetName} spec.${field}`, 'only the pod template and replicas are read from the Deployment');
+  // Flagger's primary copies the Deployment: its timings carry over (the Canary's progressDeadlineSeconds wins).
+  const timings: Record<string, Out> = {};
+  for (const { key, name: field, value } of deployment.rest) {
+    if (['minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds'].includes(field)) timings[field] = value;
+    else peer.warn(key, `Deployment ${targetName} spec.${field}`, 'only the pod template, replicas and timings are read from the Deployment');
   }
   const facts = podFacts(peer, deployment.template, `Deployment ${targetName} spec.template`);
   const spec: Record<string, Out> = {
     platform: 'kubernetes',
     replicas: deployment.replicas,
+    ...timings,
     template: { version: facts.version, probes: facts.probes, podTemplate: deployment.template },
   };
   let port = facts.port;
