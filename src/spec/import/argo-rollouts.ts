@@ -417,7 +417,7 @@ function provider(peer: Peer, node: Node, path: string): Out {
       for (const [k, { key }] of peer.mapping(podSpec, `${f}.spec.template.spec`)) {
         if (k !== 'containers') peer.warn(key, `${f}.spec.template.spec.${k}`, 'the command runs once per measurement, as a local process');
       }
-      containers.slice(1).forEach((x, i) => peer.warn(x, `${f}.spec.template.spec.containers[${i + 1}]`, 'only the first container runs'));
+      for (const [i, x] of containers.slice(1).entries()) peer.warn(x, `${f}.spec.template.spec.containers[${i + 1}]`, 'only the first container runs');
       return { job: { command, ...(Object.keys(env).length > 0 ? { env } : {}) } };
     }
     default:
