@@ -9,6 +9,7 @@ import { decodeSpecFile, readSpecFile } from '../spec/source.js';
 import { UserError } from '../util/errors.js';
 import { listFlag, UsageError, type Command, type Context } from './command.js';
 import { renderApplyResult } from './render.js';
+import { importWarnings } from './convert.js';
 
 interface SourceFile {
   /** What error messages and the store call it: an absolute path, or "<stdin>". */
@@ -64,6 +65,8 @@ export const applyCommand: Command = {
     const sources = readSources(ctx);
     const client = ctx.client();
     for (const { file, text } of sources) {
+      // An Argo Rollouts / Flagger document's fields sluice does not carry over (docs/import.md).
+      for (const w of importWarnings(text, file)) process.stderr.write(`warning: ${w}\n`);
       const results = await client.apply(text, file);
       for (const r of results) ctx.out(renderApplyResult(r));
     }

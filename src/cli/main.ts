@@ -22,6 +22,7 @@ import {
   undoCommand,
 } from './actions.js';
 import { applyCommand, lintCommand } from './apply.js';
+import { convertCommand } from './convert.js';
 import { GLOBAL_FLAG_HELP, GLOBAL_OPTIONS, makeContext, OUTPUT_OPTION, UsageError, type Command, type OptionSpec } from './command.js';
 import { downCommand, upCommand } from './daemon.js';
 import { eventsCommand, getCommand, historyCommand, statusCommand } from './get.js';
@@ -78,6 +79,7 @@ export const COMMANDS: Command[] = [
   downCommand,
   applyCommand,
   lintCommand,
+  convertCommand,
   getCommand,
   statusCommand,
   withDeploymentLog(historyCommand),

@@ -31,7 +31,7 @@ export interface LintedFlag {
 export function lintResources(resources: readonly LoadedResource[]): Omit<LintResult, 'ok' | 'error'> {
   const rollouts = resources.flatMap((r) => (r.kind === 'Rollout' ? [{ spec: r.value, source: r.source, file: r.file, line: r.line }] : []));
   const flags: LintedFlag[] = [];
-  const warnings = rollouts.flatMap(lintRollout);
+  const warnings = [...resources.flatMap((r) => r.warnings ?? []), ...rollouts.flatMap(lintRollout)];
   for (const r of resources) {
     if (r.kind !== 'FeatureFlag' && r.kind !== 'FeatureFlags') continue;
     const set = r.value as LoadedFlagSet;

@@ -9,6 +9,7 @@ import { Ctx, describe, suggest, type Decoder, type ListenUse } from './schema.j
 import { API_VERSION, type RolloutSpec } from '../core/spec.js';
 import { LIMITS } from './limits.js';
 import { checkSpecSize } from './source.js';
+import { FileIndex, finishImports, importDocument, sluiceText } from './import/index.js';
 
 export interface LoadedRollout {
   spec: RolloutSpec;
@@ -35,7 +36,10 @@ export const KINDS = {
 export type Kind = keyof typeof KINDS;
 type Decoded<K extends Kind> = ReturnType<(typeof KINDS)[K]> extends Decoder<infer T> ? T : never;
 
-export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source: string; file: string; line: number } }[Kind];
+export type LoadedResource = { [K in Kind]: { kind: K; value: Decoded<K>; source: string; file: string; line: number } }[Kind] & {
+  /** An imported Argo Rollouts / Flagger document's fields sluice does not carry over (src/spec/import/). */
+  warnings?: string[];
+};
 
 /**
  * Parse every document of a YAML file, each checked against its kind's schema with all
@@ -62,6 +66,8 @@ export function loadResources(text: string, file: string, options: LoadOptions =
   if (all.length > LIMITS.documents) {
     throw new UserError(`${file}: has ${all.length} documents, more than the limit of ${LIMITS.documents} — split it into several files`);
   }
+  // Argo Rollouts and Flagger documents are read as sluice's own kinds (src/spec/import/).
+  const imports = new FileIndex(all as Document[]);
   for (const doc of all) {
     const syntax = doc.errors[0];
     if (syntax) {
@@ -72,9 +78,11 @@ export function loadResources(text: string, file: string, options: LoadOptions =
     if (root === null || (isScalar(root) && root.value === null)) continue;
     const ctx: Ctx = new Ctx(doc as Document, file, lines);
     const flagd = isFlagdDocument(root);
-    const kind = flagd ? 'FeatureFlags' : checkHeader(root, ctx);
+    const imported = flagd ? undefined : importDocument(root, ctx, imports);
+    if (imported === 'skip') continue;
+    const kind = flagd ? 'FeatureFlags' : imported ? imported.kind : checkHeader(root, ctx);
     const decoder: (file: string) => Decoder<unknown> = kind === 'Rollout' ? (f) => rolloutDocument(f, options) : KINDS[kind];
-    const value = flagd ? flagdDocument()(root, ctx) : decoder(file)(root, ctx);
+    const value = flagd ? flagdDocument()(root, ctx) : decoder(file)(imported?.node ?? root, ctx);
     if (kind === 'FeatureFlag' || kind === 'FeatureFlags') {
       checkFlagKeys(value as LoadedFlagSet, flagLines, file);
       // flagd has one $evaluators namespace: the data plane gets the union, so a name means one rule.
@@ -108,8 +116,10 @@ export function loadResources(text: string, file: string, options: LoadOptions =
       }
       listens.push({ ...use, owner });
     }
-    out.push({ kind, value, source: documentText(text, doc as Document), file, line } as LoadedResource);
+    const source = imported ? sluiceText(imported.node, doc as Document) : documentText(text, doc as Document);
+    out.push({ kind, value, source, file, line, ...(imported ? { warnings: imported.warnings } : {}) } as LoadedResource);
   }
+  finishImports(imports, all as Document[], out, (r) => at(r.range?.[0] ?? 0).where);
   if (out.length === 0) {
     throw new UserError(`${file}:1:1: the file has no documents — add a Rollout (see examples/ and docs/spec.md)`);
   }

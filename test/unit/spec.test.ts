@@ -302,7 +302,8 @@ test('error: wrong kind and apiVersion', () => {
   );
   fails(
     doc('    recreate: {}').replace('sluice.dev/v1alpha1', 'argoproj.io/v1alpha1'),
-    `${FILE}:1:13: apiVersion: must be sluice.dev/v1alpha1, got "argoproj.io/v1alpha1" — write apiVersion: sluice.dev/v1alpha1`,
+    // Issue 17: argoproj.io/v1alpha1 Rollouts are imported (docs/import.md); a sluice-shaped one is told so.
+    `${FILE}:1:13: apiVersion: is argoproj.io/v1alpha1, but spec.template is sluice's ({version, command…}), not a pod template — write apiVersion: sluice.dev/v1alpha1 (or an Argo Rollout with a PodTemplateSpec)`,
   );
 });
 
