@@ -23,6 +23,7 @@ import {
 } from './actions.js';
 import { applyCommand, lintCommand } from './apply.js';
 import { convertCommand } from './convert.js';
+import { controllerCommand } from './controller.js';
 import { GLOBAL_FLAG_HELP, GLOBAL_OPTIONS, makeContext, OUTPUT_OPTION, UsageError, type Command, type OptionSpec } from './command.js';
 import { downCommand, upCommand } from './daemon.js';
 import { eventsCommand, getCommand, historyCommand, statusCommand } from './get.js';
@@ -76,6 +77,7 @@ const helpCommand: Command = {
 /** In the order `sluice help` lists them. */
 export const COMMANDS: Command[] = [
   upCommand,
+  controllerCommand,
   downCommand,
   applyCommand,
   lintCommand,

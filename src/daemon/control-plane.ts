@@ -142,7 +142,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<R
   };
   options.seed?.(rawStore);
   // Rollouts whose traffic.router names another data plane (nginx) are served by it (src/dataplane/registry.ts).
-  const router = new DataPlanes(builtinRouter, openDataPlanes({ stateDir, log, ...(cluster ? { kube: { client: cluster.client, namespace: cluster.namespace } } : {}) }));
+  const router = new DataPlanes(
+    builtinRouter,
+    openDataPlanes({ stateDir, log, ...(cluster ? { kube: { client: cluster.client, namespace: cluster.namespace } } : {}) }),
+  );
   const storedGeneration = store.loadRouteTable()?.generation ?? 0;
 
   const local = new LocalPlatform({ stateDir, records: store, clock: systemClock, instancePorts: options.instancePorts });

@@ -76,7 +76,7 @@ export function manifestOf(r: RolloutResource): string {
 
 /** The status subresource for an engine view (without `sluice`, which statusOf adds). */
 export function publicStatus(view: RolloutView, observedGeneration: number | undefined): RolloutResourceStatus {
-  const strategy = Object.keys(view.spec.strategy ?? {})[0];
+  const strategy = view.spec.strategy?.type;
   const current = view.status.weights.find((w) => w.revision === view.status.currentRevision);
   return {
     ...(observedGeneration !== undefined ? { observedGeneration } : {}),
@@ -125,16 +125,35 @@ export async function runController(o: ControllerOptions): Promise<void> {
   const led = elector.run({
     onStartedLeading: async (signal) => {
       log(`${identity} leads: starting the engine`);
-      const resources = await listRollouts(client, namespace);
+      // The API may be busy or restarting (429, 503): keep asking while this replica leads.
+      let resources: Awaited<ReturnType<typeof listRollouts>> | undefined;
+      for (let wait = 250; !resources; wait = Math.min(wait * 2, 5000)) {
+        try {
+          resources = await listRollouts(client, namespace);
+        } catch (err) {
+          if (signal.aborted) return;
+          log(`cannot list rollouts yet (${(err as Error).message}); again in ${wait} ms`);
+          await new Promise((r) => setTimeout(r, wait));
+        }
+      }
       sync = new RolloutSync(client, namespace, events, log);
       running = await startControlPlane({
         stateDir: o.stateDir,
         apiListen: o.apiListen,
         routerAdmin: o.routerAdmin,
         flagsListen: o.flagsListen,
-        kubernetes: { ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}), ...(o.context ? { context: o.context } : {}), namespace, defaultPlatform: 'kubernetes' },
+        kubernetes: {
+          ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+          ...(o.context ? { context: o.context } : {}),
+          namespace,
+          defaultPlatform: 'kubernetes',
+        },
         seed: (store) => seedStore(store, resources.items, log),
         onEvent: (e) => sync?.event(e),
+      }).catch((err: Error) => {
+        // Half a start is no state to lead from: exit, the Deployment starts a fresh candidate.
+        log(`${identity} cannot start the engine: ${err.message}`);
+        process.exit(1);
       });
       if (signal.aborted) return;
       const api = ApiClient.fromStateDir(o.stateDir);
@@ -163,7 +182,9 @@ export function seedStore(store: Store, resources: RolloutResource[], log: (line
     if (!saved?.record || store.getRollout(r.metadata.name)) continue;
     store.putRollout(saved.record);
     for (const rev of saved.revisions ?? []) store.addRevision(rev);
-    log(`rollout ${r.metadata.name}: continuing from the cluster's status (revision ${saved.record.status.currentRevision}, step ${saved.record.status.stepIndex})`);
+    log(
+      `rollout ${r.metadata.name}: continuing from the cluster's status (revision ${saved.record.status.currentRevision}, step ${saved.record.status.stepIndex})`,
+    );
   }
 }
 
@@ -268,7 +289,7 @@ class RolloutSync {
   /** Status of every rollout whose engine view changed, through the status subresource. */
   private async writeStatuses(): Promise<void> {
     const views = new Map((await this.api!.list()).map((v) => [v.name, v]));
-    for (const [name, r] of this.resources) {
+    for (const name of this.resources.keys()) {
       const view = views.get(name);
       const bad = this.invalid.get(name);
       let status: RolloutResourceStatus | undefined = bad;
@@ -280,7 +301,12 @@ class RolloutSync {
       const text = JSON.stringify(status);
       if (this.written.get(name) === text) continue;
       try {
-        await this.client.apply(ROLLOUTS, this.namespace, { apiVersion: API_VERSION, kind: 'Rollout', metadata: { name, namespace: this.namespace }, status } as KubeObject, 'status');
+        await this.client.apply(
+          ROLLOUTS,
+          this.namespace,
+          { apiVersion: API_VERSION, kind: 'Rollout', metadata: { name, namespace: this.namespace }, status } as KubeObject,
+          'status',
+        );
         this.written.set(name, text);
       } catch (err) {
         this.log(`rollout ${name}: cannot write its status: ${(err as Error).message}`);
@@ -290,5 +316,11 @@ class RolloutSync {
 }
 
 function refOf(r: RolloutResource): ObjectReference {
-  return { apiVersion: API_VERSION, kind: 'Rollout', name: r.metadata.name, namespace: r.metadata.namespace, ...(r.metadata.uid ? { uid: r.metadata.uid } : {}) };
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Rollout',
+    name: r.metadata.name,
+    namespace: r.metadata.namespace,
+    ...(r.metadata.uid ? { uid: r.metadata.uid } : {}),
+  };
 }
